@@ -1,0 +1,50 @@
+# ostoolkit: `make run` measures this host; `make test` lints and runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint fmt typecheck clean venv
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@# Debian/Ubuntu ship venv's ensurepip separately (python3-venv); install it when missing.
+	@if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
+	  pkg="python3-venv"; ver=$$($(PYTHON) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")'); \
+	  echo "python venv support missing: installing $$pkg (python$$ver-venv)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$$pkg" "python$$ver-venv" \
+	    || { echo "could not install $$pkg: install it, then rerun make" >&2; exit 1; }; \
+	fi
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install ostoolkit with its test tools
+
+run: $(STAMP) ## Measure this host: fingerprint and context-switch cost
+	$(BIN)/ostoolkit host
+	$(BIN)/ostoolkit measure-switch
+
+test: $(STAMP) lint typecheck ## Lint, type-check and run the whole test suite
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy (strict) on the package
+	$(BIN)/mypy
+
+fmt: $(STAMP) ## Format and auto-fix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info benchmarks/build

@@ -1,0 +1,5 @@
+"""Run the CLI as ``python -m ostoolkit``."""
+
+from ostoolkit.cli import main
+
+main()

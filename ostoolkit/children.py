@@ -1,0 +1,224 @@
+"""Start, pin and always reap child processes and threads.
+
+Every child ostoolkit forks leads its own process group, gets SIGKILL when ostoolkit dies
+(``PR_SET_PDEATHSIG``, see prctl(2)), and is registered so that ``Children.close`` kills its
+whole group and reaps it: on normal exit, on exceptions, on Ctrl-C and, inside
+``raising_on_sigterm``, on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from types import FrameType, TracebackType
+
+from ostoolkit.errors import OstoolkitError, Terminated
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# How long close() waits for one killed child or stopped thread before giving up on it.
+REAP_TIMEOUT_S = 5.0
+THREAD_JOIN_TIMEOUT_S = 5.0
+
+
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send ``sig`` to this process when the thread that forked it exits."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def pin_current(cpu: int) -> None:
+    """Pin the calling thread (not the whole process) to one CPU; sched_setaffinity(2)."""
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError as err:
+        raise OstoolkitError(
+            f"cannot pin to CPU {cpu}: {err.strerror}; choose CPUs from "
+            f"{sorted(os.sched_getaffinity(0))} with --cpus"
+        ) from err
+
+
+def _enter_child(parent_pid: int) -> None:
+    """Make a freshly forked child safe: own group, parent-death signal, default signals."""
+    os.setpgid(0, 0)
+    set_parent_death_signal()
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def wait_exit(pid: int, timeout: float) -> int | None:
+    """Reap ``pid``, waiting at most ``timeout`` seconds; return its wait status or None."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        if pidfd is not None:
+            ready, _, _ = select.select([pidfd], [], [], timeout)
+            if not ready:
+                return None
+            _, status = os.waitpid(pid, 0)
+            return status
+        deadline = time.monotonic() + timeout
+        while True:  # no pidfd (old kernel): poll under a deadline
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+            if reaped:
+                return status
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.005)
+    except ChildProcessError:
+        return 0
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+class Children:
+    """The processes and threads one measurement started; ``close`` ends and reaps them all."""
+
+    def __init__(self) -> None:
+        self._pids: set[int] = set()
+        self._threads: list[tuple[threading.Thread, Callable[[], None]]] = []
+        self.lost: list[str] = []
+
+    def __enter__(self) -> Children:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def pids(self) -> frozenset[int]:
+        """The children forked and not yet reaped."""
+        return frozenset(self._pids)
+
+    def fork(self, target: Callable[[], object], cpu: int | None = None) -> int:
+        """Fork a child that runs ``target`` (pinned to ``cpu`` if given), then ``_exit``s.
+
+        The child never returns into the caller's stack: whatever happens it ends in
+        ``os._exit`` (0 on success, 1 on an exception, whose traceback goes to stderr).
+        """
+        parent_pid = os.getpid()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, reported through its exit code
+            code = 1
+            try:
+                _enter_child(parent_pid)
+                if cpu is not None:
+                    pin_current(cpu)
+                target()
+                code = 0
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    traceback.print_exc()
+            finally:
+                os._exit(code)
+        self._pids.add(pid)
+        with contextlib.suppress(OSError):  # the child may have done it, or exited, first
+            os.setpgid(pid, pid)
+        return pid
+
+    def reap(self, pid: int, timeout: float = REAP_TIMEOUT_S) -> int | None:
+        """Wait for one child to exit on its own and reap it; return its exit code."""
+        status = wait_exit(pid, timeout)
+        if status is None:
+            return None
+        self._pids.discard(pid)
+        return os.waitstatus_to_exitcode(status)
+
+    def start_thread(
+        self, target: Callable[[], object], stop: Callable[[], None], name: str
+    ) -> threading.Thread:
+        """Start a daemon thread; ``stop`` must make ``target`` return (e.g. close its pipe)."""
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append((thread, stop))
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        """Stop and join every thread, kill every child's process group, and reap them."""
+        for thread, stop in self._threads:
+            if thread.is_alive():
+                with contextlib.suppress(OSError):
+                    stop()
+            thread.join(THREAD_JOIN_TIMEOUT_S)
+            if thread.is_alive():
+                self.lost.append(f"thread {thread.name} did not stop")
+        self._threads.clear()
+        for pid in list(self._pids):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            if wait_exit(pid, REAP_TIMEOUT_S) is None:
+                self.lost.append(f"child {pid} was not reaped")
+            self._pids.discard(pid)
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into an exception so ``finally`` blocks and context managers run."""
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def raising_on_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``Terminated`` in the main thread; restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def pinned_main(cpu: int) -> Iterator[None]:
+    """Pin the calling thread to ``cpu`` for the block, then restore its former CPU set."""
+    before = os.sched_getaffinity(0)
+    pin_current(cpu)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def run_command(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run an external command in its own session; kill its whole group if we stop early."""
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)

@@ -1,0 +1,267 @@
+"""The ``ostoolkit`` command line: parse options, call one library function, render once."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ostoolkit import __version__
+from ostoolkit.children import raising_on_sigterm
+from ostoolkit.errors import OstoolkitError, Terminated
+from ostoolkit.host import collect_host
+from ostoolkit.measure.perfbench import add_perf_findings, cross_check_perf
+from ostoolkit.measure.switch import (
+    MAX_ITERATIONS,
+    MAX_WORKING_SET_KB,
+    MODELS,
+    PLACEMENTS,
+    SwitchConfig,
+    measure_switch,
+    step_count,
+)
+from ostoolkit.render import FORMATS, render
+from ostoolkit.report import Measurement, Report, build_report, save_report
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+MAX_REPEAT = 1000
+# perf's loops per run for --cross-check, and runs per model.
+PERF_LOOPS = {True: 20_000, False: 100_000}
+PERF_RUNS = {True: 3, False: 5}
+
+
+def output_options(func: F) -> F:
+    """The --format and --json options every command shares."""
+    func = click.option(
+        "--json",
+        "json_path",
+        type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+        help="Also write the JSON report (schema ostoolkit/1) to PATH; '-' for stdout.",
+    )(func)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="table",
+        show_default=True,
+        help="How to print the result on stdout.",
+    )(func)
+
+
+def emit(report: Report, fmt: str, json_path: str | None, full_host: bool = False) -> None:
+    """Print the report; with --json - stdout carries only JSON and the table goes to stderr."""
+    if json_path == "-":
+        click.echo(report.to_json(), nl=False)
+        if fmt != "json":
+            click.echo(render(report, fmt, full_host), err=True, nl=False)
+        return
+    if json_path:
+        try:
+            save_report(report, Path(json_path))
+        except OSError as err:
+            raise OstoolkitError(f"cannot write --json {json_path}: {err.strerror}") from err
+    click.echo(render(report, fmt, full_host), nl=False)
+
+
+def now_utc() -> str:
+    """The current time as ISO 8601 UTC with a Z, to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@contextmanager
+def cli_errors(debug: bool) -> Iterator[None]:
+    """Turn interrupts and the project's errors into exit codes and one-line messages."""
+    try:
+        with raising_on_sigterm():
+            yield
+    except KeyboardInterrupt:
+        click.echo("interrupted: every child was ended and reaped", err=True)
+        raise click.exceptions.Exit(EXIT_SIGINT) from None
+    except Terminated:
+        click.echo("terminated: every child was ended and reaped", err=True)
+        raise click.exceptions.Exit(EXIT_SIGTERM) from None
+    except OstoolkitError as err:
+        if debug:
+            raise
+        raise click.ClickException(str(err)) from None
+
+
+def run_command(
+    ctx: click.Context,
+    measure: Callable[[], Measurement],
+    fmt: str,
+    json_path: str | None,
+    full_host: bool = False,
+) -> None:
+    """The common trip: host fingerprint, one measurement, one report, one render."""
+    debug = bool(ctx.find_root().params.get("debug"))
+    with cli_errors(debug):
+        started_at, start = now_utc(), time.monotonic()
+        host = collect_host()
+        measurement = measure()
+        report = build_report(
+            ctx.info_name or "ostoolkit",
+            sys.argv[1:],
+            measurement,
+            host,
+            started_at,
+            time.monotonic() - start,
+        )
+        emit(report, fmt, json_path, full_host)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ostoolkit")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def cli(debug: bool) -> None:
+    """See what processes and threads really cost on this Linux host."""
+    if not sys.platform.startswith("linux"):
+        click.echo(f"ostoolkit: needs Linux (this is {sys.platform})", err=True)
+        raise click.exceptions.Exit(2)
+
+
+@cli.command(epilog="Examples:\n\n\b\n  ostoolkit host\n  ostoolkit host --json host.json")
+@output_options
+@click.pass_context
+def host(ctx: click.Context, fmt: str, json_path: str | None) -> None:
+    """Print the host fingerprint every report carries.
+
+    CPU model, CPUs this process may use, kernel and preemption model, virtualisation,
+    CPU-vulnerability mitigations, clock source, cpufreq governor, Python and load average.
+    A field that cannot be read says "unknown".
+    """
+    run_command(ctx, lambda: Measurement(()), fmt, json_path, full_host=True)
+
+
+def parse_cpus(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    """Parse --cpus "0,1" into CPU numbers."""
+    if value is None:
+        return ()
+    try:
+        cpus = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a comma-separated list of CPU numbers, e.g. 0,1"
+        ) from None
+    if any(cpu < 0 for cpu in cpus) or len(set(cpus)) != len(cpus):
+        raise click.BadParameter(f"{value!r}: CPU numbers must be distinct and >= 0")
+    return cpus
+
+
+SWITCH_EPILOG = """Examples:
+
+\b
+  ostoolkit measure-switch                  # careful run, about 10 s
+  ostoolkit measure-switch --quick --json -  # CI: the JSON report on stdout
+  ostoolkit measure-switch --working-set 256 --model process
+  ostoolkit measure-switch --cross-check     # beside perf bench sched pipe
+"""
+
+
+@cli.command("measure-switch", epilog=SWITCH_EPILOG)
+@click.option(
+    "--model",
+    "models",
+    type=click.Choice(MODELS),
+    multiple=True,
+    help="process (os.fork) or thread (threading); repeat for both.  [default: both]",
+)
+@click.option(
+    "--placement",
+    "placements",
+    type=click.Choice([p.replace("_", "-") for p in PLACEMENTS]),
+    multiple=True,
+    help="same-core (a real switch per hop) or cross-core (wake-up latency across CPUs).  "
+    "[default: both]",
+)
+@click.option(
+    "--iterations",
+    type=click.IntRange(1, MAX_ITERATIONS),
+    help="Round trips per sample.  [default: calibrated to about 50 ms, 20 ms with --quick]",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, MAX_REPEAT),
+    help="Samples per figure, after one warm-up sample.  [default: 30, 15 with --quick]",
+)
+@click.option(
+    "--working-set",
+    "working_set_kb",
+    type=click.IntRange(0, MAX_WORKING_SET_KB),
+    default=0,
+    show_default=True,
+    metavar="KB",
+    help="Each task reads its own buffer of this size before every hop (lmbench lat_ctx size).",
+)
+@click.option("--cpus", callback=parse_cpus, help="CPUs to pin to, e.g. 2,3.  [default: allowed]")
+@click.option("--quick", is_flag=True, help="Finish in about a second (for CI logs).")
+@click.option(
+    "--cross-check", is_flag=True, help="Also run perf bench sched pipe (and -T) on the same CPU."
+)
+@output_options
+@click.pass_context
+def measure_switch_command(
+    ctx: click.Context,
+    models: tuple[str, ...],
+    placements: tuple[str, ...],
+    iterations: int | None,
+    repeat: int | None,
+    working_set_kb: int,
+    cpus: tuple[int, ...],
+    quick: bool,
+    cross_check: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Measure the cost of a context switch between two processes and between two threads.
+
+    Two tasks bounce a one-byte token over two pipes (the lmbench / perf bench sched pipe
+    method), pinned to one CPU (same-core: every hop is a real switch) or to two CPUs
+    (cross-core: wake-up latency). Each figure is given gross (round trip / 2) and net (minus
+    the same write+read done without a switch, measured in the same run), beside the
+    article's claims, checked against the kernel's own switch counters.
+    """
+    config = SwitchConfig(
+        models=models or MODELS,
+        placements=tuple(p.replace("-", "_") for p in placements) or PLACEMENTS,
+        repeat=repeat or (15 if quick else 30),
+        iterations=iterations,
+        target_sample_s=0.02 if quick else 0.05,
+        working_set_kb=working_set_kb,
+        cpus=cpus or None,
+    )
+
+    def measure() -> Measurement:
+        steps = step_count(config, len(os.sched_getaffinity(0)))
+        bar = (
+            click.progressbar(length=steps, label="measuring switches", file=sys.stderr)
+            if sys.stderr.isatty()
+            else nullcontext(None)
+        )
+        with bar as progress:
+            measurement = measure_switch(config, progress.update if progress else None)
+        if cross_check:
+            cpu = next(
+                (r.extra["cpus"][0] for r in measurement.results if r.id.endswith("same_core")),
+                min(os.sched_getaffinity(0)),
+            )
+            measurement = add_perf_findings(
+                measurement + cross_check_perf(cpu, PERF_LOOPS[quick], PERF_RUNS[quick])
+            )
+        return measurement
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="ostoolkit")

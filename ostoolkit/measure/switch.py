@@ -1,0 +1,373 @@
+"""Context-switch cost: two tasks bounce a one-byte token over two pipes (lmbench lat_ctx).
+
+Each hop of the token blocks one task and wakes the other. With both tasks pinned to one CPU,
+every hop is a real context switch on that CPU; pinned to two CPUs, a hop is a wake-up across
+CPUs (a different cost, reported under its own name). Per model and placement:
+
+- round trip: time for the token to go there and back (two hops), raw;
+- gross = round trip / 2, as ``perf bench sched pipe`` reports it (its usecs/op is a round trip);
+- net = (round trip - 2 x baseline) / 2, lmbench's definition, where the baseline is the same
+  write+read (and working-set touch) done by one task on a private pipe, so no switch happens;
+  it is measured on the same CPU in the same run, one baseline sample before each round-trip
+  sample, so drift affects both alike.
+
+The kernel's own per-task counters (voluntary and involuntary switches, proc(5) status) are
+read for both tasks around every sample: about one switch per hop is what the method assumes,
+and the report says so when the kernel disagrees.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import psutil
+
+from ostoolkit.children import Children, pin_current, pinned_main
+from ostoolkit.claims import CLAIM_FOR_RESULT, CLAIMS, judge_speedup, judge_time
+from ostoolkit.errors import OstoolkitError
+from ostoolkit.report import Measurement, Result, make_result
+
+MODELS = ("process", "thread")
+PLACEMENTS = ("same_core", "cross_core")
+TOKEN = b"t"
+# A byte the working-set buffers never contain, so bytes.find reads every byte (memchr).
+ABSENT = b"\xff"
+FILL = b"\x01"
+MAX_WORKING_SET_KB = 64 * 1024
+# Round trips per sample are calibrated so one sample lasts about this long, within bounds.
+CALIBRATION_ROUND_TRIPS = 200
+MIN_ITERATIONS = 100
+MAX_ITERATIONS = 1_000_000
+# The method assumes about one kernel context switch per hop; outside this range it warns.
+SWITCHES_PER_HOP_RANGE = (0.8, 1.25)
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class SwitchConfig:
+    """What to measure and for how long."""
+
+    models: tuple[str, ...] = MODELS
+    placements: tuple[str, ...] = PLACEMENTS
+    repeat: int = 30
+    iterations: int | None = None
+    target_sample_s: float = 0.05
+    working_set_kb: int = 0
+    cpus: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Where the two tasks run: ping on ``cpu_a``, pong on ``cpu_b``."""
+
+    placement: str
+    cpu_a: int
+    cpu_b: int
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Raw per-sample figures of one model and placement, in microseconds and counts."""
+
+    round_trip_us: list[float]
+    baseline_us: list[float]
+    switches_per_hop: list[float]
+    voluntary: int
+    involuntary: int
+    hops: int
+    iterations: int
+    steal_share: float | None
+
+
+def make_buffer(kb: int) -> bytearray | None:
+    """Allocate and write a private working set (written, so it is not the shared zero page)."""
+    return bytearray(FILL * (kb * 1024)) if kb else None
+
+
+def plan_pairs(
+    allowed: list[int], wanted: tuple[int, ...] | None, placements: tuple[str, ...]
+) -> tuple[list[Pair], list[str]]:
+    """Choose CPUs for each placement among those this process may use; say what was skipped."""
+    notes: list[str] = []
+    cpus = [c for c in (wanted or allowed) if c in allowed]
+    if wanted and len(cpus) < len(wanted):
+        refused = sorted(set(wanted) - set(allowed))
+        notes.append(
+            f"CPUs {refused} are not available to this process (cpuset/affinity); "
+            f"using {cpus or allowed}"
+        )
+    if not cpus:
+        cpus = list(allowed)
+    pairs = []
+    for placement in placements:
+        if placement == "same_core":
+            pairs.append(Pair(placement, cpus[0], cpus[0]))
+        elif len(cpus) >= 2:
+            pairs.append(Pair(placement, cpus[0], cpus[1]))
+        else:
+            notes.append("cross-core skipped: only one usable CPU")
+    return pairs, notes
+
+
+def _ping(wfd: int, rfd: int, n: int, buf: bytearray | None) -> int:
+    """Pass the token n times (touching the buffer first); return elapsed nanoseconds."""
+    read, write, token = os.read, os.write, TOKEN
+    if buf is None:
+        start = time.perf_counter_ns()
+        for _ in range(n):
+            write(wfd, token)
+            read(rfd, 1)
+        return time.perf_counter_ns() - start
+    find = buf.find
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        find(ABSENT)
+        write(wfd, token)
+        read(rfd, 1)
+    return time.perf_counter_ns() - start
+
+
+def _pong(rfd: int, wfd: int, buf: bytearray | None) -> None:
+    """Answer every token (touching the buffer first) until the pipe reaches end-of-file."""
+    read, write, token = os.read, os.write, TOKEN
+    if buf is None:
+        while read(rfd, 1) == token:
+            write(wfd, token)
+        return
+    find = buf.find
+    while read(rfd, 1) == token:
+        find(ABSENT)
+        write(wfd, token)
+
+
+def _serve(rfd: int, wfd: int, kb: int, cpu: int | None) -> None:
+    """The partner task: pin, allocate its own buffer, say ready, then answer tokens."""
+    if cpu is not None:
+        pin_current(cpu)
+    buf = make_buffer(kb)
+    os.write(wfd, TOKEN)
+    _pong(rfd, wfd, buf)
+
+
+def _own_thread_counts() -> tuple[int, int]:
+    """This thread's own voluntary and involuntary switches, getrusage(RUSAGE_THREAD)."""
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_nvcsw, usage.ru_nivcsw
+
+
+def _cpu_steal(cpus: set[int]) -> tuple[float, float]:
+    """Steal and total CPU seconds so far, summed over ``cpus`` (0 steal where not reported)."""
+    per_cpu = psutil.cpu_times(percpu=True)
+    steal = total = 0.0
+    for cpu in cpus:
+        if cpu < len(per_cpu):
+            times = per_cpu[cpu]
+            steal += getattr(times, "steal", 0.0)
+            total += sum(times)
+    return steal, total
+
+
+def _calibrate(wfd: int, rfd: int, buf: bytearray | None, target_s: float) -> int:
+    """Pick round trips per sample so that one sample takes about ``target_s``."""
+    elapsed_ns = _ping(wfd, rfd, CALIBRATION_ROUND_TRIPS, buf)
+    per_trip_s = max(elapsed_ns, 1) / 1e9 / CALIBRATION_ROUND_TRIPS
+    return max(MIN_ITERATIONS, min(MAX_ITERATIONS, int(target_s / per_trip_s)))
+
+
+def _sample_pair(
+    model: str, pair: Pair, config: SwitchConfig, progress: Progress | None
+) -> Samples:
+    """Run one model on one CPU pair: warm up, then baseline and round-trip samples."""
+    to_pong_r, to_pong_w = os.pipe()
+    to_ping_r, to_ping_w = os.pipe()
+    base_r, base_w = os.pipe()
+    owned = [to_ping_r, base_r, base_w]  # fds the ping side closes at the end
+    with Children() as children, pinned_main(pair.cpu_a):
+        if model == "process":
+
+            def serve_child() -> None:
+                os.close(to_pong_w)
+                os.close(to_ping_r)
+                _serve(to_pong_r, to_ping_w, config.working_set_kb, None)
+
+            pong_pid = children.fork(serve_child, cpu=pair.cpu_b)
+            os.close(to_pong_r)
+            os.close(to_ping_w)
+            owned.append(to_pong_w)
+            if os.read(to_ping_r, 1) != TOKEN:
+                raise OstoolkitError("the partner process died before it was ready")
+            pong = psutil.Process(pong_pid)
+        else:
+            native: list[int] = []
+
+            def serve_thread() -> None:
+                native.append(threading.get_native_id())
+                try:
+                    _serve(to_pong_r, to_ping_w, config.working_set_kb, pair.cpu_b)
+                finally:
+                    os.close(to_pong_r)
+                    os.close(to_ping_w)
+
+            def stop_thread() -> None:
+                os.close(to_pong_w)
+
+            children.start_thread(serve_thread, stop_thread, name="ostoolkit-pong")
+            if os.read(to_ping_r, 1) != TOKEN:
+                raise OstoolkitError("the partner thread failed before it was ready")
+            pong = psutil.Process(native[0])
+        try:
+            return _run_samples(pong, pair, config, to_pong_w, to_ping_r, base_w, base_r, progress)
+        finally:
+            if model == "process":
+                os.close(to_pong_w)
+                owned.remove(to_pong_w)
+                children.reap(pong_pid)
+            for fd in owned:
+                os.close(fd)
+
+
+def _run_samples(
+    pong: psutil.Process,
+    pair: Pair,
+    config: SwitchConfig,
+    wfd: int,
+    rfd: int,
+    base_w: int,
+    base_r: int,
+    progress: Progress | None,
+) -> Samples:
+    """Time interleaved baseline and round-trip samples, with kernel counters around each."""
+    buf = make_buffer(config.working_set_kb)
+    n = config.iterations or _calibrate(wfd, rfd, buf, config.target_sample_s)
+    _ping(base_w, base_r, n, buf)  # warm-up: caches, branch predictors, CPU frequency
+    _ping(wfd, rfd, n, buf)
+    if progress:
+        progress(1)
+    steal_before, total_before = _cpu_steal({pair.cpu_a, pair.cpu_b})
+    round_trips: list[float] = []
+    baselines: list[float] = []
+    per_hop: list[float] = []
+    voluntary = involuntary = 0
+    for _ in range(config.repeat):
+        baselines.append(_ping(base_w, base_r, n, buf) / 1e3 / n)
+        own_vol, own_invol = _own_thread_counts()
+        pong_before = pong.num_ctx_switches()
+        round_trips.append(_ping(wfd, rfd, n, buf) / 1e3 / n)
+        pong_after = pong.num_ctx_switches()
+        own_vol2, own_invol2 = _own_thread_counts()
+        vol = own_vol2 - own_vol + pong_after.voluntary - pong_before.voluntary
+        invol = own_invol2 - own_invol + pong_after.involuntary - pong_before.involuntary
+        voluntary += vol
+        involuntary += invol
+        per_hop.append((vol + invol) / (2 * n))
+        if progress:
+            progress(1)
+    steal_after, total_after = _cpu_steal({pair.cpu_a, pair.cpu_b})
+    elapsed = total_after - total_before
+    steal = (steal_after - steal_before) / elapsed if elapsed > 0 else None
+    return Samples(
+        round_trips, baselines, per_hop, voluntary, involuntary, 2 * n * config.repeat, n, steal
+    )
+
+
+def _label(model: str, placement: str, what: str) -> str:
+    """Human label; cross-core is named a wake-up, never a switch."""
+    if placement == "same_core":
+        return f"{model} switch, same core ({what})"
+    return f"{model} wake-up across cores ({what})"
+
+
+def _results_for(
+    model: str, pair: Pair, samples: Samples, config: SwitchConfig, load_per_cpu: float
+) -> tuple[list[Result], list[str]]:
+    """Turn one pair's samples into its switch and round-trip results plus warnings."""
+    key = f"{model}.{pair.placement}"
+    hops = samples.hops
+    per_hop = (samples.voluntary + samples.involuntary) / hops
+    extra = {
+        "cpus": [pair.cpu_a, pair.cpu_b],
+        "iterations": samples.iterations,
+        "working_set_kb": config.working_set_kb,
+        "switches_per_hop": round(per_hop, 3),
+        "voluntary_per_hop": round(samples.voluntary / hops, 3),
+        "involuntary_per_hop": round(samples.involuntary / hops, 3),
+    }
+    net = [
+        (rt - 2 * base) / 2
+        for rt, base in zip(samples.round_trip_us, samples.baseline_us, strict=True)
+    ]
+    roundtrip = make_result(
+        f"roundtrip.{key}",
+        _label(model, pair.placement, "round trip, raw"),
+        "us",
+        samples.round_trip_us,
+        extra=extra,
+        load_per_cpu=load_per_cpu,
+        steal_share=samples.steal_share,
+    )
+    switch = make_result(
+        f"switch.{key}",
+        _label(model, pair.placement, "net"),
+        "us",
+        net,
+        extra={
+            **extra,
+            "gross_us": round(roundtrip.median / 2, 4),
+            "baseline_us": round(statistics.median(samples.baseline_us), 4),
+        },
+        load_per_cpu=load_per_cpu,
+        steal_share=samples.steal_share,
+    )
+    warnings = []
+    low, high = SWITCHES_PER_HOP_RANGE
+    if not low <= per_hop <= high:
+        warnings.append(
+            f"{switch.label}: the kernel counted {per_hop:.2f} context switches per hop, "
+            "not about 1, so this figure is not the cost of one switch"
+        )
+    if switch.status != "ok":
+        warnings.append(f"{switch.label} is {switch.status}: {'; '.join(switch.notes)}")
+    claim_key = CLAIM_FOR_RESULT.get(switch.id)
+    if claim_key:
+        claim = CLAIMS[claim_key]
+        switch = replace(switch, claim=claim.text, verdict=judge_time(switch.median, claim))
+    return [switch, roundtrip], warnings
+
+
+def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Measurement:
+    """Measure process and thread switch cost on this host as configured."""
+    allowed = sorted(os.sched_getaffinity(0))
+    pairs, notes = plan_pairs(allowed, config.cpus, config.placements)
+    load_per_cpu = os.getloadavg()[0] / len(allowed)
+    results: list[Result] = []
+    warnings = list(notes)
+    for pair in pairs:
+        for model in config.models:
+            samples = _sample_pair(model, pair, config, progress)
+            pair_results, pair_warnings = _results_for(model, pair, samples, config, load_per_cpu)
+            results.extend(pair_results)
+            warnings.extend(pair_warnings)
+    findings = []
+    by_id = {r.id: r for r in results}
+    process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
+    if process and thread:
+        findings.append(judge_speedup(process.median, thread.median))
+    if any(p.placement == "cross_core" for p in pairs):
+        findings.append(
+            "cross-core figures are wake-up latency across CPUs, not a context switch; "
+            "on a VM they can be many times the switch cost"
+        )
+    return Measurement(tuple(results), tuple(findings), tuple(warnings))
+
+
+def step_count(config: SwitchConfig, cpus_allowed: int) -> int:
+    """How many progress steps ``measure_switch`` will report, for a progress bar."""
+    placements = [p for p in config.placements if p == "same_core" or cpus_allowed >= 2]
+    return len(placements) * len(config.models) * (config.repeat + 1)

@@ -1,0 +1,148 @@
+"""Turn a Report into a table, JSON or markdown; shared by every command, never forks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from ostoolkit.report import Report, Result
+
+FORMATS = ("table", "json", "markdown")
+UNIT_SUFFIX = {
+    "us": " µs",
+    "ms": " ms",
+    "count": "",
+    "per_s": "/s",
+    "ratio": "×",
+    "bool": "",
+    "number": "",
+}
+# Extra fields a command may put in results that deserve a column, in this order, when present.
+EXTRA_COLUMNS = (
+    ("gross_us", "gross", "us"),
+    ("baseline_us", "baseline", "us"),
+    ("switches_per_hop", "kernel switches/hop", "number"),
+)
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """Format a figure with its unit at a precision that suits its size."""
+    if value is None:
+        return ""
+    if unit == "bytes":
+        return _format_bytes(value)
+    if unit in ("count", "bool") and float(value).is_integer():
+        return f"{int(value)}"
+    magnitude = abs(value)
+    digits = 0 if magnitude >= 1000 else 1 if magnitude >= 100 else 2 if magnitude >= 1 else 3
+    return f"{value:,.{digits}f}{UNIT_SUFFIX.get(unit, ' ' + unit)}"
+
+
+def _format_bytes(value: float) -> str:
+    """Bytes in binary units (KiB, MiB, GiB)."""
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(size) < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size:,.1f} GiB"  # pragma: no cover - the loop always returns
+
+
+def host_line(host: dict[str, Any]) -> str:
+    """One line that identifies the host, for the head of a table."""
+    virt = host.get("virtualization", {})
+    if isinstance(virt, dict):
+        kinds = [
+            "VM" if virt.get("hypervisor") is True else "",
+            f"container: {virt['container']}"
+            if virt.get("container") not in (None, "none")
+            else "",
+        ]
+        virt_text = ", ".join(k for k in kinds if k) or "bare metal?"
+    else:
+        virt_text = str(virt)
+    allowed = host.get("cpus_allowed", "unknown")
+    allowed_text = ",".join(map(str, allowed)) if isinstance(allowed, list) else str(allowed)
+    load = host.get("loadavg", "unknown")
+    load_text = f"{load[0]:.2f}" if isinstance(load, list) else str(load)
+    return (
+        f"host {host.get('hostname', '?')}: {host.get('cpu_model', 'unknown')}, "
+        f"{host.get('cpus_logical', '?')} CPUs (allowed {allowed_text}), "
+        f"Linux {host.get('kernel', '?')} (preempt {host.get('preemption', '?')}), {virt_text}, "
+        f"clocksource {host.get('clocksource', '?')}, load {load_text}, "
+        f"{host.get('python', '?')}"
+    )
+
+
+def _results_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows for results; extra and claim columns appear only when used."""
+    extras = [c for c in EXTRA_COLUMNS if any(c[0] in r.extra for r in results)]
+    with_claims = any(r.claim for r in results)
+    headers = ["figure", "median", "p10", "p90", "n", "status"]
+    headers += [title for _, title, _ in extras]
+    if with_claims:
+        headers += ["article", "verdict"]
+    rows = []
+    for r in results:
+        row = [r.label, *(format_value(v, r.unit) for v in (r.median, r.p10, r.p90))]
+        row += [str(r.n), r.status]
+        row += [format_value(r.extra.get(key), unit) for key, _, unit in extras]
+        if with_claims:
+            row += [r.claim or "", r.verdict or ""]
+        rows.append(row)
+    return headers, rows
+
+
+def _host_rows(host: dict[str, Any]) -> list[list[str]]:
+    """Host fingerprint as field/value rows, nested dicts flattened with dots."""
+    rows = []
+    for key, value in host.items():
+        if isinstance(value, dict):
+            rows += [[f"{key}.{k}", str(v)] for k, v in value.items()] or [[key, "none"]]
+        elif isinstance(value, list):
+            rows.append([key, ", ".join(map(str, value))])
+        else:
+            rows.append([key, str(value)])
+    return rows
+
+
+def render_table(report: Report, full_host: bool = False) -> str:
+    """Plain-text table for terminals and CI logs."""
+    parts = [f"ostoolkit {report.command}", host_line(report.host), ""]
+    if full_host:
+        parts += [tabulate(_host_rows(report.host), headers=["field", "value"]), ""]
+    if report.results:
+        headers, rows = _results_table(report.results)
+        parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
+    parts += [f"* {finding}" for finding in report.findings]
+    parts += [f"warning: {warning}" for warning in report.warnings]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def render_markdown(report: Report, full_host: bool = False) -> str:
+    """GitHub-flavoured markdown, for step summaries and issues."""
+    parts = [f"### ostoolkit {report.command}", "", f"_{host_line(report.host)}_", ""]
+    if full_host:
+        parts += [
+            tabulate(_host_rows(report.host), headers=["field", "value"], tablefmt="github"),
+            "",
+        ]
+    if report.results:
+        headers, rows = _results_table(report.results)
+        parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    parts += [f"- {finding}" for finding in report.findings]
+    parts += [f"- ⚠️ {warning}" for warning in report.warnings]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def render(report: Report, fmt: str, full_host: bool = False) -> str:
+    """Render in one of FORMATS."""
+    if fmt == "json":
+        return report.to_json()
+    if fmt == "markdown":
+        return render_markdown(report, full_host)
+    if fmt == "table":
+        return render_table(report, full_host)
+    raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
