@@ -206,11 +206,14 @@ def _sample_pair(
             pong = psutil.Process(pong_pid)
         else:
             native: list[int] = []
+            failure: list[Exception] = []
 
             def serve_thread() -> None:
                 native.append(threading.get_native_id())
                 try:
                     _serve(to_pong_r, to_ping_w, config.working_set_kb, pair.cpu_b)
+                except Exception as err:  # reported by the main thread, which sees EOF
+                    failure.append(err)
                 finally:
                     os.close(to_pong_r)
                     os.close(to_ping_w)
@@ -220,7 +223,8 @@ def _sample_pair(
 
             children.start_thread(serve_thread, stop_thread, name="ostoolkit-pong")
             if os.read(to_ping_r, 1) != TOKEN:
-                raise OstoolkitError("the partner thread failed before it was ready")
+                reason = f": {failure[0]}" if failure else ""
+                raise OstoolkitError(f"the partner thread failed before it was ready{reason}")
             pong = psutil.Process(native[0])
         try:
             return _run_samples(pong, pair, config, to_pong_w, to_ping_r, base_w, base_r, progress)

@@ -1,0 +1,23 @@
+"""Shared fixtures: every test must leave no child process and no extra thread behind."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers() -> Iterator[None]:
+    """Fail a test that leaves a child process (alive or zombie) or a thread behind."""
+    me = psutil.Process()
+    threads_before = threading.active_count()
+    before = {p.pid for p in me.children(recursive=True)}
+    yield
+    left = [p for p in me.children(recursive=True) if p.pid not in before]
+    gone, alive = psutil.wait_procs(left, timeout=3)
+    assert not alive, f"test left processes behind: {alive}"
+    assert not gone, f"test left unreaped children: {gone}"
+    assert threading.active_count() <= threads_before, "test left a thread running"

@@ -1,0 +1,127 @@
+"""Real fork, signals and reaping through ostoolkit.children."""
+
+import os
+import select
+import subprocess
+import sys
+import textwrap
+
+import psutil
+import pytest
+
+from ostoolkit.children import Children, pinned_main, run_command
+
+
+def test_child_exit_code_is_reaped():
+    with Children() as children:
+        pid = children.fork(lambda: None)
+        assert children.reap(pid) == 0
+        assert pid not in children.pids
+
+
+def test_child_exception_becomes_exit_1():
+    def boom():
+        raise RuntimeError("boom")
+
+    with Children() as children:
+        pid = children.fork(boom)
+        assert children.reap(pid) == 1
+
+
+def test_close_kills_and_reaps_a_blocked_child():
+    r, w = os.pipe()
+    try:
+        with Children() as children:
+            pid = children.fork(lambda: os.read(r, 1))
+            assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).ppid() != os.getpid()
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_child_leads_its_own_process_group_and_is_pinned():
+    r, w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    cpu = min(os.sched_getaffinity(0))
+
+    def target():
+        os.write(ready_w, b"r")  # runs only after the child pinned itself
+        os.read(r, 1)
+
+    try:
+        with Children() as children:
+            pid = children.fork(target, cpu=cpu)
+            assert os.read(ready_r, 1) == b"r"
+            assert os.getpgid(pid) == pid
+            assert psutil.Process(pid).cpu_affinity() == [cpu]
+            os.write(w, b"x")
+            assert children.reap(pid) == 0
+    finally:
+        for fd in (r, w, ready_r, ready_w):
+            os.close(fd)
+
+
+def test_thread_is_stopped_and_joined_on_close():
+    r, w = os.pipe()
+    with Children() as children:
+        thread = children.start_thread(lambda: os.read(r, 1), lambda: os.write(w, b"q"), "t")
+        assert thread.is_alive()
+    assert not thread.is_alive()
+    os.close(r)
+    os.close(w)
+
+
+def test_pinned_main_restores_affinity():
+    before = os.sched_getaffinity(0)
+    with pinned_main(min(before)):
+        assert os.sched_getaffinity(0) == {min(before)}
+    assert os.sched_getaffinity(0) == before
+
+
+def test_run_command_captures_output():
+    done = run_command([sys.executable, "-c", "print('hi')"], timeout=30)
+    assert (done.returncode, done.stdout) == (0, "hi\n")
+
+
+def test_children_die_when_ostoolkit_is_sigkilled():
+    """PR_SET_PDEATHSIG: a SIGKILLed parent takes its blocked child with it."""
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from ostoolkit.children import Children
+        r, w = os.pipe()
+        children = Children()
+        pid = children.fork(lambda: os.read(r, 1))
+        print(pid, flush=True)
+        os.read(r, 1)  # block until killed
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "the parent did not report its child"
+        child = psutil.Process(int(proc.stdout.readline()))
+        proc.kill()
+        proc.wait(timeout=30)
+        _gone, alive = psutil.wait_procs([child], timeout=10)
+        assert not alive, "the child outlived its SIGKILLed parent"
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+@pytest.mark.parametrize("model", ["process", "thread"])
+def test_failing_partner_is_reported_not_hung(model, monkeypatch):
+    from ostoolkit.errors import OstoolkitError
+    from ostoolkit.measure import switch
+
+    def broken_serve(rfd, wfd, kb, cpu):
+        raise OSError("refused")
+
+    monkeypatch.setattr(switch, "_serve", broken_serve)
+    config = switch.SwitchConfig(models=(model,), placements=("same_core",), repeat=1,
+                                 iterations=10)  # fmt: skip
+    with pytest.raises(OstoolkitError, match="before it was ready"):
+        switch.measure_switch(config)

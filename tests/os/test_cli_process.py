@@ -1,0 +1,99 @@
+"""The installed entry point, run as a real process: JSON shape, signals, nothing left behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+ENTRY = Path(sys.executable).with_name("ostoolkit")
+TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
+RESULT_KEYS = {
+    "id", "label", "unit", "median", "p10", "p90", "samples", "n", "status", "notes", "extra",
+    "claim", "verdict",
+}  # fmt: skip
+TOP_KEYS = {
+    "schema", "tool", "command", "argv", "started_at", "duration_s", "host", "results",
+    "findings", "warnings",
+}  # fmt: skip
+
+
+def test_entry_point_is_installed_and_versioned():
+    done = subprocess.run([ENTRY, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.startswith("ostoolkit, version ")
+    module = subprocess.run(
+        [sys.executable, "-m", "ostoolkit", "--version"], capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert module.stdout == done.stdout
+
+
+def test_quick_json_matches_the_documented_shape():
+    done = subprocess.run(
+        [ENTRY, "measure-switch", "--quick", "--repeat", "3", "--json", "-"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert set(data) == TOP_KEYS
+    assert data["schema"] == "ostoolkit/1"
+    assert data["tool"]["name"] == "ostoolkit"
+    assert data["command"] == "measure-switch"
+    assert data["started_at"].endswith("Z")
+    ids = {r["id"] for r in data["results"]}
+    expected = {
+        f"switch.{m}.{p}" for m in ("process", "thread") for p in ("same_core", "cross_core")
+    }
+    if not TWO_CPUS:
+        expected = {i for i in expected if i.endswith("same_core")}
+    assert expected <= ids
+    assert {i.replace("switch.", "roundtrip.", 1) for i in expected} <= ids
+    for result in data["results"]:
+        assert set(result) == RESULT_KEYS
+        assert result["unit"] == "us"
+        assert result["n"] == len(result["samples"]) == 3
+    assert "figure" in done.stderr  # the table went to stderr
+
+
+def test_bad_value_is_exit_2_without_traceback():
+    done = subprocess.run(
+        [ENTRY, "measure-switch", "--iterations", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "--iterations" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def wait_for_children(proc: psutil.Process, count: int, timeout: float) -> list[psutil.Process]:
+    """Poll under a deadline until ``proc`` has ``count`` descendants."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kids = proc.children(recursive=True)
+        if len(kids) >= count:
+            return kids
+        time.sleep(0.01)
+    raise AssertionError(f"{proc.pid} never had {count} children")
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_run_leaves_nothing_behind(sig, code):
+    argv = [ENTRY, "measure-switch", "--model", "process", "--placement", "same-core",
+            "--repeat", "1000", "--iterations", "2000"]  # fmt: skip
+    popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        kids = wait_for_children(psutil.Process(popen.pid), 1, timeout=30)
+        popen.send_signal(sig)
+        _, err = popen.communicate(timeout=30)
+        assert popen.returncode == code, err
+        assert "Traceback" not in err
+        _gone, alive = psutil.wait_procs(kids, timeout=10)
+        assert not alive, f"left behind: {alive}"
+    finally:
+        popen.kill()
+        popen.communicate()

@@ -1,0 +1,82 @@
+import json
+
+from ostoolkit.render import format_value, host_line, render
+from ostoolkit.report import Measurement, Result, build_report
+
+HOST = {
+    "hostname": "box",
+    "cpu_model": "Test CPU",
+    "cpus_logical": 2,
+    "cpus_allowed": [0, 1],
+    "kernel": "6.1.0",
+    "preemption": "full",
+    "virtualization": {"hypervisor": True, "dmi": "unknown", "container": "none"},
+    "clocksource": "tsc",
+    "loadavg": [0.25, 0.1, 0.0],
+    "python": "CPython 3.11.7",
+}
+
+
+def report():
+    switch = Result(
+        "switch.process.same_core", "process switch, same core (net)", "us",
+        2.5, 2.25, 2.75, (2.25, 2.5, 2.75), 3,
+        extra={"gross_us": 3.0, "baseline_us": 0.5, "switches_per_hop": 1.0},
+        claim="~5 µs", verdict="2.0× faster than the article's ~5 µs",
+    )  # fmt: skip
+    rt = Result("roundtrip.process.same_core", "round trip", "us", 6.0, 5.5, 6.5, (6.0,), 1)
+    m = Measurement((switch, rt), ("threads switch 1.1× faster here",), ("be careful",))
+    return build_report("measure-switch", [], m, HOST, "2026-11-25T08:00:00Z", 1.0)
+
+
+def test_format_value():
+    assert format_value(2.5, "us") == "2.50 µs"
+    assert format_value(0.1234, "us") == "0.123 µs"
+    assert format_value(123.4, "ms") == "123.4 ms"
+    assert format_value(2048, "bytes") == "2.0 KiB"
+    assert format_value(3.0, "count") == "3"
+    assert format_value(1.0, "number") == "1.00"
+    assert format_value(None, "us") == ""
+
+
+def test_host_line():
+    assert host_line(HOST) == (
+        "host box: Test CPU, 2 CPUs (allowed 0,1), Linux 6.1.0 (preempt full), VM, "
+        "clocksource tsc, load 0.25, CPython 3.11.7"
+    )
+
+
+def test_table_exact():
+    expected = f"""\
+ostoolkit measure-switch
+{host_line(HOST)}
+
+figure                           median    p10      p90      n    status    gross    baseline    kernel switches/hop    article    verdict
+-------------------------------  --------  -------  -------  ---  --------  -------  ----------  ---------------------  ---------  ------------------------------------
+process switch, same core (net)  2.50 µs   2.25 µs  2.75 µs  3    ok        3.00 µs  0.500 µs    1.00                   ~5 µs      2.0× faster than the article's ~5 µs
+round trip                       6.00 µs   5.50 µs  6.50 µs  1    ok
+
+* threads switch 1.1× faster here
+warning: be careful
+"""  # noqa: E501
+    assert render(report(), "table") == expected
+
+
+def test_markdown_has_github_table_and_findings():
+    text = render(report(), "markdown")
+    assert text.startswith("### ostoolkit measure-switch\n")
+    assert "| figure " in text
+    assert "|---" in text or "|:--" in text or "| ---" in text or "|--" in text
+    assert "- threads switch 1.1× faster here" in text
+    assert "- ⚠️ be careful" in text
+
+
+def test_json_is_the_report():
+    data = json.loads(render(report(), "json"))
+    assert data["results"][0]["verdict"] == "2.0× faster than the article's ~5 µs"
+
+
+def test_full_host_lists_nested_fields():
+    text = render(report(), "table", full_host=True)
+    assert "virtualization.hypervisor" in text
+    assert "cpus_allowed" in text

@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from ostoolkit.report import (
+    SCHEMA,
+    Measurement,
+    Report,
+    ReportError,
+    build_report,
+    load_report,
+    make_result,
+    save_report,
+)
+
+
+def sample_report() -> Report:
+    result = make_result("switch.process.same_core", "process switch", "us", [2.0, 2.1, 2.2])
+    return build_report(
+        "measure-switch",
+        ["measure-switch", "--quick"],
+        Measurement((result,), ("a finding",), ("a warning",)),
+        {"hostname": "h"},
+        "2026-11-25T08:00:00Z",
+        1.23456,
+    )
+
+
+def test_json_round_trip(tmp_path):
+    report = sample_report()
+    path = tmp_path / "r.json"
+    save_report(report, path)
+    assert load_report(path) == report
+    data = json.loads(path.read_text())
+    assert list(data)[:7] == [
+        "schema", "tool", "command", "argv", "started_at", "duration_s", "host",
+    ]  # fmt: skip
+    assert data["schema"] == SCHEMA
+    assert data["duration_s"] == 1.235
+    assert data["results"][0]["median"] == 2.1
+
+
+def test_refuses_other_schema_and_garbage(tmp_path):
+    data = sample_report().to_dict()
+    data["schema"] = "ostoolkit/0"
+    other = tmp_path / "old.json"
+    other.write_text(json.dumps(data))
+    with pytest.raises(ReportError, match="schema"):
+        load_report(other)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ReportError, match="not JSON"):
+        load_report(bad)
+    with pytest.raises(ReportError, match="cannot read"):
+        load_report(tmp_path / "missing.json")
+    broken = sample_report().to_dict()
+    del broken["results"][0]["unit"]
+    with pytest.raises(ReportError, match="malformed"):
+        Report.from_dict(broken)
+
+
+def test_measurements_add():
+    a = Measurement((), ("f1",), ("w1",))
+    b = Measurement((), ("f2",), ())
+    assert (a + b).findings == ("f1", "f2")
+    assert (a + b).warnings == ("w1",)

@@ -1,0 +1,45 @@
+import pytest
+
+from ostoolkit.stats import is_bimodal, judge_noise, summarize
+
+
+def test_summarize_odd_count_gives_middle_and_deciles():
+    s = summarize([float(x) for x in range(1, 12)])  # 1..11
+    assert (s.median, s.p10, s.p90, s.n) == (6.0, 2.0, 10.0, 11)
+    assert s.spread == pytest.approx(8 / 6)
+
+
+def test_summarize_single_sample():
+    s = summarize([3.5])
+    assert (s.median, s.p10, s.p90, s.n) == (3.5, 3.5, 3.5, 1)
+
+
+def test_summarize_refuses_empty():
+    with pytest.raises(ValueError, match="no samples"):
+        summarize([])
+
+
+def test_bimodal_two_clusters():
+    assert is_bimodal([5.0, 5.1, 5.0, 5.2, 5.1, 9.0, 9.1, 9.2, 9.0, 9.1])
+
+
+def test_not_bimodal_one_cluster_or_one_outlier():
+    assert not is_bimodal([5.0, 5.1, 5.0, 5.2, 5.1, 5.0, 5.1, 5.2])
+    assert not is_bimodal([5.0, 5.1, 5.0, 5.2, 5.1, 5.0, 5.1, 5.2, 5.0, 20.0])
+
+
+def test_judge_ok_noisy_and_reasons():
+    tight = [5.0, 5.1, 5.0, 5.05, 4.95, 5.02]
+    assert judge_noise(tight).status == "ok"
+    wide = judge_noise([3.0, 4.0, 5.0, 6.0, 7.0])
+    assert wide.status == "noisy"
+    assert "spread" in wide.reasons[0]
+    loaded = judge_noise(tight, load_per_cpu=1.5, steal_share=0.1)
+    assert loaded.status == "noisy"
+    assert any("load average" in r for r in loaded.reasons)
+    assert any("stole" in r for r in loaded.reasons)
+
+
+def test_judge_bimodal_wins():
+    verdict = judge_noise([5.0, 5.1, 5.0, 5.2, 9.0, 9.1, 9.2, 9.0])
+    assert verdict.status == "bimodal"
