@@ -1,0 +1,51 @@
+"""Wall-time check: ``measure-switch --quick`` within 3 s and the default within 15 s.
+
+Runs the installed entry point as a user would, a few times each, and prints the wall times.
+Exit status 0 when every run met its budget. Not a test: timings belong here.
+
+    $ .venv/bin/python benchmarks/duration.py
+    command                             budget s    runs s            verdict
+    ----------------------------------  ----------  ----------------  ---------
+    ostoolkit measure-switch --quick    3           1.5, 1.4, 1.4     ok
+    ostoolkit measure-switch            15          7.6, 7.5, 7.7     ok
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tabulate import tabulate
+
+ENTRY = Path(sys.executable).with_name("ostoolkit")
+BUDGETS = ((["measure-switch", "--quick"], 3.0), (["measure-switch"], 15.0))
+RUNS = 3
+
+
+def main() -> int:
+    """Time each command RUNS times against its budget."""
+    rows, ok = [], True
+    for args, budget in BUDGETS:
+        times = []
+        for _ in range(RUNS):
+            start = time.monotonic()
+            subprocess.run([ENTRY, *args], check=True, capture_output=True, timeout=120)
+            times.append(time.monotonic() - start)
+        within = max(times) <= budget
+        ok = ok and within
+        rows.append(
+            [
+                "ostoolkit " + " ".join(args),
+                f"{budget:g}",
+                ", ".join(f"{t:.1f}" for t in times),
+                "ok" if within else "over budget",
+            ]
+        )
+    print(tabulate(rows, headers=["command", "budget s", "runs s", "verdict"]))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
