@@ -81,13 +81,29 @@ def wait_for_children(proc: psutil.Process, count: int, timeout: float) -> list[
     raise AssertionError(f"{proc.pid} never had {count} children")
 
 
+def wait_for_threads(proc: psutil.Process, count: int, timeout: float) -> None:
+    """Poll under a deadline until ``proc`` runs ``count`` threads."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.num_threads() >= count:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{proc.pid} never had {count} threads")
+
+
+@pytest.mark.parametrize("model", ["process", "thread"])
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_mid_run_leaves_nothing_behind(sig, code):
-    argv = [ENTRY, "measure-switch", "--model", "process", "--placement", "same-core",
+def test_signal_mid_run_leaves_nothing_behind(model, sig, code):
+    argv = [ENTRY, "measure-switch", "--model", model, "--placement", "same-core",
             "--repeat", "1000", "--iterations", "2000"]  # fmt: skip
     popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        kids = wait_for_children(psutil.Process(popen.pid), 1, timeout=30)
+        proc = psutil.Process(popen.pid)
+        if model == "process":
+            kids = wait_for_children(proc, 1, timeout=30)
+        else:
+            wait_for_threads(proc, 2, timeout=30)
+            kids = []
         popen.send_signal(sig)
         _, err = popen.communicate(timeout=30)
         assert popen.returncode == code, err
