@@ -181,60 +181,88 @@ def _calibrate(wfd: int, rfd: int, buf: bytearray | None, target_s: float) -> in
     return max(MIN_ITERATIONS, min(MAX_ITERATIONS, int(target_s / per_trip_s)))
 
 
+class _Fds:
+    """Pipe ends the ping side owns; each is closed exactly once, also on errors."""
+
+    def __init__(self) -> None:
+        self._open: set[int] = set()
+
+    def pipe(self) -> tuple[int, int]:
+        """Create a pipe whose two ends this side owns."""
+        read_end, write_end = os.pipe()
+        self._open |= {read_end, write_end}
+        return read_end, write_end
+
+    def close(self, *fds: int) -> None:
+        """Close ends still owned; closing twice is a no-op, never a stranger's fd."""
+        for fd in fds:
+            if fd in self._open:
+                self._open.discard(fd)
+                os.close(fd)
+
+    def release(self, *fds: int) -> None:
+        """Hand ends over to a thread that will close them itself."""
+        self._open.difference_update(fds)
+
+    def close_all(self) -> None:
+        """Close every end still owned."""
+        self.close(*sorted(self._open))
+
+
+def _start_partner(
+    model: str, pair: Pair, kb: int, children: Children, fds: _Fds, ends: tuple[int, int, int]
+) -> psutil.Process:
+    """Start the pong task (a forked child or a thread) and wait until it is ready.
+
+    ``ends`` are (pong reads, pong writes, ping reads). The ping side gives up its copies of
+    the pong's two ends, so it reads end-of-file instead of hanging if the partner dies.
+    """
+    rfd, wfd, ready_fd = ends
+    native: list[int] = []
+    failure: list[Exception] = []
+    if model == "process":
+        native.append(children.fork(lambda: _serve(rfd, wfd, kb, None), cpu=pair.cpu_b))
+        fds.close(rfd, wfd)
+    else:
+
+        def serve_thread() -> None:
+            native.append(threading.get_native_id())
+            try:
+                _serve(rfd, wfd, kb, pair.cpu_b)
+            except Exception as err:  # reported below: the ping side sees end-of-file
+                failure.append(err)
+            finally:
+                os.close(rfd)
+                os.close(wfd)
+
+        fds.release(rfd, wfd)
+        children.start_thread(serve_thread, lambda: None, name="ostoolkit-pong")
+    if os.read(ready_fd, 1) != TOKEN:
+        reason = f": {failure[0]}" if failure else ""
+        raise OstoolkitError(f"the partner {model} failed before it was ready{reason}")
+    return psutil.Process(native[0])
+
+
 def _sample_pair(
     model: str, pair: Pair, config: SwitchConfig, progress: Progress | None
 ) -> Samples:
     """Run one model on one CPU pair: warm up, then baseline and round-trip samples."""
-    to_pong_r, to_pong_w = os.pipe()
-    to_ping_r, to_ping_w = os.pipe()
-    base_r, base_w = os.pipe()
-    owned = [to_ping_r, base_r, base_w]  # fds the ping side closes at the end
-    with Children() as children, pinned_main(pair.cpu_a):
-        if model == "process":
-
-            def serve_child() -> None:
-                os.close(to_pong_w)
-                os.close(to_ping_r)
-                _serve(to_pong_r, to_ping_w, config.working_set_kb, None)
-
-            pong_pid = children.fork(serve_child, cpu=pair.cpu_b)
-            os.close(to_pong_r)
-            os.close(to_ping_w)
-            owned.append(to_pong_w)
-            if os.read(to_ping_r, 1) != TOKEN:
-                raise OstoolkitError("the partner process died before it was ready")
-            pong = psutil.Process(pong_pid)
-        else:
-            native: list[int] = []
-            failure: list[Exception] = []
-
-            def serve_thread() -> None:
-                native.append(threading.get_native_id())
-                try:
-                    _serve(to_pong_r, to_ping_w, config.working_set_kb, pair.cpu_b)
-                except Exception as err:  # reported by the main thread, which sees EOF
-                    failure.append(err)
-                finally:
-                    os.close(to_pong_r)
-                    os.close(to_ping_w)
-
-            def stop_thread() -> None:
-                os.close(to_pong_w)
-
-            children.start_thread(serve_thread, stop_thread, name="ostoolkit-pong")
-            if os.read(to_ping_r, 1) != TOKEN:
-                reason = f": {failure[0]}" if failure else ""
-                raise OstoolkitError(f"the partner thread failed before it was ready{reason}")
-            pong = psutil.Process(native[0])
-        try:
-            return _run_samples(pong, pair, config, to_pong_w, to_ping_r, base_w, base_r, progress)
-        finally:
-            if model == "process":
-                os.close(to_pong_w)
-                owned.remove(to_pong_w)
-                children.reap(pong_pid)
-            for fd in owned:
-                os.close(fd)
+    fds = _Fds()
+    try:
+        to_pong_r, to_pong_w = fds.pipe()
+        to_ping_r, to_ping_w = fds.pipe()
+        base_r, base_w = fds.pipe()
+        with Children() as children, pinned_main(pair.cpu_a):
+            try:
+                ends = (to_pong_r, to_ping_w, to_ping_r)
+                pong = _start_partner(model, pair, config.working_set_kb, children, fds, ends)
+                return _run_samples(
+                    pong, pair, config, to_pong_w, to_ping_r, base_w, base_r, progress
+                )
+            finally:
+                fds.close(to_pong_w)  # the partner reads end-of-file and returns
+    finally:
+        fds.close_all()
 
 
 def _run_samples(

@@ -112,8 +112,12 @@ def test_children_die_when_ostoolkit_is_sigkilled():
         proc.stdout.close()
 
 
-@pytest.mark.parametrize("model", ["process", "thread"])
-def test_failing_partner_is_reported_not_hung(model, monkeypatch):
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [("process", "partner process failed before it was ready$"),
+     ("thread", "partner thread failed before it was ready: refused")],
+)  # fmt: skip
+def test_failing_partner_is_reported_not_hung_nor_leaking(model, message, monkeypatch):
     from ostoolkit.errors import OstoolkitError
     from ostoolkit.measure import switch
 
@@ -123,5 +127,7 @@ def test_failing_partner_is_reported_not_hung(model, monkeypatch):
     monkeypatch.setattr(switch, "_serve", broken_serve)
     config = switch.SwitchConfig(models=(model,), placements=("same_core",), repeat=1,
                                  iterations=10)  # fmt: skip
-    with pytest.raises(OstoolkitError, match="before it was ready"):
+    fds_before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(OstoolkitError, match=message):
         switch.measure_switch(config)
+    assert set(os.listdir("/proc/self/fd")) == fds_before

@@ -63,3 +63,9 @@ def test_progress_steps(measurement):
         steps.append,
     )
     assert sum(steps) == 3
+
+
+def test_no_file_descriptor_leaks():
+    before = set(os.listdir("/proc/self/fd"))
+    measure_switch(SwitchConfig(placements=("same_core",), repeat=1, iterations=20))
+    assert set(os.listdir("/proc/self/fd")) == before
