@@ -61,6 +61,24 @@ def _hypervisor(cpuinfo: list[tuple[str, str]]) -> bool | str:
     return UNKNOWN
 
 
+def _tlb_tagging(cpuinfo: list[tuple[str, str]]) -> str:
+    """Whether TLB entries carry an address-space tag, so a process switch need not flush them.
+
+    x86 reports it as the "pcid" flag; arm64 ("Features" line) always tags entries with ASIDs.
+    """
+    for key, value in cpuinfo:
+        if key == "flags":
+            return "pcid" if "pcid" in value.split() else "none"
+        if key == "Features":
+            return "asid"
+    return UNKNOWN
+
+
+def tlb_tagging(root: Path = Path("/")) -> str:
+    """This host's TLB tagging ("pcid", "asid", "none" or "unknown"), for explaining results."""
+    return _tlb_tagging(_cpuinfo(root))
+
+
 def _cmdline_param(root: Path, name: str) -> str | None:
     """Value of the last name=... kernel boot parameter; words after "--" belong to init."""
     value = None
@@ -172,6 +190,7 @@ def collect_host(root: Path = Path("/")) -> dict[str, Any]:
         "cpus_allowed": _cpus_allowed(),
         "kernel": platform.release() or UNKNOWN,
         "preemption": _preemption(root),
+        "tlb_tagging": _tlb_tagging(cpuinfo),
         "virtualization": {
             "hypervisor": _hypervisor(cpuinfo),
             "dmi": _dmi(root),

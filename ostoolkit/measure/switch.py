@@ -31,6 +31,7 @@ import psutil
 from ostoolkit.children import Children, pin_current, pinned_main
 from ostoolkit.claims import CLAIM_FOR_RESULT, CLAIMS, judge_speedup, judge_time
 from ostoolkit.errors import OstoolkitError
+from ostoolkit.host import tlb_tagging
 from ostoolkit.report import Measurement, Result, make_result
 
 MODELS = ("process", "thread")
@@ -46,6 +47,9 @@ MIN_ITERATIONS = 100
 MAX_ITERATIONS = 1_000_000
 # The method assumes about one kernel context switch per hop; outside this range it warns.
 SWITCHES_PER_HOP_RANGE = (0.8, 1.25)
+
+# TLB tagging that lets a process switch keep the TLB (see host.tlb_tagging).
+TLB_TAGS = ("pcid", "asid")
 
 Progress = Callable[[int], None]
 
@@ -391,6 +395,13 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
     process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
     if process and thread:
         findings.append(judge_speedup(process.median, thread.median))
+        tagging = tlb_tagging()
+        if thread.median > 0 and process.median / thread.median < 2 and tagging in TLB_TAGS:
+            findings.append(
+                f"why: this CPU tags TLB entries by address space ({tagging}), so switching "
+                "to another process keeps the TLB instead of flushing it; what remains extra "
+                "for a process is mostly loading its page-table root"
+            )
     if any(p.placement == "cross_core" for p in pairs):
         findings.append(
             "cross-core figures are wake-up latency across CPUs, not a context switch; "

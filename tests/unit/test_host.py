@@ -17,6 +17,7 @@ KEYS = {
     "cpus_allowed",
     "kernel",
     "preemption",
+    "tlb_tagging",
     "virtualization",
     "mitigations",
     "clocksource",
@@ -69,6 +70,7 @@ def test_empty_root_gives_unknown_and_never_raises(
     assert set(host) == KEYS
     assert host["cpu_model"] == "unknown"
     assert host["preemption"] == "unknown"
+    assert host["tlb_tagging"] == "unknown"
     assert host["virtualization"] == {
         "hypervisor": "unknown",
         "dmi": "unknown",
@@ -196,3 +198,18 @@ def test_container_detection(
     for relative, text in files.items():
         write(tmp_path, relative, text)
     assert collect_host(tmp_path)["virtualization"]["container"] == expected
+
+
+def test_tlb_tagging_from_flags(tmp_path):
+    from ostoolkit.host import tlb_tagging
+
+    (tmp_path / "proc").mkdir()
+    cpuinfo = tmp_path / "proc/cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu pcid sse\n")
+    assert tlb_tagging(tmp_path) == "pcid"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse\n")
+    assert tlb_tagging(tmp_path) == "none"
+    cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd\n")
+    assert tlb_tagging(tmp_path) == "asid"
+    cpuinfo.unlink()
+    assert tlb_tagging(tmp_path) == "unknown"
