@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import resource
 import select
 import signal
 import subprocess
@@ -19,9 +20,12 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType, TracebackType
 
-from ostoolkit.errors import OstoolkitError, Terminated
+import psutil
+
+from ostoolkit.errors import LimitExceeded, OstoolkitError, Terminated
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # How long close() waits for one killed child or stopped thread before giving up on it.
@@ -110,11 +114,13 @@ class Children:
         """The children forked and not yet reaped."""
         return frozenset(self._pids)
 
-    def fork(self, target: Callable[[], object], cpu: int | None = None) -> int:
+    def fork(self, target: Callable[[], object], cpu: int | None = None, bare: bool = False) -> int:
         """Fork a child that runs ``target`` (pinned to ``cpu`` if given), then ``_exit``s.
 
         The child never returns into the caller's stack: whatever happens it ends in
         ``os._exit`` (0 on success, 1 on an exception, whose traceback goes to stderr).
+        ``bare`` skips the child's set-up (own group, parent-death signal) so that timing a
+        fork measures the fork alone; use it only for a target that exits at once.
         """
         parent_pid = os.getpid()
         for stream in (sys.stdout, sys.stderr):
@@ -123,7 +129,8 @@ class Children:
         if pid == 0:  # pragma: no cover - runs in the child, reported through its exit code
             code = 1
             try:
-                _enter_child(parent_pid)
+                if not bare:
+                    _enter_child(parent_pid)
                 if cpu is not None:
                     pin_current(cpu)
                 target()
@@ -133,10 +140,15 @@ class Children:
                     traceback.print_exc()
             finally:
                 os._exit(code)
-        self._pids.add(pid)
-        with contextlib.suppress(OSError):  # the child may have done it, or exited, first
-            os.setpgid(pid, pid)
+        self.adopt(pid, own_group=not bare)
         return pid
+
+    def adopt(self, pid: int, own_group: bool = True) -> None:
+        """Register a child started otherwise (posix_spawn, ...) so that close() reaps it."""
+        self._pids.add(pid)
+        if own_group:
+            with contextlib.suppress(OSError):  # the child may have done it, or exited, first
+                os.setpgid(pid, pid)
 
     def reap(self, pid: int, timeout: float = REAP_TIMEOUT_S) -> int | None:
         """Wait for one child to exit on its own and reap it; return its exit code."""
@@ -167,7 +179,8 @@ class Children:
         self._threads.clear()
         for pid in list(self._pids):
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
+                if os.getpgid(pid) == pid:  # only a group the child leads, never ours
+                    os.killpg(pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             if wait_exit(pid, REAP_TIMEOUT_S) is None:
@@ -222,3 +235,52 @@ def run_command(argv: list[str], timeout: float) -> subprocess.CompletedProcess[
         proc.communicate()
         raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def task_headroom() -> tuple[int | None, str]:
+    """How many more tasks (processes or threads) this user may start, and the binding limit.
+
+    RLIMIT_NPROC counts every task of the real user id (getrlimit(2)); kernel.threads-max and
+    kernel.pid_max bound the whole system (proc(5)). None means no limit was found.
+    """
+    candidates: list[tuple[int, str]] = []
+    soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
+    uid = os.getuid()
+    if soft != resource.RLIM_INFINITY and uid != 0:  # root is exempt (CAP_SYS_RESOURCE)
+        mine = 0
+        for proc in psutil.process_iter(["uids", "num_threads"]):
+            uids, threads = proc.info["uids"], proc.info["num_threads"]
+            if uids is not None and uids.real == uid:
+                mine += threads or 1
+        candidates.append((soft - mine, f"RLIMIT_NPROC={soft} (ulimit -u)"))
+    total_tasks = sum((p.info["num_threads"] or 1) for p in psutil.process_iter(["num_threads"]))
+    for name in ("threads-max", "pid_max"):
+        try:
+            limit = int(Path(f"/proc/sys/kernel/{name}").read_text())
+        except (OSError, ValueError):
+            continue
+        candidates.append((limit - total_tasks, f"kernel.{name}={limit}"))
+    if not candidates:
+        return None, "no limit found"
+    return min(candidates)
+
+
+def check_task_budget(tasks: int, bytes_per_task: int, option: str) -> None:
+    """Refuse, before any fork, a request for more tasks or memory than the host can give.
+
+    Leaves half the headroom and half the available memory free: a measurement must never
+    be what pushes a host into its limits.
+    """
+    headroom, limit = task_headroom()
+    if headroom is not None and tasks > headroom // 2:
+        raise LimitExceeded(
+            f"{option} asks for {tasks} tasks but only {max(headroom, 0)} more are allowed "
+            f"({limit}); ostoolkit uses at most half of that: lower {option}"
+        )
+    available = psutil.virtual_memory().available
+    needed = tasks * bytes_per_task
+    if needed > available // 2:
+        raise LimitExceeded(
+            f"{option} needs about {needed // 2**20} MiB but only {available // 2**20} MiB are "
+            f"available; ostoolkit uses at most half of that: lower {option}"
+        )

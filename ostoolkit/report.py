@@ -70,7 +70,11 @@ def make_result(
 
 @dataclass(frozen=True)
 class Report:
-    """Everything one command found: host fingerprint, results, findings and warnings."""
+    """Everything one command found: host fingerprint, results, findings and warnings.
+
+    ``data`` holds a command's structured payload that is not a figure (a process tree, a
+    timeline of states), under documented keys.
+    """
 
     command: str
     argv: tuple[str, ...]
@@ -80,6 +84,7 @@ class Report:
     results: tuple[Result, ...]
     findings: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
     tool: dict[str, str] = field(
         default_factory=lambda: {"name": "ostoolkit", "version": __version__}
@@ -126,6 +131,7 @@ class Report:
                 results=results,
                 findings=tuple(data.get("findings", ())),
                 warnings=tuple(data.get("warnings", ())),
+                data=dict(data.get("data", {})),
                 tool=dict(data["tool"]),
             )
         except (KeyError, TypeError, ValueError) as err:
@@ -159,12 +165,14 @@ class Measurement:
     results: tuple[Result, ...]
     findings: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    data: dict[str, Any] = field(default_factory=dict)
 
     def __add__(self, other: Measurement) -> Measurement:
         return Measurement(
             self.results + other.results,
             self.findings + other.findings,
             self.warnings + other.warnings,
+            {**self.data, **other.data},
         )
 
 
@@ -186,4 +194,5 @@ def build_report(
         results=measurement.results,
         findings=measurement.findings,
         warnings=measurement.warnings,
+        data=measurement.data,
     )
