@@ -19,7 +19,7 @@ RESULT_KEYS = {
 }  # fmt: skip
 TOP_KEYS = {
     "schema", "tool", "command", "argv", "started_at", "duration_s", "host", "results",
-    "findings", "warnings",
+    "findings", "warnings", "data",
 }  # fmt: skip
 
 
