@@ -62,6 +62,30 @@ def _enter_child(parent_pid: int) -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+def fork_descendant(target: Callable[[], object]) -> int:
+    """Fork from inside a child: the new process dies with its parent (PR_SET_PDEATHSIG).
+
+    For trees of processes: each parent reaps its own children, and killing any process
+    (or ostoolkit itself) takes everything below it down in a cascade.
+    """
+    parent_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            set_parent_death_signal()
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            target()
+            code = 0
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                traceback.print_exc()
+        finally:
+            os._exit(code)
+    return pid
+
+
 def wait_exit(pid: int, timeout: float) -> int | None:
     """Reap ``pid``, waiting at most ``timeout`` seconds; return its wait status or None."""
     try:

@@ -15,7 +15,8 @@ import click
 
 from ostoolkit import __version__
 from ostoolkit.children import raising_on_sigterm
-from ostoolkit.errors import OstoolkitError, Terminated
+from ostoolkit.errors import InvalidRequest, OstoolkitError, Terminated
+from ostoolkit.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree, read_subtree
 from ostoolkit.host import collect_host
 from ostoolkit.measure.perfbench import add_perf_findings, cross_check_perf
 from ostoolkit.measure.switch import (
@@ -27,7 +28,7 @@ from ostoolkit.measure.switch import (
     measure_switch,
     step_count,
 )
-from ostoolkit.render import FORMATS, render
+from ostoolkit.render import FORMATS, draw_tree, render
 from ostoolkit.report import Measurement, Report, build_report, save_report
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,6 +73,12 @@ def emit(report: Report, fmt: str, json_path: str | None, full_host: bool = Fals
     click.echo(render(report, fmt, full_host), nl=False)
 
 
+class InputError(click.ClickException):
+    """A request refused as asked: one line on stderr, exit status 2 like a usage error."""
+
+    exit_code = 2
+
+
 def now_utc() -> str:
     """The current time as ISO 8601 UTC with a Z, to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -92,6 +99,8 @@ def cli_errors(debug: bool) -> Iterator[None]:
     except OstoolkitError as err:
         if debug:
             raise
+        if isinstance(err, InvalidRequest):
+            raise InputError(str(err)) from None
         raise click.ClickException(str(err)) from None
 
 
@@ -258,6 +267,69 @@ def measure_switch_command(
                 measurement + cross_check_perf(cpu, PERF_LOOPS[quick], PERF_RUNS[quick])
             )
         return measurement
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+FORK_TREE_EPILOG = """Examples:
+
+\b
+  ostoolkit fork-tree                       # 3 levels x 2 children: 14 processes
+  ostoolkit fork-tree --depth 2 --breadth 4 --exec
+  ostoolkit fork-tree --pid 1               # draw what is running, read-only
+  ostoolkit fork-tree --format json         # the tree as nested data
+"""
+MAX_TREE_PROCS = 4096
+
+
+@cli.command("fork-tree", epilog=FORK_TREE_EPILOG)
+@click.option("--depth", type=click.IntRange(1, 16), default=3, show_default=True,
+              help="Levels of processes below ostoolkit.")  # fmt: skip
+@click.option("--breadth", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Children each process forks.")  # fmt: skip
+@click.option("--exec", "exec_leaves", is_flag=True,
+              help="Each leaf also forks and execve()s a small program (cat).")  # fmt: skip
+@click.option("--max-procs", type=click.IntRange(1, MAX_TREE_PROCS), default=DEFAULT_MAX_PROCS,
+              show_default=True, help="Refuse a tree that would start more processes.")  # fmt: skip
+@click.option("--pid", type=click.IntRange(1), help="Draw this existing process's subtree instead.")
+@click.option("--hold", is_flag=True,
+              help="Keep the tree standing (drawn on stderr) until Enter, Ctrl-D or Ctrl-C, "
+              "to look at it with ps or pstree.")  # fmt: skip
+@output_options
+@click.pass_context
+def fork_tree_command(
+    ctx: click.Context,
+    depth: int,
+    breadth: int,
+    exec_leaves: bool,
+    max_procs: int,
+    pid: int | None,
+    hold: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Fork a real process tree and draw it, with its ancestry up to PID 1.
+
+    Each process of the tree forks its children (timed), then blocks until the tree has been
+    read; the drawing shows pid, command, state, RSS, USS and fork (and fork+exec) times, like
+    pstree -p. Then every process exits and is reaped. With --pid, an existing subtree is
+    drawn read-only instead.
+    """
+    if pid is not None and exec_leaves:
+        raise click.UsageError("--exec builds a tree; it cannot be used with --pid")
+    if pid is not None and hold:
+        raise click.UsageError("--hold keeps a tree ostoolkit built; it cannot be used with --pid")
+    config = TreeConfig(depth, breadth, exec_leaves, max_procs)
+
+    def hold_tree(measurement: Measurement) -> None:
+        click.echo(draw_tree(measurement.data["tree"]), err=True)
+        click.echo("holding the tree: press Enter or Ctrl-D to end it", err=True)
+        sys.stdin.readline()
+
+    def measure() -> Measurement:
+        if pid is not None:
+            return read_subtree(pid)
+        return build_tree(config, on_ready=hold_tree if hold else None)
 
     run_command(ctx, measure, fmt, json_path)
 

@@ -9,7 +9,11 @@ class UnsupportedPlatform(OstoolkitError):
     """The host is not one ostoolkit can measure (it needs Linux)."""
 
 
-class LimitExceeded(OstoolkitError):
+class InvalidRequest(OstoolkitError):
+    """The user asked for something that cannot be done as asked (exit status 2)."""
+
+
+class LimitExceeded(InvalidRequest):
     """A request would exceed a process, thread or memory limit; refused before forking."""
 
 

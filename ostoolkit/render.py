@@ -108,11 +108,44 @@ def _host_rows(host: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _node_text(node: dict[str, Any]) -> str:
+    """One tree node as pstree -p writes it, plus state, memory and creation times."""
+    words = [
+        f"{node['name']}({node['pid']})",
+        node["status"],
+        f"rss {format_value(node['rss'], 'bytes')}",
+    ]
+    if node.get("uss") is not None:
+        words.append(f"uss {format_value(node['uss'], 'bytes')}")
+    if node.get("fork_us") is not None:
+        words.append(f"fork {format_value(node['fork_us'], 'us')}")
+    if node.get("exec_us") is not None:
+        words.append(f"fork+exec {format_value(node['exec_us'], 'us')}")
+    return " ".join(words)
+
+
+def draw_tree(tree: dict[str, Any]) -> str:
+    """Draw a nested process tree with box-drawing branches, like pstree."""
+    lines = [_node_text(tree)]
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        kids = node["children"]
+        for index, kid in enumerate(kids):
+            last = index == len(kids) - 1
+            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{_node_text(kid)}")
+            walk(kid, prefix + ("   " if last else "│  "))
+
+    walk(tree, "")
+    return "\n".join(lines)
+
+
 def render_table(report: Report, full_host: bool = False) -> str:
     """Plain-text table for terminals and CI logs."""
     parts = [f"ostoolkit {report.command}", host_line(report.host), ""]
     if full_host:
         parts += [tabulate(_host_rows(report.host), headers=["field", "value"]), ""]
+    if "tree" in report.data:
+        parts += [draw_tree(report.data["tree"]), ""]
     if report.results:
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
@@ -129,6 +162,8 @@ def render_markdown(report: Report, full_host: bool = False) -> str:
             tabulate(_host_rows(report.host), headers=["field", "value"], tablefmt="github"),
             "",
         ]
+    if "tree" in report.data:
+        parts += ["```text", draw_tree(report.data["tree"]), "```", ""]
     if report.results:
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]

@@ -1,0 +1,419 @@
+"""Build a real process tree with fork() (and execve()), or read an existing one.
+
+"When a computer boots up, a single process is initiated and all others are descendants of
+this one." ``build_tree`` forks a tree below ostoolkit, depth x breadth, timing every fork
+(and, with ``exec_leaves``, every fork+execve). Every node blocks on one shared "release"
+pipe until the tree has been read, then reaps its own children and exits, so nothing is
+orphaned. Each node dies with its parent (PR_SET_PDEATHSIG), so killing ostoolkit, even with
+SIGKILL, takes the whole tree down. ``read_subtree`` draws any live process's subtree.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from ostoolkit.children import Children, check_task_budget, fork_descendant, set_parent_death_signal
+from ostoolkit.errors import InvalidRequest, LimitExceeded, OstoolkitError
+from ostoolkit.report import Measurement, Result, make_result
+
+DEFAULT_MAX_PROCS = 512
+# What a leaf execs with --exec: a small program that blocks reading the release pipe on its
+# stdin until end-of-file, so it holds still like the forked nodes and exits with them.
+EXEC_PROGRAM = "cat"
+# A rough upper bound of what one more forked Python process costs in memory, used only to
+# refuse a tree the host cannot hold before the first fork.
+BYTES_PER_PROCESS = 4 * 2**20
+# How long the tree may take to report in, per process, before ostoolkit gives up on it.
+REPORT_TIMEOUT_PER_PROC_S = 0.5
+REPORT_TIMEOUT_MIN_S = 15.0
+# How long an exec'd program may take to reach its blocking read.
+EXEC_SETTLE_S = 5.0
+
+CONCURRENT_NOTE = (
+    "the tree's processes fork concurrently, so these times include their contention for "
+    "CPUs; ostoolkit measure-spawn times one creation at a time"
+)
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class TreeConfig:
+    """The shape of the tree to build."""
+
+    depth: int = 3
+    breadth: int = 2
+    exec_leaves: bool = False
+    max_procs: int = DEFAULT_MAX_PROCS
+
+
+def tree_size(depth: int, breadth: int, exec_leaves: bool = False) -> int:
+    """Processes a tree will start below its root: breadth + breadth² + ... (+ leaves' execs)."""
+    forked = sum(_power(breadth, level) for level in range(1, depth + 1))
+    return forked + (_power(breadth, depth) if exec_leaves and depth > 0 else 0)
+
+
+def _power(base: int, exponent: int) -> int:
+    """base**exponent as an int (typeshed calls int**int Any, as negative exponents give floats)."""
+    return int(base**exponent)
+
+
+def check_tree(config: TreeConfig) -> int:
+    """Refuse, before any fork, a tree over --max-procs or over what the host allows."""
+    total = tree_size(config.depth, config.breadth, config.exec_leaves)
+    if total > config.max_procs:
+        raise TreeTooLarge(
+            f"a tree of depth {config.depth} and breadth {config.breadth}"
+            f"{' with --exec' if config.exec_leaves else ''} starts {total} processes, over "
+            f"--max-procs {config.max_procs}; lower --depth/--breadth or raise --max-procs"
+        )
+    check_task_budget(total, BYTES_PER_PROCESS, "--depth/--breadth")
+    return total
+
+
+class TreeTooLarge(LimitExceeded):
+    """The requested tree is larger than --max-procs."""
+
+
+def _fork_exec(argv: list[str], stdin_fd: int) -> tuple[int, float, float]:
+    """Fork and execve ``argv`` with ``stdin_fd`` as its stdin; return pid, fork µs, exec µs.
+
+    The exec time runs until the new program image is in place: a close-on-exec pipe held by
+    the child reaches end-of-file exactly when execve succeeds (the subprocess module's trick).
+    """
+    done_r, done_w = os.pipe()  # both ends close-on-exec (PEP 446)
+    start = time.perf_counter_ns()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(done_r)
+            set_parent_death_signal()  # kept across execve(2) for a non-set-user-ID program
+            os.dup2(stdin_fd, 0)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.execvp(argv[0], argv)
+        except BaseException:
+            os.write(done_w, b"!")
+        finally:
+            os._exit(127)
+    forked = time.perf_counter_ns()
+    os.close(done_w)
+    failed = os.read(done_r, 1)
+    execd = time.perf_counter_ns()
+    os.close(done_r)
+    if failed:
+        os.waitpid(pid, 0)
+        raise OSError(f"execve of {argv[0]} failed")
+    return pid, (forked - start) / 1e3, (execd - start) / 1e3
+
+
+def _node(level: int, config: TreeConfig, release_r: int, report_w: int) -> None:
+    """One tree process: fork its children (or exec a leaf program), report, hold, reap.
+
+    A failure is reported on the report pipe ("X pid reason") so the root fails at once
+    instead of waiting for a report that will never come.
+    """
+    try:
+        _grow(level, config, release_r, report_w)
+    except Exception as err:
+        os.write(report_w, f"X {os.getpid()} {type(err).__name__}: {err}\n".encode())
+        raise
+
+
+def _grow(level: int, config: TreeConfig, release_r: int, report_w: int) -> None:
+    """The body of ``_node``."""
+    kids: list[int] = []
+    lines: list[str] = []
+    me = os.getpid()
+    if level < config.depth:
+        for _ in range(config.breadth):
+            start = time.perf_counter_ns()
+            pid = fork_descendant(lambda: _node(level + 1, config, release_r, report_w))
+            kids.append(pid)
+            lines.append(f"F {pid} {me} {(time.perf_counter_ns() - start) / 1e3:.3f}")
+    elif config.exec_leaves:
+        program = shutil.which(EXEC_PROGRAM) or EXEC_PROGRAM
+        pid, fork_us, exec_us = _fork_exec([program], release_r)
+        kids.append(pid)
+        lines.append(f"E {pid} {me} {fork_us:.3f} {exec_us:.3f}")
+    lines.append(f"R {me}")
+    os.write(report_w, ("\n".join(lines) + "\n").encode())
+    os.read(release_r, 1)  # blocks until the root closes the release pipe
+    for pid in kids:
+        os.waitpid(pid, 0)
+
+
+def _collect_reports(
+    report_r: int, expected: int, timeout: float, progress: Progress | None
+) -> list[list[str]]:
+    """Read report lines until ``expected`` arrived; fail on end-of-file or time-out."""
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    lines: list[list[str]] = []
+    while len(lines) < expected:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([report_r], [], [], max(left, 0))
+        if not ready:
+            raise OstoolkitError(f"the tree did not report in within {timeout:.0f} s")
+        chunk = os.read(report_r, 65536)
+        if not chunk:
+            raise OstoolkitError("a process of the tree died before it reported")
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        for line in complete:
+            words = line.decode().split()
+            if words[0] == "X":
+                raise OstoolkitError(f"tree process {words[1]} failed: {' '.join(words[2:])}")
+            lines.append(words)
+            if progress:
+                progress(1)
+    return lines
+
+
+def _snapshot(pid: int) -> dict[str, Any] | None:
+    """What the kernel says of one process now; None when it vanished or cannot be read."""
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            node: dict[str, Any] = {
+                "pid": pid,
+                "ppid": proc.ppid(),
+                "name": proc.name(),
+                "status": proc.status(),
+                "rss": proc.memory_info().rss,
+            }
+        try:
+            node["uss"] = proc.memory_full_info().uss
+        except psutil.AccessDenied:
+            node["uss"] = None
+        return node
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def nest(nodes: dict[int, dict[str, Any]], root: int) -> dict[str, Any]:
+    """Nest flat nodes (each with a "ppid") under ``root``, children ordered by pid."""
+    children: dict[int, list[int]] = {}
+    for pid, node in nodes.items():
+        if pid != root:
+            children.setdefault(node["ppid"], []).append(pid)
+
+    def build(pid: int) -> dict[str, Any]:
+        return {**nodes[pid], "children": [build(kid) for kid in sorted(children.get(pid, []))]}
+
+    return build(root)
+
+
+def count_nodes(tree: dict[str, Any]) -> int:
+    """Number of nodes in a nested tree, its root included."""
+    return 1 + sum(count_nodes(kid) for kid in tree["children"])
+
+
+def ancestry(pid: int) -> list[dict[str, Any]]:
+    """The chain of processes from PID 1 (or the namespace's first) down to ``pid``."""
+    proc = psutil.Process(pid)
+    chain = [*reversed(proc.parents()), proc]
+    return [{"pid": p.pid, "name": _name(p)} for p in chain]
+
+
+def _name(proc: psutil.Process) -> str:
+    """A process's name, or "?" when it vanished meanwhile."""
+    try:
+        return proc.name()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return "?"
+
+
+def _await_blocked(pids: list[int], timeout: float) -> None:
+    """Poll under a deadline until exec'd programs have reached their blocking read."""
+    deadline = time.monotonic() + timeout
+    waiting = list(pids)
+    while waiting and time.monotonic() < deadline:
+        still = []
+        for pid in waiting:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_SLEEPING:
+                    still.append(pid)
+            except psutil.NoSuchProcess:
+                continue
+        waiting = still
+        if waiting:
+            time.sleep(0.005)
+
+
+def build_tree(
+    config: TreeConfig,
+    progress: Progress | None = None,
+    on_ready: Callable[[Measurement], None] | None = None,
+) -> Measurement:
+    """Fork the tree below this process, read it while it holds still, then end it.
+
+    ``on_ready`` is called with the finished measurement while the tree still stands (e.g. to
+    let a user look at it with ps); the tree ends when it returns.
+    """
+    total = check_tree(config)
+    root = os.getpid()
+    release_r, release_w = os.pipe()
+    report_r, report_w = os.pipe()
+    open_fds = {release_r, release_w, report_r, report_w}
+    first_level: dict[int, float] = {}
+    with Children() as children:
+        try:
+
+            def first_level_node() -> None:
+                os.close(release_w)  # only the root may hold it, or the release never comes
+                os.close(report_r)
+                _node(1, config, release_r, report_w)
+
+            for _ in range(config.breadth if config.depth else 0):
+                start = time.perf_counter_ns()
+                pid = children.fork(first_level_node)
+                first_level[pid] = (time.perf_counter_ns() - start) / 1e3
+            os.close(report_w)  # only the tree writes now: end-of-file means it died
+            open_fds.discard(report_w)
+            expected = _expected_lines(config)
+            timeout = max(REPORT_TIMEOUT_MIN_S, total * REPORT_TIMEOUT_PER_PROC_S)
+            lines = _collect_reports(report_r, expected, timeout, progress)
+            forks = dict(first_level)
+            execs: dict[int, float] = {}
+            for line in lines:
+                if line[0] in ("F", "E"):
+                    forks[int(line[1])] = float(line[3])
+                if line[0] == "E":
+                    execs[int(line[1])] = float(line[4])
+            _await_blocked(list(execs), EXEC_SETTLE_S)
+            nodes = _snapshot_all([root, *forks])
+            for pid, node in nodes.items():
+                node["fork_us"] = forks.get(pid)
+                node["exec_us"] = execs.get(pid)
+            measurement = _tree_measurement(
+                nest(nodes, root), ancestry(root), forks, execs, skipped=total + 1 - len(nodes)
+            )
+            if on_ready:
+                on_ready(measurement)
+        finally:
+            os.close(release_w)  # every node reads end-of-file, reaps its children, exits
+            open_fds.discard(release_w)
+            for pid in first_level:
+                children.reap(pid)
+            for fd in open_fds:
+                os.close(fd)
+    return measurement
+
+
+def _expected_lines(config: TreeConfig) -> int:
+    """Report lines the tree sends: one per fork below level 1, per exec, and per ready node."""
+    nodes = tree_size(config.depth, config.breadth)
+    below_first = nodes - (config.breadth if config.depth else 0)
+    execs = _power(config.breadth, config.depth) if config.exec_leaves and config.depth else 0
+    return below_first + execs + nodes
+
+
+def _snapshot_all(pids: list[int]) -> dict[int, dict[str, Any]]:
+    """Snapshot each pid, dropping those that vanished."""
+    nodes = {}
+    for pid in pids:
+        node = _snapshot(pid)
+        if node is not None:
+            nodes[pid] = node
+    return nodes
+
+
+def _tree_measurement(
+    tree: dict[str, Any],
+    lineage: list[dict[str, Any]],
+    forks: dict[int, float],
+    execs: dict[int, float],
+    skipped: int,
+) -> Measurement:
+    """Results (fork and exec times, memory per process) and the tree as data."""
+    results: list[Result] = [
+        make_result("forktree.processes", "processes in the tree", "count", [count_nodes(tree) - 1])
+    ]
+    if forks:
+        label = "fork() as the parent sees it"
+        results.append(
+            make_result(
+                "forktree.fork", label, "us", list(forks.values()), notes=(CONCURRENT_NOTE,)
+            )
+        )
+    if execs:
+        results.append(
+            make_result(
+                "forktree.fork_exec",
+                "fork() + execve() until the program is loaded",
+                "us",
+                list(execs.values()),
+                notes=(CONCURRENT_NOTE,),
+            )
+        )
+    below = [n for n in _flatten(tree)[1:] if n.get("exec_us") is None]  # forked Python only
+    rss = [n["rss"] for n in below]
+    uss = [n["uss"] for n in below if n.get("uss") is not None]
+    findings = [
+        "ancestry: "
+        + " → ".join(f"{n['name']}({n['pid']})" for n in lineage)
+        + f": every process descends from PID {lineage[0]['pid']}"
+    ]
+    if rss:
+        results.append(
+            make_result("forktree.rss_per_process", "RSS per tree process", "bytes", rss)
+        )
+    if uss:
+        results.append(
+            make_result("forktree.uss_per_process", "USS per tree process", "bytes", uss)
+        )
+        findings.append(
+            f"the {len(uss)} forked tree processes sum to {sum(rss) / 2**20:.1f} MiB of RSS but "
+            f"only {sum(uss) / 2**20:.1f} MiB unique (USS): a forked child shares its "
+            "parent's pages copy-on-write until one of them writes"
+        )
+    warnings = [f"{skipped} tree processes vanished before they could be read"] if skipped else []
+    return Measurement(
+        tuple(results), tuple(findings), tuple(warnings), {"tree": tree, "ancestry": lineage}
+    )
+
+
+def _flatten(tree: dict[str, Any]) -> list[dict[str, Any]]:
+    """Nodes of a nested tree in depth-first order, root first."""
+    return [tree, *(node for kid in tree["children"] for node in _flatten(kid))]
+
+
+def read_subtree(pid: int) -> Measurement:
+    """Read an existing process's subtree, read-only; count what vanished or was unreadable."""
+    try:
+        top = psutil.Process(pid)
+        below = top.children(recursive=True)
+    except psutil.NoSuchProcess:
+        raise NoSuchPid(f"no process with pid {pid}") from None
+    nodes = _snapshot_all([pid, *(p.pid for p in below)])
+    if pid not in nodes:
+        raise NoSuchPid(f"process {pid} vanished or cannot be read")
+    orphans = [p for p, n in nodes.items() if p != pid and n["ppid"] not in nodes]
+    for orphan in orphans:  # its parent vanished between the listing and the snapshot
+        del nodes[orphan]
+    tree = nest(nodes, pid)
+    skipped = len(below) + 1 - count_nodes(tree)
+    results = (
+        make_result("forktree.processes", "processes below it", "count", [count_nodes(tree) - 1]),
+    )
+    lineage = ancestry(pid)
+    findings = ("ancestry: " + " → ".join(f"{n['name']}({n['pid']})" for n in lineage),)
+    warnings = (
+        (f"skipped {skipped} processes that vanished or could not be read",) if skipped else ()
+    )
+    return Measurement(
+        results, findings, warnings, {"tree": tree, "ancestry": lineage, "skipped": skipped}
+    )
+
+
+class NoSuchPid(InvalidRequest):
+    """--pid names no live, readable process."""

@@ -1,0 +1,112 @@
+"""fork-tree with real processes: the tree stands while read, then nothing is left behind."""
+
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.forktree import TreeConfig, build_tree, read_subtree
+
+ENTRY = Path(sys.executable).with_name("ostoolkit")
+
+
+def flatten(tree):
+    return [tree, *(n for kid in tree["children"] for n in flatten(kid))]
+
+
+def test_build_tree_with_exec_is_real_and_fully_reaped():
+    seen = {}
+
+    def look(measurement):
+        """While the tree stands: every pid is alive and blocked."""
+        for n in flatten(measurement.data["tree"])[1:]:
+            proc = psutil.Process(n["pid"])
+            seen[n["pid"]] = proc
+            assert proc.status() == psutil.STATUS_SLEEPING
+
+    m = build_tree(TreeConfig(depth=2, breadth=2, exec_leaves=True), on_ready=look)
+    nodes = flatten(m.data["tree"])
+    assert nodes[0]["pid"] == os.getpid()
+    assert len(nodes) == 1 + 2 + 4 + 4
+    assert len(seen) == 10
+    names = {n["name"] for n in nodes[1:] if n["exec_us"] is not None}
+    assert names == {"cat"}
+    for n in nodes[1:]:
+        assert n["fork_us"] > 0
+        assert n["ppid"] in {p["pid"] for p in nodes}
+    by_id = {r.id: r for r in m.results}
+    assert by_id["forktree.processes"].median == 10
+    assert by_id["forktree.fork"].n == 10
+    assert by_id["forktree.fork_exec"].n == 4
+    assert by_id["forktree.uss_per_process"].median <= by_id["forktree.rss_per_process"].median
+    assert m.data["ancestry"][-1]["pid"] == os.getpid()
+    assert m.data["ancestry"][0]["pid"] == min(p["pid"] for p in m.data["ancestry"])
+    _gone, alive = psutil.wait_procs(list(seen.values()), timeout=10)
+    assert not alive
+
+
+def test_read_subtree_of_a_live_child_and_of_no_process():
+    r, w = os.pipe()
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=r)
+    os.close(r)
+    try:
+        m = read_subtree(os.getpid())
+        pids = {n["pid"] for n in flatten(m.data["tree"])}
+        assert child.pid in pids
+        assert m.data["skipped"] >= 0
+    finally:
+        os.close(w)
+        child.wait(timeout=30)
+    with pytest.raises(InvalidRequest, match="no process"):
+        read_subtree(2**22 + 1)
+
+
+def wait_for_line(stream, text, timeout):
+    """Read stderr lines under a deadline until one contains ``text``."""
+    buffer = ""
+    while text not in buffer:
+        ready, _, _ = select.select([stream], [], [], timeout)
+        assert ready, f"never saw {text!r}; got {buffer!r}"
+        chunk = os.read(stream.fileno(), 4096).decode()
+        assert chunk, f"stream closed before {text!r}; got {buffer!r}"
+        buffer += chunk
+    return buffer
+
+
+@pytest.mark.parametrize(
+    ("sig", "code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -signal.SIGKILL)],
+)
+def test_signal_while_tree_stands_leaves_nothing(sig, code):
+    popen = subprocess.Popen(
+        [ENTRY, "fork-tree", "--hold", "--exec"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_for_line(popen.stderr, "holding the tree", timeout=60)
+        tree = psutil.Process(popen.pid).children(recursive=True)
+        assert len(tree) == 22
+        popen.send_signal(sig)
+        popen.wait(timeout=30)
+        assert popen.returncode == code
+        _gone, alive = psutil.wait_procs(tree, timeout=20)
+        assert not alive, f"left behind: {alive}"
+    finally:
+        popen.kill()
+        popen.communicate()
+
+
+def test_hold_released_by_enter_prints_the_report():
+    done = subprocess.run(
+        [ENTRY, "fork-tree", "--depth", "2", "--hold", "--format", "json"],
+        input=b"\n", capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0
+    assert b"holding the tree" in done.stderr
+    assert b'"forktree.fork"' in done.stdout

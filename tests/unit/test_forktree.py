@@ -1,0 +1,80 @@
+"""Pure logic of fork-tree: sizes, limits, nesting and drawing from hand-written ppid maps."""
+
+import pytest
+from click.testing import CliRunner
+
+from ostoolkit import cli as cli_module
+from ostoolkit.forktree import (
+    TreeConfig,
+    TreeTooLarge,
+    _expected_lines,
+    check_tree,
+    count_nodes,
+    nest,
+    tree_size,
+)
+from ostoolkit.render import draw_tree
+
+
+def node(pid, ppid, name="python", **extra):
+    return {"pid": pid, "ppid": ppid, "name": name, "status": "sleeping", "rss": 2048, **extra}
+
+
+def test_tree_size():
+    assert tree_size(3, 2) == 14
+    assert tree_size(3, 2, exec_leaves=True) == 22
+    assert tree_size(1, 5) == 5
+    assert tree_size(2, 1, exec_leaves=True) == 3
+
+
+def test_expected_report_lines():
+    # 14 ready lines, 12 forks below the first level, 8 execs
+    assert _expected_lines(TreeConfig(3, 2, exec_leaves=True)) == 14 + 12 + 8
+    assert _expected_lines(TreeConfig(1, 3)) == 3
+
+
+def test_check_tree_refuses_over_max_procs_before_forking():
+    with pytest.raises(TreeTooLarge, match="starts 22 processes, over --max-procs 20"):
+        check_tree(TreeConfig(3, 2, exec_leaves=True, max_procs=20))
+    assert check_tree(TreeConfig(3, 2)) == 14
+
+
+def test_nest_orders_children_and_counts():
+    nodes = {10: node(10, 1), 12: node(12, 10), 11: node(11, 10), 13: node(13, 11)}
+    tree = nest(nodes, 10)
+    assert [kid["pid"] for kid in tree["children"]] == [11, 12]
+    assert tree["children"][0]["children"][0]["pid"] == 13
+    assert count_nodes(tree) == 4
+
+
+def test_draw_tree_exact():
+    nodes = {
+        10: node(10, 1, "ostoolkit", uss=1024),
+        11: node(11, 10, fork_us=812.5),
+        12: node(12, 11, "cat", fork_us=90.0, exec_us=2500.0),
+        13: node(13, 10, fork_us=700.0),
+    }
+    assert draw_tree(nest(nodes, 10)) == (
+        "ostoolkit(10) sleeping rss 2.0 KiB uss 1.0 KiB\n"
+        "├─ python(11) sleeping rss 2.0 KiB fork 812.5 µs\n"
+        "│  └─ cat(12) sleeping rss 2.0 KiB fork 90.00 µs fork+exec 2,500 µs\n"
+        "└─ python(13) sleeping rss 2.0 KiB fork 700.0 µs"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--depth", "0"], "--depth"),
+        (["--breadth", "65"], "--breadth"),
+        (["--max-procs", "0"], "--max-procs"),
+        (["--pid", "1", "--exec"], "--exec builds a tree"),
+        (["--pid", "1", "--hold"], "--hold keeps a tree"),
+        (["--depth", "10", "--breadth", "3"], "over --max-procs 512"),
+    ],
+)
+def test_fork_tree_bad_input_exit_2(args, message):
+    result = CliRunner().invoke(cli_module.cli, ["fork-tree", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
