@@ -41,6 +41,14 @@ CLAIMS: dict[str, Claim] = {
             "switching between threads is ~5x faster than between processes (~1 µs)",
         ),
         Claim(
+            "timeslice",
+            1.0,
+            "ms",
+            "milliseconds",
+            "the OS multiplexes the CPU across processes by time slicing, typically "
+            "milliseconds per slice",
+        ),
+        Claim(
             "thread_speedup",
             5.0,
             "ratio",
@@ -49,6 +57,9 @@ CLAIMS: dict[str, Claim] = {
         ),
     )
 }
+
+# "Milliseconds" read as one to a hundred: below is sub-millisecond, above a tenth of a second.
+TIMESLICE_RANGE_MS = (1.0, 100.0)
 
 # Which result ids the article speaks about. Cross-core figures are wake-up latencies across
 # CPUs, not the switch the article describes, so they carry no claim.
@@ -90,3 +101,13 @@ def judge_speedup(process_us: float, thread_us: float) -> str:
         f"threads switch {1 / ratio:.1f}× slower than processes here; "
         f"the article says {claim.text} faster"
     )
+
+
+def judge_timeslice(median_ms: float) -> str:
+    """Say in words how the median slice compares with the article's "milliseconds"."""
+    low, high = TIMESLICE_RANGE_MS
+    if median_ms < low:
+        return f"{median_ms:.2f} ms: shorter than a millisecond here"
+    if median_ms > high:
+        return f"{median_ms:.0f} ms: longer than the article's milliseconds (over {high:.0f} ms)"
+    return f"{median_ms:.1f} ms: {CLAIMS['timeslice'].text}, as the article says"

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +19,19 @@ from ostoolkit.errors import InvalidRequest, OstoolkitError, Terminated
 from ostoolkit.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree, read_subtree
 from ostoolkit.host import collect_host
 from ostoolkit.measure.perfbench import add_perf_findings, cross_check_perf
+from ostoolkit.measure.sched import (
+    STATES_STEPS,
+    measure_timeslice,
+    observe_states,
+    timeslice_steps,
+)
+from ostoolkit.measure.spawn import (
+    MAX_PARENT_RSS_MB,
+    METHODS,
+    SpawnConfig,
+    measure_spawn,
+    spawn_step_count,
+)
 from ostoolkit.measure.switch import (
     MAX_ITERATIONS,
     MAX_WORKING_SET_KB,
@@ -77,6 +90,16 @@ class InputError(click.ClickException):
     """A request refused as asked: one line on stderr, exit status 2 like a usage error."""
 
     exit_code = 2
+
+
+@contextmanager
+def progress_bar(steps: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal; yields its update function or None."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=steps, label=label, file=sys.stderr) as bar:
+        yield bar.update
 
 
 def now_utc() -> str:
@@ -251,13 +274,8 @@ def measure_switch_command(
 
     def measure() -> Measurement:
         steps = step_count(config, len(os.sched_getaffinity(0)))
-        bar = (
-            click.progressbar(length=steps, label="measuring switches", file=sys.stderr)
-            if sys.stderr.isatty()
-            else nullcontext(None)
-        )
-        with bar as progress:
-            measurement = measure_switch(config, progress.update if progress else None)
+        with progress_bar(steps, "measuring switches") as progress:
+            measurement = measure_switch(config, progress)
         if cross_check:
             cpu = next(
                 (r.extra["cpus"][0] for r in measurement.results if r.id.endswith("same_core")),
@@ -330,6 +348,122 @@ def fork_tree_command(
         if pid is not None:
             return read_subtree(pid)
         return build_tree(config, on_ready=hold_tree if hold else None)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+def parse_sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    """Parse --parent-rss "0,256,1024" into MiB sizes within range."""
+    if not value:
+        return ()
+    try:
+        sizes = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a comma-separated list of MiB, e.g. 256,1024"
+        ) from None
+    if any(not 0 <= size <= MAX_PARENT_RSS_MB for size in sizes):
+        raise click.BadParameter(f"{value!r}: each size must be within 0..{MAX_PARENT_RSS_MB} MiB")
+    return sizes
+
+
+SPAWN_EPILOG = """Examples:
+
+\b
+  ostoolkit measure-spawn                          # about 5 s
+  ostoolkit measure-spawn --quick --json spawn.json
+  ostoolkit measure-spawn --method fork --method thread --parent-rss 0,256,1024
+"""
+
+
+@cli.command("measure-spawn", epilog=SPAWN_EPILOG)
+@click.option("--method", "methods", type=click.Choice(METHODS), multiple=True,
+              help="Creation method to time; repeat for several.  [default: all]")  # fmt: skip
+@click.option("--repeat", type=click.IntRange(1, MAX_REPEAT),
+              help="Timed operations per method.  [default: 30, 10 with --quick]")  # fmt: skip
+@click.option("--mp-repeat", type=click.IntRange(1, MAX_REPEAT),
+              help="Starts per multiprocessing method.  [default: 10, 3 with --quick]")  # fmt: skip
+@click.option("--parent-rss", "parent_rss_mb", callback=parse_sizes, metavar="MB,...",
+              help="Also time fork with the parent holding this much more memory.")  # fmt: skip
+@click.option("--quick", is_flag=True, help="Fewer repetitions (for CI logs).")
+@output_options
+@click.pass_context
+def measure_spawn_command(
+    ctx: click.Context,
+    methods: tuple[str, ...],
+    repeat: int | None,
+    mp_repeat: int | None,
+    parent_rss_mb: tuple[int, ...],
+    quick: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Measure what creating a process or a thread costs, one creation at a time.
+
+    fork+exit+waitpid, fork+execve of /bin/true, os.posix_spawn, subprocess.run, a thread's
+    start+join, and one worker with each multiprocessing start method (fork, forkserver,
+    spawn); each as a ratio to a thread start. --parent-rss shows fork growing with the
+    page tables it copies.
+    """
+    config = SpawnConfig(
+        repeat=repeat or (10 if quick else 30),
+        mp_repeat=mp_repeat or (3 if quick else 10),
+        methods=methods or METHODS,
+        parent_rss_mb=parent_rss_mb,
+    )
+
+    def measure() -> Measurement:
+        with progress_bar(spawn_step_count(config), "timing creations") as progress:
+            return measure_spawn(config, progress)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+STATES_EPILOG = """Examples:
+
+\b
+  ostoolkit states                  # the states, then two busy processes sharing a CPU for 1 s
+  ostoolkit states --cpu 1 --duration 3 --windows 30
+"""
+
+
+@cli.command("states", epilog=STATES_EPILOG)
+@click.option(
+    "--cpu", type=click.IntRange(0), help="CPU the children share.  [default: the last allowed]"
+)
+@click.option("--duration", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
+              help="Seconds two busy processes share one CPU for the slice figures.")  # fmt: skip
+@click.option("--windows", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="Windows the duration is split into: the samples of each figure.")  # fmt: skip
+@output_options
+@click.pass_context
+def states_command(
+    ctx: click.Context,
+    cpu: int | None,
+    duration: float,
+    windows: int,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Walk real processes through the article's states, then measure the time slice.
+
+    Running, ready (two busy processes on one CPU), waiting (blocked on a pipe), stopped
+    (SIGSTOP), zombie (exited, not reaped), killed and reaped: each with what psutil and
+    /proc/PID/stat report, timestamped. Then two CPU-bound processes share one CPU: the
+    average slice (schedstat run time / slices), the run-queue wait per slice and the
+    involuntary switches per second, beside the article's "milliseconds".
+    """
+    if cpu is not None and cpu not in os.sched_getaffinity(0):
+        allowed = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+        raise click.BadParameter(
+            f"CPU {cpu} is not available to this process; choose from {allowed}", param_hint="--cpu"
+        )
+
+    def measure() -> Measurement:
+        steps = STATES_STEPS + timeslice_steps(windows)
+        with progress_bar(steps, "walking states") as progress:
+            states = observe_states(cpu, progress)
+            return states + measure_timeslice(duration, windows, cpu, progress)
 
     run_command(ctx, measure, fmt, json_path)
 

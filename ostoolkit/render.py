@@ -139,6 +139,24 @@ def draw_tree(tree: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+TIMELINE_HEADERS = ["t", "article's state", "pid", "psutil status", "/proc state", "what happened"]
+
+
+def _timeline_rows(timeline: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per observed state change, in the order they happened."""
+    return [
+        [
+            format_value(step["t_ms"], "ms"),
+            step["article_state"],
+            str(step["pid"]),
+            step["psutil_status"],
+            step["proc_state"],
+            step["detail"],
+        ]
+        for step in timeline
+    ]
+
+
 def render_table(report: Report, full_host: bool = False) -> str:
     """Plain-text table for terminals and CI logs."""
     parts = [f"ostoolkit {report.command}", host_line(report.host), ""]
@@ -146,6 +164,9 @@ def render_table(report: Report, full_host: bool = False) -> str:
         parts += [tabulate(_host_rows(report.host), headers=["field", "value"]), ""]
     if "tree" in report.data:
         parts += [draw_tree(report.data["tree"]), ""]
+    if "timeline" in report.data:
+        rows = _timeline_rows(report.data["timeline"])
+        parts += [tabulate(rows, headers=TIMELINE_HEADERS, disable_numparse=True), ""]
     if report.results:
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
@@ -164,6 +185,10 @@ def render_markdown(report: Report, full_host: bool = False) -> str:
         ]
     if "tree" in report.data:
         parts += ["```text", draw_tree(report.data["tree"]), "```", ""]
+    if "timeline" in report.data:
+        rows = _timeline_rows(report.data["timeline"])
+        table = tabulate(rows, headers=TIMELINE_HEADERS, tablefmt="github", disable_numparse=True)
+        parts += [table, ""]
     if report.results:
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]

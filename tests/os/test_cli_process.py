@@ -113,3 +113,17 @@ def test_signal_mid_run_leaves_nothing_behind(model, sig, code):
     finally:
         popen.kill()
         popen.communicate()
+
+
+def test_states_report_through_the_entry_point():
+    done = subprocess.run(
+        [ENTRY, "states", "--duration", "0.2", "--windows", "2", "--json", "-"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    states = [step["article_state"] for step in data["data"]["timeline"]]
+    assert states == ["running", "ready", "waiting", "stopped", "zombie", "killed"]
+    ids = {r["id"] for r in data["results"]}
+    assert {"sched.timeslice", "sched.runqueue_wait", "sched.involuntary_per_s"} <= ids
+    assert "what happened" in done.stderr

@@ -127,3 +127,16 @@ def test_help_has_examples(runner):
     result = runner.invoke(cli_module.cli, ["measure-switch", "--help"])
     assert "Examples:" in result.output
     assert "--working-set KB" in result.output
+
+
+def test_states_refuses_a_cpu_outside_the_affinity(runner):
+    result = runner.invoke(cli_module.cli, ["states", "--cpu", "4096"])
+    assert result.exit_code == 2
+    assert "--cpu" in result.output
+    assert "not available" in result.output
+
+
+def test_states_bad_duration(runner):
+    result = runner.invoke(cli_module.cli, ["states", "--duration", "0"])
+    assert result.exit_code == 2
+    assert "--duration" in result.output

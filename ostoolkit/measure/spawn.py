@@ -1,0 +1,623 @@
+"""Creation cost: what one fork, fork+execve, posix_spawn, subprocess.run, thread start or
+multiprocessing start costs on this host, each operation timed on its own.
+
+Every operation is complete: the new task is started, runs nothing (or ``true``) and is waited
+for, so one figure is the price of a short-lived worker, not of a half-made one. Two warm-up
+operations run first and are not counted: they pay first-use costs (page cache, imports, the
+multiprocessing forkserver's own start). Each figure is also set beside a thread start + join,
+the cheapest way to get another task.
+
+``fork`` copies the parent's page tables and marks its private pages copy-on-write (fork(2)),
+so ``--parent-rss`` repeats the bare fork while the parent holds more written memory, and
+records the parent's page-table size (``VmPTE``, proc(5)) at each size. The kernel's own
+counters back the figures: the minor page faults the parent (and its reaped children) took per
+operation, from getrusage(2).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
+import os
+import resource
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from multiprocessing.context import ForkProcess, ForkServerProcess, SpawnProcess
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from ostoolkit.children import Children, check_task_budget
+from ostoolkit.errors import InvalidRequest, LimitExceeded, OstoolkitError
+from ostoolkit.report import Measurement, Result, make_result
+
+METHODS = (
+    "fork",
+    "fork_exec",
+    "posix_spawn",
+    "subprocess",
+    "thread",
+    "mp_fork",
+    "mp_forkserver",
+    "mp_spawn",
+)
+# multiprocessing start method behind each mp_* method, and its Process class (what
+# get_context(method).Process gives).
+MP_START_METHODS = {"mp_fork": "fork", "mp_forkserver": "forkserver", "mp_spawn": "spawn"}
+MP_PROCESS_CLASSES: dict[str, type[BaseProcess]] = {
+    "fork": ForkProcess,
+    "forkserver": ForkServerProcess,
+    "spawn": SpawnProcess,
+}
+# Methods that run the ``true`` executable.
+EXEC_METHODS = ("fork_exec", "posix_spawn", "subprocess")
+# Methods whose new process is our own child, so getrusage(RUSAGE_CHILDREN) sees its faults
+# once it is reaped; a forkserver's workers are the server's children, a thread is no child.
+OWN_CHILD_METHODS = ("fork", "fork_exec", "posix_spawn", "subprocess", "mp_fork", "mp_spawn")
+# The largest --parent-rss, in MiB: 16 GiB already shows the trend on any host that has it.
+MAX_PARENT_RSS_MB = 16384
+# Operations run before timing and not counted: first-use costs are not creation costs.
+WARMUP = 2
+# A multiprocessing worker that does nothing and has not ended after this long is stuck.
+MP_JOIN_TIMEOUT_S = 60.0
+# Above this factor between the largest and the smallest parent, fork cost is said to grow.
+GROWTH_FACTOR = 1.25
+# Why a 'spawn' or 'forkserver' worker most often fails: it imports the parent's main module.
+MAIN_REIMPORT_HINT = (
+    " (its worker re-imports the main module, which must guard its own start with "
+    "if __name__ == '__main__'; the worker's traceback is on stderr)"
+)
+# /proc/self/status fields kept for --parent-rss (proc(5)): page tables and resident memory.
+STATUS_FIELDS = ("VmPTE", "VmRSS")
+
+LABELS = {
+    "fork": "fork + _exit + waitpid",
+    "fork_exec": "fork + execve(true) + waitpid",
+    "posix_spawn": "posix_spawn(true) + waitpid",
+    "subprocess": "subprocess.run([true])",
+    "thread": "thread start + join",
+    "mp_fork": "multiprocessing 'fork': start + join",
+    "mp_forkserver": "multiprocessing 'forkserver': start + join",
+    "mp_spawn": "multiprocessing 'spawn': start + join",
+}
+# How findings name each method, after "a thread start".
+SHORT_NAMES = {
+    "fork": "a fork+exit",
+    "fork_exec": "fork+execve",
+    "posix_spawn": "posix_spawn",
+    "subprocess": "subprocess.run",
+    "mp_fork": "multiprocessing 'fork'",
+    "mp_forkserver": "multiprocessing 'forkserver'",
+    "mp_spawn": "multiprocessing 'spawn'",
+}
+
+Progress = Callable[[int], None]
+Operation = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class SpawnConfig:
+    """What to create and how often; ``parent_rss_mb`` adds bare forks of a bigger parent."""
+
+    repeat: int = 30
+    mp_repeat: int = 10
+    methods: tuple[str, ...] = METHODS
+    parent_rss_mb: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-operation times of one method, with the kernel's fault counts over the same ops."""
+
+    samples_us: list[float]
+    parent_minflt: int
+    child_minflt: int
+
+
+def _noop() -> None:
+    """Do nothing: the target whose start and end is what gets measured."""
+
+
+def result_id(method: str) -> str:
+    """The stable result id of one method."""
+    return f"spawn.{method}"
+
+
+def rss_result_id(mb: int) -> str:
+    """The stable result id of a bare fork from a parent holding ``mb`` MiB more."""
+    return f"spawn.fork_rss_{mb}mb"
+
+
+def planned_ids(config: SpawnConfig) -> tuple[str, ...]:
+    """Every result id ``measure_spawn`` reports for this config when all methods are available."""
+    return tuple(result_id(m) for m in config.methods) + tuple(
+        rss_result_id(mb) for mb in config.parent_rss_mb
+    )
+
+
+def _count_for(method: str, config: SpawnConfig) -> int:
+    """Timed operations for one method: multiprocessing ones are slow, so they have their own."""
+    return config.mp_repeat if method in MP_START_METHODS else config.repeat
+
+
+def spawn_step_count(config: SpawnConfig) -> int:
+    """How many progress steps ``measure_spawn`` reports (one per timed operation)."""
+    methods = sum(_count_for(m, config) for m in config.methods)
+    return methods + config.repeat * len(config.parent_rss_mb)
+
+
+def check_config(config: SpawnConfig) -> None:
+    """Refuse an unknown method, a count below 1, or a parent size out of range, before any work."""
+    unknown = [m for m in config.methods if m not in METHODS]
+    if unknown:
+        raise InvalidRequest(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    if config.repeat < 1 or config.mp_repeat < 1:
+        raise InvalidRequest("repeat and mp_repeat must be at least 1")
+    for mb in config.parent_rss_mb:
+        if mb < 0:
+            raise InvalidRequest(f"--parent-rss {mb} is negative; give MiB from 0")
+        if mb > MAX_PARENT_RSS_MB:
+            raise LimitExceeded(
+                f"--parent-rss {mb} is above the {MAX_PARENT_RSS_MB} MiB ostoolkit allows; "
+                "lower --parent-rss"
+            )
+    if config.parent_rss_mb:
+        check_task_budget(1, max(config.parent_rss_mb) * 2**20, "--parent-rss")
+
+
+def parse_kb_fields(text: str, names: Sequence[str]) -> dict[str, int]:
+    """Pick ``Name:  123 kB`` fields out of /proc status-style text; absent ones are left out."""
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if name in names and parts and parts[0].isdigit():
+            found[name] = int(parts[0])
+    return found
+
+
+def _memory_kb() -> dict[str, int]:
+    """This process's page-table size, resident memory and transparent huge pages, in KiB."""
+    fields = parse_kb_fields(Path("/proc/self/status").read_text(), STATUS_FIELDS)
+    with suppress(OSError):  # smaps_rollup exists since Linux 4.14
+        rollup = Path("/proc/self/smaps_rollup").read_text()
+        fields.update(parse_kb_fields(rollup, ("AnonHugePages",)))
+    return fields
+
+
+def _mappings() -> int:
+    """How many memory mappings (VMAs) this process has: fork copies each one (proc(5) maps)."""
+    with open("/proc/self/maps", "rb") as maps:
+        return sum(1 for _ in maps)
+
+
+def _memory_extra(prefix: str) -> dict[str, int]:
+    """The parent's memory figures as result extras, e.g. ``parent_vmpte_kb``."""
+    names = {"VmPTE": "vmpte_kb", "VmRSS": "vmrss_kb", "AnonHugePages": "anon_huge_kb"}
+    extra = {f"{prefix}_{names[k]}": v for k, v in _memory_kb().items()}
+    extra[f"{prefix}_mappings"] = _mappings()
+    return extra
+
+
+def touched_buffer(mb: int) -> bytearray:
+    """Allocate ``mb`` MiB and write one byte per page, so every page is really mapped."""
+    buf = bytearray(mb * 2**20)
+    page = os.sysconf("SC_PAGESIZE")
+    buf[::page] = b"\x01" * len(range(0, len(buf), page))
+    return buf
+
+
+def _reaped(children: Children, pid: int, what: str) -> None:
+    """Reap one child and insist it exited cleanly."""
+    code = children.reap(pid)
+    if code is None:
+        raise OstoolkitError(f"{what}: child {pid} did not exit; it will be killed")
+    if code != 0:
+        raise OstoolkitError(f"{what}: child {pid} exited with {code}")
+
+
+def _fork_op(children: Children) -> Operation:
+    """A bare fork whose child ``_exit``s at once, then waitpid."""
+
+    def op() -> None:
+        _reaped(children, children.fork(_noop, bare=True), "fork")
+
+    return op
+
+
+def _fork_exec_op(children: Children, true: str) -> Operation:
+    """Fork, execve ``true`` in the child, then waitpid."""
+
+    def op() -> None:
+        _reaped(children, children.fork(lambda: os.execv(true, [true]), bare=True), "fork+execve")
+
+    return op
+
+
+def _posix_spawn_op(children: Children, true: str) -> Operation:
+    """posix_spawn(3) ``true`` (glibc uses clone(CLONE_VM|CLONE_VFORK)), then waitpid."""
+
+    def op() -> None:
+        pid = os.posix_spawn(true, [true], os.environ)
+        children.adopt(pid, own_group=False)
+        _reaped(children, pid, "posix_spawn")
+
+    return op
+
+
+def _subprocess_op(true: str) -> Operation:
+    """subprocess.run of ``true``: what most Python code does to start a program."""
+
+    def op() -> None:
+        code = subprocess.run([true], check=False).returncode
+        if code != 0:
+            raise OstoolkitError(f"subprocess.run([{true!r}]) exited with {code}")
+
+    return op
+
+
+def _thread_op() -> Operation:
+    """Create, start and join a thread that does nothing."""
+
+    def op() -> None:
+        thread = threading.Thread(target=_noop, name="ostoolkit-spawn")
+        thread.start()
+        thread.join()
+
+    return op
+
+
+def _mp_op(start_method: str) -> Operation:
+    """Create, start and join a multiprocessing worker that does nothing; never leave it alive."""
+    process_class = MP_PROCESS_CLASSES[start_method]
+
+    def op() -> None:
+        proc = process_class(target=_noop, name="ostoolkit-spawn")
+        try:
+            proc.start()
+            proc.join(MP_JOIN_TIMEOUT_S)
+            if proc.exitcode != 0:
+                hint = "" if start_method == "fork" else MAIN_REIMPORT_HINT
+                raise OstoolkitError(
+                    f"multiprocessing {start_method!r} worker ended with {proc.exitcode}{hint}"
+                )
+        finally:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            proc.close()
+
+    return op
+
+
+def unavailable_reason(method: str, true: str | None) -> str | None:
+    """Say why a method cannot run on this host, or None when it can."""
+    if method in EXEC_METHODS and true is None:
+        return "no 'true' executable on PATH"
+    if method == "posix_spawn" and not hasattr(os, "posix_spawn"):
+        return "this Python has no os.posix_spawn"
+    start_method = MP_START_METHODS.get(method)
+    if start_method and start_method not in multiprocessing.get_all_start_methods():
+        return f"multiprocessing offers no {start_method!r} start method here"
+    return None
+
+
+def _operation(method: str, children: Children, true: str | None) -> Operation:
+    """The one operation a method times."""
+    if method == "fork":
+        return _fork_op(children)
+    if method == "thread":
+        return _thread_op()
+    if method in MP_START_METHODS:
+        return _mp_op(MP_START_METHODS[method])
+    assert true is not None  # unavailable_reason checked it
+    if method == "fork_exec":
+        return _fork_exec_op(children, true)
+    if method == "posix_spawn":
+        return _posix_spawn_op(children, true)
+    return _subprocess_op(true)
+
+
+def _minflt(who: int) -> int:
+    """Minor page faults so far, getrusage(2): RUSAGE_SELF or RUSAGE_CHILDREN (reaped ones)."""
+    return resource.getrusage(who).ru_minflt
+
+
+def time_operations(op: Operation, count: int, progress: Progress | None) -> Timing:
+    """Time ``count`` operations one by one, with the faults taken during each."""
+    samples: list[float] = []
+    parent = child = 0
+    for _ in range(count):
+        self_before = _minflt(resource.RUSAGE_SELF)
+        children_before = _minflt(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter_ns()
+        op()
+        elapsed = time.perf_counter_ns() - start
+        parent += _minflt(resource.RUSAGE_SELF) - self_before
+        child += _minflt(resource.RUSAGE_CHILDREN) - children_before
+        samples.append(elapsed / 1e3)
+        if progress:
+            progress(1)
+    return Timing(samples, parent, child)
+
+
+def _warm_up(op: Operation) -> str | None:
+    """Run the warm-up operations; return why the method failed, or None when it works."""
+    try:
+        for _ in range(WARMUP):
+            op()
+    except (OSError, OstoolkitError) as err:
+        return str(err)
+    return None
+
+
+def _fault_extra(timing: Timing, own_child: bool) -> dict[str, float]:
+    """Minor faults per operation as result extras (children's only when they are ours)."""
+    n = len(timing.samples_us)
+    extra = {"parent_minflt_per_op": round(timing.parent_minflt / n, 2)}
+    if own_child:
+        extra["child_minflt_per_op"] = round(timing.child_minflt / n, 2)
+    return extra
+
+
+def mp_helper_pids() -> tuple[int | None, int | None]:
+    """PIDs of multiprocessing's forkserver and resource tracker, if this process runs them."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
+    return getattr(server, "_forkserver_pid", None), getattr(tracker, "_pid", None)
+
+
+def _stop_helper(holder: object, name: str, pid: int) -> str | None:
+    """Stop one multiprocessing helper process through its ``_stop``; say if that is missing.
+
+    ``_stop`` closes the helper's "alive" pipe, so it exits, and waits for it: CPython's own
+    tests use it (3.10 to 3.13 have it). Without it the helper ends when ostoolkit does.
+    """
+    stop = getattr(holder, "_stop", None)
+    if stop is None:
+        return f"multiprocessing's {name} (pid {pid}) runs until ostoolkit exits: no way to stop it"
+    with suppress(ChildProcessError):
+        stop()
+    return None
+
+
+@contextmanager
+def stopping_mp_helpers(warnings: list[str]) -> Iterator[None]:
+    """Within the block, multiprocessing may start its helpers; stop those it started, after."""
+    server_before, tracker_before = mp_helper_pids()
+    try:
+        yield
+    finally:
+        server_after, tracker_after = mp_helper_pids()
+        if server_after is not None and server_after != server_before:
+            server = getattr(multiprocessing.forkserver, "_forkserver", None)
+            note = _stop_helper(server, "forkserver", server_after)
+            warnings.extend([note] if note else [])
+        if tracker_after is not None and tracker_after != tracker_before:
+            tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
+            note = _stop_helper(tracker, "resource tracker", tracker_after)
+            warnings.extend([note] if note else [])
+
+
+def _measure_method(
+    method: str,
+    config: SpawnConfig,
+    children: Children,
+    true: str | None,
+    load_per_cpu: float,
+    progress: Progress | None,
+) -> tuple[Result | None, str | None]:
+    """Warm up and time one method; return its result, or why it was skipped."""
+    count = _count_for(method, config)
+    reason = unavailable_reason(method, true)
+    op = None if reason else _operation(method, children, true)
+    if op is not None:
+        reason = _warm_up(op)
+    if op is None or reason:
+        if progress:
+            progress(count)
+        return None, f"{result_id(method)} skipped: {reason}"
+    timing = time_operations(op, count, progress)
+    extra: dict[str, Any] = {"warmup": WARMUP}
+    extra.update(_fault_extra(timing, method in OWN_CHILD_METHODS))
+    if method in EXEC_METHODS:
+        extra["executable"] = true
+    if method in MP_START_METHODS:
+        extra["start_method"] = MP_START_METHODS[method]
+    if method == "fork":
+        extra.update(_memory_extra("parent"))
+    result = make_result(
+        result_id(method),
+        LABELS[method],
+        "us",
+        timing.samples_us,
+        load_per_cpu=load_per_cpu,
+        extra=extra,
+    )
+    return result, None
+
+
+def _measure_fork_rss(
+    mb: int, config: SpawnConfig, children: Children, load_per_cpu: float, progress: Progress | None
+) -> Result:
+    """Time bare forks while the parent holds ``mb`` MiB more written memory, then free it."""
+    check_task_budget(1, mb * 2**20, "--parent-rss")
+    buf = touched_buffer(mb)
+    try:
+        memory = _memory_extra("parent")
+        op = _fork_op(children)
+        for _ in range(WARMUP):
+            op()
+        timing = time_operations(op, config.repeat, progress)
+    finally:
+        del buf
+    extra: dict[str, Any] = {"parent_rss_mb": mb, "warmup": WARMUP, **memory}
+    extra.update(_fault_extra(timing, own_child=True))
+    return make_result(
+        rss_result_id(mb),
+        f"{LABELS['fork']}, parent holding {mb} MiB more",
+        "us",
+        timing.samples_us,
+        load_per_cpu=load_per_cpu,
+        extra=extra,
+    )
+
+
+def with_thread_ratios(results: Sequence[Result]) -> list[Result]:
+    """Add ``ratio_to_thread`` (median / thread start median) to every result's extra."""
+    thread = next((r for r in results if r.id == result_id("thread")), None)
+    if thread is None or thread.median <= 0:
+        return list(results)
+    return [
+        replace(r, extra={**r.extra, "ratio_to_thread": round(r.median / thread.median, 2)})
+        for r in results
+    ]
+
+
+def format_times(ratio: float) -> str:
+    """A ratio in words-friendly form: 2,000×, 30×, 1.4×."""
+    if ratio >= 100:
+        return f"{ratio:,.0f}×"
+    if ratio >= 10:
+        return f"{ratio:.0f}×"
+    return f"{ratio:.1f}×"
+
+
+def format_us(us: float) -> str:
+    """A duration in µs or ms, with the precision a reader needs."""
+    if us >= 1000:
+        return f"{us / 1000:.1f} ms"
+    if us >= 10:
+        return f"{us:.0f} µs"
+    return f"{us:.1f} µs"
+
+
+def format_kb(kb: float) -> str:
+    """A size given in KiB, in KiB or MiB."""
+    return f"{kb / 1024:.1f} MiB" if kb >= 1024 else f"{kb:.0f} KiB"
+
+
+def thread_finding(results: Sequence[Result]) -> str | None:
+    """Say, in words, how many thread starts each way of creating a process costs here."""
+    by_id = {r.id: r for r in results}
+    thread = by_id.get(result_id("thread"))
+    if thread is None or thread.median <= 0:
+        return None
+    parts = [
+        (SHORT_NAMES[m], format_times(by_id[result_id(m)].median / thread.median))
+        for m in METHODS
+        if m != "thread" and result_id(m) in by_id
+    ]
+    if not parts:
+        return None
+    (first, first_ratio), rest = parts[0], parts[1:]
+    words = [f"{first} costs {first_ratio} a thread start here"]
+    words += [f"{name} {ratio}" for name, ratio in rest]
+    return "; ".join(words)
+
+
+def parent_finding(results: Sequence[Result]) -> str | None:
+    """Say what the timed fork copied: the parent's size and memory map decide its cost."""
+    fork = next((r for r in results if r.id == result_id("fork")), None)
+    if fork is None or "parent_mappings" not in fork.extra:
+        return None
+    rss = fork.extra.get("parent_vmrss_kb")
+    size = f"{format_kb(rss)} resident in " if rss is not None else ""
+    return (
+        f"fork's cost is its parent's: the parent timed here is a Python process with {size}"
+        f"{fork.extra['parent_mappings']} memory mappings (page tables "
+        f"{format_kb(fork.extra.get('parent_vmpte_kb', 0))}), all of which fork copies; "
+        "a smaller process forks faster"
+    )
+
+
+def exec_finding(results: Sequence[Result]) -> str | None:
+    """Say how much cheaper posix_spawn starts a program than fork+execve, and why."""
+    by_id = {r.id: r for r in results}
+    fork_exec, spawn = by_id.get(result_id("fork_exec")), by_id.get(result_id("posix_spawn"))
+    if not fork_exec or not spawn or spawn.median <= 0:
+        return None
+    ratio = fork_exec.median / spawn.median
+    if ratio < GROWTH_FACTOR:
+        return None
+    return (
+        f"posix_spawn starts a program {format_times(ratio)} faster than fork+execve here: "
+        "glibc's posix_spawn (and subprocess, through vfork) shares the parent's memory "
+        "until execve instead of copying its page tables"
+    )
+
+
+def rss_finding(results: Sequence[Result]) -> str | None:
+    """Say how fork cost changes with the parent's memory, with the page tables it copies."""
+    by_id = {r.id: r for r in results}
+    sized = sorted((r.extra["parent_rss_mb"], r) for r in results if "parent_rss_mb" in r.extra)
+    if not sized:
+        return None
+    base = by_id.get(result_id("fork"))
+    points: list[tuple[int, Result]] = ([(0, base)] if base else []) + sized
+    top_mb, top = points[-1]
+    top_pte = format_kb(top.extra.get("parent_vmpte_kb", 0))
+    if len(points) < 2:
+        return (
+            f"a fork of a parent holding {top_mb} MiB more costs {format_us(top.median)} "
+            f"(page tables copied: {top_pte})"
+        )
+    low_mb, low = points[0]
+    low_pte = format_kb(low.extra.get("parent_vmpte_kb", 0))
+    grows = low.median > 0 and top.median / low.median >= GROWTH_FACTOR
+    verb = "grows" if grows else "hardly grows"
+    low_words = "without" if low_mb == 0 else f"with {low_mb} MiB"
+    text = (
+        f"fork cost {verb} with the parent's memory: {format_us(top.median)} with {top_mb} MiB "
+        f"more vs {format_us(low.median)} {low_words} (page tables copied: {top_pte} vs "
+        f"{low_pte})"
+    )
+    if not grows and top.extra.get("parent_anon_huge_kb", 0) >= top_mb * 1024 / 2:
+        text += (
+            "; most of that memory sits in transparent huge pages, one page-table entry "
+            "per 2 MiB instead of 512"
+        )
+    return text
+
+
+def _noise_warnings(results: Sequence[Result]) -> list[str]:
+    """One warning per figure whose samples were not trustworthy."""
+    return [f"{r.label} is {r.status}: {'; '.join(r.notes)}" for r in results if r.status != "ok"]
+
+
+def measure_spawn(config: SpawnConfig, progress: Progress | None = None) -> Measurement:
+    """Measure what creating a process or thread costs on this host, one operation at a time."""
+    check_config(config)
+    true = shutil.which("true")
+    load_per_cpu = os.getloadavg()[0] / len(os.sched_getaffinity(0))
+    results: list[Result] = []
+    warnings: list[str] = []
+    with Children() as children, stopping_mp_helpers(warnings):
+        for method in config.methods:
+            result, skipped = _measure_method(
+                method, config, children, true, load_per_cpu, progress
+            )
+            results.extend([result] if result else [])
+            warnings.extend([skipped] if skipped else [])
+        for mb in config.parent_rss_mb:
+            results.append(_measure_fork_rss(mb, config, children, load_per_cpu, progress))
+    results = with_thread_ratios(results)
+    findings = [
+        f
+        for f in (
+            thread_finding(results),
+            parent_finding(results),
+            exec_finding(results),
+            rss_finding(results),
+        )
+        if f
+    ]
+    warnings.extend(_noise_warnings(results))
+    warnings.extend(children.lost)
+    return Measurement(tuple(results), tuple(findings), tuple(warnings))

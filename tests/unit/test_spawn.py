@@ -1,0 +1,180 @@
+"""Pure logic of measure/spawn.py: ids, step counts, ratios to a thread, findings in words."""
+
+import pytest
+
+from ostoolkit.errors import InvalidRequest, LimitExceeded
+from ostoolkit.measure.spawn import (
+    MAX_PARENT_RSS_MB,
+    METHODS,
+    SpawnConfig,
+    check_config,
+    exec_finding,
+    format_kb,
+    format_times,
+    format_us,
+    parse_kb_fields,
+    planned_ids,
+    rss_finding,
+    rss_result_id,
+    spawn_step_count,
+    thread_finding,
+    unavailable_reason,
+    with_thread_ratios,
+)
+from ostoolkit.report import make_result
+
+
+def result(id, median, **extra):
+    return make_result(id, id, "us", [median] * 3, extra=extra)
+
+
+def test_ids_follow_methods_then_parent_sizes():
+    config = SpawnConfig(methods=("fork", "thread"), parent_rss_mb=(16, 1024))
+    assert planned_ids(config) == (
+        "spawn.fork",
+        "spawn.thread",
+        "spawn.fork_rss_16mb",
+        "spawn.fork_rss_1024mb",
+    )
+    assert planned_ids(SpawnConfig()) == tuple(f"spawn.{m}" for m in METHODS)
+    assert rss_result_id(0) == "spawn.fork_rss_0mb"
+
+
+def test_step_count_is_one_per_timed_operation():
+    assert spawn_step_count(SpawnConfig()) == 5 * 30 + 3 * 10
+    config = SpawnConfig(repeat=4, mp_repeat=2, methods=("fork", "mp_spawn"), parent_rss_mb=(8, 16))
+    assert spawn_step_count(config) == 4 + 2 + 2 * 4
+
+
+def test_ratio_to_thread_is_added_to_every_result():
+    results = with_thread_ratios([result("spawn.fork", 150.0), result("spawn.thread", 10.0)])
+    assert [r.extra["ratio_to_thread"] for r in results] == [15.0, 1.0]
+
+
+def test_no_ratio_without_a_thread():
+    results = with_thread_ratios([result("spawn.fork", 150.0)])
+    assert "ratio_to_thread" not in results[0].extra
+    assert thread_finding(results) is None
+
+
+def test_thread_finding_in_words():
+    results = [
+        result("spawn.fork", 140.0),
+        result("spawn.fork_exec", 300.0),
+        result("spawn.thread", 10.0),
+        result("spawn.mp_spawn", 20_000.0),
+    ]
+    assert thread_finding(results) == (
+        "a fork+exit costs 14× a thread start here; fork+execve 30×; multiprocessing 'spawn' 2,000×"
+    )
+
+
+def test_thread_finding_leads_with_the_first_measured_method():
+    results = [result("spawn.thread", 10.0), result("spawn.posix_spawn", 45.0)]
+    assert thread_finding(results) == "posix_spawn costs 4.5× a thread start here"
+
+
+def test_exec_finding_only_when_posix_spawn_is_clearly_cheaper():
+    cheaper = [result("spawn.fork_exec", 2000.0), result("spawn.posix_spawn", 500.0)]
+    assert exec_finding(cheaper).startswith(
+        "posix_spawn starts a program 4.0× faster than fork+execve here"
+    )
+    alike = [result("spawn.fork_exec", 500.0), result("spawn.posix_spawn", 480.0)]
+    assert exec_finding(alike) is None
+
+
+def test_rss_finding_against_the_plain_fork():
+    results = [
+        result("spawn.fork", 100.0, parent_vmpte_kb=300),
+        result("spawn.fork_rss_1024mb", 900.0, parent_rss_mb=1024, parent_vmpte_kb=2048),
+    ]
+    assert rss_finding(results) == (
+        "fork cost grows with the parent's memory: 900 µs with 1024 MiB more vs 100 µs without "
+        "(page tables copied: 2.0 MiB vs 300 KiB)"
+    )
+
+
+def test_rss_finding_between_sizes_and_huge_pages():
+    results = [
+        result(
+            "spawn.fork_rss_1024mb",
+            110.0,
+            parent_rss_mb=1024,
+            parent_vmpte_kb=120,
+            parent_anon_huge_kb=1024 * 1024,
+        ),
+        result("spawn.fork_rss_16mb", 100.0, parent_rss_mb=16, parent_vmpte_kb=100),
+    ]
+    text = rss_finding(results)
+    assert text.startswith(
+        "fork cost hardly grows with the parent's memory: 110 µs with 1024 MiB more vs "
+        "100 µs with 16 MiB"
+    )
+    assert "transparent huge pages" in text
+
+
+def test_rss_finding_single_size():
+    results = [result("spawn.fork_rss_64mb", 2500.0, parent_rss_mb=64, parent_vmpte_kb=200)]
+    assert rss_finding(results) == (
+        "a fork of a parent holding 64 MiB more costs 2.5 ms (page tables copied: 200 KiB)"
+    )
+    assert rss_finding([result("spawn.fork", 100.0)]) is None
+
+
+@pytest.mark.parametrize(
+    ("ratio", "text"), [(2000.4, "2,000×"), (14.2, "14×"), (4.46, "4.5×"), (0.8, "0.8×")]
+)
+def test_format_times(ratio, text):
+    assert format_times(ratio) == text
+
+
+def test_format_us_and_kb():
+    assert [format_us(us) for us in (2.345, 140.4, 1234.0)] == ["2.3 µs", "140 µs", "1.2 ms"]
+    assert [format_kb(kb) for kb in (84, 2156)] == ["84 KiB", "2.1 MiB"]
+
+
+def test_parse_kb_fields():
+    text = "Name:\tpython\nVmRSS:\t   19164 kB\nVmPTE:\t      84 kB\nThreads:\t1\n"
+    assert parse_kb_fields(text, ("VmPTE", "VmRSS", "VmSwap")) == {"VmRSS": 19164, "VmPTE": 84}
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        SpawnConfig(methods=("clone3",)),
+        SpawnConfig(repeat=0),
+        SpawnConfig(mp_repeat=0),
+        SpawnConfig(parent_rss_mb=(-1,)),
+    ],
+)
+def test_bad_configs_are_refused(config):
+    with pytest.raises(InvalidRequest):
+        check_config(config)
+
+
+def test_parent_above_the_maximum_is_a_limit():
+    with pytest.raises(LimitExceeded, match="--parent-rss"):
+        check_config(SpawnConfig(parent_rss_mb=(MAX_PARENT_RSS_MB + 1,)))
+
+
+def test_exec_methods_need_true():
+    for method in ("fork_exec", "posix_spawn", "subprocess"):
+        assert unavailable_reason(method, None) == "no 'true' executable on PATH"
+    assert unavailable_reason("fork", None) is None
+    assert unavailable_reason("thread", None) is None
+
+
+def test_parent_finding_names_what_fork_copied():
+    from ostoolkit.measure.spawn import parent_finding
+    from ostoolkit.report import make_result
+
+    fork = make_result(
+        "spawn.fork", "fork", "us", [900.0],
+        extra={"parent_vmrss_kb": 23552, "parent_mappings": 214, "parent_vmpte_kb": 88},
+    )  # fmt: skip
+    assert parent_finding([fork]) == (
+        "fork's cost is its parent's: the parent timed here is a Python process with 23.0 MiB "
+        "resident in 214 memory mappings (page tables 88 KiB), all of which fork copies; "
+        "a smaller process forks faster"
+    )
+    assert parent_finding([]) is None
