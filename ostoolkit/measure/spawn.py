@@ -23,6 +23,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -62,6 +63,8 @@ EXEC_METHODS = ("fork_exec", "posix_spawn", "subprocess")
 OWN_CHILD_METHODS = ("fork", "fork_exec", "posix_spawn", "subprocess", "mp_fork", "mp_spawn")
 # The largest --parent-rss, in MiB: 16 GiB already shows the trend on any host that has it.
 MAX_PARENT_RSS_MB = 16384
+# Modules a forkserver imports once, before it forks workers.
+FORKSERVER_PRELOAD = ["__main__", __name__]
 # Operations run before timing and not counted: first-use costs are not creation costs.
 WARMUP = 2
 # A multiprocessing worker that does nothing and has not ended after this long is stuck.
@@ -276,6 +279,11 @@ def _thread_op() -> Operation:
 def _mp_op(start_method: str) -> Operation:
     """Create, start and join a multiprocessing worker that does nothing; never leave it alive."""
     process_class = MP_PROCESS_CLASSES[start_method]
+    if start_method == "forkserver":
+        # As a careful user would: the server imports the main module and the target's once,
+        # so a worker is a fork of the server and skips re-importing them (see
+        # multiprocessing.spawn._fixup_main_from_path), as 'spawn' workers cannot.
+        multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
 
     def op() -> None:
         proc = process_class(target=_noop, name="ostoolkit-spawn")
@@ -430,6 +438,8 @@ def _measure_method(
         extra["executable"] = true
     if method in MP_START_METHODS:
         extra["start_method"] = MP_START_METHODS[method]
+    if method == "mp_forkserver":
+        extra["forkserver_preload"] = FORKSERVER_PRELOAD
     if method == "fork":
         extra.update(_memory_extra("parent"))
     result = make_result(
@@ -537,6 +547,25 @@ def parent_finding(results: Sequence[Result]) -> str | None:
     )
 
 
+def main_reimport_finding(results: Sequence[Result]) -> str | None:
+    """Say when forkserver and spawn workers pay for re-running the parent's main script.
+
+    multiprocessing runs a script-started parent's main file again in each such worker, as
+    ``__mp_main__`` (multiprocessing.spawn._fixup_main_from_path), with all it imports; a
+    parent started with ``python -m`` is not re-run.
+    """
+    measured = {r.id for r in results} & {result_id("mp_forkserver"), result_id("mp_spawn")}
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not measured or getattr(main, "__spec__", None) is not None or not path:
+        return None
+    return (
+        f"forkserver and spawn workers re-run this parent's main script ({path}) and import "
+        "all it imports, which is much of their cost here; started as "
+        "'python -m ostoolkit', the forkserver preloads it instead"
+    )
+
+
 def exec_finding(results: Sequence[Result]) -> str | None:
     """Say how much cheaper posix_spawn starts a program than fork+execve, and why."""
     by_id = {r.id: r for r in results}
@@ -613,6 +642,7 @@ def measure_spawn(config: SpawnConfig, progress: Progress | None = None) -> Meas
         for f in (
             thread_finding(results),
             parent_finding(results),
+            main_reimport_finding(results),
             exec_finding(results),
             rss_finding(results),
         )

@@ -178,3 +178,21 @@ def test_parent_finding_names_what_fork_copied():
         "a smaller process forks faster"
     )
     assert parent_finding([]) is None
+
+
+def test_main_reimport_finding_only_for_a_script_parent(monkeypatch):
+    import sys
+    import types
+
+    from ostoolkit.measure.spawn import main_reimport_finding
+    from ostoolkit.report import make_result
+
+    results = [make_result("spawn.mp_spawn", "spawn", "us", [1000.0])]
+    script = types.ModuleType("__main__")
+    script.__file__ = "/usr/bin/tool"
+    script.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert "re-run this parent's main script (/usr/bin/tool)" in main_reimport_finding(results)
+    assert main_reimport_finding([]) is None
+    script.__spec__ = types.SimpleNamespace(name="ostoolkit.__main__")
+    assert main_reimport_finding(results) is None
