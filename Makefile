@@ -28,9 +28,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install ostoolkit with its test tools
 
-run: $(STAMP) ## Measure this host: fingerprint and context-switch cost
+run: $(STAMP) ## Measure this host: fingerprint, context-switch cost, a live fork tree
 	$(BIN)/ostoolkit host
 	$(BIN)/ostoolkit measure-switch
+	$(BIN)/ostoolkit fork-tree
 
 test: $(STAMP) lint typecheck ## Lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
