@@ -127,3 +127,18 @@ def test_states_report_through_the_entry_point():
     ids = {r["id"] for r in data["results"]}
     assert {"sched.timeslice", "sched.runqueue_wait", "sched.involuntary_per_s"} <= ids
     assert "what happened" in done.stderr
+
+
+def test_measure_spawn_through_the_entry_point():
+    done = subprocess.run(
+        [ENTRY, "measure-spawn", "--method", "fork", "--method", "thread", "--repeat", "3",
+         "--parent-rss", "8", "--json", "-"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    ids = {r["id"] for r in data["results"]}
+    assert ids == {"spawn.fork", "spawn.thread", "spawn.fork_rss_8mb"}
+    fork = next(r for r in data["results"] if r["id"] == "spawn.fork")
+    assert fork["extra"]["ratio_to_thread"] > 0
+    assert fork["extra"]["parent_mappings"] > 0

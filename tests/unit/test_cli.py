@@ -140,3 +140,19 @@ def test_states_bad_duration(runner):
     result = runner.invoke(cli_module.cli, ["states", "--duration", "0"])
     assert result.exit_code == 2
     assert "--duration" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--parent-rss", "lots"], "--parent-rss"),
+        (["--parent-rss", "99999999"], "--parent-rss"),
+        (["--method", "clone3"], "--method"),
+        (["--repeat", "0"], "--repeat"),
+        (["--mp-repeat", "0"], "--mp-repeat"),
+    ],
+)
+def test_measure_spawn_bad_input(runner, args, option):
+    result = runner.invoke(cli_module.cli, ["measure-spawn", *args])
+    assert result.exit_code == 2
+    assert option in result.output
