@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import NoReturn
 
 import psutil
 
@@ -69,21 +70,34 @@ def fork_descendant(target: Callable[[], object]) -> int:
     (or ostoolkit itself) takes everything below it down in a cascade.
     """
     parent_pid = os.getpid()
+
+    def setup() -> None:
+        set_parent_death_signal()
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
-        code = 1
-        try:
-            set_parent_death_signal()
-            if os.getppid() != parent_pid:
-                os._exit(1)
-            target()
-            code = 0
-        except BaseException:
-            with contextlib.suppress(BaseException):
-                traceback.print_exc()
-        finally:
-            os._exit(code)
+        _run_child(setup, target)
     return pid
+
+
+def _run_child(setup: Callable[[], None], target: Callable[[], object]) -> NoReturn:
+    """In a fresh child: set up, run ``target``, and always ``_exit`` (0, or 1 on an error).
+
+    The child never returns into the caller's stack (click, pytest); a traceback goes to
+    stderr, never stdout.
+    """
+    code = 1
+    try:
+        setup()
+        target()
+        code = 0
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 def wait_exit(pid: int, timeout: float) -> int | None:
@@ -147,23 +161,18 @@ class Children:
         fork measures the fork alone; use it only for a target that exits at once.
         """
         parent_pid = os.getpid()
+
+        def setup() -> None:
+            if not bare:
+                _enter_child(parent_pid)
+            if cpu is not None:
+                pin_current(cpu)
+
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, reported through its exit code
-            code = 1
-            try:
-                if not bare:
-                    _enter_child(parent_pid)
-                if cpu is not None:
-                    pin_current(cpu)
-                target()
-                code = 0
-            except BaseException:
-                with contextlib.suppress(BaseException):
-                    traceback.print_exc()
-            finally:
-                os._exit(code)
+            _run_child(setup, target)
         self.adopt(pid, own_group=not bare)
         return pid
 
