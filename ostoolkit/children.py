@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import resource
 import select
@@ -317,3 +319,42 @@ def check_task_budget(tasks: int, bytes_per_task: int, option: str) -> None:
             f"{option} needs about {needed // 2**20} MiB but only {available // 2**20} MiB are "
             f"available; ostoolkit uses at most half of that: lower {option}"
         )
+
+
+def mp_helper_pids() -> tuple[int | None, int | None]:
+    """PIDs of multiprocessing's forkserver and resource tracker, if this process runs them."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
+    return getattr(server, "_forkserver_pid", None), getattr(tracker, "_pid", None)
+
+
+def _stop_helper(holder: object, name: str, pid: int) -> str | None:
+    """Stop one multiprocessing helper process through its ``_stop``; say if that is missing.
+
+    ``_stop`` closes the helper's "alive" pipe, so it exits, and waits for it: CPython's own
+    tests use it (3.10 to 3.13 have it). Without it the helper ends when ostoolkit does.
+    """
+    stop = getattr(holder, "_stop", None)
+    if stop is None:
+        return f"multiprocessing's {name} (pid {pid}) runs until ostoolkit exits: no way to stop it"
+    with contextlib.suppress(ChildProcessError):
+        stop()
+    return None
+
+
+@contextlib.contextmanager
+def stopping_mp_helpers(warnings: list[str]) -> Iterator[None]:
+    """Within the block, multiprocessing may start its helpers; stop those it started, after."""
+    server_before, tracker_before = mp_helper_pids()
+    try:
+        yield
+    finally:
+        server_after, tracker_after = mp_helper_pids()
+        if server_after is not None and server_after != server_before:
+            server = getattr(multiprocessing.forkserver, "_forkserver", None)
+            note = _stop_helper(server, "forkserver", server_after)
+            warnings.extend([note] if note else [])
+        if tracker_after is not None and tracker_after != tracker_before:
+            tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
+            note = _stop_helper(tracker, "resource tracker", tracker_after)
+            warnings.extend([note] if note else [])

@@ -49,6 +49,13 @@ CLAIMS: dict[str, Claim] = {
             "milliseconds per slice",
         ),
         Claim(
+            "processes_heavy",
+            1.0,
+            "ratio",
+            "processes are heavy",
+            "Processes are heavy: there is memory overhead and a time overhead for managing them",
+        ),
+        Claim(
             "thread_speedup",
             5.0,
             "ratio",
@@ -111,3 +118,15 @@ def judge_timeslice(median_ms: float) -> str:
     if median_ms > high:
         return f"{median_ms:.0f} ms: longer than the article's milliseconds (over {high:.0f} ms)"
     return f"{median_ms:.1f} ms: {CLAIMS['timeslice'].text}, as the article says"
+
+
+def judge_heavier(process_bytes: float, thread_bytes: float) -> str:
+    """Say how many threads' worth of memory one process costs here."""
+    if thread_bytes <= 0:
+        return "not comparable here: a thread's marginal cost measured ≤ 0"
+    ratio = process_bytes / thread_bytes
+    if ratio >= 1.25:
+        return f"a process costs {ratio:,.1f}× a thread here: heavier, as the article says"
+    if ratio > 1 / 1.25:
+        return f"a process costs about a thread's memory here (×{ratio:.2f}); the article: heavier"
+    return f"a process costs {1 / ratio:.1f}× less than a thread here; the article says heavier"

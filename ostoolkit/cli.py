@@ -18,6 +18,15 @@ from ostoolkit.children import raising_on_sigterm
 from ostoolkit.errors import InvalidRequest, OstoolkitError, Terminated
 from ostoolkit.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree, read_subtree
 from ostoolkit.host import collect_host
+from ostoolkit.measure.memory import (
+    MAX_COW_MB,
+    MAX_PROCESSES,
+    MAX_THREADS,
+    MemoryConfig,
+    measure_cow,
+    measure_memory,
+)
+from ostoolkit.measure.memory import MODELS as MEMORY_MODELS
 from ostoolkit.measure.perfbench import add_perf_findings, cross_check_perf
 from ostoolkit.measure.sched import (
     STATES_STEPS,
@@ -415,6 +424,76 @@ def measure_spawn_command(
     def measure() -> Measurement:
         with progress_bar(spawn_step_count(config), "timing creations") as progress:
             return measure_spawn(config, progress)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+def parse_counts(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """Parse --workers "1,10,100" into distinct positive counts, in order."""
+    try:
+        counts = tuple(sorted({int(part) for part in value.split(",")}))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a comma-separated list, e.g. 1,10,100"
+        ) from None
+    if not counts or not all(1 <= n <= MAX_THREADS for n in counts):
+        raise click.BadParameter(f"{value!r}: each count must be within 1..{MAX_THREADS}")
+    return counts
+
+
+MEMORY_EPILOG = """Examples:
+
+\b
+  ostoolkit measure-memory                         # 1, 10 and 100 workers of each model
+  ostoolkit measure-memory --model thread --workers 100,1000,10000
+  ostoolkit measure-memory --cow --size 256        # copy-on-write, step by step
+"""
+
+
+@cli.command("measure-memory", epilog=MEMORY_EPILOG)
+@click.option("--workers", callback=parse_counts, default="1,10,100", show_default=True,
+              help=f"Worker counts to measure (processes up to {MAX_PROCESSES}, threads up to "
+              f"{MAX_THREADS}).")  # fmt: skip
+@click.option("--model", "models", type=click.Choice(MEMORY_MODELS), multiple=True,
+              help="Worker model; repeat for several.  [default: all]")  # fmt: skip
+@click.option("--cow", is_flag=True, help="Show copy-on-write after fork instead.")
+@click.option("--size", type=click.IntRange(1, MAX_COW_MB), default=64, show_default=True,
+              metavar="MB", help="With --cow: the parent's memory the child writes.")  # fmt: skip
+@click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True,
+              help="With --cow: children forked, one after the other.")  # fmt: skip
+@click.option("--quick", is_flag=True, help="1 and 10 workers, or one --cow child.")
+@output_options
+@click.pass_context
+def measure_memory_command(
+    ctx: click.Context,
+    workers: tuple[int, ...],
+    models: tuple[str, ...],
+    cow: bool,
+    size: int,
+    repeat: int,
+    quick: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Measure the memory one more process costs, and one more thread, honestly counted.
+
+    N idle workers (forked processes, threads, fork+execve'd interpreters, multiprocessing
+    'spawn' workers) each write the same small state and block; the whole group is measured
+    by USS, PSS and RSS against the same group with no worker, and the cost per worker is
+    the slope. --cow instead forks a child over the parent's memory and shows its unique
+    memory growing only with what it writes.
+    """
+    if quick and ctx.get_parameter_source("workers") == click.core.ParameterSource.DEFAULT:
+        workers = (1, 10)
+
+    def measure() -> Measurement:
+        if cow:
+            runs = 1 if quick else repeat
+            with progress_bar(runs, "copy-on-write") as progress:
+                return measure_cow(size, runs, progress)
+        config = MemoryConfig(workers=workers, models=models or MEMORY_MODELS)
+        with progress_bar(len(config.models) * (len(workers) + 1), "measuring memory") as progress:
+            return measure_memory(config, progress)
 
     run_command(ctx, measure, fmt, json_path)
 

@@ -24,6 +24,7 @@ EXTRA_COLUMNS = (
     ("gross_us", "gross", "us"),
     ("baseline_us", "baseline", "us"),
     ("switches_per_hop", "kernel switches/hop", "number"),
+    ("vmpte_per_worker_bytes", "page tables/worker", "bytes"),
 )
 
 

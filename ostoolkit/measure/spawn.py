@@ -26,15 +26,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from multiprocessing.context import ForkProcess, ForkServerProcess, SpawnProcess
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.children import Children, check_task_budget
+from ostoolkit.children import Children, check_task_budget, stopping_mp_helpers
 from ostoolkit.errors import InvalidRequest, LimitExceeded, OstoolkitError
 from ostoolkit.report import Measurement, Result, make_result
 
@@ -372,45 +372,6 @@ def _fault_extra(timing: Timing, own_child: bool) -> dict[str, float]:
     if own_child:
         extra["child_minflt_per_op"] = round(timing.child_minflt / n, 2)
     return extra
-
-
-def mp_helper_pids() -> tuple[int | None, int | None]:
-    """PIDs of multiprocessing's forkserver and resource tracker, if this process runs them."""
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
-    return getattr(server, "_forkserver_pid", None), getattr(tracker, "_pid", None)
-
-
-def _stop_helper(holder: object, name: str, pid: int) -> str | None:
-    """Stop one multiprocessing helper process through its ``_stop``; say if that is missing.
-
-    ``_stop`` closes the helper's "alive" pipe, so it exits, and waits for it: CPython's own
-    tests use it (3.10 to 3.13 have it). Without it the helper ends when ostoolkit does.
-    """
-    stop = getattr(holder, "_stop", None)
-    if stop is None:
-        return f"multiprocessing's {name} (pid {pid}) runs until ostoolkit exits: no way to stop it"
-    with suppress(ChildProcessError):
-        stop()
-    return None
-
-
-@contextmanager
-def stopping_mp_helpers(warnings: list[str]) -> Iterator[None]:
-    """Within the block, multiprocessing may start its helpers; stop those it started, after."""
-    server_before, tracker_before = mp_helper_pids()
-    try:
-        yield
-    finally:
-        server_after, tracker_after = mp_helper_pids()
-        if server_after is not None and server_after != server_before:
-            server = getattr(multiprocessing.forkserver, "_forkserver", None)
-            note = _stop_helper(server, "forkserver", server_after)
-            warnings.extend([note] if note else [])
-        if tracker_after is not None and tracker_after != tracker_before:
-            tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
-            note = _stop_helper(tracker, "resource tracker", tracker_after)
-            warnings.extend([note] if note else [])
 
 
 def _measure_method(

@@ -142,3 +142,21 @@ def test_measure_spawn_through_the_entry_point():
     fork = next(r for r in data["results"] if r["id"] == "spawn.fork")
     assert fork["extra"]["ratio_to_thread"] > 0
     assert fork["extra"]["parent_mappings"] > 0
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGKILL, -9)])
+def test_measure_memory_interrupted_leaves_nothing(sig, code):
+    argv = [ENTRY, "measure-memory", "--model", "process", "--workers", "1,300"]
+    popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc = psutil.Process(popen.pid)
+        wait_for_children(proc, 20, timeout=60)  # a leader and its workers are up
+        kids = proc.children(recursive=True)
+        popen.send_signal(sig)
+        _, err = popen.communicate(timeout=60)
+        assert popen.returncode == code, err
+        _gone, alive = psutil.wait_procs(kids, timeout=20)
+        assert not alive, f"left behind: {alive}"
+    finally:
+        popen.kill()
+        popen.communicate()

@@ -8,13 +8,13 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
+from ostoolkit.children import mp_helper_pids
 from ostoolkit.errors import LimitExceeded
 from ostoolkit.measure import spawn
 from ostoolkit.measure.spawn import (
     MAX_PARENT_RSS_MB,
     SpawnConfig,
     measure_spawn,
-    mp_helper_pids,
     planned_ids,
     spawn_step_count,
 )

@@ -1,0 +1,80 @@
+"""Pure logic of measure-memory: slopes, limits, verdicts and findings."""
+
+import pytest
+from click.testing import CliRunner
+
+from ostoolkit import cli as cli_module
+from ostoolkit.claims import judge_heavier
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.measure.memory import (
+    GroupTotal,
+    MemoryConfig,
+    _model_results,
+    check_config,
+    memory_findings,
+    slope,
+)
+
+
+def test_slope_is_the_marginal_cost():
+    assert slope([(0, 100.0), (1, 110.0), (10, 200.0)]) == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="two different"):
+        slope([(5, 1.0), (5, 2.0)])
+
+
+def test_limits_are_checked_before_starting():
+    with pytest.raises(InvalidRequest, match="over 1000 processes"):
+        check_config(MemoryConfig(workers=(1001,), models=("process",)))
+    with pytest.raises(InvalidRequest, match="over 10000 threads"):
+        check_config(MemoryConfig(workers=(10001,), models=("thread",)))
+    with pytest.raises(InvalidRequest, match="unknown model"):
+        check_config(MemoryConfig(models=("fiber",)))
+    check_config(MemoryConfig(workers=(1, 2), models=("thread", "process")))
+
+
+def total(workers, uss, pss, rss, pte=0):
+    return GroupTotal(workers, uss, pss, rss, workers + 1, workers + 1, pte, 132)
+
+
+def test_model_results_marginals_and_kernel_extras():
+    totals = [total(0, 1000, 2000, 9000, 40), total(1, 2000, 3000, 19000, 44),
+              total(10, 11000, 12000, 109000, 80)]  # fmt: skip
+    uss, pss, rss = _model_results("process", totals)
+    assert uss.id == "memory.process.uss_per_worker"
+    assert uss.samples == (1000.0, 1000.0)
+    assert rss.samples == (10000.0, 10000.0)
+    assert uss.extra["slope_bytes"] == 1000
+    assert uss.extra["vmpte_per_worker_bytes"] == 4096
+    assert uss.extra["kernel"]["10"]["processes"] == 11
+    assert pss.unit == "bytes"
+
+
+def test_findings_and_verdict():
+    totals = [total(0, 0, 0, 0), total(1, 10**6, 2 * 10**6, 16 * 10**6)]
+    thread_totals = [total(0, 0, 0, 0), total(1, 100_000, 100_000, 100_000)]
+    results = _model_results("process", totals) + _model_results("thread", thread_totals)
+    findings = memory_findings(results)
+    assert findings[0].startswith("summed RSS says a forked process costs 15.26 MiB, 16×")
+    assert findings[-1].startswith("a thread costs 98 KiB")
+    assert (
+        judge_heavier(10.0, 1.0)
+        == "a process costs 10.0× a thread here: heavier, as the article says"
+    )
+    assert "about a thread's" in judge_heavier(1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "0"], "--workers"),
+        (["--workers", "a,b"], "--workers"),
+        (["--workers", "20000"], "--workers"),
+        (["--model", "process", "--workers", "1500"], "over 1000 processes"),
+        (["--cow", "--size", "0"], "--size"),
+        (["--model", "fiber"], "--model"),
+    ],
+)
+def test_bad_input_exit_2(args, message):
+    result = CliRunner().invoke(cli_module.cli, ["measure-memory", *args])
+    assert result.exit_code == 2
+    assert message in result.output
