@@ -40,6 +40,7 @@ from ostoolkit.children import (
 )
 from ostoolkit.claims import judge_heavier
 from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.measure.spawn import main_script
 from ostoolkit.report import Measurement, Result, make_result
 
 MODELS = ("process", "thread", "exec_process", "mp_spawn")
@@ -403,15 +404,20 @@ def memory_findings(results: Sequence[Result]) -> list[str]:
             f"{rss.median / process.median:.0f}× its real unique cost ({_mib(process.median)} "
             f"USS, {pss_text} PSS): RSS counts every shared page once per process"
         )
-    fresh = [by_id.get(f"memory.{m}.uss_per_worker") for m in ("exec_process", "mp_spawn")]
+    script = main_script()
     if process and process.median > 0:
-        for other in fresh:
-            if other:
-                findings.append(
-                    f"{other.label.split(':')[0]} costs {_mib(other.median)} unique, "
-                    f"{other.median / process.median:.1f}× a forked process: a fresh interpreter "
-                    "shares nothing copy-on-write with its parent"
-                )
+        for model in ("exec_process", "mp_spawn"):
+            other = by_id.get(f"memory.{model}.uss_per_worker")
+            if other is None:
+                continue
+            rerun = (
+                f", and re-runs its main script {script}" if script and model == "mp_spawn" else ""
+            )
+            findings.append(
+                f"a {LABELS[model]} costs {_mib(other.median)} unique, "
+                f"{other.median / process.median:.1f}× a forked process: a fresh interpreter "
+                f"shares nothing copy-on-write with its parent{rerun}"
+            )
     thread = by_id.get("memory.thread.uss_per_worker")
     if thread:
         findings.append(

@@ -508,6 +508,13 @@ def parent_finding(results: Sequence[Result]) -> str | None:
     )
 
 
+def main_script() -> str | None:
+    """The main script that 'spawn' and forkserver workers re-run, or None (``python -m``)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return None if getattr(main, "__spec__", None) is not None else path
+
+
 def main_reimport_finding(results: Sequence[Result]) -> str | None:
     """Say when forkserver and spawn workers pay for re-running the parent's main script.
 
@@ -516,9 +523,8 @@ def main_reimport_finding(results: Sequence[Result]) -> str | None:
     parent started with ``python -m`` is not re-run.
     """
     measured = {r.id for r in results} & {result_id("mp_forkserver"), result_id("mp_spawn")}
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if not measured or getattr(main, "__spec__", None) is not None or not path:
+    path = main_script()
+    if not measured or not path:
         return None
     return (
         f"forkserver and spawn workers re-run this parent's main script ({path}) and import "
