@@ -15,6 +15,13 @@ import click
 
 from ostoolkit import __version__
 from ostoolkit.children import raising_on_sigterm
+from ostoolkit.connections.builtin import (
+    DEFAULT_POOL_SIZE,
+    MAX_CLIENTS,
+    ConnectionsConfig,
+    measure_connections,
+)
+from ostoolkit.connections.builtin import MODELS as CONNECTION_MODELS
 from ostoolkit.errors import InvalidRequest, OstoolkitError, Terminated
 from ostoolkit.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree, read_subtree
 from ostoolkit.host import collect_host
@@ -494,6 +501,59 @@ def measure_memory_command(
         config = MemoryConfig(workers=workers, models=models or MEMORY_MODELS)
         with progress_bar(len(config.models) * (len(workers) + 1), "measuring memory") as progress:
             return measure_memory(config, progress)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+CONNECTIONS_EPILOG = """Examples:
+
+\b
+  ostoolkit connections                            # 3 models x 10, 100, 1000 clients
+  ostoolkit connections --quick --json conn.json   # 10 and 100 clients
+  ostoolkit connections --model pooled --pool-size 5 --clients 2000
+"""
+
+
+@cli.command("connections", epilog=CONNECTIONS_EPILOG)
+@click.option("--clients", callback=parse_counts, default="10,100,1000", show_default=True,
+              help=f"Concurrent connections, opened first (up to {MAX_CLIENTS}).")  # fmt: skip
+@click.option("--model", "models", type=click.Choice(CONNECTION_MODELS), multiple=True,
+              help="Built-in server model; repeat for several.  [default: all]")  # fmt: skip
+@click.option("--queries", type=click.IntRange(1, 10000), default=20, show_default=True,
+              help="Queries each connection runs, one in flight at a time.")  # fmt: skip
+@click.option("--pool-size", type=click.IntRange(1, 1000), default=DEFAULT_POOL_SIZE,
+              show_default=True, help="Server connections the pooler funnels into.")  # fmt: skip
+@click.option("--quick", is_flag=True, help="10 and 100 clients (for CI logs).")
+@output_options
+@click.pass_context
+def connections_command(
+    ctx: click.Context,
+    clients: tuple[int, ...],
+    models: tuple[str, ...],
+    queries: int,
+    pool_size: int,
+    quick: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Process- vs thread-per-connection and a pooler's funnel, on built-in servers.
+
+    A postmaster-like server forks a backend per connection; a mysqld-like one starts a
+    thread per connection; a PgBouncer-like funnel passes every query over a fixed pool of
+    server connections. For each, C clients (from separate processes) connect first, then
+    run their queries: server processes, threads, memory per connection (PSS), throughput,
+    latency and connection set-up time, all on 127.0.0.1.
+    """
+    if quick and ctx.get_parameter_source("clients") == click.core.ParameterSource.DEFAULT:
+        clients = (10, 100)
+    if max(clients) > MAX_CLIENTS:
+        raise click.BadParameter(f"at most {MAX_CLIENTS} clients", param_hint="--clients")
+    config = ConnectionsConfig(clients, models or CONNECTION_MODELS, queries, pool_size)
+
+    def measure() -> Measurement:
+        steps = len(config.models) * len(config.clients)
+        with progress_bar(steps, "loading servers") as progress:
+            return measure_connections(config, progress)
 
     run_command(ctx, measure, fmt, json_path)
 

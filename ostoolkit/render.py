@@ -158,6 +158,20 @@ def _timeline_rows(timeline: list[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
+def _summary(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """A command's own summary table (data.table): columns with units, rows of values."""
+    columns = table["columns"]
+    headers = [name for name, _ in columns]
+    rows = [
+        [
+            str(row[name]) if unit == "text" else format_value(row[name], unit)
+            for name, unit in columns
+        ]
+        for row in table["rows"]
+    ]
+    return headers, rows
+
+
 def render_table(report: Report, full_host: bool = False) -> str:
     """Plain-text table for terminals and CI logs."""
     parts = [f"ostoolkit {report.command}", host_line(report.host), ""]
@@ -168,7 +182,11 @@ def render_table(report: Report, full_host: bool = False) -> str:
     if "timeline" in report.data:
         rows = _timeline_rows(report.data["timeline"])
         parts += [tabulate(rows, headers=TIMELINE_HEADERS, disable_numparse=True), ""]
-    if report.results:
+    if "table" in report.data:  # the command's own summary; every result is in the JSON
+        headers, rows = _summary(report.data["table"])
+        parts += [tabulate(rows, headers=headers, disable_numparse=True)]
+        parts += [report.data["table"].get("note", ""), ""]
+    elif report.results:
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
     parts += [f"* {finding}" for finding in report.findings]
@@ -190,7 +208,11 @@ def render_markdown(report: Report, full_host: bool = False) -> str:
         rows = _timeline_rows(report.data["timeline"])
         table = tabulate(rows, headers=TIMELINE_HEADERS, tablefmt="github", disable_numparse=True)
         parts += [table, ""]
-    if report.results:
+    if "table" in report.data:
+        headers, rows = _summary(report.data["table"])
+        parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+        parts += [report.data["table"].get("note", ""), ""]
+    elif report.results:
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     parts += [f"- {finding}" for finding in report.findings]

@@ -1,0 +1,1 @@
+"""Connection models: built-in servers, the load generator and real database servers."""

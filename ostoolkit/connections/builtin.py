@@ -1,0 +1,307 @@
+"""Process- vs thread-per-connection and the pooler's funnel, measured on built-in servers.
+
+For each model and client count C: start the server, measure its group (processes, threads,
+USS/PSS, open files) idle, open C connections from separate client processes and measure it
+again (memory per connection = the difference / C), then run Q queries per connection with
+the kernel's context-switch counters read around the run.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+import psutil
+
+from ostoolkit.children import Children, check_task_budget
+from ostoolkit.connections.load import LoadResult, LoadRun
+from ostoolkit.connections.servers import (
+    ServerHandle,
+    serve_pooled,
+    serve_process,
+    serve_thread,
+    start_server,
+)
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.report import Measurement, Result, make_result
+
+MODELS = ("process", "thread", "pooled")
+DEFAULT_POOL_SIZE = 20
+MAX_CLIENTS = 10000
+# File descriptors each connection needs at once across ostoolkit's processes (client and
+# server side), plus a margin for everything else.
+FDS_PER_CLIENT = 2
+FD_MARGIN = 256
+# A backend process per connection costs about this much at the most (a forked Python).
+BYTES_PER_BACKEND = 4 * 2**20
+POOL_CLAIM = "a pool of 5–50 connections"
+LABELS = {
+    "process": "process-per-connection",
+    "thread": "thread-per-connection",
+    "pooled": "pooled",
+}
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ConnectionsConfig:
+    """Models to run, client counts, queries per connection and the pool's size."""
+
+    clients: tuple[int, ...] = (10, 100, 1000)
+    models: tuple[str, ...] = MODELS
+    queries: int = 20
+    pool_size: int = DEFAULT_POOL_SIZE
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """The server side at one moment: its processes, threads, memory, files and switches."""
+
+    processes: int
+    threads: int
+    uss: int
+    pss: int
+    fds: int
+    switches: int
+
+
+def raise_nofile(needed: int) -> None:
+    """Raise RLIMIT_NOFILE's soft limit toward the hard limit; refuse what even that cannot."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if needed <= soft:
+        return
+    if hard != resource.RLIM_INFINITY and needed > hard:
+        raise InvalidRequest(
+            f"--clients needs about {needed} open files but the hard limit is {hard} "
+            "(ulimit -Hn); lower --clients"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def check_config(config: ConnectionsConfig) -> None:
+    """Refuse, before any server starts, what the host's limits cannot take."""
+    for model in config.models:
+        if model not in MODELS:
+            raise InvalidRequest(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    top = max(config.clients)
+    if not 1 <= top <= MAX_CLIENTS:
+        raise InvalidRequest(f"--clients {top} is outside 1..{MAX_CLIENTS}")
+    raise_nofile(top * FDS_PER_CLIENT + FD_MARGIN)
+    if "process" in config.models or "pooled" in config.models:
+        backends = top if "process" in config.models else config.pool_size
+        check_task_budget(backends + 8, BYTES_PER_BACKEND, "--clients")
+
+
+def _task_switches(proc: psutil.Process) -> int:
+    """Context switches of every thread of a process (proc(5) counts them per task)."""
+    total = 0
+    for thread in proc.threads():
+        try:
+            counts = psutil.Process(thread.id).num_ctx_switches()
+        except psutil.NoSuchProcess:
+            continue
+        total += counts.voluntary + counts.involuntary
+    return total
+
+
+def server_state(pids: Sequence[int]) -> ServerState:
+    """Measure the server group: the given processes and all their descendants."""
+    procs: list[psutil.Process] = []
+    for pid in pids:
+        top = psutil.Process(pid)
+        procs += [top, *top.children(recursive=True)]
+    processes = threads = uss = pss = fds = switches = 0
+    for proc in procs:
+        try:
+            with proc.oneshot():
+                info = proc.memory_full_info()
+                threads += proc.num_threads()
+                fds += proc.num_fds()
+            switches += _task_switches(proc)
+        except psutil.NoSuchProcess:
+            continue
+        processes += 1
+        uss += info.uss
+        pss += info.pss
+    return ServerState(processes, threads, uss, pss, fds, switches)
+
+
+def _start_model(model: str, children: Children, pool_size: int) -> list[ServerHandle]:
+    """Start one model's server(s); the pooled model is a funnel before a process server."""
+    if model == "process":
+        return [start_server(children, serve_process)]
+    if model == "thread":
+        return [start_server(children, serve_thread)]
+    upstream = start_server(children, serve_process)
+    try:
+        serve = partial(serve_pooled, upstream_port=upstream.port, pool_size=pool_size)
+        pooler = start_server(children, serve)
+    except BaseException:
+        upstream.stop(children)
+        raise
+    return [pooler, upstream]
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """One model at one client count: the server before and with the clients, and the load."""
+
+    model: str
+    clients: int
+    idle: ServerState
+    loaded: ServerState
+    after: ServerState
+    load: LoadResult
+
+
+def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigures:
+    """Start the model's server, connect ``clients``, run the queries, stop everything."""
+    with Children() as children:
+        servers = _start_model(model, children, pool_size)
+        try:
+            pids = [s.pid for s in servers]
+            load = LoadRun(children, servers[0].port, clients, queries)
+            try:
+                idle = server_state(pids)
+                connect_us = load.connect()
+                loaded = server_state(pids)
+                latency_us, elapsed = load.run()
+                after = server_state(pids)
+                load.finish()
+            finally:
+                load.close()
+            result = LoadResult(connect_us, latency_us, clients * queries, elapsed)
+            return RunFigures(model, clients, idle, loaded, after, result)
+        finally:
+            for server in servers:
+                server.stop(children)
+
+
+def _percentile(values: Sequence[float], q: int) -> float:
+    """The q-th percentile (1..99) by linear interpolation."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def figures_to_results(run: RunFigures) -> list[Result]:
+    """The six documented results of one run, plus connect time and switches per query."""
+    key = f"conn.{run.model}.{run.clients}"
+    label = f"{LABELS[run.model]}, {run.clients} clients"
+    mem = (run.loaded.pss - run.idle.pss) / run.clients
+    switches = (run.after.switches - run.loaded.switches) / max(run.load.queries, 1)
+    server = {
+        "processes": run.loaded.processes,
+        "threads": run.loaded.threads,
+        "open_files": run.loaded.fds,
+        "uss_per_conn": round((run.loaded.uss - run.idle.uss) / run.clients),
+        "pss_idle": run.idle.pss,
+        "pss_loaded": run.loaded.pss,
+        "switches_per_query": round(switches, 2),
+    }
+    qps = run.load.queries / run.load.elapsed_s if run.load.elapsed_s > 0 else 0.0
+    latencies = run.load.latency_us
+    return [
+        make_result(
+            f"{key}.mem_per_conn", f"{label}: PSS per connection", "bytes", [mem], extra=server
+        ),
+        make_result(f"{key}.qps", f"{label}: queries per second", "per_s", [qps]),
+        make_result(f"{key}.p50", f"{label}: latency p50", "us", [_percentile(latencies, 50)]),
+        make_result(f"{key}.p99", f"{label}: latency p99", "us", [_percentile(latencies, 99)]),
+        make_result(f"{key}.procs", f"{label}: server processes", "count", [run.loaded.processes]),
+        make_result(f"{key}.threads", f"{label}: server threads", "count", [run.loaded.threads]),
+        make_result(f"{key}.connect", f"{label}: connection set-up", "us", run.load.connect_us),
+    ]
+
+
+def summary_table(runs: Sequence[RunFigures], pool_size: int) -> dict[str, Any]:
+    """The table users read: one row per model and client count."""
+    rows = []
+    for run in runs:
+        results = {r.id.rsplit(".", 1)[1]: r for r in figures_to_results(run)}
+        rows.append(
+            {
+                "model": run.model,
+                "clients": run.clients,
+                "server procs": run.loaded.processes,
+                "threads": run.loaded.threads,
+                "memory per connection": results["mem_per_conn"].median,
+                "q/s": results["qps"].median,
+                "p50": results["p50"].median,
+                "p99": results["p99"].median,
+                "connect p50": results["connect"].median,
+                "switches/query": results["mem_per_conn"].extra["switches_per_query"],
+            }
+        )
+    return {
+        "columns": [
+            ["model", "text"], ["clients", "count"], ["server procs", "count"],
+            ["threads", "count"], ["memory per connection", "bytes"], ["q/s", "per_s"],
+            ["p50", "us"], ["p99", "us"], ["connect p50", "us"], ["switches/query", "number"],
+        ],
+        "rows": rows,
+        "note": (
+            f"pooled: a funnel into {pool_size} server connections; its memory per connection is "
+            "the pooler's cost per client, its backends were already running before the clients"
+        ),
+    }  # fmt: skip
+
+
+def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]:
+    """Say what the article claims and what this host shows."""
+    findings = []
+    by = {(r.model, r.clients): r for r in runs}
+    top = max(r.clients for r in runs)
+    process, thread, pooled = (
+        by.get(("process", top)),
+        by.get(("thread", top)),
+        by.get(("pooled", top)),
+    )
+    if process and thread:
+        p_mem = (process.loaded.pss - process.idle.pss) / top
+        t_mem = (thread.loaded.pss - thread.idle.pss) / top
+        ratio = f"{p_mem / t_mem:.0f}×" if t_mem > 0 else "far more than"
+        findings.append(
+            f"at {top} clients a connection costs {p_mem / 2**20:.2f} MiB as a process and "
+            f"{t_mem / 2**10:.0f} KiB as a thread ({ratio}): processes are heavier, as the "
+            "article says"
+        )
+    if pooled:
+        findings.append(
+            f"the pooler served {top} clients with {pooled.loaded.processes - 2} backend processes "
+            f"(pool {pool_size}; the article: 5–50): {pooled.loaded.processes} server processes in "
+            f"all, against {process.loaded.processes if process else '?'} without it"
+        )
+    return findings
+
+
+def measure_connections(config: ConnectionsConfig, progress: Progress | None = None) -> Measurement:
+    """Run every model at every client count; results, summary table and findings."""
+    check_config(config)
+    runs: list[RunFigures] = []
+    for model in config.models:
+        for clients in config.clients:
+            runs.append(run_model(model, clients, config.queries, config.pool_size))
+            if progress:
+                progress(1)
+    results = [r for run in runs for r in figures_to_results(run)]
+    results = [
+        replace(
+            r,
+            claim=POOL_CLAIM,
+            verdict=f"{int(r.median) - 2} backends for {r.id.split('.')[2]} clients",
+        )
+        if r.id.startswith("conn.pooled.") and r.id.endswith(".procs")
+        else r
+        for r in results
+    ]
+    return Measurement(
+        tuple(results),
+        tuple(connection_findings(runs, config.pool_size)),
+        data={"table": summary_table(runs, config.pool_size)},
+    )

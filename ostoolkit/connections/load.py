@@ -1,0 +1,198 @@
+"""The load generator: client processes that open connections first, then run queries.
+
+Clients run in their own processes, so the load does not share the server's interpreter.
+Each client process opens its share of the connections one after the other (timing each
+connect up to the server's greeting), says so, waits for the common start, then keeps one
+query in flight per connection until each has run its queries (a closed loop).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import selectors
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ostoolkit.children import Children
+from ostoolkit.connections.protocol import GREETING, QUERY
+from ostoolkit.connections.servers import LOOPBACK
+from ostoolkit.errors import OstoolkitError
+
+# Client processes driving the load; more do not help on small hosts and cost memory.
+MAX_CLIENT_PROCESSES = 4
+REPORT_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What the clients saw: connect times, query latencies (µs) and the query phase's length."""
+
+    connect_us: list[float]
+    latency_us: list[float]
+    queries: int
+    elapsed_s: float
+
+
+def _open(port: int, count: int) -> tuple[list[socket.socket], list[float]]:
+    """Open ``count`` connections, timing each until the server's greeting arrives."""
+    socks, times = [], []
+    for _ in range(count):
+        start = time.perf_counter_ns()
+        sock = socket.create_connection((LOOPBACK, port))
+        if sock.recv(len(GREETING)) != GREETING:
+            raise OstoolkitError("the server did not greet")
+        times.append((time.perf_counter_ns() - start) / 1e3)
+        socks.append(sock)
+    return socks, times
+
+
+def _run_queries(socks: Sequence[socket.socket], queries: int) -> list[float]:
+    """Keep one query in flight per connection until each ran ``queries``; latencies in µs."""
+    selector = selectors.DefaultSelector()
+    left = dict.fromkeys(socks, queries)
+    sent_at: dict[socket.socket, int] = {}
+    latencies: list[float] = []
+    for sock in socks:
+        selector.register(sock, selectors.EVENT_READ, sock)
+        sent_at[sock] = time.perf_counter_ns()
+        sock.sendall(QUERY)
+    pending = len(socks)
+    while pending:
+        for key, _ in selector.select():
+            sock = key.data
+            if not sock.recv(2):
+                raise OstoolkitError("the server closed a connection mid-run")
+            now = time.perf_counter_ns()
+            latencies.append((now - sent_at[sock]) / 1e3)
+            left[sock] -= 1
+            if left[sock]:
+                sent_at[sock] = time.perf_counter_ns()
+                sock.sendall(QUERY)
+            else:
+                selector.unregister(sock)
+                pending -= 1
+    return latencies
+
+
+def _report(report_w: int, payload: dict[str, list[float]]) -> None:
+    """Send one JSON line to ostoolkit."""
+    data = (json.dumps(payload) + "\n").encode()
+    while data:
+        data = data[os.write(report_w, data) :]
+
+
+def _client(port: int, count: int, queries: int, report_w: int, phases: Sequence[int]) -> None:
+    """One client process: at each phase's start, connect, then query, then close."""
+    connect_r, go_r, finish_r = phases
+    _report(report_w, {})  # started: the server can be measured with us in the picture
+    os.read(connect_r, 1)  # end-of-file on each phase pipe: every client moves on at once
+    socks, connect_us = _open(port, count)
+    _report(report_w, {"connect_us": connect_us})
+    os.read(go_r, 1)
+    _report(report_w, {"latency_us": _run_queries(socks, queries)})
+    os.read(finish_r, 1)
+    for sock in socks:
+        sock.close()
+
+
+def _split(total: int, parts: int) -> list[int]:
+    """Split ``total`` connections as evenly as possible over ``parts`` processes."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+class LoadRun:
+    """Client processes driven through three phases: connect, query, finish.
+
+    Creating the client processes first matters: they are forks of ostoolkit and share
+    pages with the server, so the server's PSS is measured idle with them already present.
+    """
+
+    PHASES = ("connect", "go", "finish")
+
+    def __init__(self, children: Children, port: int, clients: int, queries: int) -> None:
+        self.children = children
+        self.clients = clients
+        self.queries = queries
+        self.phase_pipes = [os.pipe() for _ in self.PHASES]
+        self.readers: dict[int, bytes] = {}
+        self.pids: list[int] = []
+        shares = [n for n in _split(clients, min(MAX_CLIENT_PROCESSES, clients)) if n]
+        try:
+            for share in shares:
+                report_r, report_w = os.pipe()
+
+                def run(share: int = share, report_w: int = report_w) -> None:
+                    for _, write_end in self.phase_pipes:
+                        os.close(write_end)
+                    phases = [read_end for read_end, _ in self.phase_pipes]
+                    _client(port, share, queries, report_w, phases)
+
+                self.pids.append(children.fork(run))
+                os.close(report_w)
+                self.readers[report_r] = b""
+            self._collect()
+        except BaseException:
+            self.close()
+            raise
+
+    def _next_phase(self) -> None:
+        """Close the next phase's pipe: every client reads end-of-file and moves on."""
+        for index, (read_end, write_end) in enumerate(self.phase_pipes):
+            if write_end >= 0:
+                os.close(write_end)
+                self.phase_pipes[index] = (read_end, -1)
+                return
+
+    def _collect(self) -> list[dict[str, list[float]]]:
+        """Read one JSON line from every client process."""
+        reports = []
+        waiting = set(self.readers)
+        deadline = time.monotonic() + REPORT_TIMEOUT_S
+        while waiting:
+            ready, _, _ = select.select(list(waiting), [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                raise OstoolkitError("the load's clients did not report in time")
+            for fd in ready:
+                if b"\n" not in self.readers[fd]:
+                    chunk = os.read(fd, 1 << 20)
+                    if not chunk:
+                        raise OstoolkitError("a client process of the load died")
+                    self.readers[fd] += chunk
+                if b"\n" in self.readers[fd]:
+                    line, self.readers[fd] = self.readers[fd].split(b"\n", 1)
+                    reports.append(json.loads(line))
+                    waiting.discard(fd)
+        return reports
+
+    def connect(self) -> list[float]:
+        """Let the clients open their connections; return every connect time (µs)."""
+        self._next_phase()
+        return [t for report in self._collect() for t in report["connect_us"]]
+
+    def run(self) -> tuple[list[float], float]:
+        """Let every client run its queries; return the latencies (µs) and the elapsed time."""
+        started = time.perf_counter()
+        self._next_phase()
+        reports = self._collect()
+        return [t for r in reports for t in r["latency_us"]], time.perf_counter() - started
+
+    def finish(self) -> None:
+        """Let the clients close their connections and exit; reap them."""
+        self._next_phase()
+        for pid in self.pids:
+            self.children.reap(pid)
+
+    def close(self) -> None:
+        """Close every pipe end still open (the clients themselves are reaped by Children)."""
+        for read_end, write_end in self.phase_pipes:
+            for fd in (read_end, write_end):
+                if fd >= 0:
+                    os.close(fd)
+        for fd in self.readers:
+            os.close(fd)
+        self.phase_pipes = []
+        self.readers = {}

@@ -1,0 +1,90 @@
+"""Pure logic of the connections command: splitting load, percentiles, limits, the table."""
+
+import pytest
+from click.testing import CliRunner
+
+from ostoolkit import cli as cli_module
+from ostoolkit.connections.builtin import (
+    ConnectionsConfig,
+    RunFigures,
+    ServerState,
+    _percentile,
+    check_config,
+    connection_findings,
+    figures_to_results,
+    summary_table,
+)
+from ostoolkit.connections.load import LoadResult, _split
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.render import render
+from ostoolkit.report import Measurement, build_report
+
+
+def test_split_spreads_connections_evenly():
+    assert _split(10, 4) == [3, 3, 2, 2]
+    assert _split(3, 4) == [1, 1, 1, 0]
+    assert sum(_split(1000, 4)) == 1000
+
+
+def test_percentile():
+    assert _percentile([5.0], 99) == 5.0
+    assert _percentile([float(x) for x in range(1, 101)], 50) == pytest.approx(50.5)
+
+
+def test_limits():
+    with pytest.raises(InvalidRequest, match="unknown model"):
+        check_config(ConnectionsConfig(models=("fiber",)))
+    with pytest.raises(InvalidRequest, match=r"outside 1\.\.10000"):
+        check_config(ConnectionsConfig(clients=(20000,)))
+
+
+def run(model, clients, procs, threads, pss_idle, pss_loaded):
+    idle = ServerState(
+        procs - clients if model == "process" else procs, threads, 0, pss_idle, 10, 0
+    )
+    loaded = ServerState(procs, threads, 0, pss_loaded, 10 + clients, 100)
+    after = ServerState(procs, threads, 0, pss_loaded, 10 + clients, 100 + clients * 4)
+    load = LoadResult([100.0] * clients, [200.0] * clients * 4, clients * 4, 0.01)
+    return RunFigures(model, clients, idle, loaded, after, load)
+
+
+def test_results_table_and_findings():
+    runs = [
+        run("process", 10, 11, 11, 10 * 2**20, 20 * 2**20),
+        run("thread", 10, 1, 11, 10 * 2**20, 10 * 2**20 + 10 * 2**15),
+        run("pooled", 10, 7, 7, 10 * 2**20, 10 * 2**20 + 10 * 1024),
+    ]
+    results = {r.id: r for r in figures_to_results(runs[0])}
+    assert set(results) == {
+        f"conn.process.10.{k}"
+        for k in ("mem_per_conn", "qps", "p50", "p99", "procs", "threads", "connect")
+    }
+    assert results["conn.process.10.mem_per_conn"].median == 2**20
+    assert results["conn.process.10.qps"].median == pytest.approx(4000)
+    assert results["conn.process.10.mem_per_conn"].extra["switches_per_query"] == 1.0
+    table = summary_table(runs, 5)
+    report = build_report("connections", [], Measurement((), data={"table": table}), {}, "t", 0)
+    text = render(report, "table")
+    assert "process  10         11              11         1.0 MiB" in text
+    assert "pooled: a funnel into 5 server connections" in text
+    findings = connection_findings(runs, 5)
+    assert findings[0].startswith(
+        "at 10 clients a connection costs 1.00 MiB as a process and 32 KiB"
+    )
+    assert findings[1].startswith("the pooler served 10 clients with 5 backend processes (pool 5")
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--clients", "0"], "--clients"),
+        (["--clients", "x"], "--clients"),
+        (["--queries", "0"], "--queries"),
+        (["--pool-size", "0"], "--pool-size"),
+        (["--model", "fiber"], "--model"),
+    ],
+)
+def test_bad_input_exit_2(args, option):
+    result = CliRunner().invoke(cli_module.cli, ["connections", *args])
+    assert result.exit_code == 2
+    assert option in result.output
