@@ -271,6 +271,21 @@ def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]
             f"{t_mem / 2**10:.0f} KiB as a thread ({ratio}): processes are heavier, as the "
             "article says"
         )
+    if thread:
+        per_query = (thread.after.switches - thread.loaded.switches) / max(thread.load.queries, 1)
+        if per_query > 2:
+            findings.append(
+                f"the thread server made {per_query:.1f} context switches per query at {top} "
+                "clients: its threads hand CPython's global interpreter lock to each other, a "
+                "cost of this Python server, not of threads (mysqld's threads share no such lock)"
+            )
+    tails = {r.model: _percentile(r.load.latency_us, 99) for r in (process, thread, pooled) if r}
+    if pooled and len(tails) > 1:
+        others = ", ".join(f"{ms / 1e3:,.0f} ms {m}" for m, ms in tails.items() if m != "pooled")
+        findings.append(
+            f"p99 latency at {top} clients: {tails['pooled'] / 1e3:,.0f} ms pooled vs {others}: "
+            "the funnel queues queries instead of making the CPUs juggle a task per connection"
+        )
     if pooled:
         findings.append(
             f"the pooler served {top} clients with {pooled.loaded.processes - 2} backend processes "
