@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt typecheck clean venv
+.PHONY: help run test lint fmt typecheck clean venv dbservers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,8 +33,26 @@ run: $(STAMP) ## Measure this host: fingerprint, context-switch cost, a live for
 	$(BIN)/ostoolkit measure-switch
 	$(BIN)/ostoolkit fork-tree
 
-test: $(STAMP) lint typecheck ## Lint, type-check and run the whole test suite
+test: $(STAMP) lint typecheck dbservers ## Lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
+
+# The real-server tests start throwaway PostgreSQL, MariaDB and PgBouncer from Debian's packages.
+# Installed only when one is missing; without root or sudo the tests skip (and fail under CI).
+dbservers: ## Install PostgreSQL, MariaDB and PgBouncer when missing (Debian/Ubuntu)
+	@export PATH="$$PATH:/usr/sbin:/sbin"; \
+	if ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 && command -v mariadbd >/dev/null \
+	  && command -v pgbouncer >/dev/null; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "dbservers: no apt-get here: install postgresql, mariadb-server and pgbouncer yourself" >&2; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; \
+	else echo "dbservers: not root and no password-less sudo: skipping the install of postgresql," \
+	  "mariadb-server and pgbouncer (their tests will skip)" >&2; exit 0; fi; \
+	echo "dbservers: installing postgresql, mariadb-server and pgbouncer (about 30 s)"; \
+	$$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+	  postgresql mariadb-server pgbouncer >/dev/null \
+	  || echo "dbservers: the install failed: their tests will skip (and fail under CI)" >&2
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import os
 import sys
 import time
@@ -22,6 +24,7 @@ from ostoolkit.connections.builtin import (
     measure_connections,
 )
 from ostoolkit.connections.builtin import MODELS as CONNECTION_MODELS
+from ostoolkit.connections.realdb import measure_real_server
 from ostoolkit.errors import InvalidRequest, OstoolkitError, Terminated
 from ostoolkit.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree, read_subtree
 from ostoolkit.host import collect_host
@@ -523,6 +526,12 @@ CONNECTIONS_EPILOG = """Examples:
               help="Queries each connection runs, one in flight at a time.")  # fmt: skip
 @click.option("--pool-size", type=click.IntRange(1, 1000), default=DEFAULT_POOL_SIZE,
               show_default=True, help="Server connections the pooler funnels into.")  # fmt: skip
+@click.option("--postgres", metavar="DSN",
+              help="Measure this PostgreSQL instead: postgresql://user@host:port/db")  # fmt: skip
+@click.option("--mysql", metavar="DSN",
+              help="Measure this MySQL/MariaDB instead: mysql://user@host:port/db")  # fmt: skip
+@click.option("--pgbouncer", metavar="DSN",
+              help="Measure this PgBouncer instead: postgresql://user@host:port/db")  # fmt: skip
 @click.option("--quick", is_flag=True, help="10 and 100 clients (for CI logs).")
 @output_options
 @click.pass_context
@@ -532,6 +541,9 @@ def connections_command(
     models: tuple[str, ...],
     queries: int,
     pool_size: int,
+    postgres: str | None,
+    mysql: str | None,
+    pgbouncer: str | None,
     quick: bool,
     fmt: str,
     json_path: str | None,
@@ -548,9 +560,20 @@ def connections_command(
         clients = (10, 100)
     if max(clients) > MAX_CLIENTS:
         raise click.BadParameter(f"at most {MAX_CLIENTS} clients", param_hint="--clients")
+    real = {
+        k: v for k, v in (("postgres", postgres), ("mysql", mysql), ("pgbouncer", pgbouncer)) if v
+    }
+    if real and models:
+        raise click.UsageError("--model runs the built-in servers; measure real ones without it")
     config = ConnectionsConfig(clients, models or CONNECTION_MODELS, queries, pool_size)
 
     def measure() -> Measurement:
+        if real:
+            with progress_bar(len(real) * (len(clients) + 1), "loading servers") as progress:
+                measurements = [
+                    measure_real_server(k, v, clients, progress) for k, v in real.items()
+                ]
+            return functools.reduce(operator.add, measurements)
         steps = len(config.models) * len(config.clients)
         with progress_bar(steps, "loading servers") as progress:
             return measure_connections(config, progress)

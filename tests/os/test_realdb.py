@@ -1,0 +1,280 @@
+"""Real PostgreSQL, MariaDB and PgBouncer: one backend or thread per connection, the pool's funnel.
+
+The servers are the session's throwaway ones (tests/dbservers.py). Tests assert invariants
+(processes grow by one per connection, the pool never exceeds its size, everything is closed
+afterwards), never how much a connection costs.
+"""
+
+import builtins
+import resource
+import time
+
+import dbservers
+import psutil
+import pytest
+
+from ostoolkit.connections import realdb
+from ostoolkit.connections.realdb import SERVERS, measure_real_server
+from ostoolkit.errors import InvalidRequest, LimitExceeded, OstoolkitError
+
+CLIENTS = (5, 20)
+DEADLINE_S = 10.0
+
+
+def by_id(measurement):
+    """Results keyed by id."""
+    return {r.id: r for r in measurement.results}
+
+
+def wait_for(condition, what):
+    """Poll ``condition`` under a deadline; fail saying ``what`` did not happen."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {DEADLINE_S} s"
+        time.sleep(0.02)
+
+
+def pg_children(server):
+    """The postmaster's children right now (auxiliary processes and backends)."""
+    return psutil.Process(server.pid).children()
+
+
+@pytest.fixture(scope="module")
+def psycopg():
+    """The PostgreSQL driver, or a skip (a failure under CI)."""
+    return dbservers.require_module("psycopg")
+
+
+@pytest.fixture(scope="module")
+def pymysql():
+    """The MySQL driver, or a skip (a failure under CI)."""
+    return dbservers.require_module("pymysql")
+
+
+def test_servers_are_detached_from_pytest(postgres_server, mariadb_server, pgbouncer_server):
+    mine = {p.pid for p in psutil.Process().children(recursive=True)}
+    for server in (postgres_server, mariadb_server, pgbouncer_server):
+        assert psutil.Process(server.pid).is_running()
+        assert server.pid not in mine, f"{server.kind} is a child of pytest"
+
+
+def test_postgres_one_backend_per_connection(postgres_server, psycopg):
+    before = len(pg_children(postgres_server))
+    measurement = measure_real_server("postgres", postgres_server.dsn, CLIENTS)
+    results = by_id(measurement)
+    assert set(results) >= {
+        "conn.postgres.mem_per_conn",
+        "conn.postgres.procs",
+        "conn.postgres.threads",
+        "conn.postgres.connect_ms",
+    }
+    assert not measurement.warnings
+    memory = results["conn.postgres.mem_per_conn"]
+    assert memory.extra["server_pid"] == postgres_server.pid
+    assert memory.extra["version"].startswith("PostgreSQL ")
+    by_clients = memory.extra["by_clients"]
+    assert list(by_clients) == ["0", "5", "20"]
+    for total in by_clients.values():
+        assert 0 < total["uss"] <= total["pss"] <= total["rss"]
+    assert by_clients["20"]["processes"] - by_clients["0"]["processes"] >= 20
+    assert results["conn.postgres.procs"].median >= 20
+    assert results["conn.postgres.threads"].median >= results["conn.postgres.procs"].median
+    assert memory.median > 0
+    assert memory.extra["slope_bytes"]["pss"] > 0
+    assert results["conn.postgres.connect_ms"].n == 20
+    assert any("backend process" in f for f in measurement.findings)
+    wait_for(lambda: len(pg_children(postgres_server)) <= before, "backends back down")
+
+
+def test_mariadb_one_thread_per_connection(mariadb_server, pymysql):
+    measurement = measure_real_server("mysql", mariadb_server.dsn, CLIENTS)
+    results = by_id(measurement)
+    assert not measurement.warnings
+    memory = results["conn.mysql.mem_per_conn"]
+    assert memory.extra["server_pid"] == mariadb_server.pid
+    assert "MariaDB" in memory.extra["version"]
+    assert memory.label.startswith("MariaDB")
+    by_clients = memory.extra["by_clients"]
+    threads = [by_clients[c]["threads"] for c in ("0", "5", "20")]
+    assert threads[0] < threads[1] < threads[2]
+    assert {total["processes"] for total in by_clients.values()} == {1}
+    assert results["conn.mysql.procs"].median == 1
+    assert results["conn.mysql.threads"].median == threads[2]
+    assert memory.median > 0
+    assert memory.extra["slope_bytes"]["pss"] > 0
+    assert results["conn.mysql.connect_ms"].n == 20
+
+    def connected() -> int:
+        """Threads_connected, counting the probe itself."""
+        conn = pymysql.connect(host="127.0.0.1", port=mariadb_server.port, user="root")
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SHOW STATUS LIKE 'Threads_connected'")
+                return int(cursor.fetchone()[1])
+        finally:
+            conn.close()
+
+    wait_for(lambda: connected() == 1, "MariaDB clients all disconnected")
+
+
+def test_pgbouncer_funnels_clients_into_its_pool(pgbouncer_server, postgres_server, psycopg):
+    measurement = measure_real_server("pgbouncer", pgbouncer_server.dsn, CLIENTS)
+    results = by_id(measurement)
+    assert not measurement.warnings
+    backends = results["conn.pgbouncer.backends"]
+    assert 1 <= backends.median <= dbservers.PGBOUNCER_POOL_SIZE
+    assert backends.extra["pool_size"] == dbservers.PGBOUNCER_POOL_SIZE
+    assert set(backends.extra["by_clients"]) == {"0", "5", "20"}
+    assert results["conn.pgbouncer.procs"].median == 1
+    assert results["conn.pgbouncer.connect_ms"].n == 20
+    assert results["conn.pgbouncer.mem_per_conn"].extra["server_pid"] == pgbouncer_server.pid
+    assert any("PgBouncer held" in f for f in measurement.findings)
+    # The backends it holds really exist: the postmaster has at least as many children.
+    assert len(pg_children(postgres_server)) >= backends.median
+
+    admin_dsn = pgbouncer_server.dsn.rsplit("/", 1)[0] + "/pgbouncer"
+
+    def clients_left() -> int:
+        """Clients of the measured pool still connected to PgBouncer."""
+        with psycopg.connect(
+            admin_dsn, autocommit=True, cursor_factory=psycopg.ClientCursor
+        ) as admin:
+            rows = admin.execute("SHOW CLIENTS").fetchall()
+        return sum(1 for row in rows if row[2] == "postgres")
+
+    wait_for(lambda: clients_left() == 0, "PgBouncer clients all disconnected")
+
+
+def test_remote_server_reports_connect_times_only(postgres_server, psycopg, monkeypatch):
+    monkeypatch.setattr(realdb, "locality", lambda host: "host db.example is not this machine")
+    measurement = measure_real_server("postgres", postgres_server.dsn, [3])
+    assert list(by_id(measurement)) == ["conn.postgres.connect_ms"]
+    assert by_id(measurement)["conn.postgres.connect_ms"].n == 3
+    assert measurement.warnings == ("memory not measured: host db.example is not this machine",)
+
+
+def test_refused_connection_is_one_line_error(psycopg):
+    port = dbservers.free_port()  # nothing listens there
+    with pytest.raises(OstoolkitError) as caught:
+        measure_real_server("postgres", f"postgresql://postgres@127.0.0.1:{port}/x", [1])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"127.0.0.1:{port}" in message
+    assert "connection 1 of 1" in message
+
+
+def test_refused_mysql_connection_hides_password(pymysql):
+    port = dbservers.free_port()
+    with pytest.raises(OstoolkitError) as caught:
+        measure_real_server("mysql", f"mysql://root:s3cret@127.0.0.1:{port}/db", [1])
+    assert "\n" not in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "dsn"),
+    [
+        ("postgres", "host=127.0.0.1 port=notaport"),
+        ("postgres", "this is = not a dsn"),
+        ("mysql", "postgresql://127.0.0.1/x"),
+        ("mysql", "mysql://127.0.0.1:99999/x"),
+        ("oracle", "oracle://x"),
+    ],
+)
+def test_bad_requests_are_refused(kind, dsn, psycopg, pymysql):
+    with pytest.raises(InvalidRequest):
+        measure_real_server(kind, dsn, [1])
+
+
+@pytest.mark.parametrize("clients", [[], [0], [realdb.MAX_CLIENTS + 1]])
+def test_bad_client_counts_are_refused(clients):
+    with pytest.raises(InvalidRequest):
+        measure_real_server("postgres", "postgresql://127.0.0.1/x", clients)
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_missing_driver_says_how_to_install(kind, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_drivers(name, *args, **kwargs):
+        if name.split(".")[0] in ("psycopg", "pymysql"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_drivers)
+    with pytest.raises(InvalidRequest, match=r"pip install 'ostoolkit\[db\]'"):
+        measure_real_server(kind, "postgresql://127.0.0.1/x", [1])
+
+
+def test_open_files_limit_is_raised_then_restored():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 4 * realdb.FD_MARGIN
+    if hard != resource.RLIM_INFINITY and hard < needed * 4:
+        pytest.skip(f"hard RLIMIT_NOFILE {hard} too low to test")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    try:
+        with realdb.enough_open_files(needed):
+            assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > needed
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (needed, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_open_files_over_the_hard_limit_are_refused(monkeypatch):
+    monkeypatch.setattr(realdb.resource, "getrlimit", lambda _: (256, 512))
+    with pytest.raises(LimitExceeded, match="ulimit -Hn"), realdb.enough_open_files(1000):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [
+        ("", True),
+        ("/run/postgresql", True),
+        ("localhost", True),
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("192.0.2.1", False),
+        ("a,b", False),
+    ],
+)
+def test_locality(host, local):
+    assert (realdb.locality(host) is None) == local
+
+
+def test_missing_server_skips_here_but_fails_under_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        dbservers.skip_or_fail("pgbouncer not found")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        dbservers.skip_or_fail("pgbouncer not found")
+
+
+def test_cli_measures_a_real_postgres(postgres_dsn):
+    from click.testing import CliRunner
+
+    from ostoolkit import cli as cli_module
+
+    result = CliRunner().invoke(
+        cli_module.cli,
+        ["connections", "--postgres", postgres_dsn, "--clients", "3", "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    import json
+
+    ids = {r["id"] for r in json.loads(result.stdout)["results"]}
+    assert {"conn.postgres.mem_per_conn", "conn.postgres.procs"} <= ids
+
+
+def test_cli_refuses_real_and_builtin_together():
+    from click.testing import CliRunner
+
+    from ostoolkit import cli as cli_module
+
+    result = CliRunner().invoke(
+        cli_module.cli,
+        ["connections", "--mysql", "mysql://root@127.0.0.1:1/x", "--model", "thread"],
+    )
+    assert result.exit_code == 2
+    assert "--model runs the built-in servers" in result.output
