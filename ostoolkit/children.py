@@ -31,6 +31,8 @@ import psutil
 from ostoolkit.errors import LimitExceeded, OstoolkitError, Terminated
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# File descriptors kept free beyond what a measurement asks for (stdio, pipes, libraries).
+FD_MARGIN = 64
 # How long close() waits for one killed child or stopped thread before giving up on it.
 REAP_TIMEOUT_S = 5.0
 THREAD_JOIN_TIMEOUT_S = 5.0
@@ -358,3 +360,28 @@ def stopping_mp_helpers(warnings: list[str]) -> Iterator[None]:
             tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
             note = _stop_helper(tracker, "resource tracker", tracker_after)
             warnings.extend([note] if note else [])
+
+
+@contextlib.contextmanager
+def enough_open_files(descriptors: int) -> Iterator[None]:
+    """Raise RLIMIT_NOFILE's soft limit for the block if ``descriptors`` more fds need it.
+
+    Counted on top of those open now and a margin; the hard limit (``ulimit -Hn``) cannot
+    be passed without privileges, so a count above it is refused before anything starts.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = descriptors + len(os.listdir("/proc/self/fd")) + FD_MARGIN
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        yield
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise LimitExceeded(
+            f"{descriptors} connections need about {needed} open files but RLIMIT_NOFILE's "
+            f"hard limit is {hard} (ulimit -Hn): lower the client count or raise the limit"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

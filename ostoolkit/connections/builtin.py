@@ -8,7 +8,6 @@ the kernel's context-switch counters read around the run.
 
 from __future__ import annotations
 
-import resource
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import Children, check_task_budget
+from ostoolkit.children import Children, check_task_budget, enough_open_files
 from ostoolkit.connections.load import LoadResult, LoadRun
 from ostoolkit.connections.servers import (
     ServerHandle,
@@ -33,9 +32,8 @@ MODELS = ("process", "thread", "pooled")
 DEFAULT_POOL_SIZE = 20
 MAX_CLIENTS = 10000
 # File descriptors each connection needs at once across ostoolkit's processes (client and
-# server side), plus a margin for everything else.
+# server side): the soft limit is inherited by the servers and clients ostoolkit forks.
 FDS_PER_CLIENT = 2
-FD_MARGIN = 256
 # A backend process per connection costs about this much at the most (a forked Python).
 BYTES_PER_BACKEND = 4 * 2**20
 POOL_CLAIM = "a pool of 5–50 connections"
@@ -70,19 +68,6 @@ class ServerState:
     switches: int
 
 
-def raise_nofile(needed: int) -> None:
-    """Raise RLIMIT_NOFILE's soft limit toward the hard limit; refuse what even that cannot."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if needed <= soft:
-        return
-    if hard != resource.RLIM_INFINITY and needed > hard:
-        raise InvalidRequest(
-            f"--clients needs about {needed} open files but the hard limit is {hard} "
-            "(ulimit -Hn); lower --clients"
-        )
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-
-
 def check_config(config: ConnectionsConfig) -> None:
     """Refuse, before any server starts, what the host's limits cannot take."""
     for model in config.models:
@@ -91,7 +76,6 @@ def check_config(config: ConnectionsConfig) -> None:
     top = max(config.clients)
     if not 1 <= top <= MAX_CLIENTS:
         raise InvalidRequest(f"--clients {top} is outside 1..{MAX_CLIENTS}")
-    raise_nofile(top * FDS_PER_CLIENT + FD_MARGIN)
     if "process" in config.models or "pooled" in config.models:
         backends = top if "process" in config.models else config.pool_size
         check_task_budget(backends + 8, BYTES_PER_BACKEND, "--clients")
@@ -299,11 +283,12 @@ def measure_connections(config: ConnectionsConfig, progress: Progress | None = N
     """Run every model at every client count; results, summary table and findings."""
     check_config(config)
     runs: list[RunFigures] = []
-    for model in config.models:
-        for clients in config.clients:
-            runs.append(run_model(model, clients, config.queries, config.pool_size))
-            if progress:
-                progress(1)
+    with enough_open_files(max(config.clients) * FDS_PER_CLIENT):
+        for model in config.models:
+            for clients in config.clients:
+                runs.append(run_model(model, clients, config.queries, config.pool_size))
+                if progress:
+                    progress(1)
     results = [r for run in runs for r in figures_to_results(run)]
     results = [
         replace(

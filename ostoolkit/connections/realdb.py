@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
-import resource
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import psutil
 
-from ostoolkit.errors import InvalidRequest, LimitExceeded, OstoolkitError
+from ostoolkit.children import enough_open_files
+from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.memory import slope
 from ostoolkit.report import Measurement, Result, make_result
 
@@ -51,7 +50,6 @@ DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "pgbouncer": 6432}
 MAX_CLIENTS = 10000
 CONNECT_TIMEOUT_S = 10
 # File descriptors kept free beyond one per connection and those already open.
-FD_MARGIN = 64
 # How long each PgBouncer client's query lasts, so that all of them are in flight at once.
 BURST_QUERY = b"SELECT pg_sleep(0.05)"
 INSTALL_HINT = "pip install 'ostoolkit[db]'"
@@ -264,31 +262,6 @@ def check_clients(clients: Sequence[int]) -> tuple[int, ...]:
     if counts[0] < 1 or counts[-1] > MAX_CLIENTS:
         raise InvalidRequest(f"client counts must be within 1..{MAX_CLIENTS}; got {list(counts)}")
     return counts
-
-
-@contextlib.contextmanager
-def enough_open_files(connections: int) -> Iterator[None]:
-    """Raise RLIMIT_NOFILE's soft limit for the block if ``connections`` sockets need it.
-
-    One descriptor per connection, on top of those open now and a margin; the hard limit
-    (``ulimit -Hn``) cannot be passed without privileges, so a count above it is refused.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = connections + len(os.listdir("/proc/self/fd")) + FD_MARGIN
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        yield
-        return
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        raise LimitExceeded(
-            f"{connections} clients need about {needed} open files but RLIMIT_NOFILE's hard "
-            f"limit is {hard} (ulimit -Hn): lower the client count or raise the limit"
-        )
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def _local_addresses() -> set[str]:

@@ -13,6 +13,7 @@ import dbservers
 import psutil
 import pytest
 
+from ostoolkit import children
 from ostoolkit.connections import realdb
 from ostoolkit.connections.realdb import SERVERS, measure_real_server
 from ostoolkit.errors import InvalidRequest, LimitExceeded, OstoolkitError
@@ -208,12 +209,12 @@ def test_missing_driver_says_how_to_install(kind, monkeypatch):
 
 def test_open_files_limit_is_raised_then_restored():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = 4 * realdb.FD_MARGIN
+    needed = 4 * children.FD_MARGIN
     if hard != resource.RLIM_INFINITY and hard < needed * 4:
         pytest.skip(f"hard RLIMIT_NOFILE {hard} too low to test")
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
     try:
-        with realdb.enough_open_files(needed):
+        with children.enough_open_files(needed):
             assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > needed
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (needed, hard)
     finally:
@@ -221,8 +222,8 @@ def test_open_files_limit_is_raised_then_restored():
 
 
 def test_open_files_over_the_hard_limit_are_refused(monkeypatch):
-    monkeypatch.setattr(realdb.resource, "getrlimit", lambda _: (256, 512))
-    with pytest.raises(LimitExceeded, match="ulimit -Hn"), realdb.enough_open_files(1000):
+    monkeypatch.setattr(children.resource, "getrlimit", lambda _: (256, 512))
+    with pytest.raises(LimitExceeded, match="ulimit -Hn"), children.enough_open_files(1000):
         pass
 
 
