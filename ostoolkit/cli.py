@@ -17,6 +17,7 @@ import click
 
 from ostoolkit import __version__
 from ostoolkit.children import raising_on_sigterm
+from ostoolkit.compare import compare_reports, load_all
 from ostoolkit.connections.builtin import (
     DEFAULT_POOL_SIZE,
     MAX_CLIENTS,
@@ -152,7 +153,7 @@ def run_command(
     fmt: str,
     json_path: str | None,
     full_host: bool = False,
-) -> None:
+) -> Report:
     """The common trip: host fingerprint, one measurement, one report, one render."""
     debug = bool(ctx.find_root().params.get("debug"))
     with cli_errors(debug):
@@ -168,6 +169,7 @@ def run_command(
             time.monotonic() - start,
         )
         emit(report, fmt, json_path, full_host)
+    return report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -628,6 +630,52 @@ def states_command(
             return states + measure_timeslice(duration, windows, cpu, progress)
 
     run_command(ctx, measure, fmt, json_path)
+
+
+COMPARE_EPILOG = """Examples:
+
+\b
+  ostoolkit compare examples/reports/           # every report in a folder
+  ostoolkit compare a.json b.json --label laptop --label ci-runner
+  ostoolkit compare base.json new.json --fail-above 1.5 --format markdown
+"""
+
+
+@cli.command("compare", epilog=COMPARE_EPILOG)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--label", "labels", multiple=True,
+              help="A column's name, once per report.  [default: host, CPU, kernel]")  # fmt: skip
+@click.option(
+    "--baseline", metavar="LABEL", help="The column others are compared with.  [default: the first]"
+)
+@click.option("--fail-above", type=click.FloatRange(1.0, min_open=True), metavar="RATIO",
+              help="Exit 1 when a shared figure is worse than the baseline by more than RATIO, "
+              "beyond its noise.")  # fmt: skip
+@output_options
+@click.pass_context
+def compare_command(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    labels: tuple[str, ...],
+    baseline: str | None,
+    fail_above: float | None,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Compare saved reports (files, or folders of them) across hosts.
+
+    One row per result id, one column per host, each figure beside the baseline's with a
+    verdict that allows for noise: overlapping p10–p90 ranges are "≈ same", a figure either
+    report marked noisy is "inconclusive". Above the table, only the host fields that differ.
+    """
+    report = run_command(
+        ctx,
+        lambda: compare_reports(load_all(paths), labels, baseline, fail_above),
+        fmt,
+        json_path,
+    )
+    if report.data["regressions"]:
+        raise click.exceptions.Exit(1)
 
 
 def main() -> None:

@@ -172,6 +172,12 @@ def _summary(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def _host_differences(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The compared hosts' differing fields: one row per field, one column per host."""
+    headers = ["host field", *report.data["hosts"]]
+    return headers, [[row["field"], *row["values"]] for row in report.data["host_differences"]]
+
+
 def render_table(report: Report, full_host: bool = False) -> str:
     """Plain-text table for terminals and CI logs."""
     parts = [f"ostoolkit {report.command}", host_line(report.host), ""]
@@ -182,6 +188,9 @@ def render_table(report: Report, full_host: bool = False) -> str:
     if "timeline" in report.data:
         rows = _timeline_rows(report.data["timeline"])
         parts += [tabulate(rows, headers=TIMELINE_HEADERS, disable_numparse=True), ""]
+    if report.data.get("host_differences"):
+        headers, rows = _host_differences(report)
+        parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
     if "table" in report.data:  # the command's own summary; every result is in the JSON
         headers, rows = _summary(report.data["table"])
         parts += [tabulate(rows, headers=headers, disable_numparse=True)]
@@ -208,6 +217,9 @@ def render_markdown(report: Report, full_host: bool = False) -> str:
         rows = _timeline_rows(report.data["timeline"])
         table = tabulate(rows, headers=TIMELINE_HEADERS, tablefmt="github", disable_numparse=True)
         parts += [table, ""]
+    if report.data.get("host_differences"):
+        headers, rows = _host_differences(report)
+        parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     if "table" in report.data:
         headers, rows = _summary(report.data["table"])
         parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
