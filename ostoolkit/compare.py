@@ -161,6 +161,7 @@ def compare_reports(
     table = {
         "columns": [["id", "text"], *([name, "text"] for name in names)],
         "rows": rows,
+        "replaces_results": True,
         "note": f"baseline: {names[base_index]}; ≈ same: the p10–p90 ranges overlap",
     }
     data = {

@@ -172,6 +172,11 @@ def _summary(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def _replaces_results(report: Report) -> bool:
+    """Whether the command's own table already shows every result (the JSON has them all)."""
+    return bool(report.data.get("table", {}).get("replaces_results"))
+
+
 def _host_differences(report: Report) -> tuple[list[str], list[list[str]]]:
     """The compared hosts' differing fields: one row per field, one column per host."""
     headers = ["host field", *report.data["hosts"]]
@@ -195,7 +200,7 @@ def render_table(report: Report, full_host: bool = False) -> str:
         headers, rows = _summary(report.data["table"])
         parts += [tabulate(rows, headers=headers, disable_numparse=True)]
         parts += [report.data["table"].get("note", ""), ""]
-    elif report.results:
+    if report.results and not _replaces_results(report):
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
     parts += [f"* {finding}" for finding in report.findings]
@@ -224,7 +229,7 @@ def render_markdown(report: Report, full_host: bool = False) -> str:
         headers, rows = _summary(report.data["table"])
         parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
         parts += [report.data["table"].get("note", ""), ""]
-    elif report.results:
+    if report.results and not _replaces_results(report):
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     parts += [f"- {finding}" for finding in report.findings]

@@ -229,6 +229,7 @@ def summary_table(runs: Sequence[RunFigures], pool_size: int) -> dict[str, Any]:
             ["p50", "us"], ["p99", "us"], ["connect p50", "us"], ["switches/query", "number"],
         ],
         "rows": rows,
+        "replaces_results": True,
         "note": (
             f"pooled: a funnel into {pool_size} server connections; its memory per connection is "
             "the pooler's cost per client, its backends were already running before the clients"

@@ -160,3 +160,31 @@ def test_measure_memory_interrupted_leaves_nothing(sig, code):
     finally:
         popen.kill()
         popen.communicate()
+
+
+def test_report_sections_and_step_summary(tmp_path):
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n")
+    done = subprocess.run(
+        [ENTRY, "report", "--only", "switch,states", "--json", "-"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "GITHUB_STEP_SUMMARY": str(summary)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    ids = {r["id"] for r in data["results"]}
+    assert "switch.process.same_core" in ids
+    assert "sched.timeslice" in ids
+    assert {"switch", "states", "table"} <= set(data["data"])
+    claims = {row["claim"] for row in data["data"]["table"]["rows"]}
+    assert {"context switch", "thread switch", "time slice"} <= claims
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n### ostoolkit report")
+    assert "| context switch" in text
+
+
+def test_report_bad_section_is_exit_2():
+    done = subprocess.run([ENTRY, "report", "--only", "disk"], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "--only" in done.stderr

@@ -1,0 +1,142 @@
+"""Every measurement in one run, and "the article vs this host" in one table.
+
+``run_suite`` runs the chosen sections at quick settings (or the careful ones with
+``full``) and merges their results into one report; each section's structured data is kept
+under its own name in ``data``.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ostoolkit.claims import CLAIMS, judge_heavier, judge_speedup, judge_time, judge_timeslice
+from ostoolkit.connections.builtin import ConnectionsConfig, measure_connections
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.forktree import TreeConfig, build_tree
+from ostoolkit.measure.memory import MemoryConfig, measure_memory
+from ostoolkit.measure.sched import measure_timeslice, observe_states
+from ostoolkit.measure.spawn import SpawnConfig, measure_spawn
+from ostoolkit.measure.switch import SwitchConfig, measure_switch
+from ostoolkit.report import Measurement, Result
+
+Progress = Callable[[int], None]
+
+
+def _switch(full: bool) -> Measurement:
+    config = SwitchConfig() if full else SwitchConfig(repeat=15, target_sample_s=0.02)
+    return measure_switch(config)
+
+
+def _spawn(full: bool) -> Measurement:
+    return measure_spawn(SpawnConfig() if full else SpawnConfig(repeat=10, mp_repeat=3))
+
+
+def _forktree(full: bool) -> Measurement:
+    return build_tree(TreeConfig(exec_leaves=True))
+
+
+def _states(full: bool) -> Measurement:
+    return observe_states() + measure_timeslice(3.0 if full else 1.0, 30 if full else 10)
+
+
+def _memory(full: bool) -> Measurement:
+    return measure_memory(MemoryConfig() if full else MemoryConfig(workers=(1, 10)))
+
+
+def _connections(full: bool) -> Measurement:
+    config = ConnectionsConfig() if full else ConnectionsConfig(clients=(10, 100))
+    return measure_connections(config)
+
+
+SECTIONS: dict[str, Callable[[bool], Measurement]] = {
+    "switch": _switch,
+    "spawn": _spawn,
+    "forktree": _forktree,
+    "states": _states,
+    "memory": _memory,
+    "connections": _connections,
+}
+
+
+def parse_sections(text: str | None) -> tuple[str, ...]:
+    """Parse --only "switch,spawn" into known section names, in the suite's order."""
+    if not text:
+        return tuple(SECTIONS)
+    wanted = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in wanted if name not in SECTIONS]
+    if unknown or not wanted:
+        raise InvalidRequest(
+            f"--only {text!r}: unknown section {', '.join(unknown) or '(none)'}; "
+            f"choose from {','.join(SECTIONS)}"
+        )
+    return tuple(name for name in SECTIONS if name in wanted)
+
+
+def _find(results: Sequence[Result], prefix: str, suffix: str = "") -> Result | None:
+    """The result whose id starts and ends so, the largest client count first."""
+    found = [r for r in results if r.id.startswith(prefix) and r.id.endswith(suffix)]
+    return max(
+        found, key=lambda r: int(r.id.split(".")[2]) if r.id.count(".") > 2 else 0, default=None
+    )
+
+
+def article_rows(results: Sequence[Result]) -> list[dict[str, str]]:
+    """Each of the article's claims beside what this host measured, with a verdict."""
+    by_id = {r.id: r for r in results}
+    rows = []
+    process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
+    if process:
+        claim = CLAIMS["context_switch"]
+        rows.append(_row("context switch", claim.text, f"{process.median:.2f} µs",
+                         judge_time(process.median, claim)))  # fmt: skip
+    if thread:
+        rows.append(_row("thread switch", CLAIMS["thread_switch"].text, f"{thread.median:.2f} µs",
+                         judge_time(thread.median, CLAIMS["thread_switch"])))  # fmt: skip
+    if process and thread and thread.median > 0:
+        rows.append(_row("threads switch faster", CLAIMS["thread_speedup"].text,
+                         f"{process.median / thread.median:.2f}×",
+                         judge_speedup(process.median, thread.median)))  # fmt: skip
+    slice_ = by_id.get("sched.timeslice")
+    if slice_:
+        rows.append(_row("time slice", "milliseconds", f"{slice_.median:.2f} ms",
+                         judge_timeslice(slice_.median)))  # fmt: skip
+    pooled = _find(results, "conn.pooled.", ".procs")
+    if pooled:
+        clients = pooled.id.split(".")[2]
+        backends = int(pooled.median) - 2
+        rows.append(_row("pool size", "5–50 connections", f"{backends} backends",
+                         f"{backends} server connections served {clients} clients"))  # fmt: skip
+    p_mem, t_mem = (
+        by_id.get("memory.process.uss_per_worker"),
+        by_id.get("memory.thread.uss_per_worker"),
+    )
+    if p_mem and t_mem:
+        rows.append(_row("processes are heavier", "processes are heavy",
+                         f"{p_mem.median / 2**10:.0f} KiB vs {t_mem.median / 2**10:.0f} KiB",
+                         judge_heavier(p_mem.median, t_mem.median)))  # fmt: skip
+    return rows
+
+
+def _row(claim: str, article: str, here: str, verdict: str) -> dict[str, str]:
+    return {"claim": claim, "the article": article, "this host": here, "verdict": verdict}
+
+
+def run_suite(
+    sections: Sequence[str], full: bool = False, progress: Progress | None = None
+) -> Measurement:
+    """Run the sections one after the other and merge them into one measurement."""
+    parts: list[Measurement] = []
+    data: dict[str, Any] = {}
+    for name in sections:
+        part = SECTIONS[name](full)
+        data[name] = part.data
+        parts.append(Measurement(part.results, part.findings, part.warnings))
+        if progress:
+            progress(1)
+    merged = functools.reduce(operator.add, parts)
+    columns = [[key, "text"] for key in ("claim", "the article", "this host", "verdict")]
+    data["table"] = {"columns": columns, "rows": article_rows(merged.results), "note": ""}
+    return Measurement(merged.results, merged.findings, merged.warnings, data)

@@ -1,0 +1,34 @@
+"""The report command's pure parts: sections and "the article vs this host"."""
+
+import pytest
+
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.report import make_result
+from ostoolkit.suite import SECTIONS, article_rows, parse_sections
+
+
+def test_parse_sections_keeps_suite_order():
+    assert parse_sections(None) == tuple(SECTIONS)
+    assert parse_sections("states, switch") == ("switch", "states")
+    with pytest.raises(InvalidRequest, match="unknown section disk"):
+        parse_sections("switch,disk")
+
+
+def test_article_rows():
+    results = [
+        make_result("switch.process.same_core", "p", "us", [2.5]),
+        make_result("switch.thread.same_core", "t", "us", [2.0]),
+        make_result("sched.timeslice", "s", "ms", [4.0]),
+        make_result("conn.pooled.10.procs", "p", "count", [22]),
+        make_result("conn.pooled.1000.procs", "p", "count", [22]),
+        make_result("memory.process.uss_per_worker", "m", "bytes", [1024.0 * 1000]),
+        make_result("memory.thread.uss_per_worker", "m", "bytes", [1024.0 * 100]),
+    ]
+    rows = {row["claim"]: row for row in article_rows(results)}
+    assert rows["context switch"]["verdict"] == "2.0× faster than the article's ~5 µs"
+    assert rows["thread switch"]["this host"] == "2.00 µs"
+    assert rows["threads switch faster"]["this host"] == "1.25×"
+    assert rows["time slice"]["verdict"] == "4.0 ms: milliseconds, as the article says"
+    assert rows["pool size"]["verdict"] == "20 server connections served 1000 clients"
+    assert rows["processes are heavier"]["this host"] == "1000 KiB vs 100 KiB"
+    assert article_rows([]) == []
