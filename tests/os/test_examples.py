@@ -11,7 +11,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 def test_every_script_has_a_test():
     scripts = {p.name for p in EXAMPLES.glob("*.sh")}
-    assert scripts == {"ci-switch-summary.sh"}, "add a test for each new example script"
+    assert scripts == {"ci-switch-summary.sh", "compare-hosts.sh"}, "add a test for each script"
 
 
 def test_ci_switch_summary(tmp_path):
@@ -31,3 +31,30 @@ def test_sample_report_loads():
 
     report = load_report(EXAMPLES / "sample-measure-switch.json")
     assert report.result("switch.process.same_core") is not None
+
+
+def test_compare_hosts_example():
+    env = {**os.environ, "OSTOOLKIT": str(Path(sys.executable).with_name("ostoolkit"))}
+    done = subprocess.run(
+        ["bash", EXAMPLES / "compare-hosts.sh", "--format", "markdown"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "| cpus_allowed" in done.stdout
+    assert "| switch.process.same_core" in done.stdout
+
+
+def test_workflow_passes_actionlint():
+    import shutil
+
+    import pytest
+
+    actionlint = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    if not Path(actionlint).exists():
+        if os.environ.get("CI"):
+            pytest.fail("actionlint is missing (the test extra installs it)")
+        pytest.skip("actionlint is not installed")
+    done = subprocess.run(
+        [actionlint, EXAMPLES / "github-workflow.yml"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
