@@ -36,22 +36,23 @@ run: $(STAMP) ## Measure this host: fingerprint, context-switch cost, a live for
 test: $(STAMP) lint typecheck dbservers ## Lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
 
-# The real-server tests start throwaway PostgreSQL, MariaDB and PgBouncer from Debian's packages.
-# Installed only when one is missing; without root or sudo the tests skip (and fail under CI).
-dbservers: ## Install PostgreSQL, MariaDB and PgBouncer when missing (Debian/Ubuntu)
+# The real-server tests start throwaway PostgreSQL, MariaDB and PgBouncer from Debian's packages;
+# the clone tests read clone(2) flags with strace. Installed only when one is missing; without
+# root or sudo those tests skip (and fail under CI).
+dbservers: ## Install PostgreSQL, MariaDB, PgBouncer and strace when missing (Debian/Ubuntu)
 	@export PATH="$$PATH:/usr/sbin:/sbin"; \
 	if ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 && command -v mariadbd >/dev/null \
-	  && command -v pgbouncer >/dev/null; then exit 0; fi; \
+	  && command -v pgbouncer >/dev/null && command -v strace >/dev/null; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null; then \
 	  echo "dbservers: no apt-get here: install postgresql, mariadb-server and pgbouncer yourself" >&2; exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; \
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; \
 	else echo "dbservers: not root and no password-less sudo: skipping the install of postgresql," \
 	  "mariadb-server and pgbouncer (their tests will skip)" >&2; exit 0; fi; \
-	echo "dbservers: installing postgresql, mariadb-server and pgbouncer (about 30 s)"; \
+	echo "dbservers: installing postgresql, mariadb-server, pgbouncer and strace (about 30 s)"; \
 	$$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-	  postgresql mariadb-server pgbouncer >/dev/null \
+	  postgresql mariadb-server pgbouncer strace >/dev/null \
 	  || echo "dbservers: the install failed: their tests will skip (and fail under CI)" >&2
 
 lint: $(STAMP) ## ruff check and format check

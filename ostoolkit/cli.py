@@ -29,6 +29,7 @@ from ostoolkit.connections.realdb import measure_real_server
 from ostoolkit.errors import InvalidRequest, OstoolkitError, Terminated
 from ostoolkit.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree, read_subtree
 from ostoolkit.host import collect_host
+from ostoolkit.measure.clone import measure_clone
 from ostoolkit.measure.memory import (
     MAX_COW_MB,
     MAX_PROCESSES,
@@ -718,6 +719,19 @@ def report_command(
     if summary:
         with open(summary, "a", encoding="utf-8") as out:
             out.write(render(report, "markdown"))
+
+
+@cli.command("clone", epilog="Examples:\n\n\b\n  ostoolkit clone\n  ostoolkit clone --json -")
+@output_options
+@click.pass_context
+def clone_command(ctx: click.Context, fmt: str, json_path: str | None) -> None:
+    """Show what a forked child, a thread and a spawned program share with their parent.
+
+    Each new task changes one thing after it starts (a variable, its fd table, its working
+    directory, a signal's handler) and the parent looks whether it changed too; with strace
+    installed, the clone(2) flags the C library really passed are shown beside.
+    """
+    run_command(ctx, measure_clone, fmt, json_path)
 
 
 def main() -> None:

@@ -49,12 +49,14 @@ def test_the_examples_cover_every_command_section():
 
 
 def test_ids_of_a_small_live_run_are_documented():
+    from ostoolkit.measure.clone import measure_clone
     from ostoolkit.measure.memory import measure_cow
     from ostoolkit.measure.spawn import SpawnConfig, measure_spawn
 
     rows = documented()
     live = (
-        measure_cow(1, 1).results
+        measure_clone().results
+        + measure_cow(1, 1).results
         + measure_spawn(SpawnConfig(repeat=1, methods=("thread",), parent_rss_mb=(1,))).results
     )
     for result in live:

@@ -1,0 +1,370 @@
+"""What fork, threads and vfork-style spawning share with the parent, shown by experiment.
+
+On Linux fork(), pthread_create() and posix_spawn() all end in clone(2); its flags decide what
+the new task shares: CLONE_VM (address space), CLONE_FILES (fd table), CLONE_FS (cwd, umask),
+CLONE_SIGHAND (signal handlers), CLONE_THREAD (same thread group). For each way of creating a
+task, the new task changes one thing after it starts and the parent looks whether it changed
+too. With strace installed, the flags the C library really passed are read as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ostoolkit.children import Children, run_command
+from ostoolkit.errors import OstoolkitError
+from ostoolkit.report import Measurement, Result, make_result
+
+KINDS = ("fork", "thread", "vfork")
+ASPECTS = ("vm", "files", "fs", "sighand", "thread")
+FLAG_FOR = {
+    "vm": "CLONE_VM",
+    "files": "CLONE_FILES",
+    "fs": "CLONE_FS",
+    "sighand": "CLONE_SIGHAND",
+    "thread": "CLONE_THREAD",
+}
+# An fd number the new task opens its file at, far above anything the parent holds.
+PROBE_FD = 901
+# The signal whose disposition the new task changes (to "ignore").
+PROBE_SIGNAL = signal.SIGUSR2
+STEP_TIMEOUT_S = 10.0
+STRACE_TIMEOUT_S = 60.0
+# The vfork-style child: a fresh program (posix_spawn shares memory only until execve), which
+# makes the same changes, says what it did, then waits for the parent to look.
+SPAWNED = """
+import os, signal, sys
+os.dup2(os.open({path!r}, os.O_RDONLY), {fd})
+os.chdir({cwd!r})
+signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+sys.stdout.write("done\\n"); sys.stdout.flush()
+sys.stdin.read()
+"""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the parent saw after the new task changed each thing, and who the task is."""
+
+    kind: str
+    shares: dict[str, bool]
+    identity: dict[str, int]
+    namespaces_same: bool
+
+
+def _status(tid: int) -> dict[str, str]:
+    """Fields of /proc/<tid>/status (proc(5)): Pid, Tgid, PPid, SigIgn..."""
+    fields = {}
+    for line in Path(f"/proc/{tid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def _ignores_probe(pid: int) -> bool:
+    """Whether the task ignores PROBE_SIGNAL, from the SigIgn mask in /proc (proc(5))."""
+    mask = int(_status(pid)["SigIgn"], 16)
+    return bool(mask & (1 << (PROBE_SIGNAL - 1)))
+
+
+def _namespaces(tid: int) -> dict[str, str]:
+    """The namespace links of a task (/proc/<tid>/ns/*)."""
+    ns_dir = Path(f"/proc/{tid}/ns")
+    links = {}
+    for entry in sorted(ns_dir.iterdir()):
+        try:
+            links[entry.name] = os.readlink(entry)
+        except OSError:
+            continue
+    return links
+
+
+def _identity(tid: int) -> dict[str, int]:
+    """pid (the task id), tgid and ppid of a task, as the kernel reports them."""
+    fields = _status(tid)
+    return {"tid": int(fields["Pid"]), "tgid": int(fields["Tgid"]), "ppid": int(fields["PPid"])}
+
+
+class _Probe:
+    """The parent's view before and after: a marker in memory, fd table, cwd, signal mask."""
+
+    def __init__(self, workdir: str, probe_file: str) -> None:
+        self.workdir = workdir
+        self.probe_file = probe_file
+        self.marker = bytearray(b"parent")
+        self.cwd = os.getcwd()
+
+    def look(self) -> dict[str, bool]:
+        """What changed here after the new task made its changes."""
+        try:
+            os.fstat(PROBE_FD)
+            files = os.path.samestat(os.fstat(PROBE_FD), os.stat(self.probe_file))
+        except OSError:
+            files = False
+        return {
+            "vm": bytes(self.marker) == b"child!",
+            "files": files,
+            "fs": os.path.realpath(os.getcwd()) == os.path.realpath(self.workdir),
+            "sighand": _ignores_probe(os.getpid()),
+        }
+
+    def change(self) -> None:
+        """What the new task does once it runs: one change per shared thing."""
+        self.marker[:] = b"child!"
+        fd = os.open(self.probe_file, os.O_RDONLY)
+        os.dup2(fd, PROBE_FD)
+        os.close(fd)
+        os.chdir(self.workdir)
+        _ignore_probe_signal()
+
+    def restore(self) -> None:
+        """Undo in the parent whatever a sharing task changed."""
+        self.marker[:] = b"parent"
+        with contextlib.suppress(OSError):
+            os.close(PROBE_FD)
+        os.chdir(self.cwd)
+        _restore_probe_signal()
+
+
+def _ignore_probe_signal() -> None:
+    """Set PROBE_SIGNAL to ignored from any thread (Python's signal module is main-only)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.signal.restype = ctypes.c_void_p
+    libc.signal(int(PROBE_SIGNAL), ctypes.c_void_p(1))  # SIG_IGN
+
+
+def _restore_probe_signal() -> None:
+    """Give PROBE_SIGNAL its default disposition again."""
+    signal.signal(PROBE_SIGNAL, signal.SIG_DFL)
+
+
+def _await(fd: int, what: str) -> None:
+    """Wait (bounded) for one byte on a pipe from the new task."""
+    import select
+
+    ready, _, _ = select.select([fd], [], [], STEP_TIMEOUT_S)
+    if not ready or not os.read(fd, 1):
+        raise OstoolkitError(f"the {what} did not report its changes in time")
+
+
+def observe_fork(probe: _Probe, children: Children) -> Observation:
+    """A forked child makes its changes; the parent looks while the child waits."""
+    done_r, done_w = os.pipe()
+    hold_r, hold_w = os.pipe()
+    try:
+
+        def child() -> None:
+            probe.change()
+            os.write(done_w, b"d")
+            os.read(hold_r, 1)
+
+        pid = children.fork(child)
+        _await(done_r, "forked child")
+        shares = probe.look()
+        ident = _identity(pid)
+        same_ns = _namespaces(pid) == _namespaces(os.getpid())
+        shares["thread"] = ident["tgid"] == os.getpid()
+        return Observation("fork", shares, ident, same_ns)
+    finally:
+        os.close(hold_w)
+        for fd in (done_r, done_w, hold_r):
+            os.close(fd)
+        probe.restore()
+
+
+def observe_thread(probe: _Probe, children: Children) -> Observation:
+    """A thread makes its changes; the parent (another thread) looks while it waits.
+
+    The thread is joined before its pipes are closed: a thread still about to read a closed
+    fd number could read whatever file reuses that number next.
+    """
+    done_r, done_w = os.pipe()
+    hold_r, hold_w = os.pipe()
+    tid: list[int] = []
+
+    def thread() -> None:
+        tid.append(threading.get_native_id())
+        try:
+            probe.change()
+        finally:
+            os.write(done_w, b"d")
+            os.read(hold_r, 1)
+
+    worker = children.start_thread(thread, lambda: None, name="ostoolkit-clone")
+    try:
+        _await(done_r, "thread")
+        shares = probe.look()
+        ident = _identity(tid[0])
+        same_ns = _namespaces(tid[0]) == _namespaces(os.getpid())
+        shares["thread"] = ident["tgid"] == os.getpid()
+        return Observation("thread", shares, ident, same_ns)
+    finally:
+        os.write(hold_w, b"x")
+        worker.join(STEP_TIMEOUT_S)
+        for fd in (done_r, done_w, hold_r, hold_w):
+            os.close(fd)
+        probe.restore()
+
+
+def observe_vfork(probe: _Probe) -> Observation:
+    """A posix_spawn'ed program makes the same changes; it shares memory only until execve."""
+    code = SPAWNED.format(path=probe.probe_file, fd=PROBE_FD, cwd=probe.workdir)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        import select
+
+        ready, _, _ = select.select([proc.stdout], [], [], STEP_TIMEOUT_S)
+        line = proc.stdout.readline() if ready else b""
+        if line != b"done\n":
+            proc.kill()
+            _, err = proc.communicate()
+            last = (err.decode(errors="replace").strip().splitlines() or ["no error output"])[-1]
+            raise OstoolkitError(
+                f"the spawned program did not report its changes ({line!r}): {last}"
+            )
+        shares = probe.look()
+        ident = _identity(proc.pid)
+        same_ns = _namespaces(proc.pid) == _namespaces(os.getpid())
+        shares["thread"] = ident["tgid"] == os.getpid()
+        return Observation("vfork", shares, ident, same_ns)
+    finally:
+        proc.kill()
+        proc.communicate()
+        probe.restore()
+
+
+TRACED = """
+import os, subprocess, threading
+os.write(2, b"@fork\\n")
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+os.write(2, b"@thread\\n")
+t = threading.Thread(target=lambda: None); t.start(); t.join()
+os.write(2, b"@vfork\\n")
+subprocess.run([{true!r}])
+"""
+CLONE_LINE = re.compile(r"^(\d+)\s+(clone3?|vfork|fork)\((.*)$")
+MARKER = re.compile(r'^(\d+)\s+write\(2, "@(\w+)\\n"')
+
+
+def parse_strace(text: str) -> dict[str, str]:
+    """Map each marked creation (fork, thread, vfork) to the flags of the call that followed."""
+    flags: dict[str, str] = {}
+    current = None
+    for line in text.splitlines():
+        marker = MARKER.match(line)
+        if marker:
+            current = marker.group(2)
+            continue
+        call = CLONE_LINE.match(line)
+        if call and current and current not in flags:
+            name, args = call.group(2), call.group(3)
+            found = re.search(r"flags=([A-Z_|0-9]+)", args)
+            flags[current] = found.group(1) if found else f"{name}()"
+            if name == "vfork":
+                flags[current] = "vfork() (CLONE_VM|CLONE_VFORK)"
+    return flags
+
+
+def trace_flags() -> tuple[dict[str, str], str | None]:
+    """Run the three creations under strace; return their flags, or why that was skipped."""
+    strace, true = shutil.which("strace"), shutil.which("true")
+    if strace is None or true is None:
+        return {}, "strace is not installed: showing the experiments alone (Debian: strace)"
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "trace"
+        argv = [strace, "-f", "-qq", "-o", str(out), "-e", "trace=clone,clone3,vfork,fork,write",
+                sys.executable, "-c", TRACED.format(true=true)]  # fmt: skip
+        try:
+            done = run_command(argv, STRACE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return {}, "strace timed out: showing the experiments alone"
+        if done.returncode != 0 or not out.exists():
+            reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            return {}, f"strace failed ({reason}): showing the experiments alone"
+        return parse_strace(out.read_text()), None
+
+
+def measure_clone(progress: Callable[[int], None] | None = None) -> Measurement:
+    """Create a forked child, a thread and a spawned program; show what each shares."""
+    observations = []
+    with tempfile.TemporaryDirectory() as workdir, Children() as children:
+        probe_file = str(Path(workdir) / "probe")
+        Path(probe_file).write_text("probe\n")
+        probe = _Probe(workdir, probe_file)
+        observers: list[Callable[[], Observation]] = [
+            lambda: observe_fork(probe, children),
+            lambda: observe_thread(probe, children),
+            lambda: observe_vfork(probe),
+        ]
+        for observe in observers:
+            observations.append(observe())
+            if progress:
+                progress(1)
+    flags, skipped = trace_flags()
+    return _to_measurement(observations, flags, skipped)
+
+
+def _to_measurement(
+    observations: list[Observation], flags: dict[str, str], skipped: str | None
+) -> Measurement:
+    """Results (one bool per kind and aspect), the side-by-side table, and findings."""
+    results: list[Result] = []
+    rows: list[dict[str, Any]] = []
+    for obs in observations:
+        kind_flags = flags.get(obs.kind, "")
+        for aspect in ASPECTS:
+            shared = obs.shares[aspect]
+            extra: dict[str, Any] = {"flags": kind_flags} if kind_flags else {}
+            extra.update(obs.identity)
+            extra["namespaces_same"] = obs.namespaces_same
+            results.append(
+                make_result(
+                    f"clone.{obs.kind}.shares.{aspect}",
+                    f"{obs.kind}: shares {aspect}",
+                    "bool",
+                    [1.0 if shared else 0.0],
+                    extra=extra,
+                )
+            )
+    for aspect in ASPECTS:
+        row: dict[str, Any] = {"shared with the parent?": f"{aspect} ({FLAG_FOR[aspect]})"}
+        for obs in observations:
+            flag_seen = FLAG_FOR[aspect] in flags.get(obs.kind, "")
+            mark = "shared" if obs.shares[aspect] else "copied"
+            row[obs.kind] = f"{mark}{' · flag set' if flag_seen else ''}"
+        rows.append(row)
+    rows.append({"shared with the parent?": "pid / tgid / ppid",
+                 **{o.kind: f"{o.identity['tid']} / {o.identity['tgid']} / {o.identity['ppid']}"
+                    for o in observations}})  # fmt: skip
+    same = {o.kind: "same" if o.namespaces_same else "different" for o in observations}
+    rows.append({"shared with the parent?": "namespaces (/proc/*/ns)", **same})
+    columns = [["shared with the parent?", "text"], *([o.kind, "text"] for o in observations)]
+    table = {"columns": columns, "rows": rows, "replaces_results": True,
+             "note": "vfork: a posix_spawn/subprocess child shares memory only until execve "
+                     "(the parent waits), so the new program made the changes"}  # fmt: skip
+    findings = [f"{kind}: clone flags {value}" for kind, value in flags.items()]
+    warnings = [skipped] if skipped else []
+    return Measurement(
+        tuple(results), tuple(findings), tuple(warnings), {"table": table, "flags": flags}
+    )
