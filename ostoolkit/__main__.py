@@ -1,5 +1,5 @@
 """Run the CLI as ``python -m ostoolkit``."""
 
-from ostoolkit.cli import main
+from ostoolkit.entry import main
 
 main()

@@ -28,11 +28,13 @@ from typing import NoReturn
 
 import psutil
 
-from ostoolkit.errors import LimitExceeded, OstoolkitError, Terminated
+from ostoolkit.errors import LimitExceeded, OstoolkitError, Terminated, describe_os_error
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # File descriptors kept free beyond what a measurement asks for (stdio, pipes, libraries).
 FD_MARGIN = 64
+# Descriptors any measurement needs (stdio, its pipes, psutil's /proc reads, libraries).
+MIN_OPEN_FILES = 32
 # How long close() waits for one killed child or stopped thread before giving up on it.
 REAP_TIMEOUT_S = 5.0
 THREAD_JOIN_TIMEOUT_S = 5.0
@@ -80,7 +82,7 @@ def fork_descendant(target: Callable[[], object]) -> int:
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
 
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:  # pragma: no cover - runs in the child
         _run_child(setup, target)
     return pid
@@ -89,19 +91,36 @@ def fork_descendant(target: Callable[[], object]) -> int:
 def _run_child(setup: Callable[[], None], target: Callable[[], object]) -> NoReturn:
     """In a fresh child: set up, run ``target``, and always ``_exit`` (0, or 1 on an error).
 
-    The child never returns into the caller's stack (click, pytest); a traceback goes to
-    stderr, never stdout.
+    The child never returns into the caller's stack (click, pytest). A traceback goes to
+    stderr, never stdout, and only for a real bug: a child whose parent is gone, whose pipe
+    broke or that was interrupted is being torn down and dies silently.
     """
+    parent = os.getppid()
     code = 1
     try:
         setup()
         target()
         code = 0
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            traceback.print_exc()
+    except BaseException as err:
+        if not _being_torn_down(err, parent):
+            with contextlib.suppress(BaseException):
+                traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _being_torn_down(err: BaseException, parent: int) -> bool:
+    """Whether a child's exception comes from its teardown rather than from a bug."""
+    quiet = (BrokenPipeError, ConnectionResetError, KeyboardInterrupt, Terminated, SystemExit)
+    return isinstance(err, quiet) or os.getppid() != parent
+
+
+def _fork() -> int:
+    """os.fork, with its failure (EAGAIN at a task limit, ENOMEM) in the project's words."""
+    try:
+        return os.fork()
+    except OSError as err:
+        raise describe_os_error(err, "fork") from err
 
 
 def wait_exit(pid: int, timeout: float) -> int | None:
@@ -136,7 +155,7 @@ class Children:
     """The processes and threads one measurement started; ``close`` ends and reaps them all."""
 
     def __init__(self) -> None:
-        self._pids: set[int] = set()
+        self._pids: dict[int, None] = {}  # insertion-ordered: close() ends the newest first
         self._threads: list[tuple[threading.Thread, Callable[[], None]]] = []
         self.lost: list[str] = []
 
@@ -174,7 +193,7 @@ class Children:
 
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        pid = os.fork()
+        pid = _fork()
         if pid == 0:  # pragma: no cover - runs in the child, reported through its exit code
             _run_child(setup, target)
         self.adopt(pid, own_group=not bare)
@@ -182,7 +201,7 @@ class Children:
 
     def adopt(self, pid: int, own_group: bool = True) -> None:
         """Register a child started otherwise (posix_spawn, ...) so that close() reaps it."""
-        self._pids.add(pid)
+        self._pids[pid] = None
         if own_group:
             with contextlib.suppress(OSError):  # the child may have done it, or exited, first
                 os.setpgid(pid, pid)
@@ -192,7 +211,7 @@ class Children:
         status = wait_exit(pid, timeout)
         if status is None:
             return None
-        self._pids.discard(pid)
+        self._pids.pop(pid, None)
         return os.waitstatus_to_exitcode(status)
 
     def start_thread(
@@ -205,7 +224,17 @@ class Children:
         return thread
 
     def close(self) -> None:
-        """Stop and join every thread, kill every child's process group, and reap them."""
+        """Stop and join every thread, then kill every child's process group and reap it.
+
+        Children are ended newest first (clients before the servers they talk to), and
+        SIGINT/SIGTERM are held back meanwhile so that a second Ctrl-C cannot cut the
+        cleanup short; a signal that arrived is delivered when it is done.
+        """
+        with _signals_held():
+            self._close()
+
+    def _close(self) -> None:
+        """The body of ``close``, run with SIGINT and SIGTERM held."""
         for thread, stop in self._threads:
             if thread.is_alive():
                 with contextlib.suppress(OSError):
@@ -214,7 +243,7 @@ class Children:
             if thread.is_alive():
                 self.lost.append(f"thread {thread.name} did not stop")
         self._threads.clear()
-        for pid in list(self._pids):
+        for pid in reversed(list(self._pids)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 if os.getpgid(pid) == pid:  # only a group the child leads, never ours
                     os.killpg(pid, signal.SIGKILL)
@@ -222,7 +251,18 @@ class Children:
                 os.kill(pid, signal.SIGKILL)
             if wait_exit(pid, REAP_TIMEOUT_S) is None:
                 self.lost.append(f"child {pid} was not reaped")
-            self._pids.discard(pid)
+            self._pids.pop(pid, None)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Block SIGINT and SIGTERM for the block (pthread_sigmask(3)); pending ones fire after."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
@@ -362,6 +402,25 @@ def stopping_mp_helpers(warnings: list[str]) -> Iterator[None]:
             warnings.extend([note] if note else [])
 
 
+def _open_files_needed(descriptors: int) -> int:
+    """Descriptors open now, plus ``descriptors`` more, plus a margin for libraries."""
+    return descriptors + len(os.listdir("/proc/self/fd")) + FD_MARGIN
+
+
+def check_open_files(descriptors: int, what: str) -> None:
+    """Refuse, before anything starts, a need for more open files than RLIMIT_NOFILE allows.
+
+    Only the hard limit (``ulimit -Hn``) is binding: the soft one is raised when needed.
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = _open_files_needed(descriptors)
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise LimitExceeded(
+            f"{what} needs about {needed} open files but RLIMIT_NOFILE's hard limit is {hard} "
+            "(ulimit -Hn): raise the limit or ask for fewer connections"
+        )
+
+
 @contextlib.contextmanager
 def enough_open_files(descriptors: int) -> Iterator[None]:
     """Raise RLIMIT_NOFILE's soft limit for the block if ``descriptors`` more fds need it.
@@ -370,15 +429,11 @@ def enough_open_files(descriptors: int) -> Iterator[None]:
     be passed without privileges, so a count above it is refused before anything starts.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = descriptors + len(os.listdir("/proc/self/fd")) + FD_MARGIN
+    needed = _open_files_needed(descriptors)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         yield
         return
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        raise LimitExceeded(
-            f"{descriptors} connections need about {needed} open files but RLIMIT_NOFILE's "
-            f"hard limit is {hard} (ulimit -Hn): lower the client count or raise the limit"
-        )
+    check_open_files(descriptors, f"{descriptors} connections")
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
     try:
         yield

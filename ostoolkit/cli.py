@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -26,7 +28,8 @@ from ostoolkit.connections.builtin import (
 )
 from ostoolkit.connections.builtin import MODELS as CONNECTION_MODELS
 from ostoolkit.connections.realdb import measure_real_server
-from ostoolkit.errors import InvalidRequest, OstoolkitError, Terminated
+from ostoolkit.errors import InvalidRequest, OstoolkitError, Terminated, describe_os_error
+from ostoolkit.files import check_output_path, write_stdout, write_text
 from ostoolkit.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree, read_subtree
 from ostoolkit.host import collect_host
 from ostoolkit.measure.clone import measure_clone
@@ -63,16 +66,69 @@ from ostoolkit.measure.switch import (
     step_count,
 )
 from ostoolkit.render import FORMATS, draw_tree, render
-from ostoolkit.report import Measurement, Report, build_report, save_report
-from ostoolkit.suite import SECTIONS, parse_sections, run_suite
+from ostoolkit.report import Measurement, Report, build_report
+from ostoolkit.suite import SECTIONS, check_suite, parse_sections, run_suite
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+ASCII_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+ASCII_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 MAX_REPEAT = 1000
 # perf's loops per run for --cross-check, and runs per model.
 PERF_LOOPS = {True: 20_000, False: 100_000}
 PERF_RUNS = {True: 3, False: 5}
+
+
+class StrictIntRange(click.IntRange):
+    """An integer range that takes ASCII digits only: int() would also read '١٠' as 10."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not ASCII_INT.fullmatch(value.strip()):
+            self.fail(f"{value!r} is not a whole number written in ASCII digits", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float range that refuses nan and inf: a comparison with nan is always false."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not ASCII_FLOAT.fullmatch(value.strip()):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def parse_int_list(value: str, lo: int, hi: int, example: str) -> tuple[int, ...]:
+    """Parse "1,10,100" into distinct whole numbers within lo..hi, in the order given.
+
+    The one parser of every comma-separated count option: ASCII digits only, no empty item,
+    no repeat, each within range; anything else raises BadParameter naming the range.
+    """
+    parts = [part.strip() for part in value.split(",")]
+    if not value.strip() or not all(ASCII_INT.fullmatch(part) for part in parts):
+        raise click.BadParameter(
+            f"{value!r} is not a comma-separated list of whole numbers, e.g. {example}"
+        )
+    numbers = tuple(int(part) for part in parts)
+    if len(set(numbers)) != len(numbers):
+        raise click.BadParameter(f"{value!r} names a number twice")
+    if not all(lo <= n <= hi for n in numbers):
+        raise click.BadParameter(f"{value!r}: each number must be within {lo}..{hi}")
+    return numbers
+
+
+def check_json_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an unusable --json PATH before any work ('-' is stdout)."""
+    if value is None or value == "-":
+        return value
+    try:
+        check_output_path(value, "--json")
+    except InvalidRequest as err:
+        raise click.BadParameter(str(err).removeprefix("--json ")) from None
+    return value
 
 
 def output_options(func: F) -> F:
@@ -80,7 +136,8 @@ def output_options(func: F) -> F:
     func = click.option(
         "--json",
         "json_path",
-        type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+        callback=check_json_path,
+        metavar="PATH",
         help="Also write the JSON report (schema ostoolkit/1) to PATH; '-' for stdout.",
     )(func)
     return click.option(
@@ -96,16 +153,13 @@ def output_options(func: F) -> F:
 def emit(report: Report, fmt: str, json_path: str | None, full_host: bool = False) -> None:
     """Print the report; with --json - stdout carries only JSON and the table goes to stderr."""
     if json_path == "-":
-        click.echo(report.to_json(), nl=False)
+        write_stdout(report.to_json())
         if fmt != "json":
             click.echo(render(report, fmt, full_host), err=True, nl=False)
         return
     if json_path:
-        try:
-            save_report(report, Path(json_path))
-        except OSError as err:
-            raise OstoolkitError(f"cannot write --json {json_path}: {err.strerror}") from err
-    click.echo(render(report, fmt, full_host), nl=False)
+        write_text(json_path, report.to_json(), "--json")
+    write_stdout(render(report, fmt, full_host))
 
 
 class InputError(click.ClickException):
@@ -131,7 +185,11 @@ def now_utc() -> str:
 
 @contextmanager
 def cli_errors(debug: bool) -> Iterator[None]:
-    """Turn interrupts and the project's errors into exit codes and one-line messages."""
+    """Turn interrupts, the project's errors and OS errors into exit codes and one line.
+
+    The one boundary: a command's children are already ended and reaped when an exception
+    gets here (they are closed by context managers on the way up).
+    """
     try:
         with raising_on_sigterm():
             yield
@@ -141,12 +199,21 @@ def cli_errors(debug: bool) -> Iterator[None]:
     except Terminated:
         click.echo("terminated: every child was ended and reaped", err=True)
         raise click.exceptions.Exit(EXIT_SIGTERM) from None
+    except OSError as err:
+        if debug:
+            raise
+        fail(describe_os_error(err, "ostoolkit"))
     except OstoolkitError as err:
         if debug:
             raise
-        if isinstance(err, InvalidRequest):
-            raise InputError(str(err)) from None
-        raise click.ClickException(str(err)) from None
+        fail(err)
+
+
+def fail(err: OstoolkitError) -> NoReturn:
+    """Raise the click exception for one of the project's errors: exit 2 for a refused request."""
+    if isinstance(err, InvalidRequest):
+        raise InputError(str(err)) from None
+    raise click.ClickException(str(err)) from None
 
 
 def run_command(
@@ -198,17 +265,17 @@ def host(ctx: click.Context, fmt: str, json_path: str | None) -> None:
 
 
 def parse_cpus(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
-    """Parse --cpus "0,1" into CPU numbers."""
+    """Parse --cpus "0,1" into CPUs this process may use (sched_getaffinity(2))."""
     if value is None:
         return ()
-    try:
-        cpus = tuple(int(part) for part in value.split(","))
-    except ValueError:
+    allowed = sorted(os.sched_getaffinity(0))
+    cpus = parse_int_list(value, 0, max(allowed), "0,1")
+    refused = [cpu for cpu in cpus if cpu not in allowed]
+    if refused:
         raise click.BadParameter(
-            f"{value!r} is not a comma-separated list of CPU numbers, e.g. 0,1"
-        ) from None
-    if any(cpu < 0 for cpu in cpus) or len(set(cpus)) != len(cpus):
-        raise click.BadParameter(f"{value!r}: CPU numbers must be distinct and >= 0")
+            f"CPU {refused[0]} is not available to this process; choose from "
+            + ",".join(map(str, allowed))
+        )
     return cpus
 
 
@@ -240,18 +307,18 @@ SWITCH_EPILOG = """Examples:
 )
 @click.option(
     "--iterations",
-    type=click.IntRange(1, MAX_ITERATIONS),
+    type=StrictIntRange(1, MAX_ITERATIONS),
     help="Round trips per sample.  [default: calibrated to about 50 ms, 20 ms with --quick]",
 )
 @click.option(
     "--repeat",
-    type=click.IntRange(1, MAX_REPEAT),
+    type=StrictIntRange(1, MAX_REPEAT),
     help="Samples per figure, after one warm-up sample.  [default: 30, 15 with --quick]",
 )
 @click.option(
     "--working-set",
     "working_set_kb",
-    type=click.IntRange(0, MAX_WORKING_SET_KB),
+    type=StrictIntRange(0, MAX_WORKING_SET_KB),
     default=0,
     show_default=True,
     metavar="KB",
@@ -324,15 +391,15 @@ MAX_TREE_PROCS = 4096
 
 
 @cli.command("fork-tree", epilog=FORK_TREE_EPILOG)
-@click.option("--depth", type=click.IntRange(1, 16), default=3, show_default=True,
+@click.option("--depth", type=StrictIntRange(1, 16), default=3, show_default=True,
               help="Levels of processes below ostoolkit.")  # fmt: skip
-@click.option("--breadth", type=click.IntRange(1, 64), default=2, show_default=True,
+@click.option("--breadth", type=StrictIntRange(1, 64), default=2, show_default=True,
               help="Children each process forks.")  # fmt: skip
 @click.option("--exec", "exec_leaves", is_flag=True,
               help="Each leaf also forks and execve()s a small program (cat).")  # fmt: skip
-@click.option("--max-procs", type=click.IntRange(1, MAX_TREE_PROCS), default=DEFAULT_MAX_PROCS,
+@click.option("--max-procs", type=StrictIntRange(1, MAX_TREE_PROCS), default=DEFAULT_MAX_PROCS,
               show_default=True, help="Refuse a tree that would start more processes.")  # fmt: skip
-@click.option("--pid", type=click.IntRange(1), help="Draw this existing process's subtree instead.")
+@click.option("--pid", type=StrictIntRange(1), help="Draw this existing process's subtree instead.")
 @click.option("--hold", is_flag=True,
               help="Keep the tree standing (drawn on stderr) until Enter, Ctrl-D or Ctrl-C, "
               "to look at it with ps or pstree.")  # fmt: skip
@@ -360,6 +427,8 @@ def fork_tree_command(
         raise click.UsageError("--exec builds a tree; it cannot be used with --pid")
     if pid is not None and hold:
         raise click.UsageError("--hold keeps a tree ostoolkit built; it cannot be used with --pid")
+    if hold and (sys.stdin is None or sys.stdin.closed):
+        raise click.UsageError("--hold waits for Enter on stdin, but stdin is closed")
     config = TreeConfig(depth, breadth, exec_leaves, max_procs)
 
     def hold_tree(measurement: Measurement) -> None:
@@ -376,18 +445,10 @@ def fork_tree_command(
 
 
 def parse_sizes(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
-    """Parse --parent-rss "0,256,1024" into MiB sizes within range."""
-    if not value:
+    """Parse --parent-rss "0,256,1024" into distinct MiB sizes within range."""
+    if value is None:
         return ()
-    try:
-        sizes = tuple(int(part) for part in value.split(","))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a comma-separated list of MiB, e.g. 256,1024"
-        ) from None
-    if any(not 0 <= size <= MAX_PARENT_RSS_MB for size in sizes):
-        raise click.BadParameter(f"{value!r}: each size must be within 0..{MAX_PARENT_RSS_MB} MiB")
-    return sizes
+    return parse_int_list(value, 0, MAX_PARENT_RSS_MB, "256,1024")
 
 
 SPAWN_EPILOG = """Examples:
@@ -402,9 +463,9 @@ SPAWN_EPILOG = """Examples:
 @cli.command("measure-spawn", epilog=SPAWN_EPILOG)
 @click.option("--method", "methods", type=click.Choice(METHODS), multiple=True,
               help="Creation method to time; repeat for several.  [default: all]")  # fmt: skip
-@click.option("--repeat", type=click.IntRange(1, MAX_REPEAT),
+@click.option("--repeat", type=StrictIntRange(1, MAX_REPEAT),
               help="Timed operations per method.  [default: 30, 10 with --quick]")  # fmt: skip
-@click.option("--mp-repeat", type=click.IntRange(1, MAX_REPEAT),
+@click.option("--mp-repeat", type=StrictIntRange(1, MAX_REPEAT),
               help="Starts per multiprocessing method.  [default: 10, 3 with --quick]")  # fmt: skip
 @click.option("--parent-rss", "parent_rss_mb", callback=parse_sizes, metavar="MB,...",
               help="Also time fork with the parent holding this much more memory.")  # fmt: skip
@@ -442,17 +503,13 @@ def measure_spawn_command(
     run_command(ctx, measure, fmt, json_path)
 
 
-def parse_counts(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    """Parse --workers "1,10,100" into distinct positive counts, in order."""
-    try:
-        counts = tuple(sorted({int(part) for part in value.split(",")}))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a comma-separated list, e.g. 1,10,100"
-        ) from None
-    if not counts or not all(1 <= n <= MAX_THREADS for n in counts):
-        raise click.BadParameter(f"{value!r}: each count must be within 1..{MAX_THREADS}")
-    return counts
+def count_list(most: int) -> Callable[[click.Context, click.Parameter, str], tuple[int, ...]]:
+    """A callback parsing --workers/--clients "1,10,100" into distinct counts 1..most, sorted."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+        return tuple(sorted(parse_int_list(value, 1, most, "1,10,100")))
+
+    return parse
 
 
 MEMORY_EPILOG = """Examples:
@@ -465,15 +522,16 @@ MEMORY_EPILOG = """Examples:
 
 
 @cli.command("measure-memory", epilog=MEMORY_EPILOG)
-@click.option("--workers", callback=parse_counts, default="1,10,100", show_default=True,
+@click.option("--workers", callback=count_list(MAX_THREADS), default="1,10,100",
+              show_default=True,
               help=f"Worker counts to measure (processes up to {MAX_PROCESSES}, threads up to "
               f"{MAX_THREADS}).")  # fmt: skip
 @click.option("--model", "models", type=click.Choice(MEMORY_MODELS), multiple=True,
               help="Worker model; repeat for several.  [default: all]")  # fmt: skip
 @click.option("--cow", is_flag=True, help="Show copy-on-write after fork instead.")
-@click.option("--size", type=click.IntRange(1, MAX_COW_MB), default=64, show_default=True,
+@click.option("--size", type=StrictIntRange(1, MAX_COW_MB), default=64, show_default=True,
               metavar="MB", help="With --cow: the parent's memory the child writes.")  # fmt: skip
-@click.option("--repeat", type=click.IntRange(1, 100), default=3, show_default=True,
+@click.option("--repeat", type=StrictIntRange(1, 100), default=3, show_default=True,
               help="With --cow: children forked, one after the other.")  # fmt: skip
 @click.option("--quick", is_flag=True, help="1 and 10 workers, or one --cow child.")
 @output_options
@@ -522,13 +580,14 @@ CONNECTIONS_EPILOG = """Examples:
 
 
 @cli.command("connections", epilog=CONNECTIONS_EPILOG)
-@click.option("--clients", callback=parse_counts, default="10,100,1000", show_default=True,
+@click.option("--clients", callback=count_list(MAX_CLIENTS), default="10,100,1000",
+              show_default=True,
               help=f"Concurrent connections, opened first (up to {MAX_CLIENTS}).")  # fmt: skip
 @click.option("--model", "models", type=click.Choice(CONNECTION_MODELS), multiple=True,
               help="Built-in server model; repeat for several.  [default: all]")  # fmt: skip
-@click.option("--queries", type=click.IntRange(1, 10000), default=20, show_default=True,
+@click.option("--queries", type=StrictIntRange(1, 10000), default=20, show_default=True,
               help="Queries each connection runs, one in flight at a time.")  # fmt: skip
-@click.option("--pool-size", type=click.IntRange(1, 1000), default=DEFAULT_POOL_SIZE,
+@click.option("--pool-size", type=StrictIntRange(1, 1000), default=DEFAULT_POOL_SIZE,
               show_default=True, help="Server connections the pooler funnels into.")  # fmt: skip
 @click.option("--postgres", metavar="DSN",
               help="Measure this PostgreSQL instead: postgresql://user@host:port/db")  # fmt: skip
@@ -562,11 +621,12 @@ def connections_command(
     """
     if quick and ctx.get_parameter_source("clients") == click.core.ParameterSource.DEFAULT:
         clients = (10, 100)
-    if max(clients) > MAX_CLIENTS:
-        raise click.BadParameter(f"at most {MAX_CLIENTS} clients", param_hint="--clients")
-    real = {
-        k: v for k, v in (("postgres", postgres), ("mysql", mysql), ("pgbouncer", pgbouncer)) if v
-    }
+    given = (("postgres", postgres), ("mysql", mysql), ("pgbouncer", pgbouncer))
+    for kind, dsn in given:
+        if dsn is not None and not dsn.strip():
+            raise click.BadParameter("is empty: give a DSN, e.g. ...://user@127.0.0.1:PORT/db",
+                                     param_hint=f"--{kind}")  # fmt: skip
+    real = {k: v for k, v in given if v}
     if real and models:
         raise click.UsageError("--model runs the built-in servers; measure real ones without it")
     config = ConnectionsConfig(clients, models or CONNECTION_MODELS, queries, pool_size)
@@ -595,11 +655,11 @@ STATES_EPILOG = """Examples:
 
 @cli.command("states", epilog=STATES_EPILOG)
 @click.option(
-    "--cpu", type=click.IntRange(0), help="CPU the children share.  [default: the last allowed]"
+    "--cpu", type=StrictIntRange(0), help="CPU the children share.  [default: the last allowed]"
 )
-@click.option("--duration", type=click.FloatRange(0.1, 60), default=1.0, show_default=True,
+@click.option("--duration", type=FiniteFloatRange(0.1, 60), default=1.0, show_default=True,
               help="Seconds two busy processes share one CPU for the slice figures.")  # fmt: skip
-@click.option("--windows", type=click.IntRange(1, 1000), default=10, show_default=True,
+@click.option("--windows", type=StrictIntRange(1, 1000), default=10, show_default=True,
               help="Windows the duration is split into: the samples of each figure.")  # fmt: skip
 @output_options
 @click.pass_context
@@ -650,7 +710,7 @@ COMPARE_EPILOG = """Examples:
 @click.option(
     "--baseline", metavar="LABEL", help="The column others are compared with.  [default: the first]"
 )
-@click.option("--fail-above", type=click.FloatRange(1.0, min_open=True), metavar="RATIO",
+@click.option("--fail-above", type=FiniteFloatRange(1.0, min_open=True), metavar="RATIO",
               help="Exit 1 when a shared figure is worse than the baseline by more than RATIO, "
               "beyond its noise.")  # fmt: skip
 @output_options
@@ -708,17 +768,21 @@ def report_command(
     try:
         sections = parse_sections(only)
     except InvalidRequest as err:
-        raise click.BadParameter(str(err), param_hint="--only") from None
+        raise click.BadParameter(str(err).removeprefix("--only "), param_hint="--only") from None
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    with cli_errors(bool(ctx.find_root().params.get("debug"))):
+        if summary is not None:
+            check_output_path(summary, "GITHUB_STEP_SUMMARY")
+        check_suite(sections, full)
 
     def measure() -> Measurement:
         with progress_bar(len(sections), "measuring") as progress:
             return run_suite(sections, full, progress)
 
     report = run_command(ctx, measure, fmt, json_path)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        with open(summary, "a", encoding="utf-8") as out:
-            out.write(render(report, "markdown"))
+        with cli_errors(False):
+            write_text(summary, render(report, "markdown"), "GITHUB_STEP_SUMMARY", append=True)
 
 
 @cli.command("clone", epilog="Examples:\n\n\b\n  ostoolkit clone\n  ostoolkit clone --json -")
@@ -734,6 +798,16 @@ def clone_command(ctx: click.Context, fmt: str, json_path: str | None) -> None:
     run_command(ctx, measure_clone, fmt, json_path)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="ostoolkit")
+def run_cli(argv: list[str]) -> int:
+    """Run the CLI on ``argv`` and return its exit status; click's errors shown in one place.
+
+    Called by ``ostoolkit.entry.main``, which owns interrupts that land outside a command.
+    """
+    try:
+        code = cli.main(args=argv, prog_name="ostoolkit", standalone_mode=False)
+    except click.exceptions.Abort:
+        raise KeyboardInterrupt from None
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    return code if isinstance(code, int) else 0

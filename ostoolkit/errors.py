@@ -1,5 +1,8 @@
 """The project's own exception types; ``cli.py`` turns them into exit codes in one place."""
 
+import errno as errno_names
+import os
+
 
 class OstoolkitError(Exception):
     """A measurement could not be done; the message says what failed, why and what to do."""
@@ -19,3 +22,33 @@ class LimitExceeded(InvalidRequest):
 
 class Terminated(BaseException):
     """Raised in the main thread on SIGTERM so that cleanup runs as it does for Ctrl-C."""
+
+
+# What to do about an OS error when ostoolkit starts tasks or opens files, by errno name.
+OS_ERROR_ADVICE = {
+    "EAGAIN": "the process or thread limit is reached (ulimit -u, kernel.threads-max, "
+    "kernel.pid_max, or a cgroup's pids.max): lower the counts asked for",
+    "ENOMEM": "not enough memory for another task: lower the counts or sizes asked for",
+    "EMFILE": "this process's open-file limit is reached (ulimit -n): raise it or lower the "
+    "counts asked for",
+    "ENFILE": "the system's open-file limit is reached (fs.file-max): lower the counts",
+    "ENOSPC": "no space left on the device",
+    "EADDRNOTAVAIL": "no free loopback port: wait for sockets in TIME_WAIT, or lower the counts",
+    "ENOENT": "a file or folder it needs is missing (was the working directory removed?)",
+}
+
+
+def describe_os_error(err: OSError, doing: str) -> OstoolkitError:
+    """Turn an OS error raised while ``doing`` something into the project's one-line error.
+
+    The one boundary for fork/exec/pipe/socket/open failures (errno(3)): the message says
+    what failed, the errno and what to lower or raise. Limits are user-fixable (exit 2).
+    """
+    name = errno_names.errorcode.get(err.errno or 0, "")
+    reason = err.strerror or os.strerror(err.errno or 0)
+    advice = OS_ERROR_ADVICE.get(name)
+    text = f"{doing} failed: {reason} ({name})" if name else f"{doing} failed: {reason}"
+    if advice:
+        text += f": {advice}"
+    cls = LimitExceeded if name in ("EAGAIN", "EMFILE", "ENFILE", "ENOMEM") else OstoolkitError
+    return cls(text)

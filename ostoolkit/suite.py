@@ -10,60 +10,104 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from ostoolkit.children import MIN_OPEN_FILES, check_open_files
 from ostoolkit.claims import CLAIMS, judge_heavier, judge_speedup, judge_time, judge_timeslice
-from ostoolkit.connections.builtin import ConnectionsConfig, measure_connections
+from ostoolkit.connections.builtin import FDS_PER_CLIENT, ConnectionsConfig, measure_connections
+from ostoolkit.connections.builtin import check_config as check_connections
 from ostoolkit.errors import InvalidRequest
-from ostoolkit.forktree import TreeConfig, build_tree
+from ostoolkit.forktree import TreeConfig, build_tree, check_tree
 from ostoolkit.measure.memory import MemoryConfig, measure_memory
+from ostoolkit.measure.memory import check_config as check_memory
 from ostoolkit.measure.sched import measure_timeslice, observe_states
 from ostoolkit.measure.spawn import SpawnConfig, measure_spawn
+from ostoolkit.measure.spawn import check_config as check_spawn
 from ostoolkit.measure.switch import SwitchConfig, measure_switch
 from ostoolkit.report import Measurement, Result
 
 Progress = Callable[[int], None]
 
 
-def _switch(full: bool) -> Measurement:
-    config = SwitchConfig() if full else SwitchConfig(repeat=15, target_sample_s=0.02)
-    return measure_switch(config)
+def _switch_config(full: bool) -> SwitchConfig:
+    return SwitchConfig() if full else SwitchConfig(repeat=15, target_sample_s=0.02)
 
 
-def _spawn(full: bool) -> Measurement:
-    return measure_spawn(SpawnConfig() if full else SpawnConfig(repeat=10, mp_repeat=3))
+def _spawn_config(full: bool) -> SpawnConfig:
+    return SpawnConfig() if full else SpawnConfig(repeat=10, mp_repeat=3)
 
 
-def _forktree(full: bool) -> Measurement:
-    return build_tree(TreeConfig(exec_leaves=True))
+def _tree_config(full: bool) -> TreeConfig:
+    return TreeConfig(exec_leaves=True)
+
+
+def _memory_config(full: bool) -> MemoryConfig:
+    return MemoryConfig() if full else MemoryConfig(workers=(1, 10))
+
+
+def _connections_config(full: bool) -> ConnectionsConfig:
+    return ConnectionsConfig() if full else ConnectionsConfig(clients=(10, 100))
+
+
+def _check_connections(full: bool) -> None:
+    config = _connections_config(full)
+    check_connections(config)
+    check_open_files(max(config.clients) * FDS_PER_CLIENT, "the connections section")
+
+
+def _check_tree(full: bool) -> None:
+    check_tree(_tree_config(full))
 
 
 def _states(full: bool) -> Measurement:
     return observe_states() + measure_timeslice(3.0 if full else 1.0, 30 if full else 10)
 
 
-def _memory(full: bool) -> Measurement:
-    return measure_memory(MemoryConfig() if full else MemoryConfig(workers=(1, 10)))
+@dataclass(frozen=True)
+class Section:
+    """One part of the report: how to check its limits before anything runs, and to run it."""
+
+    check: Callable[[bool], None]
+    run: Callable[[bool], Measurement]
 
 
-def _connections(full: bool) -> Measurement:
-    config = ConnectionsConfig() if full else ConnectionsConfig(clients=(10, 100))
-    return measure_connections(config)
+def _no_check(full: bool) -> None:
+    """A section whose needs are within what any host that runs Python gives."""
 
 
-SECTIONS: dict[str, Callable[[bool], Measurement]] = {
-    "switch": _switch,
-    "spawn": _spawn,
-    "forktree": _forktree,
-    "states": _states,
-    "memory": _memory,
-    "connections": _connections,
+SECTIONS: dict[str, Section] = {
+    "switch": Section(_no_check, lambda full: measure_switch(_switch_config(full))),
+    "spawn": Section(
+        lambda full: check_spawn(_spawn_config(full)),
+        lambda full: measure_spawn(_spawn_config(full)),
+    ),
+    "forktree": Section(_check_tree, lambda full: build_tree(_tree_config(full))),
+    "states": Section(_no_check, _states),
+    "memory": Section(
+        lambda full: check_memory(_memory_config(full)),
+        lambda full: measure_memory(_memory_config(full)),
+    ),
+    "connections": Section(
+        _check_connections, lambda full: measure_connections(_connections_config(full))
+    ),
 }
+
+
+def check_suite(sections: Sequence[str], full: bool) -> None:
+    """Refuse, before the first section runs, limits that any chosen section would hit.
+
+    A report that fails after ten seconds of other sections wastes the user's time; every
+    section's task, memory and open-file needs are known in advance.
+    """
+    check_open_files(MIN_OPEN_FILES, "a report")
+    for name in sections:
+        SECTIONS[name].check(full)
 
 
 def parse_sections(text: str | None) -> tuple[str, ...]:
     """Parse --only "switch,spawn" into known section names, in the suite's order."""
-    if not text:
+    if text is None:
         return tuple(SECTIONS)
     wanted = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in wanted if name not in SECTIONS]
@@ -128,10 +172,11 @@ def run_suite(
     sections: Sequence[str], full: bool = False, progress: Progress | None = None
 ) -> Measurement:
     """Run the sections one after the other and merge them into one measurement."""
+    check_suite(sections, full)
     parts: list[Measurement] = []
     data: dict[str, Any] = {}
     for name in sections:
-        part = SECTIONS[name](full)
+        part = SECTIONS[name].run(full)
         data[name] = part.data
         parts.append(Measurement(part.results, part.findings, part.warnings))
         if progress:

@@ -30,7 +30,7 @@ import psutil
 
 from ostoolkit.children import Children, pin_current, pinned_main
 from ostoolkit.claims import CLAIM_FOR_RESULT, CLAIMS, judge_speedup, judge_time
-from ostoolkit.errors import OstoolkitError
+from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.host import tlb_tagging
 from ostoolkit.report import Measurement, Result, make_result
 
@@ -98,17 +98,27 @@ def make_buffer(kb: int) -> bytearray | None:
 def plan_pairs(
     allowed: list[int], wanted: tuple[int, ...] | None, placements: tuple[str, ...]
 ) -> tuple[list[Pair], list[str]]:
-    """Choose CPUs for each placement among those this process may use; say what was skipped."""
+    """Choose CPUs for each placement among those this process may use; say what was skipped.
+
+    A request that names a CPU this process may not use, more than two CPUs, or a placement
+    its CPUs cannot give (cross-core on one CPU) is refused: nothing would be measured as
+    asked. Without --cpus, a placement the host cannot give is skipped with a note.
+    """
     notes: list[str] = []
-    cpus = [c for c in (wanted or allowed) if c in allowed]
-    if wanted and len(cpus) < len(wanted):
-        refused = sorted(set(wanted) - set(allowed))
-        notes.append(
-            f"CPUs {refused} are not available to this process (cpuset/affinity); "
-            f"using {cpus or allowed}"
-        )
-    if not cpus:
-        cpus = list(allowed)
+    choices = ",".join(map(str, allowed))
+    if wanted:
+        refused = [c for c in wanted if c not in allowed]
+        if refused:
+            raise InvalidRequest(
+                f"--cpus {','.join(map(str, wanted))}: CPU {refused[0]} is not available to "
+                f"this process (cpuset/affinity); choose one or two of {choices}"
+            )
+        if len(wanted) > 2:
+            raise InvalidRequest(
+                f"--cpus takes one CPU (same-core) or two (cross-core), not {len(wanted)}; "
+                f"choose from {choices}"
+            )
+    cpus = list(wanted or allowed)
     pairs = []
     for placement in placements:
         if placement == "same_core":
@@ -117,6 +127,12 @@ def plan_pairs(
             pairs.append(Pair(placement, cpus[0], cpus[1]))
         else:
             notes.append("cross-core skipped: only one usable CPU")
+    if not pairs:
+        where = f"--cpus {cpus[0]}" if wanted else f"this process may use only CPU {cpus[0]}"
+        raise InvalidRequest(
+            f"--placement cross-core needs two CPUs but {where}: name two CPUs with --cpus "
+            f"(from {choices}) or measure same-core"
+        )
     return pairs, notes
 
 
