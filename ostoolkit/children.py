@@ -407,7 +407,7 @@ def _open_files_needed(descriptors: int) -> int:
     return descriptors + len(os.listdir("/proc/self/fd")) + FD_MARGIN
 
 
-def check_open_files(descriptors: int, what: str) -> None:
+def check_open_files(descriptors: int, what: str, lower: str = "") -> None:
     """Refuse, before anything starts, a need for more open files than RLIMIT_NOFILE allows.
 
     Only the hard limit (``ulimit -Hn``) is binding: the soft one is raised when needed.
@@ -417,7 +417,7 @@ def check_open_files(descriptors: int, what: str) -> None:
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise LimitExceeded(
             f"{what} needs about {needed} open files but RLIMIT_NOFILE's hard limit is {hard} "
-            "(ulimit -Hn): raise the limit or ask for fewer connections"
+            f"(ulimit -Hn): raise the limit{' or ' + lower if lower else ''}"
         )
 
 
@@ -433,7 +433,7 @@ def enough_open_files(descriptors: int) -> Iterator[None]:
     if soft == resource.RLIM_INFINITY or soft >= needed:
         yield
         return
-    check_open_files(descriptors, f"{descriptors} connections")
+    check_open_files(descriptors, f"{descriptors} connections", "lower the client count")
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
     try:
         yield
