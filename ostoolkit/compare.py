@@ -8,6 +8,7 @@ or bimodal is "inconclusive", never slower. Above the table, only the host field
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,24 +38,39 @@ class Cell:
 
 
 def collect_paths(paths: Sequence[Path]) -> list[Path]:
-    """Expand folders into the JSON reports they hold, sorted; keep files as given."""
+    """Expand folders into the ``*.json`` entries they hold, sorted; keep other paths as given.
+
+    Entries are only listed here, never opened: every path, given or found, goes through the
+    one loader, ``report.load_report``, which reads regular files only. So a FIFO, a device, a
+    directory or a broken symlink named ``x.json`` is refused in one line naming it (exit
+    status 2) instead of hanging compare; it is not skipped, since skipping would silently drop
+    a host from the comparison. A folder that cannot be listed, or holds no ``*.json``
+    entry (most likely the wrong folder), is refused the same way.
+    """
     found: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            found += sorted(path.glob("*.json"))
-        else:
+        if not path.is_dir():
             found.append(path)
+            continue
+        try:
+            with os.scandir(path) as entries:
+                names = sorted(entry.name for entry in entries if entry.name.endswith(".json"))
+        except OSError as err:
+            raise InvalidRequest(f"cannot list the folder {path}: {err.strerror}") from None
+        if not names:
+            raise InvalidRequest(f"the folder {path} holds no *.json report")
+        found += [path / name for name in names]
     return found
 
 
 def load_all(paths: Sequence[Path]) -> list[Report]:
-    """Load every report, naming the file in any error (schema, JSON, unreadable)."""
+    """Load every report; the loader's one-line errors (they name the file) become exit 2."""
     reports = []
     for path in collect_paths(paths):
         try:
             reports.append(load_report(path))
         except ReportError as err:
-            raise InvalidRequest(f"{path}: {err}") from None
+            raise InvalidRequest(str(err)) from None
     if len(reports) < 2:
         raise InvalidRequest(f"compare needs at least two reports; found {len(reports)}")
     return reports

@@ -1,12 +1,21 @@
 """compare: verdicts allowing for noise, host differences, labels, errors and the exit code."""
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
-from ostoolkit.compare import compare_reports, host_differences, host_label, judge
+from ostoolkit import compare as compare_module
+from ostoolkit.compare import (
+    collect_paths,
+    compare_reports,
+    host_differences,
+    host_label,
+    judge,
+    load_all,
+)
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.report import Measurement, Result, build_report, save_report
 
@@ -107,10 +116,15 @@ def test_cli_exit_codes_and_formats(tmp_path):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("{not json", "is not JSON"),
-        ('{"schema": "ostoolkit/0"}', "expected 'ostoolkit/1'"),
-        ('{"schema": "ostoolkit/1"}', "malformed report"),
-        ("[1, 2]", "not an ostoolkit report"),
+        ("{not json", "bad.json is not JSON"),
+        ('{"schema": "ostoolkit/0"}', 'bad.json: schema is "ostoolkit/0", expected "ostoolkit/1"'),
+        ('{"schema": "ostoolkit/1"}', "bad.json: tool is missing"),
+        ("[1, 2]", "bad.json is not an ostoolkit report"),
+        ("", "bad.json is empty"),
+        (
+            '{"schema": "ostoolkit/1", "duration_s": NaN}',
+            "bad.json: duration_s is NaN, expected a finite",
+        ),
     ],
 )
 def test_cli_bad_files_are_one_line_exit_2(tmp_path, content, message):
@@ -120,5 +134,95 @@ def test_cli_bad_files_are_one_line_exit_2(tmp_path, content, message):
     result_ = CliRunner().invoke(cli_module.cli, ["compare", good, str(bad)])
     assert result_.exit_code == 2
     assert message in result_.stderr
+    assert result_.stderr.count("bad.json") == 1  # named once, not "bad.json: bad.json ..."
     assert len(result_.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result_.output
+
+
+def test_cli_wrong_field_type_names_the_json_path(tmp_path):
+    good = write(tmp_path, "good.json", report([result("x", 2.0)]))
+    data = report([result("y", 1.0), result("x", 2.0)]).to_dict()
+    data["results"][1]["median"] = "2.0"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    result_ = CliRunner().invoke(cli_module.cli, ["compare", good, str(bad)])
+    assert result_.exit_code == 2
+    assert f"{bad}: results[1].median is a string, expected a number" in result_.stderr
+
+
+def folder_with(tmp_path):
+    """A folder holding two good reports, a.json and b.json."""
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    write(folder, "a.json", report([result("x", 2.0)]))
+    write(folder, "b.json", report([result("x", 4.0)], hostname="b"))
+    (folder / "notes.txt").write_text("not a report")
+    return folder
+
+
+def test_collect_paths_lists_json_entries_sorted_and_keeps_files(tmp_path):
+    folder = folder_with(tmp_path)
+    given = tmp_path / "given.report"
+    assert collect_paths([given, folder]) == [given, folder / "a.json", folder / "b.json"]
+    assert len(load_all([folder])) == 2
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (os.mkfifo, "is a FIFO, not a regular file"),
+        (os.mkdir, "is a directory, not a regular file"),
+        (lambda path: os.symlink("/dev/zero", path), "is a character device"),
+        (lambda path: os.symlink(path + ".gone", path), "No such file or directory"),
+    ],
+    ids=["fifo", "directory", "link-to-dev-zero", "broken-link"],
+)
+def test_folder_entry_that_is_not_a_regular_file_is_refused_not_waited_on(tmp_path, make, kind):
+    folder = folder_with(tmp_path)
+    entry = folder / "c.json"
+    make(str(entry))
+    with pytest.raises(InvalidRequest) as err:
+        load_all([folder])
+    message = str(err.value)
+    assert str(entry) in message
+    assert kind in message
+    assert "\n" not in message
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("make", ["fifo", "dev-zero"])
+def test_cli_refuses_a_fifo_or_dev_zero_given_directly(tmp_path, make):
+    good = write(tmp_path, "good.json", report([result("x", 2.0)]))
+    if make == "fifo":
+        bad = str(tmp_path / "pipe.json")
+        os.mkfifo(bad)
+    else:
+        bad = "/dev/zero"
+    result_ = CliRunner().invoke(cli_module.cli, ["compare", good, bad])
+    assert result_.exit_code == 2
+    assert result_.stderr.strip().splitlines() == [
+        f"Error: {bad} is {'a FIFO' if make == 'fifo' else 'a character device'}, "
+        "not a regular file"
+    ]
+
+
+def test_folder_without_reports_is_refused_by_name(tmp_path):
+    empty = tmp_path / "void"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("")
+    with pytest.raises(InvalidRequest, match=r"^the folder .*void holds no \*\.json report$"):
+        collect_paths([empty])
+
+
+def test_unlistable_folder_is_refused(tmp_path, monkeypatch):
+    folder = folder_with(tmp_path)
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(compare_module.os, "scandir", refuse)
+    with pytest.raises(
+        InvalidRequest, match=r"cannot list the folder .*reports: Permission denied"
+    ):
+        collect_paths([folder])

@@ -41,22 +41,34 @@ def test_json_round_trip(tmp_path):
 
 
 def test_refuses_other_schema_and_garbage(tmp_path):
+    """Each error names the file; the full table of malformed reports is test_report_loader."""
     data = sample_report().to_dict()
     data["schema"] = "ostoolkit/0"
     other = tmp_path / "old.json"
     other.write_text(json.dumps(data))
-    with pytest.raises(ReportError, match="schema"):
+    with pytest.raises(ReportError, match=r"old\.json: schema is \"ostoolkit/0\", expected"):
         load_report(other)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(ReportError, match="not JSON"):
+    with pytest.raises(ReportError, match=r"bad\.json is not JSON"):
         load_report(bad)
-    with pytest.raises(ReportError, match="cannot read"):
+    with pytest.raises(ReportError, match=r"cannot read .*missing\.json"):
         load_report(tmp_path / "missing.json")
     broken = sample_report().to_dict()
     del broken["results"][0]["unit"]
-    with pytest.raises(ReportError, match="malformed"):
-        Report.from_dict(broken)
+    with pytest.raises(ReportError, match=r"^r\.json: results\[0\]\.unit is missing$"):
+        Report.from_dict(broken, "r.json")
+
+
+def test_round_trip_keeps_optional_fields_and_types(tmp_path):
+    result = make_result("x", "x", "bytes", [1, 2, 3], notes=("n",), extra={"k": [1, {"a": None}]})
+    report = build_report("c", [], Measurement((result,), data={"tree": {}}), {}, "t", 0)
+    path = tmp_path / "r.json"
+    save_report(report, path)
+    loaded = load_report(path)
+    assert loaded == report
+    assert loaded.to_json() == report.to_json()
+    assert Report.from_dict(report.to_dict()) == report  # tuples, not JSON lists
 
 
 def test_measurements_add():
