@@ -1,9 +1,12 @@
 """The console entry point: import and run the CLI inside one signal and exit-code boundary.
 
-It is kept tiny on purpose: the console script imports this module before anything else, so
-a Ctrl-C or SIGTERM that lands while click, psutil and the measurements are still being
-imported (the first ~0.3 s) ends the run with one line and the conventional status
-(130, 143) instead of a traceback. A broken stdout pipe ends it as SIGPIPE would.
+This module is the process's entry (the console script and ``python -m ostoolkit``), not a
+library: importing it makes SIGINT and SIGTERM end the process at once, with one line and the
+conventional status (130, 143), because a Ctrl-C that lands while click, psutil and the
+measurements are still being imported (the first ~0.3 s) would otherwise print a traceback.
+``main`` then turns both into exceptions, so that every command cleans up first, and blocks
+them once the exit status is decided, so that a late signal cannot kill the interpreter while
+it shuts down. A broken stdout pipe ends the run as SIGPIPE would.
 """
 
 from __future__ import annotations
@@ -12,9 +15,22 @@ import contextlib
 import os
 import signal
 import sys
-from types import FrameType
+from typing import TYPE_CHECKING
 
-from ostoolkit.errors import Terminated
+if TYPE_CHECKING:
+    from types import FrameType
+
+
+def _exit_at_once(signum: int, frame: FrameType | None) -> None:
+    """Before the CLI is imported nothing needs cleaning up: say so in one line and exit."""
+    _say("interrupted" if signum == signal.SIGINT else "terminated")
+    os._exit(128 + signum)
+
+
+signal.signal(signal.SIGINT, _exit_at_once)
+signal.signal(signal.SIGTERM, _exit_at_once)
+
+from ostoolkit.errors import Terminated  # noqa: E402 - after the handlers, on purpose
 
 EXIT_SIGINT = 128 + signal.SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM
@@ -34,14 +50,16 @@ def _say(line: str) -> None:
 def _die_of_sigpipe() -> None:
     """End the process by SIGPIPE, as `yes | head -1` ends `yes`: status 141 in a shell."""
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPIPE})
     os.kill(os.getpid(), signal.SIGPIPE)
-    os._exit(128 + signal.SIGPIPE)  # not reached unless SIGPIPE is blocked
+    os._exit(128 + signal.SIGPIPE)  # not reached
 
 
 def main() -> None:
     """Console-script entry point: run the CLI and exit with its status."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from ostoolkit.cli import run_cli
         from ostoolkit.files import BrokenOutput
 
@@ -56,4 +74,7 @@ def main() -> None:
     except Terminated:
         _say("terminated")
         code = EXIT_SIGTERM
+    # The status is decided and every child is gone: a signal from now on changes nothing,
+    # and must not kill the interpreter halfway through its shutdown (it restores SIG_DFL).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     sys.exit(code)

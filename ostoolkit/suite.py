@@ -108,16 +108,21 @@ def check_suite(sections: Sequence[str], full: bool) -> None:
 
 
 def parse_sections(text: str | None) -> tuple[str, ...]:
-    """Parse --only "switch,spawn" into known section names, in the suite's order."""
+    """Parse --only "switch,spawn" into known section names, in the suite's order.
+
+    Every item must name a section once: an empty item, a repeat or an unknown name is
+    refused, as the other list options refuse them.
+    """
     if text is None:
         return tuple(SECTIONS)
-    wanted = [part.strip() for part in text.split(",") if part.strip()]
+    choices = ",".join(SECTIONS)
+    wanted = [part.strip() for part in text.split(",")]
     unknown = [name for name in wanted if name not in SECTIONS]
-    if unknown or not wanted:
-        raise InvalidRequest(
-            f"--only {text!r}: unknown section {', '.join(unknown) or '(none)'}; "
-            f"choose from {','.join(SECTIONS)}"
-        )
+    if unknown:
+        what = f"unknown section {unknown[0]!r}" if unknown[0] else "an empty section name"
+        raise InvalidRequest(f"--only {text!r}: {what}; choose from {choices}")
+    if len(set(wanted)) != len(wanted):
+        raise InvalidRequest(f"--only {text!r} names a section twice; choose from {choices}")
     return tuple(name for name in SECTIONS if name in wanted)
 
 

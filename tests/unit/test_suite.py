@@ -10,8 +10,12 @@ from ostoolkit.suite import SECTIONS, article_rows, parse_sections
 def test_parse_sections_keeps_suite_order():
     assert parse_sections(None) == tuple(SECTIONS)
     assert parse_sections("states, switch") == ("switch", "states")
-    with pytest.raises(InvalidRequest, match="unknown section disk"):
+    with pytest.raises(InvalidRequest, match="unknown section 'disk'"):
         parse_sections("switch,disk")
+    with pytest.raises(InvalidRequest, match="an empty section name"):
+        parse_sections("states,")
+    with pytest.raises(InvalidRequest, match="names a section twice"):
+        parse_sections("switch,switch")
 
 
 def test_article_rows():
