@@ -1,0 +1,419 @@
+"""Running the installed entry point as a real process and finding what it left behind.
+
+Every run gets a unique marker in its environment (``OSTOOLKIT_TEST_MARKER=<uuid4>``), which
+every process it forks or execs inherits, so the processes of one run can be found by reading
+``/proc/PID/environ`` of every process, whoever their parent is now (an orphan is reparented to
+PID 1, so ``psutil.children`` would miss it). A zombie's environ reads empty, so a process once
+seen with the marker is remembered by (pid, start time). A zombie counts as left behind while
+its parent is a live process of the run (that parent failed to reap it); a zombie already
+handed to PID 1 has died and waits for init, which on the Firecracker VM this was written on
+reaps orphans only every 1-2 s, so it is not counted.
+
+Shared by tests/os/test_signals.py and tests/os/test_bad_input.py; it never kills anything but
+processes carrying the marker of a run it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+ENTRY = Path(sys.executable).with_name("ostoolkit")
+REPO = Path(__file__).resolve().parent.parent
+MARKER_VAR = "OSTOOLKIT_TEST_MARKER"
+POLL_S = 0.01  # a /proc scan takes about 1 ms; this keeps the poller near 10 % of a CPU
+SHM = Path("/dev/shm")
+# Names our runs could leave in /dev/shm: multiprocessing semaphores and shared memory, and
+# anything ostoolkit names itself. PostgreSQL test servers make their own (PostgreSQL.NNN).
+SHM_PATTERNS = (
+    re.compile(r"^sem\.mp-"),
+    re.compile(r"^mp-"),
+    re.compile(r"^psm_"),
+    re.compile(r"ostoolkit", re.IGNORECASE),
+)
+SHM_MAPPING = re.compile(r"/dev/shm/(\S+)")
+SHM_SCAN_EVERY = 4  # polls between two reads of the run's /proc/PID/maps
+# What an error dump looks like on stderr, wherever it is.
+ERROR_DUMP = re.compile(
+    r"Traceback|Aborted!|Exception ignored|"
+    r'^\s*File ".*", line \d+|KeyboardInterrupt|BrokenPipeError|Fatal Python error|'
+    r"Segmentation fault|core dumped|resource_tracker|leaked (semaphore|shared_memory)|"
+    r"UserWarning|RuntimeWarning",
+    re.MULTILINE,
+)
+# click's usage block around an "Error:" line; only the "Error:" line counts as the message.
+CLICK_USAGE_LINE = re.compile(r"^Usage: |^Try '.*(-h|--help)' for help\.?$")
+
+
+def marked_env(**extra: str) -> tuple[str, dict[str, str]]:
+    """A fresh marker and the environment that carries it (plus ``extra`` variables)."""
+    marker = str(uuid.uuid4())
+    return marker, {**os.environ, MARKER_VAR: marker, **extra}
+
+
+@dataclass(frozen=True)
+class Proc:
+    """One process as seen in /proc: identity (pid, start time), state and command line."""
+
+    pid: int
+    start: int
+    state: str
+    cmdline: str
+    ppid: int
+
+    def describe(self) -> str:
+        return f"pid {self.pid} [{self.state}, ppid {self.ppid}] {self.cmdline!r}"
+
+
+@dataclass(frozen=True)
+class Stat:
+    """The fields of /proc/PID/stat the harness uses."""
+
+    comm: str
+    state: str
+    ppid: int
+    start: int
+
+
+def _stat(pid: int) -> Stat | None:
+    """A process's /proc/PID/stat fields, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = text[text.find("(") + 1 : text.rfind(")")]
+    fields = text[text.rfind(")") + 2 :].split()
+    return Stat(comm, fields[0], int(fields[1]), int(fields[19]))
+
+
+def _cmdline(pid: int, comm: str) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        raw = b""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip() or f"[{comm}]"
+
+
+def _shm_mapped(pid: int) -> set[str]:
+    """Names of the /dev/shm files a process has mapped (POSIX semaphores, shared memory)."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return set()
+    return {m.group(1) for m in SHM_MAPPING.finditer(maps)}
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def marked_processes(marker: str) -> dict[int, Proc]:
+    """Every live process whose environment carries ``marker`` (zombies have none to read)."""
+    needle = f"{MARKER_VAR}={marker}".encode()
+    found: dict[int, Proc] = {}
+    for pid in _pids():
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if needle not in environ.split(b"\0"):
+            continue
+        info = _stat(pid)
+        if info is not None:
+            found[pid] = Proc(pid, info.start, info.state, _cmdline(pid, info.comm), info.ppid)
+    return found
+
+
+@dataclass
+class MarkerWatch:
+    """Every process ever seen with one run's marker, and which of them still exist."""
+
+    marker: str
+    seen: dict[tuple[int, int], Proc] = field(default_factory=dict)
+    shm_seen: set[str] = field(default_factory=set)  # /dev/shm names the run's processes mapped
+    polls: int = 0
+
+    def poll(self) -> dict[int, Proc]:
+        current = marked_processes(self.marker)
+        for proc in current.values():
+            self.seen.setdefault((proc.pid, proc.start), proc)
+        if self.polls % SHM_SCAN_EVERY == 0:
+            for pid in current:
+                self.shm_seen |= _shm_mapped(pid)
+        self.polls += 1
+        return current
+
+    def alive(self) -> list[Proc]:
+        """Marked processes still there: live ones, and zombies a live marked parent holds.
+
+        A zombie's environ is empty, so zombies are found by their parent, seen or not.
+        """
+        current = self.poll()
+        still = {pid: p for pid, p in current.items() if p.state != "Z"}
+        if not still:
+            return []
+        for pid in _pids():
+            info = _stat(pid)
+            if info is not None and info.state == "Z" and info.ppid in still:
+                seen = self.seen.get((pid, info.start))
+                cmdline = seen.cmdline if seen else f"[{info.comm}]"
+                still[pid] = Proc(pid, info.start, info.state, cmdline, info.ppid)
+        return sorted(still.values(), key=lambda p: p.pid)
+
+    def children_seen(self, main_pid: int) -> list[Proc]:
+        """Processes other than the main one that carried the marker at some poll."""
+        return [p for p in self.seen.values() if p.pid != main_pid]
+
+    def wait_gone(self, timeout: float) -> list[Proc]:
+        """Poll until no marked process exists or ``timeout`` passes; return what is left."""
+        deadline = time.monotonic() + timeout
+        left = self.alive()
+        while left and time.monotonic() < deadline:
+            time.sleep(POLL_S * 4)
+            left = self.alive()
+        return left
+
+    def kill_all(self) -> None:
+        """SIGKILL every marked process still there (only ever processes our run started)."""
+        for proc in self.alive():
+            info = _stat(proc.pid)
+            if info is not None and info.start == proc.start:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(proc.pid, signal.SIGKILL)
+
+
+def shm_ours() -> set[str]:
+    """Entries of /dev/shm whose names look like ours (see SHM_PATTERNS)."""
+    try:
+        names = os.listdir(SHM)
+    except OSError:
+        return set()
+    return {n for n in names if any(p.search(n) for p in SHM_PATTERNS)}
+
+
+def _shm_held_by_others(marker: str, names: Iterable[str]) -> set[str]:
+    """Those of ``names`` a live process without ``marker`` has open or mapped.
+
+    Another test process running at the same time (another engineer's run, a later test)
+    may create sem.mp-* entries of its own; an entry somebody else still holds is theirs.
+    An entry nobody holds any more is a leak, whoever made it.
+    """
+    wanted = {str(SHM / n) for n in names}
+    if not wanted:
+        return set()
+    needle = f"{MARKER_VAR}={marker}".encode()
+    held: set[str] = set()
+    for pid in _pids():
+        try:
+            if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                continue
+            maps = Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            continue
+        held |= {w for w in wanted if w in maps}
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target in wanted:
+                        held.add(target)
+    return {Path(h).name for h in held}
+
+
+def new_shm(before: set[str], marker: str) -> list[str]:
+    """Our-looking /dev/shm entries that appeared since ``before`` and nobody else holds."""
+    new = shm_ours() - before
+    return sorted(new - _shm_held_by_others(marker, new))
+
+
+def remove_shm(names: Iterable[str]) -> None:
+    """Unlink /dev/shm entries a run of ours leaked, so that later tests start clean."""
+    for name in names:
+        with contextlib.suppress(OSError):
+            (SHM / name).unlink()
+
+
+def listing(folder: Path) -> list[str]:
+    """Every entry below ``folder`` (relative paths), hidden ones included."""
+    if not folder.exists():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@dataclass
+class Run:
+    """What one run of the entry point did."""
+
+    argv: list[str]
+    returncode: int | None
+    stdout: str
+    stderr: str
+    elapsed: float
+    timed_out: bool
+    children: list[Proc]
+    leftovers: list[Proc]
+    shm_seen: set[str]
+
+    def describe(self) -> str:
+        kids = ", ".join(p.describe() for p in self.children[:5]) or "none seen"
+        left = "; ".join(p.describe() for p in self.leftovers) or "none"
+        return (
+            f"argv={self.argv!r}\nexit={self.returncode} after {self.elapsed:.2f} s"
+            f"{' (TIMED OUT, killed)' if self.timed_out else ''}\n"
+            f"children seen: {kids}\nleft behind: {left}\n"
+            f"stderr ({len(self.stderr)} chars):\n{tail(self.stderr)}"
+        )
+
+
+def tail(text: str, lines: int = 15, width: int = 300) -> str:
+    """The last lines of ``text``, each cut to ``width`` characters, for a failure message."""
+    kept = text.splitlines()[-lines:]
+    return "\n".join(f"  | {line[:width]}{'…' if len(line) > width else ''}" for line in kept)
+
+
+def read_back(stream: IO[bytes]) -> str:
+    stream.seek(0)
+    return stream.read().decode("utf-8", errors="replace")
+
+
+def run_marked(
+    args: list[str],
+    *,
+    env: Mapping[str, str],
+    marker: str,
+    timeout: float = 20.0,
+    stdout: int | IO[Any] | None = None,
+    cwd: Path | str | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+    settle: float = 1.0,
+) -> Run:
+    """Run ``args`` in a new session with stdin /dev/null, polling its marked processes.
+
+    stdout and stderr go to anonymous files unless ``stdout`` is given (a pipe end, /dev/full,
+    ...). On timeout the whole session and every marked process are killed. After the exit,
+    marked processes are polled for up to ``settle`` seconds; those left are reported in
+    ``Run.leftovers`` and then killed, so one failing case cannot spoil the next.
+    """
+    watch = MarkerWatch(marker)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.monotonic()
+        popen = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out if stdout is None else stdout,
+            stderr=err,
+            env=dict(env),
+            cwd=cwd if cwd is not None else REPO,
+            start_new_session=True,
+            preexec_fn=preexec_fn,
+        )
+        timed_out = False
+        try:
+            deadline = start + timeout
+            while popen.poll() is None:
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    break
+                watch.poll()
+                time.sleep(POLL_S)
+        finally:
+            elapsed = time.monotonic() - start
+            if popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait()
+            leftovers = watch.wait_gone(settle)
+            watch.kill_all()
+        return Run(
+            argv=[str(a) for a in args],
+            returncode=popen.returncode,
+            stdout=read_back(out) if stdout is None else "",
+            stderr=read_back(err),
+            elapsed=elapsed,
+            timed_out=timed_out,
+            children=watch.children_seen(popen.pid),
+            leftovers=leftovers,
+            shm_seen=watch.shm_seen,
+        )
+
+
+def message_lines(stderr: str) -> list[str]:
+    """The non-empty stderr lines that are the message: click's usage block left out.
+
+    For a click usage error (``Usage: ...`` / ``Try 'ostoolkit ... --help' for help`` /
+    ``Error: ...``) only the ``Error:`` line counts; everything else counts as written.
+    """
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return [line for line in lines if not CLICK_USAGE_LINE.search(line)]
+
+
+# The signal harness's seed and trial count: set by tests/os/conftest.py from its options,
+# else from the environment, else (seed) drawn once per pytest process and printed.
+_SEED: list[int] = []
+
+
+def set_seed(value: int) -> None:
+    _SEED[:] = [value]
+
+
+def seed() -> int:
+    if not _SEED:
+        given = os.environ.get("OSTOOLKIT_SIGNAL_SEED", "").strip()
+        _SEED.append(int(given) if given else int.from_bytes(os.urandom(4), "big"))
+    return _SEED[0]
+
+
+def trials(config: Any) -> int | None:
+    """Random trials per command (--signal-trials or OSTOOLKIT_SIGNAL_TRIALS), else None."""
+    value = None
+    with contextlib.suppress(ValueError, AttributeError):
+        value = config.getoption("signal_trials", default=None)
+    if value is None:
+        given = os.environ.get("OSTOOLKIT_SIGNAL_TRIALS", "").strip()
+        value = int(given) if given else None
+    return value if value and value > 0 else None
+
+
+# The signal harness's start-up moment is timed from the end of the interpreter's own start-up:
+# a sitecustomize (written at run time into a temporary folder put on PYTHONPATH) writes one
+# byte to an inherited pipe once site has run, just before the entry script starts. A signal
+# before that meets the bare interpreter (a SIGINT in site's imports is CPython's "Fatal Python
+# error: init_import_site"; a SIGTERM kills it): no Python program can act there.
+SITE_FD_VAR = "OSTOOLKIT_TEST_SITE_FD"
+SITE_HOOK = f"""\"\"\"ostoolkit test hook (tests/harness.py): say that site has run, once.\"\"\"
+import os
+
+_fd = os.environ.pop("{SITE_FD_VAR}", None)
+if _fd is not None:
+    try:
+        os.write(int(_fd), b".")
+        os.close(int(_fd))
+    except (OSError, ValueError):
+        pass
+"""
+
+
+def write_site_hook(folder: Path) -> Path:
+    """Write the sitecustomize hook into ``folder`` and return the folder."""
+    (folder / "sitecustomize.py").write_text(SITE_HOOK)
+    return folder
+
+
+def site_hook_env(hook: Path, fd: int) -> dict[str, str]:
+    """The variables that make the run's interpreter report the end of site on ``fd``."""
+    path = os.environ.get("PYTHONPATH")
+    return {
+        "PYTHONPATH": f"{hook}{os.pathsep}{path}" if path else str(hook),
+        SITE_FD_VAR: str(fd),
+    }
