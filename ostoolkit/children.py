@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
+import functools
+import multiprocessing.context
 import multiprocessing.forkserver
+import multiprocessing.process
 import multiprocessing.resource_tracker
+import multiprocessing.spawn
 import os
+import re
 import resource
 import select
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -38,6 +47,8 @@ MIN_OPEN_FILES = 32
 # How long close() waits for one killed child or stopped thread before giving up on it.
 REAP_TIMEOUT_S = 5.0
 THREAD_JOIN_TIMEOUT_S = 5.0
+# The signals that end a run: held while forking and while cleaning up.
+_TEARDOWN_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
@@ -99,6 +110,7 @@ def _run_child(setup: Callable[[], None], target: Callable[[], object]) -> NoRet
     code = 1
     try:
         setup()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _TEARDOWN_SIGNALS)  # held by _fork
         target()
         code = 0
     except BaseException as err:
@@ -116,11 +128,22 @@ def _being_torn_down(err: BaseException, parent: int) -> bool:
 
 
 def _fork() -> int:
-    """os.fork, with its failure (EAGAIN at a task limit, ENOMEM) in the project's words."""
+    """os.fork with SIGINT and SIGTERM held across it; a failure in the project's words.
+
+    Held, because a Ctrl-C sent to the process group would otherwise reach the new child
+    while Python's own after-fork hooks run, before the child can ignore it, and print a
+    traceback there. The parent restores its mask at once; the child in ``_run_child``, once
+    its set-up has reset the handlers. EAGAIN (a task limit) and ENOMEM name what to lower.
+    """
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _TEARDOWN_SIGNALS)
     try:
-        return os.fork()
+        pid = os.fork()
     except OSError as err:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
         raise describe_os_error(err, "fork") from err
+    if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    return pid
 
 
 def wait_exit(pid: int, timeout: float) -> int | None:
@@ -236,6 +259,8 @@ class Children:
     def _close(self) -> None:
         """The body of ``close``, run with SIGINT and SIGTERM held."""
         for thread, stop in self._threads:
+            if thread.ident is None:  # interrupted between registration and start
+                continue
             if thread.is_alive():
                 with contextlib.suppress(OSError):
                     stop()
@@ -257,8 +282,7 @@ class Children:
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """Block SIGINT and SIGTERM for the block (pthread_sigmask(3)); pending ones fire after."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _TEARDOWN_SIGNALS)
     try:
         yield
     finally:
@@ -440,3 +464,278 @@ def enough_open_files(descriptors: int) -> Iterator[None]:
     finally:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 10: multiprocessing 'spawn' workers that cannot outlive their parent, and one home for
+# a run's scratch space. spawn_context, spawn_launcher_warning, spawn_launcher_env,
+# run_tempdir, sweep_stale_tempdirs.
+
+# The executable multiprocessing runs for a 'spawn' worker (package data; see spawn_context).
+SPAWN_LAUNCHER = Path(__file__).with_name("spawn-launcher")
+# The variables the launcher reads: setpriv's path, the program it becomes, the parent's pid.
+SPAWN_SETPRIV_VAR = "OSTOOLKIT_SPAWN_SETPRIV"
+SPAWN_PROGRAM_VAR = "OSTOOLKIT_SPAWN_PYTHON"
+SPAWN_PARENT_VAR = "OSTOOLKIT_SPAWN_PARENT"
+LAUNCHER_PROBE_TIMEOUT_S = 30.0
+# Run through the launcher once: prints the parent-death signal it armed (PR_GET_PDEATHSIG = 2).
+_LAUNCHER_PROBE = (
+    "import ctypes; s = ctypes.c_int(); "
+    "ctypes.CDLL(None).prctl(2, ctypes.byref(s), 0, 0, 0); print(s.value)"
+)
+# $TMPDIR/ostoolkit-<pid>-<random>: one run's scratch directory (run_tempdir).
+RUN_DIR_PREFIX = "ostoolkit-"
+_RUN_DIR_NAME = re.compile(r"ostoolkit-([0-9]+)-[A-Za-z0-9_]+")
+# psutil's start times come from whole-second boot times: compare them with this much slack.
+START_TIME_SLACK_S = 1.0
+# A unix socket path holds at most 107 bytes (unix(7)); multiprocessing names its listening
+# sockets "listener-XXXXXXXX" inside its temp dir (connection.arbitrary_address).
+UNIX_PATH_MAX = 107
+MP_LISTENER_NAME = len("/listener-XXXXXXXX")
+# Where multiprocessing's sockets go when $TMPDIR is too deep for them (tempfile's own
+# fallbacks; CPython 3.13's multiprocessing does the same): these are swept too.
+SHORT_TEMP_BASES = ("/tmp", "/var/tmp", "/usr/tmp")
+# The active run directory of this process (or of the parent it was forked from).
+_RUN_DIR: dict[str, Path] = {}
+_ABSENT = object()
+
+
+def spawn_launcher_env(program: str = sys.executable) -> dict[str, str]:
+    """The variables SPAWN_LAUNCHER reads: setpriv, the ``program`` it becomes, this process.
+
+    The launcher checks its parent against this process's pid, so they must be set by (and
+    in) the process that starts the workers.
+    """
+    return {
+        SPAWN_SETPRIV_VAR: shutil.which("setpriv") or "setpriv",
+        SPAWN_PROGRAM_VAR: program,
+        SPAWN_PARENT_VAR: str(os.getpid()),
+    }
+
+
+@functools.cache
+def spawn_launcher_warning() -> str | None:
+    """Why 'spawn' workers cannot start through SPAWN_LAUNCHER here, as a warning; None if they can.
+
+    Checked once per process by running the launcher for real: it must arm SIGKILL as the
+    parent-death signal before the interpreter starts (util-linux setpriv 2.33+ has
+    --pdeathsig). Call it before forking processes that use spawn_context, so that they
+    inherit the answer instead of probing again, and to report the warning.
+    """
+    reason = _launcher_problem()
+    if reason is None:
+        return None
+    return (
+        f"multiprocessing 'spawn' workers start without ostoolkit's parent-death launcher "
+        f"({reason}); until a worker's interpreter is up, a killed ostoolkit can leave it "
+        "running for seconds"
+    )
+
+
+def _launcher_problem() -> str | None:
+    """What stops SPAWN_LAUNCHER from arming the parent-death signal here, or None."""
+    if shutil.which("setpriv") is None:
+        return "setpriv is not installed: it comes with util-linux"
+    if not os.access(SPAWN_LAUNCHER, os.X_OK):
+        return f"{SPAWN_LAUNCHER} is missing or not executable: reinstall ostoolkit"
+    try:
+        done = subprocess.run(
+            [str(SPAWN_LAUNCHER), "-I", "-S", "-c", _LAUNCHER_PROBE],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **spawn_launcher_env()},
+            timeout=LAUNCHER_PROBE_TIMEOUT_S,
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"the launcher did not run: {err}"
+    if done.returncode != 0 or done.stdout.strip() != str(int(signal.SIGKILL)):
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        return f"setpriv --pdeathsig did not arm the parent-death signal: {last}"
+    return None
+
+
+@contextlib.contextmanager
+def spawn_context(warnings: list[str]) -> Iterator[multiprocessing.context.SpawnContext]:
+    """multiprocessing's 'spawn' context, whose workers die with the thread that starts them.
+
+    A 'spawn' worker is fork+exec of a fresh interpreter that imports the parent's main script
+    (heavy) before it runs any of our code, so a PR_SET_PDEATHSIG set by the worker itself
+    comes too late: a parent killed meanwhile leaves it running for seconds. Within the block
+    multiprocessing's executable is SPAWN_LAUNCHER, which arms the signal (prctl(2), through
+    setpriv) before exec of the interpreter, and exits if its parent already died. The
+    executable is process-wide (multiprocessing.spawn.set_executable), so the resource tracker
+    and forkserver started in the block get it too; it and the launcher's variables are
+    restored after. Enter it in the process, and the thread, that starts the workers and
+    outlives them (the signal fires when that thread exits). Without a working setpriv:
+    plain 'spawn', and a warning in ``warnings`` says what was skipped and why.
+    """
+    context = multiprocessing.get_context("spawn")
+    note = spawn_launcher_warning()
+    if note is not None:
+        if note not in warnings:
+            warnings.append(note)
+        yield context
+        return
+    previous_executable = multiprocessing.spawn.get_executable()
+    variables = spawn_launcher_env()
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    context.set_executable(str(SPAWN_LAUNCHER))
+    try:
+        yield context
+    finally:
+        multiprocessing.spawn.set_executable(previous_executable)
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _mp_config() -> dict[str, object] | None:
+    """multiprocessing's per-process settings, where util.get_temp_dir keeps its 'tempdir'."""
+    config = getattr(multiprocessing.process.current_process(), "_config", None)
+    return config if isinstance(config, dict) else None
+
+
+def _new_run_dir(base: str | None = None) -> tuple[Path, int]:
+    """Make ``<base>/ostoolkit-<pid>-<random>`` (0700, mkdtemp) and flock it; its path and lock."""
+    path = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-", dir=base))
+    lock = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    with contextlib.suppress(OSError):  # no flock here (some network file systems): pid only
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return path, lock
+
+
+def _fits_sockets(path: Path) -> bool:
+    """Whether multiprocessing's listening sockets fit in a unix socket path inside ``path``."""
+    return len(os.fsencode(path)) + MP_LISTENER_NAME <= UNIX_PATH_MAX
+
+
+def _short_base() -> str | None:
+    """The first of SHORT_TEMP_BASES that is a writable directory, or None."""
+    for base in SHORT_TEMP_BASES:
+        if os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+            return base
+    return None
+
+
+@contextlib.contextmanager
+def run_tempdir() -> Iterator[Path]:
+    """This run's scratch directory, ``$TMPDIR/ostoolkit-<pid>-<random>/`` (0700), removed after.
+
+    The one home for a run's temporary files (pass it as ``dir=``), so that what a SIGKILL
+    leaves behind is one directory that sweep_stale_tempdirs finds. multiprocessing's
+    per-process temp dir (util.get_temp_dir: the forkserver's socket lives there) is pinned
+    to it for the block, so that it makes no ``pymp-*`` directory of its own; if a socket
+    path in it would be too long (unix(7): 107 bytes), to a second run directory in /tmp
+    instead, as CPython 3.13 falls back for its sockets. A directory is flock(2)ed while in
+    use, which is how a sweep tells it from a stale one. Re-entrant: a nested block (or one
+    in a child forked inside) gets the same directory, and only the outermost block of the
+    process that made it removes it.
+    """
+    active = _RUN_DIR.get("path")
+    if active is not None and active.is_dir():
+        yield active
+        return
+    made = [_new_run_dir()]
+    path = made[0][0]
+    try:
+        base = None if _fits_sockets(path) else _short_base()
+        if base is not None and _fits_sockets(Path(base, path.name)):
+            with contextlib.suppress(OSError):  # then multiprocessing is left as it is
+                made.append(_new_run_dir(base))
+        mp_dir = made[-1][0] if _fits_sockets(made[-1][0]) else None
+        pinned = _mp_config() if mp_dir is not None else None
+        saved_mp = pinned.get("tempdir", _ABSENT) if pinned is not None else _ABSENT
+        if pinned is not None:
+            pinned["tempdir"] = str(mp_dir)
+        _RUN_DIR["path"] = path
+        try:
+            yield path
+        finally:
+            _RUN_DIR.pop("path", None)
+            if pinned is not None and pinned.get("tempdir") == str(mp_dir):
+                if saved_mp is _ABSENT:
+                    pinned.pop("tempdir", None)
+                else:
+                    pinned["tempdir"] = saved_mp
+    finally:
+        for folder, lock in made:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.close(lock)
+
+
+def _owner_may_run(pid: int, changed: float) -> bool:
+    """Whether ``pid`` may still be the process that made a run directory last changed then.
+
+    A pid that is gone, a zombie, or a process started after the directory last changed (the
+    pid was reused) is not its owner. When in doubt (no permission), it may be.
+    """
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return proc.create_time() <= changed + START_TIME_SLACK_S
+    except psutil.NoSuchProcess:
+        return False
+    except (psutil.Error, OSError):
+        return True
+
+
+def _stale_run_dir(path: Path, pid: int) -> bool:
+    """Whether a run directory is ours to remove: our uid's real directory, no owner left.
+
+    Opened without following symlinks, and checked on the open descriptor. Stale only if
+    nobody holds its flock (the owner, and children forked from it, hold it until they
+    die, even by SIGKILL) and its pid no longer runs the process that made it.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            return False
+        if _owner_may_run(pid, info.st_mtime):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a process that inherited the lock still runs
+        except OSError:
+            pass  # no flock on this file system: the pid alone decides
+        return True
+    finally:
+        os.close(fd)
+
+
+def sweep_stale_tempdirs() -> list[Path]:
+    """Remove the run directories (run_tempdir) that killed ostoolkit processes left behind.
+
+    SIGKILL runs no cleanup, so a killed run's ``$TMPDIR/ostoolkit-<pid>-*`` stays (and its
+    multiprocessing directory in /tmp, if $TMPDIR was too deep); the next command removes
+    them. Only real directories (never symlinks) of this uid whose owner is gone are
+    touched; see _stale_run_dir. Never raises: a sweep must not stop a command. Returns what
+    it removed.
+    """
+    removed: list[Path] = []
+    entries: list[os.DirEntry[str]] = []
+    for base in dict.fromkeys([tempfile.gettempdir(), *SHORT_TEMP_BASES]):
+        with contextlib.suppress(OSError):
+            entries.extend(os.scandir(base))
+    for entry in entries:
+        match = _RUN_DIR_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False) and _stale_run_dir(path, int(match[1])):
+                shutil.rmtree(path)
+                removed.append(path)
+        except OSError:
+            continue
+    return removed

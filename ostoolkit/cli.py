@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from ostoolkit import __version__
-from ostoolkit.children import raising_on_sigterm
+from ostoolkit.children import raising_on_sigterm, sweep_stale_tempdirs
 from ostoolkit.compare import compare_reports, load_all
 from ostoolkit.connections.builtin import (
     DEFAULT_POOL_SIZE,
@@ -75,17 +75,38 @@ EXIT_SIGTERM = 143
 ASCII_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
 ASCII_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
 MAX_REPEAT = 1000
+# Longer numbers are out of every range here; int() refuses over 4300 digits with a ValueError.
+MAX_DIGITS = 32
 # perf's loops per run for --cross-check, and runs per model.
 PERF_LOOPS = {True: 20_000, False: 100_000}
 PERF_RUNS = {True: 3, False: 5}
+
+
+def shown(value: str) -> str:
+    """A user's value quoted for a one-line message, cut short if it is long."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "...'"
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    """An accepted range as a message says it: 'within 0.1..60', 'at least 1'."""
+    if low is not None and high is not None:
+        return f"within {low}..{high}"
+    return f"at least {low}" if low is not None else f"at most {high}"
 
 
 class StrictIntRange(click.IntRange):
     """An integer range that takes ASCII digits only: int() would also read '١٠' as 10."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not ASCII_INT.fullmatch(value.strip()):
-            self.fail(f"{value!r} is not a whole number written in ASCII digits", param, ctx)
+        if isinstance(value, str) and not (
+            ASCII_INT.fullmatch(value.strip()) and len(value) <= MAX_DIGITS
+        ):
+            self.fail(
+                f"{shown(value)} is not a whole number {_range_text(self.min, self.max)}",
+                param,
+                ctx,
+            )
         return super().convert(value, param, ctx)
 
 
@@ -93,11 +114,14 @@ class FiniteFloatRange(click.FloatRange):
     """A float range that refuses nan and inf: a comparison with nan is always false."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not ASCII_FLOAT.fullmatch(value.strip()):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
+        accepted = _range_text(self.min, self.max)
+        if isinstance(value, str) and not (
+            ASCII_FLOAT.fullmatch(value.strip()) and len(value) <= MAX_DIGITS
+        ):
+            self.fail(f"{shown(value)} is not a finite number {accepted}", param, ctx)
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
+            self.fail(f"{shown(value)} is not a finite number {accepted}", param, ctx)
         return number
 
 
@@ -110,13 +134,16 @@ def parse_int_list(value: str, lo: int, hi: int, example: str) -> tuple[int, ...
     parts = [part.strip() for part in value.split(",")]
     if not value.strip() or not all(ASCII_INT.fullmatch(part) for part in parts):
         raise click.BadParameter(
-            f"{value!r} is not a comma-separated list of whole numbers, e.g. {example}"
+            f"{shown(value)} is not a comma-separated list of whole numbers {lo}..{hi}, "
+            f"e.g. {example}"
         )
+    if any(len(part) > MAX_DIGITS for part in parts):
+        raise click.BadParameter(f"{shown(value)}: each number must be within {lo}..{hi}")
     numbers = tuple(int(part) for part in parts)
     if len(set(numbers)) != len(numbers):
-        raise click.BadParameter(f"{value!r} names a number twice")
+        raise click.BadParameter(f"{shown(value)} names a number twice")
     if not all(lo <= n <= hi for n in numbers):
-        raise click.BadParameter(f"{value!r}: each number must be within {lo}..{hi}")
+        raise click.BadParameter(f"{shown(value)}: each number must be within {lo}..{hi}")
     return numbers
 
 
@@ -249,6 +276,7 @@ def cli(debug: bool) -> None:
     if not sys.platform.startswith("linux"):
         click.echo(f"ostoolkit: needs Linux (this is {sys.platform})", err=True)
         raise click.exceptions.Exit(2)
+    sweep_stale_tempdirs()  # what killed runs left in $TMPDIR (children.run_tempdir)
 
 
 @cli.command(epilog="Examples:\n\n\b\n  ostoolkit host\n  ostoolkit host --json host.json")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.children import Children, run_command
+from ostoolkit.children import Children, run_command, run_tempdir
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.report import Measurement, Result, make_result
 
@@ -287,11 +287,15 @@ def parse_strace(text: str) -> dict[str, str]:
 
 
 def trace_flags() -> tuple[dict[str, str], str | None]:
-    """Run the three creations under strace; return their flags, or why that was skipped."""
+    """Run the three creations under strace; return their flags, or why that was skipped.
+
+    The trace file lives in the run's scratch directory (run_tempdir), so a killed run
+    leaves it where the next run's sweep removes it.
+    """
     strace, true = shutil.which("strace"), shutil.which("true")
     if strace is None or true is None:
         return {}, "strace is not installed: showing the experiments alone (Debian: strace)"
-    with tempfile.TemporaryDirectory() as folder:
+    with run_tempdir() as scratch, tempfile.TemporaryDirectory(dir=scratch) as folder:
         out = Path(folder) / "trace"
         argv = [strace, "-f", "-qq", "-o", str(out), "-e", "trace=clone,clone3,vfork,fork,write",
                 sys.executable, "-c", TRACED.format(true=true)]  # fmt: skip
@@ -306,22 +310,27 @@ def trace_flags() -> tuple[dict[str, str], str | None]:
 
 
 def measure_clone(progress: Callable[[int], None] | None = None) -> Measurement:
-    """Create a forked child, a thread and a spawned program; show what each shares."""
+    """Create a forked child, a thread and a spawned program; show what each shares.
+
+    The directory they chdir into and the probe file are in the run's scratch directory
+    (run_tempdir), removed after, or by the next run's sweep if this one is killed.
+    """
     observations = []
-    with tempfile.TemporaryDirectory() as workdir, Children() as children:
-        probe_file = str(Path(workdir) / "probe")
-        Path(probe_file).write_text("probe\n")
-        probe = _Probe(workdir, probe_file)
-        observers: list[Callable[[], Observation]] = [
-            lambda: observe_fork(probe, children),
-            lambda: observe_thread(probe, children),
-            lambda: observe_vfork(probe),
-        ]
-        for observe in observers:
-            observations.append(observe())
-            if progress:
-                progress(1)
-    flags, skipped = trace_flags()
+    with run_tempdir() as scratch:
+        with tempfile.TemporaryDirectory(dir=scratch) as workdir, Children() as children:
+            probe_file = str(Path(workdir) / "probe")
+            Path(probe_file).write_text("probe\n")
+            probe = _Probe(workdir, probe_file)
+            observers: list[Callable[[], Observation]] = [
+                lambda: observe_fork(probe, children),
+                lambda: observe_thread(probe, children),
+                lambda: observe_vfork(probe),
+            ]
+            for observe in observers:
+                observations.append(observe())
+                if progress:
+                    progress(1)
+        flags, skipped = trace_flags()
     return _to_measurement(observations, flags, skipped)
 
 

@@ -15,17 +15,22 @@ fork is near zero and grows only with what it writes (proc(5): smaps, Documentat
 
 from __future__ import annotations
 
+import contextlib
 import mmap
-import multiprocessing
 import os
 import resource
+import secrets
 import select
+import selectors
+import socket
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from multiprocessing.context import SpawnContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +38,14 @@ import psutil
 
 from ostoolkit.children import (
     Children,
+    check_open_files,
     check_task_budget,
+    enough_open_files,
     fork_descendant,
+    run_tempdir,
     set_parent_death_signal,
+    spawn_context,
+    spawn_launcher_warning,
     stopping_mp_helpers,
 )
 from ostoolkit.claims import judge_heavier
@@ -60,6 +70,9 @@ BYTES_PER_PROCESS = {"process": 4 * 2**20, "exec_process": 16 * 2**20, "mp_spawn
 BYTES_PER_THREAD = 256 * 2**10
 READY_TIMEOUT_PER_WORKER_S = 2.0
 READY_TIMEOUT_MIN_S = 30.0
+# Descriptors the leader holds per 'spawn' worker: its connection and multiprocessing's two pipe
+# ends (the sentinel and the one it wrote the worker's instructions to).
+FDS_PER_MP_WORKER = 3
 COW_STEPS = ("fork", "read", "write10", "write50", "write100")
 MAX_COW_MB = 4096
 # The program an exec'd worker runs: write its state, say ready on stdout, block on stdin.
@@ -109,6 +122,8 @@ def check_config(config: MemoryConfig) -> None:
             raise InvalidRequest(f"--workers {top} is over {limit} {kind} (the accepted range)")
         per_worker = BYTES_PER_THREAD if model == "thread" else BYTES_PER_PROCESS[model]
         check_task_budget(top + 1, per_worker + config.state_kb * 1024, "--workers")
+        if model == "mp_spawn":
+            check_open_files(top * FDS_PER_MP_WORKER, f"--workers {top}", "lower --workers")
 
 
 def _status_fields(pid: int) -> dict[str, int]:
@@ -163,18 +178,27 @@ def _reaper(pids: list[int]) -> Callable[[], None]:
     return reap
 
 
-def _mp_worker(kb: int, ready: Any, release: Any, leader: int) -> None:
+def _mp_worker(kb: int, address: str, leader: int) -> None:
     """A multiprocessing worker: write its state, say ready, wait for the release.
 
-    It dies with its leader (PR_SET_PDEATHSIG), as forked workers do, so that nothing
-    outlives a killed ostoolkit.
+    It connects to the leader's abstract unix socket, sends one byte, then reads until
+    end-of-file: the leader closing the connection is the release, and so is its death (the
+    kernel closes its descriptors). It dies with its leader (PR_SET_PDEATHSIG, armed already
+    by the launcher, see spawn_context) as forked workers do; a leader already gone or no
+    longer listening ends it quietly.
     """
     set_parent_death_signal()
     if os.getppid() != leader:
         return
     state = _touch_state(kb)
-    ready.release()
-    release.wait()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(address)
+            conn.sendall(b"r")
+            while conn.recv(1):
+                pass
+    except OSError:
+        return
     del state
 
 
@@ -184,7 +208,7 @@ def _start_workers(
     """Start ``count`` workers of one model in this (leader) process; return how to join them.
 
     Each worker writes its state, writes one byte to ``ready_w``, then blocks reading
-    ``release_r`` until end-of-file.
+    ``release_r`` until end-of-file. 'spawn' workers are started by ``_start_mp_workers``.
     """
     if model == "thread":
 
@@ -224,50 +248,112 @@ def _start_workers(
 
         return _reaper([fork_descendant(execd) for _ in range(count)])
 
-    return _start_mp_workers(count, kb, ready_w)
+    raise ValueError(f"no forked or threaded model {model!r}")
 
 
-def _start_mp_workers(count: int, kb: int, ready_w: int) -> Callable[[], None]:
-    """Start 'spawn' workers, synchronised by multiprocessing's own semaphore and event.
+def _start_mp_workers(
+    context: SpawnContext, count: int, kb: int, ready_w: int
+) -> Callable[[], None]:
+    """Start 'spawn' workers synchronised over an abstract unix socket; return how to join them.
 
-    ``join`` drops every reference to them once the workers are gone, so they are unlinked
-    (and unregistered from the resource tracker) before the tracker is stopped.
+    The leader listens on a name in Linux's abstract socket namespace (unix(7)): no file, so
+    nothing to unlink, and it vanishes with its last descriptor, however the leader dies.
+    (multiprocessing's semaphores are files in /dev/shm that a SIGKILLed leader never
+    unlinks.) A relay thread accepts each worker and passes its ready byte on to ``ready_w``;
+    ``join`` closes every connection, which releases the workers, and joins them.
     """
-    context = multiprocessing.get_context("spawn")
-    sync: dict[str, Any] = {"ready": context.Semaphore(0), "release": context.Event()}
-    args = (kb, sync["ready"], sync["release"], os.getpid())
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    address = f"\0ostoolkit-{os.getpid()}-{secrets.token_hex(8)}"
+    listener.bind(address)
+    listener.listen(max(count, 1))
+    stop_r, stop_w = os.pipe()
+    conns: list[socket.socket] = []
+    args = (kb, address, os.getpid())
     procs = [context.Process(target=_mp_worker, args=args) for _ in range(count)]
     for proc in procs:
         proc.start()
 
-    def relay_ready() -> None:
-        for _ in range(count):
-            sync["ready"].acquire()
-            os.write(ready_w, b"r")
+    def relay() -> None:
+        try:
+            _relay_ready(listener, procs, ready_w, stop_r, conns)
+        except OSError as err:  # the leader cannot go on: end it, so ostoolkit sees the group die
+            os.write(2, f"ostoolkit: 'spawn' workers' leader: {err}\n".encode())
+            os._exit(1)
 
-    relay = threading.Thread(target=relay_ready, daemon=True)
-    relay.start()
+    thread = threading.Thread(target=relay, name="ostoolkit-relay", daemon=True)
+    thread.start()
 
     def join() -> None:
-        sync["release"].set()
-        relay.join()
+        os.write(stop_w, b"x")
+        thread.join()
+        listener.close()  # a late worker's connect fails and it ends
+        for conn in conns:
+            conn.close()  # the release: each worker reads end-of-file
         for proc in procs:
             proc.join()
             proc.close()
-        procs.clear()
-        sync.clear()
+        for fd in (stop_r, stop_w):
+            os.close(fd)
 
     return join
+
+
+def _relay_ready(
+    listener: socket.socket,
+    procs: Sequence[BaseProcess],
+    ready_w: int,
+    stop_r: int,
+    conns: list[socket.socket],
+) -> None:
+    """Accept workers and relay one ready byte per worker, until all are ready or a stop byte.
+
+    A worker never ends before its release: one that does (its main script failed to import,
+    say) is an error at once, instead of a wait for the ready timeout.
+    """
+    ready = 0
+    with selectors.DefaultSelector() as selector:  # epoll: beyond select's 1024 descriptors
+        selector.register(stop_r, selectors.EVENT_READ)
+        selector.register(listener, selectors.EVENT_READ)
+        for proc in procs:
+            selector.register(proc.sentinel, selectors.EVENT_READ, proc)
+        while ready < len(procs):
+            for key, _ in selector.select():
+                if key.fileobj == stop_r:
+                    return
+                if isinstance(key.data, BaseProcess):
+                    key.data.join()
+                    raise ChildProcessError(
+                        f"a worker ended with {key.data.exitcode} before it was ready "
+                        "(its error, if any, is above)"
+                    )
+                if key.fileobj is listener:
+                    conn, _ = listener.accept()
+                    conns.append(conn)
+                    selector.register(conn, selectors.EVENT_READ)
+                    continue
+                worker = key.fileobj
+                assert isinstance(worker, socket.socket)
+                selector.unregister(worker)
+                with contextlib.suppress(OSError):  # a worker gone before its byte: not ready
+                    if worker.recv(1):
+                        ready += 1
+                        os.write(ready_w, b"r")
 
 
 def _leader(model: str, count: int, kb: int, release_r: int, ready_w: int) -> None:
     """The group's leader: start the workers, hold until released, then join or reap them.
 
     multiprocessing helpers it starts (the resource tracker) are stopped before it exits,
-    so none is orphaned.
+    so none is orphaned; 'spawn' workers start through spawn_context's launcher.
     """
-    with stopping_mp_helpers([]):
-        join = _start_workers(model, count, kb, release_r, ready_w)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(stopping_mp_helpers([]))
+        if model == "mp_spawn":
+            stack.enter_context(enough_open_files(count * FDS_PER_MP_WORKER))
+            context = stack.enter_context(spawn_context([]))
+            join = _start_mp_workers(context, count, kb, ready_w)
+        else:
+            join = _start_workers(model, count, kb, release_r, ready_w)
         os.write(ready_w, b"L")  # the leader itself is in place
         os.read(release_r, 1)
         join()
@@ -289,9 +375,14 @@ def _await_ready(ready_r: int, expected: int, timeout: float) -> None:
 
 
 def run_group(model: str, count: int, kb: int) -> GroupTotal:
-    """Start a leader with ``count`` idle workers, measure the group, then end it all."""
+    """Start a leader with ``count`` idle workers, measure the group, then end it all.
+
+    Measured, the group is released and ends on its own; interrupted or failed, it is not
+    waited for: Children.close kills the leader's whole process group at once.
+    """
     release_r, release_w = os.pipe()
     ready_r, ready_w = os.pipe()
+    measured = False
     with Children() as children:
         try:
 
@@ -305,10 +396,13 @@ def run_group(model: str, count: int, kb: int) -> GroupTotal:
             ready_w = -1
             timeout = max(READY_TIMEOUT_MIN_S, count * READY_TIMEOUT_PER_WORKER_S)
             _await_ready(ready_r, count + 1, timeout)
-            return measure_group(leader, count)
+            total = measure_group(leader, count)
+            measured = True
+            return total
         finally:
             os.close(release_w)  # leader and workers read end-of-file and finish
-            children.reap(leader)
+            if measured:
+                children.reap(leader)
             for fd in (release_r, ready_r, ready_w):
                 if fd >= 0:
                     os.close(fd)
@@ -363,15 +457,22 @@ def _model_results(model: str, totals: list[GroupTotal]) -> list[Result]:
 def measure_memory(config: MemoryConfig, progress: Progress | None = None) -> Measurement:
     """Measure each model's memory per worker at each count, against the same group at 0."""
     check_config(config)
+    warnings: list[str] = []
+    if "mp_spawn" in config.models:
+        note = spawn_launcher_warning()  # probed here once; the forked leaders inherit it
+        warnings.extend([note] if note else [])
     results: list[Result] = []
-    for model in config.models:
-        totals = []
-        for count in (0, *config.workers):
-            totals.append(run_group(model, count, config.state_kb))
-            if progress:
-                progress(1)
-        results.extend(_model_results(model, totals))
-    return Measurement(tuple(_with_claim(results)), tuple(memory_findings(results)))
+    with run_tempdir():
+        for model in config.models:
+            totals = []
+            for count in (0, *config.workers):
+                totals.append(run_group(model, count, config.state_kb))
+                if progress:
+                    progress(1)
+            results.extend(_model_results(model, totals))
+    return Measurement(
+        tuple(_with_claim(results)), tuple(memory_findings(results)), tuple(warnings)
+    )
 
 
 def _with_claim(results: list[Result]) -> list[Result]:

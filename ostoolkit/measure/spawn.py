@@ -22,19 +22,31 @@ import multiprocessing.resource_tracker
 import os
 import resource
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from multiprocessing.context import ForkProcess, ForkServerProcess, SpawnProcess
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-from ostoolkit.children import Children, check_task_budget, stopping_mp_helpers
+from ostoolkit.children import (
+    SPAWN_LAUNCHER,
+    Children,
+    check_task_budget,
+    run_tempdir,
+    spawn_context,
+    spawn_launcher_env,
+    spawn_launcher_warning,
+    stopping_mp_helpers,
+)
 from ostoolkit.errors import InvalidRequest, LimitExceeded, OstoolkitError
 from ostoolkit.report import Measurement, Result, make_result
 
@@ -276,6 +288,37 @@ def _thread_op() -> Operation:
     return op
 
 
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Run the block whole: a SIGINT or SIGTERM that arrives meanwhile is sent again after it.
+
+    For ``Process.start``. Interrupted half-way it leaves a worker started but unknown to its
+    Process object, so never killed, which waits for instructions that never come and holds
+    the resource tracker's pipe, and ostoolkit then waits for the tracker forever. Python-level
+    handlers are swapped (not the signal mask, which the worker would inherit), so a signal
+    already caught but not yet handled is deferred too. A few µs per start.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def defer(signum: int, frame: FrameType | None) -> None:
+        arrived.append(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    try:
+        for held in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(held) is not None:  # None: a handler Python cannot put back
+                previous[held] = signal.signal(held, defer)
+        yield
+    finally:
+        for held, handler in previous.items():
+            signal.signal(held, handler)
+        for signum in dict.fromkeys(arrived):
+            signal.raise_signal(signum)
+
+
 def _mp_op(start_method: str) -> Operation:
     """Create, start and join a multiprocessing worker that does nothing; never leave it alive."""
     process_class = MP_PROCESS_CLASSES[start_method]
@@ -288,7 +331,8 @@ def _mp_op(start_method: str) -> Operation:
     def op() -> None:
         proc = process_class(target=_noop, name="ostoolkit-spawn")
         try:
-            proc.start()
+            with _interrupts_deferred():
+                proc.start()
             proc.join(MP_JOIN_TIMEOUT_S)
             if proc.exitcode != 0:
                 hint = "" if start_method == "fork" else MAIN_REIMPORT_HINT
@@ -302,6 +346,49 @@ def _mp_op(start_method: str) -> Operation:
             proc.close()
 
     return op
+
+
+def _mp_block(method: str, warnings: list[str]) -> AbstractContextManager[object]:
+    """spawn_context for a multiprocessing method, nothing for the others.
+
+    A 'spawn' worker, the forkserver and the resource tracker exec a fresh interpreter;
+    started within spawn_context they die with ostoolkit even while it is starting up.
+    """
+    return spawn_context(warnings) if method in MP_START_METHODS else nullcontext()
+
+
+def _launcher_extra(children: Children, true: str | None, count: int) -> dict[str, Any]:
+    """How the timed 'spawn' workers started, and what the parent-death launcher itself costs.
+
+    The launcher (sh, setpriv, sh, then exec of the interpreter) is timed on its own in the
+    same run: ``true`` posix_spawn'ed through it against ``true`` posix_spawn'ed directly,
+    alternately, after one warm-up pair; the difference of the medians is what it adds to
+    every 'spawn' start. If that fails, the overhead is None and the reason is given.
+    """
+    if spawn_launcher_warning() is not None:
+        return {"launcher": None}
+    extra: dict[str, Any] = {"launcher": "ostoolkit spawn-launcher (setpriv --pdeathsig KILL)"}
+    if true is None:
+        return extra
+    launcher = str(SPAWN_LAUNCHER)
+    env = {**os.environ, **spawn_launcher_env(true)}
+    runs: dict[str, list[float]] = {true: [], launcher: []}
+    try:
+        for index in range(count + 1):
+            for path, environ in ((true, os.environ), (launcher, env)):
+                start = time.perf_counter_ns()
+                pid = os.posix_spawn(path, [path], environ)
+                children.adopt(pid, own_group=False)
+                _reaped(children, pid, "the spawn launcher")
+                if index:  # the first pair warms up
+                    runs[path].append((time.perf_counter_ns() - start) / 1e3)
+    except (OSError, OstoolkitError) as err:
+        return {**extra, "launcher_overhead_us": None, "launcher_overhead_error": str(err)}
+    extra["launcher_overhead_us"] = round(
+        statistics.median(runs[launcher]) - statistics.median(runs[true]), 1
+    )
+    extra["launcher_overhead_n"] = count
+    return extra
 
 
 def unavailable_reason(method: str, true: str | None) -> str | None:
@@ -401,6 +488,8 @@ def _measure_method(
         extra["start_method"] = MP_START_METHODS[method]
     if method == "mp_forkserver":
         extra["forkserver_preload"] = FORKSERVER_PRELOAD
+    if method == "mp_spawn":
+        extra.update(_launcher_extra(children, true, count))
     if method == "fork":
         extra.update(_memory_extra("parent"))
     result = make_result(
@@ -533,6 +622,25 @@ def main_reimport_finding(results: Sequence[Result]) -> str | None:
     )
 
 
+def launcher_finding(results: Sequence[Result]) -> str | None:
+    """Say that the 'spawn' figure includes the parent-death launcher, and what that costs."""
+    spawn = next((r for r in results if r.id == result_id("mp_spawn")), None)
+    if spawn is None or not spawn.extra.get("launcher"):
+        return None
+    overhead = spawn.extra.get("launcher_overhead_us")
+    cost = (
+        f"; the launcher itself costs {format_us(overhead)} of its {format_us(spawn.median)} "
+        "(timed in the same run)"
+        if overhead is not None
+        else ""
+    )
+    return (
+        "multiprocessing 'spawn' is timed through ostoolkit's parent-death launcher, which "
+        "arms SIGKILL (setpriv --pdeathsig) before the interpreter starts, so that no worker "
+        f"outlives a killed ostoolkit{cost}"
+    )
+
+
 def exec_finding(results: Sequence[Result]) -> str | None:
     """Say how much cheaper posix_spawn starts a program than fork+execve, and why."""
     by_id = {r.id: r for r in results}
@@ -594,11 +702,12 @@ def measure_spawn(config: SpawnConfig, progress: Progress | None = None) -> Meas
     load_per_cpu = os.getloadavg()[0] / len(os.sched_getaffinity(0))
     results: list[Result] = []
     warnings: list[str] = []
-    with Children() as children, stopping_mp_helpers(warnings):
+    with Children() as children, run_tempdir(), stopping_mp_helpers(warnings):
         for method in config.methods:
-            result, skipped = _measure_method(
-                method, config, children, true, load_per_cpu, progress
-            )
+            with _mp_block(method, warnings):
+                result, skipped = _measure_method(
+                    method, config, children, true, load_per_cpu, progress
+                )
             results.extend([result] if result else [])
             warnings.extend([skipped] if skipped else [])
         for mb in config.parent_rss_mb:
@@ -610,6 +719,7 @@ def measure_spawn(config: SpawnConfig, progress: Progress | None = None) -> Meas
             thread_finding(results),
             parent_finding(results),
             main_reimport_finding(results),
+            launcher_finding(results),
             exec_finding(results),
             rss_finding(results),
         )

@@ -2,8 +2,11 @@
 
 import os
 import shutil
+import signal
+from collections.abc import Callable
 
 import pytest
+from test_memory_os import MarkedRun, check_interrupted, check_killed, marked_run, signal_name
 
 from ostoolkit.measure.clone import measure_clone, parse_strace
 
@@ -74,3 +77,33 @@ def test_parse_strace():
         "thread": "CLONE_VM|CLONE_FS|CLONE_THREAD",
         "vfork": "vfork() (CLONE_VM|CLONE_VFORK)",
     }
+
+
+# --- Issue 10: signalled while its tasks run (a forked child, the spawned program, strace),
+# nothing is left: no process 1 s after SIGKILL, no file in TMPDIR once the next run swept.
+
+STRACE = shutil.which("strace")
+MOMENTS: dict[str, Callable[[MarkedRun], bool]] = {
+    # a task of the run besides ostoolkit: the forked child, the spawned program, strace
+    "child": lambda run: any(p.pid != run.popen.pid for p in run.procs()),
+    # strace is writing its trace: a file test, quicker than reading every /proc/PID/environ,
+    # as strace lives only a tenth of a second
+    "strace": lambda run: any(run.tmpdir.glob("ostoolkit-*/*/trace")),
+}
+
+
+@pytest.mark.parametrize(
+    ("sig", "moment"),
+    [(signal.SIGKILL, "child"), (signal.SIGKILL, "strace"), (signal.SIGINT, "child"),
+     (signal.SIGTERM, "strace")],
+    ids=signal_name,
+)  # fmt: skip
+def test_clone_signalled_mid_run_leaves_nothing(sig, moment, tmp_path):
+    if moment == "strace" and STRACE is None:
+        pytest.skip("strace is not installed")
+    with marked_run(["clone"], tmp_path) as run:
+        run.wait_for(MOMENTS[moment])
+        if sig == signal.SIGKILL:
+            check_killed(run)
+        else:
+            check_interrupted(run, sig)

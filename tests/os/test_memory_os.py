@@ -1,8 +1,34 @@
 """measure-memory with real workers: accounting identities and nothing left behind."""
 
+import contextlib
+import fcntl
+import multiprocessing.process
+import multiprocessing.util
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
 import psutil
 import pytest
 
+from ostoolkit.children import (
+    SPAWN_LAUNCHER,
+    run_tempdir,
+    spawn_launcher_env,
+    spawn_launcher_warning,
+    sweep_stale_tempdirs,
+)
 from ostoolkit.measure import memory
 from ostoolkit.measure.memory import MemoryConfig, measure_cow, measure_memory
 
@@ -49,3 +75,373 @@ def test_cow_unique_memory_grows_with_what_is_written():
     faults = m.results[5]
     assert faults.id == "memory.cow.minor_faults_write100"
     assert faults.median >= faults.extra["pages"]
+
+
+# --- Issue 10: killed mid-start, nothing outlives ostoolkit and nothing stays in /dev/shm or
+# $TMPDIR. The entry point runs in its own session with a unique marker in its environment,
+# which every process it forks or execs inherits: the run's processes are found by reading
+# /proc/PID/environ, whoever their parent is now. "Gone" means dead: a zombie's environ reads
+# empty, so a zombie never counts as alive here; it holds no memory, only a pid until its
+# parent reaps it. A zombie held by a live process of the run would fail the check through
+# that live parent; once none of the run is alive, every orphan's parent is PID 1 (or a
+# subreaper), and reaping is init's job (the Firecracker VM this was written on reaps only
+# every second or two, so waiting for the pids to vanish would test init, not ostoolkit).
+
+ENTRY = Path(sys.executable).with_name("ostoolkit")
+MARKER_VAR = "OSTOOLKIT_TEST_MARKER"
+GONE_WITHIN_S = 1.0  # after SIGKILL of ostoolkit, every process of the run is gone by then
+POLL_S = 0.005
+SHM = Path("/dev/shm")
+SHM_OURS = re.compile(r"^(sem\.mp-|mp-|psm_|.*ostoolkit)")
+ERROR_DUMP = re.compile(r"Traceback|resource_tracker|leaked|Error:|Warning:")
+EXIT_CODE = {signal.SIGINT: 130, signal.SIGTERM: 143}
+MP_WORKER = "--multiprocessing-fork"  # in a 'spawn' worker's argv from the launcher on
+
+
+@dataclass(frozen=True)
+class Marked:
+    """One live process of a run: its pid, state, parent and command line."""
+
+    pid: int
+    state: str
+    ppid: int
+    cmdline: str
+
+
+def marked(marker: str) -> dict[int, Marked]:
+    """Every live process whose environment carries ``marker`` (a zombie's reads empty)."""
+    needle = f"{MARKER_VAR}={marker}".encode()
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if needle not in Path(f"/proc/{name}/environ").read_bytes().split(b"\0"):
+                continue
+            fields = Path(f"/proc/{name}/stat").read_text()
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        state, ppid = fields[fields.rfind(")") + 2 :].split()[:2]
+        found[int(name)] = Marked(int(name), state, int(ppid), cmdline.decode(errors="replace"))
+    return found
+
+
+def wait_gone(marker: str, timeout: float, but: int = 0) -> list[Marked]:
+    """Poll until no process with ``marker`` (``but`` left out) is alive, or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [p for p in marked(marker).values() if p.pid != but]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(POLL_S)
+
+
+def kill_marked(marker: str) -> None:
+    """SIGKILL what is left of a marked run after a failed check."""
+    for proc in marked(marker).values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+
+
+def shm_ours() -> set[str]:
+    """Entries of /dev/shm named like multiprocessing's or ours."""
+    return {name for name in os.listdir(SHM) if SHM_OURS.match(name)}
+
+
+class MarkedRun:
+    """The installed entry point run in a new session with a marker and a private TMPDIR.
+
+    pytest's tmp_path is deep: multiprocessing's sockets may not fit in a path in it (unix(7):
+    107 bytes), when ostoolkit puts its temp dir in a second run directory in /tmp.
+    """
+
+    def __init__(self, args: list[str], tmpdir: Path, out: IO[bytes], err: IO[bytes]) -> None:
+        self.marker = str(uuid.uuid4())
+        self.tmpdir = tmpdir
+        self.tmpdir.mkdir()
+        self.env = {**os.environ, MARKER_VAR: self.marker, "TMPDIR": str(self.tmpdir)}
+        self.out, self.err = out, err
+        self.shm_before = shm_ours()
+        self.popen = subprocess.Popen(
+            [ENTRY, *args], stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
+            env=self.env, start_new_session=True,
+        )  # fmt: skip
+
+    def procs(self) -> list[Marked]:
+        """The run's live processes, ostoolkit itself included."""
+        return list(marked(self.marker).values())
+
+    def wait_for(self, ready: Callable[["MarkedRun"], bool], timeout: float = 60) -> None:
+        """Poll under a deadline until ``ready`` says the moment came, while the run lasts."""
+        deadline = time.monotonic() + timeout
+        while not ready(self):
+            assert self.popen.poll() is None, f"ended before the moment: {self.stderr()}"
+            assert time.monotonic() < deadline, "the moment never came"
+            time.sleep(POLL_S)
+
+    def alive(self) -> list[Marked]:
+        """The run's processes still alive, ostoolkit itself left out (its zombie is ours)."""
+        return [p for p in marked(self.marker).values() if p.pid != self.popen.pid]
+
+    def wait_gone(self, timeout: float) -> list[Marked]:
+        """Poll until none of the run's processes is alive, or ``timeout``; return those left."""
+        return wait_gone(self.marker, timeout, self.popen.pid)
+
+    def stderr(self) -> str:
+        self.err.seek(0)
+        return self.err.read().decode(errors="replace")
+
+    def close(self) -> None:
+        """Kill whatever of the run is left (after a failed check) and reap ostoolkit."""
+        kill_marked(self.marker)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
+
+
+@contextlib.contextmanager
+def marked_run(args: list[str], tmp_path: Path) -> Iterator[MarkedRun]:
+    """Run the entry point (see MarkedRun); whatever happens, end all of it after the block."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        run = MarkedRun(args, tmp_path / "tmp", out, err)
+        try:
+            yield run
+        finally:
+            run.close()
+
+
+def run_dirs(folder: Path) -> list[str]:
+    """The ostoolkit run directories in ``folder``."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("ostoolkit-"))
+
+
+def check_killed(run: MarkedRun) -> None:
+    """SIGKILL ostoolkit now: within 1 s nothing of the run is alive; the next run sweeps."""
+    os.kill(run.popen.pid, signal.SIGKILL)
+    left = run.wait_gone(GONE_WITHIN_S)
+    assert not left, f"alive {GONE_WITHIN_S} s after SIGKILL: {left}"
+    assert run.popen.wait(timeout=10) == -signal.SIGKILL
+    assert ERROR_DUMP.search(run.stderr()) is None, run.stderr()
+    stale = run_dirs(run.tmpdir)
+    assert len(stale) == 1, stale
+    assert stale[0].startswith(f"ostoolkit-{run.popen.pid}-")
+    host = subprocess.run([ENTRY, "host"], env=run.env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert host.returncode == 0, host.stderr
+    assert list(run.tmpdir.iterdir()) == [], "the next run did not sweep the killed one's dir"
+    assert not list(Path("/tmp").glob(f"ostoolkit-{run.popen.pid}-*"))  # nor its /tmp one
+    assert shm_ours() - run.shm_before == set()
+
+
+def check_interrupted(run: MarkedRun, sig: signal.Signals) -> None:
+    """SIGINT/SIGTERM ostoolkit now: its exit code, no dump, nothing left anywhere."""
+    os.kill(run.popen.pid, sig)
+    assert run.popen.wait(timeout=30) == EXIT_CODE[sig], run.stderr()
+    assert ERROR_DUMP.search(run.stderr()) is None, run.stderr()
+    left = run.wait_gone(GONE_WITHIN_S)
+    assert not left, f"alive after exit: {left}"
+    assert shm_ours() - run.shm_before == set()
+    assert list(run.tmpdir.iterdir()) == []
+
+
+def signal_name(value: object) -> str:
+    """A readable test id for a signal parameter (SIGKILL rather than 9)."""
+    return value.name if isinstance(value, signal.Signals) else str(value)
+
+
+def workers_starting(count: int) -> Callable[[MarkedRun], bool]:
+    """The moment at least ``count`` 'spawn' workers exist (launcher or interpreter alike)."""
+    return lambda run: sum(MP_WORKER in p.cmdline for p in run.procs()) >= count
+
+
+MEMORY_ARGS = ["measure-memory", "--model", "mp_spawn", "--workers", "20"]
+
+
+@pytest.mark.parametrize("workers", [1, 10])
+def test_mp_spawn_killed_while_workers_start_leaves_nothing(workers, tmp_path):
+    with marked_run(MEMORY_ARGS, tmp_path) as run:
+        run.wait_for(workers_starting(workers))
+        check_killed(run)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=signal_name)
+def test_mp_spawn_interrupted_while_workers_start_leaves_nothing(sig, tmp_path):
+    with marked_run(MEMORY_ARGS, tmp_path) as run:
+        run.wait_for(workers_starting(1))
+        check_interrupted(run, sig)
+
+
+def test_mp_spawn_workers_use_no_named_semaphore(tmp_path):
+    """While they stand, neither the leader nor a worker maps anything from /dev/shm."""
+    with marked_run([*MEMORY_ARGS[:-1], "4"], tmp_path) as run:
+        interpreter = f"{sys.executable} "  # a worker once the launcher exec'd it
+        run.wait_for(lambda run: sum(MP_WORKER in p.cmdline and p.cmdline.startswith(
+            interpreter) for p in run.procs()) >= 4)  # fmt: skip
+        for proc in run.alive():
+            with contextlib.suppress(OSError):
+                assert "/dev/shm/" not in Path(f"/proc/{proc.pid}/maps").read_text()
+        assert run.popen.wait(timeout=60) == 0, run.stderr()
+        assert list(run.tmpdir.iterdir()) == []
+
+
+# --- The launcher itself (children.spawn_context): the parent-death signal is armed before the
+# interpreter starts, and a parent that died before that is noticed.
+
+needs_setpriv = pytest.mark.skipif(
+    shutil.which("setpriv") is None and not os.environ.get("CI"),
+    reason="util-linux's setpriv is not installed",
+)
+SLEEPER = "import time; time.sleep(30)"
+# How long the launcher's parent lives after starting it: from before prctl (the launcher must
+# notice the wrong parent) to well after the interpreter is up (the signal must kill it).
+PARENT_LIFETIMES_S = ("0", "0.001", "0.003", "0.01", "0.03", "0.3")
+
+
+@needs_setpriv
+def test_the_launcher_arms_sigkill_before_the_interpreter():
+    assert spawn_launcher_warning() is None
+    probe = (  # PR_GET_PDEATHSIG (2), from the interpreter's first line
+        "import ctypes; s = ctypes.c_int(); "
+        "ctypes.CDLL(None).prctl(2, ctypes.byref(s), 0, 0, 0); print(s.value)"
+    )
+    env = {**os.environ, **spawn_launcher_env(sys.executable)}
+    done = subprocess.run([SPAWN_LAUNCHER, "-c", probe], env=env, capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{int(signal.SIGKILL)}\n", "")
+
+
+@needs_setpriv
+def test_the_launcher_refuses_a_parent_it_was_not_started_by():
+    env = {**os.environ, **spawn_launcher_env(sys.executable), "OSTOOLKIT_SPAWN_PARENT": "1"}
+    done = subprocess.run([SPAWN_LAUNCHER, "-c", SLEEPER], env=env, timeout=10)
+    assert done.returncode == 1
+
+
+@needs_setpriv
+@pytest.mark.parametrize("lifetime", PARENT_LIFETIMES_S)
+def test_a_launched_worker_never_outlives_its_parent(lifetime):
+    """The parent (a shell) exits before or after the launcher armed the signal: within 1 s,
+    the would-be worker (a 30 s sleep) is gone either way."""
+    marker = str(uuid.uuid4())
+    env = {**os.environ, **spawn_launcher_env(sys.executable), MARKER_VAR: marker}
+    script = f'OSTOOLKIT_SPAWN_PARENT=$$ "$0" -c "{SLEEPER}" & sleep {lifetime}; exit 0'
+    try:
+        for _ in range(3):
+            subprocess.run(["/bin/sh", "-c", script, SPAWN_LAUNCHER], env=env, timeout=10,
+                           check=True)  # fmt: skip
+            left = wait_gone(marker, GONE_WITHIN_S)
+            assert not left, f"outlived its parent: {left}"
+    finally:
+        kill_marked(marker)
+
+
+def test_without_the_launcher_a_worker_outlives_its_parent():
+    """The control: the same interpreter started plainly by the same short-lived shell lives
+    on (it would set its own PR_SET_PDEATHSIG only once its main script is imported)."""
+    marker = str(uuid.uuid4())
+    env = {**os.environ, MARKER_VAR: marker}
+    script = f'"$0" -c "{SLEEPER}" & sleep 0.01; exit 0'
+    try:
+        subprocess.run(["/bin/sh", "-c", script, sys.executable], env=env, timeout=10, check=True)
+        assert wait_gone(marker, GONE_WITHIN_S), "the control died: the test proves nothing"
+    finally:
+        kill_marked(marker)
+
+
+# --- The run's scratch directory (children.run_tempdir) and the sweep of killed runs' ones.
+
+
+@pytest.fixture
+def temp_base(monkeypatch):
+    """tempfile's directory, for run_tempdir and sweep_stale_tempdirs, is a private one.
+
+    Short (under /tmp, not pytest's deep tmp_path), as a $TMPDIR usually is: multiprocessing's
+    socket paths in the run directory must fit in 107 bytes (unix(7)).
+    """
+    base = Path(tempfile.mkdtemp(prefix="ostk-test-", dir="/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", str(base))
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_run_tempdir_is_private_shared_within_the_run_and_removed(temp_base):
+    config = multiprocessing.process.current_process()._config
+    before = config.get("tempdir")
+    with run_tempdir() as scratch:
+        assert scratch.parent == temp_base
+        assert re.fullmatch(rf"ostoolkit-{os.getpid()}-\w+", scratch.name)
+        assert stat.S_IMODE(scratch.stat().st_mode) == 0o700
+        assert multiprocessing.util.get_temp_dir() == str(scratch)  # no pymp-* of its own
+        with run_tempdir() as nested:
+            assert nested == scratch
+        assert scratch.is_dir()
+        assert scratch not in sweep_stale_tempdirs()  # its own live run directory is not stale
+        (scratch / "left").write_text("x")
+    assert not scratch.exists()
+    assert config.get("tempdir") == before
+    assert list(temp_base.iterdir()) == []
+
+
+def test_run_tempdir_too_deep_for_a_socket_puts_multiprocessing_in_tmp(tmp_path, monkeypatch):
+    """As CPython 3.13 does for its sockets: a second run directory, in /tmp, swept alike."""
+    base = tmp_path / ("deep" * 20)
+    base.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(base))
+    config = multiprocessing.process.current_process()._config
+    before = config.get("tempdir")
+    with run_tempdir() as scratch:
+        assert scratch.parent == base
+        mp_dir = Path(multiprocessing.util.get_temp_dir())
+        assert mp_dir.parent == Path("/tmp")
+        assert re.fullmatch(rf"ostoolkit-{os.getpid()}-\w+", mp_dir.name)
+        assert stat.S_IMODE(mp_dir.stat().st_mode) == 0o700
+        assert mp_dir not in sweep_stale_tempdirs()
+    assert not mp_dir.exists()
+    assert list(base.iterdir()) == []
+    assert config.get("tempdir") == before
+
+
+def dead_pid() -> int:
+    """A pid that no process has now (one just reaped)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    assert not psutil.pid_exists(proc.pid)
+    return proc.pid
+
+
+def test_sweep_removes_only_stale_run_dirs(temp_base, tmp_path):
+    dead = dead_pid()
+    stale = temp_base / f"ostoolkit-{dead}-stale001"
+    reused = temp_base / f"ostoolkit-{os.getpid()}-reused01"  # our pid, but made before we ran
+    locked = temp_base / f"ostoolkit-{dead}-locked01"
+    for folder in (stale, reused, locked):
+        folder.mkdir(mode=0o700)
+        (folder / "pymp-x").mkdir()
+    long_ago = psutil.Process().create_time() - 3600
+    os.utime(reused, (long_ago, long_ago))
+    target = tmp_path / "target"
+    target.mkdir()
+    (temp_base / f"ostoolkit-{dead}-symlink1").symlink_to(target, target_is_directory=True)
+    (temp_base / f"ostoolkit-{dead}-afile001").write_text("x")
+    (temp_base / "ostoolkit-notapid-x").mkdir()
+    kept = [locked.name, f"ostoolkit-{dead}-symlink1", f"ostoolkit-{dead}-afile001",
+            "ostoolkit-notapid-x"]  # fmt: skip
+    if os.getuid() == 0:  # another user's directory (root can make one)
+        others = temp_base / f"ostoolkit-{dead}-others01"
+        others.mkdir()
+        os.chown(others, 65534, 65534)
+        kept.append(others.name)
+    holder = os.open(locked, os.O_RDONLY | os.O_DIRECTORY)  # as a child that inherited it
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with run_tempdir() as live:
+            removed = [p for p in sweep_stale_tempdirs() if p.parent == temp_base]
+            assert live.is_dir()
+    finally:
+        os.close(holder)
+    assert sorted(removed) == sorted([stale, reused])
+    assert sorted(p.name for p in temp_base.iterdir()) == sorted(kept)
+    assert target.is_dir()
+    assert locked in sweep_stale_tempdirs()  # its last holder is gone now
+    assert not locked.exists()

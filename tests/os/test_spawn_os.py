@@ -2,13 +2,25 @@
 
 import multiprocessing.forkserver
 import os
+import shutil
+import signal
+import tempfile
 import threading
+from pathlib import Path
 from types import SimpleNamespace
 
 import psutil
 import pytest
+from test_memory_os import (
+    MarkedRun,
+    check_interrupted,
+    check_killed,
+    marked_run,
+    signal_name,
+    workers_starting,
+)
 
-from ostoolkit.children import mp_helper_pids
+from ostoolkit.children import mp_helper_pids, spawn_launcher_warning
 from ostoolkit.errors import LimitExceeded
 from ostoolkit.measure import spawn
 from ostoolkit.measure.spawn import (
@@ -138,3 +150,69 @@ def test_parent_rss_beyond_available_memory_is_refused(monkeypatch):
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=64 * 2**20))
     with pytest.raises(LimitExceeded, match="--parent-rss"):
         measure_spawn(SpawnConfig(methods=("thread",), parent_rss_mb=(64,)))
+
+
+# --- Issue 10: the timed 'spawn' worker starts through the parent-death launcher, which the
+# figure says, with the launcher's own cost beside it; signalled mid-run, nothing is left.
+
+
+def test_mp_spawn_is_timed_through_the_launcher(run):
+    spawn_result = next(r for r in run.m.results if r.id == "spawn.mp_spawn")
+    if spawn_launcher_warning() is not None:
+        assert spawn_result.extra["launcher"] is None
+        assert spawn_launcher_warning() in run.m.warnings
+        return
+    assert "setpriv --pdeathsig KILL" in spawn_result.extra["launcher"]
+    assert isinstance(spawn_result.extra["launcher_overhead_us"], float)
+    assert spawn_result.extra["launcher_overhead_n"] == CONFIG.mp_repeat
+    assert any("parent-death launcher" in f and "timed in the same run" in f
+               for f in run.m.findings)  # fmt: skip
+
+
+SPAWN_ARGS = ["measure-spawn", "--method", "mp_spawn", "--mp-repeat", "5"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=signal_name)
+def test_signalled_while_a_spawn_worker_starts_leaves_nothing(sig, tmp_path):
+    with marked_run(SPAWN_ARGS, tmp_path) as run:
+        run.wait_for(workers_starting(1))
+        if sig == signal.SIGKILL:
+            check_killed(run)
+        else:
+            check_interrupted(run, sig)
+
+
+@pytest.mark.parametrize("depth", ["short", "deep"])
+def test_killed_with_a_forkserver_running_leaves_no_pymp_dir(depth, tmp_path):
+    """The forkserver's socket lives in a run directory, which the next run sweeps: the run's
+    own, or a second one in /tmp when $TMPDIR is too deep for a socket path (unix(7))."""
+    args = ["measure-spawn", "--method", "mp_forkserver", "--mp-repeat", "100"]
+    base = Path(tempfile.mkdtemp(dir="/tmp")) if depth == "short" else tmp_path / ("deep" * 20)
+    base.mkdir(exist_ok=True)
+    try:
+        with marked_run(args, base) as run:
+            sockets = run.tmpdir if depth == "short" else Path("/tmp")
+
+            def listening(run: MarkedRun) -> bool:
+                server = any("multiprocessing.forkserver" in p.cmdline for p in run.procs())
+                return server and any(sockets.glob(f"ostoolkit-{run.popen.pid}-*/listener-*"))
+
+            run.wait_for(listening)
+            check_killed(run)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_signal_while_a_worker_starts_is_deferred_until_it_started():
+    """Process.start runs whole (else a half-started worker would hang the tracker's stop)."""
+    reached = []
+
+    def start() -> None:
+        with spawn._interrupts_deferred():
+            signal.raise_signal(signal.SIGINT)
+            reached.append("after the signal")
+
+    with pytest.raises(KeyboardInterrupt):
+        start()
+    assert reached == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -1,11 +1,20 @@
 """Pure logic of measure-memory: slopes, limits, verdicts and findings."""
 
+import multiprocessing.spawn
+import os
+import resource
+import sys
+from types import SimpleNamespace
+
+import psutil
 import pytest
 from click.testing import CliRunner
 
+from ostoolkit import children
 from ostoolkit import cli as cli_module
+from ostoolkit.children import SPAWN_LAUNCHER, spawn_context
 from ostoolkit.claims import judge_heavier
-from ostoolkit.errors import InvalidRequest
+from ostoolkit.errors import InvalidRequest, LimitExceeded
 from ostoolkit.measure.memory import (
     GroupTotal,
     MemoryConfig,
@@ -78,3 +87,53 @@ def test_bad_input_exit_2(args, message):
     result = CliRunner().invoke(cli_module.cli, ["measure-memory", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+# --- children.spawn_context: multiprocessing's executable and the launcher's variables are set
+# for the block and restored after; without a working launcher, plain 'spawn' and a warning.
+
+LAUNCHER_VARS = ("OSTOOLKIT_SPAWN_SETPRIV", "OSTOOLKIT_SPAWN_PYTHON", "OSTOOLKIT_SPAWN_PARENT")
+
+
+def test_spawn_context_sets_the_launcher_for_the_block(monkeypatch):
+    monkeypatch.setattr(children, "spawn_launcher_warning", lambda: None)
+    for name in LAUNCHER_VARS:
+        monkeypatch.delenv(name, raising=False)
+    before = multiprocessing.spawn.get_executable()
+    warnings: list[str] = []
+    with spawn_context(warnings) as context:
+        assert context.get_start_method() == "spawn"
+        assert os.fsdecode(multiprocessing.spawn.get_executable()) == str(SPAWN_LAUNCHER)
+        assert os.environ["OSTOOLKIT_SPAWN_PARENT"] == str(os.getpid())
+        assert os.environ["OSTOOLKIT_SPAWN_PYTHON"] == sys.executable
+    assert multiprocessing.spawn.get_executable() == before
+    assert not [name for name in LAUNCHER_VARS if name in os.environ]
+    assert warnings == []
+
+
+def test_spawn_context_without_setpriv_is_plain_spawn_with_one_warning(monkeypatch):
+    monkeypatch.setattr(children.shutil, "which", lambda name: None)
+    monkeypatch.setattr(
+        children, "spawn_launcher_warning", children.spawn_launcher_warning.__wrapped__
+    )
+    before = multiprocessing.spawn.get_executable()
+    warnings: list[str] = []
+    for _ in range(2):
+        with spawn_context(warnings):
+            assert multiprocessing.spawn.get_executable() == before
+    assert len(warnings) == 1
+    assert "setpriv is not installed" in warnings[0]
+    assert "without ostoolkit's parent-death launcher" in warnings[0]
+
+
+def test_mp_spawn_workers_beyond_the_open_file_limit_are_refused(monkeypatch):
+    real = resource.getrlimit
+
+    def getrlimit(which):
+        return (256, 256) if which == resource.RLIMIT_NOFILE else real(which)
+
+    monkeypatch.setattr(resource, "getrlimit", getrlimit)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=2**50))
+    with pytest.raises(LimitExceeded, match="open files"):
+        check_config(MemoryConfig(workers=(100,), models=("mp_spawn",)))
+    check_config(MemoryConfig(workers=(100,), models=("process",)))
