@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ostoolkit.children import Children, run_command, run_tempdir
-from ostoolkit.errors import OstoolkitError
+from ostoolkit.errors import LimitExceeded, OstoolkitError, describe_os_error
 from ostoolkit.report import Measurement, Result, make_result
 
 KINDS = ("fork", "thread", "vfork")
@@ -36,7 +38,8 @@ FLAG_FOR = {
     "sighand": "CLONE_SIGHAND",
     "thread": "CLONE_THREAD",
 }
-# An fd number the new task opens its file at, far above anything the parent holds.
+# The fd number the new task opens its file at, far above anything the parent holds; below
+# the soft RLIMIT_NOFILE when that is lower (dup2(2) fails with EBADF past it).
 PROBE_FD = 901
 # The signal whose disposition the new task changes (to "ignore").
 PROBE_SIGNAL = signal.SIGUSR2
@@ -97,6 +100,20 @@ def _identity(tid: int) -> dict[str, int]:
     return {"tid": int(fields["Pid"]), "tgid": int(fields["Tgid"]), "ppid": int(fields["PPid"])}
 
 
+def probe_fd() -> int:
+    """A free fd number for the probe: PROBE_FD, or the highest free one the limit allows."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    top = PROBE_FD if soft == resource.RLIM_INFINITY else min(PROBE_FD, soft - 1)
+    for fd in range(top, 2, -1):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return fd
+    raise LimitExceeded(
+        f"no free file descriptor below RLIMIT_NOFILE={soft} for the probe: raise ulimit -n"
+    )
+
+
 class _Probe:
     """The parent's view before and after: a marker in memory, fd table, cwd, signal mask."""
 
@@ -104,13 +121,19 @@ class _Probe:
         self.workdir = workdir
         self.probe_file = probe_file
         self.marker = bytearray(b"parent")
-        self.cwd = os.getcwd()
+        self.fd = probe_fd()
+        try:
+            self.cwd = os.getcwd()
+        except FileNotFoundError:
+            raise OstoolkitError(
+                "the working directory was removed: the clone experiment changes directory "
+                "and must come back; run ostoolkit from a directory that exists"
+            ) from None
 
     def look(self) -> dict[str, bool]:
         """What changed here after the new task made its changes."""
         try:
-            os.fstat(PROBE_FD)
-            files = os.path.samestat(os.fstat(PROBE_FD), os.stat(self.probe_file))
+            files = os.path.samestat(os.fstat(self.fd), os.stat(self.probe_file))
         except OSError:
             files = False
         return {
@@ -124,7 +147,7 @@ class _Probe:
         """What the new task does once it runs: one change per shared thing."""
         self.marker[:] = b"child!"
         fd = os.open(self.probe_file, os.O_RDONLY)
-        os.dup2(fd, PROBE_FD)
+        os.dup2(fd, self.fd)
         os.close(fd)
         os.chdir(self.workdir)
         _ignore_probe_signal()
@@ -133,7 +156,7 @@ class _Probe:
         """Undo in the parent whatever a sharing task changed."""
         self.marker[:] = b"parent"
         with contextlib.suppress(OSError):
-            os.close(PROBE_FD)
+            os.close(self.fd)
         os.chdir(self.cwd)
         _restore_probe_signal()
 
@@ -153,12 +176,12 @@ def _restore_probe_signal() -> None:
 
 
 def _await(fd: int, what: str) -> None:
-    """Wait (bounded) for one byte on a pipe from the new task."""
-    import select
-
+    """Wait (bounded) for one byte on a pipe from the new task; its end is end-of-file."""
     ready, _, _ = select.select([fd], [], [], STEP_TIMEOUT_S)
-    if not ready or not os.read(fd, 1):
+    if not ready:
         raise OstoolkitError(f"the {what} did not report its changes in time")
+    if not os.read(fd, 1):
+        raise OstoolkitError(f"the {what} ended before it reported its changes")
 
 
 def observe_fork(probe: _Probe, children: Children) -> Observation:
@@ -173,6 +196,8 @@ def observe_fork(probe: _Probe, children: Children) -> Observation:
             os.read(hold_r, 1)
 
         pid = children.fork(child)
+        os.close(done_w)  # the child's copy is the only one left: its death is end-of-file
+        done_w = -1
         _await(done_r, "forked child")
         shares = probe.look()
         ident = _identity(pid)
@@ -182,7 +207,8 @@ def observe_fork(probe: _Probe, children: Children) -> Observation:
     finally:
         os.close(hold_w)
         for fd in (done_r, done_w, hold_r):
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         probe.restore()
 
 
@@ -195,11 +221,14 @@ def observe_thread(probe: _Probe, children: Children) -> Observation:
     done_r, done_w = os.pipe()
     hold_r, hold_w = os.pipe()
     tid: list[int] = []
+    failed: list[str] = []
 
     def thread() -> None:
         tid.append(threading.get_native_id())
         try:
             probe.change()
+        except OSError as err:
+            failed.append(str(describe_os_error(err, "the thread's changes")))
         finally:
             os.write(done_w, b"d")
             os.read(hold_r, 1)
@@ -207,6 +236,8 @@ def observe_thread(probe: _Probe, children: Children) -> Observation:
     worker = children.start_thread(thread, lambda: None, name="ostoolkit-clone")
     try:
         _await(done_r, "thread")
+        if failed:
+            raise OstoolkitError(failed[0])
         shares = probe.look()
         ident = _identity(tid[0])
         same_ns = _namespaces(tid[0]) == _namespaces(os.getpid())
@@ -222,15 +253,13 @@ def observe_thread(probe: _Probe, children: Children) -> Observation:
 
 def observe_vfork(probe: _Probe) -> Observation:
     """A posix_spawn'ed program makes the same changes; it shares memory only until execve."""
-    code = SPAWNED.format(path=probe.probe_file, fd=PROBE_FD, cwd=probe.workdir)
+    code = SPAWNED.format(path=probe.probe_file, fd=probe.fd, cwd=probe.workdir)
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        import select
-
         ready, _, _ = select.select([proc.stdout], [], [], STEP_TIMEOUT_S)
         line = proc.stdout.readline() if ready else b""
         if line != b"done\n":

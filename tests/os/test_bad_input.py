@@ -282,8 +282,8 @@ CASES = (
     Case("host-stdout-broken-pipe", ("host",), codes=(-13, 141), stdout="broken", silent=True),
     # a hostile process environment
     Case("clone-deleted-cwd", ("clone",), codes=(0, 1), deleted_cwd=True),
-    Case("clone-nofile-32", ("clone",), codes=(1, 2), nofile=32, max_s=5.0,
-         must=(NOFILE_WORDS,)),
+    # the probe fd goes below the limit: the experiment runs as usual, and quickly
+    Case("clone-nofile-32", ("clone",), codes=(0,), nofile=32, max_s=5.0),
     Case("report-nofile-32", ("report",), nofile=32, max_s=3.0, must=(NOFILE_WORDS,)),
     # compare on reports that are not reports
     compare_bad("compare-median-string", "median-string.json",
