@@ -11,26 +11,36 @@ it shuts down. A broken stdout pipe ends the run as SIGPIPE would.
 
 from __future__ import annotations
 
-import contextlib
+# The C module, loaded by the interpreter itself: importing it opens no window for a signal.
+import _signal  # type: ignore[import-not-found]
 import os
-import signal
 import sys
-from typing import TYPE_CHECKING
+
+
+def _exit_at_once(signum: int, frame: object) -> None:
+    """Before the CLI is imported nothing needs cleaning up: say so in one line and exit."""
+    with_line = b"interrupted\n" if signum == _signal.SIGINT else b"terminated\n"
+    try:
+        os.write(2, with_line)
+    finally:
+        os._exit(128 + signum)
+
+
+# Only in the process this module starts: multiprocessing's 'spawn' and forkserver processes
+# (run as ``python -c ...``) import the console script again as __mp_main__, and must keep
+# the handlers multiprocessing gives them.
+if sys.argv[:1] != ["-c"]:
+    _signal.signal(_signal.SIGINT, _exit_at_once)
+    _signal.signal(_signal.SIGTERM, _exit_at_once)
+
+import contextlib  # noqa: E402 - after the handlers, on purpose
+import signal  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+from ostoolkit.errors import Terminated  # noqa: E402
 
 if TYPE_CHECKING:
     from types import FrameType
-
-
-def _exit_at_once(signum: int, frame: FrameType | None) -> None:
-    """Before the CLI is imported nothing needs cleaning up: say so in one line and exit."""
-    _say("interrupted" if signum == signal.SIGINT else "terminated")
-    os._exit(128 + signum)
-
-
-signal.signal(signal.SIGINT, _exit_at_once)
-signal.signal(signal.SIGTERM, _exit_at_once)
-
-from ostoolkit.errors import Terminated  # noqa: E402 - after the handlers, on purpose
 
 EXIT_SIGINT = 128 + signal.SIGINT
 EXIT_SIGTERM = 128 + signal.SIGTERM

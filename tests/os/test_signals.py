@@ -168,11 +168,11 @@ def wait_for_moment(
         return f"{delay:.3f} s after the interpreter's start-up (done at {booted - start:.3f} s)"
     if moment == "late":
         delay = command.typical_s * rng.uniform(0.7, 0.95)
-        poll_until(popen, watch, start + delay)
+        poll_until(popen, watch, max(start + delay, booted))
         return f"after {delay:.3f} s (typical run {command.typical_s} s)"
     if not command.forks:
         delay = command.typical_s / 2
-        poll_until(popen, watch, start + delay)
+        poll_until(popen, watch, max(start + delay, booted))
         return f"after {delay:.3f} s (half its typical run: it forks nothing)"
     deadline = start + 3 * command.typical_s + 10
     while popen.poll() is None and time.monotonic() < deadline:
