@@ -93,9 +93,10 @@ def fork_descendant(target: Callable[[], object]) -> int:
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
 
-    pid = _fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        _run_child(setup, target)
+    with signals_held():
+        pid = _fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            _run_child(setup, target)
     return pid
 
 
@@ -128,22 +129,54 @@ def _being_torn_down(err: BaseException, parent: int) -> bool:
 
 
 def _fork() -> int:
-    """os.fork with SIGINT and SIGTERM held across it; a failure in the project's words.
+    """os.fork, its failure (EAGAIN at a task limit, ENOMEM) in the project's words.
 
-    Held, because a Ctrl-C sent to the process group would otherwise reach the new child
-    while Python's own after-fork hooks run, before the child can ignore it, and print a
-    traceback there. The parent restores its mask at once; the child in ``_run_child``, once
-    its set-up has reset the handlers. EAGAIN (a task limit) and ENOMEM name what to lower.
+    Call it inside ``signals_held``: a Ctrl-C sent to the process group would otherwise
+    reach the new child while Python's own after-fork hooks run, before the child can reset
+    its handlers, and print a traceback there; and in the parent it could land between the
+    fork and the record of the pid. The child unblocks them in ``_run_child``, once its set-up
+    has reset the handlers.
     """
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, _TEARDOWN_SIGNALS)
     try:
-        pid = os.fork()
+        return os.fork()
     except OSError as err:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
         raise describe_os_error(err, "fork") from err
-    if pid != 0:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
-    return pid
+
+
+class Fds:
+    """The pipe ends one process owns; each is closed exactly once, even on Ctrl-C.
+
+    ``close`` forgets an fd and closes it with signals held, so a signal never leaves it
+    recorded but closed: closing it again later could close whatever file got its number.
+    """
+
+    def __init__(self) -> None:
+        self._open: set[int] = set()
+
+    def pipe(self) -> tuple[int, int]:
+        """A new pipe (read end, write end), recorded as it is made."""
+        with signals_held():
+            read_end, write_end = os.pipe()
+            self._open.update((read_end, write_end))
+        return read_end, write_end
+
+    def close(self, fd: int) -> None:
+        """Close one owned fd (KeyError if it is not, or no longer, ours)."""
+        with signals_held():
+            self._open.remove(fd)
+            os.close(fd)
+
+    def close_copies(self, keep: set[int]) -> None:
+        """In a child forked from the owner: close its copies of every fd but those in ``keep``."""
+        for fd in self._open - keep:
+            os.close(fd)
+        self._open &= keep
+
+    def close_all(self) -> None:
+        """Close every fd still owned."""
+        with signals_held():
+            while self._open:
+                os.close(self._open.pop())
 
 
 def wait_exit(pid: int, timeout: float) -> int | None:
@@ -216,10 +249,11 @@ class Children:
 
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
-        pid = _fork()
-        if pid == 0:  # pragma: no cover - runs in the child, reported through its exit code
-            _run_child(setup, target)
-        self.adopt(pid, own_group=not bare)
+        with signals_held():  # no Ctrl-C between the fork and the record of its pid
+            pid = _fork()
+            if pid == 0:  # pragma: no cover - runs in the child, reported by its exit code
+                _run_child(setup, target)
+            self.adopt(pid, own_group=not bare)
         return pid
 
     def adopt(self, pid: int, own_group: bool = True) -> None:
@@ -253,7 +287,7 @@ class Children:
         SIGINT/SIGTERM are held back meanwhile so that a second Ctrl-C cannot cut the
         cleanup short; a signal that arrived is delivered when it is done.
         """
-        with _signals_held():
+        with signals_held():
             self._close()
 
     def _close(self) -> None:
@@ -280,8 +314,13 @@ class Children:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Block SIGINT and SIGTERM for the block (pthread_sigmask(3)); pending ones fire after."""
+def signals_held() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread for the block; one that came fires right after.
+
+    Makes a short step whole for Ctrl-C: a fork and the record of its pid, a close and the
+    record that the fd is closed, the kill-and-reap of cleanup (pthread_sigmask(3)). Only
+    the main thread takes Python's signal handlers, so holding them there is enough.
+    """
     before = signal.pthread_sigmask(signal.SIG_BLOCK, _TEARDOWN_SIGNALS)
     try:
         yield

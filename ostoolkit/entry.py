@@ -27,9 +27,9 @@ def _exit_at_once(signum: int, frame: object) -> None:
 
 
 # Only in the process this module starts: multiprocessing's 'spawn' and forkserver processes
-# (run as ``python -c ...``) import the console script again as __mp_main__, and must keep
-# the handlers multiprocessing gives them.
-if sys.argv[:1] != ["-c"]:
+# import the console script again, as __mp_main__ (runpy puts it in sys.modules while it runs,
+# and sys.argv is the parent's by then), and must keep the handlers multiprocessing gives them.
+if "__mp_main__" not in sys.modules and sys.argv[:1] != ["-c"]:
     _signal.signal(_signal.SIGINT, _exit_at_once)
     _signal.signal(_signal.SIGTERM, _exit_at_once)
 

@@ -8,6 +8,7 @@ the kernel's context-switch counters read around the run.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -16,16 +17,16 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import Children, check_task_budget, enough_open_files
+from ostoolkit.children import check_task_budget, enough_open_files
 from ostoolkit.connections.load import LoadResult, LoadRun
 from ostoolkit.connections.servers import (
-    ServerHandle,
+    Serve,
+    Server,
     serve_pooled,
     serve_process,
     serve_thread,
-    start_server,
 )
-from ostoolkit.errors import InvalidRequest
+from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.report import Measurement, Result, make_result
 
 MODELS = ("process", "thread", "pooled")
@@ -97,8 +98,11 @@ def server_state(pids: Sequence[int]) -> ServerState:
     """Measure the server group: the given processes and all their descendants."""
     procs: list[psutil.Process] = []
     for pid in pids:
-        top = psutil.Process(pid)
-        procs += [top, *top.children(recursive=True)]
+        try:
+            top = psutil.Process(pid)
+            procs += [top, *top.children(recursive=True)]
+        except psutil.NoSuchProcess as err:
+            raise OstoolkitError(f"a built-in server (pid {pid}) exited during the run") from err
     processes = threads = uss = pss = fds = switches = 0
     for proc in procs:
         try:
@@ -115,20 +119,24 @@ def server_state(pids: Sequence[int]) -> ServerState:
     return ServerState(processes, threads, uss, pss, fds, switches)
 
 
-def _start_model(model: str, children: Children, pool_size: int) -> list[ServerHandle]:
-    """Start one model's server(s); the pooled model is a funnel before a process server."""
+def _start(stack: contextlib.ExitStack, serve: Serve) -> Server:
+    """Start one server whose stop is already on ``stack`` (so nothing can slip between)."""
+    return stack.enter_context(Server(serve)).start()
+
+
+def _start_model(model: str, stack: contextlib.ExitStack, pool_size: int) -> list[Server]:
+    """Start one model's server(s), the one clients talk to first.
+
+    The pooled model is a funnel before a process server; started after it, the funnel is
+    stopped before it.
+    """
     if model == "process":
-        return [start_server(children, serve_process)]
+        return [_start(stack, serve_process)]
     if model == "thread":
-        return [start_server(children, serve_thread)]
-    upstream = start_server(children, serve_process)
-    try:
-        serve = partial(serve_pooled, upstream_port=upstream.port, pool_size=pool_size)
-        pooler = start_server(children, serve)
-    except BaseException:
-        upstream.stop(children)
-        raise
-    return [pooler, upstream]
+        return [_start(stack, serve_thread)]
+    upstream = _start(stack, serve_process)
+    serve = partial(serve_pooled, upstream_port=upstream.port, pool_size=pool_size)
+    return [_start(stack, serve), upstream]
 
 
 @dataclass(frozen=True)
@@ -144,26 +152,26 @@ class RunFigures:
 
 
 def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigures:
-    """Start the model's server, connect ``clients``, run the queries, stop everything."""
-    with Children() as children:
-        servers = _start_model(model, children, pool_size)
-        try:
-            pids = [s.pid for s in servers]
-            load = LoadRun(children, servers[0].port, clients, queries)
-            try:
-                idle = server_state(pids)
-                connect_us = load.connect()
-                loaded = server_state(pids)
-                latency_us, elapsed = load.run()
-                after = server_state(pids)
-                load.finish()
-            finally:
-                load.close()
-            result = LoadResult(connect_us, latency_us, clients * queries, elapsed)
-            return RunFigures(model, clients, idle, loaded, after, result)
-        finally:
-            for server in servers:
-                server.stop(children)
+    """Start the model's server, connect ``clients``, run the queries, stop everything.
+
+    One cleanup order, however the run ends (done, an error, Ctrl-C, SIGTERM): the clients,
+    then the server they talk to, then the one behind it (the pooler's upstream), each
+    registered before it starts. So no process outlives the one it needs and none of them
+    sees a peer vanish mid-work and fails noisily.
+    """
+    with contextlib.ExitStack() as stack:
+        servers = _start_model(model, stack, pool_size)
+        pids = [s.pid for s in servers]
+        load = stack.enter_context(LoadRun(servers[0].port, clients, queries))
+        load.start()
+        idle = server_state(pids)
+        connect_us = load.connect()
+        loaded = server_state(pids)
+        latency_us, elapsed = load.run()
+        after = server_state(pids)
+        load.finish()
+    result = LoadResult(connect_us, latency_us, clients * queries, elapsed)
+    return RunFigures(model, clients, idle, loaded, after, result)
 
 
 def _percentile(values: Sequence[float], q: int) -> float:

@@ -3,11 +3,14 @@
 Clients run in their own processes, so the load does not share the server's interpreter.
 Each client process opens its share of the connections one after the other (timing each
 connect up to the server's greeting), says so, waits for the common start, then keeps one
-query in flight per connection until each has run its queries (a closed loop).
+query in flight per connection until each has run its queries (a closed loop). A client
+never prints: if the server or ostoolkit vanishes it says why on its report pipe (when
+someone still reads it) and exits with status 1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -16,8 +19,10 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
 
-from ostoolkit.children import Children
+from ostoolkit.children import Children, Fds, signals_held
 from ostoolkit.connections.protocol import GREETING, QUERY
 from ostoolkit.connections.servers import LOOPBACK
 from ostoolkit.errors import OstoolkitError
@@ -78,7 +83,7 @@ def _run_queries(socks: Sequence[socket.socket], queries: int) -> list[float]:
     return latencies
 
 
-def _report(report_w: int, payload: dict[str, list[float]]) -> None:
+def _report(report_w: int, payload: dict[str, Any]) -> None:
     """Send one JSON line to ostoolkit."""
     data = (json.dumps(payload) + "\n").encode()
     while data:
@@ -99,6 +104,19 @@ def _client(port: int, count: int, queries: int, report_w: int, phases: Sequence
         sock.close()
 
 
+def _run_client(port: int, count: int, queries: int, report_w: int, phases: Sequence[int]) -> None:
+    """``_client``, but a vanished server or ostoolkit ends it with status 1 and no traceback.
+
+    The reason goes to ostoolkit as ``{"error": ...}`` if it still reads the report pipe.
+    """
+    try:
+        _client(port, count, queries, report_w, phases)
+    except (OSError, OstoolkitError) as err:
+        with contextlib.suppress(OSError):
+            _report(report_w, {"error": " ".join(str(err).split()) or type(err).__name__})
+        os._exit(1)
+
+
 def _split(total: int, parts: int) -> list[int]:
     """Split ``total`` connections as evenly as possible over ``parts`` processes."""
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
@@ -107,47 +125,60 @@ def _split(total: int, parts: int) -> list[int]:
 class LoadRun:
     """Client processes driven through three phases: connect, query, finish.
 
-    Creating the client processes first matters: they are forks of ostoolkit and share
-    pages with the server, so the server's PSS is measured idle with them already present.
+    A context manager: ``start`` it inside the ``with`` block, and leaving the block kills
+    and reaps whatever clients are left, before any server stops. Creating the client
+    processes first matters: they are forks of ostoolkit and share pages with the server,
+    so the server's PSS is measured idle with them already present.
     """
 
     PHASES = ("connect", "go", "finish")
 
-    def __init__(self, children: Children, port: int, clients: int, queries: int) -> None:
-        self.children = children
+    def __init__(self, port: int, clients: int, queries: int) -> None:
+        self.port = port
         self.clients = clients
         self.queries = queries
-        self.phase_pipes = [os.pipe() for _ in self.PHASES]
+        self.children = Children()
+        self.fds = Fds()
+        self.phase_w: list[int] = []  # write ends of the phases not begun yet, in order
         self.readers: dict[int, bytes] = {}
         self.pids: list[int] = []
-        shares = [n for n in _split(clients, min(MAX_CLIENT_PROCESSES, clients)) if n]
-        try:
-            for share in shares:
-                report_r, report_w = os.pipe()
 
-                def run(share: int = share, report_w: int = report_w) -> None:
-                    for _, write_end in self.phase_pipes:
-                        os.close(write_end)
-                    phases = [read_end for read_end, _ in self.phase_pipes]
-                    _client(port, share, queries, report_w, phases)
+    def __enter__(self) -> LoadRun:
+        return self
 
-                self.pids.append(children.fork(run))
-                os.close(report_w)
-                self.readers[report_r] = b""
-            self._collect()
-        except BaseException:
-            self.close()
-            raise
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Fork the client processes; return once every one of them runs."""
+        pipes = [self.fds.pipe() for _ in self.PHASES]
+        phase_r = [read_end for read_end, _ in pipes]
+        self.phase_w = [write_end for _, write_end in pipes]
+        shares = [n for n in _split(self.clients, min(MAX_CLIENT_PROCESSES, self.clients)) if n]
+        for share in shares:
+            report_r, report_w = self.fds.pipe()
+
+            def run(share: int = share, report_w: int = report_w) -> None:
+                # Without the phases' write ends (or it would never read end-of-file) and
+                # the report pipes' read ends (a write must fail once ostoolkit is gone).
+                self.fds.close_copies({report_w, *phase_r})
+                _run_client(self.port, share, self.queries, report_w, phase_r)
+
+            self.pids.append(self.children.fork(run))
+            self.fds.close(report_w)
+            self.readers[report_r] = b""
+        self._collect()
 
     def _next_phase(self) -> None:
         """Close the next phase's pipe: every client reads end-of-file and moves on."""
-        for index, (read_end, write_end) in enumerate(self.phase_pipes):
-            if write_end >= 0:
-                os.close(write_end)
-                self.phase_pipes[index] = (read_end, -1)
-                return
+        self.fds.close(self.phase_w.pop(0))  # if Ctrl-C lands in between, close() closes it
 
-    def _collect(self) -> list[dict[str, list[float]]]:
+    def _collect(self) -> list[dict[str, Any]]:
         """Read one JSON line from every client process."""
         reports = []
         waiting = set(self.readers)
@@ -164,7 +195,10 @@ class LoadRun:
                     self.readers[fd] += chunk
                 if b"\n" in self.readers[fd]:
                     line, self.readers[fd] = self.readers[fd].split(b"\n", 1)
-                    reports.append(json.loads(line))
+                    report = json.loads(line)
+                    if "error" in report:
+                        raise OstoolkitError(f"a client of the load failed: {report['error']}")
+                    reports.append(report)
                     waiting.discard(fd)
         return reports
 
@@ -187,12 +221,11 @@ class LoadRun:
             self.children.reap(pid)
 
     def close(self) -> None:
-        """Close every pipe end still open (the clients themselves are reaped by Children)."""
-        for read_end, write_end in self.phase_pipes:
-            for fd in (read_end, write_end):
-                if fd >= 0:
-                    os.close(fd)
-        for fd in self.readers:
-            os.close(fd)
-        self.phase_pipes = []
-        self.readers = {}
+        """Kill and reap the clients still running, then close every pipe end still open."""
+        with signals_held():
+            try:
+                self.children.close()
+            finally:
+                self.fds.close_all()
+                self.phase_w = []
+                self.readers = {}

@@ -8,7 +8,9 @@
   does in transaction mode.
 
 Each server runs in a child started through ``Children`` and stops when its control pipe
-reaches end-of-file.
+reaches end-of-file. A server never prints: a peer that vanishes (a killed client, ostoolkit
+itself, the pooler's upstream) ends a connection or the server silently; ostoolkit learns
+what went wrong from its clients or from the start-up pipe.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import select
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from types import TracebackType
 
-from ostoolkit.children import Children, fork_descendant
+from ostoolkit.children import Children, Fds, fork_descendant, signals_held
 from ostoolkit.connections.protocol import GREETING, QUERY, REPLY, do_work
 from ostoolkit.errors import OstoolkitError
 
@@ -34,25 +37,9 @@ REAP_INTERVAL_S = 0.05
 START_TIMEOUT_S = 30.0
 
 
-@dataclass
-class ServerHandle:
-    """A running built-in server: its pid, its port, and the pipe whose closing stops it."""
-
-    pid: int
-    port: int
-    control_w: int
-
-    def stop(self, children: Children) -> None:
-        """Close the control pipe, so the server ends its connections and exits; reap it."""
-        if self.control_w >= 0:
-            os.close(self.control_w)
-            self.control_w = -1
-        children.reap(self.pid)
-
-
 def _serve_connection(conn: socket.socket) -> None:
-    """Greet, then answer every query line until the client closes."""
-    with conn, conn.makefile("rb") as lines:
+    """Greet, then answer every query line until the client closes or vanishes (silently)."""
+    with contextlib.suppress(OSError), conn, conn.makefile("rb") as lines:
         conn.sendall(GREETING)
         for line in lines:
             if line == QUERY:
@@ -60,54 +47,59 @@ def _serve_connection(conn: socket.socket) -> None:
                 conn.sendall(REPLY)
 
 
-def _reap(backends: set[int]) -> None:
-    """Reap every finished backend without blocking."""
-    for pid in list(backends):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done:
-            backends.discard(pid)
+def _reap_finished(backends: Children) -> None:
+    """Reap every backend that has exited, without blocking (waitid(2) peeks, then reap)."""
+    while True:
+        try:
+            exited = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if exited is None:
+            return
+        backends.reap(exited.si_pid)
 
 
 def serve_process(listener: socket.socket, control_r: int, ready: Callable[[], None]) -> None:
-    """Accept connections and fork one backend process for each (process-per-connection)."""
-    backends: set[int] = set()
-    ready()
-    try:
+    """Accept connections and fork one backend process for each (process-per-connection).
+
+    Backends die with the supervisor (PR_SET_PDEATHSIG); on the way out it kills and reaps
+    those still running through ``Children``.
+    """
+    with Children() as backends, listener:
+        ready()
         while True:
             readable, _, _ = select.select([listener.fileno(), control_r], [], [], REAP_INTERVAL_S)
-            _reap(backends)
+            _reap_finished(backends)
             if control_r in readable:
                 return
             if listener.fileno() in readable:
-                conn, _ = listener.accept()
+                try:
+                    conn, _ = listener.accept()
+                except ConnectionAbortedError:  # the client left before we took it
+                    continue
 
                 def backend(conn: socket.socket = conn) -> None:
                     listener.close()
                     os.close(control_r)
                     _serve_connection(conn)
 
-                backends.add(fork_descendant(backend))
-                conn.close()
-    finally:
-        listener.close()
-        for pid in backends:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-            os.waitpid(pid, 0)
+                with conn:
+                    backends.adopt(fork_descendant(backend), own_group=False)
 
 
 def serve_thread(listener: socket.socket, control_r: int, ready: Callable[[], None]) -> None:
     """Accept connections and start one thread for each (thread-per-connection)."""
-    ready()
-    try:
+    with listener:
+        ready()
         while True:
             readable, _, _ = select.select([listener.fileno(), control_r], [], [])
             if control_r in readable:
                 return
-            conn, _ = listener.accept()
+            try:
+                conn, _ = listener.accept()
+            except ConnectionAbortedError:  # the client left before we took it
+                continue
             threading.Thread(target=_serve_connection, args=(conn,), daemon=True).start()
-    finally:
-        listener.close()
 
 
 class _Pooler:
@@ -131,8 +123,16 @@ class _Pooler:
             self.idle.append(backend)
 
     def _accept(self, listener: socket.socket) -> None:
-        client, _ = listener.accept()
-        client.sendall(GREETING)
+        """Take a new client and greet it; one that is already gone is just dropped."""
+        try:
+            client, _ = listener.accept()
+        except (BlockingIOError, ConnectionAbortedError):
+            return
+        try:
+            client.sendall(GREETING)
+        except OSError:
+            client.close()
+            return
         client.setblocking(False)
         self.buffers[client] = b""
         self.selector.register(client, selectors.EVENT_READ, self._from_client)
@@ -153,7 +153,7 @@ class _Pooler:
         if lines is None:
             self.selector.unregister(client)
             del self.buffers[client]
-            client.close()
+            client.close()  # its queries still waiting get their reply dropped in _from_backend
             return
         self.waiting.extend(client for line in lines if line == QUERY)
         self._dispatch()
@@ -179,8 +179,7 @@ class _Pooler:
 
     def run(self, control_r: int) -> None:
         """Serve until the control pipe reaches end-of-file."""
-        control = os.fdopen(control_r, "rb", buffering=0)
-        self.selector.register(control, selectors.EVENT_READ, None)
+        self.selector.register(control_r, selectors.EVENT_READ, None)
         while True:
             for key, _ in self.selector.select():
                 if key.data is None:
@@ -204,37 +203,102 @@ def serve_pooled(
 Serve = Callable[[socket.socket, int, Callable[[], None]], None]
 
 
-def start_server(children: Children, serve: Serve) -> ServerHandle:
-    """Fork a server process on a free loopback port; return once it is set up and listens."""
-    control_r, control_w = os.pipe()
-    port_r, port_w = os.pipe()
+def _read_line(fd: int, timeout: float) -> bytes:
+    """The first line written to a pipe, or what came before end-of-file or the timeout."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"\n" not in data:
+        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        chunk = os.read(fd, 4096) if ready else b""
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\n", 1)[0]
 
-    def run() -> None:
-        os.close(control_w)
-        os.close(port_r)
+
+def _run_server(serve: Serve, control_r: int, port_w: int) -> None:
+    """In the server's process: listen, say the port on ``port_w``, serve; never print.
+
+    An OSError (ostoolkit, a client or the upstream vanished; a limit hit) or a failure of
+    its own ends the server with status 1: before it is ready the reason goes to ostoolkit
+    on ``port_w``, after that ostoolkit hears about it from the clients.
+    """
+    port_pipe = [port_w]  # emptied once the port is said: a list, so ready() can pop it
+    try:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((LOOPBACK, 0))
         listener.listen(BACKLOG)
 
         def ready() -> None:
-            os.write(port_w, f"{listener.getsockname()[1]}\n".encode())
-            os.close(port_w)
+            os.write(port_pipe[0], f"{listener.getsockname()[1]}\n".encode())
+            os.close(port_pipe.pop())
 
         serve(listener, control_r, ready)
+    except (OSError, OstoolkitError) as err:
+        if port_pipe:
+            with contextlib.suppress(OSError):
+                os.write(port_pipe[0], f"!{' '.join(str(err).split())}\n".encode())
+        os._exit(1)
 
-    try:
-        pid = children.fork(run)
-    except BaseException:
-        os.close(control_w)
-        raise
-    finally:
-        os.close(control_r)
-        os.close(port_w)
-    with os.fdopen(port_r, "rb") as port_file:
-        ready, _, _ = select.select([port_file], [], [], START_TIMEOUT_S)
-        line = port_file.readline() if ready else b""
-    if not line:
-        os.close(control_w)
-        raise OstoolkitError("a built-in server failed to start")
-    return ServerHandle(pid, int(line), control_w)
+
+class Server:
+    """One built-in server in a child process: ``start`` it, then leave its ``with`` block.
+
+    Leaving the block normally stops it (its control pipe reaches end-of-file, it ends its
+    connections and exits) and reaps it; leaving on an exception (an error, Ctrl-C,
+    SIGTERM) kills its process group, backends included, at once. Either way its clients
+    must be gone first, and a pooler before its upstream.
+    """
+
+    def __init__(self, serve: Serve) -> None:
+        self.serve = serve
+        self.children = Children()
+        self.fds = Fds()
+        self.pid = -1
+        self.port = -1
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(graceful=exc_type is None)
+
+    def start(self) -> Server:
+        """Fork the server on a free loopback port; return once it is set up and listens."""
+        control_r, _ = self.fds.pipe()  # the write end stays in self.fds until close()
+        port_r, port_w = self.fds.pipe()
+        serve = self.serve
+
+        def run() -> None:
+            self.fds.close_copies({control_r, port_w})
+            _run_server(serve, control_r, port_w)
+
+        self.pid = self.children.fork(run)
+        self.fds.close(control_r)
+        self.fds.close(port_w)
+        line = _read_line(port_r, START_TIMEOUT_S)
+        self.fds.close(port_r)
+        if not line.isdigit():
+            reason = line[1:].decode(errors="replace") if line.startswith(b"!") else ""
+            raise OstoolkitError(
+                "a built-in server failed to start" + (f": {reason}" if reason else "")
+            )
+        self.port = int(line)
+        return self
+
+    def close(self, graceful: bool = False) -> None:
+        """Stop the server: let it exit on its own first if ``graceful``; kill and reap the rest."""
+        try:
+            if graceful and self.pid in self.children.pids:
+                self.fds.close_all()  # end-of-file on its control pipe: the server exits
+                self.children.reap(self.pid)
+        finally:
+            with signals_held():
+                self.children.close()
+                self.fds.close_all()

@@ -1,18 +1,39 @@
 """Built-in servers with real clients on 127.0.0.1: the models' shapes, nothing left behind."""
 
+import contextlib
+import functools
 import json
+import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import psutil
 import pytest
 
 from ostoolkit.connections.builtin import run_model
+from ostoolkit.connections.protocol import GREETING, QUERY, REPLY
+from ostoolkit.connections.servers import (
+    LOOPBACK,
+    Server,
+    serve_pooled,
+    serve_process,
+    serve_thread,
+)
+from ostoolkit.errors import OstoolkitError
 
 ENTRY = Path(sys.executable).with_name("ostoolkit")
+MARKER = "OSTOOLKIT_TEST_MARKER"
+# 50 connections from 4 client processes; queries enough that no poll can miss the query
+# phase, which costs nothing: the signal ends the run.
+CLIENTS = 50
+SIGNAL_ARGV = ["connections", "--clients", str(CLIENTS), "--queries", "2000", "--pool-size", "5"]
+WAIT_S = 30.0
 
 
 def test_process_per_connection_has_a_backend_per_client():
@@ -56,30 +77,156 @@ def test_entry_point_json():
     assert "memory per connection" in done.stderr
 
 
-def test_sigint_mid_load_leaves_nothing():
-    argv = [ENTRY, "connections", "--model", "process", "--clients", "300", "--queries", "1000"]
-    popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _marked(marker):
+    """Pids of the live processes whose environment carries this test's marker."""
+    needle = f"{MARKER}={marker}".encode()
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as environ:
+                if needle in environ.read().split(b"\0"):
+                    pids.append(int(entry.name))
+        except OSError:  # gone, or a zombie
+            continue
+    return pids
+
+
+def _client_connections(main_pid, pids):
+    """TCP connections held by ostoolkit's client processes (its children that do not listen)."""
+    total = 0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.ppid() != main_pid:
+                continue
+            conns = proc.net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        if not any(c.status == psutil.CONN_LISTEN for c in conns):
+            total += len(conns)
+    return total
+
+
+MOMENTS = {
+    # A server was just forked (a pooled run's upstream, say), nothing else yet.
+    "start-up": lambda main, pids: len(pids) >= 2,
+    # The clients opened their first connections.
+    "connecting": lambda main, pids: _client_connections(main, pids) >= 1,
+    # Every connection is open: the query phase is next or under way.
+    "querying": lambda main, pids: _client_connections(main, pids) >= CLIENTS,
+}
+
+
+@pytest.mark.parametrize(
+    ("model", "signame", "moment"),
+    [
+        ("pooled", "SIGINT", "start-up"),
+        ("pooled", "SIGINT", "querying"),
+        ("pooled", "SIGTERM", "connecting"),
+        ("process", "SIGINT", "connecting"),
+        ("process", "SIGTERM", "querying"),
+        ("thread", "SIGINT", "querying"),
+        ("thread", "SIGTERM", "start-up"),
+    ],
+)
+def test_signal_ends_the_run_silently(model, signame, moment):
+    """Ctrl-C (SIGINT to the group) or SIGTERM: 130/143, one line, no traceback, none left."""
+    signum = getattr(signal, signame)
+    marker = str(uuid.uuid4())
+    popen = subprocess.Popen(
+        [ENTRY, *SIGNAL_ARGV, "--model", model],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, MARKER: marker}, start_new_session=True,
+    )  # fmt: skip
     try:
-        proc = psutil.Process(popen.pid)
-        deadline = time.monotonic() + 60
-        while len(proc.children(recursive=True)) < 50:  # server, clients and backends are up
-            assert time.monotonic() < deadline, "the load never started"
-            time.sleep(0.01)
-        kids = proc.children(recursive=True)
-        popen.send_signal(signal.SIGINT)
-        popen.communicate(timeout=60)
-        assert popen.returncode == 130
-        _gone, alive = psutil.wait_procs(kids, timeout=20)
-        assert not alive, f"left behind: {alive}"
+        deadline = time.monotonic() + WAIT_S
+        while not MOMENTS[moment](popen.pid, _marked(marker)):
+            assert popen.poll() is None, f"ended before {moment}: {popen.communicate()}"
+            assert time.monotonic() < deadline, f"{moment} never came"
+        if signum == signal.SIGINT:
+            os.killpg(popen.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        else:
+            popen.send_signal(signal.SIGTERM)
+        _, err = popen.communicate(timeout=WAIT_S)
+        stderr = err.decode(errors="replace")
+        assert popen.returncode == 128 + signum, stderr
+        assert "Traceback" not in stderr, stderr
+        assert len(stderr.splitlines()) <= 1, stderr
+        deadline = time.monotonic() + 1
+        while left := _marked(marker):
+            assert time.monotonic() < deadline, f"left alive: {left}"
     finally:
+        for pid in _marked(marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         popen.kill()
         popen.communicate()
 
 
 @pytest.mark.parametrize("model", ["process", "thread", "pooled"])
 def test_no_file_descriptor_leak(model):
-    import os
-
     before = set(os.listdir("/proc/self/fd"))
     run_model(model, 3, 1, pool_size=2)
     assert set(os.listdir("/proc/self/fd")) == before
+
+
+def _connect(port):
+    """A client connection that the server has greeted."""
+    sock = socket.create_connection((LOOPBACK, port))
+    assert sock.recv(len(GREETING)) == GREETING
+    return sock
+
+
+def _reset(sock):
+    """Close a connection with a reset (SO_LINGER 0), as a killed client's kernel may."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+@pytest.mark.parametrize("serve", [serve_process, serve_thread], ids=["process", "thread"])
+def test_server_stays_silent_when_clients_vanish(serve, capfd):
+    with Server(serve) as server:
+        server.start()
+        socks = [_connect(server.port) for _ in range(3)]
+        for sock in socks:
+            sock.sendall(QUERY * 50)  # replies pile up unread: the server writes into a reset
+        for sock in socks:
+            _reset(sock)
+        with _connect(server.port) as sock:  # still serving
+            sock.sendall(QUERY)
+            assert sock.recv(len(REPLY)) == REPLY
+    assert capfd.readouterr().err == ""
+
+
+def _closed_by_peer(sock):
+    """True if the other end closed ``sock`` (end-of-file, or a reset for unread data)."""
+    try:
+        return sock.recv(len(REPLY)) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_pooler_exits_silently_when_its_upstream_vanishes(capfd):
+    with Server(serve_process) as upstream:
+        upstream.start()
+        serve = functools.partial(serve_pooled, upstream_port=upstream.port, pool_size=2)
+        with Server(serve) as pooler:
+            pooler.start()
+            with _connect(pooler.port) as client:
+                upstream.close()  # killed: the pooler's backend connections close under it
+                client.sendall(QUERY)
+                assert _closed_by_peer(client)
+            assert pooler.children.reap(pooler.pid) == 1
+    assert capfd.readouterr().err == ""
+
+
+def test_server_that_fails_to_start_says_why_without_a_traceback(capfd):
+    def refuse(listener, control_r, ready):
+        raise OSError(98, "Address already in use")
+
+    match = "failed to start: .*Address already in use"
+    with pytest.raises(OstoolkitError, match=match), Server(refuse) as server:
+        server.start()
+    assert capfd.readouterr().err == ""

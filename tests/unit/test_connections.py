@@ -1,9 +1,13 @@
 """Pure logic of the connections command: splitting load, percentiles, limits, the table."""
 
+import os
+import signal
+
 import pytest
 from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
+from ostoolkit.children import Fds, signals_held
 from ostoolkit.connections.builtin import (
     ConnectionsConfig,
     RunFigures,
@@ -14,7 +18,7 @@ from ostoolkit.connections.builtin import (
     figures_to_results,
     summary_table,
 )
-from ostoolkit.connections.load import LoadResult, _split
+from ostoolkit.connections.load import LoadResult, LoadRun, _split
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.render import render
 from ostoolkit.report import Measurement, build_report
@@ -89,3 +93,61 @@ def test_bad_input_exit_2(args, option):
     result = CliRunner().invoke(cli_module.cli, ["connections", *args])
     assert result.exit_code == 2
     assert option in result.output
+
+
+@pytest.fixture
+def interrupt_after_first_close(monkeypatch):
+    """os.close that raises KeyboardInterrupt right after its first close, as Ctrl-C could.
+
+    Records every fd it closed, to show that none is closed twice.
+    """
+    real_close = os.close
+    closed = []
+
+    def close(fd):
+        real_close(fd)
+        closed.append(fd)
+        if len(closed) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "close", close)
+    return closed
+
+
+def test_fds_interrupted_close_is_never_repeated(interrupt_after_first_close):
+    fds = Fds()
+    read_end, write_end = fds.pipe()
+    with pytest.raises(KeyboardInterrupt):
+        fds.close(write_end)
+    reused = os.open(os.devnull, os.O_RDONLY)  # may take write_end's number: must survive
+    try:
+        fds.close_all()
+        assert interrupt_after_first_close == [write_end, read_end]
+        os.fstat(reused)
+    finally:
+        os.close(reused)
+    with pytest.raises(KeyError):  # not ours any more: refused, never closed again
+        fds.close(write_end)
+
+
+def test_load_phase_interrupted_then_closed_closes_each_fd_once(interrupt_after_first_close):
+    load = LoadRun(port=1, clients=1, queries=1)  # no client started: the pipes alone
+    pipes = [load.fds.pipe() for _ in LoadRun.PHASES]
+    load.phase_w = [write_end for _, write_end in pipes]
+    with pytest.raises(KeyboardInterrupt):
+        load.connect()  # Ctrl-C right after the connect phase's pipe closed
+    load.close()
+    closed = interrupt_after_first_close
+    assert sorted(closed) == sorted(fd for pipe in pipes for fd in pipe)
+    assert len(set(closed)) == len(closed)
+
+
+def test_interrupts_deferred_holds_sigint_until_the_block_ends():
+    steps = []
+    try:
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            steps.append("signalled")
+    except KeyboardInterrupt:
+        steps.append("interrupted")
+    assert steps == ["signalled", "interrupted"]
