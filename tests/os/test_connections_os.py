@@ -8,13 +8,12 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import psutil
 import pytest
+from harness import ENTRY, MARKER_VAR, marked_processes
 
 from ostoolkit.connections.builtin import run_model
 from ostoolkit.connections.protocol import GREETING, QUERY, REPLY
@@ -27,8 +26,6 @@ from ostoolkit.connections.servers import (
 )
 from ostoolkit.errors import OstoolkitError
 
-ENTRY = Path(sys.executable).with_name("ostoolkit")
-MARKER = "OSTOOLKIT_TEST_MARKER"
 # 50 connections from 4 client processes; queries enough that no poll can miss the query
 # phase, which costs nothing: the signal ends the run.
 CLIENTS = 50
@@ -77,22 +74,6 @@ def test_entry_point_json():
     assert "memory per connection" in done.stderr
 
 
-def _marked(marker):
-    """Pids of the live processes whose environment carries this test's marker."""
-    needle = f"{MARKER}={marker}".encode()
-    pids = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as environ:
-                if needle in environ.read().split(b"\0"):
-                    pids.append(int(entry.name))
-        except OSError:  # gone, or a zombie
-            continue
-    return pids
-
-
 def _client_connections(main_pid, pids):
     """TCP connections held by ostoolkit's client processes (its children that do not listen)."""
     total = 0
@@ -138,11 +119,11 @@ def test_signal_ends_the_run_silently(model, signame, moment):
     popen = subprocess.Popen(
         [ENTRY, *SIGNAL_ARGV, "--model", model],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, MARKER: marker}, start_new_session=True,
+        env={**os.environ, MARKER_VAR: marker}, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + WAIT_S
-        while not MOMENTS[moment](popen.pid, _marked(marker)):
+        while not MOMENTS[moment](popen.pid, list(marked_processes(marker))):
             assert popen.poll() is None, f"ended before {moment}: {popen.communicate()}"
             assert time.monotonic() < deadline, f"{moment} never came"
         if signum == signal.SIGINT:
@@ -155,10 +136,10 @@ def test_signal_ends_the_run_silently(model, signame, moment):
         assert "Traceback" not in stderr, stderr
         assert len(stderr.splitlines()) <= 1, stderr
         deadline = time.monotonic() + 1
-        while left := _marked(marker):
+        while left := list(marked_processes(marker)):
             assert time.monotonic() < deadline, f"left alive: {left}"
     finally:
-        for pid in _marked(marker):
+        for pid in list(marked_processes(marker)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         popen.kill()

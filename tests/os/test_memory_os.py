@@ -12,15 +12,23 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import psutil
 import pytest
+from harness import (
+    GONE_WITHIN_S,
+    MARKER_VAR,
+    MP_WORKER,
+    check_interrupted,
+    check_killed,
+    kill_marked,
+    marked_run,
+    signal_name,
+    wait_gone,
+    workers_starting,
+)
 
 from ostoolkit.children import (
     SPAWN_LAUNCHER,
@@ -86,174 +94,6 @@ def test_cow_unique_memory_grows_with_what_is_written():
 # that live parent; once none of the run is alive, every orphan's parent is PID 1 (or a
 # subreaper), and reaping is init's job (the Firecracker VM this was written on reaps only
 # every second or two, so waiting for the pids to vanish would test init, not ostoolkit).
-
-ENTRY = Path(sys.executable).with_name("ostoolkit")
-MARKER_VAR = "OSTOOLKIT_TEST_MARKER"
-GONE_WITHIN_S = 1.0  # after SIGKILL of ostoolkit, every process of the run is gone by then
-POLL_S = 0.005
-SHM = Path("/dev/shm")
-SHM_OURS = re.compile(r"^(sem\.mp-|mp-|psm_|.*ostoolkit)")
-ERROR_DUMP = re.compile(r"Traceback|resource_tracker|leaked|Error:|Warning:")
-EXIT_CODE = {signal.SIGINT: 130, signal.SIGTERM: 143}
-MP_WORKER = "--multiprocessing-fork"  # in a 'spawn' worker's argv from the launcher on
-
-
-@dataclass(frozen=True)
-class Marked:
-    """One live process of a run: its pid, state, parent and command line."""
-
-    pid: int
-    state: str
-    ppid: int
-    cmdline: str
-
-
-def marked(marker: str) -> dict[int, Marked]:
-    """Every live process whose environment carries ``marker`` (a zombie's reads empty)."""
-    needle = f"{MARKER_VAR}={marker}".encode()
-    found = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            if needle not in Path(f"/proc/{name}/environ").read_bytes().split(b"\0"):
-                continue
-            fields = Path(f"/proc/{name}/stat").read_text()
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        state, ppid = fields[fields.rfind(")") + 2 :].split()[:2]
-        found[int(name)] = Marked(int(name), state, int(ppid), cmdline.decode(errors="replace"))
-    return found
-
-
-def wait_gone(marker: str, timeout: float, but: int = 0) -> list[Marked]:
-    """Poll until no process with ``marker`` (``but`` left out) is alive, or ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [p for p in marked(marker).values() if p.pid != but]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(POLL_S)
-
-
-def kill_marked(marker: str) -> None:
-    """SIGKILL what is left of a marked run after a failed check."""
-    for proc in marked(marker).values():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-
-
-def shm_ours() -> set[str]:
-    """Entries of /dev/shm named like multiprocessing's or ours."""
-    return {name for name in os.listdir(SHM) if SHM_OURS.match(name)}
-
-
-class MarkedRun:
-    """The installed entry point run in a new session with a marker and a private TMPDIR.
-
-    pytest's tmp_path is deep: multiprocessing's sockets may not fit in a path in it (unix(7):
-    107 bytes), when ostoolkit puts its temp dir in a second run directory in /tmp.
-    """
-
-    def __init__(self, args: list[str], tmpdir: Path, out: IO[bytes], err: IO[bytes]) -> None:
-        self.marker = str(uuid.uuid4())
-        self.tmpdir = tmpdir
-        self.tmpdir.mkdir()
-        self.env = {**os.environ, MARKER_VAR: self.marker, "TMPDIR": str(self.tmpdir)}
-        self.out, self.err = out, err
-        self.shm_before = shm_ours()
-        self.popen = subprocess.Popen(
-            [ENTRY, *args], stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
-            env=self.env, start_new_session=True,
-        )  # fmt: skip
-
-    def procs(self) -> list[Marked]:
-        """The run's live processes, ostoolkit itself included."""
-        return list(marked(self.marker).values())
-
-    def wait_for(self, ready: Callable[["MarkedRun"], bool], timeout: float = 60) -> None:
-        """Poll under a deadline until ``ready`` says the moment came, while the run lasts."""
-        deadline = time.monotonic() + timeout
-        while not ready(self):
-            assert self.popen.poll() is None, f"ended before the moment: {self.stderr()}"
-            assert time.monotonic() < deadline, "the moment never came"
-            time.sleep(POLL_S)
-
-    def alive(self) -> list[Marked]:
-        """The run's processes still alive, ostoolkit itself left out (its zombie is ours)."""
-        return [p for p in marked(self.marker).values() if p.pid != self.popen.pid]
-
-    def wait_gone(self, timeout: float) -> list[Marked]:
-        """Poll until none of the run's processes is alive, or ``timeout``; return those left."""
-        return wait_gone(self.marker, timeout, self.popen.pid)
-
-    def stderr(self) -> str:
-        self.err.seek(0)
-        return self.err.read().decode(errors="replace")
-
-    def close(self) -> None:
-        """Kill whatever of the run is left (after a failed check) and reap ostoolkit."""
-        kill_marked(self.marker)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait()
-
-
-@contextlib.contextmanager
-def marked_run(args: list[str], tmp_path: Path) -> Iterator[MarkedRun]:
-    """Run the entry point (see MarkedRun); whatever happens, end all of it after the block."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        run = MarkedRun(args, tmp_path / "tmp", out, err)
-        try:
-            yield run
-        finally:
-            run.close()
-
-
-def run_dirs(folder: Path) -> list[str]:
-    """The ostoolkit run directories in ``folder``."""
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("ostoolkit-"))
-
-
-def check_killed(run: MarkedRun) -> None:
-    """SIGKILL ostoolkit now: within 1 s nothing of the run is alive; the next run sweeps."""
-    os.kill(run.popen.pid, signal.SIGKILL)
-    left = run.wait_gone(GONE_WITHIN_S)
-    assert not left, f"alive {GONE_WITHIN_S} s after SIGKILL: {left}"
-    assert run.popen.wait(timeout=10) == -signal.SIGKILL
-    assert ERROR_DUMP.search(run.stderr()) is None, run.stderr()
-    stale = run_dirs(run.tmpdir)
-    assert len(stale) == 1, stale
-    assert stale[0].startswith(f"ostoolkit-{run.popen.pid}-")
-    host = subprocess.run([ENTRY, "host"], env=run.env, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
-    assert host.returncode == 0, host.stderr
-    assert list(run.tmpdir.iterdir()) == [], "the next run did not sweep the killed one's dir"
-    assert not list(Path("/tmp").glob(f"ostoolkit-{run.popen.pid}-*"))  # nor its /tmp one
-    assert shm_ours() - run.shm_before == set()
-
-
-def check_interrupted(run: MarkedRun, sig: signal.Signals) -> None:
-    """SIGINT/SIGTERM ostoolkit now: its exit code, no dump, nothing left anywhere."""
-    os.kill(run.popen.pid, sig)
-    assert run.popen.wait(timeout=30) == EXIT_CODE[sig], run.stderr()
-    assert ERROR_DUMP.search(run.stderr()) is None, run.stderr()
-    left = run.wait_gone(GONE_WITHIN_S)
-    assert not left, f"alive after exit: {left}"
-    assert shm_ours() - run.shm_before == set()
-    assert list(run.tmpdir.iterdir()) == []
-
-
-def signal_name(value: object) -> str:
-    """A readable test id for a signal parameter (SIGKILL rather than 9)."""
-    return value.name if isinstance(value, signal.Signals) else str(value)
-
-
-def workers_starting(count: int) -> Callable[[MarkedRun], bool]:
-    """The moment at least ``count`` 'spawn' workers exist (launcher or interpreter alike)."""
-    return lambda run: sum(MP_WORKER in p.cmdline for p in run.procs()) >= count
-
 
 MEMORY_ARGS = ["measure-memory", "--model", "mp_spawn", "--workers", "20"]
 

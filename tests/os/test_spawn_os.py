@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import psutil
 import pytest
-from test_memory_os import (
+from harness import (
     MarkedRun,
     check_interrupted,
     check_killed,
