@@ -19,7 +19,13 @@ import click
 
 from ostoolkit import __version__
 from ostoolkit.children import raising_on_sigterm, sweep_stale_tempdirs
-from ostoolkit.compare import compare_reports, load_all
+from ostoolkit.compare import (
+    DEFAULT_THRESHOLD,
+    MAX_THRESHOLD,
+    compare_reports,
+    compared_hosts,
+    load_all,
+)
 from ostoolkit.connections.builtin import (
     DEFAULT_POOL_SIZE,
     MAX_CLIENTS,
@@ -249,13 +255,20 @@ def run_command(
     fmt: str,
     json_path: str | None,
     full_host: bool = False,
+    host_from: Callable[[Measurement], dict[str, Any]] | None = None,
 ) -> Report:
-    """The common trip: host fingerprint, one measurement, one report, one render."""
+    """The common trip: host fingerprint, one measurement, one report, one render.
+
+    ``host_from`` is for a command that measures nothing on this machine (compare): the
+    report's host block is made from its result instead, and this host is not fingerprinted.
+    """
     debug = bool(ctx.find_root().params.get("debug"))
     with cli_errors(debug):
         started_at, start = now_utc(), time.monotonic()
-        host = collect_host()
+        host = collect_host() if host_from is None else {}
         measurement = measure()
+        if host_from is not None:
+            host = host_from(measurement)
         report = build_report(
             ctx.info_name or "ostoolkit",
             sys.argv[1:],
@@ -727,20 +740,27 @@ COMPARE_EPILOG = """Examples:
 \b
   ostoolkit compare examples/reports/           # every report in a folder
   ostoolkit compare a.json b.json --label laptop --label ci-runner
-  ostoolkit compare base.json new.json --fail-above 1.5 --format markdown
+  ostoolkit compare base.json new.json --fail-above 1.2 --changed
+  ostoolkit compare base.json new.json --threshold 10 --json compare.json
 """
 
 
 @cli.command("compare", epilog=COMPARE_EPILOG)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--label", "labels", multiple=True,
-              help="A column's name, once per report.  [default: host, CPU, kernel]")  # fmt: skip
+              help="A column's name, once per report, each different.  "
+              "[default: host, CPU, kernel]")  # fmt: skip
 @click.option(
     "--baseline", metavar="LABEL", help="The column others are compared with.  [default: the first]"
 )
+@click.option("--threshold", type=FiniteFloatRange(0, MAX_THRESHOLD * 100, min_open=True),
+              default=DEFAULT_THRESHOLD * 100, show_default=True, metavar="PCT",
+              help="The band of no practical difference: a figure whose whole 95 % interval "
+              "lies within ±PCT % of the baseline is the same.")  # fmt: skip
 @click.option("--fail-above", type=FiniteFloatRange(1.0, min_open=True), metavar="RATIO",
-              help="Exit 1 when a shared figure is worse than the baseline by more than RATIO, "
-              "beyond its noise.")  # fmt: skip
+              help="Exit 1 when a figure is worse than the baseline (slower, more, or lower "
+              "per second) and even its interval's end nearest 1 is beyond RATIO.")  # fmt: skip
+@click.option("--changed", is_flag=True, help="Show only the figures whose verdict is not same.")
 @output_options
 @click.pass_context
 def compare_command(
@@ -748,23 +768,38 @@ def compare_command(
     paths: tuple[Path, ...],
     labels: tuple[str, ...],
     baseline: str | None,
+    threshold: float,
     fail_above: float | None,
+    changed: bool,
     fmt: str,
     json_path: str | None,
 ) -> None:
-    """Compare saved reports (files, or folders of them) across hosts.
+    """Compare saved reports (files, or folders of them) across hosts, from their samples.
 
-    One row per result id, one column per host, each figure beside the baseline's with a
-    verdict that allows for noise: overlapping p10–p90 ranges are "≈ same", a figure either
-    report marked noisy is "inconclusive". Above the table, only the host fields that differ.
+    For each figure: the ratio of its median to the baseline's, a 95 % bootstrap interval of
+    that ratio and a Mann-Whitney U test. The interval against a band of ±PCT % gives one
+    word: slower/faster (times), more/less (memory, counts), higher/lower (other units), same
+    (inside the band), unclear (straddling it, or too few samples), missing. Noise status and
+    the interference a measurement saw are shown beside, never as the verdict. Nothing is
+    measured: the report's host block names the compared hosts. With GITHUB_STEP_SUMMARY set,
+    the markdown is appended there too.
     """
-    report = run_command(
-        ctx,
-        lambda: compare_reports(load_all(paths), labels, baseline, fail_above),
-        fmt,
-        json_path,
-    )
-    if report.data["regressions"]:
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary is not None:
+        with cli_errors(bool(ctx.find_root().params.get("debug"))):
+            check_output_path(summary, "GITHUB_STEP_SUMMARY")
+
+    def measure() -> Measurement:
+        reports = load_all(paths)
+        return compare_reports(
+            reports, labels, baseline, fail_above, threshold / 100, changed_only=changed
+        )
+
+    report = run_command(ctx, measure, fmt, json_path, host_from=compared_hosts)
+    if summary:
+        with cli_errors(False):
+            write_text(summary, render(report, "markdown"), "GITHUB_STEP_SUMMARY", append=True)
+    if report.data["fail_above"] is not None and report.data["regressions"]:
         raise click.exceptions.Exit(1)
 
 

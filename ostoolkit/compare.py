@@ -1,40 +1,109 @@
-"""Compare saved reports across hosts: one row per result id, one column per host.
+"""Compare saved reports across hosts: every figure's samples against the baseline host's.
 
-Each figure is set against the baseline host's (the first, or ``--baseline LABEL``) with a
-noise-aware verdict: when the two p10–p90 ranges overlap the hosts are "≈ same"; otherwise
-the ratio of medians says how much slower or faster. A figure that either report marked noisy
-or bimodal is "inconclusive", never slower. Above the table, only the host fields that differ.
+For each figure (result id) in the baseline (the first report, or ``--baseline LABEL``) and
+another report, ``stats.judge_shift`` gives the ratio of medians, its 95 % bootstrap interval,
+a Mann-Whitney U p-value, and a direction from a practical-equivalence band (±5 % by default),
+named here after the figure's unit: ``slower``/``faster`` (times), ``more``/``less`` (bytes,
+counts), ``higher``/``lower`` (anything else, per second included: there "lower" is the worse
+direction), ``same``, ``unclear``, or ``missing``. A figure's noise status and the
+interference its measurement saw are carried beside, never folded into the verdict.
+
+Everything goes into ``data`` as numbers and fixed words (``comparisons``, one object per
+figure and host; ``summary``; ``regressions``; ``host_differences``): the text is made by
+render.py alone. The report's ``host`` names the compared hosts; nothing here is measured.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ostoolkit.errors import InvalidRequest
-from ostoolkit.render import format_value
 from ostoolkit.report import Measurement, Report, ReportError, Result, load_report
+from ostoolkit.stats import (
+    CONFIDENCE,
+    RESAMPLES,
+    SampleSet,
+    ShiftVerdict,
+    judge_shifts,
+    strip_counts,
+    strip_range,
+)
 
-# Units where a larger figure is worse (time, memory); per_s is better when larger.
-LOWER_IS_BETTER = ("us", "ms", "bytes")
-HIGHER_IS_BETTER = ("per_s",)
+# The practical-equivalence band (a fraction of the baseline's median) and its widest setting.
+DEFAULT_THRESHOLD = 0.05
+MAX_THRESHOLD = 1.0
+# The verdict words: (up, down) by unit. Times and sizes have a worse direction (up); per_s
+# is worse down; ratio and bool have none, so they are never a regression.
+WORDS = {
+    "us": ("slower", "faster"),
+    "ms": ("slower", "faster"),
+    "bytes": ("more", "less"),
+    "count": ("more", "less"),
+}
+OTHER_WORDS = ("higher", "lower")
+WORSE = {"us": "up", "ms": "up", "bytes": "up", "count": "up", "per_s": "down"}
+SAME, UNCLEAR, MISSING, BASELINE = "same", "unclear", "missing", "baseline"
+# Reasons of the verdicts compare.py gives itself (stats.py gives the statistical ones).
+MISSING_HERE = "missing here"
+MISSING_IN_BASELINE = "missing in the baseline"
+# A figure's section, from the first part of its id: the one mapping, for grouping the table.
+SECTIONS = {
+    "switch": "switch",
+    "roundtrip": "switch",
+    "perf": "switch",
+    "spawn": "spawn",
+    "forktree": "forktree",
+    "sched": "states",
+    "memory": "memory",
+    "conn": "connections",
+    "clone": "clone",
+}
+SECTION_ORDER = ("switch", "spawn", "forktree", "states", "memory", "connections", "clone", "other")
+# The figures a CI reader looks at first: the article's claims (switch costs, creation costs,
+# memory per worker, the time slice) and the connection models' throughput at 100 clients,
+# a count both `report` and `report --full` measure.
+HEADLINES = (
+    "switch.process.same_core",
+    "switch.thread.same_core",
+    "spawn.fork",
+    "spawn.thread",
+    "memory.process.uss_per_worker",
+    "memory.thread.uss_per_worker",
+    "sched.timeslice",
+    "conn.process.100.qps",
+    "conn.thread.100.qps",
+    "conn.pooled.100.qps",
+)
+# Host fields compared (in this order) and their readable names; a nested field's key is
+# added after a colon ("virtualization: container", "mitigation: spectre_v2").
 HOST_FIELDS = (
-    "hostname", "cpu_model", "cpus_logical", "cpus_allowed", "kernel", "preemption",
-    "tlb_tagging", "virtualization", "mitigations", "clocksource", "governor", "python",
-)  # fmt: skip
+    ("hostname", "hostname"),
+    ("cpu_model", "CPU model"),
+    ("cpus_logical", "logical CPUs"),
+    ("cpus_allowed", "CPUs allowed"),
+    ("kernel", "kernel"),
+    ("preemption", "preemption"),
+    ("tlb_tagging", "TLB tagging"),
+    ("virtualization", "virtualization"),
+    ("mitigations", "mitigation"),
+    ("clocksource", "clock source"),
+    ("governor", "cpufreq governor"),
+    ("python", "Python"),
+)
+# What data.regressions repeats of each regressed comparison.
+REGRESSION_FIELDS = ("id", "label", "unit", "host", "verdict", "ratio", "ci_low", "ci_high")
+# Interference a measurement recorded in its result's extra: shown beside, never a verdict.
+CONTEXT_EXTRAS = ("other_cpu_share", "steal_share")
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One host's figure for one id, and how it compares with the baseline's."""
-
-    result: Result | None
-    ratio: float | None
-    verdict: str
-    regressed: bool
+def section_of(result_id: str) -> str:
+    """The section of a figure: SECTIONS by the id's first part, else ``other``."""
+    return SECTIONS.get(result_id.split(".", 1)[0], "other")
 
 
 def collect_paths(paths: Sequence[Path]) -> list[Path]:
@@ -45,7 +114,8 @@ def collect_paths(paths: Sequence[Path]) -> list[Path]:
     directory or a broken symlink named ``x.json`` is refused in one line naming it (exit
     status 2) instead of hanging compare; it is not skipped, since skipping would silently drop
     a host from the comparison. A folder that cannot be listed, or holds no ``*.json``
-    entry (most likely the wrong folder), is refused the same way.
+    entry (most likely the wrong folder), is refused the same way, and so is a file named
+    twice (directly or through a folder or a link): it would be compared with itself.
     """
     found: list[Path] = []
     for path in paths:
@@ -60,20 +130,50 @@ def collect_paths(paths: Sequence[Path]) -> list[Path]:
         if not names:
             raise InvalidRequest(f"the folder {path} holds no *.json report")
         found += [path / name for name in names]
+    seen: dict[str, Path] = {}
+    for path in found:
+        real = os.path.realpath(path)
+        if real in seen:
+            first = seen[real]
+            also = "" if str(first) == str(path) else f" (also as {_shown(first)})"
+            raise InvalidRequest(f"the report {_shown(path)} is given twice{also}")
+        seen[real] = path
     return found
 
 
 def load_all(paths: Sequence[Path]) -> list[Report]:
-    """Load every report; the loader's one-line errors (they name the file) become exit 2."""
+    """Load every report and check it can be compared; problems become one line, exit 2."""
     reports = []
     for path in collect_paths(paths):
         try:
-            reports.append(load_report(path))
+            report = load_report(path)
         except ReportError as err:
             raise InvalidRequest(str(err)) from None
+        check_comparable(report, _shown(path))
+        reports.append(report)
     if len(reports) < 2:
         raise InvalidRequest(f"compare needs at least two reports; found {len(reports)}")
     return reports
+
+
+def check_comparable(report: Report, name: str) -> None:
+    """Refuse a report whose results cannot be compared from their samples, naming the field.
+
+    Every result needs its samples (the verdicts are drawn from them), as many as its ``n``
+    says, and an id no other result of the report has.
+    """
+    ids: set[str] = set()
+    for index, result in enumerate(report.results):
+        where = f"{name}: results[{index}] ({result.id})"
+        if not result.samples:
+            raise InvalidRequest(f"{where} has no samples; compare draws its verdicts from them")
+        if result.n != len(result.samples):
+            raise InvalidRequest(
+                f"{where}: n is {result.n} but it holds {len(result.samples)} samples"
+            )
+        if result.id in ids:
+            raise InvalidRequest(f"{where}: the id is given twice in the report")
+        ids.add(result.id)
 
 
 def host_label(report: Report) -> str:
@@ -87,66 +187,48 @@ def host_label(report: Report) -> str:
 
 
 def unique_labels(reports: Sequence[Report], given: Sequence[str]) -> list[str]:
-    """Labels for the columns: the user's, else built from the host, made unique."""
-    if given and len(given) != len(reports):
-        raise InvalidRequest(f"--label was given {len(given)} times for {len(reports)} reports")
-    labels = list(given) or [host_label(r) for r in reports]
+    """Labels for the columns: the user's (once per report, each different), else the hosts'.
+
+    Labels made from the hosts are numbered when two hosts look alike ("vm #1", "vm #2").
+    """
+    if given:
+        if len(given) != len(reports):
+            raise InvalidRequest(f"--label was given {len(given)} times for {len(reports)} reports")
+        for label in given:
+            if not label.strip():
+                raise InvalidRequest("--label is empty: give each report a name")
+            if given.count(label) > 1:
+                raise InvalidRequest(f"--label {label!r} is given twice: labels name columns")
+        return list(given)
+    labels = [host_label(r) for r in reports]
     seen: dict[str, int] = {}
     unique = []
     for label in labels:
         seen[label] = seen.get(label, 0) + 1
-        unique.append(
-            label if seen[label] == 1 and labels.count(label) == 1 else f"{label} #{seen[label]}"
-        )
+        unique.append(label if labels.count(label) == 1 else f"{label} #{seen[label]}")
     return unique
 
 
 def host_differences(reports: Sequence[Report]) -> list[dict[str, Any]]:
-    """Only the host fields whose values differ between the reports, flattened."""
+    """The host fields whose values differ between the reports, with readable names.
+
+    One object per field: ``key`` (its JSON path in the host block, e.g.
+    ``virtualization.container``), ``field`` (readable), ``values`` (one per report, as
+    stored; null where a report lacks it).
+    """
     rows = []
-    for key in HOST_FIELDS:
-        values = [r.host.get(key, "unknown") for r in reports]
-        if isinstance(values[0], dict):
+    for key, name in HOST_FIELDS:
+        values = [r.host.get(key) for r in reports]
+        if any(isinstance(v, dict) for v in values):
             subkeys = sorted({k for v in values if isinstance(v, dict) for k in v})
             for sub in subkeys:
-                subvalues = [v.get(sub, "—") if isinstance(v, dict) else "—" for v in values]
-                if len({str(v) for v in subvalues}) > 1:
-                    rows.append({"field": f"{key}.{sub}", "values": [str(v) for v in subvalues]})
-        elif len({str(v) for v in values}) > 1:
-            rows.append({"field": key, "values": [str(v) for v in values]})
+                subvalues = [v.get(sub) if isinstance(v, dict) else None for v in values]
+                if _differ(subvalues):
+                    path, field = f"{key}.{sub}", f"{name}: {sub}"
+                    rows.append({"key": path, "field": field, "values": subvalues})
+        elif _differ(values):
+            rows.append({"key": key, "field": name, "values": values})
     return rows
-
-
-def _direction(unit: str) -> int:
-    """+1 when a larger figure is worse, -1 when it is better, 0 when neither."""
-    if unit in LOWER_IS_BETTER:
-        return 1
-    if unit in HIGHER_IS_BETTER:
-        return -1
-    return 0
-
-
-def judge(base: Result, other: Result, fail_above: float | None) -> Cell:
-    """Compare one figure with the baseline's, allowing for each one's spread."""
-    if base.median == 0:
-        return Cell(other, None, "baseline is 0", False)
-    ratio = other.median / base.median
-    if base.status != "ok" or other.status != "ok":
-        return Cell(other, ratio, "inconclusive: noisy", False)
-    if other.p10 <= base.p90 and base.p10 <= other.p90:
-        return Cell(other, ratio, "≈ same", False)
-    direction = _direction(other.unit)
-    worse = (ratio > 1) if direction >= 0 else (ratio < 1)
-    factor = ratio if ratio >= 1 else 1 / ratio
-    if direction == 0:
-        words = "higher" if ratio > 1 else "lower"
-    elif other.unit in ("us", "ms", "per_s"):
-        words = "slower" if worse else "faster"
-    else:
-        words = "more" if ratio > 1 else "less"
-    slower = worse and direction != 0
-    regressed = fail_above is not None and slower and factor > fail_above
-    return Cell(other, ratio, f"{factor:.2f}× {words}", regressed)
 
 
 def compare_reports(
@@ -154,57 +236,185 @@ def compare_reports(
     labels: Sequence[str] = (),
     baseline: str | None = None,
     fail_above: float | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    changed_only: bool = False,
 ) -> Measurement:
-    """Compare every result id across the reports; the table and host block go in ``data``."""
+    """Compare every figure of the reports with the baseline's; all of it goes into ``data``.
+
+    ``threshold`` is the band's half-width as a fraction (0.05: ±5 %); ``fail_above`` the
+    ratio beyond which a worse figure is a regression (without it, every worse verdict is);
+    ``changed_only`` is passed on to the renderer. The data's shape is in docs/results.md.
+    """
+    if len(reports) < 2:
+        raise InvalidRequest(f"compare needs at least two reports; found {len(reports)}")
+    if not 0 < threshold <= MAX_THRESHOLD:
+        raise InvalidRequest(f"the threshold must be within 0..{MAX_THRESHOLD:g}, not {threshold}")
+    if fail_above is not None and not (math.isfinite(fail_above) and fail_above > 1):
+        raise InvalidRequest(f"--fail-above must be a finite ratio above 1, not {fail_above}")
     names = unique_labels(reports, labels)
     if baseline is not None and baseline not in names:
         raise InvalidRequest(f"--baseline {baseline!r} is none of the labels: {', '.join(names)}")
-    base_index = names.index(baseline) if baseline else 0
+    base_index = names.index(baseline) if baseline is not None else 0
+    for name, report in zip(names, reports, strict=True):
+        check_comparable(report, name)
     by_host = [{r.id: r for r in report.results} for report in reports]
-    ids = list(dict.fromkeys(i for host in by_host for i in host))
-    shared = [i for i in ids if sum(i in host for host in by_host) > 1]
-    if not shared:
+    ids = list(dict.fromkeys(i for host in [by_host[base_index], *by_host] for i in host))
+    if not any(sum(i in host for host in by_host) > 1 for i in ids):
         raise InvalidRequest("the reports have no result id in common")
-    rows: list[dict[str, Any]] = []
-    regressions: list[str] = []
-    for result_id in ids:
-        base = by_host[base_index].get(result_id)
-        row: dict[str, Any] = {"id": result_id}
-        for name, host in zip(names, by_host, strict=True):
-            other = host.get(result_id)
-            row[name] = _cell_text(base, other, fail_above, name == names[base_index], regressions)
-        rows.append(row)
-    table = {
-        "columns": [["id", "text"], *([name, "text"] for name in names)],
-        "rows": rows,
-        "replaces_results": True,
-        "note": f"baseline: {names[base_index]}; ≈ same: the p10–p90 ranges overlap",
-    }
+    comparisons: list[dict[str, Any]] = []
+    for result_id in _ordered(ids):
+        comparisons += _compare_figure(result_id, by_host, names, base_index, threshold, fail_above)
+    base_name = names[base_index]
+    summary: dict[str, dict[str, int]] = {name: {} for name in names if name != base_name}
+    for item in comparisons:
+        if item["host"] != base_name:
+            counts = summary[item["host"]]
+            counts[item["verdict"]] = counts.get(item["verdict"], 0) + 1
+    regressed = [item for item in comparisons if item["regressed"]]
+    regressions = [{key: item[key] for key in REGRESSION_FIELDS} for item in regressed]
     data = {
-        "table": table,
         "hosts": names,
-        "host_differences": host_differences(reports),
+        "baseline": base_name,
+        "threshold": threshold,
+        "confidence": CONFIDENCE,
+        "resamples": RESAMPLES,
+        "fail_above": fail_above,
+        "changed_only": changed_only,
+        "comparisons": comparisons,
+        "summary": summary,
         "regressions": regressions,
+        "host_differences": host_differences(reports),
     }
-    findings = [f"{len(ids)} result ids, {len(shared)} in more than one report"]
-    warnings = [f"{r} is beyond --fail-above {fail_above}" for r in regressions]
-    return Measurement((), tuple(findings), tuple(warnings), data)
+    return Measurement((), data=data)
 
 
-def _cell_text(
-    base: Result | None,
-    other: Result | None,
+def compared_hosts(measurement: Measurement) -> dict[str, Any]:
+    """The compare report's host block: the hosts compared, by label (nothing is measured)."""
+    return {"compared": list(measurement.data.get("hosts", []))}
+
+
+def _ordered(ids: Sequence[str]) -> list[str]:
+    """Ids by section (SECTION_ORDER), headline figures first, else in the reports' order."""
+    rank = {section: index for index, section in enumerate(SECTION_ORDER)}
+    return sorted(ids, key=lambda i: (rank[section_of(i)], i not in HEADLINES))
+
+
+def _compare_figure(
+    result_id: str,
+    by_host: Sequence[dict[str, Result]],
+    names: Sequence[str],
+    base_index: int,
+    threshold: float,
     fail_above: float | None,
-    is_base: bool,
-    regressions: list[str],
-) -> str:
-    """The text of one cell: the figure, and beside it the ratio and verdict."""
-    if other is None:
-        return "—"
-    value = format_value(other.median, other.unit)
-    if is_base or base is None:
-        return value
-    cell = judge(base, other, fail_above)
-    if cell.regressed:
-        regressions.append(f"{other.id}: {cell.verdict}")
-    return f"{value} ({cell.verdict})"
+) -> list[dict[str, Any]]:
+    """The comparison objects of one figure, one per host in the order of ``names``."""
+    results = [host.get(result_id) for host in by_host]
+    sets = [
+        None if result is None else SampleSet(result.samples, f"{result_id}\0{name}")
+        for result, name in zip(results, names, strict=True)
+    ]
+    present = [s for s in sets if s is not None]
+    shared = strip_range(present)
+    drawn = [(i, s) for i, s in enumerate(sets) if s is not None and s.n > 1]
+    counts = strip_counts([s for _, s in drawn], *shared) if shared else [None] * len(drawn)
+    strips = {i: strip for (i, _), strip in zip(drawn, counts, strict=True)}
+    known = next(r for r in [results[base_index], *results] if r is not None)
+    base_set = sets[base_index]
+    shifts: dict[int, ShiftVerdict] = {}
+    if base_set is not None:
+        judged = [(i, s) for i, s in enumerate(sets) if s is not None and i != base_index]
+        verdicts = judge_shifts(base_set, [s for _, s in judged], threshold)
+        shifts = {i: verdict for (i, _), verdict in zip(judged, verdicts, strict=True)}
+    items = []
+    for index, (result, samples) in enumerate(zip(results, sets, strict=True)):
+        item: dict[str, Any] = {
+            "id": result_id,
+            "label": (result or known).label,
+            "unit": (result or known).unit,
+            "section": section_of(result_id),
+            "headline": result_id in HEADLINES,
+            "host": names[index],
+            "baseline": names[base_index],
+            **_figure_fields(result, samples, strips.get(index)),
+        }
+        if result is None:
+            item.update(_no_verdict(MISSING, MISSING_HERE))
+        elif index == base_index:
+            item.update(_no_verdict(BASELINE, BASELINE))
+        elif base_set is None or samples is None:
+            item.update(_no_verdict(MISSING, MISSING_IN_BASELINE))
+        else:
+            item.update(_verdict_fields(shifts[index], result.unit, fail_above))
+        items.append(item)
+    return items
+
+
+def _figure_fields(
+    result: Result | None, samples: SampleSet | None, strip: list[int] | None
+) -> dict[str, Any]:
+    """One host's own numbers for a figure: its distribution, status, interference and strip."""
+    if result is None or samples is None:
+        empty: dict[str, Any] = dict.fromkeys(("median", "p10", "p90", "spread"))
+        return {**empty, "n": 0, "status": None, **dict.fromkeys(CONTEXT_EXTRAS), "strip": None}
+    context = {key: _share(result.extra.get(key)) for key in CONTEXT_EXTRAS}
+    return {
+        "median": samples.median,
+        "p10": samples.p10,
+        "p90": samples.p90,
+        "n": samples.n,
+        "spread": samples.spread,
+        "status": result.status,
+        **context,
+        "strip": strip,
+    }
+
+
+def _no_verdict(verdict: str, reason: str) -> dict[str, Any]:
+    """The verdict fields of a figure not compared (the baseline's own, or a missing one)."""
+    empty = dict.fromkeys(("ratio", "ci_low", "ci_high", "p_value"))
+    return {**empty, "verdict": verdict, "reason": reason, "regressed": False}
+
+
+def _verdict_fields(shift: ShiftVerdict, unit: str, fail_above: float | None) -> dict[str, Any]:
+    """The verdict fields of a compared figure: the word for its unit, and the gate."""
+    up, down = WORDS.get(unit, OTHER_WORDS)
+    word = {"up": up, "down": down}.get(shift.direction, shift.direction)
+    worse = WORSE.get(unit)
+    regressed = False
+    if worse is not None and shift.direction == worse and shift.ratio is not None:
+        near = shift.ci_low if worse == "up" else shift.ci_high  # the end nearest 1
+        near = shift.ratio if near is None else near  # one sample: the ratio alone
+        factor = near if worse == "up" else 1 / near
+        regressed = fail_above is None or factor > fail_above
+    return {
+        "ratio": _rounded(shift.ratio),
+        "ci_low": _rounded(shift.ci_low),
+        "ci_high": _rounded(shift.ci_high),
+        "p_value": None if shift.p_value is None else float(f"{shift.p_value:.3g}"),
+        "verdict": word,
+        "reason": shift.reason,
+        "regressed": regressed,
+    }
+
+
+def _rounded(value: float | None) -> float | None:
+    """A ratio to 5 significant digits: more would be noise, and the JSON stays readable."""
+    return None if value is None else float(f"{value:.5g}")
+
+
+def _share(value: Any) -> float | None:
+    """An interference share from a result's extra: a finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _differ(values: Sequence[Any]) -> bool:
+    """Whether JSON values differ (compared as JSON text, so 1 and true stay apart)."""
+    return len({json.dumps(v, sort_keys=True) for v in values}) > 1
+
+
+def _shown(value: object) -> str:
+    """A path or label as a message shows it: as is, JSON-quoted if it holds a newline or such."""
+    text = str(value)
+    return text if text.isprintable() and text.strip() == text and text else json.dumps(text)

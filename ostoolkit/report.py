@@ -17,12 +17,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ostoolkit import __version__
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.files import MAX_REPORT_BYTES, read_regular_bytes
 from ostoolkit.stats import judge_noise, summarize
+
+if TYPE_CHECKING:  # a value type only: report.py does not import the measurements
+    from ostoolkit.measure.interference import Interference
 
 SCHEMA = "ostoolkit/1"
 UNITS = ("us", "ms", "bytes", "count", "per_s", "ratio", "bool")
@@ -62,14 +65,32 @@ def make_result(
     unit: str,
     samples: Sequence[float],
     *,
-    load_per_cpu: float | None = None,
-    steal_share: float | None = None,
+    interference: Interference | None = None,
     notes: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
 ) -> Result:
-    """Summarise samples into a Result whose status says how noisy they were."""
+    """Summarise samples into a Result whose status says how noisy they were.
+
+    ``interference`` is what a ``measure.interference.Meter`` saw during the window the
+    samples were taken in: its ``other_cpu_share`` and ``steal_share`` go into ``extra``
+    (null when /proc/stat could not be read, with a note saying so), and, for figures other
+    tasks' CPU time can disturb (times and rates, not bytes, counts or yes/no), into the
+    status. Without it (nothing metered) the spread alone judges the noise.
+    """
     summary = summarize(samples)
-    verdict = judge_noise(samples, load_per_cpu, steal_share)
+    more_notes: tuple[str, ...] = ()
+    if interference is None or not interference.judges(unit):
+        verdict = judge_noise(samples)
+    else:
+        verdict = judge_noise(
+            samples,
+            interference.other_cpu_share,
+            interference.steal_share,
+            other_margin=interference.other_margin,
+            steal_margin=interference.steal_margin,
+        )
+    if interference is not None and interference.note:
+        more_notes = (interference.note,)
     return Result(
         id=id,
         label=label,
@@ -80,8 +101,8 @@ def make_result(
         samples=tuple(samples),
         n=summary.n,
         status=verdict.status,
-        notes=tuple(notes) + verdict.reasons,
-        extra=dict(extra or {}),
+        notes=tuple(notes) + verdict.reasons + more_notes,
+        extra={**(extra or {}), **(interference.extra() if interference else {})},
     )
 
 

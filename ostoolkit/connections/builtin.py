@@ -4,6 +4,12 @@ For each model and client count C: start the server, measure its group (processe
 USS/PSS, open files) idle, open C connections from separate client processes and measure it
 again (memory per connection = the difference / C), then run Q queries per connection with
 the kernel's context-switch counters read around the run.
+
+No figure has a timing window of its own: an interference meter covers each run (one model at
+one client count, from the server's start until every process of it is reaped), on every CPU
+this process may use, and each of the run's results carries it. Loopback networking that the
+kernel does in softirq context for our own clients may count as other tasks' time on kernels
+with CONFIG_IRQ_TIME_ACCOUNTING (see ``measure.interference``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from ostoolkit.connections.servers import (
     serve_thread,
 )
 from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.report import Measurement, Result, make_result
 
 MODELS = ("process", "thread", "pooled")
@@ -149,6 +156,7 @@ class RunFigures:
     loaded: ServerState
     after: ServerState
     load: LoadResult
+    interference: Interference | None = None
 
 
 def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigures:
@@ -198,16 +206,17 @@ def figures_to_results(run: RunFigures) -> list[Result]:
     }
     qps = run.load.queries / run.load.elapsed_s if run.load.elapsed_s > 0 else 0.0
     latencies = run.load.latency_us
+    metered = partial(make_result, interference=run.interference)
     return [
-        make_result(
+        metered(
             f"{key}.mem_per_conn", f"{label}: PSS per connection", "bytes", [mem], extra=server
         ),
-        make_result(f"{key}.qps", f"{label}: queries per second", "per_s", [qps]),
-        make_result(f"{key}.p50", f"{label}: latency p50", "us", [_percentile(latencies, 50)]),
-        make_result(f"{key}.p99", f"{label}: latency p99", "us", [_percentile(latencies, 99)]),
-        make_result(f"{key}.procs", f"{label}: server processes", "count", [run.loaded.processes]),
-        make_result(f"{key}.threads", f"{label}: server threads", "count", [run.loaded.threads]),
-        make_result(f"{key}.connect", f"{label}: connection set-up", "us", run.load.connect_us),
+        metered(f"{key}.qps", f"{label}: queries per second", "per_s", [qps]),
+        metered(f"{key}.p50", f"{label}: latency p50", "us", [_percentile(latencies, 50)]),
+        metered(f"{key}.p99", f"{label}: latency p99", "us", [_percentile(latencies, 99)]),
+        metered(f"{key}.procs", f"{label}: server processes", "count", [run.loaded.processes]),
+        metered(f"{key}.threads", f"{label}: server threads", "count", [run.loaded.threads]),
+        metered(f"{key}.connect", f"{label}: connection set-up", "us", run.load.connect_us),
     ]
 
 
@@ -295,7 +304,9 @@ def measure_connections(config: ConnectionsConfig, progress: Progress | None = N
     with enough_open_files(max(config.clients) * FDS_PER_CLIENT):
         for model in config.models:
             for clients in config.clients:
-                runs.append(run_model(model, clients, config.queries, config.pool_size))
+                with Meter() as meter:
+                    run = run_model(model, clients, config.queries, config.pool_size)
+                runs.append(replace(run, interference=meter.result))
                 if progress:
                     progress(1)
     results = [r for run in runs for r in figures_to_results(run)]

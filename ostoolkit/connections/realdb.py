@@ -23,7 +23,7 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -31,6 +31,7 @@ import psutil
 
 from ostoolkit.children import enough_open_files
 from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.memory import slope
 from ostoolkit.report import Measurement, Result, make_result
 
@@ -537,7 +538,11 @@ def _label(kind: str, version: str) -> str:
 
 
 def _memory_results(
-    kind: str, label: str, totals: list[ServerTotal], extra: dict[str, Any]
+    kind: str,
+    label: str,
+    totals: list[ServerTotal],
+    extra: dict[str, Any],
+    interference: Interference | None = None,
 ) -> list[Result]:
     """Memory per connection (PSS marginals, with USS/PSS/RSS slopes), processes and threads."""
     base, top = totals[0], totals[-1]
@@ -568,6 +573,7 @@ def _memory_results(
             "bytes",
             marginals,
             extra={**extra, "slope_bytes": slopes, "by_clients": by_clients},
+            interference=interference,
         ),
         make_result(
             f"conn.{kind}.procs",
@@ -575,6 +581,7 @@ def _memory_results(
             "count",
             [top.processes],
             extra=tasks,
+            interference=interference,
         ),
         make_result(
             f"conn.{kind}.threads",
@@ -582,6 +589,7 @@ def _memory_results(
             "count",
             [top.threads],
             extra=tasks,
+            interference=interference,
         ),
     ]
 
@@ -630,10 +638,32 @@ def _findings(kind: str, label: str, run: _Run) -> list[str]:
     return findings
 
 
+def _metered_as(
+    kind: str, located: int | None, remote: bool, measured: Interference
+) -> Interference:
+    """The run's interference, kept as context only where the server's work cannot be told
+    from other tasks': a local server whose process was not found, or PgBouncer's PostgreSQL."""
+    if remote or (located is not None and kind != "pgbouncer"):
+        return measured
+    whose = "the PostgreSQL behind PgBouncer" if kind == "pgbouncer" else "the server's process"
+    return replace(
+        measured,
+        judged=False,
+        note=f"CPU interference is context only here: {whose} works for these clients but "
+        "cannot be counted as this measurement's own time",
+    )
+
+
 def measure_real_server(
     kind: str, dsn: str, clients: Sequence[int], progress: Progress | None = None
 ) -> Measurement:
-    """Open ever more connections to a real server and measure what each one costs it."""
+    """Open ever more connections to a real server and measure what each one costs it.
+
+    An interference meter covers the whole run, on every CPU this process may use, with the
+    local server's process tree counted as the measurement's own: its work is done for our
+    clients. Where that work cannot be counted (see ``_metered_as``), the shares are recorded
+    as context and do not judge the connect times.
+    """
     if kind not in SERVERS:
         raise InvalidRequest(f"unknown server {kind!r}; choose from {', '.join(SERVERS)}")
     counts = check_clients(clients)
@@ -643,8 +673,10 @@ def measure_real_server(
     server_pid, reason = locate_server(target)
     if reason:
         warnings.append(f"memory not measured: {reason}")
-    with enough_open_files(counts[-1] + 1):
+    located = server_pid
+    with enough_open_files(counts[-1] + 1), Meter(also=(located,) if located else ()) as meter:
         run, server_pid = _run_clients(target, counts, server_pid, warnings, progress)
+    interference = _metered_as(kind, located, locality(target.host) is not None, meter.result)
     if not run.backend_parents_ok:
         warnings.append(
             f"memory not measured: some backends are not children of pid {server_pid}: "
@@ -655,7 +687,7 @@ def measure_real_server(
     extra: dict[str, Any] = {"server_pid": server_pid, "version": run.version}
     results: list[Result] = []
     if run.totals:
-        results.extend(_memory_results(kind, label, run.totals, extra))
+        results.extend(_memory_results(kind, label, run.totals, extra, interference))
     results.append(
         make_result(
             f"conn.{kind}.connect_ms",
@@ -663,6 +695,7 @@ def measure_real_server(
             "ms",
             run.connect_ms,
             extra=extra,
+            interference=interference,
         )
     )
     if kind == "pgbouncer" and run.backends:
@@ -678,6 +711,7 @@ def measure_real_server(
                     **extra,
                     "pool_size": run.pool_size,
                 },
+                interference=interference,
             )
         )
     return Measurement(tuple(results), tuple(_findings(kind, label, run)), tuple(warnings))

@@ -11,6 +11,11 @@ overstates a process's cost.
 
 ``measure_cow`` shows why forking is affordable at all: a child's unique memory right after
 fork is near zero and grows only with what it writes (proc(5): smaps, Documentation/mm).
+
+Memory figures have no timing window of their own: an interference meter covers each model's
+whole measurement (every worker count), and ``measure_cow`` all its runs, on every CPU this
+process may use. Other tasks' CPU time cannot change a byte or fault count, so the shares are
+recorded in each result's extra as context and leave its status alone.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from ostoolkit.children import (
 )
 from ostoolkit.claims import judge_heavier
 from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.spawn import main_script
 from ostoolkit.report import Measurement, Result, make_result
 
@@ -419,7 +425,9 @@ def slope(points: Sequence[tuple[int, float]]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
 
 
-def _model_results(model: str, totals: list[GroupTotal]) -> list[Result]:
+def _model_results(
+    model: str, totals: list[GroupTotal], interference: Interference | None = None
+) -> list[Result]:
     """Per-worker USS, PSS and RSS for one model: samples are the marginals at each N."""
     base = totals[0]
     results = []
@@ -449,6 +457,7 @@ def _model_results(model: str, totals: list[GroupTotal]) -> list[Result]:
                 "bytes",
                 marginals,
                 extra=extra,
+                interference=interference,
             )
         )
     return results
@@ -465,11 +474,12 @@ def measure_memory(config: MemoryConfig, progress: Progress | None = None) -> Me
     with run_tempdir():
         for model in config.models:
             totals = []
-            for count in (0, *config.workers):
-                totals.append(run_group(model, count, config.state_kb))
-                if progress:
-                    progress(1)
-            results.extend(_model_results(model, totals))
+            with Meter() as meter:
+                for count in (0, *config.workers):
+                    totals.append(run_group(model, count, config.state_kb))
+                    if progress:
+                        progress(1)
+            results.extend(_model_results(model, totals, meter.result))
     return Measurement(
         tuple(_with_claim(results)), tuple(memory_findings(results)), tuple(warnings)
     )
@@ -570,10 +580,11 @@ def measure_cow(
     uss: dict[str, list[float]] = {step: [] for step in COW_STEPS}
     faults: dict[str, list[float]] = {step: [] for step in COW_STEPS}
     try:
-        for _ in range(repeat):
-            _one_cow_run(buf, uss, faults)
-            if progress:
-                progress(1)
+        with Meter() as meter:
+            for _ in range(repeat):
+                _one_cow_run(buf, uss, faults)
+                if progress:
+                    progress(1)
     finally:
         del buf
     results = [
@@ -582,6 +593,7 @@ def measure_cow(
             f"child's USS after {_COW_WORDS[step]}",
             "bytes",
             uss[step],
+            interference=meter.result,
         )
         for step in COW_STEPS
     ]
@@ -592,6 +604,7 @@ def measure_cow(
             "count",
             faults["write100"],
             extra={"pages": size_mb * 2**20 // mmap.PAGESIZE, "page_size": mmap.PAGESIZE},
+            interference=meter.result,
         )
     )
     written = statistics.median(uss["write100"]) - statistics.median(uss["fork"])

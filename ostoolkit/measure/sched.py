@@ -36,6 +36,7 @@ import psutil
 from ostoolkit.children import Children
 from ostoolkit.claims import CLAIMS, judge_timeslice
 from ostoolkit.errors import OstoolkitError
+from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.report import Measurement, Result, make_result
 
 Progress = Callable[[int], None]
@@ -545,7 +546,9 @@ def measure_timeslice(
 
     Results: ``sched.timeslice`` (average slice, ms), ``sched.runqueue_wait`` (run-queue
     wait per slice, ms) and ``sched.involuntary_per_s`` (preemptions per second, both
-    children); one sample per window.
+    children); one sample per window. An interference meter on the children's CPU covers
+    all windows, from before the children start until they are reaped: a third task there
+    would take turns with them and change every figure.
     """
     if duration_s <= 0 or windows < 1:
         raise OstoolkitError(
@@ -553,9 +556,10 @@ def measure_timeslice(
         )
     allowed = sorted(os.sched_getaffinity(0))
     cpu = choose_cpu(cpu, allowed)
-    load_per_cpu = os.getloadavg()[0] / len(allowed)
     schedstat = schedstat_available()
-    figures, warnings = _sample_windows(cpu, duration_s, windows, schedstat, progress)
+    with Meter({cpu}) as meter:
+        figures, warnings = _sample_windows(cpu, duration_s, windows, schedstat, progress)
+    interference = meter.result
     extra: dict[str, Any] = {
         "cpu": cpu,
         "windows": windows,
@@ -567,7 +571,7 @@ def measure_timeslice(
     if not schedstat:
         warnings.append(_NO_SCHEDSTAT + "; only involuntary switches (psutil) are reported")
     else:
-        slice_results, notes = _slice_results(figures, extra, load_per_cpu)
+        slice_results, notes = _slice_results(figures, extra, interference)
         results.extend(slice_results)
         warnings.extend(notes)
     invol = make_result(
@@ -575,7 +579,7 @@ def measure_timeslice(
         "involuntary switches per second (both tasks)",
         "per_s",
         [f.involuntary_per_s for f in figures],
-        load_per_cpu=load_per_cpu,
+        interference=interference,
         extra={"cpu": cpu, "windows": windows},
     )
     if invol.median > 0:
@@ -588,7 +592,7 @@ def measure_timeslice(
 
 
 def _slice_results(
-    figures: Sequence[WindowFigures], extra: dict[str, Any], load_per_cpu: float
+    figures: Sequence[WindowFigures], extra: dict[str, Any], interference: Interference
 ) -> tuple[list[Result], list[str]]:
     """The slice and run-queue wait results from schedstat windows, and what to warn about."""
     counted = [f for f in figures if f.slice_ms is not None and f.wait_per_slice_ms is not None]
@@ -614,7 +618,7 @@ def _slice_results(
         "time slice, two CPU-bound tasks on one CPU",
         "ms",
         [f.slice_ms for f in counted if f.slice_ms is not None],
-        load_per_cpu=load_per_cpu,
+        interference=interference,
         extra=slice_extra,
     )
     timeslice = replace(
@@ -625,7 +629,7 @@ def _slice_results(
         "run-queue wait per slice (ready)",
         "ms",
         [f.wait_per_slice_ms for f in counted if f.wait_per_slice_ms is not None],
-        load_per_cpu=load_per_cpu,
+        interference=interference,
         extra={"cpu": extra["cpu"], "windows": extra["windows"]},
     )
     for result in (timeslice, wait):

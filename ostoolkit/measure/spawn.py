@@ -12,6 +12,11 @@ so ``--parent-rss`` repeats the bare fork while the parent holds more written me
 records the parent's page-table size (``VmPTE``, proc(5)) at each size. The kernel's own
 counters back the figures: the minor page faults the parent (and its reaped children) took per
 operation, from getrusage(2).
+
+One interference meter covers the whole measurement, on every CPU this process may use (the
+new tasks are not pinned): the operations of one method take tens of milliseconds in all,
+too short a window for /proc's 10 ms counters, so each result carries the share other tasks
+took during the measurement as a whole.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from ostoolkit.children import (
     stopping_mp_helpers,
 )
 from ostoolkit.errors import InvalidRequest, LimitExceeded, OstoolkitError
+from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.report import Measurement, Result, make_result
 
 METHODS = (
@@ -124,6 +130,22 @@ class SpawnConfig:
     mp_repeat: int = 10
     methods: tuple[str, ...] = METHODS
     parent_rss_mb: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One method's timed samples and extras, made into a Result once the meter has closed."""
+
+    id: str
+    label: str
+    samples_us: list[float]
+    extra: dict[str, Any]
+
+    def result(self, interference: Interference | None) -> Result:
+        """The Result, judged with the interference metered over the measurement."""
+        return make_result(
+            self.id, self.label, "us", self.samples_us, extra=self.extra, interference=interference
+        )
 
 
 @dataclass(frozen=True)
@@ -466,10 +488,9 @@ def _measure_method(
     config: SpawnConfig,
     children: Children,
     true: str | None,
-    load_per_cpu: float,
     progress: Progress | None,
-) -> tuple[Result | None, str | None]:
-    """Warm up and time one method; return its result, or why it was skipped."""
+) -> tuple[Figure | None, str | None]:
+    """Warm up and time one method; return its figure, or why it was skipped."""
     count = _count_for(method, config)
     reason = unavailable_reason(method, true)
     op = None if reason else _operation(method, children, true)
@@ -492,20 +513,12 @@ def _measure_method(
         extra.update(_launcher_extra(children, true, count))
     if method == "fork":
         extra.update(_memory_extra("parent"))
-    result = make_result(
-        result_id(method),
-        LABELS[method],
-        "us",
-        timing.samples_us,
-        load_per_cpu=load_per_cpu,
-        extra=extra,
-    )
-    return result, None
+    return Figure(result_id(method), LABELS[method], timing.samples_us, extra), None
 
 
 def _measure_fork_rss(
-    mb: int, config: SpawnConfig, children: Children, load_per_cpu: float, progress: Progress | None
-) -> Result:
+    mb: int, config: SpawnConfig, children: Children, progress: Progress | None
+) -> Figure:
     """Time bare forks while the parent holds ``mb`` MiB more written memory, then free it."""
     check_task_budget(1, mb * 2**20, "--parent-rss")
     buf = touched_buffer(mb)
@@ -519,13 +532,11 @@ def _measure_fork_rss(
         del buf
     extra: dict[str, Any] = {"parent_rss_mb": mb, "warmup": WARMUP, **memory}
     extra.update(_fault_extra(timing, own_child=True))
-    return make_result(
+    return Figure(
         rss_result_id(mb),
         f"{LABELS['fork']}, parent holding {mb} MiB more",
-        "us",
         timing.samples_us,
-        load_per_cpu=load_per_cpu,
-        extra=extra,
+        extra,
     )
 
 
@@ -699,20 +710,22 @@ def measure_spawn(config: SpawnConfig, progress: Progress | None = None) -> Meas
     """Measure what creating a process or thread costs on this host, one operation at a time."""
     check_config(config)
     true = shutil.which("true")
-    load_per_cpu = os.getloadavg()[0] / len(os.sched_getaffinity(0))
-    results: list[Result] = []
+    figures: list[Figure] = []
     warnings: list[str] = []
-    with Children() as children, run_tempdir(), stopping_mp_helpers(warnings):
+    with (
+        Meter() as meter,
+        Children() as children,
+        run_tempdir(),
+        stopping_mp_helpers(warnings),
+    ):
         for method in config.methods:
             with _mp_block(method, warnings):
-                result, skipped = _measure_method(
-                    method, config, children, true, load_per_cpu, progress
-                )
-            results.extend([result] if result else [])
+                figure, skipped = _measure_method(method, config, children, true, progress)
+            figures.extend([figure] if figure else [])
             warnings.extend([skipped] if skipped else [])
         for mb in config.parent_rss_mb:
-            results.append(_measure_fork_rss(mb, config, children, load_per_cpu, progress))
-    results = with_thread_ratios(results)
+            figures.append(_measure_fork_rss(mb, config, children, progress))
+    results = with_thread_ratios([f.result(meter.result) for f in figures])
     findings = [
         f
         for f in (

@@ -14,6 +14,10 @@ CPUs (a different cost, reported under its own name). Per model and placement:
 The kernel's own per-task counters (voluntary and involuntary switches, proc(5) status) are
 read for both tasks around every sample: about one switch per hop is what the method assumes,
 and the report says so when the kernel disagrees.
+
+Interference is metered on exactly the pinned CPUs (``measure.interference``): what other
+tasks and the hypervisor took from them while one model ran on one pair is in both of its
+results' extras (``other_cpu_share``, ``steal_share``) and in their status.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ostoolkit.children import Children, pin_current, pinned_main
 from ostoolkit.claims import CLAIM_FOR_RESULT, CLAIMS, judge_speedup, judge_time
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.host import tlb_tagging
+from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.report import Measurement, Result, make_result
 
 MODELS = ("process", "thread")
@@ -87,7 +92,7 @@ class Samples:
     involuntary: int
     hops: int
     iterations: int
-    steal_share: float | None
+    interference: Interference | None = None
 
 
 def make_buffer(kb: int) -> bytearray | None:
@@ -182,18 +187,6 @@ def _own_thread_counts() -> tuple[int, int]:
     return usage.ru_nvcsw, usage.ru_nivcsw
 
 
-def _cpu_steal(cpus: set[int]) -> tuple[float, float]:
-    """Steal and total CPU seconds so far, summed over ``cpus`` (0 steal where not reported)."""
-    per_cpu = psutil.cpu_times(percpu=True)
-    steal = total = 0.0
-    for cpu in cpus:
-        if cpu < len(per_cpu):
-            times = per_cpu[cpu]
-            steal += getattr(times, "steal", 0.0)
-            total += sum(times)
-    return steal, total
-
-
 def _calibrate(wfd: int, rfd: int, buf: bytearray | None, target_s: float) -> int:
     """Pick round trips per sample so that one sample takes about ``target_s``."""
     elapsed_ns = _ping(wfd, rfd, CALIBRATION_ROUND_TRIPS, buf)
@@ -266,7 +259,20 @@ def _start_partner(
 def _sample_pair(
     model: str, pair: Pair, config: SwitchConfig, progress: Progress | None
 ) -> Samples:
-    """Run one model on one CPU pair: warm up, then baseline and round-trip samples."""
+    """Run one model on one CPU pair: warm up, then baseline and round-trip samples.
+
+    An interference meter on exactly the pair's CPUs covers the whole run, from before the
+    partner starts until it is reaped, so all of its CPU time is counted as our own.
+    """
+    with Meter({pair.cpu_a, pair.cpu_b}) as meter:
+        samples = _sample_pinned(model, pair, config, progress)
+    return replace(samples, interference=meter.result)
+
+
+def _sample_pinned(
+    model: str, pair: Pair, config: SwitchConfig, progress: Progress | None
+) -> Samples:
+    """Start the partner, pin this thread, and take the samples; end the partner after."""
     fds = _Fds()
     try:
         to_pong_r, to_pong_w = fds.pipe()
@@ -302,7 +308,6 @@ def _run_samples(
     _ping(wfd, rfd, n, buf)
     if progress:
         progress(1)
-    steal_before, total_before = _cpu_steal({pair.cpu_a, pair.cpu_b})
     round_trips: list[float] = []
     baselines: list[float] = []
     per_hop: list[float] = []
@@ -321,11 +326,8 @@ def _run_samples(
         per_hop.append((vol + invol) / (2 * n))
         if progress:
             progress(1)
-    steal_after, total_after = _cpu_steal({pair.cpu_a, pair.cpu_b})
-    elapsed = total_after - total_before
-    steal = (steal_after - steal_before) / elapsed if elapsed > 0 else None
     return Samples(
-        round_trips, baselines, per_hop, voluntary, involuntary, 2 * n * config.repeat, n, steal
+        round_trips, baselines, per_hop, voluntary, involuntary, 2 * n * config.repeat, n
     )
 
 
@@ -337,7 +339,7 @@ def _label(model: str, placement: str, what: str) -> str:
 
 
 def _results_for(
-    model: str, pair: Pair, samples: Samples, config: SwitchConfig, load_per_cpu: float
+    model: str, pair: Pair, samples: Samples, config: SwitchConfig
 ) -> tuple[list[Result], list[str]]:
     """Turn one pair's samples into its switch and round-trip results plus warnings."""
     key = f"{model}.{pair.placement}"
@@ -361,8 +363,7 @@ def _results_for(
         "us",
         samples.round_trip_us,
         extra=extra,
-        load_per_cpu=load_per_cpu,
-        steal_share=samples.steal_share,
+        interference=samples.interference,
     )
     switch = make_result(
         f"switch.{key}",
@@ -374,8 +375,7 @@ def _results_for(
             "gross_us": round(roundtrip.median / 2, 4),
             "baseline_us": round(statistics.median(samples.baseline_us), 4),
         },
-        load_per_cpu=load_per_cpu,
-        steal_share=samples.steal_share,
+        interference=samples.interference,
     )
     warnings = []
     low, high = SWITCHES_PER_HOP_RANGE
@@ -397,13 +397,12 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
     """Measure process and thread switch cost on this host as configured."""
     allowed = sorted(os.sched_getaffinity(0))
     pairs, notes = plan_pairs(allowed, config.cpus, config.placements)
-    load_per_cpu = os.getloadavg()[0] / len(allowed)
     results: list[Result] = []
     warnings = list(notes)
     for pair in pairs:
         for model in config.models:
             samples = _sample_pair(model, pair, config, progress)
-            pair_results, pair_warnings = _results_for(model, pair, samples, config, load_per_cpu)
+            pair_results, pair_warnings = _results_for(model, pair, samples, config)
             results.extend(pair_results)
             warnings.extend(pair_warnings)
     findings = []

@@ -40,8 +40,10 @@ def test_compare_hosts_example():
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "| cpus_allowed" in done.stdout
-    assert "| switch.process.same_core" in done.stdout
+    assert "| CPUs allowed |" in done.stdout
+    assert "| process switch, same core (net) |" in done.stdout
+    assert "vm, cpuset 1 vs vm, 2 CPUs:" in done.stdout
+    assert "xychart-beta" in done.stdout
 
 
 def test_workflow_passes_actionlint():

@@ -1,7 +1,9 @@
-"""compare: verdicts allowing for noise, host differences, labels, errors and the exit code."""
+"""compare: the data shape, verdict words, the gate, labels, refusals, and the exit codes."""
 
 import json
 import os
+import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -9,16 +11,19 @@ from click.testing import CliRunner
 from ostoolkit import cli as cli_module
 from ostoolkit import compare as compare_module
 from ostoolkit.compare import (
+    HEADLINES,
+    SECTION_ORDER,
     collect_paths,
     compare_reports,
     host_differences,
     host_label,
-    judge,
     load_all,
+    section_of,
 )
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.report import Measurement, Result, build_report, save_report
 
+ROOT = Path(__file__).resolve().parents[2]
 HOST = {
     "hostname": "a",
     "cpu_model": "Intel(R) Xeon(R) Gold 6338",
@@ -26,63 +31,218 @@ HOST = {
     "virtualization": {"hypervisor": True, "container": "none"},
     "clocksource": "tsc",
 }
+# Ten samples spread evenly ±2 % around 1: a tight figure whose interval is narrow.
+SHAPE = [0.98 + 0.04 * i / 9 for i in range(10)]
 
 
-def result(id, median, spread=0.05, unit="us", status="ok"):
-    return Result(id, id, unit, median, median * (1 - spread), median * (1 + spread), (median,), 1,
-                  status=status)  # fmt: skip
+def result(id, median, unit="us", n=10, status="ok", extra=None):
+    samples = tuple(median * s for s in SHAPE[:n]) if n > 1 else (median,)
+    return Result(id, f"label of {id}", unit, median, min(samples), max(samples), samples,
+                  len(samples), status=status, extra=extra or {})  # fmt: skip
 
 
 def report(results, **host):
     return build_report("measure-switch", [], Measurement(tuple(results)), {**HOST, **host}, "t", 1)
 
 
-def test_judge_words():
-    base = result("x", 2.0)
-    assert judge(base, result("x", 2.05), None).verdict == "≈ same"
-    assert judge(base, result("x", 3.6), None).verdict == "1.80× slower"
-    assert judge(base, result("x", 1.0), None).verdict == "2.00× faster"
-    assert judge(base, result("x", 3.6, status="noisy"), None).verdict == "inconclusive: noisy"
-    qps = result("q", 1000.0, unit="per_s")
-    assert judge(qps, result("q", 500.0, unit="per_s"), None).verdict == "2.00× slower"
-    mem = result("m", 1000.0, unit="bytes")
-    assert judge(mem, result("m", 3000.0, unit="bytes"), None).verdict == "3.00× more"
-    count = result("c", 10.0, unit="count")
-    assert judge(count, result("c", 20.0, unit="count"), None).verdict == "2.00× higher"
+def items(measurement, host=None):
+    """The comparison objects by id (of one host when given)."""
+    return {
+        c["id"]: c for c in measurement.data["comparisons"] if host is None or c["host"] == host
+    }
 
 
-def test_fail_above_marks_only_real_slowdowns():
-    base = result("x", 2.0)
-    assert judge(base, result("x", 3.6), 1.5).regressed
-    assert not judge(base, result("x", 3.6), 2.0).regressed
-    assert not judge(base, result("x", 1.0), 1.5).regressed
-    assert not judge(base, result("x", 3.6, status="bimodal"), 1.5).regressed
+def write(folder, name, rep):
+    path = folder / name
+    save_report(rep, path)
+    return str(path)
 
 
-def test_labels_and_host_block():
+# -- the data ------------------------------------------------------------------------------
+
+
+def test_verdict_words_follow_the_unit():
+    figures = [("t", "us"), ("m", "ms"), ("b", "bytes"), ("c", "count"), ("q", "per_s"),
+               ("r", "ratio")]  # fmt: skip
+    a = report([result(i, 100.0, unit) for i, unit in figures])
+    up = report([result(i, 200.0, unit) for i, unit in figures], hostname="b")
+    down = report([result(i, 50.0, unit) for i, unit in figures], hostname="c")
+    m = compare_reports([a, up, down], ["a", "up", "down"])
+    words = {(c["id"], c["host"]): c["verdict"] for c in m.data["comparisons"]}
+    assert [words[(i, "up")] for i, _ in figures] == ["slower", "slower", "more", "more",
+                                                      "higher", "higher"]  # fmt: skip
+    assert [words[(i, "down")] for i, _ in figures] == ["faster", "faster", "less", "less",
+                                                        "lower", "lower"]  # fmt: skip
+    assert {words[(i, "a")] for i, _ in figures} == {"baseline"}
+    regressed = {(c["id"], c["host"]) for c in m.data["comparisons"] if c["regressed"]}
+    # worse: up for times, memory and counts, down for per_s; ratio has no worse direction
+    assert regressed == {("t", "up"), ("m", "up"), ("b", "up"), ("c", "up"), ("q", "down")}
+
+
+def test_a_comparison_object_holds_numbers_and_fixed_words():
+    a = report([result("switch.process.same_core", 2.0, extra={"other_cpu_share": 0.2})])
+    context = {"other_cpu_share": 0.01, "steal_share": 0.0}
+    b = report([result("switch.process.same_core", 2.6, "us", 10, "noisy", context)], hostname="b")
+    m = compare_reports([a, b], ["a", "b"])
+    item = items(m, "b")["switch.process.same_core"]
+    assert item == {
+        "id": "switch.process.same_core",
+        "label": "label of switch.process.same_core",
+        "unit": "us",
+        "section": "switch",
+        "headline": True,
+        "host": "b",
+        "baseline": "a",
+        "median": pytest.approx(2.6),
+        "p10": pytest.approx(2.6 * 0.984),
+        "p90": pytest.approx(2.6 * 1.016),
+        "n": 10,
+        "spread": pytest.approx(0.032),
+        "status": "noisy",
+        "other_cpu_share": 0.01,
+        "steal_share": 0.0,
+        "strip": item["strip"],
+        "ratio": 1.3,
+        "ci_low": item["ci_low"],
+        "ci_high": item["ci_high"],
+        "p_value": item["p_value"],
+        "verdict": "slower",
+        "reason": "interval outside the band",
+        "regressed": True,
+    }
+    assert 1.25 < item["ci_low"] <= 1.3 <= item["ci_high"] < 1.35
+    assert item["p_value"] < 0.001
+    assert len(item["strip"]) == 8
+    assert sum(item["strip"]) == 10
+    base = items(m, "a")["switch.process.same_core"]
+    assert (base["verdict"], base["reason"], base["ratio"], base["p_value"]) == (
+        "baseline", "baseline", None, None)  # fmt: skip
+    assert (base["other_cpu_share"], base["steal_share"]) == (0.2, None)
+
+
+def test_the_data_carries_no_text_with_numbers_and_no_table():
+    a = report([result("x", 2.0), result("y", 1.0, n=1), result("z", 1.0, n=3)])
+    b = report([result("x", 3.0), result("y", 1.1, n=1), result("z", 1.0, n=3)], hostname="b")
+    m = compare_reports([a, b], ["host one", "host two"])
+    assert "table" not in m.data
+    assert m.findings == ()
+    assert m.warnings == ()
+    reasons = {c["reason"] for c in m.data["comparisons"]}
+    assert reasons == {"baseline", "interval outside the band", "one sample", "few samples"}
+    for c in m.data["comparisons"]:
+        for key in ("verdict", "reason", "section", "status"):
+            assert not re.search(r"\d", c[key] or ""), (key, c[key])
+
+
+def test_the_json_shape_is_the_documented_one():
+    """docs/results.md lists every key of compare's data; both must name the same keys."""
+    a = report([result("x", 2.0), result("only.a", 1.0)])
+    b = report([result("x", 4.0), result("only.b", 1.0)], hostname="b")
+    m = compare_reports([a, b], ["a", "b"], fail_above=1.2)
+    documented = documented_keys()
+    assert set(m.data) == documented["data"]
+    for item in m.data["comparisons"]:
+        assert set(item) == documented["data.comparisons[]"]
+    assert m.data["regressions"]
+    for item in m.data["regressions"]:
+        assert set(item) == documented["data.regressions[]"]
+    for item in m.data["host_differences"]:
+        assert set(item) == documented["data.host_differences[]"]
+    json.dumps(m.data, allow_nan=False)  # numbers are finite, everything is JSON
+
+
+def documented_keys():
+    """The keys docs/results.md lists under each "### `data...`" heading of the compare part."""
+    text = (ROOT / "docs/results.md").read_text()
+    sections = re.split(r"^### `(data[^`]*)`.*$", text, flags=re.MULTILINE)
+    keys = {}
+    for name, body in zip(sections[1::2], sections[2::2], strict=True):
+        bullets = re.findall(r"^- ([^:]*):", body, flags=re.MULTILINE)  # up to the first colon
+        keys[name] = {key for bullet in bullets for key in re.findall(r"`(\w+)`", bullet)}
+    return keys
+
+
+def test_summary_regressions_and_the_order_of_figures():
+    ids = ["conn.thread.100.qps", "spawn.fork", "switch.thread.cross_core",
+           "switch.process.same_core", "mystery.figure"]  # fmt: skip
+    a = report([result(i, 10.0, "per_s" if i.endswith("qps") else "us") for i in ids])
+    b = report([result(i, 10.0 * f, "per_s" if i.endswith("qps") else "us")
+                for i, f in zip(ids, [0.5, 1.0, 2.0, 1.01, 3.0], strict=True)],
+               hostname="b")  # fmt: skip
+    m = compare_reports([a, b], ["a", "b"], fail_above=1.5)
+    order = list(dict.fromkeys(c["id"] for c in m.data["comparisons"]))
+    assert order == ["switch.process.same_core", "switch.thread.cross_core", "spawn.fork",
+                     "conn.thread.100.qps", "mystery.figure"]  # fmt: skip
+    assert m.data["summary"] == {"b": {"same": 2, "slower": 2, "lower": 1}}
+    assert [(r["id"], r["host"], r["verdict"]) for r in m.data["regressions"]] == [
+        ("switch.thread.cross_core", "b", "slower"),
+        ("conn.thread.100.qps", "b", "lower"),
+        ("mystery.figure", "b", "slower"),
+    ]
+    gate = compare_reports([a, b], ["a", "b"], fail_above=2.5)
+    assert [r["id"] for r in gate.data["regressions"]] == ["mystery.figure"]
+    assert gate.data["fail_above"] == 2.5
+
+
+def test_sections_and_headlines_live_in_one_table_each():
+    assert section_of("roundtrip.thread.same_core") == "switch"
+    assert section_of("sched.timeslice") == "states"
+    assert section_of("conn.postgres.mem_per_conn") == "connections"
+    assert section_of("clone.fork.shares.vm") == "clone"
+    assert section_of("something.else") == "other"
+    assert {section_of(i) for i in HEADLINES} <= set(SECTION_ORDER)
+    assert len(HEADLINES) <= 10
+
+
+def test_missing_figures_on_either_side():
+    a = report([result("x", 2.0), result("only.a", 1.0)])
+    b = report([result("x", 2.0), result("only.b", 1.0)], hostname="b")
+    m = compare_reports([a, b], ["a", "b"])
+    words = {(c["id"], c["host"]): (c["verdict"], c["reason"]) for c in m.data["comparisons"]}
+    assert words[("only.a", "b")] == ("missing", "missing here")
+    assert words[("only.b", "a")] == ("missing", "missing here")
+    assert words[("only.b", "b")] == ("missing", "missing in the baseline")
+    gone = items(m, "b")["only.a"]
+    assert (gone["median"], gone["n"], gone["strip"], gone["status"]) == (None, 0, None, None)
+
+
+def test_baseline_by_label_and_the_results_stand_alone():
+    a = report([result("x", 2.0)])
+    b = report([result("x", 4.0)], hostname="b")
+    c = report([result("x", 3.0)], hostname="c")
+    m = compare_reports([a, b], ["a", "b"], baseline="b")
+    assert items(m, "a")["x"]["verdict"] == "faster"
+    assert items(m, "b")["x"]["verdict"] == "baseline"
+    assert m.data["baseline"] == "b"
+    # a host's verdict depends on its samples and label only, not on who else is compared
+    alone = items(compare_reports([a, b], ["a", "b"]), "b")["x"]
+    crowd = items(compare_reports([a, c, b], ["a", "c", "b"]), "b")["x"]
+    assert {k: v for k, v in alone.items() if k != "strip"} == {
+        k: v for k, v in crowd.items() if k != "strip"
+    }
+    assert compare_reports([a, b], ["a", "b"]).data == compare_reports([a, b], ["a", "b"]).data
+
+
+def test_labels_and_host_differences():
     a = report([result("x", 2.0)])
     b = report([result("x", 2.0)], hostname="b", kernel="6.8.0-1-generic",
                virtualization={"hypervisor": False, "container": "none"})  # fmt: skip
     assert host_label(a) == "a (Intel Xeon Gold, 6.1.0)"
     assert host_differences([a, b]) == [
-        {"field": "hostname", "values": ["a", "b"]},
-        {"field": "kernel", "values": ["6.1.0-13-amd64", "6.8.0-1-generic"]},
-        {"field": "virtualization.hypervisor", "values": ["True", "False"]},
+        {"key": "hostname", "field": "hostname", "values": ["a", "b"]},
+        {"key": "kernel", "field": "kernel", "values": ["6.1.0-13-amd64", "6.8.0-1-generic"]},
+        {"key": "virtualization.hypervisor", "field": "virtualization: hypervisor",
+         "values": [True, False]},
+    ]  # fmt: skip
+    c = report([result("x", 2.0)], cpus_allowed=[1])
+    assert host_differences([a, c]) == [
+        {"key": "cpus_allowed", "field": "CPUs allowed", "values": [None, [1]]}
     ]
+    same = compare_reports([a, report([result("x", 2.0)])])
+    assert same.data["hosts"] == ["a (Intel Xeon Gold, 6.1.0) #1", "a (Intel Xeon Gold, 6.1.0) #2"]
 
 
-def test_every_row_kept_and_baseline_by_label():
-    a = report([result("x", 2.0), result("only.a", 1.0)])
-    b = report([result("x", 4.0), result("only.b", 1.0)], hostname="b")
-    m = compare_reports([a, b], ["a", "b"], baseline="b")
-    rows = {row["id"]: row for row in m.data["table"]["rows"]}
-    assert set(rows) == {"x", "only.a", "only.b"}
-    assert rows["x"] == {"id": "x", "a": "2.00 µs (2.00× faster)", "b": "4.00 µs"}
-    assert rows["only.a"]["b"] == "—"
-    assert m.data["host_differences"][0]["field"] == "hostname"
-
-
-def test_errors():
+def test_refusals():
     a = report([result("x", 2.0)])
     with pytest.raises(InvalidRequest, match="no result id in common"):
         compare_reports([a, report([result("y", 1.0)])])
@@ -90,27 +250,145 @@ def test_errors():
         compare_reports([a, a], ["p", "q"], baseline="z")
     with pytest.raises(InvalidRequest, match="--label was given 1 times for 2 reports"):
         compare_reports([a, a], ["p"])
+    with pytest.raises(InvalidRequest, match="--label 'p' is given twice"):
+        compare_reports([a, a], ["p", "p"])
+    with pytest.raises(InvalidRequest, match="--label is empty"):
+        compare_reports([a, a], ["p", " "])
+    empty = report([Result("x", "x", "us", 1.0, 1.0, 1.0, (), 0)])
+    with pytest.raises(InvalidRequest, match=r"q: results\[0\] \(x\) has no samples"):
+        compare_reports([a, empty], ["p", "q"])
+    with pytest.raises(InvalidRequest, match="needs at least two reports"):
+        compare_reports([a])
 
 
-def write(tmp_path, name, rep):
-    path = tmp_path / name
-    save_report(rep, path)
-    return str(path)
+# -- the command line ----------------------------------------------------------------------
 
 
-def test_cli_exit_codes_and_formats(tmp_path):
+def test_cli_json_gate_and_exit_codes(tmp_path, monkeypatch):
+    def no_host():
+        raise AssertionError("compare measured this host")
+
+    monkeypatch.setattr(cli_module, "collect_host", no_host)
     a = write(tmp_path, "a.json", report([result("x", 2.0)]))
     b = write(tmp_path, "b.json", report([result("x", 4.0)], hostname="b"))
     runner = CliRunner()
-    ok = runner.invoke(cli_module.cli, ["compare", a, b, "--format", "json"])
+    ok = runner.invoke(cli_module.cli, ["compare", a, b, "--format", "json", "--label", "p",
+                                        "--label", "q"])  # fmt: skip
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.stdout)["data"]["table"]["rows"][0]["id"] == "x"
+    data = json.loads(ok.stdout)
+    assert data["host"] == {"compared": ["p", "q"]}
+    assert data["results"] == []
+    assert data["data"]["threshold"] == 0.05
+    assert data["data"]["changed_only"] is False
+    assert data["data"]["fail_above"] is None
+    assert data["data"]["regressions"][0]["id"] == "x"  # listed, but no gate: exit 0
     gate = runner.invoke(cli_module.cli, ["compare", a, b, "--fail-above", "1.5"])
-    assert gate.exit_code == 1
-    assert "2.00× slower" in gate.stdout
-    folder = runner.invoke(cli_module.cli, ["compare", str(tmp_path), "--format", "markdown"])
-    assert folder.exit_code == 0
-    assert "| host field" in folder.stdout
+    assert gate.exit_code == 1, gate.output
+    passed = runner.invoke(cli_module.cli, ["compare", a, b, "--fail-above", "2.5"])
+    assert passed.exit_code == 0, passed.output
+    changed = runner.invoke(cli_module.cli, ["compare", a, b, "--changed", "--threshold", "60",
+                                             "--json", "-"])  # fmt: skip
+    assert changed.exit_code == 0, changed.output
+    changed_data = json.loads(changed.stdout)["data"]
+    assert changed_data["changed_only"] is True
+    assert changed_data["threshold"] == 0.6
+    assert changed_data["comparisons"][1]["verdict"] == "slower"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threshold", "0"], "--threshold"),
+        (["--threshold", "100.5"], "--threshold"),
+        (["--threshold", "nan"], "--threshold"),
+        (["--threshold", "inf"], "--threshold"),
+        (["--fail-above", "1"], "--fail-above"),
+        (["--fail-above", "inf"], "--fail-above"),
+        (["--fail-above", "nan"], "--fail-above"),
+        (["--fail-above", "0.5"], "--fail-above"),
+        (["--label", "same", "--label", "same"], "--label 'same' is given twice"),
+    ],
+)
+def test_cli_bad_options_exit_2(tmp_path, args, message):
+    a = write(tmp_path, "a.json", report([result("x", 2.0)]))
+    b = write(tmp_path, "b.json", report([result("x", 4.0)], hostname="b"))
+    done = CliRunner().invoke(cli_module.cli, ["compare", a, b, *args])
+    assert done.exit_code == 2, done.output
+    assert message in done.stderr
+
+
+def test_cli_threshold_of_100_is_allowed(tmp_path):
+    a = write(tmp_path, "a.json", report([result("x", 2.0)]))
+    b = write(tmp_path, "b.json", report([result("x", 4.0)], hostname="b"))
+    done = CliRunner().invoke(cli_module.cli, ["compare", a, b, "--threshold", "100"])
+    assert done.exit_code == 0, done.output
+
+
+def test_cli_refuses_a_report_given_twice(tmp_path):
+    folder = folder_with(tmp_path)
+    a = str(folder / "a.json")
+    for args in ([a, a], [a, str(folder / "." / "a.json")], [str(folder), a]):
+        done = CliRunner().invoke(cli_module.cli, ["compare", *args])
+        assert done.exit_code == 2, done.output
+        assert "is given twice" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["results"][0].update(samples=[], n=0),
+         r"results\[0\] \(x\) has no samples; compare draws its verdicts from them"),
+        (lambda r: r["results"][0].update(n=7),
+         r"results\[0\] \(x\): n is 7 but it holds 10 samples"),
+        (lambda r: r.update(results=[*r["results"], r["results"][0]]),
+         r"results\[1\] \(x\): the id is given twice in the report"),
+    ],
+    ids=["no-samples", "n-mismatch", "duplicate-id"],
+)  # fmt: skip
+def test_cli_reports_that_cannot_be_compared_are_refused_by_name(tmp_path, change, message):
+    good = write(tmp_path, "good.json", report([result("x", 2.0)]))
+    data = report([result("x", 2.0)]).to_dict()
+    change(data)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    done = CliRunner().invoke(cli_module.cli, ["compare", good, str(bad)])
+    assert done.exit_code == 2, done.output
+    assert re.search(re.escape(str(bad)) + ": " + message, done.stderr), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_cli_appends_markdown_to_the_step_summary(tmp_path):
+    a = write(tmp_path, "a.json", report([result("x", 2.0)]))
+    b = write(tmp_path, "b.json", report([result("x", 4.0)], hostname="b"))
+    summary = tmp_path / "summary.md"
+    summary.write_text("before\n")
+    runner = CliRunner()
+    done = runner.invoke(
+        cli_module.cli, ["compare", a, b], env={"GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert done.exit_code == 0, done.output
+    appended = summary.read_text().removeprefix("before\n")
+    assert "compare" in appended
+    assert appended != done.stdout  # markdown there, the table on stdout
+    refused = runner.invoke(cli_module.cli, ["compare", a, b],
+                            env={"GITHUB_STEP_SUMMARY": str(tmp_path)})  # fmt: skip
+    assert refused.exit_code == 2
+    assert "GITHUB_STEP_SUMMARY" in refused.stderr
+
+
+def test_the_sample_reports_compare():
+    reports = load_all([ROOT / "examples/reports"])
+    m = compare_reports(reports, ["2 CPUs", "cpuset 1"])
+    mine = items(m, "cpuset 1")
+    assert mine["switch.thread.same_core"]["verdict"] == "slower"
+    assert mine["forktree.rss_per_process"]["verdict"] == "same"  # significant, yet 1.00x
+    assert mine["forktree.rss_per_process"]["p_value"] < 0.05
+    assert mine["switch.process.cross_core"]["verdict"] == "missing"
+    assert mine["spawn.mp_fork"]["reason"] == "few samples"
+
+
+# -- reading files (the loader's rules, through compare) --------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -226,3 +504,12 @@ def test_unlistable_folder_is_refused(tmp_path, monkeypatch):
         InvalidRequest, match=r"cannot list the folder .*reports: Permission denied"
     ):
         collect_paths([folder])
+
+
+def test_extreme_figures_still_give_json():
+    a = report([result("x", 1e-300), result("y", -1e308, n=1)])
+    b = report([result("x", 1e300), result("y", 1e308, n=1)], hostname="b")
+    m = compare_reports([a, b], ["a", "b"])
+    json.dumps(m.data, allow_nan=False)
+    assert items(m, "b")["x"]["reason"] == "ratio out of range"
+    assert items(m, "b")["y"]["reason"] == "not positive"

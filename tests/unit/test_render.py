@@ -39,6 +39,20 @@ def test_format_value():
     assert format_value(None, "us") == ""
 
 
+def test_format_value_factor_and_percent():
+    # a ratio between hosts: two decimals around 1, so 1.00× and 0.99× line up in a column
+    assert format_value(1.0654, "factor") == "1.07×"
+    assert format_value(0.9996, "factor") == "1.00×"
+    assert format_value(0.837, "factor") == "0.84×"
+    assert format_value(0.0312, "factor") == "0.031×"
+    assert format_value(12.34, "factor") == "12.3×"
+    assert format_value(1234.0, "factor") == "1,234×"
+    assert format_value(1.031, "factor_bound") == "1.03"
+    assert format_value(0.05, "percent") == "5 %"
+    assert format_value(0.025, "percent") == "2.5 %"
+    assert format_value(0.123, "percent") == "12 %"
+
+
 def test_host_line():
     assert host_line(HOST) == (
         "host box: Test CPU, 2 CPUs (allowed 0,1), Linux 6.1.0 (preempt full), VM, "

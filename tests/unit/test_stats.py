@@ -34,12 +34,32 @@ def test_judge_ok_noisy_and_reasons():
     wide = judge_noise([3.0, 4.0, 5.0, 6.0, 7.0])
     assert wide.status == "noisy"
     assert "spread" in wide.reasons[0]
-    loaded = judge_noise(tight, load_per_cpu=1.5, steal_share=0.1)
+    loaded = judge_noise(tight, other_cpu_share=0.4, steal_share=0.1)
     assert loaded.status == "noisy"
-    assert any("load average" in r for r in loaded.reasons)
+    assert any("other tasks took 40%" in r for r in loaded.reasons)
     assert any("stole" in r for r in loaded.reasons)
+
+
+def test_judge_interference_limits_and_margins():
+    tight = [5.0, 5.1, 5.0, 5.05, 4.95, 5.02]
+    assert judge_noise(tight, other_cpu_share=0.09, steal_share=0.01).status == "ok"
+    assert judge_noise(tight, other_cpu_share=0.11).status == "noisy"
+    assert judge_noise(tight, steal_share=0.03).status == "noisy"
+    # what the meter cannot resolve in a short window is added to the limit
+    assert judge_noise(tight, other_cpu_share=0.15, other_margin=0.06).status == "ok"
+    assert judge_noise(tight, other_cpu_share=0.17, other_margin=0.06).status == "noisy"
+    assert judge_noise(tight, steal_share=0.03, steal_margin=0.02).status == "ok"
+    # not measured: the spread alone decides
+    assert judge_noise(tight, None, None).status == "ok"
 
 
 def test_judge_bimodal_wins():
     verdict = judge_noise([5.0, 5.1, 5.0, 5.2, 9.0, 9.1, 9.2, 9.0])
     assert verdict.status == "bimodal"
+
+
+def test_bimodal_keeps_the_interference_reasons():
+    verdict = judge_noise([5.0, 5.1, 5.0, 5.2, 9.0, 9.1, 9.2, 9.0], other_cpu_share=0.5)
+    assert verdict.status == "bimodal"
+    assert verdict.reasons[0] == "samples fall into two separate clusters"
+    assert any("other tasks took 50%" in r for r in verdict.reasons)

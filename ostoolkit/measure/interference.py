@@ -1,0 +1,297 @@
+"""Interference, measured: the CPU time other tasks took from a measurement's CPUs meanwhile.
+
+The load average cannot tell whether a figure was disturbed: it lags by a minute and counts
+ostoolkit's own earlier work, so right after a heavy command it is high on idle CPUs. Instead,
+a ``Meter`` wraps each measurement's window and reads, at both ends:
+
+- the busy and stolen time of each CPU the measurement ran on, from the ``cpuN`` lines of
+  /proc/stat (proc(5); busy = user + nice + system + irq + softirq, see ``procfs``). For a
+  pinned measurement those are exactly its pinned CPUs; otherwise every CPU of this process's
+  affinity set, where its tasks may run;
+- the CPU time of the measurement's own tasks: this process's threads and its reaped children
+  (getrusage(2) RUSAGE_SELF + RUSAGE_CHILDREN, in microseconds), plus every descendant still
+  alive (utime + stime + cutime + cstime of /proc/PID/stat, rounded down to USER_HZ units).
+
+Then over the window of wall time W on n CPUs::
+
+    other_cpu_share = (busy - own) / (W x n)      steal_share = steal / (W x n)
+
+both clamped to 0..1. Everything this process started counts as its own: in the ostoolkit
+command, that is the measurement itself (a library caller's own busy children would be
+counted as the measurement's too). A descendant orphaned and reaped by someone else (init, a
+subreaper) during the window drops out of the own time and shows as other time.
+
+How exact that is, and the margin that makes the noise verdict robust to it
+(``Interference.other_margin``, added to the limit in ``stats.judge_noise``):
+
+- rounding: /proc/stat and /proc/PID/stat print time rounded down to USER_HZ units (10 ms), so
+  each CPU's busy time over a window is off by up to about two units (user and system each
+  up to one), and each live descendant's own time by up to one;
+- sampling: with tick-based accounting (CONFIG_TICK_CPU_ACCOUNTING, the usual one) the kernel
+  charges each whole tick (4 ms at HZ=250) to whatever it finds running then, while our own
+  time is the scheduler's exact run time. On a CPU busy a fraction p of the window in short
+  bursts, the busy time counted is off by a random error of standard deviation
+  sqrt(tick x W x p(1-p)); three of those are allowed. A CPU kept busy all the time (p = 1,
+  as a same-core switch measurement does) has none. The tick comes from CONFIG_HZ where the
+  kernel's config is readable, else the longest usual one (HZ=100) is assumed. Sampling can
+  also be biased: with NOHZ idle the tick stops while a CPU idles, and bursts of a few
+  microseconds between idle periods (a cross-core wake-up's) were counted about 15 % short
+  on the development VM. That hides other tasks' time; it never invents any;
+- placement: own time spent on CPUs outside the measured set (a pinned measurement's
+  set-up and teardown, the parent of ``states`` that keeps off its children's CPU) is still
+  subtracted, which can only make other tasks' share look smaller, never falsely noisy;
+- interrupts: on kernels with CONFIG_IRQ_TIME_ACCOUNTING, softirq work done for our own tasks
+  (loopback networking in ``connections``) is charged to the CPU, not to the task, and shows
+  as other time.
+
+So a short window has a wide margin: a 0.4 s window on one fully busy CPU cannot resolve less
+than about 5 %, on two half-busy CPUs about 15 % (HZ=250). steal_share gets a margin of one
+USER_HZ unit per CPU.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import resource
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from ostoolkit.procfs import (
+    USER_HZ_S,
+    CpuTimes,
+    ProcUnreadable,
+    read_cpu_times,
+    read_pid_times,
+    read_tree_times,
+)
+
+# Units of figures that other tasks' CPU time cannot change: memory, counts, yes/no. Their
+# results carry the shares as context, but their status does not depend on them.
+UNAFFECTED_UNITS = ("bytes", "count", "bool")
+# Error allowance of one window (see the module docstring): USER_HZ units of rounding per CPU
+# for its busy time, per live descendant for its own time, and per CPU for the steal time;
+# standard deviations of tick sampling.
+BUSY_ROUNDING_UNITS = 2
+TASK_ROUNDING_UNITS = 1
+STEAL_ROUNDING_UNITS = 1
+SAMPLING_SIGMAS = 3.0
+# The longest scheduler tick in common use (CONFIG_HZ=100), assumed when CONFIG_HZ is unknown.
+FALLBACK_TICK_S = 0.01
+# Decimals kept of each share in a result's extra.
+SHARE_DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class Interference:
+    """What other tasks and the hypervisor took from a measurement's CPUs during its window.
+
+    Shares are fractions 0..1 of the window's CPU time (wall time x CPUs), or None when they
+    could not be measured (``note`` says why). The margins are the shares the meter cannot
+    resolve in this window (see the module docstring). ``judged`` False keeps the shares as
+    context only, for a window where work done for the measurement runs in processes the
+    meter cannot count as its own (``note`` says which).
+    """
+
+    other_cpu_share: float | None
+    steal_share: float | None
+    cpus: tuple[int, ...]
+    window_s: float
+    other_margin: float = 0.0
+    steal_margin: float = 0.0
+    note: str | None = None
+    judged: bool = True
+
+    def extra(self) -> dict[str, float | None]:
+        """The result extras: ``other_cpu_share`` and ``steal_share``, rounded, or null."""
+        return {
+            "other_cpu_share": _rounded(self.other_cpu_share),
+            "steal_share": _rounded(self.steal_share),
+        }
+
+    def judges(self, unit: str) -> bool:
+        """Whether the shares judge a figure in ``unit``: one other tasks' CPU time can disturb."""
+        return self.judged and unit not in UNAFFECTED_UNITS
+
+
+def _rounded(share: float | None) -> float | None:
+    return None if share is None else round(share, SHARE_DECIMALS)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The counters at one end of a window.
+
+    ``cpu_times`` is None when /proc/stat could not be read (``error`` says why); ``own_s``
+    is RUSAGE_SELF + RUSAGE_CHILDREN user and system time; ``tree`` maps each live
+    descendant, keyed by (pid, start ticks), to its own plus its reaped children's time.
+    """
+
+    t_s: float
+    cpu_times: dict[int, CpuTimes] | None
+    own_s: float
+    tree: dict[tuple[int, int], float]
+    error: str | None = None
+
+
+def own_cpu_s() -> float:
+    """This process's CPU time (all threads) plus that of its reaped children, getrusage(2)."""
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime + reaped.ru_utime + reaped.ru_stime
+
+
+def tree_cpu_s(also: Sequence[int] = ()) -> dict[tuple[int, int], float]:
+    """Live descendants of this process (and ``also`` with theirs): own + reaped children's time.
+
+    A /proc that cannot be listed gives an empty tree: the own time is then what getrusage
+    says, and the descendants' time shows as other tasks' time.
+    """
+    found: dict[tuple[int, int], float] = {}
+    try:
+        for root in (os.getpid(), *also):
+            if root != os.getpid():
+                task = read_pid_times(root)
+                if task is not None:
+                    found[(task.pid, task.start_ticks)] = task.total_s
+            found.update((key, t.total_s) for key, t in read_tree_times(root).items())
+    except OSError:
+        return {}
+    return found
+
+
+@functools.cache
+def scheduler_tick_s() -> float:
+    """The kernel's tick, 1 / CONFIG_HZ, or the longest usual one when the config is unreadable."""
+    from ostoolkit.measure.sched import read_config_hz  # sched uses this module: import late
+
+    hz = read_config_hz()
+    return 1.0 / hz if hz else FALLBACK_TICK_S
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where a Meter reads: the clock and the counters (tests give fakes)."""
+
+    clock: Callable[[], float] = time.monotonic
+    cpu_times: Callable[[], dict[int, CpuTimes]] = read_cpu_times
+    own_s: Callable[[], float] = own_cpu_s
+    tree: Callable[[Sequence[int]], dict[tuple[int, int], float]] = tree_cpu_s
+    tick_s: Callable[[], float] = scheduler_tick_s
+
+
+def take_reading(sources: Sources, also: Sequence[int] = ()) -> Reading:
+    """Read every counter now: the tree, own time, /proc/stat, then the clock.
+
+    The same order at both ends of a window, so the few hundred microseconds between the
+    reads shift both ends alike instead of adding up.
+    """
+    tree = sources.tree(also)
+    own = sources.own_s()
+    try:
+        cpu_times: dict[int, CpuTimes] | None = sources.cpu_times()
+        error = None
+    except ProcUnreadable as err:
+        cpu_times, error = None, str(err)
+    return Reading(sources.clock(), cpu_times, own, tree, error)
+
+
+def interference_between(
+    before: Reading, after: Reading, cpus: Sequence[int], tick_s: float
+) -> Interference:
+    """The shares other tasks and the hypervisor took of ``cpus`` between two readings."""
+    window = after.t_s - before.t_s
+    chosen = tuple(sorted(set(cpus)))
+    unmeasured = Interference(None, None, chosen, max(window, 0.0))
+    if before.cpu_times is None or after.cpu_times is None:
+        error = before.error or after.error or "/proc/stat unreadable"
+        return _replace_note(unmeasured, f"CPU interference not measured: {error}")
+    missing = [c for c in chosen if c not in before.cpu_times or c not in after.cpu_times]
+    if not chosen or missing:
+        which = f"CPU {missing[0]} has no line in /proc/stat" if missing else "no CPU to meter"
+        return _replace_note(unmeasured, f"CPU interference not measured: {which}")
+    if window <= 0:
+        return _replace_note(unmeasured, "CPU interference not measured: an empty window")
+    capacity = window * len(chosen)
+    busy = {c: after.cpu_times[c].busy - before.cpu_times[c].busy for c in chosen}
+    steal = sum(after.cpu_times[c].steal - before.cpu_times[c].steal for c in chosen)
+    own = after.own_s - before.own_s
+    own += sum(t - before.tree.get(key, 0.0) for key, t in after.tree.items())
+    own -= sum(t for key, t in before.tree.items() if key not in after.tree)
+    other = sum(busy.values()) - own
+    tasks = len(after.tree.keys() | before.tree.keys())
+    rounding = (BUSY_ROUNDING_UNITS * len(chosen) + TASK_ROUNDING_UNITS * tasks) * USER_HZ_S
+    variance = 0.0
+    for used in busy.values():
+        p = min(max(used / window, 0.0), 1.0)
+        variance += tick_s * window * p * (1 - p)
+    sampling = SAMPLING_SIGMAS * math.sqrt(variance)
+    return Interference(
+        other_cpu_share=min(max(other / capacity, 0.0), 1.0),
+        steal_share=min(max(steal / capacity, 0.0), 1.0),
+        cpus=chosen,
+        window_s=window,
+        other_margin=(rounding + sampling) / capacity,
+        steal_margin=STEAL_ROUNDING_UNITS * len(chosen) * USER_HZ_S / capacity,
+    )
+
+
+def _replace_note(interference: Interference, note: str) -> Interference:
+    """The same unmeasured window, saying why."""
+    return Interference(None, None, interference.cpus, interference.window_s, note=note)
+
+
+@dataclass
+class Meter:
+    """Meter one window: ``with Meter(cpus) as meter: ...`` then ``meter.result``.
+
+    ``cpus`` are the CPUs the measurement runs on (its pinned ones); None means this
+    process's affinity set when the window opens. ``also`` names processes outside this
+    process's tree whose work is the measurement's own (a database server it loads): their
+    time and their descendants' counts as own time.
+    """
+
+    cpus: Iterable[int] | None = None
+    also: Sequence[int] = ()
+    sources: Sources = field(default_factory=Sources)
+    _before: Reading | None = field(default=None, init=False, repr=False)
+    _result: Interference | None = field(default=None, init=False, repr=False)
+
+    def __enter__(self) -> Meter:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            self.stop()
+
+    def start(self) -> None:
+        """Open the window: fix the CPUs and read every counter."""
+        self.cpus = tuple(sorted(os.sched_getaffinity(0) if self.cpus is None else self.cpus))
+        self._before = take_reading(self.sources, self.also)
+
+    def stop(self) -> Interference:
+        """Close the window and work out the shares."""
+        if self._before is None:
+            raise RuntimeError("Meter.stop() before start()")
+        after = take_reading(self.sources, self.also)
+        assert self.cpus is not None
+        self._result = interference_between(
+            self._before, after, tuple(self.cpus), self.sources.tick_s()
+        )
+        return self._result
+
+    @property
+    def result(self) -> Interference:
+        """The window's interference (once it is closed)."""
+        if self._result is None:
+            raise RuntimeError("the meter's window is still open")
+        return self._result

@@ -1,0 +1,214 @@
+"""/proc counters behind the interference meter: per-CPU time and a process tree's CPU time.
+
+Two readers, both taking the /proc directory as a parameter so that tests can hand them a
+fake one:
+
+- ``read_cpu_times``: the ``cpuN`` lines of /proc/stat (proc(5)), the time each CPU spent in
+  each kind of work since boot, in units of USER_HZ (``sysconf(_SC_CLK_TCK)``, 100 on Linux),
+  returned in seconds. ``busy`` is what tasks and interrupts used the CPU for; ``steal`` is
+  time the hypervisor ran something else while this virtual CPU wanted to run, kept apart.
+- ``read_tree_times``: every live descendant of a process with the CPU time it used
+  (``utime + stime``, fields 14-15 of /proc/PID/stat) and the time of its children that it
+  has reaped (``cutime + cstime``, fields 16-17), also in USER_HZ units, in seconds.
+
+Every counter here is printed by the kernel rounded down to whole USER_HZ units (10 ms):
+``USER_HZ_S`` is that granularity, which the meter counts into its error allowance.
+
+Other modules keep their own /proc readers (host.py, sched.py, spawn.py); this one holds the
+readers of the interference meter only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+# USER_HZ: the unit of the time fields of /proc/stat and /proc/PID/stat (proc(5)).
+USER_HZ = os.sysconf("SC_CLK_TCK")
+USER_HZ_S = 1.0 / USER_HZ
+
+# Positions in a cpuN line of /proc/stat after the name (proc(5)): user nice system idle
+# iowait irq softirq steal guest guest_nice. Older kernels print fewer fields (steal since
+# 2.6.11); missing ones read as 0.
+_USER, _NICE, _SYSTEM, _IDLE, _IOWAIT, _IRQ, _SOFTIRQ, _STEAL = range(8)
+# Busy = user + nice + system + irq + softirq. Not idle or iowait (the CPU had nothing to
+# run), not steal (reported on its own: the hypervisor's, not a task's), and not guest or
+# guest_nice: the kernel already adds a guest's time to user or nice (account_guest_time in
+# kernel/sched/cputime.c), so adding them again would count it twice.
+BUSY_FIELDS = (_USER, _NICE, _SYSTEM, _IRQ, _SOFTIRQ)
+
+# Fields of /proc/PID/stat after the ")" that ends the command name, counted from field 3
+# (state) as index 0 (proc(5)): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17,
+# starttime 22 (in clock ticks after boot; with the pid it names a process uniquely).
+_PPID, _UTIME, _STIME, _CUTIME, _CSTIME, _STARTTIME = 1, 11, 12, 13, 14, 19
+
+
+class ProcUnreadable(Exception):
+    """A /proc file is missing or not in the format proc(5) describes."""
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    """One CPU's time since boot, in seconds: busy (tasks and interrupts) and stolen."""
+
+    busy: float
+    steal: float
+
+
+def parse_cpu_times(text: str, user_hz: int = USER_HZ) -> dict[int, CpuTimes]:
+    """The per-CPU lines (``cpu0``, ``cpu1``, ...) of /proc/stat text, by CPU number.
+
+    The aggregate ``cpu`` line is skipped; a CPU that is offline has no line. Raises
+    ``ProcUnreadable`` when no per-CPU line can be read.
+    """
+    times: dict[int, CpuTimes] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(" ")
+        if not name.startswith("cpu") or not name[3:].isdigit():
+            continue
+        try:
+            ticks = [int(field) for field in rest.split()]
+        except ValueError:
+            raise ProcUnreadable(f"/proc/stat: {name} holds a field that is not a number") from None
+        if len(ticks) < _SOFTIRQ + 1:
+            raise ProcUnreadable(f"/proc/stat: {name} has {len(ticks)} fields, expected 7 or more")
+        steal = ticks[_STEAL] if len(ticks) > _STEAL else 0
+        busy = sum(ticks[i] for i in BUSY_FIELDS)
+        times[int(name[3:])] = CpuTimes(busy / user_hz, steal / user_hz)
+    if not times:
+        raise ProcUnreadable("/proc/stat has no per-CPU lines")
+    return times
+
+
+def read_cpu_times(proc: Path = PROC) -> dict[int, CpuTimes]:
+    """Read every CPU's busy and stolen time now, from ``proc``/stat (see parse_cpu_times)."""
+    try:
+        text = (proc / "stat").read_text()
+    except OSError as err:
+        raise ProcUnreadable(f"{proc / 'stat'}: {err.strerror or err}") from None
+    return parse_cpu_times(text)
+
+
+@dataclass(frozen=True)
+class TaskTimes:
+    """One process's CPU time from /proc/PID/stat, in seconds.
+
+    ``cpu_s`` is utime + stime of all its threads, alive and exited; ``children_s`` is
+    cutime + cstime, the time of the children it has waited for (and of theirs).
+    """
+
+    pid: int
+    ppid: int
+    start_ticks: int
+    cpu_s: float
+    children_s: float
+
+    @property
+    def total_s(self) -> float:
+        """Its own time and that of the children it reaped."""
+        return self.cpu_s + self.children_s
+
+
+def parse_pid_stat(text: str, user_hz: int = USER_HZ) -> TaskTimes:
+    """Parse /proc/PID/stat. The command name (field 2) may hold spaces and parentheses,
+    so fields are counted after its last ")"."""
+    head, paren, rest = text.rpartition(")")
+    pid_text = head.partition(" (")[0].strip()
+    fields = rest.split()
+    if not paren or not pid_text.isdigit() or len(fields) <= _STARTTIME:
+        raise ProcUnreadable("not a /proc/PID/stat line")
+    try:
+        values = [int(fields[i]) for i in (_PPID, _UTIME, _STIME, _CUTIME, _CSTIME, _STARTTIME)]
+    except ValueError:
+        raise ProcUnreadable("/proc/PID/stat holds a field that is not a number") from None
+    ppid, utime, stime, cutime, cstime, start = values
+    return TaskTimes(
+        int(pid_text), ppid, start, (utime + stime) / user_hz, (cutime + cstime) / user_hz
+    )
+
+
+def _child_pids(pid: int, proc: Path) -> list[int]:
+    """Children of ``pid`` from /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN).
+
+    Raises ProcUnreadable where that file does not exist, so the caller can scan instead.
+    """
+    found: list[int] = []
+    try:
+        tids = os.listdir(proc / str(pid) / "task")
+    except OSError:
+        return []  # the process is gone: it has no children to list
+    for tid in tids:
+        try:
+            text = (proc / str(pid) / "task" / tid / "children").read_text()
+        except FileNotFoundError:
+            if (proc / str(pid) / "task" / tid).is_dir():
+                raise ProcUnreadable("no /proc/PID/task/TID/children on this kernel") from None
+            continue  # the thread exited meanwhile
+        except OSError:
+            continue
+        found.extend(int(word) for word in text.split())
+    return found
+
+
+def _scan_parents(proc: Path) -> dict[int, list[int]]:
+    """Every process's children, from the ppid field of every /proc/PID/stat."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir(proc):
+        if not name.isdigit():
+            continue
+        try:
+            task = parse_pid_stat((proc / name / "stat").read_text())
+        except (OSError, ProcUnreadable):
+            continue  # exited meanwhile
+        children.setdefault(task.ppid, []).append(task.pid)
+    return children
+
+
+def read_tree_times(root: int, proc: Path = PROC) -> dict[tuple[int, int], TaskTimes]:
+    """Every live descendant of ``root`` (not ``root`` itself) with its CPU times.
+
+    Keys are (pid, start ticks), so a pid reused by a new process is a different key. The
+    tree is walked through the children files when the kernel has them, else found by
+    scanning every process's parent. A process that exits while it is read is left out.
+    """
+    try:
+        below = {root: _child_pids(root, proc)}
+        scanned = None
+    except ProcUnreadable:
+        scanned = _scan_parents(proc)
+        below = {}
+    found: dict[tuple[int, int], TaskTimes] = {}
+    stack = [root]
+    seen = {root}
+    while stack:
+        parent = stack.pop()
+        if scanned is not None:
+            kids = scanned.get(parent, [])
+        elif parent in below:
+            kids = below[parent]
+        else:
+            try:
+                kids = _child_pids(parent, proc)
+            except ProcUnreadable:
+                kids = []
+        for pid in kids:
+            if pid in seen:
+                continue
+            seen.add(pid)
+            try:
+                task = parse_pid_stat((proc / str(pid) / "stat").read_text())
+            except (OSError, ProcUnreadable):
+                continue
+            found[(task.pid, task.start_ticks)] = task
+            stack.append(pid)
+    return found
+
+
+def read_pid_times(pid: int, proc: Path = PROC) -> TaskTimes | None:
+    """One process's CPU times from /proc/PID/stat, or None once it is gone or unreadable."""
+    try:
+        return parse_pid_stat((proc / str(pid) / "stat").read_text())
+    except (OSError, ProcUnreadable):
+        return None

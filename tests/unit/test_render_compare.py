@@ -1,0 +1,531 @@
+"""The compare report's rendering: cells, strips, grouping, --changed, width, mermaid, bad data.
+
+Built against the data contract of `ostoolkit compare` (data.comparisons and friends) with
+hand-made reports, so the layout is tested apart from the engine's statistics.
+"""
+
+import json
+import re
+
+import pytest
+
+from ostoolkit.render import (
+    TABLE_WIDTH,
+    compare_cell,
+    compare_cell_markdown,
+    compare_view,
+    is_compare,
+    mermaid_chart,
+    render,
+    sparkline,
+    summary_line,
+)
+from ostoolkit.report import Report
+
+BASE = "laptop-of-a-developer (AMD EPYC 7B13 64-Core Processor, 6.18.44)"
+CI = "ci-runner-ubuntu-24.04-x64-large-with-a-long-name (AMD EPYC, 6.18.44)"
+GH = "github-hosted (Intel Xeon Platinum 8370C, 6.8.0)"
+HOSTS = [BASE, CI, GH]
+
+
+def comparison(id, host, median, **fields):
+    """One figure on one host, as the compare engine writes it; fields override defaults."""
+    item = {
+        "id": id,
+        "label": id,
+        "unit": "us",
+        "section": "other",
+        "headline": False,
+        "host": host,
+        "baseline": BASE,
+        "median": median,
+        "p10": median,
+        "p90": median,
+        "n": 15,
+        "ratio": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        "verdict": "baseline" if host == BASE else "same",
+        "reason": "baseline" if host == BASE else "interval inside the band",
+        "regressed": False,
+        "status": "ok",
+        "other_cpu_share": 0.01,
+        "steal_share": 0.0,
+        "strip": None,
+    }
+    item.update(fields)
+    return item
+
+
+def figure(id, label, unit, section, values, headline=False):
+    """One figure across HOSTS: values holds (median, fields) per host."""
+    return [
+        comparison(id, host, median, label=label, unit=unit, section=section,
+                   headline=headline, **extra)
+        for host, (median, extra) in zip(HOSTS, values, strict=True)
+    ]  # fmt: skip
+
+
+SWITCH = figure(
+    "switch.process.same_core", "process switch, same core (net)", "us", "switch",
+    [
+        (2.46, {"strip": [0, 1, 2, 7, 8, 3, 1, 0], "status": "noisy"}),
+        (2.62, {"ratio": 1.065, "ci_low": 1.031, "ci_high": 1.108, "verdict": "slower",
+                "reason": "interval outside the band",
+                "strip": [0, 0, 1, 2, 8, 6, 3, 1], "status": "noisy", "other_cpu_share": 0.15}),
+        (2.47, {"ratio": 1.004, "ci_low": 0.98, "ci_high": 1.02, "verdict": "same",
+                "strip": [0, 1, 2, 8, 7, 3, 1, 0]}),
+    ],
+    headline=True,
+)  # fmt: skip
+ROUNDTRIP = figure(
+    "roundtrip.process.same_core", "process switch, same core (round trip, raw)", "us", "switch",
+    [
+        (7.2, {"strip": [1, 3, 8, 2, 1, 0, 0, 0]}),
+        (7.25, {"ratio": 1.007, "ci_low": 0.99, "ci_high": 1.03,
+                "strip": [1, 2, 8, 3, 1, 0, 0, 0]}),
+        (7.21, {"ratio": 1.001, "ci_low": 0.99, "ci_high": 1.01,
+                "strip": [1, 3, 8, 2, 1, 0, 0, 0]}),
+    ],
+)  # fmt: skip
+FORK = figure(
+    "spawn.fork", "fork + _exit + waitpid", "us", "spawn",
+    [
+        (2368.0, {"strip": [2, 8, 4, 0, 0, 0, 3, 0], "status": "bimodal"}),
+        (2190.0, {"ratio": 0.925, "ci_low": 0.90, "ci_high": 0.94, "verdict": "faster",
+                  "reason": "interval outside the band",
+                  "strip": [6, 8, 1, 0, 0, 0, 0, 0]}),
+        (None, {"verdict": "missing", "reason": "missing here", "n": 0, "p10": None,
+                "p90": None, "status": None, "strip": None}),
+    ],
+    headline=True,
+)  # fmt: skip
+MEMORY = figure(
+    "memory.process.uss_per_worker", "forked process: USS per worker", "bytes", "memory",
+    [
+        (507_930.0, {"strip": [0, 0, 0, 8, 0, 0, 0, 0], "n": 3}),
+        (534_000.0, {"ratio": 1.051, "verdict": "unclear", "reason": "few samples", "n": 3,
+                     "strip": [0, 0, 0, 0, 8, 0, 0, 0]}),
+        (508_000.0, {"ratio": 1.0, "ci_low": 0.97, "ci_high": 1.03, "n": 3,
+                     "strip": [0, 0, 0, 8, 0, 0, 0, 0]}),
+    ],
+    headline=True,
+)  # fmt: skip
+QPS = figure(
+    "conn.process.100.qps", "process-per-connection, 100 clients: queries per second", "per_s",
+    "connections",
+    [
+        (22_754.0, {"n": 1}),
+        (11_230.0, {"ratio": 0.494, "verdict": "lower", "reason": "one sample", "n": 1,
+                    "regressed": True}),
+        (22_500.0, {"ratio": 0.989, "reason": "one sample", "n": 1}),
+    ],
+)  # fmt: skip
+THREADS = figure(
+    "conn.process.100.threads", "process-per-connection, 100 clients: server threads", "count",
+    "connections",
+    [
+        (101.0, {"n": 1}),
+        (101.0, {"ratio": 1.0, "reason": "one sample", "n": 1}),
+        (101.0, {"ratio": 1.0, "reason": "one sample", "n": 1}),
+    ],
+)  # fmt: skip
+# Listed out of section order, and a non-headline figure before a headline one, on purpose.
+COMPARISONS = [*MEMORY, *QPS, *THREADS, *ROUNDTRIP, *SWITCH, *FORK]
+
+
+def data(**changes):
+    base = {
+        "hosts": HOSTS,
+        "baseline": BASE,
+        "threshold": 0.05,
+        "changed_only": False,
+        "comparisons": COMPARISONS,
+        "summary": {
+            CI: {"slower": 1, "faster": 1, "lower": 1, "same": 2, "unclear": 1},
+            GH: {"same": 5, "missing": 1},
+        },
+        "regressions": [
+            {"id": "conn.process.100.qps", "label": QPS[1]["label"], "unit": "per_s",
+             "host": CI, "verdict": "lower", "ratio": 0.494, "ci_low": None, "ci_high": None},
+        ],
+        "host_differences": [
+            {"field": "CPU model", "values": ["AMD EPYC 7B13", "AMD EPYC", "Intel Xeon 8370C"]},
+            {"field": "kernel", "values": ["6.18.44", "6.18.44", "6.8.0"]},
+        ],
+    }  # fmt: skip
+    base.update(changes)
+    return base
+
+
+def compare_report(**changes):
+    return Report("compare", ("compare",), "2026-11-25T09:00:00Z", 0.2, {}, (),
+                  ("6 result ids, 6 in more than one report",), (), data(**changes))  # fmt: skip
+
+
+def _md_escaped(text):
+    return text.replace("_", "\\_")
+
+
+def lines(text):
+    return text.rstrip("\n").split("\n")
+
+
+# -- strips and cells
+
+
+def test_sparkline_scales_to_the_fullest_bin_and_keeps_empty_bins_as_the_floor():
+    assert sparkline([0, 1, 4, 8, 2, 0, 0, 1]) == "▁▃▅█▄▁▁▃"
+    assert sparkline([0, 0, 1, 2, 8, 6, 3, 1]) == "▁▁▃▄█▇▄▃"
+    assert sparkline([5]) == "█"
+    assert sparkline([0, 0, 0]) == "▁▁▁"
+    assert sparkline(None) == ""
+    assert sparkline([]) == ""
+    assert sparkline("12") == ""
+    assert sparkline(["x", None, 3, True, float("nan")]) == "▁▁█▁▁"
+
+
+def test_cells_exact():
+    assert compare_cell(SWITCH[0], is_baseline=True) == "2.46 µs ▁▃▄▇█▄▃▁ ~"
+    assert compare_cell(SWITCH[1]) == "2.62 µs 1.06× [1.03–1.11] slower ▁▁▃▄█▇▄▃ ~!"
+    assert compare_cell(SWITCH[2]) == "2.47 µs 1.00× [0.98–1.02] same ▁▃▄█▇▄▃▁"
+    assert compare_cell(FORK[0], is_baseline=True) == "2,368 µs ▄█▅▁▁▁▄▁ ²"
+    assert compare_cell(FORK[2]) == "— missing"
+    assert compare_cell(MEMORY[1]) == "521.5 KiB 1.05× 3 samples unclear ▁▁▁▁█▁▁▁"
+    fewer = dict(MEMORY[0], n=2)  # the smaller side's count is the one that matters
+    assert compare_cell(MEMORY[1], base=fewer) == "521.5 KiB 1.05× 2 samples unclear ▁▁▁▁█▁▁▁"
+    assert compare_cell(dict(MEMORY[1], n=None)) == "521.5 KiB 1.05× few samples unclear ▁▁▁▁█▁▁▁"
+    assert compare_cell(QPS[1]) == "11,230/s 0.49× one sample lower"
+    missing_base = dict(FORK[1], verdict="missing", reason="missing in the baseline", ratio=None,
+                        ci_low=None, ci_high=None)  # fmt: skip
+    assert compare_cell(missing_base) == "2,190 µs no baseline missing ▇█▃▁▁▁▁▁"
+    assert compare_cell(None) == "—"
+
+
+def test_markdown_cells_bold_a_verdict_other_than_same_and_escape_marks():
+    assert compare_cell_markdown(SWITCH[1]) == (
+        "2.62 µs 1.06× [1.03–1.11] **slower** ▁▁▃▄█▇▄▃ \\~!"
+    )
+    assert compare_cell_markdown(THREADS[1]) == "101 1.00× same (one sample)"
+    assert compare_cell_markdown(MEMORY[1], base=MEMORY[0]) == (
+        "521.5 KiB 1.05× **unclear** (3 samples) ▁▁▁▁█▁▁▁"
+    )
+    assert compare_cell_markdown(FORK[2]) == "— **missing**"
+    assert compare_cell_markdown(SWITCH[0], is_baseline=True) == "2.46 µs ▁▃▄▇█▄▃▁ \\~"
+
+
+def test_summary_line_orders_the_verdict_words():
+    counts = {"unclear": 4, "same": 20, "faster": 1, "slower": 3, "baseline": 1, "odd": 2}
+    assert summary_line("b", "a", counts) == "b vs a: 3 slower, 1 faster, 20 same, 4 unclear, 2 odd"
+    assert summary_line("b", "a", {}) == "b vs a: no figure compared"
+
+
+# -- the terminal table
+
+
+def test_every_line_fits_120_columns_with_three_long_host_labels():
+    for changes in ({}, {"changed_only": True}):
+        text = render(compare_report(**changes), "table")
+        too_wide = [line for line in lines(text) if len(line) > TABLE_WIDTH]
+        assert not too_wide, "\n".join(too_wide)
+
+
+def test_every_line_fits_with_long_figure_labels_and_values():
+    long = [dict(c, label="a figure whose label goes on and on " * 3, median=123_456_789.0)
+            for c in COMPARISONS]  # fmt: skip
+    text = render(compare_report(comparisons=long), "table")
+    assert all(len(line) <= TABLE_WIDTH for line in lines(text))
+    assert "a figure whose label goes on and on" in text
+
+
+def test_sections_in_order_headline_first():
+    text = render(compare_report(), "table")
+    titles = ["context switches", "creating processes and threads", "memory per worker",
+              "connections"]  # fmt: skip
+    found = [line for line in lines(text) if line in titles]
+    assert found == titles
+    switch = text.index("context switches")
+    assert (
+        switch
+        < text.index("  process switch, same core (net)")
+        < text.index("  process switch, same core (round trip")
+    )
+
+
+def test_table_header_rows_and_summary():
+    text = render(compare_report(), "table")
+    out = lines(text)
+    assert out[0].startswith(f"ostoolkit compare: {CI}")
+    figure = next(i for i, line in enumerate(out) if line.startswith("figure "))
+    assert out[figure + 1].startswith("------")
+    assert "(baseline)" in out[figure]  # a long baseline label is cut, never that word
+    assert out[figure + 2] == "context switches"
+    row = next(line for line in out if line.startswith("  process switch, same core (net)"))
+    assert "2.46 µs ▁▃▄▇█▄▃▁ ~" in row
+    assert "1.06× slower  ▁▁▃▄█▇▄▃ ~!" in row  # three hosts: the cell drops value and interval
+    assert f"{CI} vs {BASE}: 1 slower, 1 faster, 1 lower, 2 same, 1 unclear" in text.replace(
+        "\n  ", " "
+    )
+    assert f"{GH} vs {BASE}: 5 same, 1 missing" in text.replace("\n  ", " ")
+    legend = text.replace("\n", " ")
+    assert "; ~ noisy; ² bimodal (two clusters); ! other tasks took over 10 %" in legend
+    assert "* 6 result ids, 6 in more than one report" in text
+
+
+def test_two_hosts_show_value_and_interval():
+    two = [c for c in COMPARISONS if c["host"] != GH]
+    text = render(compare_report(hosts=[BASE, CI], comparisons=two, summary=None), "table")
+    row = next(line for line in lines(text) if line.startswith("  process switch, same core (net)"))
+    assert "2.62 µs 1.06× [1.03–1.11] slower  ▁▁▃▄█▇▄▃ ~!" in row
+    # no summary given: counted from the comparisons
+    assert f"{CI} vs {BASE}: 1 slower, 1 faster, 1 lower, 2 same, 1 unclear" in text.replace(
+        "\n  ", " "
+    )
+
+
+def test_small_table_exact():
+    hosts = ["a", "b"]
+    comparisons = [
+        comparison("x", "a", 2.0, label="thread switch", section="switch", headline=True,
+                   baseline="a", verdict="baseline", strip=[1, 8, 2, 0, 0, 0, 0, 0]),
+        comparison("x", "b", 2.5, label="thread switch", section="switch", headline=True,
+                   baseline="a", ratio=1.25, ci_low=1.2, ci_high=1.3, verdict="slower",
+                   strip=[0, 0, 0, 0, 1, 8, 2, 0]),
+        comparison("m", "a", 1024.0, label="USS", unit="bytes", section="memory",
+                   baseline="a", verdict="baseline", n=1),
+        comparison("m", "b", 1024.0, label="USS", unit="bytes", section="memory",
+                   baseline="a", ratio=1.0, verdict="same", reason="one sample", n=1),
+    ]  # fmt: skip
+    report = Report("compare", (), "t", 0.0, {}, (), (), (), {
+        "hosts": hosts, "baseline": "a", "threshold": 0.05, "changed_only": False,
+        "comparisons": comparisons, "summary": {"b": {"slower": 1, "same": 1}},
+        "regressions": [], "host_differences": [{"field": "kernel", "values": ["6.1", "6.8"]}],
+    })  # fmt: skip
+    expected = """\
+ostoolkit compare: b against a
+
+host field  a    b
+----------  ---  ---
+kernel      6.1  6.8
+
+figure           a (baseline)      b
+---------------  ----------------  -----------------------------------------
+context switches
+  thread switch  2.00 µs ▃█▄▁▁▁▁▁  2.50 µs 1.25× [1.20–1.30] slower ▁▁▁▁▃█▄▁
+
+memory per worker
+  USS            1.0 KiB           1.0 KiB 1.00× one sample  same
+
+cell: median, ratio to a, [its 95 % interval] or why none, verdict (same: the interval lies within ±5 %; slower, more…:
+wholly outside it); strip: the samples over a range the hosts share
+
+b vs a: 1 slower, 1 same
+"""  # noqa: E501
+    assert render(report, "table") == expected
+
+
+def test_changed_only_hides_rows_of_only_same_and_baseline():
+    report = compare_report(changed_only=True)
+    text = render(report, "table")
+    assert "process switch, same core (net)" in text  # slower on one host
+    assert "forked process: USS per worker" in text  # unclear
+    assert "fork + _exit + waitpid" in text  # missing on one host
+    assert "round trip" not in text  # same everywhere
+    assert "server threads" not in text
+    assert "(--changed: 2 figures the same everywhere not shown)" in text.replace("\n  ", " ")
+    assert "1 slower, 1 faster, 1 lower, 2 same, 1 unclear" in text  # the summary counts them all
+    md = render(report, "markdown")
+    assert "round trip" not in md
+    assert "server threads" not in md
+
+
+def test_changed_only_with_nothing_changed():
+    quiet = [c for c in COMPARISONS if c["id"] in ("roundtrip.process.same_core",
+                                                   "conn.process.100.threads")]  # fmt: skip
+    report = compare_report(changed_only=True, comparisons=quiet, regressions=[])
+    assert "no figure changed: every one is the same within the band" in render(report, "table")
+    assert "no figure changed" in render(report, "markdown")
+
+
+def test_regressions_block():
+    gated = render(compare_report(fail_above=1.2), "table")
+    title = f"1 regression: worse than {BASE} by more than --fail-above 1.20×:"
+    block = gated[gated.index(title) :].replace("\n    ", " ")
+    assert block.splitlines()[1] == (
+        f"  ✗ {QPS[1]['label']} on {CI}: 0.49× lower (conn.process.100.qps)"
+    )
+    ungated = render(compare_report(), "table").replace("\n  ", " ")
+    assert f"1 figure worse than {BASE} beyond ±5 %:" in ungated
+    assert "regression" not in render(compare_report(regressions=[]), "table")
+    assert "worse than" not in render(compare_report(regressions=[]), "table")
+
+
+def test_regression_line_with_an_interval_and_one_other_host():
+    regression = {"id": "x", "label": "thread switch", "host": "b", "verdict": "slower",
+                  "ratio": 1.25, "ci_low": 1.2, "ci_high": 1.3}  # fmt: skip
+    two = compare_report(hosts=["a", "b"], baseline="a", comparisons=[], summary={},
+                         regressions=[regression], fail_above=1.1)  # fmt: skip
+    text = render(two, "table")
+    assert "1 regression: worse than a by more than --fail-above 1.10×:\n" in text
+    assert "  ✗ thread switch: 1.25× [1.20–1.30] slower (x)\n" in text
+    assert "- ✗ thread switch: 1.25× [1.20–1.30] slower (`x`)\n" in render(two, "markdown")
+
+
+def test_host_block_lists_only_the_given_differences():
+    text = render(compare_report(), "table")
+    out = lines(text)
+    start = out.index(next(line for line in out if line.startswith("host field")))
+    block = out[start : out.index("", start)]
+    rule = next(i for i, line in enumerate(block) if line.startswith("----"))
+    assert [line.split("  ")[0] for line in block[rule + 1 :]] == ["CPU model", "kernel"]
+    assert block[rule + 1].split()[2:] == ["AMD", "EPYC", "7B13", "AMD", "EPYC", "Intel", "Xeon",
+                                           "8370C"]  # fmt: skip
+    no_diff = render(compare_report(host_differences=[]), "table")
+    assert "host field" not in no_diff
+
+
+# -- markdown
+
+
+def test_markdown_grouped_tables_summary_and_legend():
+    md = render(compare_report(), "markdown")
+    assert md.startswith("### ostoolkit compare\n")
+    assert f"- {CI} vs {BASE}: 1 slower, 1 faster, 1 lower, 2 same, 1 unclear" in md
+    headings = re.findall(r"^#### (.+)$", md, flags=re.M)
+    assert headings == ["context switches", "creating processes and threads",
+                        "memory per worker", "connections"]  # fmt: skip
+    header = f"| figure | {BASE} (baseline) | {CI} | {GH} |"
+    assert md.count(header) == 4
+    assert "| process switch, same core (net) | 2.46 µs ▁▃▄▇█▄▃▁ \\~ | " in md
+    assert "| fork + \\_exit + waitpid |" in md
+    assert f"**1 figure worse than {_md_escaped(BASE)} beyond ±5 %:**" in md
+    assert "| host field |" in md
+    assert "| CPU model | AMD EPYC 7B13 | AMD EPYC | Intel Xeon 8370C |" in md
+    for line in lines(md):  # every table row has as many cells as its header
+        if line.startswith("| ") and "figure" not in line and "host field" not in line:
+            assert line.count(" | ") + 1 in (4, 3)
+
+
+NUMBER = r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)"
+STRING = r'"[^"`\n]*"'
+
+
+def mermaid_blocks(md):
+    return re.findall(r"^```mermaid\n(.*?)\n```$", md, flags=re.M | re.S)
+
+
+def test_mermaid_chart_per_host_is_valid_xychart_beta():
+    md = render(compare_report(), "markdown")
+    blocks = mermaid_blocks(md)
+    assert len(blocks) == 2  # one per host other than the baseline
+    for block in blocks:
+        body = block.split("\n")
+        assert body[0] == "xychart-beta horizontal"
+        assert re.fullmatch(rf"    title {STRING}", body[1])
+        axis = re.fullmatch(rf"    x-axis \[({STRING}(?:, {STRING})*)\]", body[2])
+        assert axis, body[2]
+        categories = re.findall(STRING, axis.group(1))
+        assert re.fullmatch(rf"    y-axis {STRING} 0 --> {NUMBER}", body[3])
+        bar = re.fullmatch(rf"    bar \[({NUMBER}(?:, {NUMBER})*)\]", body[4])
+        line = re.fullmatch(rf"    line \[({NUMBER}(?:, {NUMBER})*)\]", body[5])
+        assert bar
+        assert line
+        assert len(bar.group(1).split(", ")) == len(categories) == len(line.group(1).split(", "))
+        assert set(line.group(1).split(", ")) == {"1"}
+        assert len(body) == 6
+    ci_chart, gh_chart = blocks
+    # headline figures only, in the table's order; a figure without a ratio is left out
+    assert (
+        '"process switch, same core (net)", "fork + _exit + waitpid", "forked process' in ci_chart
+    )
+    assert "bar [1.065, 0.925, 1.051]" in ci_chart
+    assert "bar [1.004, 1]" in gh_chart
+    assert (
+        '    title "ci-runner-ubuntu-24.04-x64-large-with-a-long-name (AMD EPYC…: headline'
+        in ci_chart
+    )
+    assert (
+        ' "ratio to laptop-of-a-developer (AMD EPYC 7B13 64-Core Processor, 6.1… (= 1)" 0 --> 1.25'
+        in ci_chart
+    )
+
+
+def test_mermaid_text_is_sanitised_and_numbers_plain():
+    weird = [dict(c, label='say "hi" `now`') for c in SWITCH]
+    weird[1]["ratio"] = 0.00001234
+    view = compare_view(data(comparisons=weird))
+    chart = mermaid_chart(view, CI)
+    assert chart[3] == "    x-axis [\"say 'hi' 'now'\"]"
+    assert chart[4].endswith(" 0 --> 1.25")  # never below 1: the baseline's line stays in
+    assert chart[5] == "    bar [0]"
+    gh = mermaid_chart(view, GH)
+    assert gh[3:] == [chart[3], chart[4], "    bar [1.004]", "    line [1]", "```"]
+    no_headline = compare_view(data(comparisons=[dict(c, headline=False) for c in SWITCH]))
+    assert mermaid_chart(no_headline, CI) == []
+
+
+# -- json and robustness
+
+
+def test_json_is_the_report_unchanged():
+    report = compare_report()
+    assert render(report, "json") == report.to_json()
+    assert json.loads(render(report, "json"))["data"]["comparisons"][0]["id"] == MEMORY[0]["id"]
+
+
+def test_only_a_report_with_comparisons_is_rendered_as_a_compare():
+    assert is_compare(compare_report())
+    old = Report("compare", (), "t", 0.0, {}, (), data={"table": {"columns": [], "rows": []}})
+    assert not is_compare(old)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"comparisons": []},
+        {"comparisons": [{}]},
+        {"comparisons": [None, "x", 3, {"id": None, "host": None, "median": "2"}]},
+        {
+            "comparisons": [
+                dict(
+                    c,
+                    strip="x",
+                    ratio="1.2",
+                    ci_low=None,
+                    ci_high=1.1,
+                    status=None,
+                    other_cpu_share="a",
+                    steal_share=float("nan"),
+                    unit=None,
+                    label=None,
+                    section=None,
+                    verdict=None,
+                    reason=None,
+                )
+                for c in COMPARISONS
+            ]
+        },
+        {"comparisons": [{k: v for k, v in c.items() if k in ("id", "host")} for c in COMPARISONS]},
+        {"hosts": None, "baseline": None},
+        {"hosts": [], "baseline": "", "comparisons": [{"id": "x", "label": "a\nb | c"}]},
+        {"hosts": "abc", "baseline": 3, "threshold": "5 %", "changed_only": "yes"},
+        {"summary": {CI: {"slower": "3", "same": None}}, "regressions": [None, {}]},
+        {"summary": [], "regressions": "x", "host_differences": [None, {"values": "x"}]},
+        {"host_differences": [{"field": "kernel", "values": ["a"]}]},  # fewer values than hosts
+        {"host_differences": [{"field": "a" * 200, "values": ["b" * 300, None, [1, 2]]}]},
+    ],
+)
+def test_no_crash_on_missing_or_ill_typed_fields(changes):
+    report = compare_report(**changes)
+    table = render(report, "table")
+    assert table.startswith("ostoolkit compare")
+    if len(compare_view(report.data).hosts) <= 3:
+        assert all(len(line) <= TABLE_WIDTH for line in lines(table))
+    assert render(report, "markdown").startswith("### ostoolkit compare")
+
+
+def test_hosts_and_baseline_from_the_comparisons_when_not_given():
+    view = compare_view(data(hosts=None, baseline=None))
+    assert view.hosts == [BASE, CI, GH]
+    assert view.baseline == BASE  # the host whose verdict is "baseline"
