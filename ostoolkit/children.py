@@ -33,7 +33,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import psutil
 
@@ -207,15 +207,13 @@ def wait_exit(pid: int, timeout: float) -> int | None:
             os.close(pidfd)
 
 
-class Children:
-    """The processes and threads one measurement started; ``close`` ends and reaps them all."""
+_Closable = TypeVar("_Closable", bound="ClosedOnExit")
 
-    def __init__(self) -> None:
-        self._pids: dict[int, None] = {}  # insertion-ordered: close() ends the newest first
-        self._threads: list[tuple[threading.Thread, Callable[[], None]]] = []
-        self.lost: list[str] = []
 
-    def __enter__(self) -> Children:
+class ClosedOnExit:
+    """A context manager whose exit, however it comes, is ``close()``."""
+
+    def __enter__(self: _Closable) -> _Closable:
         return self
 
     def __exit__(
@@ -225,6 +223,19 @@ class Children:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    def close(self) -> None:
+        """End whatever the object holds; subclasses say what."""
+        raise NotImplementedError
+
+
+class Children(ClosedOnExit):
+    """The processes and threads one measurement started; ``close`` ends and reaps them all."""
+
+    def __init__(self) -> None:
+        self._pids: dict[int, None] = {}  # insertion-ordered: close() ends the newest first
+        self._threads: list[tuple[threading.Thread, Callable[[], None]]] = []
+        self.lost: list[str] = []
 
     @property
     def pids(self) -> frozenset[int]:

@@ -365,7 +365,9 @@ SWITCH_EPILOG = """Examples:
     metavar="KB",
     help="Each task reads its own buffer of this size before every hop (lmbench lat_ctx size).",
 )
-@click.option("--cpus", callback=parse_cpus, help="CPUs to pin to, e.g. 2,3.  [default: allowed]")
+@click.option("--cpus", callback=parse_cpus,
+              help="One CPU (same-core) or two (cross-core) of those this process may use, "
+              "e.g. 2,3.  [default: the first allowed]")  # fmt: skip
 @click.option("--quick", is_flag=True, help="Finish in about a second (for CI logs).")
 @click.option(
     "--cross-check", is_flag=True, help="Also run perf bench sched pipe (and -T) on the same CPU."

@@ -19,10 +19,9 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-from ostoolkit.children import Children, Fds, signals_held
+from ostoolkit.children import Children, ClosedOnExit, Fds, signals_held
 from ostoolkit.connections.protocol import GREETING, QUERY
 from ostoolkit.connections.servers import LOOPBACK
 from ostoolkit.errors import OstoolkitError
@@ -122,7 +121,7 @@ def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-class LoadRun:
+class LoadRun(ClosedOnExit):
     """Client processes driven through three phases: connect, query, finish.
 
     A context manager: ``start`` it inside the ``with`` block, and leaving the block kills
@@ -142,17 +141,6 @@ class LoadRun:
         self.phase_w: list[int] = []  # write ends of the phases not begun yet, in order
         self.readers: dict[int, bytes] = {}
         self.pids: list[int] = []
-
-    def __enter__(self) -> LoadRun:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def start(self) -> None:
         """Fork the client processes; return once every one of them runs."""
