@@ -354,7 +354,8 @@ SWITCH_EPILOG = """Examples:
 @click.option(
     "--repeat",
     type=StrictIntRange(1, MAX_REPEAT),
-    help="Samples per figure, after one warm-up sample.  [default: 30, 15 with --quick]",
+    help="Samples per figure, taken in up to 5 blocks spread over the run, each with a fresh "
+    "partner and a warm-up.  [default: 30, 15 with --quick]",
 )
 @click.option(
     "--working-set",

@@ -27,8 +27,10 @@ from ostoolkit.report import Measurement, Report, ReportError, Result, load_repo
 from ostoolkit.stats import (
     CONFIDENCE,
     RESAMPLES,
+    HostMove,
     SampleSet,
     ShiftVerdict,
+    host_move,
     judge_shifts,
     strip_counts,
     strip_range,
@@ -97,8 +99,31 @@ HOST_FIELDS = (
 )
 # What data.regressions repeats of each regressed comparison.
 REGRESSION_FIELDS = ("id", "label", "unit", "host", "verdict", "ratio", "ci_low", "ci_high")
-# Interference a measurement recorded in its result's extra: shown beside, never a verdict.
-CONTEXT_EXTRAS = ("other_cpu_share", "steal_share")
+# Interference a measurement recorded in its result's extra: shown beside, never a verdict;
+# and the host's speed reference (measure.reference), which qualifies the verdicts of times.
+CONTEXT_EXTRAS = ("other_cpu_share", "steal_share", "reference_us")
+# How a figure moves when the host's speed reference takes r times as long: a time by r,
+# a rate by 1 / r (the exponent); other units not at all (not listed).
+SPEED_EXPONENT = {"us": 1, "ms": 1, "per_s": -1}
+HOST_FIELDS_OF_MOVE = ("host_ratio", "host_ci_low", "host_ci_high")
+# The fingerprint fields two reports must share to be runs of one host, configured the same:
+# only then is a move of the host's speed reference the host's passing state, which may
+# withhold a verdict. Between different hosts (or one host booted or set up differently) it
+# is part of what is compared: shown, never a reason. The CPUs allowed (a cpuset) and the
+# load average may differ.
+SAME_HOST_FIELDS = (
+    "hostname",
+    "cpu_model",
+    "cpus_logical",
+    "kernel",
+    "preemption",
+    "tlb_tagging",
+    "virtualization",
+    "mitigations",
+    "clocksource",
+    "governor",
+    "python",
+)
 
 
 def section_of(result_id: str) -> str:
@@ -261,9 +286,12 @@ def compare_reports(
     ids = list(dict.fromkeys(i for host in [by_host[base_index], *by_host] for i in host))
     if not any(sum(i in host for host in by_host) > 1 for i in ids):
         raise InvalidRequest("the reports have no result id in common")
+    same = [same_host(reports[base_index], report) for report in reports]
     comparisons: list[dict[str, Any]] = []
     for result_id in _ordered(ids):
-        comparisons += _compare_figure(result_id, by_host, names, base_index, threshold, fail_above)
+        comparisons += _compare_figure(
+            result_id, by_host, names, base_index, threshold, fail_above, same
+        )
     base_name = names[base_index]
     summary: dict[str, dict[str, int]] = {name: {} for name in names if name != base_name}
     for item in comparisons:
@@ -284,8 +312,21 @@ def compare_reports(
         "summary": summary,
         "regressions": regressions,
         "host_differences": host_differences(reports),
+        "same_host": dict(zip(names, same, strict=True)),
     }
     return Measurement((), data=data)
+
+
+def same_host(base: Report, other: Report) -> bool:
+    """Whether two reports are runs of one host, configured the same (SAME_HOST_FIELDS).
+
+    Both must name their host; a field neither report has counts as shared.
+    """
+    if "hostname" not in base.host or "hostname" not in other.host:
+        return False
+    return not any(
+        _differ([base.host.get(field), other.host.get(field)]) for field in SAME_HOST_FIELDS
+    )
 
 
 def compared_hosts(measurement: Measurement) -> dict[str, Any]:
@@ -306,11 +347,18 @@ def _compare_figure(
     base_index: int,
     threshold: float,
     fail_above: float | None,
+    same: Sequence[bool],
 ) -> list[dict[str, Any]]:
-    """The comparison objects of one figure, one per host in the order of ``names``."""
+    """The comparison objects of one figure, one per host in the order of ``names``.
+
+    ``same`` says, per host, whether it is the baseline's host configured the same: only
+    then may the host's move withhold a verdict (SAME_HOST_FIELDS).
+    """
     results = [host.get(result_id) for host in by_host]
     sets = [
-        None if result is None else SampleSet(result.samples, f"{result_id}\0{name}")
+        None
+        if result is None
+        else SampleSet(result.samples, f"{result_id}\0{name}", _block_sizes(result))
         for result, name in zip(results, names, strict=True)
     ]
     present = [s for s in sets if s is not None]
@@ -321,9 +369,14 @@ def _compare_figure(
     known = next(r for r in [results[base_index], *results] if r is not None)
     base_set = sets[base_index]
     shifts: dict[int, ShiftVerdict] = {}
+    moved = [
+        _host_move(results[base_index], result, f"{result_id}\0{name}")
+        for result, name in zip(results, names, strict=True)
+    ]
     if base_set is not None:
         judged = [(i, s) for i, s in enumerate(sets) if s is not None and i != base_index]
-        verdicts = judge_shifts(base_set, [s for _, s in judged], threshold)
+        host_moves = [moved[i] if same[i] else None for i, _ in judged]
+        verdicts = judge_shifts(base_set, [s for _, s in judged], threshold, host_moves)
         shifts = {i: verdict for (i, _), verdict in zip(judged, verdicts, strict=True)}
     items = []
     for index, (result, samples) in enumerate(zip(results, sets, strict=True)):
@@ -345,8 +398,59 @@ def _compare_figure(
             item.update(_no_verdict(MISSING, MISSING_IN_BASELINE))
         else:
             item.update(_verdict_fields(shifts[index], result.unit, fail_above))
+            item.update(_host_fields(moved[index]))
         items.append(item)
     return items
+
+
+def _host_move(base: Result | None, other: Result | None, key: str) -> HostMove | None:
+    """How far the host's speed reference moved between two results of a figure, or None.
+
+    Both results need a reference in their extra (``reference_samples_us``, else the one
+    ``reference_us``), and the figure a unit whose value depends on the host's speed
+    (SPEED_EXPONENT). ``key`` seeds the bootstrap of the references' ratio.
+    """
+    if base is None or other is None or base.unit not in SPEED_EXPONENT:
+        return None
+    before, after = _references(base), _references(other)
+    if not before or not after:
+        return None
+    blocks = (_block_sizes(base), _block_sizes(other))
+    return host_move(before, after, key, SPEED_EXPONENT[base.unit], blocks)
+
+
+def _block_sizes(result: Result) -> list[int] | None:
+    """The sizes of the blocks a result's samples were taken in (``extra.block_sizes``), or None.
+
+    SampleSet checks that they fit the samples; a list that does not is resampled sample by
+    sample, like a result without blocks.
+    """
+    sizes = result.extra.get("block_sizes")
+    if not isinstance(sizes, list) or not all(type(size) is int for size in sizes):
+        return None
+    return sizes
+
+
+def _references(result: Result) -> list[float]:
+    """A result's speed reference samples (finite numbers), or its one median, or none."""
+    samples = result.extra.get("reference_samples_us")
+    if isinstance(samples, list):
+        found = [_share(sample) for sample in samples]
+        if found and all(value is not None for value in found):
+            return [value for value in found if value is not None]
+    median = _share(result.extra.get("reference_us"))
+    return [] if median is None else [median]
+
+
+def _host_fields(move: HostMove | None) -> dict[str, float | None]:
+    """The host's move as a comparison carries it: the ratio and its interval, or nulls."""
+    if move is None:
+        return dict.fromkeys(HOST_FIELDS_OF_MOVE)
+    return {
+        "host_ratio": _rounded(move.ratio),
+        "host_ci_low": _rounded(move.low),
+        "host_ci_high": _rounded(move.high),
+    }
 
 
 def _figure_fields(
@@ -371,7 +475,7 @@ def _figure_fields(
 
 def _no_verdict(verdict: str, reason: str) -> dict[str, Any]:
     """The verdict fields of a figure not compared (the baseline's own, or a missing one)."""
-    empty = dict.fromkeys(("ratio", "ci_low", "ci_high", "p_value"))
+    empty = dict.fromkeys(("ratio", "ci_low", "ci_high", "p_value", *HOST_FIELDS_OF_MOVE))
     return {**empty, "verdict": verdict, "reason": reason, "regressed": False}
 
 
@@ -403,7 +507,7 @@ def _rounded(value: float | None) -> float | None:
 
 
 def _share(value: Any) -> float | None:
-    """An interference share from a result's extra: a finite number, else None."""
+    """A context number from a result's extra (a share, the reference): finite, else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tabulate import tabulate
 
 from ostoolkit.report import Report, Result
-from ostoolkit.stats import OTHER_CPU_LIMIT, STEAL_LIMIT
+from ostoolkit.stats import HOST_MOVED, OTHER_CPU_LIMIT, STEAL_LIMIT
 
 FORMATS = ("table", "json", "markdown")
 UNIT_SUFFIX = {
@@ -289,6 +289,8 @@ QUIET_VERDICTS = ("same", "baseline")  # rows of only these are hidden by --chan
 NOISY_MARK = "~"
 BIMODAL_MARK = "²"
 INTERFERENCE_MARK = "!"
+# The host's own speed reference moved as far as the figure (stats.HOST_MOVED): unclear.
+HOST_MARK = "↕"
 # "!" is shown beyond the limits that make a figure noisy (stats.judge_noise): other tasks'
 # share of the measured CPUs' time above OTHER_CPU_LIMIT, or the steal share above STEAL_LIMIT.
 
@@ -375,6 +377,8 @@ def _marks(item: Mapping[str, Any]) -> str:
         steal is not None and steal > STEAL_LIMIT
     ):
         marks += INTERFERENCE_MARK
+    if _text(item, "reason") == HOST_MOVED:
+        marks += HOST_MARK
     return marks
 
 
@@ -384,6 +388,9 @@ def reason_text(item: Mapping[str, Any], base: Mapping[str, Any] | None = None) 
     "few samples" names the smaller count when the baseline's comparison is given: "3 samples".
     """
     reason = _text(item, "reason")
+    if reason == HOST_MOVED:  # said even beside an interval: it is why there is no verdict
+        host = format_value(_finite(item.get("host_ratio")), "factor")
+        return f"host {host}" if host else reason
     if _finite(item.get("ci_low")) is not None and _finite(item.get("ci_high")) is not None:
         return ""
     if reason == "few samples":
@@ -470,6 +477,7 @@ class CompareView:
     regressions: list[Mapping[str, Any]]
     host_differences: list[tuple[str, list[str]]]
     fail_above: float | None
+    host_moved: dict[str, int] = field(default_factory=dict)  # unclear as the host moved
 
     @property
     def shown(self) -> list[CompareRow]:
@@ -511,6 +519,10 @@ def compare_view(data: Mapping[str, Any]) -> CompareView:
         regressions=[r for r in data.get("regressions") or [] if isinstance(r, Mapping)],
         host_differences=_differences(data.get("host_differences"), len(hosts)),
         fail_above=_finite(data.get("fail_above")),
+        host_moved={
+            host: sum(_text(c, "host") == host and _text(c, "reason") == HOST_MOVED for c in items)
+            for host in hosts
+        },
     )
 
 
@@ -592,11 +604,18 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def summary_line(host: str, baseline: str, counts: Mapping[str, int]) -> str:
-    """ "b vs a: 3 slower, 1 faster, 20 same, 4 unclear": verdicts in VERDICTS order."""
+def summary_line(host: str, baseline: str, counts: Mapping[str, int], moved: int = 0) -> str:
+    """ "b vs a: 3 slower, 1 faster, 20 same, 4 unclear": verdicts in VERDICTS order.
+
+    ``moved`` of the unclear ones are so because the host's own speed moved as far:
+    "4 unclear (3 as the host moved ↕)".
+    """
     words = [w for w in VERDICTS if counts.get(w)]
     words += sorted(w for w in counts if w not in VERDICTS and w != "baseline" and counts[w])
-    text = ", ".join(f"{counts[w]} {w}" for w in words) or "no figure compared"
+    texts = [f"{counts[w]} {w}" for w in words]
+    if moved and "unclear" in words:
+        texts[words.index("unclear")] += f" ({moved} as the host moved {HOST_MARK})"
+    text = ", ".join(texts) or "no figure compared"
     return f"{host} vs {baseline}: {text}"
 
 
@@ -662,6 +681,11 @@ def _legend(view: CompareView, rows: Sequence[CompareRow]) -> str:
         words.append(f"{NOISY_MARK} noisy")
     if BIMODAL_MARK in marks:
         words.append(f"{BIMODAL_MARK} bimodal (two clusters)")
+    if HOST_MARK in marks:
+        words.append(
+            f"{HOST_MARK} the host's own speed moved as far (its reference task, timed beside "
+            "the figure, changed as much): the runs cannot tell which moved"
+        )
     if INTERFERENCE_MARK in marks:
         other = format_value(OTHER_CPU_LIMIT, "percent")
         steal = format_value(STEAL_LIMIT, "percent")
@@ -802,8 +826,8 @@ def _differences_grid(view: CompareView) -> list[str]:
 
     lines = row(["host field", *view.hosts])
     lines.append("  ".join("-" * w for w in [field_width, *widths]))
-    for field, values in view.host_differences:
-        lines += row([field, *values])
+    for name, values in view.host_differences:
+        lines += row([name, *values])
     return lines
 
 
@@ -820,7 +844,7 @@ def render_compare_table(report: Report) -> str:
     parts += ["", *textwrap.wrap(legend, TABLE_WIDTH)] if legend else []
     parts += [""]
     for host, counts in view.summary.items():
-        line = summary_line(host, view.baseline, counts)
+        line = summary_line(host, view.baseline, counts, view.host_moved.get(host, 0))
         parts += textwrap.wrap(line, TABLE_WIDTH, subsequent_indent="  ")
     if view.regressions:
         parts += ["", _regressions_title(view) + ":"]
@@ -927,7 +951,7 @@ def render_compare_markdown(report: Report) -> str:
     parts = ["### ostoolkit compare", ""]
     parts += [f"_{_md(_compared(view, len(view.rows) - len(shown)))}_", ""]
     parts += [
-        f"- {_md(summary_line(host, view.baseline, counts))}"
+        f"- {_md(summary_line(host, view.baseline, counts, view.host_moved.get(host, 0)))}"
         for host, counts in view.summary.items()
     ]
     if view.regressions:

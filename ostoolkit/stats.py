@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # numpy is imported where it is used (see "comparing one figure" below)
@@ -145,6 +146,12 @@ CONFIDENCE = 0.95
 # a side up, but in 7.4 % with 4 and 10.4 % with 3: too narrow, as a resampled median of so
 # few samples takes only a handful of values.
 MIN_SAMPLES = 5
+# Samples taken in blocks are resampled block by block (block_bootstrap_medians) when there
+# are this many blocks: with 3, the interval spans about the range of the block medians (each
+# way of drawing one block three times has 3.7 % chance); beyond 8 the law's table grows past
+# 6,435 rows, and sample-by-sample resampling is used.
+MIN_BLOCKS = 3
+MAX_BLOCKS = 8
 # From this many samples on both sides the rank test uses the normal approximation (with the
 # tie correction); below, U's exact null distribution.
 RANK_TEST_NORMAL_FROM = 8
@@ -167,6 +174,7 @@ OUTSIDE_BAND = "interval outside the band"  # up or down
 INSIDE_BAND = "interval inside the band"  # same
 WIDE_INTERVAL = "wide interval"  # straddles the band and is wider than it: spread decides
 NEAR_BAND = "interval at the band's edge"  # straddles an edge but is narrower than the band
+HOST_MOVED = "host moved as far"  # beyond the band, but the host's speed reference moved as far
 BOTH_ZERO = "both zero"  # both medians are 0: same
 NOT_POSITIVE = "not positive"  # a median (or a resampled one) is 0 or below: no ratio
 OUT_OF_RANGE = "ratio out of range"  # the ratio (or its interval) overflows a double
@@ -198,7 +206,9 @@ class SampleSet:
     else is compared, and no global random state is read or changed.
     """
 
-    def __init__(self, samples: Sequence[float], key: str) -> None:
+    def __init__(
+        self, samples: Sequence[float], key: str, blocks: Sequence[int] | None = None
+    ) -> None:
         import numpy as np
 
         if not samples:
@@ -207,6 +217,7 @@ class SampleSet:
         self.ordered: NDArray[np.float64] = np.array(values, dtype=np.float64)
         self.key = key
         self.n = len(values)
+        self.blocks = _split_blocks(samples, blocks)
         self.median = _sorted_quantile(values, 0.5)
         self.p10 = _sorted_quantile(values, 0.1)
         self.p90 = _sorted_quantile(values, 0.9)
@@ -235,9 +246,35 @@ class SampleSet:
         """
         medians = self._medians[shuffled]
         if medians is None:
-            medians = bootstrap_medians(self.ordered, seed_for(self.key), shuffled=shuffled)
+            if self.blocks is not None:
+                medians = block_bootstrap_medians(
+                    self.blocks, seed_for(self.key), shuffled=shuffled
+                )
+            else:
+                medians = bootstrap_medians(self.ordered, seed_for(self.key), shuffled=shuffled)
             self._medians[shuffled] = medians
         return medians
+
+
+def _split_blocks(
+    samples: Sequence[float], sizes: Sequence[int] | None
+) -> list[NDArray[np.float64]] | None:
+    """The samples cut into their blocks, in order; None unless the sizes fit the block law.
+
+    Sizes fit when they are positive integers that add up to the samples and there are
+    MIN_BLOCKS to MAX_BLOCKS of them; anything else is resampled sample by sample.
+    """
+    import numpy as np
+
+    if sizes is None or not MIN_BLOCKS <= len(sizes) <= MAX_BLOCKS:
+        return None
+    if any(isinstance(size, bool) or not isinstance(size, int) or size < 1 for size in sizes):
+        return None
+    if sum(sizes) != len(samples):
+        return None
+    bounds = np.cumsum([0, *sizes])
+    values = np.array(samples, dtype=np.float64)
+    return [values[start:end] for start, end in itertools.pairwise(bounds.tolist())]
 
 
 def seed_for(key: str) -> int:
@@ -377,6 +414,68 @@ def bootstrap_medians(
     return medians
 
 
+@functools.lru_cache(maxsize=MAX_BLOCKS)
+def block_counts_law(blocks: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Every way a block resample can pick ``blocks`` of ``blocks`` blocks, with its probability.
+
+    A resample draws that many blocks uniformly with replacement; what its median depends on
+    is how often each block was drawn: a row of counts adding up to ``blocks``, with the
+    multinomial probability blocks! / (c1! ... cB!) / blocks^blocks. There are
+    C(2B - 1, B) rows: 10 for 3 blocks, 126 for 5, 6,435 for MAX_BLOCKS.
+    """
+    import numpy as np
+
+    rows = []
+    for picked in itertools.combinations_with_replacement(range(blocks), blocks):
+        rows.append(np.bincount(np.array(picked), minlength=blocks))
+    counts = np.array(rows, dtype=np.int64)
+    log_ways = math.lgamma(blocks + 1) - np.array(
+        [sum(math.lgamma(c + 1) for c in row) for row in counts.tolist()]
+    )
+    probability = np.exp(log_ways - blocks * math.log(blocks))
+    return counts, probability / probability.sum()
+
+
+def block_bootstrap_medians(
+    blocks: Sequence[NDArray[np.float64]],
+    seed: int,
+    resamples: int = RESAMPLES,
+    shuffled: bool = False,
+) -> NDArray[np.float64]:
+    """Medians of ``resamples`` block bootstrap resamples: whole blocks drawn with replacement.
+
+    Samples taken in blocks (a fresh partner task each, at different times of the run) vary
+    together within a block, so they are not independent draws: resampling them one by one
+    would give an interval as narrow as if they were, whatever the blocks disagree about. A
+    block resample keeps each block whole (the cluster bootstrap), so the interval is as wide
+    as the blocks' disagreement. Its median depends on how often each block was drawn, so
+    the median of every row of block_counts_law is worked out exactly, as the median of the
+    pooled samples weighted by their block's count, and rows are drawn as in
+    bootstrap_medians (seeded, grouped by row unless ``shuffled``).
+    """
+    import numpy as np
+
+    counts, probability = block_counts_law(len(blocks))
+    values = np.concatenate(blocks)
+    owner = np.repeat(np.arange(len(blocks)), [len(block) for block in blocks])
+    order = np.argsort(values, kind="stable")
+    weights = counts[:, owner[order]]  # each sorted sample's multiplicity, per row
+    cumulative = np.cumsum(weights, axis=1)
+    total = cumulative[:, -1]
+    low = np.argmax(cumulative >= ((total + 1) // 2)[:, None], axis=1)
+    high = np.argmax(cumulative >= (total // 2 + 1)[:, None], axis=1)
+    ordered = values[order]
+    row_medians = (ordered[low] + ordered[high]) / 2
+    bit_generator = np.random.PCG64()
+    _seed_pcg64(bit_generator, seed)
+    generator = np.random.Generator(bit_generator)
+    drawn = generator.multinomial(resamples, probability)
+    medians: NDArray[np.float64] = np.repeat(row_medians, drawn)
+    if shuffled:
+        generator.shuffle(medians)
+    return medians
+
+
 def draw_bootstraps(sets: Sequence[SampleSet], resamples: int = RESAMPLES) -> None:
     """Draw the (unshuffled) bootstrap medians of many sets at once, as one by one would.
 
@@ -388,7 +487,7 @@ def draw_bootstraps(sets: Sequence[SampleSet], resamples: int = RESAMPLES) -> No
 
     by_size: dict[int, list[SampleSet]] = {}
     for samples in sets:
-        if samples._medians[False] is None:
+        if samples._medians[False] is None and samples.blocks is None:  # blocks: on demand
             by_size.setdefault(samples.n, []).append(samples)
     bit_generator = np.random.PCG64()
     generator = np.random.Generator(bit_generator)
@@ -540,7 +639,54 @@ def _u_null_cumulative(m: int, n: int) -> tuple[float, ...]:
     return tuple(cumulative)
 
 
-def judge_shifts(base: SampleSet, others: Sequence[SampleSet], band: float) -> list[ShiftVerdict]:
+@dataclass(frozen=True)
+class HostMove:
+    """How far the host's speed reference moved between two runs, as a figure would show it.
+
+    ``ratio`` is the ratio of the references' medians (inverted for a rate); ``low`` and
+    ``high`` its bootstrap interval, or both ``ratio`` when a side has too few samples.
+    """
+
+    ratio: float
+    low: float
+    high: float
+
+
+def host_move(
+    base: Sequence[float],
+    other: Sequence[float],
+    key: str,
+    exponent: int = 1,
+    blocks: tuple[Sequence[int] | None, Sequence[int] | None] = (None, None),
+) -> HostMove | None:
+    """The host's move from the baseline's reference samples to another run's, or None.
+
+    ``exponent`` is 1 for a time (it takes as much longer as the reference does) and -1 for
+    a rate; ``blocks`` the block sizes of each side's samples, if they were taken in blocks.
+    None when a side has no samples or one is not positive.
+    """
+    if not base or not other or min(*base, *other) <= 0:
+        return None
+    base_set = SampleSet(base, f"{key}\0base", blocks[0])
+    other_set = SampleSet(other, f"{key}\0other", blocks[1])
+    ratio = other_set.median / base_set.median
+    interval = None
+    if min(base_set.n, other_set.n) >= MIN_SAMPLES:
+        interval = ratio_interval(base_set, other_set)
+    low, high = interval or (ratio, ratio)
+    if exponent < 0:
+        ratio, low, high = 1 / ratio, 1 / high, 1 / low
+    if not all(math.isfinite(v) and v > 0 for v in (ratio, low, high)):
+        return None
+    return HostMove(ratio, low, high)
+
+
+def judge_shifts(
+    base: SampleSet,
+    others: Sequence[SampleSet],
+    band: float,
+    host_moves: Sequence[HostMove | None] | None = None,
+) -> list[ShiftVerdict]:
     """Decide whether each of ``others`` moved from ``base`` beyond ±``band`` (a fraction).
 
     ``up``/``down``: the whole interval of the ratio lies above 1 + band / below 1 - band;
@@ -549,6 +695,13 @@ def judge_shifts(base: SampleSet, others: Sequence[SampleSet], band: float) -> l
     The rank test's p-value goes beside and never decides: a significant 1.00x is no change
     worth a word, which is what the band is for. The hosts' rank tests and bootstraps are
     computed together; the verdicts are those of judge_shift one by one.
+
+    ``host_moves`` (one per other, or None) is how far the host's speed reference moved
+    between the two runs (measure.reference), as this figure would show it, with its
+    interval. A figure is ``up`` only when its interval's low end lies beyond the band above
+    the host's interval too (``down`` alike below): otherwise the host may explain as much as
+    the figure does, and it is ``unclear`` (HOST_MOVED). ``same`` is still the whole interval
+    inside the band around 1: the figure did not move, whatever the host did.
     """
     p_values = rank_tests(base, others)
     with_interval = [
@@ -558,15 +711,37 @@ def judge_shifts(base: SampleSet, others: Sequence[SampleSet], band: float) -> l
     ]
     found = ratio_intervals(base, [others[index] for index in with_interval])
     intervals = dict(zip(with_interval, found, strict=True))
+    hosts = list(host_moves) if host_moves is not None else [None] * len(others)
     return [
-        _decide(base, other, band, p_values[index], intervals.get(index))
-        for index, other in enumerate(others)
+        _host_moved(_decide(base, other, band, p_values[index], intervals.get(index)), band, host)
+        for index, (other, host) in enumerate(zip(others, hosts, strict=True))
     ]
 
 
-def judge_shift(base: SampleSet, other: SampleSet, band: float) -> ShiftVerdict:
+def judge_shift(
+    base: SampleSet, other: SampleSet, band: float, host: HostMove | None = None
+) -> ShiftVerdict:
     """Decide whether ``other`` moved from ``base`` beyond ±``band`` (see judge_shifts)."""
-    return judge_shifts(base, [other], band)[0]
+    return judge_shifts(base, [other], band, [host])[0]
+
+
+def _host_moved(shift: ShiftVerdict, band: float, host: HostMove | None) -> ShiftVerdict:
+    """An up/down verdict that the host's own move may explain as well becomes unclear.
+
+    Up needs the interval's low end (the ratio itself with one sample) above the band over
+    the host's interval's high end as well as over 1; down, its high end below both.
+    """
+    if host is None or shift.direction not in ("up", "down"):
+        return shift
+    low = shift.ratio if shift.ci_low is None else shift.ci_low
+    high = shift.ratio if shift.ci_high is None else shift.ci_high
+    assert low is not None  # up/down always come with a ratio
+    assert high is not None
+    if shift.direction == "up" and low > host.high * (1 + band):
+        return shift
+    if shift.direction == "down" and high < host.low * (1 - band):
+        return shift
+    return replace(shift, direction="unclear", reason=HOST_MOVED)
 
 
 def _decide(

@@ -47,6 +47,11 @@ How exact that is, and the margin that makes the noise verdict robust to it
 So a short window has a wide margin: a 0.4 s window on one fully busy CPU cannot resolve less
 than about 5 %, on two half-busy CPUs about 15 % (HZ=250). steal_share gets a margin of one
 USER_HZ unit per CPU.
+
+Neither share sees a host that simply runs slower for a while (a busy SMT sibling in another
+tenant's VM). So the meter also times the host's speed reference (``measure.reference``) just
+before and just after the window, and the result carries it as ``reference_us``: context for
+``compare``, which then tells a change of the host from a change of the figure.
 """
 
 from __future__ import annotations
@@ -55,11 +60,14 @@ import functools
 import math
 import os
 import resource
+import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
+from typing import Any
 
+from ostoolkit.measure.reference import reference_us
 from ostoolkit.procfs import (
     USER_HZ_S,
     CpuTimes,
@@ -81,8 +89,9 @@ STEAL_ROUNDING_UNITS = 1
 SAMPLING_SIGMAS = 3.0
 # The longest scheduler tick in common use (CONFIG_HZ=100), assumed when CONFIG_HZ is unknown.
 FALLBACK_TICK_S = 0.01
-# Decimals kept of each share in a result's extra.
+# Decimals kept of each share, and of the speed reference's µs, in a result's extra.
 SHARE_DECIMALS = 4
+REFERENCE_DECIMALS = 4
 
 
 @dataclass(frozen=True)
@@ -104,13 +113,29 @@ class Interference:
     steal_margin: float = 0.0
     note: str | None = None
     judged: bool = True
+    reference_samples: tuple[float, ...] = ()
 
-    def extra(self) -> dict[str, float | None]:
-        """The result extras: ``other_cpu_share`` and ``steal_share``, rounded, or null."""
-        return {
+    @property
+    def reference_us(self) -> float | None:
+        """The median of the host's speed reference samples (measure.reference), or None."""
+        return statistics.median(self.reference_samples) if self.reference_samples else None
+
+    def extra(self) -> dict[str, Any]:
+        """The result extras: the two shares, rounded, or null; the host's speed reference.
+
+        The reference goes in as its median (``reference_us``) and its samples
+        (``reference_samples_us``), so compare can tell how far the host moved.
+        """
+        extra: dict[str, Any] = {
             "other_cpu_share": _rounded(self.other_cpu_share),
             "steal_share": _rounded(self.steal_share),
         }
+        if self.reference_us is not None:
+            extra["reference_us"] = round(self.reference_us, REFERENCE_DECIMALS)
+            extra["reference_samples_us"] = [
+                round(sample, REFERENCE_DECIMALS) for sample in self.reference_samples
+            ]
+        return extra
 
     def judges(self, unit: str) -> bool:
         """Whether the shares judge a figure in ``unit``: one other tasks' CPU time can disturb."""
@@ -181,6 +206,7 @@ class Sources:
     own_s: Callable[[], float] = own_cpu_s
     tree: Callable[[Sequence[int]], dict[tuple[int, int], float]] = tree_cpu_s
     tick_s: Callable[[], float] = scheduler_tick_s
+    reference: Callable[[], float | None] = reference_us
 
 
 def take_reading(sources: Sources, also: Sequence[int] = ()) -> Reading:
@@ -259,6 +285,7 @@ class Meter:
     sources: Sources = field(default_factory=Sources)
     _before: Reading | None = field(default=None, init=False, repr=False)
     _result: Interference | None = field(default=None, init=False, repr=False)
+    _references: list[float | None] = field(default_factory=list, init=False, repr=False)
 
     def __enter__(self) -> Meter:
         self.start()
@@ -274,19 +301,26 @@ class Meter:
             self.stop()
 
     def start(self) -> None:
-        """Open the window: fix the CPUs and read every counter."""
+        """Take a speed reference, then open the window: fix the CPUs and read every counter."""
         self.cpus = tuple(sorted(os.sched_getaffinity(0) if self.cpus is None else self.cpus))
+        self._references = [self.sources.reference()]
         self._before = take_reading(self.sources, self.also)
 
     def stop(self) -> Interference:
-        """Close the window and work out the shares."""
+        """Close the window, take a speed reference, and work out the shares.
+
+        The references are taken outside the window, so their CPU time is nobody's; the
+        result carries both (a measurement that times the reference beside every sample
+        replaces them with those).
+        """
         if self._before is None:
             raise RuntimeError("Meter.stop() before start()")
         after = take_reading(self.sources, self.also)
+        self._references.append(self.sources.reference())
         assert self.cpus is not None
-        self._result = interference_between(
-            self._before, after, tuple(self.cpus), self.sources.tick_s()
-        )
+        found = interference_between(self._before, after, tuple(self.cpus), self.sources.tick_s())
+        taken = tuple(r for r in self._references if r is not None)
+        self._result = replace(found, reference_samples=taken)
         return self._result
 
     @property

@@ -11,6 +11,12 @@ CPUs (a different cost, reported under its own name). Per model and placement:
   it is measured on the same CPU in the same run, one baseline sample before each round-trip
   sample, so drift affects both alike.
 
+Each figure's samples are taken in blocks (5 by default), round by round across all the
+figures, each block with a fresh partner task and its own warm-up, so that a figure's samples
+span the whole run: a shared host changes speed for seconds at a time, and one stretch of
+samples would show one state of it, tightly (measured: ``measure.reference``). Beside every
+sample, the host's speed reference is timed too, for ``compare``.
+
 The kernel's own per-task counters (voluntary and involuntary switches, proc(5) status) are
 read for both tasks around every sample: about one switch per hop is what the method assumes,
 and the report says so when the kernel disagrees.
@@ -28,7 +34,8 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 
 import psutil
 
@@ -37,7 +44,9 @@ from ostoolkit.claims import CLAIM_FOR_RESULT, CLAIMS, judge_speedup, judge_time
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.host import tlb_tagging
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.reference import time_rounds
 from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.stats import judge_noise, summarize
 
 MODELS = ("process", "thread")
 PLACEMENTS = ("same_core", "cross_core")
@@ -66,6 +75,7 @@ class SwitchConfig:
     models: tuple[str, ...] = MODELS
     placements: tuple[str, ...] = PLACEMENTS
     repeat: int = 30
+    blocks: int = 5
     iterations: int | None = None
     target_sample_s: float = 0.05
     working_set_kb: int = 0
@@ -87,12 +97,14 @@ class Samples:
 
     round_trip_us: list[float]
     baseline_us: list[float]
+    reference_us: list[float]
     switches_per_hop: list[float]
     voluntary: int
     involuntary: int
     hops: int
     iterations: int
     interference: Interference | None = None
+    block_sizes: tuple[int, ...] = ()
 
 
 def make_buffer(kb: int) -> bytearray | None:
@@ -143,13 +155,9 @@ def plan_pairs(
 
 def _ping(wfd: int, rfd: int, n: int, buf: bytearray | None) -> int:
     """Pass the token n times (touching the buffer first); return elapsed nanoseconds."""
-    read, write, token = os.read, os.write, TOKEN
     if buf is None:
-        start = time.perf_counter_ns()
-        for _ in range(n):
-            write(wfd, token)
-            read(rfd, 1)
-        return time.perf_counter_ns() - start
+        return time_rounds(wfd, rfd, n)
+    read, write, token = os.read, os.write, TOKEN
     find = buf.find
     start = time.perf_counter_ns()
     for _ in range(n):
@@ -256,23 +264,53 @@ def _start_partner(
     return psutil.Process(native[0])
 
 
-def _sample_pair(
-    model: str, pair: Pair, config: SwitchConfig, progress: Progress | None
-) -> Samples:
-    """Run one model on one CPU pair: warm up, then baseline and round-trip samples.
+@dataclass
+class _Gathered:
+    """One model and pair's samples so far, gathered block by block (see measure_switch)."""
 
-    An interference meter on exactly the pair's CPUs covers the whole run, from before the
-    partner starts until it is reaped, so all of its CPU time is counted as our own.
-    """
-    with Meter({pair.cpu_a, pair.cpu_b}) as meter:
-        samples = _sample_pinned(model, pair, config, progress)
-    return replace(samples, interference=meter.result)
+    iterations: int | None = None
+    round_trip_us: list[float] = field(default_factory=list)
+    baseline_us: list[float] = field(default_factory=list)
+    reference_us: list[float] = field(default_factory=list)
+    switches_per_hop: list[float] = field(default_factory=list)
+    voluntary: int = 0
+    involuntary: int = 0
+    hops: int = 0
+    block_sizes: list[int] = field(default_factory=list)
+
+    def samples(self, interference: Interference) -> Samples:
+        """The samples, with the window's interference and this figure's own references."""
+        references = tuple(self.reference_us)
+        return Samples(
+            self.round_trip_us,
+            self.baseline_us,
+            self.reference_us,
+            self.switches_per_hop,
+            self.voluntary,
+            self.involuntary,
+            self.hops,
+            self.iterations or 0,
+            replace(interference, reference_samples=references),
+            tuple(self.block_sizes),
+        )
 
 
-def _sample_pinned(
-    model: str, pair: Pair, config: SwitchConfig, progress: Progress | None
-) -> Samples:
-    """Start the partner, pin this thread, and take the samples; end the partner after."""
+def block_sizes(repeat: int, blocks: int) -> list[int]:
+    """Split ``repeat`` samples into at most ``blocks`` blocks as even as can be, larger first."""
+    count = max(1, min(blocks, repeat))
+    size, extra = divmod(repeat, count)
+    return [size + (index < extra) for index in range(count)]
+
+
+def _sample_block(
+    model: str,
+    pair: Pair,
+    config: SwitchConfig,
+    count: int,
+    gathered: _Gathered,
+    progress: Progress | None,
+) -> None:
+    """Start a fresh partner, pin this thread, take ``count`` samples; end the partner after."""
     fds = _Fds()
     try:
         to_pong_r, to_pong_w = fds.pipe()
@@ -282,53 +320,90 @@ def _sample_pinned(
             try:
                 ends = (to_pong_r, to_ping_w, to_ping_r)
                 pong = _start_partner(model, pair, config.working_set_kb, children, fds, ends)
-                return _run_samples(
-                    pong, pair, config, to_pong_w, to_ping_r, base_w, base_r, progress
-                )
+                pipes = (to_pong_w, to_ping_r, base_w, base_r)
+                _run_block(pong, config, pipes, count, gathered, progress)
             finally:
                 fds.close(to_pong_w)  # the partner reads end-of-file and returns
     finally:
         fds.close_all()
 
 
-def _run_samples(
+def _run_block(
     pong: psutil.Process,
-    pair: Pair,
     config: SwitchConfig,
-    wfd: int,
-    rfd: int,
-    base_w: int,
-    base_r: int,
+    pipes: tuple[int, int, int, int],
+    count: int,
+    gathered: _Gathered,
     progress: Progress | None,
-) -> Samples:
-    """Time interleaved baseline and round-trip samples, with kernel counters around each."""
+) -> None:
+    """Time interleaved baseline and round-trip samples, with kernel counters around each.
+
+    The first block of a figure calibrates the round trips per sample; every block warms up
+    first. ``pipes`` are (to the partner, from the partner, baseline write, baseline read).
+    """
+    wfd, rfd, base_w, base_r = pipes
     buf = make_buffer(config.working_set_kb)
-    n = config.iterations or _calibrate(wfd, rfd, buf, config.target_sample_s)
+    first = gathered.iterations is None
+    if gathered.iterations is None:
+        gathered.iterations = config.iterations or _calibrate(wfd, rfd, buf, config.target_sample_s)
+    n = gathered.iterations
+    gathered.block_sizes.append(count)
     _ping(base_w, base_r, n, buf)  # warm-up: caches, branch predictors, CPU frequency
     _ping(wfd, rfd, n, buf)
-    if progress:
+    if progress and first:
         progress(1)
-    round_trips: list[float] = []
-    baselines: list[float] = []
-    per_hop: list[float] = []
-    voluntary = involuntary = 0
-    for _ in range(config.repeat):
-        baselines.append(_ping(base_w, base_r, n, buf) / 1e3 / n)
+    for _ in range(count):
+        gathered.baseline_us.append(_ping(base_w, base_r, n, buf) / 1e3 / n)
+        # The host's speed reference (measure.reference): the baseline itself without a buffer.
+        gathered.reference_us.append(
+            gathered.baseline_us[-1] if buf is None else time_rounds(base_w, base_r, n) / 1e3 / n
+        )
         own_vol, own_invol = _own_thread_counts()
         pong_before = pong.num_ctx_switches()
-        round_trips.append(_ping(wfd, rfd, n, buf) / 1e3 / n)
+        gathered.round_trip_us.append(_ping(wfd, rfd, n, buf) / 1e3 / n)
         pong_after = pong.num_ctx_switches()
         own_vol2, own_invol2 = _own_thread_counts()
         vol = own_vol2 - own_vol + pong_after.voluntary - pong_before.voluntary
         invol = own_invol2 - own_invol + pong_after.involuntary - pong_before.involuntary
-        voluntary += vol
-        involuntary += invol
-        per_hop.append((vol + invol) / (2 * n))
+        gathered.voluntary += vol
+        gathered.involuntary += invol
+        gathered.hops += 2 * n
+        gathered.switches_per_hop.append((vol + invol) / (2 * n))
         if progress:
             progress(1)
-    return Samples(
-        round_trips, baselines, per_hop, voluntary, involuntary, 2 * n * config.repeat, n
-    )
+
+
+def _sample_all(
+    pairs: list[Pair], config: SwitchConfig, progress: Progress | None
+) -> list[tuple[str, Pair, Samples]]:
+    """Every model on every pair, in rounds of blocks, each block with a fresh partner.
+
+    Round by round, each figure takes its next block of samples, so each figure's samples
+    span the whole run instead of one stretch of it: a shared host changes speed for
+    seconds at a time (measure.reference), and a figure sampled in one stretch would carry
+    whatever state that stretch had, tight and unrepresentative. One interference meter
+    per CPU set covers the whole run, from before the first partner starts until the last
+    is reaped; every block's tasks are ours, so all of their CPU time counts as our own.
+    """
+    jobs = [(model, pair) for pair in pairs for model in config.models]
+    gathered = {job: _Gathered() for job in jobs}
+    meters: dict[frozenset[int], Meter] = {}
+    with ExitStack() as stack:
+        for pair in pairs:
+            cpus = frozenset((pair.cpu_a, pair.cpu_b))
+            if cpus not in meters:
+                meters[cpus] = stack.enter_context(Meter(cpus))
+        for count in block_sizes(config.repeat, config.blocks):
+            for model, pair in jobs:
+                _sample_block(model, pair, config, count, gathered[(model, pair)], progress)
+    return [
+        (
+            model,
+            pair,
+            gathered[(model, pair)].samples(meters[frozenset((pair.cpu_a, pair.cpu_b))].result),
+        )
+        for model, pair in jobs
+    ]
 
 
 def _label(model: str, placement: str, what: str) -> str:
@@ -352,6 +427,7 @@ def _results_for(
         "switches_per_hop": round(per_hop, 3),
         "voluntary_per_hop": round(samples.voluntary / hops, 3),
         "involuntary_per_hop": round(samples.involuntary / hops, 3),
+        "block_sizes": list(samples.block_sizes),
     }
     net = [
         (rt - 2 * base) / 2
@@ -386,6 +462,13 @@ def _results_for(
         )
     if switch.status != "ok":
         warnings.append(f"{switch.label} is {switch.status}: {'; '.join(switch.notes)}")
+    if samples.reference_us and judge_noise(samples.reference_us).status != "ok":
+        reference = summarize(samples.reference_us)
+        warnings.append(
+            f"{switch.label}: the host's own speed changed during these samples (its speed "
+            f"reference, one task's pipe write+read, took {reference.p10:.2f}-"
+            f"{reference.p90:.2f} µs), so part of this figure's spread is the host's"
+        )
     claim_key = CLAIM_FOR_RESULT.get(switch.id)
     if claim_key:
         claim = CLAIMS[claim_key]
@@ -399,12 +482,10 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
     pairs, notes = plan_pairs(allowed, config.cpus, config.placements)
     results: list[Result] = []
     warnings = list(notes)
-    for pair in pairs:
-        for model in config.models:
-            samples = _sample_pair(model, pair, config, progress)
-            pair_results, pair_warnings = _results_for(model, pair, samples, config)
-            results.extend(pair_results)
-            warnings.extend(pair_warnings)
+    for model, pair, samples in _sample_all(pairs, config, progress):
+        pair_results, pair_warnings = _results_for(model, pair, samples, config)
+        results.extend(pair_results)
+        warnings.extend(pair_warnings)
     findings = []
     by_id = {r.id: r for r in results}
     process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")

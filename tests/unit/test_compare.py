@@ -101,6 +101,7 @@ def test_a_comparison_object_holds_numbers_and_fixed_words():
         "status": "noisy",
         "other_cpu_share": 0.01,
         "steal_share": 0.0,
+        "reference_us": None,
         "strip": item["strip"],
         "ratio": 1.3,
         "ci_low": item["ci_low"],
@@ -109,6 +110,9 @@ def test_a_comparison_object_holds_numbers_and_fixed_words():
         "verdict": "slower",
         "reason": "interval outside the band",
         "regressed": True,
+        "host_ratio": None,
+        "host_ci_low": None,
+        "host_ci_high": None,
     }
     assert 1.25 < item["ci_low"] <= 1.3 <= item["ci_high"] < 1.35
     assert item["p_value"] < 0.001
@@ -118,6 +122,73 @@ def test_a_comparison_object_holds_numbers_and_fixed_words():
     assert (base["verdict"], base["reason"], base["ratio"], base["p_value"]) == (
         "baseline", "baseline", None, None)  # fmt: skip
     assert (base["other_cpu_share"], base["steal_share"]) == (0.2, None)
+
+
+def test_the_host_speed_reference_qualifies_times_and_rates_only():
+    """Each figure's own references give its host move: r for times, 1 / r for rates."""
+    figures = [("t", "us", 7.5, 10.2), ("q", "per_s", 1000.0, 740.0), ("b", "bytes", 10.0, 13.6)]
+    a = report([result(i, x, unit, extra={"reference_us": 1.13}) for i, unit, x, _ in figures])
+    b = report([result(i, y, unit, extra={"reference_us": 1.6}) for i, unit, _, y in figures])
+    m = compare_reports([a, b], ["a", "b"])
+    assert m.data["same_host"] == {"a": True, "b": True}
+    got = items(m, "b")
+    assert got["t"]["host_ratio"] == pytest.approx(1.6 / 1.13, rel=1e-4)
+    assert got["t"]["host_ci_low"] == got["t"]["host_ci_high"] == got["t"]["host_ratio"]
+    assert (got["t"]["verdict"], got["t"]["reason"]) == ("unclear", "host moved as far")
+    assert got["q"]["host_ratio"] == pytest.approx(1.13 / 1.6, rel=1e-4)
+    assert (got["q"]["verdict"], got["q"]["reason"]) == ("unclear", "host moved as far")
+    assert (got["b"]["host_ratio"], got["b"]["verdict"]) == (None, "more")  # memory: no speed
+    assert got["t"]["reference_us"] == 1.6
+    assert items(m, "a")["t"]["host_ratio"] is None
+    # no usable reference on one side: the plain verdict
+    for bad in ({"reference_us": 0.0}, {"reference_us": "1.6"}, {}):
+        c = report([result("t", 10.2, extra=bad)])
+        plain = items(compare_reports([a, c], ["a", "c"]), "c")["t"]
+        assert (plain["host_ratio"], plain["verdict"]) == (None, "slower")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"hostname": "b"}, {"kernel": "6.12.0"}, {"mitigations": {"spectre_v2": "off"}},
+     {"python": "CPython 3.13.0"}],
+)  # fmt: skip
+def test_another_host_or_setup_shows_the_move_but_keeps_the_verdict(change):
+    """Between hosts, how fast each runs system calls is part of what is compared."""
+    a = report([result("t", 7.5, extra={"reference_us": 1.13})])
+    b = report([result("t", 10.2, extra={"reference_us": 1.6})], **change)
+    m = compare_reports([a, b], ["a", "b"])
+    got = items(m, "b")["t"]
+    assert (got["verdict"], got["reason"]) == ("slower", "interval outside the band")
+    assert got["host_ratio"] == pytest.approx(1.6 / 1.13, rel=1e-4)
+    assert m.data["same_host"] == {"a": True, "b": False}
+
+
+def test_a_cpuset_or_the_load_average_is_still_the_same_host():
+    a = report([result("t", 7.5, extra={"reference_us": 1.13})], cpus_allowed=[0, 1],
+               loadavg=[0.1, 0.2, 0.3])  # fmt: skip
+    b = report([result("t", 10.2, extra={"reference_us": 1.6})], cpus_allowed=[1],
+               loadavg=[5.0, 2.0, 1.0])  # fmt: skip
+    got = items(compare_reports([a, b], ["a", "b"]), "b")["t"]
+    assert (got["verdict"], got["reason"]) == ("unclear", "host moved as far")
+
+
+def test_reference_samples_give_the_host_move_an_interval():
+    """A host that moved 1.20x with samples of it: a 1.35x figure is slower, 1.22x unclear."""
+    refs = [1.0 + 0.002 * i for i in range(15)]
+    a = report([result("t", 10.0, extra={"reference_samples_us": refs, "reference_us": 1.014})])
+    moved = [1.2 * r for r in refs]
+    for figure, verdict in ((13.5, "slower"), (12.2, "unclear")):
+        b = report([result("t", figure, extra={"reference_samples_us": moved})])
+        got = items(compare_reports([a, b], ["a", "b"]), "b")["t"]
+        assert got["verdict"] == verdict, got
+        assert got["host_ratio"] == pytest.approx(1.2, rel=1e-3)
+        assert got["host_ci_low"] < 1.2 < got["host_ci_high"] < 1.22
+    # a sample that is not a number: the median, if any, is used alone
+    c = report(
+        [result("t", 12.2, extra={"reference_samples_us": [1.2, None], "reference_us": 1.2})]
+    )
+    got = items(compare_reports([a, c], ["a", "c"]), "c")["t"]
+    assert got["host_ci_low"] == got["host_ci_high"] == got["host_ratio"]
 
 
 def test_the_data_carries_no_text_with_numbers_and_no_table():

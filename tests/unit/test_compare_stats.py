@@ -18,13 +18,18 @@ from ostoolkit.compare import compare_reports
 from ostoolkit.report import Measurement, build_report, make_result
 from ostoolkit.stats import (
     FEW_SAMPLES,
+    HOST_MOVED,
     MIN_SAMPLES,
     ONE_SAMPLE,
     RESAMPLES,
     WIDE_INTERVAL,
+    HostMove,
     SampleSet,
+    block_bootstrap_medians,
+    block_counts_law,
     bootstrap_medians,
     draw_bootstraps,
+    host_move,
     judge_shift,
     median_index_law,
     rank_test,
@@ -238,6 +243,99 @@ def test_few_samples_are_unclear_whatever_the_ratio():
     enough = [float(i) for i in range(1, MIN_SAMPLES + 1)]
     shifted = [v + 100 for v in enough]
     assert judge_shift(SampleSet(enough, "a"), SampleSet(shifted, "b"), 0.05).direction == "up"
+
+
+def around(median, n=30, spread=0.02):
+    """n samples evenly spread ±``spread`` around ``median``."""
+    return [median * (1 - spread + 2 * spread * i / (n - 1)) for i in range(n)]
+
+
+def test_a_shift_the_host_moved_as_far_is_unclear_and_beyond_it_is_a_verdict():
+    """1.36x with the host at 1.42: unclear; with the host at 1.2, still slower; same is same."""
+    base, other = SampleSet(around(7.5), "a"), SampleSet(around(10.2), "b")
+    plain = judge_shift(base, other, 0.05)
+    assert plain.direction == "up"
+    moved = judge_shift(base, other, 0.05, HostMove(1.42, 1.42, 1.42))
+    assert (moved.direction, moved.reason) == ("unclear", HOST_MOVED)
+    assert (moved.ratio, moved.ci_low, moved.ci_high) == (plain.ratio, plain.ci_low, plain.ci_high)
+    assert judge_shift(base, other, 0.05, HostMove(1.2, 1.2, 1.2)).direction == "up"
+    assert judge_shift(base, other, 0.05, HostMove(1.2, 1.15, 1.33)).direction == "unclear"
+    assert judge_shift(base, other, 0.05, HostMove(0.7, 0.7, 0.7)).direction == "up"  # faster
+    faster = judge_shift(other, base, 0.05, HostMove(0.7, 0.7, 0.7))
+    assert (faster.direction, faster.reason) == ("unclear", HOST_MOVED)
+    assert judge_shift(other, base, 0.05, HostMove(1.3, 1.3, 1.3)).direction == "down"
+    same = judge_shift(base, SampleSet(around(7.6), "b"), 0.05, HostMove(1.42, 1.4, 1.45))
+    assert same.direction == "same"  # the figure did not move, whatever the host did
+    one = judge_shift(
+        SampleSet([100.0], "a"), SampleSet([130.0], "b"), 0.05, HostMove(1.3, 1.3, 1.3)
+    )
+    assert (one.direction, one.reason) == ("unclear", HOST_MOVED)
+
+
+def test_the_host_move_from_reference_samples():
+    refs = around(1.1, n=20)
+    move = host_move(refs, [1.5 * r for r in refs], "key")
+    assert move is not None
+    assert move.ratio == pytest.approx(1.5)
+    assert move.low < 1.5 < move.high < 1.56
+    assert host_move(refs, [1.5 * r for r in refs], "key") == move  # seeded
+    rate = host_move(refs, [1.5 * r for r in refs], "key", exponent=-1)
+    assert rate is not None
+    assert rate.ratio == pytest.approx(1 / 1.5)
+    assert (rate.low, rate.high) == pytest.approx((1 / move.high, 1 / move.low))
+    two = host_move([1.0, 1.2], [1.5], "key")  # too few for an interval: the ratio alone
+    assert two == HostMove(1.5 / 1.1, 1.5 / 1.1, 1.5 / 1.1)
+    assert host_move([], refs, "key") is None
+    assert host_move([0.0, 1.0], refs, "key") is None
+
+
+def test_the_block_law_lists_every_way_to_draw_the_blocks():
+    counts, probability = block_counts_law(3)
+    assert len(counts) == 10
+    assert (counts.sum(axis=1) == 3).all()
+    assert probability.sum() == pytest.approx(1.0)
+    law = {tuple(row): p for row, p in zip(counts.tolist(), probability.tolist(), strict=True)}
+    assert law[(3, 0, 0)] == pytest.approx(1 / 27)
+    assert law[(1, 1, 1)] == pytest.approx(6 / 27)
+    assert len(block_counts_law(5)[0]) == 126
+
+
+def test_block_medians_follow_plain_block_resampling():
+    """The exact law against drawing whole blocks with replacement and pooling them."""
+    rng = np.random.default_rng(7)
+    blocks = [rng.normal(mu, 0.02, size) for mu, size in ((1.0, 6), (1.3, 6), (1.1, 5),
+                                                          (0.9, 6), (1.2, 7))]  # fmt: skip
+    exact = block_bootstrap_medians(blocks, seed=3, resamples=20_000)
+    plain = [
+        float(np.median(np.concatenate([blocks[i] for i in rng.integers(0, 5, 5)])))
+        for _ in range(20_000)
+    ]
+    for q in (0.025, 0.25, 0.5, 0.75, 0.975):
+        assert np.quantile(exact, q) == pytest.approx(np.quantile(plain, q), abs=0.02)
+    again = block_bootstrap_medians(blocks, seed=3, resamples=20_000)
+    assert (again == exact).all()
+
+
+def test_blocks_that_disagree_widen_the_interval_and_agreeing_ones_do_not():
+    """Five tight blocks drifting 1.05x to 1.25x: one sample at a time that looks like a clear
+    shift; block by block, the interval reaches down to the band (the blocks disagree)."""
+    flat, sizes = around(10.0), [6] * 5
+    levels = (1.05, 1.1, 1.15, 1.2, 1.25)
+    drift = [v * levels[i // 6] for i, v in enumerate(around(10.0, spread=0.005))]
+    iid = judge_shift(SampleSet(flat, "a"), SampleSet(drift, "b"), 0.05)
+    blocked = judge_shift(SampleSet(flat, "a", sizes), SampleSet(drift, "b", sizes), 0.05)
+    assert iid.direction == "up"
+    assert blocked.direction == "unclear"
+    assert blocked.ci_low < 1.05 < 1.2 < blocked.ci_high
+    agree = judge_shift(SampleSet(flat, "a", sizes), SampleSet([1.2 * v for v in flat], "b", sizes),
+                        0.05)  # fmt: skip
+    assert agree.direction == "up"
+
+
+@pytest.mark.parametrize("sizes", [[6] * 4, [10, 20], [1] * 30, [6, 6, 6, 6, 0, 6], [6.0] * 5,
+                                   [True] * 30, None])  # fmt: skip
+def test_block_sizes_that_do_not_fit_are_resampled_sample_by_sample(sizes):
+    assert SampleSet(around(1.0, n=30), "a", sizes).blocks is None
 
 
 def test_zero_medians():

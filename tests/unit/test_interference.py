@@ -234,6 +234,7 @@ class FakeHost:
         self.ticks = [[0] * 10 for _ in range(cpus)]
         self.own = 0.0
         self.unreadable = False
+        self.references: list[float | None] = [1.0, 1.5]  # the speed reference, in turn
 
     def run(self, seconds: float, *, cpu: int, ours: float, others: float = 0.0,
             steal: float = 0.0) -> None:  # fmt: skip
@@ -255,6 +256,7 @@ class FakeHost:
             own_s=lambda: self.own,
             tree=lambda also: {},
             tick_s=lambda: TICK,
+            reference=lambda: self.references.pop(0) if self.references else None,
         )
 
 
@@ -269,7 +271,29 @@ def test_an_idle_host_right_after_heavy_work_comes_out_ok():
     assert interference.other_cpu_share == 0.0
     result = make_result("switch.process.same_core", "p", "us", TIGHT, interference=interference)
     assert result.status == "ok"
-    assert result.extra == {"other_cpu_share": 0.0, "steal_share": 0.0}
+    assert result.extra == {
+        "other_cpu_share": 0.0,
+        "steal_share": 0.0,
+        "reference_us": 1.25,
+        "reference_samples_us": [1.0, 1.5],
+    }
+
+
+def test_the_speed_reference_is_taken_at_both_ends_and_averaged():
+    """Before and after the window; a side that could not be taken is left out, none is null."""
+    host = FakeHost()
+    with Meter([0], sources=host.sources()) as meter:
+        host.run(0.5, cpu=0, ours=0.5)
+    assert meter.result.reference_us == 1.25
+    host.references = [None, 2.0]
+    with Meter([0], sources=host.sources()) as meter:
+        host.run(0.5, cpu=0, ours=0.5)
+    assert meter.result.reference_us == 2.0
+    host.references = []
+    with Meter([0], sources=host.sources()) as meter:
+        host.run(0.5, cpu=0, ours=0.5)
+    assert meter.result.reference_us is None
+    assert "reference_us" not in meter.result.extra()
 
 
 def test_a_competitor_makes_the_figure_noisy_with_the_reason():
@@ -306,7 +330,12 @@ def test_unreadable_proc_stat_falls_back_to_the_spread_with_a_note():
     with Meter([0], sources=host.sources()) as meter:
         host.run(1.0, cpu=0, ours=1.0)
     result = make_result("switch.thread.same_core", "t", "us", TIGHT, interference=meter.result)
-    assert result.extra == {"other_cpu_share": None, "steal_share": None}
+    assert result.extra == {
+        "other_cpu_share": None,
+        "steal_share": None,
+        "reference_us": 1.25,
+        "reference_samples_us": [1.0, 1.5],
+    }
     assert result.status == "ok"
     assert any("CPU interference not measured" in n for n in result.notes)
     wide = make_result("switch.thread.same_core", "t", "us", [3.0, 4.0, 5.0, 6.0, 7.0],

@@ -203,6 +203,20 @@ def test_cells_exact():
     assert compare_cell(None) == "—"
 
 
+def test_a_host_that_moved_as_far_is_marked_in_the_cell_named_in_markdown_and_the_legend():
+    moved = dict(SWITCH[1], verdict="unclear", reason="host moved as far", host_ratio=1.42,
+                 other_cpu_share=0.0)  # fmt: skip
+    assert compare_cell(moved) == "2.62 µs 1.06× [1.03–1.11] unclear ▁▁▃▄█▇▄▃ ~↕"
+    assert compare_cell_markdown(moved) == (
+        "2.62 µs 1.06× [1.03–1.11] **unclear** (host 1.42×) ▁▁▃▄█▇▄▃ \\~↕"
+    )
+    one = dict(QPS[1], verdict="unclear", reason="host moved as far", host_ratio=0.5)
+    assert compare_cell(one) == "11,230/s 0.49× host 0.50× unclear ↕"
+    text = render(compare_report(comparisons=[*SWITCH[:1], moved, SWITCH[2]]), "table")
+    assert "↕ the host's own speed moved as far" in " ".join(text.split())
+    assert "1 unclear (1 as the host moved ↕)" in text
+
+
 def test_markdown_cells_bold_a_verdict_other_than_same_and_escape_marks():
     assert compare_cell_markdown(SWITCH[1]) == (
         "2.62 µs 1.06× [1.03–1.11] **slower** ▁▁▃▄█▇▄▃ \\~!"
@@ -219,6 +233,9 @@ def test_summary_line_orders_the_verdict_words():
     counts = {"unclear": 4, "same": 20, "faster": 1, "slower": 3, "baseline": 1, "odd": 2}
     assert summary_line("b", "a", counts) == "b vs a: 3 slower, 1 faster, 20 same, 4 unclear, 2 odd"
     assert summary_line("b", "a", {}) == "b vs a: no figure compared"
+    assert summary_line("b", "a", {"same": 2, "unclear": 6}, moved=4) == (
+        "b vs a: 2 same, 6 unclear (4 as the host moved ↕)"
+    )
 
 
 # -- the terminal table

@@ -1,6 +1,7 @@
 import pytest
 
 from ostoolkit.errors import InvalidRequest
+from ostoolkit.measure import switch
 from ostoolkit.measure.switch import Pair, SwitchConfig, plan_pairs, step_count
 
 
@@ -48,3 +49,36 @@ def test_step_count_matches_placements():
     config = SwitchConfig(repeat=4)
     assert step_count(config, 2) == 2 * 2 * 5
     assert step_count(config, 1) == 1 * 2 * 5
+
+
+# -- results from samples (pure: no task is started)
+
+
+def samples_with(references):
+    """Thirty tight samples of a process switch with the given speed reference samples."""
+    n = len(references)
+    return switch.Samples(
+        round_trip_us=[7.5 + 0.01 * i for i in range(n)],
+        baseline_us=[1.1] * n,
+        reference_us=list(references),
+        switches_per_hop=[1.0] * n,
+        voluntary=2 * n,
+        involuntary=0,
+        hops=2 * n,
+        iterations=1,
+    )
+
+
+def test_the_speed_reference_goes_into_both_results_and_a_change_of_it_is_said():
+    pair = Pair("same_core", 0, 0)
+    steady = samples_with([1.1] * 30)
+    interference = switch.Interference(0.0, 0.0, (0,), 1.0, reference_samples=(1.1,) * 30)
+    steady = switch.replace(steady, interference=interference)
+    results, warnings = switch._results_for("process", pair, steady, SwitchConfig())
+    assert [r.extra["reference_us"] for r in results] == [1.1, 1.1]
+    assert not warnings
+    changed = samples_with([1.1] * 15 + [1.6] * 15)
+    _, warnings = switch._results_for("process", pair, changed, SwitchConfig())
+    assert len(warnings) == 1
+    assert "the host's own speed changed during these samples" in warnings[0]
+    assert "1.10-1.60 µs" in warnings[0]
