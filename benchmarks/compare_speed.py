@@ -1,9 +1,10 @@
 """Speed check: ``ostoolkit compare`` of 50 reports of ``report --full`` size within 1 s.
 
 Builds 50 reports from the sample report (examples/reports/a-vm-2cpus.json, a quick run)
-grown to the sample counts of ``report --full``: 30 samples per switch and spawn figure, 10
-per multiprocessing start, 3 per memory figure, one per client for the connect times, and
-the 1000-client connection figures added. Each host's samples are the sample's, resampled
+grown to the sample counts of ``report --full``: 30 samples per switch and spawn figure (the
+switch figures in 5 blocks, with 30 speed reference samples), 10 per multiprocessing start,
+3 per memory figure, one per client for the connect times, and the 1000-client connection
+figures added. Each host's samples are the sample's, resampled
 and moved by a factor of its own for each figure (lognormal, 5 %), so that no two hosts are
 copies and every verdict is really computed. Then it times what the command does, in one
 process: load and check the 50 files, compare them (medians, bootstrap intervals, rank tests,
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ostoolkit.compare import compare_reports, compared_hosts, load_all
+from ostoolkit.measure.switch import block_sizes
 from ostoolkit.render import render
 from ostoolkit.report import build_report
 from ostoolkit.stats import summarize
@@ -79,8 +81,14 @@ def host_report(sample: dict[str, Any], results: list[dict[str, Any]], index: in
         count = full_count(result["id"], len(result["samples"]))
         samples = [rng.choice(result["samples"]) * factor for _ in range(count)]
         summary = summarize(samples)
+        extra = dict(result["extra"])
+        if "block_sizes" in extra:  # taken in blocks: as many blocks, grown alike
+            extra["block_sizes"] = block_sizes(count, len(extra["block_sizes"]))
+        if "reference_samples_us" in extra and len(extra["reference_samples_us"]) > 2:
+            references = extra["reference_samples_us"]
+            extra["reference_samples_us"] = [rng.choice(references) for _ in range(count)]
         grown.append({**result, "samples": samples, "n": count, "median": summary.median,
-                      "p10": summary.p10, "p90": summary.p90})  # fmt: skip
+                      "p10": summary.p10, "p90": summary.p90, "extra": extra})  # fmt: skip
     host = {**sample["host"], "hostname": f"host-{index:02d}"}
     return json.dumps({**sample, "host": host, "results": grown})
 

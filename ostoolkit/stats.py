@@ -8,7 +8,7 @@ import itertools
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # numpy is imported where it is used (see "comparing one figure" below)
@@ -504,10 +504,8 @@ def draw_bootstraps(sets: Sequence[SampleSet], resamples: int = RESAMPLES) -> No
             samples._medians[False] = medians[row]
 
 
-def ratio_intervals(
-    base: SampleSet, others: Sequence[SampleSet], confidence: float = CONFIDENCE
-) -> list[tuple[float, float] | None]:
-    """The percentile bootstrap interval of each other's median / base's median.
+def ratio_draws(base: SampleSet, others: Sequence[SampleSet]) -> list[NDArray[np.float64] | None]:
+    """RESAMPLES bootstrap draws of each other's median / base's median.
 
     Each set's medians are resampled independently (each seeded by its own key) and paired
     one to one: other's in the table's fixed order with base's in random order, which pairs
@@ -527,15 +525,30 @@ def ratio_intervals(
     with np.errstate(over="ignore"):  # an overflowing ratio (a row of inf) is refused below
         ratios = np.stack([other.bootstrap_medians() for other in others]) / denominators
     valid = (ratios.min(axis=1) >= 0) & np.isfinite(ratios.max(axis=1))
-    count = ratios.shape[1]
+    return [row if ok else None for row, ok in zip(ratios, valid.tolist(), strict=True)]
+
+
+def percentile_interval(
+    draws: NDArray[np.float64], confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """The percentile interval of bootstrap draws: their (1 - confidence) / 2 tails cut off."""
+    import numpy as np
+
+    count = len(draws)
     tail = (1 - confidence) / 2
     low_rank = max(math.ceil(count * tail) - 1, 0)
     high_rank = min(math.ceil(count * (1 - tail)) - 1, count - 1)
-    ranked = np.sort(ratios, axis=1)  # at 2,000 a row, faster here than a partition
-    lows, highs = ranked[:, low_rank].tolist(), ranked[:, high_rank].tolist()
+    ranked = np.partition(draws, (low_rank, high_rank))
+    return float(ranked[low_rank]), float(ranked[high_rank])
+
+
+def ratio_intervals(
+    base: SampleSet, others: Sequence[SampleSet], confidence: float = CONFIDENCE
+) -> list[tuple[float, float] | None]:
+    """The percentile bootstrap interval of each other's median / base's (see ratio_draws)."""
     return [
-        (low, high) if ok else None
-        for low, high, ok in zip(lows, highs, valid.tolist(), strict=True)
+        None if draws is None else percentile_interval(draws, confidence)
+        for draws in ratio_draws(base, others)
     ]
 
 
@@ -644,12 +657,14 @@ class HostMove:
     """How far the host's speed reference moved between two runs, as a figure would show it.
 
     ``ratio`` is the ratio of the references' medians (inverted for a rate); ``low`` and
-    ``high`` its bootstrap interval, or both ``ratio`` when a side has too few samples.
+    ``high`` its bootstrap interval, or both ``ratio`` when a side has too few samples;
+    ``draws`` then its bootstrap draws, in random order, else None.
     """
 
     ratio: float
     low: float
     high: float
+    draws: NDArray[np.float64] | None = field(default=None, compare=False, repr=False)
 
 
 def host_move(
@@ -669,16 +684,23 @@ def host_move(
         return None
     base_set = SampleSet(base, f"{key}\0base", blocks[0])
     other_set = SampleSet(other, f"{key}\0other", blocks[1])
-    ratio = other_set.median / base_set.median
-    interval = None
+    import numpy as np
+
+    ratio = (other_set.median / base_set.median) ** exponent
+    draws = None
     if min(base_set.n, other_set.n) >= MIN_SAMPLES:
-        interval = ratio_interval(base_set, other_set)
-    low, high = interval or (ratio, ratio)
-    if exponent < 0:
-        ratio, low, high = 1 / ratio, 1 / high, 1 / low
+        draws = ratio_draws(base_set, [other_set])[0]
+    if draws is not None and draws.min() > 0:
+        bit_generator = np.random.PCG64()  # a random order of its own, to pair with a figure's
+        _seed_pcg64(bit_generator, seed_for(f"{key}\0pairing"))
+        draws = np.random.Generator(bit_generator).permutation(draws) ** exponent
+        low, high = percentile_interval(draws)
+    else:
+        draws = None
+        low = high = ratio
     if not all(math.isfinite(v) and v > 0 for v in (ratio, low, high)):
         return None
-    return HostMove(ratio, low, high)
+    return HostMove(ratio, low, high, draws)
 
 
 def judge_shifts(
@@ -709,13 +731,16 @@ def judge_shifts(
         for index, other in enumerate(others)
         if base.median > 0 and other.median >= 0 and min(base.n, other.n) >= MIN_SAMPLES
     ]
-    found = ratio_intervals(base, [others[index] for index in with_interval])
-    intervals = dict(zip(with_interval, found, strict=True))
+    found = ratio_draws(base, [others[index] for index in with_interval])
+    draws = dict(zip(with_interval, found, strict=True))
     hosts = list(host_moves) if host_moves is not None else [None] * len(others)
-    return [
-        _host_moved(_decide(base, other, band, p_values[index], intervals.get(index)), band, host)
-        for index, (other, host) in enumerate(zip(others, hosts, strict=True))
-    ]
+    verdicts = []
+    for index, (other, host) in enumerate(zip(others, hosts, strict=True)):
+        own = draws.get(index)
+        interval = None if own is None else percentile_interval(own)
+        shift = _decide(base, other, band, p_values[index], interval)
+        verdicts.append(_host_moved(shift, band, _beyond_host(shift, own, host)))
+    return verdicts
 
 
 def judge_shift(
@@ -725,21 +750,37 @@ def judge_shift(
     return judge_shifts(base, [other], band, [host])[0]
 
 
-def _host_moved(shift: ShiftVerdict, band: float, host: HostMove | None) -> ShiftVerdict:
-    """An up/down verdict that the host's own move may explain as well becomes unclear.
+def _beyond_host(
+    shift: ShiftVerdict, draws: NDArray[np.float64] | None, host: HostMove | None
+) -> tuple[float, float] | None:
+    """How much further than the host the figure moved: an interval of figure / host, or None.
 
-    Up needs the interval's low end (the ratio itself with one sample) above the band over
-    the host's interval's high end as well as over 1; down, its high end below both.
+    From both sets of bootstrap draws paired one to one (each in random order) when both
+    have them; else the figure's interval (or its ratio) over the host's interval's far end.
     """
-    if host is None or shift.direction not in ("up", "down"):
-        return shift
+    if host is None or shift.ratio is None:
+        return None
+    if draws is not None and host.draws is not None and len(draws) == len(host.draws):
+        return percentile_interval(draws / host.draws)
     low = shift.ratio if shift.ci_low is None else shift.ci_low
     high = shift.ratio if shift.ci_high is None else shift.ci_high
-    assert low is not None  # up/down always come with a ratio
-    assert high is not None
-    if shift.direction == "up" and low > host.high * (1 + band):
+    return low / host.high, high / host.low
+
+
+def _host_moved(
+    shift: ShiftVerdict, band: float, beyond: tuple[float, float] | None
+) -> ShiftVerdict:
+    """An up/down verdict that the host's own move may explain as well becomes unclear.
+
+    ``beyond`` is the interval of how much further than the host the figure moved
+    (_beyond_host): up needs all of it above 1 + band, down all of it below 1 - band.
+    """
+    if beyond is None or shift.direction not in ("up", "down"):
         return shift
-    if shift.direction == "down" and high < host.low * (1 - band):
+    low, high = beyond
+    if shift.direction == "up" and low > 1 + band:
+        return shift
+    if shift.direction == "down" and high < 1 - band:
         return shift
     return replace(shift, direction="unclear", reason=HOST_MOVED)
 

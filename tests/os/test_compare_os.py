@@ -12,9 +12,10 @@ about 7.5 or 10.5 µs), each run tight with no other task on its CPU and no stea
 Every sample carries the host's speed reference beside it, and compare does not call a figure
 slower or faster when the host's reference moved as far; so two same-core runs must never
 be called slower or faster. Measured before writing this test: 0 of 160 same-core
-comparisons in 40 pairs of quick runs (with neither reference nor blocks, 60 of 160).
-Cross-core wake-ups are left out: they depend on where the hypervisor has put the two vCPUs,
-which no single-task reference sees (14 of 160 in the same pairs; README says so).
+comparisons in 40 pairs of quick runs (judged sample by sample, without the reference and
+with each figure sampled in one stretch: 39 of 160). Cross-core wake-ups are left out: they
+depend on where the hypervisor has put the two vCPUs, which no single-task reference sees
+(10 of 160 in the same pairs; README says so).
 """
 
 from __future__ import annotations
