@@ -6,12 +6,12 @@
 #   ostoolkit compare: vm, cpuset 1 against vm, 2 CPUs
 #   host field    vm, 2 CPUs  vm, cpuset 1
 #   CPUs allowed  0, 1        1
-#   figure                            vm, 2 CPUs (baseline)  vm, cpuset 1
+#   figure                                         vm, 2 CPUs (baseline)   vm, cpuset 1
 #   context switches
-#     process switch, same core (net)    2.52 µs ▃▁█▅▃▃▄▁ ~  2.57 µs 1.02× [0.98–1.06] unclear ▅▁▇█▇▁▅▄ ~
-#     thread switch, same core (net)     2.38 µs ▃█▄▃▁▁▁▁ ~  2.98 µs 1.25× [1.23–1.28] slower  ▃▁▃▃▁█▄▄ ~
+#     process switch, same core (net)                 3.33 µs █▁▁▁▁▄▄▇ ²      2.59 µs 0.78× [0.74–1.02]  unclear █▄▁▁▁▁▁▁
+#     thread switch, same core (net)                  3.18 µs █▃▁▃▁▃█▄ ~      2.48 µs 0.78× [0.74–1.03]  unclear █▇▄▁▁▁▁▁
 #   ...
-#   vm, cpuset 1 vs vm, 2 CPUs: 12 slower, 7 faster, 1 less, 3 higher, 3 lower, 24 same, 24 unclear, 4 missing
+#   vm, cpuset 1 vs vm, 2 CPUs: 15 slower, 3 faster, 2 more, 1 higher, 5 lower, 21 same, 27 unclear, 4 missing
 set -euo pipefail
 here=$(dirname "$0")
 ostoolkit=${OSTOOLKIT:-ostoolkit}

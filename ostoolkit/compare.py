@@ -30,7 +30,7 @@ from ostoolkit.stats import (
     HostMove,
     SampleSet,
     ShiftVerdict,
-    host_move,
+    host_moves,
     judge_shifts,
     strip_counts,
     strip_range,
@@ -369,13 +369,10 @@ def _compare_figure(
     known = next(r for r in [results[base_index], *results] if r is not None)
     base_set = sets[base_index]
     shifts: dict[int, ShiftVerdict] = {}
-    moved = [
-        _host_move(results[base_index], result, f"{result_id}\0{name}")
-        for result, name in zip(results, names, strict=True)
-    ]
+    moved = _host_moves(result_id, results, names, base_index, same)
     if base_set is not None:
         judged = [(i, s) for i, s in enumerate(sets) if s is not None and i != base_index]
-        host_moves = [moved[i] if same[i] else None for i, _ in judged]
+        host_moves = [_withholding(moved[i], same[i]) for i, _ in judged]
         verdicts = judge_shifts(base_set, [s for _, s in judged], threshold, host_moves)
         shifts = {i: verdict for (i, _), verdict in zip(judged, verdicts, strict=True)}
     items = []
@@ -403,32 +400,55 @@ def _compare_figure(
     return items
 
 
-def _host_move(base: Result | None, other: Result | None, key: str) -> HostMove | None:
-    """How far the host's speed reference moved between two results of a figure, or None.
+def _host_moves(
+    result_id: str,
+    results: Sequence[Result | None],
+    names: Sequence[str],
+    base_index: int,
+    same: Sequence[bool],
+) -> list[HostMove | None]:
+    """How far the host's speed reference moved from the baseline's run to each other's.
 
-    Both results need a reference in their extra (``reference_samples_us``, else the one
+    Results need a reference in their extra (``reference_samples_us``, else the one
     ``reference_us``), and the figure a unit whose value depends on the host's speed
-    (SPEED_EXPONENT). ``key`` seeds the bootstrap of the references' ratio.
+    (SPEED_EXPONENT). The interval is worked out only where the move may withhold a verdict:
+    on the baseline's host (``same``); elsewhere the ratio alone is context.
     """
-    if base is None or other is None or base.unit not in SPEED_EXPONENT:
-        return None
-    before, after = _references(base), _references(other)
-    if not before or not after:
-        return None
-    blocks = (_block_sizes(base), _block_sizes(other))
-    return host_move(before, after, key, SPEED_EXPONENT[base.unit], blocks)
+    base = results[base_index]
+    moves: list[HostMove | None] = [None] * len(results)
+    if base is None or base.unit not in SPEED_EXPONENT:
+        return moves
+    before = _references(base)
+    if not before:
+        return moves
+    key = f"{result_id}\0reference\0"
+    base_set = SampleSet(before, key + names[base_index], _block_sizes(base))
+    others: list[SampleSet | None] = []
+    for index, (result, name) in enumerate(zip(results, names, strict=True)):
+        after = [] if result is None or index == base_index else _references(result)
+        others.append(SampleSet(after, key + name, _block_sizes(result)) if after else None)
+    return host_moves(base_set, others, SPEED_EXPONENT[base.unit], same)
 
 
-def _block_sizes(result: Result) -> list[int] | None:
+def _block_sizes(result: Result | None) -> list[int] | None:
     """The sizes of the blocks a result's samples were taken in (``extra.block_sizes``), or None.
 
     SampleSet checks that they fit the samples; a list that does not is resampled sample by
     sample, like a result without blocks.
     """
-    sizes = result.extra.get("block_sizes")
+    sizes = None if result is None else result.extra.get("block_sizes")
     if not isinstance(sizes, list) or not all(type(size) is int for size in sizes):
         return None
     return sizes
+
+
+def _withholding(move: HostMove | None, same_host: bool) -> HostMove | None:
+    """The host's move where it may withhold a verdict: on the same host, with an interval.
+
+    A reference with too few samples for an interval (a window's two, one before and one
+    after) cannot show that the host moved: its ratio is shown, as context only.
+    """
+    return move if same_host and move is not None and move.draws is not None else None
 
 
 def _references(result: Result) -> list[float]:

@@ -436,11 +436,41 @@ def block_counts_law(blocks: int) -> tuple[NDArray[np.int64], NDArray[np.float64
     return counts, probability / probability.sum()
 
 
+def block_row_medians(
+    blocks: Sequence[Sequence[NDArray[np.float64]]],
+) -> NDArray[np.float64]:
+    """The median of every row of block_counts_law, for sets whose blocks have equal sizes.
+
+    Each row's resample is the pooled samples, each weighted by how often its block was
+    drawn; its median is read off the sorted samples at the cumulative weights' middle.
+    ``blocks`` holds K sets of B blocks, block b of the same size in every set; the result
+    is K x rows. One set at a time would cost more in numpy calls than in arithmetic.
+    """
+    import numpy as np
+
+    sizes = [len(block) for block in blocks[0]]
+    counts, _ = block_counts_law(len(sizes))
+    values = np.stack([np.concatenate(one) for one in blocks])  # K x n, in block order
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    order = np.argsort(values, axis=1, kind="stable")
+    weights = counts[:, owner][:, order]  # rows x K x n: each sorted sample's multiplicity
+    cumulative = np.cumsum(weights, axis=2)
+    total = counts @ np.array(sizes)  # the same in every set
+    low = np.argmax(cumulative >= ((total + 1) // 2)[:, None, None], axis=2)  # rows x K
+    high = np.argmax(cumulative >= (total // 2 + 1)[:, None, None], axis=2)
+    ordered = np.take_along_axis(values, order, axis=1)
+    pick_low = np.take_along_axis(ordered, low.T, axis=1)
+    pick_high = np.take_along_axis(ordered, high.T, axis=1)
+    medians: NDArray[np.float64] = (pick_low + pick_high) / 2
+    return medians
+
+
 def block_bootstrap_medians(
     blocks: Sequence[NDArray[np.float64]],
     seed: int,
     resamples: int = RESAMPLES,
     shuffled: bool = False,
+    row_medians: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Medians of ``resamples`` block bootstrap resamples: whole blocks drawn with replacement.
 
@@ -449,23 +479,15 @@ def block_bootstrap_medians(
     would give an interval as narrow as if they were, whatever the blocks disagree about. A
     block resample keeps each block whole (the cluster bootstrap), so the interval is as wide
     as the blocks' disagreement. Its median depends on how often each block was drawn, so
-    the median of every row of block_counts_law is worked out exactly, as the median of the
-    pooled samples weighted by their block's count, and rows are drawn as in
-    bootstrap_medians (seeded, grouped by row unless ``shuffled``).
+    the median of every row of block_counts_law is worked out exactly (block_row_medians,
+    or given as ``row_medians``), and rows are drawn as in bootstrap_medians (seeded,
+    grouped by row unless ``shuffled``).
     """
     import numpy as np
 
-    counts, probability = block_counts_law(len(blocks))
-    values = np.concatenate(blocks)
-    owner = np.repeat(np.arange(len(blocks)), [len(block) for block in blocks])
-    order = np.argsort(values, kind="stable")
-    weights = counts[:, owner[order]]  # each sorted sample's multiplicity, per row
-    cumulative = np.cumsum(weights, axis=1)
-    total = cumulative[:, -1]
-    low = np.argmax(cumulative >= ((total + 1) // 2)[:, None], axis=1)
-    high = np.argmax(cumulative >= (total // 2 + 1)[:, None], axis=1)
-    ordered = values[order]
-    row_medians = (ordered[low] + ordered[high]) / 2
+    _, probability = block_counts_law(len(blocks))
+    if row_medians is None:
+        row_medians = block_row_medians([blocks])[0]
     bit_generator = np.random.PCG64()
     _seed_pcg64(bit_generator, seed)
     generator = np.random.Generator(bit_generator)
@@ -480,15 +502,28 @@ def draw_bootstraps(sets: Sequence[SampleSet], resamples: int = RESAMPLES) -> No
     """Draw the (unshuffled) bootstrap medians of many sets at once, as one by one would.
 
     Sets of one size share their law's table: one generator is re-seeded for each set's
-    multinomial counts, and the medians of all of them are laid out by one repeat. This is
-    what keeps 50 reports' comparison within a second.
+    multinomial counts, and the medians of all of them are laid out by one repeat. Sets in
+    blocks of the same sizes have their rows' medians worked out together. This is what
+    keeps 50 reports' comparison within a second.
     """
     import numpy as np
 
     by_size: dict[int, list[SampleSet]] = {}
+    by_blocks: dict[tuple[int, ...], list[SampleSet]] = {}
     for samples in sets:
-        if samples._medians[False] is None and samples.blocks is None:  # blocks: on demand
+        if samples._medians[False] is not None:
+            continue
+        if samples.blocks is None:
             by_size.setdefault(samples.n, []).append(samples)
+        else:
+            by_blocks.setdefault(tuple(map(len, samples.blocks)), []).append(samples)
+    for group in by_blocks.values():
+        rows = block_row_medians([samples.blocks for samples in group if samples.blocks])
+        for samples, row in zip(group, rows, strict=True):
+            assert samples.blocks is not None
+            samples._medians[False] = block_bootstrap_medians(
+                samples.blocks, seed_for(samples.key), resamples, row_medians=row
+            )
     bit_generator = np.random.PCG64()
     generator = np.random.Generator(bit_generator)
     for n, group in by_size.items():
@@ -678,29 +713,58 @@ def host_move(
 
     ``exponent`` is 1 for a time (it takes as much longer as the reference does) and -1 for
     a rate; ``blocks`` the block sizes of each side's samples, if they were taken in blocks.
-    None when a side has no samples or one is not positive.
+    None when a side has no samples or one is not positive. (host_moves does many at once.)
     """
-    if not base or not other or min(*base, *other) <= 0:
+    if not base or not other:
         return None
     base_set = SampleSet(base, f"{key}\0base", blocks[0])
     other_set = SampleSet(other, f"{key}\0other", blocks[1])
+    return host_moves(base_set, [other_set], exponent, [True])[0]
+
+
+def host_moves(
+    base: SampleSet,
+    others: Sequence[SampleSet | None],
+    exponent: int = 1,
+    intervals: Sequence[bool] = (),
+) -> list[HostMove | None]:
+    """How far the host's speed reference moved from ``base``'s samples to each of ``others``.
+
+    The ratio of medians, raised to ``exponent`` (1 for a time, -1 for a rate), with its
+    bootstrap interval and draws where ``intervals`` asks for them (all, when empty) and both
+    sides have MIN_SAMPLES samples; else the ratio alone. None for a missing set, or a sample
+    that is not positive. The draws are put in a random order of their own (seeded by the
+    other set's key), so they pair with a figure's draws as independent ones do.
+    """
     import numpy as np
 
-    ratio = (other_set.median / base_set.median) ** exponent
-    draws = None
-    if min(base_set.n, other_set.n) >= MIN_SAMPLES:
-        draws = ratio_draws(base_set, [other_set])[0]
-    if draws is not None and draws.min() > 0:
-        bit_generator = np.random.PCG64()  # a random order of its own, to pair with a figure's
-        _seed_pcg64(bit_generator, seed_for(f"{key}\0pairing"))
-        draws = np.random.Generator(bit_generator).permutation(draws) ** exponent
-        low, high = percentile_interval(draws)
-    else:
-        draws = None
-        low = high = ratio
-    if not all(math.isfinite(v) and v > 0 for v in (ratio, low, high)):
-        return None
-    return HostMove(ratio, low, high, draws)
+    wanted = list(intervals) or [True] * len(others)
+    moves: list[HostMove | None] = [None] * len(others)
+    if base.ordered[0] <= 0:
+        return moves
+    usable = {
+        i: other for i, other in enumerate(others) if other is not None and other.ordered[0] > 0
+    }
+    with_draws = [
+        i for i, other in usable.items() if wanted[i] and min(base.n, other.n) >= MIN_SAMPLES
+    ]
+    found = ratio_draws(base, [usable[i] for i in with_draws])
+    draws_of = dict(zip(with_draws, found, strict=True))
+    bit_generator = np.random.PCG64()
+    generator = np.random.Generator(bit_generator)
+    for i, other in usable.items():
+        ratio = (other.median / base.median) ** exponent
+        draws = draws_of.get(i)
+        if draws is not None and draws.min() > 0:
+            _seed_pcg64(bit_generator, seed_for(f"{other.key}\0pairing"))
+            draws = generator.permutation(draws) ** exponent
+            low, high = percentile_interval(draws)
+        else:
+            draws = None
+            low = high = ratio
+        if all(math.isfinite(v) and v > 0 for v in (ratio, low, high)):
+            moves[i] = HostMove(ratio, low, high, draws)
+    return moves
 
 
 def judge_shifts(

@@ -453,6 +453,14 @@ def _results_for(
         },
         interference=samples.interference,
     )
+    if samples.reference_us and judge_noise(samples.reference_us).status != "ok":
+        reference = summarize(samples.reference_us)
+        moved = (
+            "the host's own speed changed meanwhile: its speed reference (one task's pipe "
+            f"write+read) took {reference.p10:.2f}-{reference.p90:.2f} µs"
+        )
+        switch = replace(switch, notes=(*switch.notes, moved))
+        roundtrip = replace(roundtrip, notes=(*roundtrip.notes, moved))
     warnings = []
     low, high = SWITCHES_PER_HOP_RANGE
     if not low <= per_hop <= high:
@@ -462,13 +470,6 @@ def _results_for(
         )
     if switch.status != "ok":
         warnings.append(f"{switch.label} is {switch.status}: {'; '.join(switch.notes)}")
-    if samples.reference_us and judge_noise(samples.reference_us).status != "ok":
-        reference = summarize(samples.reference_us)
-        warnings.append(
-            f"{switch.label}: the host's own speed changed during these samples (its speed "
-            f"reference, one task's pipe write+read, took {reference.p10:.2f}-"
-            f"{reference.p90:.2f} µs), so part of this figure's spread is the host's"
-        )
     claim_key = CLAIM_FOR_RESULT.get(switch.id)
     if claim_key:
         claim = CLAIMS[claim_key]
