@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from ostoolkit import __version__
-from ostoolkit.children import raising_on_sigterm, sweep_stale_tempdirs
+from ostoolkit.children import raising_on_sigterm
 from ostoolkit.compare import (
     DEFAULT_THRESHOLD,
     MAX_THRESHOLD,
@@ -39,22 +39,16 @@ from ostoolkit.files import check_output_path, write_stdout, write_text
 from ostoolkit.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree, read_subtree
 from ostoolkit.host import collect_host
 from ostoolkit.measure.clone import measure_clone
+from ostoolkit.measure.cow import MAX_COW_MB, measure_cow
 from ostoolkit.measure.memory import (
-    MAX_COW_MB,
     MAX_PROCESSES,
     MAX_THREADS,
     MemoryConfig,
-    measure_cow,
     measure_memory,
 )
 from ostoolkit.measure.memory import MODELS as MEMORY_MODELS
 from ostoolkit.measure.perfbench import add_perf_findings, cross_check_perf
-from ostoolkit.measure.sched import (
-    STATES_STEPS,
-    measure_timeslice,
-    observe_states,
-    timeslice_steps,
-)
+from ostoolkit.measure.sched import measure_timeslice, timeslice_steps
 from ostoolkit.measure.spawn import (
     MAX_PARENT_RSS_MB,
     METHODS,
@@ -62,6 +56,7 @@ from ostoolkit.measure.spawn import (
     measure_spawn,
     spawn_step_count,
 )
+from ostoolkit.measure.states import STATES_STEPS, observe_states
 from ostoolkit.measure.switch import (
     MAX_ITERATIONS,
     MAX_WORKING_SET_KB,
@@ -73,6 +68,7 @@ from ostoolkit.measure.switch import (
 )
 from ostoolkit.render import FORMATS, draw_tree, render
 from ostoolkit.report import Measurement, Report, build_report
+from ostoolkit.scratch import sweep_stale_tempdirs
 from ostoolkit.suite import SECTIONS, check_suite, parse_sections, run_suite
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -289,7 +285,7 @@ def cli(debug: bool) -> None:
     if not sys.platform.startswith("linux"):
         click.echo(f"ostoolkit: needs Linux (this is {sys.platform})", err=True)
         raise click.exceptions.Exit(2)
-    sweep_stale_tempdirs()  # what killed runs left in $TMPDIR (children.run_tempdir)
+    sweep_stale_tempdirs()  # what killed runs left in $TMPDIR (scratch.run_tempdir)
 
 
 @cli.command(epilog="Examples:\n\n\b\n  ostoolkit host\n  ostoolkit host --json host.json")

@@ -10,7 +10,7 @@ interference its measurement saw are carried beside, never folded into the verdi
 
 Everything goes into ``data`` as numbers and fixed words (``comparisons``, one object per
 figure and host; ``summary``; ``regressions``; ``host_differences``): the text is made by
-render.py alone. The report's ``host`` names the compared hosts; nothing here is measured.
+the render package alone. The report's ``host`` names the compared hosts; nothing here is measured.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ WORDS = {
 OTHER_WORDS = ("higher", "lower")
 WORSE = {"us": "up", "ms": "up", "bytes": "up", "count": "up", "per_s": "down"}
 SAME, UNCLEAR, MISSING, BASELINE = "same", "unclear", "missing", "baseline"
-# Reasons of the verdicts compare.py gives itself (stats.py gives the statistical ones).
+# Reasons of the verdicts compare.py gives itself (the stats package gives the statistical ones).
 MISSING_HERE = "missing here"
 MISSING_IN_BASELINE = "missing in the baseline"
 # A figure's section, from the first part of its id: the one mapping, for grouping the table.

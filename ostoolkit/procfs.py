@@ -1,7 +1,9 @@
-"""/proc counters behind the interference meter: per-CPU time and a process tree's CPU time.
+"""/proc and /sys readers: the project's one home for what the kernel reports about tasks.
 
-Two readers, both taking the /proc directory as a parameter so that tests can hand them a
-fake one:
+Readers of processes take the /proc directory as a parameter so that tests can hand them a
+fake one.
+
+The interference meter's counters:
 
 - ``read_cpu_times``: the ``cpuN`` lines of /proc/stat (proc(5)), the time each CPU spent in
   each kind of work since boot, in units of USER_HZ (``sysconf(_SC_CLK_TCK)``, 100 on Linux),
@@ -14,15 +16,20 @@ fake one:
 Every counter here is printed by the kernel rounded down to whole USER_HZ units (10 ms):
 ``USER_HZ_S`` is that granularity, which the meter counts into its error allowance.
 
-Other modules keep their own /proc readers (host.py, sched.py, spawn.py); this one holds the
-readers of the interference meter only.
+The scheduler's view of a task and of itself: a task's state letter (/proc/PID/stat), its
+schedstat counters (Documentation/scheduler/sched-stats.rst) and wait channel, and the
+kernel's tick rate (CONFIG_HZ) and fair scheduler's base slice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROC = Path("/proc")
 # USER_HZ: the unit of the time fields of /proc/stat and /proc/PID/stat (proc(5)).
@@ -43,6 +50,23 @@ BUSY_FIELDS = (_USER, _NICE, _SYSTEM, _IRQ, _SOFTIRQ)
 # (state) as index 0 (proc(5)): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17,
 # starttime 22 (in clock ticks after boot; with the pid it names a process uniquely).
 _PPID, _UTIME, _STIME, _CUTIME, _CSTIME, _STARTTIME = 1, 11, 12, 13, 14, 19
+
+# Where kernels expose the fair scheduler's base slice: EEVDF (6.6+) in debugfs, some
+# distributions as a sysctl, CFS before 6.6 as its minimum granularity.
+BASE_SLICE_PATHS = (
+    "/sys/kernel/debug/sched/base_slice_ns",
+    "/proc/sys/kernel/sched_base_slice_ns",
+    "/sys/kernel/debug/sched/min_granularity_ns",
+    "/proc/sys/kernel/sched_min_granularity_ns",
+)
+# The fair scheduler became EEVDF in Linux 6.6 (Documentation/scheduler/sched-eevdf.rst).
+EEVDF_SINCE = (6, 6)
+NS_PER_MS = 1e6
+# /proc/PID/schedstat exists only with CONFIG_SCHED_INFO (proc(5)).
+NO_SCHEDSTAT = (
+    "/proc/PID/schedstat is missing or off on this kernel (CONFIG_SCHED_INFO, enabled by "
+    "CONFIG_SCHEDSTATS or CONFIG_TASK_DELAY_ACCT)"
+)
 
 
 class ProcUnreadable(Exception):
@@ -212,3 +236,131 @@ def read_pid_times(pid: int, proc: Path = PROC) -> TaskTimes | None:
         return parse_pid_stat((proc / str(pid) / "stat").read_text())
     except (OSError, ProcUnreadable):
         return None
+
+
+@dataclass(frozen=True)
+class SchedStat:
+    """The three fields of /proc/PID/schedstat (Documentation/scheduler/sched-stats.rst)."""
+
+    run_ns: int
+    wait_ns: int
+    slices: int
+
+    def __add__(self, other: SchedStat) -> SchedStat:
+        return SchedStat(
+            self.run_ns + other.run_ns, self.wait_ns + other.wait_ns, self.slices + other.slices
+        )
+
+    def __sub__(self, other: SchedStat) -> SchedStat:
+        return SchedStat(
+            self.run_ns - other.run_ns, self.wait_ns - other.wait_ns, self.slices - other.slices
+        )
+
+
+def parse_state_letter(stat_line: str) -> str:
+    """Return field 3 of /proc/PID/stat, the state letter (proc(5)).
+
+    Field 2, the command name, is in parentheses and may itself contain spaces and ``)``, so
+    the state is the first word after the last ``)``.
+    """
+    return stat_line[stat_line.rindex(")") + 1 :].split()[0]
+
+
+def parse_schedstat(text: str) -> SchedStat:
+    """Parse /proc/PID/schedstat: run time (ns), run-queue wait (ns), timeslices run."""
+    run_ns, wait_ns, slices = (int(field) for field in text.split()[:3])
+    return SchedStat(run_ns, wait_ns, slices)
+
+
+def parse_config_hz(config: str) -> int | None:
+    """Return CONFIG_HZ, the scheduler tick rate, from a kernel config text; None if absent."""
+    match = re.search(r"^CONFIG_HZ=(\d+)$", config, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def fair_scheduler(release: str) -> str:
+    """Name the fair scheduler of a kernel release: EEVDF from 6.6, CFS before."""
+    match = re.match(r"(\d+)\.(\d+)", release)
+    if not match:
+        return "unknown"
+    version = (int(match.group(1)), int(match.group(2)))
+    return "EEVDF" if version >= EEVDF_SINCE else "CFS"
+
+
+def read_state_letter(pid: int, proc: Path = PROC) -> str:
+    """The state letter of /proc/PID/stat, or "-" once the process is gone."""
+    try:
+        return parse_state_letter((proc / str(pid) / "stat").read_text())
+    except (OSError, ValueError, IndexError):
+        return "-"
+
+
+def read_schedstat(pid: int, proc: Path = PROC) -> SchedStat | None:
+    """The schedstat counters of ``pid``, or None if unreadable (no CONFIG_SCHED_INFO, gone)."""
+    try:
+        return parse_schedstat((proc / str(pid) / "schedstat").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def schedstat_available() -> bool:
+    """Tell whether /proc/PID/schedstat exists and counts slices (CONFIG_SCHED_INFO, on).
+
+    A kernel with the file but sched_info off prints "0 0 0"; this process has surely run at
+    least one slice, so a zero count means the counters are off.
+    """
+    own = read_schedstat(os.getpid())
+    return own is not None and own.slices > 0
+
+
+def read_wchan(pid: int, proc: Path = PROC) -> str | None:
+    """The kernel function a sleeping task waits in (proc(5) wchan), where shown."""
+    try:
+        wchan = (proc / str(pid) / "wchan").read_text().strip()
+    except OSError:
+        return None
+    return wchan if wchan not in ("", "0") else None
+
+
+def read_base_slice() -> tuple[float, str] | None:
+    """The fair scheduler's base slice in ms and the file it came from, where readable."""
+    for path in BASE_SLICE_PATHS:
+        try:
+            return int(Path(path).read_text()) / NS_PER_MS, path
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def read_config_hz() -> int | None:
+    """CONFIG_HZ of the running kernel from /proc/config.gz or /boot/config-RELEASE."""
+    with contextlib.suppress(OSError, EOFError, gzip.BadGzipFile):
+        return parse_config_hz(gzip.decompress(Path("/proc/config.gz").read_bytes()).decode())
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return parse_config_hz(Path(f"/boot/config-{os.uname().release}").read_text())
+    return None
+
+
+def scheduler_facts() -> dict[str, Any]:
+    """What the kernel says about its fair scheduler's slice: base slice, tick rate, name."""
+    facts: dict[str, Any] = {"scheduler": fair_scheduler(os.uname().release)}
+    base = read_base_slice()
+    if base is not None:
+        facts["base_slice_ms"] = round(base[0], 3)
+        facts["base_slice_source"] = base[1]
+    hz = read_config_hz()
+    if hz:
+        facts["config_hz"] = hz
+        facts["tick_ms"] = round(1000 / hz, 3)
+    return facts
+
+
+def parse_kb_fields(text: str, names: tuple[str, ...]) -> dict[str, int]:
+    """Pick ``Name:  123 kB`` fields out of /proc status-style text; absent ones are left out."""
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if name in names and parts and parts[0].isdigit():
+            found[name] = int(parts[0])
+    return found

@@ -21,9 +21,10 @@ from ostoolkit.errors import InvalidRequest
 from ostoolkit.forktree import TreeConfig, build_tree, check_tree
 from ostoolkit.measure.memory import MemoryConfig, measure_memory
 from ostoolkit.measure.memory import check_config as check_memory
-from ostoolkit.measure.sched import measure_timeslice, observe_states
+from ostoolkit.measure.sched import measure_timeslice
 from ostoolkit.measure.spawn import SpawnConfig, measure_spawn
 from ostoolkit.measure.spawn import check_config as check_spawn
+from ostoolkit.measure.states import observe_states
 from ostoolkit.measure.switch import SwitchConfig, measure_switch
 from ostoolkit.report import Measurement, Result
 

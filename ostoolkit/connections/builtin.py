@@ -15,7 +15,6 @@ with CONFIG_IRQ_TIME_ACCOUNTING (see ``measure.interference``).
 from __future__ import annotations
 
 import contextlib
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -35,6 +34,7 @@ from ostoolkit.connections.servers import (
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.stats import percentile
 
 MODELS = ("process", "thread", "pooled")
 DEFAULT_POOL_SIZE = 20
@@ -182,13 +182,6 @@ def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigu
     return RunFigures(model, clients, idle, loaded, after, result)
 
 
-def _percentile(values: Sequence[float], q: int) -> float:
-    """The q-th percentile (1..99) by linear interpolation."""
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
 def figures_to_results(run: RunFigures) -> list[Result]:
     """The six documented results of one run, plus connect time and switches per query."""
     key = f"conn.{run.model}.{run.clients}"
@@ -212,8 +205,8 @@ def figures_to_results(run: RunFigures) -> list[Result]:
             f"{key}.mem_per_conn", f"{label}: PSS per connection", "bytes", [mem], extra=server
         ),
         metered(f"{key}.qps", f"{label}: queries per second", "per_s", [qps]),
-        metered(f"{key}.p50", f"{label}: latency p50", "us", [_percentile(latencies, 50)]),
-        metered(f"{key}.p99", f"{label}: latency p99", "us", [_percentile(latencies, 99)]),
+        metered(f"{key}.p50", f"{label}: latency p50", "us", [percentile(latencies, 50)]),
+        metered(f"{key}.p99", f"{label}: latency p99", "us", [percentile(latencies, 99)]),
         metered(f"{key}.procs", f"{label}: server processes", "count", [run.loaded.processes]),
         metered(f"{key}.threads", f"{label}: server threads", "count", [run.loaded.threads]),
         metered(f"{key}.connect", f"{label}: connection set-up", "us", run.load.connect_us),
@@ -281,7 +274,7 @@ def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]
                 "clients: its threads hand CPython's global interpreter lock to each other, a "
                 "cost of this Python server, not of threads (mysqld's threads share no such lock)"
             )
-    tails = {r.model: _percentile(r.load.latency_us, 99) for r in (process, thread, pooled) if r}
+    tails = {r.model: percentile(r.load.latency_us, 99) for r in (process, thread, pooled) if r}
     if pooled and len(tails) > 1:
         others = ", ".join(f"{ms / 1e3:,.0f} ms {m}" for m, ms in tails.items() if m != "pooled")
         findings.append(

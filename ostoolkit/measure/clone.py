@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.children import Children, run_command, run_tempdir
+from ostoolkit.children import Children, run_command
 from ostoolkit.errors import LimitExceeded, OstoolkitError, describe_os_error
 from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.scratch import run_tempdir
 
 KINDS = ("fork", "thread", "vfork")
 ASPECTS = ("vm", "files", "fs", "sighand", "thread")

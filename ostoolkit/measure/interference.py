@@ -72,6 +72,7 @@ from ostoolkit.procfs import (
     USER_HZ_S,
     CpuTimes,
     ProcUnreadable,
+    read_config_hz,
     read_cpu_times,
     read_pid_times,
     read_tree_times,
@@ -191,8 +192,6 @@ def tree_cpu_s(also: Sequence[int] = ()) -> dict[tuple[int, int], float]:
 @functools.cache
 def scheduler_tick_s() -> float:
     """The kernel's tick, 1 / CONFIG_HZ, or the longest usual one when the config is unreadable."""
-    from ostoolkit.measure.sched import read_config_hz  # sched uses this module: import late
-
     hz = read_config_hz()
     return 1.0 / hz if hz else FALLBACK_TICK_S
 

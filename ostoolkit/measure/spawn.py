@@ -17,44 +17,49 @@ One interference meter covers the whole measurement, on every CPU this process m
 new tasks are not pinned): the operations of one method take tens of milliseconds in all,
 too short a window for /proc's 10 ms counters, so each result carries the share other tasks
 took during the measurement as a whole.
+
+The operations themselves are in measure/creation.py (direct ones, and how they are timed)
+and measure/mpstart.py (the multiprocessing start methods).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.forkserver
-import multiprocessing.resource_tracker
 import os
-import resource
 import shutil
-import signal
-import statistics
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from multiprocessing.context import ForkProcess, ForkServerProcess, SpawnProcess
-from multiprocessing.process import BaseProcess
-from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from ostoolkit.children import (
-    SPAWN_LAUNCHER,
-    Children,
-    check_task_budget,
-    run_tempdir,
-    spawn_context,
-    spawn_launcher_env,
-    spawn_launcher_warning,
-    stopping_mp_helpers,
+from ostoolkit.children import Children, check_task_budget
+from ostoolkit.errors import InvalidRequest, LimitExceeded
+from ostoolkit.measure.creation import (
+    WARMUP,
+    Operation,
+    Progress,
+    fault_extra,
+    fork_exec_op,
+    fork_op,
+    memory_extra,
+    posix_spawn_op,
+    subprocess_op,
+    thread_op,
+    time_operations,
+    touched_buffer,
+    warm_up,
 )
-from ostoolkit.errors import InvalidRequest, LimitExceeded, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.mpstart import (
+    FORKSERVER_PRELOAD,
+    MP_START_METHODS,
+    launcher_extra,
+    mp_block,
+    mp_op,
+)
+from ostoolkit.mpspawn import main_script, stopping_mp_helpers
 from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.scratch import run_tempdir
+from ostoolkit.units import format_kib, format_times, format_us
 
 METHODS = (
     "fork",
@@ -66,14 +71,6 @@ METHODS = (
     "mp_forkserver",
     "mp_spawn",
 )
-# multiprocessing start method behind each mp_* method, and its Process class (what
-# get_context(method).Process gives).
-MP_START_METHODS = {"mp_fork": "fork", "mp_forkserver": "forkserver", "mp_spawn": "spawn"}
-MP_PROCESS_CLASSES: dict[str, type[BaseProcess]] = {
-    "fork": ForkProcess,
-    "forkserver": ForkServerProcess,
-    "spawn": SpawnProcess,
-}
 # Methods that run the ``true`` executable.
 EXEC_METHODS = ("fork_exec", "posix_spawn", "subprocess")
 # Methods whose new process is our own child, so getrusage(RUSAGE_CHILDREN) sees its faults
@@ -81,21 +78,8 @@ EXEC_METHODS = ("fork_exec", "posix_spawn", "subprocess")
 OWN_CHILD_METHODS = ("fork", "fork_exec", "posix_spawn", "subprocess", "mp_fork", "mp_spawn")
 # The largest --parent-rss, in MiB: 16 GiB already shows the trend on any host that has it.
 MAX_PARENT_RSS_MB = 16384
-# Modules a forkserver imports once, before it forks workers.
-FORKSERVER_PRELOAD = ["__main__", __name__]
-# Operations run before timing and not counted: first-use costs are not creation costs.
-WARMUP = 2
-# A multiprocessing worker that does nothing and has not ended after this long is stuck.
-MP_JOIN_TIMEOUT_S = 60.0
 # Above this factor between the largest and the smallest parent, fork cost is said to grow.
 GROWTH_FACTOR = 1.25
-# Why a 'spawn' or 'forkserver' worker most often fails: it imports the parent's main module.
-MAIN_REIMPORT_HINT = (
-    " (its worker re-imports the main module, which must guard its own start with "
-    "if __name__ == '__main__'; the worker's traceback is on stderr)"
-)
-# /proc/self/status fields kept for --parent-rss (proc(5)): page tables and resident memory.
-STATUS_FIELDS = ("VmPTE", "VmRSS")
 
 LABELS = {
     "fork": "fork + _exit + waitpid",
@@ -117,9 +101,6 @@ SHORT_NAMES = {
     "mp_forkserver": "multiprocessing 'forkserver'",
     "mp_spawn": "multiprocessing 'spawn'",
 }
-
-Progress = Callable[[int], None]
-Operation = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -146,19 +127,6 @@ class Figure:
         return make_result(
             self.id, self.label, "us", self.samples_us, extra=self.extra, interference=interference
         )
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Per-operation times of one method, with the kernel's fault counts over the same ops."""
-
-    samples_us: list[float]
-    parent_minflt: int
-    child_minflt: int
-
-
-def _noop() -> None:
-    """Do nothing: the target whose start and end is what gets measured."""
 
 
 def result_id(method: str) -> str:
@@ -208,211 +176,6 @@ def check_config(config: SpawnConfig) -> None:
         check_task_budget(1, max(config.parent_rss_mb) * 2**20, "--parent-rss")
 
 
-def parse_kb_fields(text: str, names: Sequence[str]) -> dict[str, int]:
-    """Pick ``Name:  123 kB`` fields out of /proc status-style text; absent ones are left out."""
-    found: dict[str, int] = {}
-    for line in text.splitlines():
-        name, _, rest = line.partition(":")
-        parts = rest.split()
-        if name in names and parts and parts[0].isdigit():
-            found[name] = int(parts[0])
-    return found
-
-
-def _memory_kb() -> dict[str, int]:
-    """This process's page-table size, resident memory and transparent huge pages, in KiB."""
-    fields = parse_kb_fields(Path("/proc/self/status").read_text(), STATUS_FIELDS)
-    with suppress(OSError):  # smaps_rollup exists since Linux 4.14
-        rollup = Path("/proc/self/smaps_rollup").read_text()
-        fields.update(parse_kb_fields(rollup, ("AnonHugePages",)))
-    return fields
-
-
-def _mappings() -> int:
-    """How many memory mappings (VMAs) this process has: fork copies each one (proc(5) maps)."""
-    with open("/proc/self/maps", "rb") as maps:
-        return sum(1 for _ in maps)
-
-
-def _memory_extra(prefix: str) -> dict[str, int]:
-    """The parent's memory figures as result extras, e.g. ``parent_vmpte_kb``."""
-    names = {"VmPTE": "vmpte_kb", "VmRSS": "vmrss_kb", "AnonHugePages": "anon_huge_kb"}
-    extra = {f"{prefix}_{names[k]}": v for k, v in _memory_kb().items()}
-    extra[f"{prefix}_mappings"] = _mappings()
-    return extra
-
-
-def touched_buffer(mb: int) -> bytearray:
-    """Allocate ``mb`` MiB and write one byte per page, so every page is really mapped."""
-    buf = bytearray(mb * 2**20)
-    page = os.sysconf("SC_PAGESIZE")
-    buf[::page] = b"\x01" * len(range(0, len(buf), page))
-    return buf
-
-
-def _reaped(children: Children, pid: int, what: str) -> None:
-    """Reap one child and insist it exited cleanly."""
-    code = children.reap(pid)
-    if code is None:
-        raise OstoolkitError(f"{what}: child {pid} did not exit; it will be killed")
-    if code != 0:
-        raise OstoolkitError(f"{what}: child {pid} exited with {code}")
-
-
-def _fork_op(children: Children) -> Operation:
-    """A bare fork whose child ``_exit``s at once, then waitpid."""
-
-    def op() -> None:
-        _reaped(children, children.fork(_noop, bare=True), "fork")
-
-    return op
-
-
-def _fork_exec_op(children: Children, true: str) -> Operation:
-    """Fork, execve ``true`` in the child, then waitpid."""
-
-    def op() -> None:
-        _reaped(children, children.fork(lambda: os.execv(true, [true]), bare=True), "fork+execve")
-
-    return op
-
-
-def _posix_spawn_op(children: Children, true: str) -> Operation:
-    """posix_spawn(3) ``true`` (glibc uses clone(CLONE_VM|CLONE_VFORK)), then waitpid."""
-
-    def op() -> None:
-        pid = os.posix_spawn(true, [true], os.environ)
-        children.adopt(pid, own_group=False)
-        _reaped(children, pid, "posix_spawn")
-
-    return op
-
-
-def _subprocess_op(true: str) -> Operation:
-    """subprocess.run of ``true``: what most Python code does to start a program."""
-
-    def op() -> None:
-        code = subprocess.run([true], check=False).returncode
-        if code != 0:
-            raise OstoolkitError(f"subprocess.run([{true!r}]) exited with {code}")
-
-    return op
-
-
-def _thread_op() -> Operation:
-    """Create, start and join a thread that does nothing."""
-
-    def op() -> None:
-        thread = threading.Thread(target=_noop, name="ostoolkit-spawn")
-        thread.start()
-        thread.join()
-
-    return op
-
-
-@contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Run the block whole: a SIGINT or SIGTERM that arrives meanwhile is sent again after it.
-
-    For ``Process.start``. Interrupted half-way it leaves a worker started but unknown to its
-    Process object, so never killed, which waits for instructions that never come and holds
-    the resource tracker's pipe, and ostoolkit then waits for the tracker forever. Python-level
-    handlers are swapped (not the signal mask, which the worker would inherit), so a signal
-    already caught but not yet handled is deferred too. A few µs per start.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    arrived: list[int] = []
-
-    def defer(signum: int, frame: FrameType | None) -> None:
-        arrived.append(signum)
-
-    previous: dict[signal.Signals, Any] = {}
-    try:
-        for held in (signal.SIGINT, signal.SIGTERM):
-            if signal.getsignal(held) is not None:  # None: a handler Python cannot put back
-                previous[held] = signal.signal(held, defer)
-        yield
-    finally:
-        for held, handler in previous.items():
-            signal.signal(held, handler)
-        for signum in dict.fromkeys(arrived):
-            signal.raise_signal(signum)
-
-
-def _mp_op(start_method: str) -> Operation:
-    """Create, start and join a multiprocessing worker that does nothing; never leave it alive."""
-    process_class = MP_PROCESS_CLASSES[start_method]
-    if start_method == "forkserver":
-        # As a careful user would: the server imports the main module and the target's once,
-        # so a worker is a fork of the server and skips re-importing them (see
-        # multiprocessing.spawn._fixup_main_from_path), as 'spawn' workers cannot.
-        multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
-
-    def op() -> None:
-        proc = process_class(target=_noop, name="ostoolkit-spawn")
-        try:
-            with _interrupts_deferred():
-                proc.start()
-            proc.join(MP_JOIN_TIMEOUT_S)
-            if proc.exitcode != 0:
-                hint = "" if start_method == "fork" else MAIN_REIMPORT_HINT
-                raise OstoolkitError(
-                    f"multiprocessing {start_method!r} worker ended with {proc.exitcode}{hint}"
-                )
-        finally:
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-            proc.close()
-
-    return op
-
-
-def _mp_block(method: str, warnings: list[str]) -> AbstractContextManager[object]:
-    """spawn_context for a multiprocessing method, nothing for the others.
-
-    A 'spawn' worker, the forkserver and the resource tracker exec a fresh interpreter;
-    started within spawn_context they die with ostoolkit even while it is starting up.
-    """
-    return spawn_context(warnings) if method in MP_START_METHODS else nullcontext()
-
-
-def _launcher_extra(children: Children, true: str | None, count: int) -> dict[str, Any]:
-    """How the timed 'spawn' workers started, and what the parent-death launcher itself costs.
-
-    The launcher (sh, setpriv, sh, then exec of the interpreter) is timed on its own in the
-    same run: ``true`` posix_spawn'ed through it against ``true`` posix_spawn'ed directly,
-    alternately, after one warm-up pair; the difference of the medians is what it adds to
-    every 'spawn' start. If that fails, the overhead is None and the reason is given.
-    """
-    if spawn_launcher_warning() is not None:
-        return {"launcher": None}
-    extra: dict[str, Any] = {"launcher": "ostoolkit spawn-launcher (setpriv --pdeathsig KILL)"}
-    if true is None:
-        return extra
-    launcher = str(SPAWN_LAUNCHER)
-    env = {**os.environ, **spawn_launcher_env(true)}
-    runs: dict[str, list[float]] = {true: [], launcher: []}
-    try:
-        for index in range(count + 1):
-            for path, environ in ((true, os.environ), (launcher, env)):
-                start = time.perf_counter_ns()
-                pid = os.posix_spawn(path, [path], environ)
-                children.adopt(pid, own_group=False)
-                _reaped(children, pid, "the spawn launcher")
-                if index:  # the first pair warms up
-                    runs[path].append((time.perf_counter_ns() - start) / 1e3)
-    except (OSError, OstoolkitError) as err:
-        return {**extra, "launcher_overhead_us": None, "launcher_overhead_error": str(err)}
-    extra["launcher_overhead_us"] = round(
-        statistics.median(runs[launcher]) - statistics.median(runs[true]), 1
-    )
-    extra["launcher_overhead_n"] = count
-    return extra
-
-
 def unavailable_reason(method: str, true: str | None) -> str | None:
     """Say why a method cannot run on this host, or None when it can."""
     if method in EXEC_METHODS and true is None:
@@ -428,59 +191,17 @@ def unavailable_reason(method: str, true: str | None) -> str | None:
 def _operation(method: str, children: Children, true: str | None) -> Operation:
     """The one operation a method times."""
     if method == "fork":
-        return _fork_op(children)
+        return fork_op(children)
     if method == "thread":
-        return _thread_op()
+        return thread_op()
     if method in MP_START_METHODS:
-        return _mp_op(MP_START_METHODS[method])
+        return mp_op(MP_START_METHODS[method])
     assert true is not None  # unavailable_reason checked it
     if method == "fork_exec":
-        return _fork_exec_op(children, true)
+        return fork_exec_op(children, true)
     if method == "posix_spawn":
-        return _posix_spawn_op(children, true)
-    return _subprocess_op(true)
-
-
-def _minflt(who: int) -> int:
-    """Minor page faults so far, getrusage(2): RUSAGE_SELF or RUSAGE_CHILDREN (reaped ones)."""
-    return resource.getrusage(who).ru_minflt
-
-
-def time_operations(op: Operation, count: int, progress: Progress | None) -> Timing:
-    """Time ``count`` operations one by one, with the faults taken during each."""
-    samples: list[float] = []
-    parent = child = 0
-    for _ in range(count):
-        self_before = _minflt(resource.RUSAGE_SELF)
-        children_before = _minflt(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter_ns()
-        op()
-        elapsed = time.perf_counter_ns() - start
-        parent += _minflt(resource.RUSAGE_SELF) - self_before
-        child += _minflt(resource.RUSAGE_CHILDREN) - children_before
-        samples.append(elapsed / 1e3)
-        if progress:
-            progress(1)
-    return Timing(samples, parent, child)
-
-
-def _warm_up(op: Operation) -> str | None:
-    """Run the warm-up operations; return why the method failed, or None when it works."""
-    try:
-        for _ in range(WARMUP):
-            op()
-    except (OSError, OstoolkitError) as err:
-        return str(err)
-    return None
-
-
-def _fault_extra(timing: Timing, own_child: bool) -> dict[str, float]:
-    """Minor faults per operation as result extras (children's only when they are ours)."""
-    n = len(timing.samples_us)
-    extra = {"parent_minflt_per_op": round(timing.parent_minflt / n, 2)}
-    if own_child:
-        extra["child_minflt_per_op"] = round(timing.child_minflt / n, 2)
-    return extra
+        return posix_spawn_op(children, true)
+    return subprocess_op(true)
 
 
 def _measure_method(
@@ -495,14 +216,14 @@ def _measure_method(
     reason = unavailable_reason(method, true)
     op = None if reason else _operation(method, children, true)
     if op is not None:
-        reason = _warm_up(op)
+        reason = warm_up(op)
     if op is None or reason:
         if progress:
             progress(count)
         return None, f"{result_id(method)} skipped: {reason}"
     timing = time_operations(op, count, progress)
     extra: dict[str, Any] = {"warmup": WARMUP}
-    extra.update(_fault_extra(timing, method in OWN_CHILD_METHODS))
+    extra.update(fault_extra(timing, method in OWN_CHILD_METHODS))
     if method in EXEC_METHODS:
         extra["executable"] = true
     if method in MP_START_METHODS:
@@ -510,9 +231,9 @@ def _measure_method(
     if method == "mp_forkserver":
         extra["forkserver_preload"] = FORKSERVER_PRELOAD
     if method == "mp_spawn":
-        extra.update(_launcher_extra(children, true, count))
+        extra.update(launcher_extra(children, true, count))
     if method == "fork":
-        extra.update(_memory_extra("parent"))
+        extra.update(memory_extra("parent"))
     return Figure(result_id(method), LABELS[method], timing.samples_us, extra), None
 
 
@@ -523,15 +244,15 @@ def _measure_fork_rss(
     check_task_budget(1, mb * 2**20, "--parent-rss")
     buf = touched_buffer(mb)
     try:
-        memory = _memory_extra("parent")
-        op = _fork_op(children)
+        memory = memory_extra("parent")
+        op = fork_op(children)
         for _ in range(WARMUP):
             op()
         timing = time_operations(op, config.repeat, progress)
     finally:
         del buf
     extra: dict[str, Any] = {"parent_rss_mb": mb, "warmup": WARMUP, **memory}
-    extra.update(_fault_extra(timing, own_child=True))
+    extra.update(fault_extra(timing, own_child=True))
     return Figure(
         rss_result_id(mb),
         f"{LABELS['fork']}, parent holding {mb} MiB more",
@@ -549,29 +270,6 @@ def with_thread_ratios(results: Sequence[Result]) -> list[Result]:
         replace(r, extra={**r.extra, "ratio_to_thread": round(r.median / thread.median, 2)})
         for r in results
     ]
-
-
-def format_times(ratio: float) -> str:
-    """A ratio in words-friendly form: 2,000×, 30×, 1.4×."""
-    if ratio >= 100:
-        return f"{ratio:,.0f}×"
-    if ratio >= 10:
-        return f"{ratio:.0f}×"
-    return f"{ratio:.1f}×"
-
-
-def format_us(us: float) -> str:
-    """A duration in µs or ms, with the precision a reader needs."""
-    if us >= 1000:
-        return f"{us / 1000:.1f} ms"
-    if us >= 10:
-        return f"{us:.0f} µs"
-    return f"{us:.1f} µs"
-
-
-def format_kb(kb: float) -> str:
-    """A size given in KiB, in KiB or MiB."""
-    return f"{kb / 1024:.1f} MiB" if kb >= 1024 else f"{kb:.0f} KiB"
 
 
 def thread_finding(results: Sequence[Result]) -> str | None:
@@ -599,20 +297,13 @@ def parent_finding(results: Sequence[Result]) -> str | None:
     if fork is None or "parent_mappings" not in fork.extra:
         return None
     rss = fork.extra.get("parent_vmrss_kb")
-    size = f"{format_kb(rss)} resident in " if rss is not None else ""
+    size = f"{format_kib(rss)} resident in " if rss is not None else ""
     return (
         f"fork's cost is its parent's: the parent timed here is a Python process with {size}"
         f"{fork.extra['parent_mappings']} memory mappings (page tables "
-        f"{format_kb(fork.extra.get('parent_vmpte_kb', 0))}), all of which fork copies; "
+        f"{format_kib(fork.extra.get('parent_vmpte_kb', 0))}), all of which fork copies; "
         "a smaller process forks faster"
     )
-
-
-def main_script() -> str | None:
-    """The main script that 'spawn' and forkserver workers re-run, or None (``python -m``)."""
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    return None if getattr(main, "__spec__", None) is not None else path
 
 
 def main_reimport_finding(results: Sequence[Result]) -> str | None:
@@ -677,14 +368,14 @@ def rss_finding(results: Sequence[Result]) -> str | None:
     base = by_id.get(result_id("fork"))
     points: list[tuple[int, Result]] = ([(0, base)] if base else []) + sized
     top_mb, top = points[-1]
-    top_pte = format_kb(top.extra.get("parent_vmpte_kb", 0))
+    top_pte = format_kib(top.extra.get("parent_vmpte_kb", 0))
     if len(points) < 2:
         return (
             f"a fork of a parent holding {top_mb} MiB more costs {format_us(top.median)} "
             f"(page tables copied: {top_pte})"
         )
     low_mb, low = points[0]
-    low_pte = format_kb(low.extra.get("parent_vmpte_kb", 0))
+    low_pte = format_kib(low.extra.get("parent_vmpte_kb", 0))
     grows = low.median > 0 and top.median / low.median >= GROWTH_FACTOR
     verb = "grows" if grows else "hardly grows"
     low_words = "without" if low_mb == 0 else f"with {low_mb} MiB"
@@ -719,7 +410,7 @@ def measure_spawn(config: SpawnConfig, progress: Progress | None = None) -> Meas
         stopping_mp_helpers(warnings),
     ):
         for method in config.methods:
-            with _mp_block(method, warnings):
+            with mp_block(method, warnings):
                 figure, skipped = _measure_method(method, config, children, true, progress)
             figures.extend([figure] if figure else [])
             warnings.extend([skipped] if skipped else [])

@@ -30,15 +30,11 @@ from harness import (
     workers_starting,
 )
 
-from ostoolkit.children import (
-    SPAWN_LAUNCHER,
-    run_tempdir,
-    spawn_launcher_env,
-    spawn_launcher_warning,
-    sweep_stale_tempdirs,
-)
 from ostoolkit.measure import memory
-from ostoolkit.measure.memory import MemoryConfig, measure_cow, measure_memory
+from ostoolkit.measure.cow import measure_cow
+from ostoolkit.measure.memory import MemoryConfig, measure_memory
+from ostoolkit.mpspawn import SPAWN_LAUNCHER, spawn_launcher_env, spawn_launcher_warning
+from ostoolkit.scratch import run_tempdir, sweep_stale_tempdirs
 
 
 @pytest.mark.parametrize("model", ["process", "thread", "exec_process", "mp_spawn"])
@@ -125,7 +121,7 @@ def test_mp_spawn_workers_use_no_named_semaphore(tmp_path):
         assert list(run.tmpdir.iterdir()) == []
 
 
-# --- The launcher itself (children.spawn_context): the parent-death signal is armed before the
+# --- The launcher itself (mpspawn.spawn_context): the parent-death signal is armed before the
 # interpreter starts, and a parent that died before that is noticed.
 
 needs_setpriv = pytest.mark.skipif(
@@ -189,7 +185,7 @@ def test_without_the_launcher_a_worker_outlives_its_parent():
         kill_marked(marker)
 
 
-# --- The run's scratch directory (children.run_tempdir) and the sweep of killed runs' ones.
+# --- The run's scratch directory (scratch.run_tempdir) and the sweep of killed runs' ones.
 
 
 @pytest.fixture

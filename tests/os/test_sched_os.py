@@ -5,8 +5,9 @@ import os
 import pytest
 
 from ostoolkit.errors import OstoolkitError
-from ostoolkit.measure import sched
-from ostoolkit.measure.sched import STATES_STEPS, measure_timeslice, observe_states
+from ostoolkit.measure import sched, states
+from ostoolkit.measure.sched import measure_timeslice
+from ostoolkit.measure.states import STATES_STEPS, observe_states
 
 ARTICLE_ORDER = ["running", "ready", "waiting", "stopped", "zombie", "killed"]
 
@@ -71,7 +72,7 @@ def test_children_reaped_and_affinity_restored_on_error(monkeypatch):
     def fail(self):
         raise OstoolkitError("injected")
 
-    monkeypatch.setattr(sched._StateWalk, "zombie", fail)
+    monkeypatch.setattr(states._StateWalk, "zombie", fail)
     before = os.sched_getaffinity(0)
     with pytest.raises(OstoolkitError, match="injected"):
         observe_states()

@@ -20,9 +20,8 @@ from harness import (
     workers_starting,
 )
 
-from ostoolkit.children import mp_helper_pids, spawn_launcher_warning
 from ostoolkit.errors import LimitExceeded
-from ostoolkit.measure import spawn
+from ostoolkit.measure import mpstart, spawn
 from ostoolkit.measure.spawn import (
     MAX_PARENT_RSS_MB,
     SpawnConfig,
@@ -30,6 +29,7 @@ from ostoolkit.measure.spawn import (
     planned_ids,
     spawn_step_count,
 )
+from ostoolkit.mpspawn import mp_helper_pids, spawn_launcher_warning
 
 CONFIG = SpawnConfig(repeat=3, mp_repeat=1, parent_rss_mb=(16,))
 
@@ -208,7 +208,7 @@ def test_a_signal_while_a_worker_starts_is_deferred_until_it_started():
     reached = []
 
     def start() -> None:
-        with spawn._interrupts_deferred():
+        with mpstart._interrupts_deferred():
             signal.raise_signal(signal.SIGINT)
             reached.append("after the signal")
 

@@ -13,7 +13,6 @@ from ostoolkit.connections.builtin import (
     ConnectionsConfig,
     RunFigures,
     ServerState,
-    _percentile,
     check_config,
     connection_findings,
     figures_to_results,
@@ -29,11 +28,6 @@ def test_split_spreads_connections_evenly():
     assert _split(10, 4) == [3, 3, 2, 2]
     assert _split(3, 4) == [1, 1, 1, 0]
     assert sum(_split(1000, 4)) == 1000
-
-
-def test_percentile():
-    assert _percentile([5.0], 99) == 5.0
-    assert _percentile([float(x) for x in range(1, 101)], 50) == pytest.approx(50.5)
 
 
 def test_limits():

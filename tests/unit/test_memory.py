@@ -10,9 +10,8 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from ostoolkit import children
 from ostoolkit import cli as cli_module
-from ostoolkit.children import SPAWN_LAUNCHER, spawn_context
+from ostoolkit import mpspawn
 from ostoolkit.claims import judge_heavier
 from ostoolkit.errors import InvalidRequest, LimitExceeded
 from ostoolkit.measure.memory import (
@@ -21,14 +20,8 @@ from ostoolkit.measure.memory import (
     _model_results,
     check_config,
     memory_findings,
-    slope,
 )
-
-
-def test_slope_is_the_marginal_cost():
-    assert slope([(0, 100.0), (1, 110.0), (10, 200.0)]) == pytest.approx(10.0)
-    with pytest.raises(ValueError, match="two different"):
-        slope([(5, 1.0), (5, 2.0)])
+from ostoolkit.mpspawn import SPAWN_LAUNCHER, spawn_context
 
 
 def test_limits_are_checked_before_starting():
@@ -89,14 +82,14 @@ def test_bad_input_exit_2(args, message):
     assert message in result.output
 
 
-# --- children.spawn_context: multiprocessing's executable and the launcher's variables are set
+# --- mpspawn.spawn_context: multiprocessing's executable and the launcher's variables are set
 # for the block and restored after; without a working launcher, plain 'spawn' and a warning.
 
 LAUNCHER_VARS = ("OSTOOLKIT_SPAWN_SETPRIV", "OSTOOLKIT_SPAWN_PYTHON", "OSTOOLKIT_SPAWN_PARENT")
 
 
 def test_spawn_context_sets_the_launcher_for_the_block(monkeypatch):
-    monkeypatch.setattr(children, "spawn_launcher_warning", lambda: None)
+    monkeypatch.setattr(mpspawn, "spawn_launcher_warning", lambda: None)
     for name in LAUNCHER_VARS:
         monkeypatch.delenv(name, raising=False)
     before = multiprocessing.spawn.get_executable()
@@ -112,9 +105,9 @@ def test_spawn_context_sets_the_launcher_for_the_block(monkeypatch):
 
 
 def test_spawn_context_without_setpriv_is_plain_spawn_with_one_warning(monkeypatch):
-    monkeypatch.setattr(children.shutil, "which", lambda name: None)
+    monkeypatch.setattr(mpspawn.shutil, "which", lambda name: None)
     monkeypatch.setattr(
-        children, "spawn_launcher_warning", children.spawn_launcher_warning.__wrapped__
+        mpspawn, "spawn_launcher_warning", mpspawn.spawn_launcher_warning.__wrapped__
     )
     before = multiprocessing.spawn.get_executable()
     warnings: list[str] = []

@@ -1,6 +1,6 @@
 import json
 
-from ostoolkit.render import format_value, host_line, render
+from ostoolkit.render import host_line, render
 from ostoolkit.report import Measurement, Result, build_report
 
 HOST = {
@@ -27,30 +27,6 @@ def report():
     rt = Result("roundtrip.process.same_core", "round trip", "us", 6.0, 5.5, 6.5, (6.0,), 1)
     m = Measurement((switch, rt), ("threads switch 1.1× faster here",), ("be careful",))
     return build_report("measure-switch", [], m, HOST, "2026-11-25T08:00:00Z", 1.0)
-
-
-def test_format_value():
-    assert format_value(2.5, "us") == "2.50 µs"
-    assert format_value(0.1234, "us") == "0.123 µs"
-    assert format_value(123.4, "ms") == "123.4 ms"
-    assert format_value(2048, "bytes") == "2.0 KiB"
-    assert format_value(3.0, "count") == "3"
-    assert format_value(1.0, "number") == "1.00"
-    assert format_value(None, "us") == ""
-
-
-def test_format_value_factor_and_percent():
-    # a ratio between hosts: two decimals around 1, so 1.00× and 0.99× line up in a column
-    assert format_value(1.0654, "factor") == "1.07×"
-    assert format_value(0.9996, "factor") == "1.00×"
-    assert format_value(0.837, "factor") == "0.84×"
-    assert format_value(0.0312, "factor") == "0.031×"
-    assert format_value(12.34, "factor") == "12.3×"
-    assert format_value(1234.0, "factor") == "1,234×"
-    assert format_value(1.031, "factor_bound") == "1.03"
-    assert format_value(0.05, "percent") == "5 %"
-    assert format_value(0.025, "percent") == "2.5 %"
-    assert format_value(0.123, "percent") == "12 %"
 
 
 def test_host_line():

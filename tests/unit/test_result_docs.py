@@ -50,7 +50,7 @@ def test_the_examples_cover_every_command_section():
 
 def test_ids_of_a_small_live_run_are_documented():
     from ostoolkit.measure.clone import measure_clone
-    from ostoolkit.measure.memory import measure_cow
+    from ostoolkit.measure.cow import measure_cow
     from ostoolkit.measure.spawn import SpawnConfig, measure_spawn
 
     rows = documented()

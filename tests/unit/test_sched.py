@@ -1,19 +1,17 @@
-"""Pure logic of measure.sched: /proc parsing, per-window arithmetic, verdicts in words."""
+"""Pure logic of measure.sched and its procfs readers: /proc parsing, per-window arithmetic,
+verdicts in words."""
 
 import pytest
 
 from ostoolkit.claims import judge_timeslice
 from ostoolkit.errors import OstoolkitError
-from ostoolkit.measure.sched import (
+from ostoolkit.measure.sched import Snapshot, TaskSample, choose_cpu, window_figures
+from ostoolkit.procfs import (
     SchedStat,
-    Snapshot,
-    TaskSample,
-    choose_cpu,
     fair_scheduler,
     parse_config_hz,
     parse_schedstat,
     parse_state_letter,
-    window_figures,
 )
 
 

@@ -9,10 +9,6 @@ from ostoolkit.measure.spawn import (
     SpawnConfig,
     check_config,
     exec_finding,
-    format_kb,
-    format_times,
-    format_us,
-    parse_kb_fields,
     planned_ids,
     rss_finding,
     rss_result_id,
@@ -21,6 +17,7 @@ from ostoolkit.measure.spawn import (
     unavailable_reason,
     with_thread_ratios,
 )
+from ostoolkit.procfs import parse_kb_fields
 from ostoolkit.report import make_result
 
 
@@ -119,18 +116,6 @@ def test_rss_finding_single_size():
         "a fork of a parent holding 64 MiB more costs 2.5 ms (page tables copied: 200 KiB)"
     )
     assert rss_finding([result("spawn.fork", 100.0)]) is None
-
-
-@pytest.mark.parametrize(
-    ("ratio", "text"), [(2000.4, "2,000×"), (14.2, "14×"), (4.46, "4.5×"), (0.8, "0.8×")]
-)
-def test_format_times(ratio, text):
-    assert format_times(ratio) == text
-
-
-def test_format_us_and_kb():
-    assert [format_us(us) for us in (2.345, 140.4, 1234.0)] == ["2.3 µs", "140 µs", "1.2 ms"]
-    assert [format_kb(kb) for kb in (84, 2156)] == ["84 KiB", "2.1 MiB"]
 
 
 def test_parse_kb_fields():

@@ -1,6 +1,6 @@
 import pytest
 
-from ostoolkit.stats import is_bimodal, judge_noise, summarize
+from ostoolkit.stats import is_bimodal, judge_noise, percentile, slope, summarize
 
 
 def test_summarize_odd_count_gives_middle_and_deciles():
@@ -63,3 +63,25 @@ def test_bimodal_keeps_the_interference_reasons():
     assert verdict.status == "bimodal"
     assert verdict.reasons[0] == "samples fall into two separate clusters"
     assert any("other tasks took 50%" in r for r in verdict.reasons)
+
+
+def test_percentile_interpolates_linearly():
+    assert percentile([5.0], 99) == 5.0
+    hundred = [float(x) for x in range(1, 101)]
+    assert percentile(hundred, 50) == pytest.approx(50.5)
+    assert percentile(hundred, 1) == pytest.approx(1.99)
+    assert percentile(hundred, 99) == pytest.approx(99.01)
+    # the order of the samples does not matter, and it agrees with summarize's deciles
+    eleven = [float(x) for x in (7, 1, 11, 3, 9, 5, 2, 10, 4, 8, 6)]
+    summary = summarize(eleven)
+    assert percentile(eleven, 10) == pytest.approx(summary.p10)
+    assert percentile(eleven, 50) == pytest.approx(summary.median)
+    assert percentile(eleven, 90) == pytest.approx(summary.p90)
+
+
+def test_slope_is_the_least_squares_slope():
+    assert slope([(0, 100.0), (1, 110.0), (10, 200.0)]) == pytest.approx(10.0)
+    assert slope([(1, 5.0), (2, 3.0), (3, 1.0)]) == pytest.approx(-2.0)
+    assert slope([(2, 7.0), (4, 7.0)]) == 0.0
+    with pytest.raises(ValueError, match="two different"):
+        slope([(5, 1.0), (5, 2.0)])

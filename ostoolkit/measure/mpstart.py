@@ -1,0 +1,155 @@
+"""Creation through multiprocessing: one worker started and joined with each start method
+('fork', 'forkserver', 'spawn'), and what ostoolkit's parent-death launcher adds to 'spawn'.
+
+Each start runs whole even when a SIGINT or SIGTERM arrives meanwhile, so no half-started
+worker is left unknown to its Process object.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
+import os
+import signal
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from multiprocessing.context import ForkProcess, ForkServerProcess, SpawnProcess
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any
+
+from ostoolkit.children import Children
+from ostoolkit.errors import OstoolkitError
+from ostoolkit.measure.creation import Operation, noop, reaped
+from ostoolkit.mpspawn import (
+    SPAWN_LAUNCHER,
+    spawn_context,
+    spawn_launcher_env,
+    spawn_launcher_warning,
+)
+
+# multiprocessing start method behind each mp_* method, and its Process class (what
+# get_context(method).Process gives).
+MP_START_METHODS = {"mp_fork": "fork", "mp_forkserver": "forkserver", "mp_spawn": "spawn"}
+MP_PROCESS_CLASSES: dict[str, type[BaseProcess]] = {
+    "fork": ForkProcess,
+    "forkserver": ForkServerProcess,
+    "spawn": SpawnProcess,
+}
+# Modules a forkserver imports once, before it forks workers: the main module and the
+# measurement's, which imports this one and the workers' target (and names it in results).
+FORKSERVER_PRELOAD = ["__main__", "ostoolkit.measure.spawn"]
+# A multiprocessing worker that does nothing and has not ended after this long is stuck.
+MP_JOIN_TIMEOUT_S = 60.0
+# Why a 'spawn' or 'forkserver' worker most often fails: it imports the parent's main module.
+MAIN_REIMPORT_HINT = (
+    " (its worker re-imports the main module, which must guard its own start with "
+    "if __name__ == '__main__'; the worker's traceback is on stderr)"
+)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Run the block whole: a SIGINT or SIGTERM that arrives meanwhile is sent again after it.
+
+    For ``Process.start``. Interrupted half-way it leaves a worker started but unknown to its
+    Process object, so never killed, which waits for instructions that never come and holds
+    the resource tracker's pipe, and ostoolkit then waits for the tracker forever. Python-level
+    handlers are swapped (not the signal mask, which the worker would inherit), so a signal
+    already caught but not yet handled is deferred too. A few µs per start.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def defer(signum: int, frame: FrameType | None) -> None:
+        arrived.append(signum)
+
+    previous: dict[signal.Signals, Any] = {}
+    try:
+        for held in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(held) is not None:  # None: a handler Python cannot put back
+                previous[held] = signal.signal(held, defer)
+        yield
+    finally:
+        for held, handler in previous.items():
+            signal.signal(held, handler)
+        for signum in dict.fromkeys(arrived):
+            signal.raise_signal(signum)
+
+
+def mp_op(start_method: str) -> Operation:
+    """Create, start and join a multiprocessing worker that does nothing; never leave it alive."""
+    process_class = MP_PROCESS_CLASSES[start_method]
+    if start_method == "forkserver":
+        # As a careful user would: the server imports the main module and the target's once,
+        # so a worker is a fork of the server and skips re-importing them (see
+        # multiprocessing.spawn._fixup_main_from_path), as 'spawn' workers cannot.
+        multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
+
+    def op() -> None:
+        proc = process_class(target=noop, name="ostoolkit-spawn")
+        try:
+            with _interrupts_deferred():
+                proc.start()
+            proc.join(MP_JOIN_TIMEOUT_S)
+            if proc.exitcode != 0:
+                hint = "" if start_method == "fork" else MAIN_REIMPORT_HINT
+                raise OstoolkitError(
+                    f"multiprocessing {start_method!r} worker ended with {proc.exitcode}{hint}"
+                )
+        finally:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+            proc.close()
+
+    return op
+
+
+def mp_block(method: str, warnings: list[str]) -> AbstractContextManager[object]:
+    """spawn_context for a multiprocessing method, nothing for the others.
+
+    A 'spawn' worker, the forkserver and the resource tracker exec a fresh interpreter;
+    started within spawn_context they die with ostoolkit even while it is starting up.
+    """
+    return spawn_context(warnings) if method in MP_START_METHODS else nullcontext()
+
+
+def launcher_extra(children: Children, true: str | None, count: int) -> dict[str, Any]:
+    """How the timed 'spawn' workers started, and what the parent-death launcher itself costs.
+
+    The launcher (sh, setpriv, sh, then exec of the interpreter) is timed on its own in the
+    same run: ``true`` posix_spawn'ed through it against ``true`` posix_spawn'ed directly,
+    alternately, after one warm-up pair; the difference of the medians is what it adds to
+    every 'spawn' start. If that fails, the overhead is None and the reason is given.
+    """
+    if spawn_launcher_warning() is not None:
+        return {"launcher": None}
+    extra: dict[str, Any] = {"launcher": "ostoolkit spawn-launcher (setpriv --pdeathsig KILL)"}
+    if true is None:
+        return extra
+    launcher = str(SPAWN_LAUNCHER)
+    env = {**os.environ, **spawn_launcher_env(true)}
+    runs: dict[str, list[float]] = {true: [], launcher: []}
+    try:
+        for index in range(count + 1):
+            for path, environ in ((true, os.environ), (launcher, env)):
+                start = time.perf_counter_ns()
+                pid = os.posix_spawn(path, [path], environ)
+                children.adopt(pid, own_group=False)
+                reaped(children, pid, "the spawn launcher")
+                if index:  # the first pair warms up
+                    runs[path].append((time.perf_counter_ns() - start) / 1e3)
+    except (OSError, OstoolkitError) as err:
+        return {**extra, "launcher_overhead_us": None, "launcher_overhead_error": str(err)}
+    extra["launcher_overhead_us"] = round(
+        statistics.median(runs[launcher]) - statistics.median(runs[true]), 1
+    )
+    extra["launcher_overhead_n"] = count
+    return extra

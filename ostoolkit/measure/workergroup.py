@@ -1,0 +1,247 @@
+"""A worker group for measure.memory: a leader process and N idle workers of one model.
+
+Each worker (a thread, a forked process, a fork+execve'd interpreter or a multiprocessing
+'spawn' worker) writes the same small private state, says it is ready, then blocks until the
+leader releases it, so the whole group can be measured standing still.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import select
+import selectors
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.context import SpawnContext
+from multiprocessing.process import BaseProcess
+
+from ostoolkit.children import enough_open_files, fork_descendant, set_parent_death_signal
+from ostoolkit.errors import OstoolkitError
+from ostoolkit.mpspawn import spawn_context, stopping_mp_helpers
+
+# Descriptors the leader holds per 'spawn' worker: its connection and multiprocessing's two pipe
+# ends (the sentinel and the one it wrote the worker's instructions to).
+FDS_PER_MP_WORKER = 3
+# The program an exec'd worker runs: write its state, say ready on stdout, block on stdin.
+EXEC_WORKER = (
+    "import os, sys\n"
+    "state = bytearray(b'\\x01' * {size})\n"
+    "os.write(1, b'r')\n"
+    "sys.stdin.buffer.read()\n"
+)
+
+
+def _touch_state(kb: int) -> bytearray:
+    """A worker's private state: allocated and written, so it is really its own."""
+    return bytearray(b"\x01" * (kb * 1024))
+
+
+def _reaper(pids: list[int]) -> Callable[[], None]:
+    """How a leader waits for the worker processes it forked."""
+
+    def reap() -> None:
+        for pid in pids:
+            os.waitpid(pid, 0)
+
+    return reap
+
+
+def _mp_worker(kb: int, address: str, leader: int) -> None:
+    """A multiprocessing worker: write its state, say ready, wait for the release.
+
+    It connects to the leader's abstract unix socket, sends one byte, then reads until
+    end-of-file: the leader closing the connection is the release, and so is its death (the
+    kernel closes its descriptors). It dies with its leader (PR_SET_PDEATHSIG, armed already
+    by the launcher, see spawn_context) as forked workers do; a leader already gone or no
+    longer listening ends it quietly.
+    """
+    set_parent_death_signal()
+    if os.getppid() != leader:
+        return
+    state = _touch_state(kb)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(address)
+            conn.sendall(b"r")
+            while conn.recv(1):
+                pass
+    except OSError:
+        return
+    del state
+
+
+def _start_workers(
+    model: str, count: int, kb: int, release_r: int, ready_w: int
+) -> Callable[[], None]:
+    """Start ``count`` workers of one model in this (leader) process; return how to join them.
+
+    Each worker writes its state, writes one byte to ``ready_w``, then blocks reading
+    ``release_r`` until end-of-file. 'spawn' workers are started by ``_start_mp_workers``.
+    """
+    if model == "thread":
+
+        def idle() -> None:
+            state = _touch_state(kb)
+            os.write(ready_w, b"r")
+            os.read(release_r, 1)
+            del state
+
+        threads = [threading.Thread(target=idle, daemon=True) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+
+        def join_threads() -> None:
+            for thread in threads:
+                thread.join()
+
+        return join_threads
+
+    if model == "process":
+
+        def forked() -> None:
+            state = _touch_state(kb)
+            os.write(ready_w, b"r")
+            os.read(release_r, 1)
+            del state
+
+        return _reaper([fork_descendant(forked) for _ in range(count)])
+
+    if model == "exec_process":
+        code = EXEC_WORKER.format(size=kb * 1024)
+
+        def execd() -> None:
+            os.dup2(release_r, 0)
+            os.dup2(ready_w, 1)
+            os.execv(sys.executable, [sys.executable, "-c", code])
+
+        return _reaper([fork_descendant(execd) for _ in range(count)])
+
+    raise ValueError(f"no forked or threaded model {model!r}")
+
+
+def _start_mp_workers(
+    context: SpawnContext, count: int, kb: int, ready_w: int
+) -> Callable[[], None]:
+    """Start 'spawn' workers synchronised over an abstract unix socket; return how to join them.
+
+    The leader listens on a name in Linux's abstract socket namespace (unix(7)): no file, so
+    nothing to unlink, and it vanishes with its last descriptor, however the leader dies.
+    (multiprocessing's semaphores are files in /dev/shm that a SIGKILLed leader never
+    unlinks.) A relay thread accepts each worker and passes its ready byte on to ``ready_w``;
+    ``join`` closes every connection, which releases the workers, and joins them.
+    """
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    address = f"\0ostoolkit-{os.getpid()}-{secrets.token_hex(8)}"
+    listener.bind(address)
+    listener.listen(max(count, 1))
+    stop_r, stop_w = os.pipe()
+    conns: list[socket.socket] = []
+    args = (kb, address, os.getpid())
+    procs = [context.Process(target=_mp_worker, args=args) for _ in range(count)]
+    for proc in procs:
+        proc.start()
+
+    def relay() -> None:
+        try:
+            _relay_ready(listener, procs, ready_w, stop_r, conns)
+        except OSError as err:  # the leader cannot go on: end it, so ostoolkit sees the group die
+            os.write(2, f"ostoolkit: 'spawn' workers' leader: {err}\n".encode())
+            os._exit(1)
+
+    thread = threading.Thread(target=relay, name="ostoolkit-relay", daemon=True)
+    thread.start()
+
+    def join() -> None:
+        os.write(stop_w, b"x")
+        thread.join()
+        listener.close()  # a late worker's connect fails and it ends
+        for conn in conns:
+            conn.close()  # the release: each worker reads end-of-file
+        for proc in procs:
+            proc.join()
+            proc.close()
+        for fd in (stop_r, stop_w):
+            os.close(fd)
+
+    return join
+
+
+def _relay_ready(
+    listener: socket.socket,
+    procs: Sequence[BaseProcess],
+    ready_w: int,
+    stop_r: int,
+    conns: list[socket.socket],
+) -> None:
+    """Accept workers and relay one ready byte per worker, until all are ready or a stop byte.
+
+    A worker never ends before its release: one that does (its main script failed to import,
+    say) is an error at once, instead of a wait for the ready timeout.
+    """
+    ready = 0
+    with selectors.DefaultSelector() as selector:  # epoll: beyond select's 1024 descriptors
+        selector.register(stop_r, selectors.EVENT_READ)
+        selector.register(listener, selectors.EVENT_READ)
+        for proc in procs:
+            selector.register(proc.sentinel, selectors.EVENT_READ, proc)
+        while ready < len(procs):
+            for key, _ in selector.select():
+                if key.fileobj == stop_r:
+                    return
+                if isinstance(key.data, BaseProcess):
+                    key.data.join()
+                    raise ChildProcessError(
+                        f"a worker ended with {key.data.exitcode} before it was ready "
+                        "(its error, if any, is above)"
+                    )
+                if key.fileobj is listener:
+                    conn, _ = listener.accept()
+                    conns.append(conn)
+                    selector.register(conn, selectors.EVENT_READ)
+                    continue
+                worker = key.fileobj
+                assert isinstance(worker, socket.socket)
+                selector.unregister(worker)
+                with contextlib.suppress(OSError):  # a worker gone before its byte: not ready
+                    if worker.recv(1):
+                        ready += 1
+                        os.write(ready_w, b"r")
+
+
+def lead_group(model: str, count: int, kb: int, release_r: int, ready_w: int) -> None:
+    """The group's leader: start the workers, hold until released, then join or reap them.
+
+    multiprocessing helpers it starts (the resource tracker) are stopped before it exits,
+    so none is orphaned; 'spawn' workers start through spawn_context's launcher.
+    """
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(stopping_mp_helpers([]))
+        if model == "mp_spawn":
+            stack.enter_context(enough_open_files(count * FDS_PER_MP_WORKER))
+            context = stack.enter_context(spawn_context([]))
+            join = _start_mp_workers(context, count, kb, ready_w)
+        else:
+            join = _start_workers(model, count, kb, release_r, ready_w)
+        os.write(ready_w, b"L")  # the leader itself is in place
+        os.read(release_r, 1)
+        join()
+
+
+def await_ready(ready_r: int, expected: int, timeout: float) -> None:
+    """Read ``expected`` ready bytes (workers' and the leader's) or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while seen < expected:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([ready_r], [], [], max(left, 0))
+        if not ready:
+            raise OstoolkitError(f"only {seen} of {expected} workers became ready in time")
+        chunk = os.read(ready_r, 65536)
+        if not chunk:
+            raise OstoolkitError(f"the worker group died after {seen} of {expected} were ready")
+        seen += len(chunk)

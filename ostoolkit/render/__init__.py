@@ -1,0 +1,58 @@
+"""Turn a Report into a table, JSON or markdown; shared by every command, never forks.
+
+Rendering is pure: it reads the Report it is given (numbers stay numbers until here, and
+become text through ostoolkit.units) and measures nothing. A command's report is drawn by
+``tables``; the compare report (``data.comparisons``) has its own layout: ``compare`` reads it
+into rows and cells, ``compare_table`` draws it for a terminal within TABLE_WIDTH columns for
+three hosts, ``compare_markdown`` in markdown with mermaid charts.
+"""
+
+from __future__ import annotations
+
+from ostoolkit.render.compare import (
+    compare_cell,
+    compare_view,
+    is_compare,
+    sparkline,
+    summary_line,
+)
+from ostoolkit.render.compare_markdown import (
+    compare_cell_markdown,
+    mermaid_chart,
+    render_compare_markdown,
+)
+from ostoolkit.render.compare_table import TABLE_WIDTH, render_compare_table
+from ostoolkit.render.tables import draw_tree, host_line, render_markdown, render_table
+from ostoolkit.report import Report
+
+__all__ = [
+    "FORMATS",
+    "TABLE_WIDTH",
+    "compare_cell",
+    "compare_cell_markdown",
+    "compare_view",
+    "draw_tree",
+    "host_line",
+    "is_compare",
+    "mermaid_chart",
+    "render",
+    "sparkline",
+    "summary_line",
+]
+
+FORMATS = ("table", "json", "markdown")
+
+
+def render(report: Report, fmt: str, full_host: bool = False) -> str:
+    """Render in one of FORMATS; a compare report in its own layout."""
+    if fmt == "json":
+        return report.to_json()
+    if fmt == "markdown":
+        if is_compare(report):
+            return render_compare_markdown(report)
+        return render_markdown(report, full_host)
+    if fmt == "table":
+        if is_compare(report):
+            return render_compare_table(report)
+        return render_table(report, full_host)
+    raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")

@@ -1,0 +1,441 @@
+"""The compare report's data read into rows and cells, and the words around them.
+
+Shared by the terminal table (compare_table) and markdown (compare_markdown): the view of
+``data.comparisons`` grouped by figure and section, each host's cell part by part, the strips,
+marks, summary lines, regressions and the legend.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ostoolkit.report import Report
+from ostoolkit.stats import HOST_MOVED, OTHER_CPU_LIMIT, STEAL_LIMIT
+from ostoolkit.units import format_value
+
+# The report of `ostoolkit compare`: its figures arrive as numbers in data.comparisons (one
+# object per figure and host, see docs/results.md); every word and number of text about them
+# is made in this package.
+
+# A strip: one character per bin of a figure's samples, binned over a range all hosts share,
+# so a shifted, wide or two-humped distribution is seen. An empty bin is the floor character,
+# so the strip's frame stays visible; a filled bin is at least one step above it.
+SPARK_FLOOR = "▁"
+SPARK_LEVELS = "▂▃▄▅▆▇█"
+SECTION_TITLES = {
+    "switch": "context switches",
+    "spawn": "creating processes and threads",
+    "forktree": "fork tree",
+    "states": "process states and time slice",
+    "memory": "memory per worker",
+    "connections": "connections",
+    "clone": "clone",
+    "other": "other",
+}
+# The verdict words in the order a summary line counts them.
+VERDICTS = ("slower", "faster", "more", "less", "higher", "lower", "same", "unclear", "missing")
+QUIET_VERDICTS = ("same", "baseline")  # rows of only these are hidden by --changed
+# Context beside a figure, never its verdict: its samples' status and the interference the
+# measurement saw (the CPU time other tasks took on its CPUs, and the hypervisor's steal).
+NOISY_MARK = "~"
+BIMODAL_MARK = "²"
+INTERFERENCE_MARK = "!"
+# The host's own speed reference moved as far as the figure (stats.HOST_MOVED): unclear.
+HOST_MARK = "↕"
+# "!" is shown beyond the limits that make a figure noisy (stats.judge_noise): other tasks'
+# share of the measured CPUs' time above OTHER_CPU_LIMIT, or the steal share above STEAL_LIMIT.
+
+# Why a verdict came out as it did, as compare.py and stats.judge_shift word it, and as a cell
+# says it: only where it adds to what the cell shows. A reason that merely restates the verdict
+# or the interval ("interval outside the band", "wide interval") is left out; so is every
+# reason of a figure with an interval, which shows its width itself.
+REASON_TEXT = {
+    "interval outside the band": "",
+    "interval inside the band": "",
+    "wide interval": "",
+    "interval at the band's edge": "",
+    "baseline": "",
+    "missing here": "",
+    "missing in the baseline": "no baseline",
+    "not positive": "median ≤ 0",
+    "both zero": "both 0",
+    "one sample": "one sample",
+    "few samples": "few samples",  # "3 samples" when the counts are known
+}
+# The parts of a host's cell, in order; "interval" holds the reason when there is no interval.
+# Parts that no row of a column has are left out; when the table would be wider than
+# compare_table.TABLE_WIDTH, later detail levels leave out more (the baseline column always
+# shows its value and strip).
+CELL_PARTS = ("value", "ratio", "interval", "verdict", "strip", "marks")
+
+
+def is_compare(report: Report) -> bool:
+    """Whether this is a compare report carrying its comparisons as data."""
+    return isinstance(report.data.get("comparisons"), list)
+
+
+def sparkline(counts: Sequence[Any] | None) -> str:
+    """Bin counts as a strip of block characters, scaled to the fullest bin; "" without bins.
+
+    ``[0, 1, 4, 8, 2, 0, 0, 1]`` gives ``"▁▃▅█▄▁▁▃"``: an empty bin is the floor, any filled one
+    stands above it, so one sample in a bin is never lost. Anything not a count is empty.
+    """
+    if not isinstance(counts, (list, tuple)) or not counts:
+        return ""
+    values = [finite(count) or 0.0 for count in counts]
+    top = max(values)
+    if top <= 0:
+        return SPARK_FLOOR * len(values)
+    steps = len(SPARK_LEVELS) - 1
+    return "".join(
+        SPARK_LEVELS[int(value / top * steps + 0.5)] if value > 0 else SPARK_FLOOR
+        for value in values
+    )
+
+
+def finite(value: Any) -> float | None:
+    """A finite number as float, or None (for null, a bool, text, NaN...)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def text_field(item: Mapping[str, Any], key: str) -> str:
+    """A string field, or "" when it is absent or not a string."""
+    value = item.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _marks(item: Mapping[str, Any]) -> str:
+    """The context marks of one host's figure: noisy or bimodal samples, interference."""
+    status = text_field(item, "status")
+    marks = NOISY_MARK if status == "noisy" else BIMODAL_MARK if status == "bimodal" else ""
+    other = finite(item.get("other_cpu_share"))
+    steal = finite(item.get("steal_share"))
+    if (other is not None and other > OTHER_CPU_LIMIT) or (
+        steal is not None and steal > STEAL_LIMIT
+    ):
+        marks += INTERFERENCE_MARK
+    if text_field(item, "reason") == HOST_MOVED:
+        marks += HOST_MARK
+    return marks
+
+
+def reason_text(item: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> str:
+    """The reason of a verdict as a cell shows it (REASON_TEXT): "" when it adds nothing.
+
+    "few samples" names the smaller count when the baseline's comparison is given: "3 samples".
+    """
+    reason = text_field(item, "reason")
+    if reason == HOST_MOVED:  # said even beside an interval: it is why there is no verdict
+        host = format_value(finite(item.get("host_ratio")), "factor")
+        return f"host {host}" if host else reason
+    if finite(item.get("ci_low")) is not None and finite(item.get("ci_high")) is not None:
+        return ""
+    if reason == "few samples":
+        counts = [finite(c.get("n")) for c in (item, base) if c is not None]
+        known = [int(n) for n in counts if n is not None and n > 0]
+        return f"{min(known)} samples" if known else reason
+    return REASON_TEXT.get(reason, reason)
+
+
+def compare_cell_parts(
+    item: Mapping[str, Any] | None, is_baseline: bool, base: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """The text of one host's figure, part by part (CELL_PARTS); "" where a part is unknown.
+
+    A host without the figure shows "—". The baseline's verdict (``baseline``) is not
+    repeated in its cells: its column says so. ``base`` is the baseline's comparison of the
+    same figure, for the reason's sample count. Without an interval, its part holds the
+    reason, if one adds anything ("one sample", "3 samples").
+    """
+    parts = dict.fromkeys([*CELL_PARTS, "reason"], "")
+    if item is None:
+        parts["value"] = "—"
+        return parts
+    unit = text_field(item, "unit")
+    median = finite(item.get("median"))
+    parts["value"] = "—" if median is None else format_value(median, unit)
+    parts["strip"] = sparkline(item.get("strip"))
+    parts["marks"] = _marks(item)
+    if is_baseline:
+        return parts
+    ratio = finite(item.get("ratio"))
+    low, high = finite(item.get("ci_low")), finite(item.get("ci_high"))
+    parts["ratio"] = format_value(ratio, "factor")
+    parts["reason"] = reason_text(item, base)
+    if low is not None and high is not None:
+        bounds = (format_value(low, "factor_bound"), format_value(high, "factor_bound"))
+        parts["interval"] = f"[{bounds[0]}–{bounds[1]}]"
+    else:
+        parts["interval"] = parts["reason"]
+    verdict = text_field(item, "verdict")
+    parts["verdict"] = "" if verdict == "baseline" else verdict
+    return parts
+
+
+def compare_cell(
+    item: Mapping[str, Any] | None,
+    is_baseline: bool = False,
+    base: Mapping[str, Any] | None = None,
+) -> str:
+    """One host's figure as one short text: "2.62 µs 1.07× [1.03–1.11] slower ▁▂▇█▃▁▁▁ ~"."""
+    parts = compare_cell_parts(item, is_baseline, base)
+    return " ".join(parts[name] for name in CELL_PARTS if parts[name])
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """One figure across the hosts: its label, section, and each host's comparison object."""
+
+    id: str
+    label: str
+    section: str
+    headline: bool
+    cells: dict[str, Mapping[str, Any]]
+
+    def changed(self, hosts: Sequence[str]) -> bool:
+        """Whether any host's verdict is other than same/baseline (an absent one counts)."""
+        return any(
+            host not in self.cells or text_field(self.cells[host], "verdict") not in QUIET_VERDICTS
+            for host in hosts
+        )
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """What the compare rendering shows, read defensively from a compare report's data."""
+
+    hosts: list[str]
+    baseline: str
+    threshold: float | None
+    confidence: float | None
+    changed_only: bool
+    rows: list[CompareRow]  # every figure, grouped by section, headline figures first
+    summary: dict[str, dict[str, int]]
+    regressions: list[Mapping[str, Any]]
+    host_differences: list[tuple[str, list[str]]]
+    fail_above: float | None
+    host_moved: dict[str, int] = field(default_factory=dict)  # unclear as the host moved
+
+    @property
+    def shown(self) -> list[CompareRow]:
+        """The rows the tables show: all of them, or with --changed the changed ones."""
+        if not self.changed_only:
+            return self.rows
+        return [row for row in self.rows if row.changed(self.hosts)]
+
+    def sections(self) -> list[tuple[str, list[CompareRow]]]:
+        """The shown rows by section title, in the order of the rows."""
+        grouped: dict[str, list[CompareRow]] = {}
+        for row in self.shown:
+            grouped.setdefault(row.section, []).append(row)
+        return [(SECTION_TITLES.get(key, key), rows) for key, rows in grouped.items()]
+
+
+def compare_view(data: Mapping[str, Any]) -> CompareView:
+    """Read a compare report's data; a missing or ill-typed field is empty, never a crash."""
+    items = [c for c in data.get("comparisons") or [] if isinstance(c, Mapping)]
+    given = data.get("hosts")
+    hosts = [h for h in given if isinstance(h, str)] if isinstance(given, list) else []
+    for item in items:  # hosts named only by their comparisons come after the given ones
+        host = text_field(item, "host")
+        if host and host not in hosts:
+            hosts.append(host)
+    baseline = data.get("baseline")
+    if not isinstance(baseline, str) or not baseline:
+        baseline = next(
+            (text_field(c, "host") for c in items if text_field(c, "verdict") == "baseline"), ""
+        )
+        baseline = baseline or (hosts[0] if hosts else "")
+    threshold = finite(data.get("threshold"))
+    return CompareView(
+        hosts=hosts,
+        baseline=baseline,
+        threshold=threshold,
+        confidence=finite(data.get("confidence")),
+        changed_only=data.get("changed_only") is True,
+        rows=_compare_rows(items),
+        summary=_summary_counts(data.get("summary"), items, hosts, baseline),
+        regressions=[r for r in data.get("regressions") or [] if isinstance(r, Mapping)],
+        host_differences=_differences(data.get("host_differences"), len(hosts)),
+        fail_above=finite(data.get("fail_above")),
+        host_moved={
+            host: sum(
+                text_field(c, "host") == host and text_field(c, "reason") == HOST_MOVED
+                for c in items
+            )
+            for host in hosts
+        },
+    )
+
+
+def _compare_rows(items: Sequence[Mapping[str, Any]]) -> list[CompareRow]:
+    """One row per figure id: sections in SECTION_TITLES order (others after), headline first."""
+    by_id: dict[str, list[Mapping[str, Any]]] = {}
+    for item in items:
+        by_id.setdefault(text_field(item, "id") or "?", []).append(item)
+    rows = []
+    for result_id, group in by_id.items():
+
+        def first(key: str, group: list[Mapping[str, Any]] = group) -> str:
+            return next((text_field(c, key) for c in group if text_field(c, key)), "")
+
+        cells: dict[str, Mapping[str, Any]] = {}
+        for item in group:
+            cells.setdefault(text_field(item, "host"), item)
+        rows.append(
+            CompareRow(
+                id=result_id,
+                label=first("label") or result_id,
+                section=first("section") or "other",
+                headline=any(c.get("headline") is True for c in group),
+                cells=cells,
+            )
+        )
+    order = {key: index for index, key in enumerate(SECTION_TITLES)}
+    seen = {row.section: index for index, row in reversed(list(enumerate(rows)))}
+    return sorted(
+        rows,
+        key=lambda row: (
+            order.get(row.section, len(order)),
+            seen[row.section],
+            not row.headline,
+        ),
+    )  # sorted() is stable: within those keys, the engine's order stays
+
+
+def _summary_counts(
+    given: Any, items: Sequence[Mapping[str, Any]], hosts: Sequence[str], baseline: str
+) -> dict[str, dict[str, int]]:
+    """Verdict counts per non-baseline host: data.summary, else counted from the comparisons."""
+    counts: dict[str, dict[str, int]] = {}
+    for host in hosts:
+        if host == baseline:
+            continue
+        words = given.get(host) if isinstance(given, Mapping) else None
+        if isinstance(words, Mapping):
+            counts[host] = {w: int(n) for w, n in words.items() if isinstance(w, str) and finite(n)}
+            continue
+        tally: dict[str, int] = {}
+        for item in items:
+            if text_field(item, "host") == host and text_field(item, "verdict"):
+                tally[text_field(item, "verdict")] = tally.get(text_field(item, "verdict"), 0) + 1
+        counts[host] = tally
+    return counts
+
+
+def _differences(given: Any, hosts: int) -> list[tuple[str, list[str]]]:
+    """The host block's rows: a readable field name and one text per host."""
+    rows = []
+    for row in given if isinstance(given, list) else []:
+        if not isinstance(row, Mapping):
+            continue
+        values = row.get("values")
+        texts = [_plain(v) for v in values] if isinstance(values, list) else []
+        rows.append((_plain(row.get("field")), (texts + [""] * hosts)[:hosts]))
+    return rows
+
+
+def _plain(value: Any) -> str:
+    """A host field's value as text: lists joined with commas, null as "—"."""
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(map(_plain, value))
+    return str(value)
+
+
+def summary_line(host: str, baseline: str, counts: Mapping[str, int], moved: int = 0) -> str:
+    """ "b vs a: 3 slower, 1 faster, 20 same, 4 unclear": verdicts in VERDICTS order.
+
+    ``moved`` of the unclear ones are so because the host's own speed moved as far:
+    "4 unclear (3 as the host moved ↕)".
+    """
+    words = [w for w in VERDICTS if counts.get(w)]
+    words += sorted(w for w in counts if w not in VERDICTS and w != "baseline" and counts[w])
+    texts = [f"{counts[w]} {w}" for w in words]
+    if moved and "unclear" in words:
+        texts[words.index("unclear")] += f" ({moved} as the host moved {HOST_MARK})"
+    text = ", ".join(texts) or "no figure compared"
+    return f"{host} vs {baseline}: {text}"
+
+
+def regression_line(regression: Mapping[str, Any], view: CompareView) -> str:
+    """One regression: the figure, the host, its ratio, interval and verdict (its id apart)."""
+    result_id = text_field(regression, "id")
+    host = text_field(regression, "host")
+    label = text_field(regression, "label") or result_id or "?"
+    verdict = text_field(regression, "verdict")
+    if not verdict:  # not given: the figure's own comparison says it
+        row = next((r for r in view.rows if r.id == result_id), None)
+        verdict = text_field(row.cells.get(host, {}), "verdict") if row else ""
+    ratio = format_value(finite(regression.get("ratio")), "factor")
+    low = format_value(finite(regression.get("ci_low")), "factor_bound")
+    high = format_value(finite(regression.get("ci_high")), "factor_bound")
+    where = f" on {host or '?'}" if len(view.hosts) > 2 else ""  # the one other host: said once
+    text = f"{label}{where}: {ratio or '?'}"
+    text += f" [{low}–{high}]" if low and high else ""
+    text += f" {verdict}" if verdict else ""
+    return text
+
+
+def regressions_title(view: CompareView) -> str:
+    """The head of the regressions block: how many, and what made them regressions."""
+    count = len(view.regressions)
+    noun = "regression" if count == 1 else "regressions"
+    gate = format_value(view.fail_above, "factor")
+    if gate:
+        return f"{count} {noun}: worse than {view.baseline} by more than --fail-above {gate}"
+    band = format_value(view.threshold, "percent")
+    beyond = f" beyond ±{band}" if band else ""
+    noun = "figure" if count == 1 else "figures"  # no gate: worse, but no regression to fail on
+    return f"{count} {noun} worse than {view.baseline}{beyond}"
+
+
+def compared_line(view: CompareView, hidden: int) -> str:
+    """What is compared with what; with --changed, how many unchanged figures are hidden."""
+    others = [host for host in view.hosts if host != view.baseline]
+    text = f"{', '.join(others) or 'no other host'} against {view.baseline}"
+    if view.changed_only:
+        noun = "figure" if hidden == 1 else "figures"
+        text += f" (--changed: {hidden} {noun} the same everywhere not shown)"
+    return text
+
+
+def legend_text(view: CompareView, rows: Sequence[CompareRow]) -> str:
+    """How to read a cell, and the marks that appear."""
+    items = [item for row in rows for item in row.cells.values()]
+    marks = "".join(_marks(item) for item in items)
+    band = format_value(view.threshold, "percent")
+    level = format_value(view.confidence, "percent") or "95 %"
+    words = [
+        f"cell: median, ratio to {view.baseline}, [its {level} interval] or why none, verdict"
+        + (
+            f" (same: the interval lies within ±{band}; slower, more…: wholly outside it)"
+            if band
+            else ""
+        )
+    ]
+    if any(sparkline(item.get("strip")) for item in items):
+        words.append("strip: the samples over a range the hosts share")
+    if NOISY_MARK in marks:
+        words.append(f"{NOISY_MARK} noisy")
+    if BIMODAL_MARK in marks:
+        words.append(f"{BIMODAL_MARK} bimodal (two clusters)")
+    if HOST_MARK in marks:
+        words.append(
+            f"{HOST_MARK} the host's own speed moved as far (its reference task, timed beside "
+            "the figure, changed as much): the runs cannot tell which moved"
+        )
+    if INTERFERENCE_MARK in marks:
+        other = format_value(OTHER_CPU_LIMIT, "percent")
+        steal = format_value(STEAL_LIMIT, "percent")
+        words.append(
+            f"{INTERFERENCE_MARK} other tasks took over {other} of its CPUs' time, "
+            f"or the hypervisor stole over {steal}"
+        )
+    return "; ".join(words)

@@ -1,0 +1,150 @@
+"""The compare report in GitHub markdown: summary, regressions, mermaid charts, grouped tables.
+
+For step summaries and issues; cells come from compare.compare_cell_parts, escaped for markdown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ostoolkit.render.compare import (
+    CompareView,
+    compare_cell_parts,
+    compare_view,
+    compared_line,
+    finite,
+    legend_text,
+    regression_line,
+    regressions_title,
+    summary_line,
+    text_field,
+)
+from ostoolkit.report import Report
+
+
+def _md(text: str) -> str:
+    """Text for a markdown table cell: one line, characters markdown would act on escaped."""
+    text = " ".join(text.split())
+    for char in "\\`*_~|<":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A GitHub markdown table of already escaped cells."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def compare_cell_markdown(
+    item: Mapping[str, Any] | None,
+    is_baseline: bool = False,
+    base: Mapping[str, Any] | None = None,
+) -> str:
+    """One host's figure for a markdown table: a verdict other than same in bold, its reason."""
+    parts = compare_cell_parts(item, is_baseline, base)
+    verdict = parts["verdict"]
+    if verdict and verdict != "same":
+        verdict = f"**{verdict}**"
+    if parts["reason"]:
+        verdict += f" ({_md(parts['reason'])})"
+    interval = "" if parts["interval"] == parts["reason"] else parts["interval"]
+    words = [
+        _md(parts["value"]),
+        _md(parts["ratio"]),
+        _md(interval),
+        verdict,
+        parts["strip"],
+        _md(parts["marks"]),
+    ]
+    return " ".join(word for word in words if word)
+
+
+def _chart_text(text: str, limit: int = 48) -> str:
+    """Text inside a mermaid string: no double quotes or backticks, one line, cut to limit."""
+    text = " ".join(text.replace('"', "'").replace("`", "'").split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _chart_number(value: float) -> str:
+    """A number as mermaid's grammar takes it: plain decimals, no exponent, no separators."""
+    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
+
+
+def mermaid_chart(view: CompareView, host: str) -> list[str]:
+    """A mermaid xychart of one host's headline figures relative to the baseline (= 1).
+
+    Horizontal bars, one per headline figure with a ratio, and a line at 1 for the baseline;
+    [] when the host has no headline figure with a ratio. One chart per host, since
+    xychart-beta draws no legend that could tell several hosts' bars apart.
+    """
+    points = []
+    for row in view.rows:
+        ratio = finite(row.cells.get(host, {}).get("ratio")) if row.headline else None
+        if ratio is not None:
+            points.append((row.label, ratio))
+    if not points:
+        return []
+    top = max(1.0, *(ratio for _, ratio in points))
+    upper = math.ceil(top * 1.1 * 4) / 4  # room beyond the longest bar, in steps of 0.25
+    labels = ", ".join(f'"{_chart_text(label)}"' for label, _ in points)
+    base = _chart_text(view.baseline, 60)
+    return [
+        "```mermaid",
+        "xychart-beta horizontal",
+        f'    title "{_chart_text(host, 60)}: headline figures"',
+        f"    x-axis [{labels}]",
+        f'    y-axis "ratio to {base} (= 1)" 0 --> {_chart_number(upper)}',
+        f"    bar [{', '.join(_chart_number(ratio) for _, ratio in points)}]",
+        f"    line [{', '.join('1' for _ in points)}]",
+        "```",
+    ]
+
+
+def render_compare_markdown(report: Report) -> str:
+    """The compare report in GitHub markdown: summary, regressions, charts, grouped tables."""
+    view = compare_view(report.data)
+    shown = view.shown
+    parts = ["### ostoolkit compare", ""]
+    parts += [f"_{_md(compared_line(view, len(view.rows) - len(shown)))}_", ""]
+    parts += [
+        f"- {_md(summary_line(host, view.baseline, counts, view.host_moved.get(host, 0)))}"
+        for host, counts in view.summary.items()
+    ]
+    if view.regressions:
+        parts += ["", f"**{_md(regressions_title(view))}:**", ""]
+        for regression in view.regressions:
+            result_id = text_field(regression, "id")
+            code = f" (`{result_id}`)" if result_id and "`" not in result_id else ""
+            parts.append(f"- ✗ {_md(regression_line(regression, view))}{code}")
+    if view.host_differences:
+        headers = ["host field", *(_md(h) for h in view.hosts)]
+        fields = [[_md(field), *map(_md, values)] for field, values in view.host_differences]
+        parts += ["", *_md_table(headers, fields)]
+    for host in view.hosts:
+        chart = [] if host == view.baseline else mermaid_chart(view, host)
+        parts += ["", *chart] if chart else []
+    headers = [
+        "figure",
+        *(_md(f"{h} (baseline)" if h == view.baseline else h) for h in view.hosts),
+    ]
+    if not shown:
+        parts += ["", "_no figure changed: every one is the same within the band_"]
+    for title, rows in view.sections():
+        table = []
+        for row in rows:
+            base = row.cells.get(view.baseline)
+            cells = [
+                compare_cell_markdown(row.cells.get(h), h == view.baseline, base)
+                for h in view.hosts
+            ]
+            table.append([_md(row.label), *cells])
+        parts += ["", f"#### {_md(title)}", "", *_md_table(headers, table)]
+    legend = legend_text(view, shown)
+    parts += ["", f"_{_md(legend)}_"] if legend else []
+    parts += [""]
+    parts += [f"- {finding}" for finding in report.findings]
+    parts += [f"- ⚠️ {warning}" for warning in report.warnings]
+    return "\n".join(parts).rstrip() + "\n"

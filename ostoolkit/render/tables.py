@@ -1,0 +1,209 @@
+"""A per-command report as a text table or as markdown: results, host, tree, timeline, summary.
+
+Every command but compare is drawn here (compare has its own layout, in compare_table and
+compare_markdown). Pure: it reads the Report it is given and measures nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from ostoolkit.report import Report, Result
+from ostoolkit.units import format_value
+
+# Extra fields a command may put in results that deserve a column, in this order, when present.
+EXTRA_COLUMNS = (
+    ("gross_us", "gross", "us"),
+    ("baseline_us", "baseline", "us"),
+    ("switches_per_hop", "kernel switches/hop", "number"),
+    ("vmpte_per_worker_bytes", "page tables/worker", "bytes"),
+)
+
+
+def host_line(host: dict[str, Any]) -> str:
+    """One line that identifies the host, for the head of a table."""
+    virt = host.get("virtualization", {})
+    if isinstance(virt, dict):
+        kinds = [
+            "VM" if virt.get("hypervisor") is True else "",
+            f"container: {virt['container']}"
+            if virt.get("container") not in (None, "none")
+            else "",
+        ]
+        virt_text = ", ".join(k for k in kinds if k) or "bare metal?"
+    else:
+        virt_text = str(virt)
+    allowed = host.get("cpus_allowed", "unknown")
+    allowed_text = ",".join(map(str, allowed)) if isinstance(allowed, list) else str(allowed)
+    load = host.get("loadavg", "unknown")
+    load_text = f"{load[0]:.2f}" if isinstance(load, list) else str(load)
+    return (
+        f"host {host.get('hostname', '?')}: {host.get('cpu_model', 'unknown')}, "
+        f"{host.get('cpus_logical', '?')} CPUs (allowed {allowed_text}), "
+        f"Linux {host.get('kernel', '?')} (preempt {host.get('preemption', '?')}), {virt_text}, "
+        f"clocksource {host.get('clocksource', '?')}, load {load_text}, "
+        f"{host.get('python', '?')}"
+    )
+
+
+def _results_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows for results; extra and claim columns appear only when used."""
+    extras = [c for c in EXTRA_COLUMNS if any(c[0] in r.extra for r in results)]
+    with_claims = any(r.claim for r in results)
+    headers = ["figure", "median", "p10", "p90", "n", "status"]
+    headers += [title for _, title, _ in extras]
+    if with_claims:
+        headers += ["article", "verdict"]
+    rows = []
+    for r in results:
+        row = [r.label, *(format_value(v, r.unit) for v in (r.median, r.p10, r.p90))]
+        row += [str(r.n), r.status]
+        row += [format_value(r.extra.get(key), unit) for key, _, unit in extras]
+        if with_claims:
+            row += [r.claim or "", r.verdict or ""]
+        rows.append(row)
+    return headers, rows
+
+
+def _host_rows(host: dict[str, Any]) -> list[list[str]]:
+    """Host fingerprint as field/value rows, nested dicts flattened with dots."""
+    rows = []
+    for key, value in host.items():
+        if isinstance(value, dict):
+            rows += [[f"{key}.{k}", str(v)] for k, v in value.items()] or [[key, "none"]]
+        elif isinstance(value, list):
+            rows.append([key, ", ".join(map(str, value))])
+        else:
+            rows.append([key, str(value)])
+    return rows
+
+
+def _node_text(node: dict[str, Any]) -> str:
+    """One tree node as pstree -p writes it, plus state, memory and creation times."""
+    words = [
+        f"{node['name']}({node['pid']})",
+        node["status"],
+        f"rss {format_value(node['rss'], 'bytes')}",
+    ]
+    if node.get("uss") is not None:
+        words.append(f"uss {format_value(node['uss'], 'bytes')}")
+    if node.get("fork_us") is not None:
+        words.append(f"fork {format_value(node['fork_us'], 'us')}")
+    if node.get("exec_us") is not None:
+        words.append(f"fork+exec {format_value(node['exec_us'], 'us')}")
+    return " ".join(words)
+
+
+def draw_tree(tree: dict[str, Any]) -> str:
+    """Draw a nested process tree with box-drawing branches, like pstree."""
+    lines = [_node_text(tree)]
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        kids = node["children"]
+        for index, kid in enumerate(kids):
+            last = index == len(kids) - 1
+            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{_node_text(kid)}")
+            walk(kid, prefix + ("   " if last else "│  "))
+
+    walk(tree, "")
+    return "\n".join(lines)
+
+
+TIMELINE_HEADERS = ["t", "article's state", "pid", "psutil status", "/proc state", "what happened"]
+
+
+def _timeline_rows(timeline: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per observed state change, in the order they happened."""
+    return [
+        [
+            format_value(step["t_ms"], "ms"),
+            step["article_state"],
+            str(step["pid"]),
+            step["psutil_status"],
+            step["proc_state"],
+            step["detail"],
+        ]
+        for step in timeline
+    ]
+
+
+def _summary(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """A command's own summary table (data.table): columns with units, rows of values."""
+    columns = table["columns"]
+    headers = [name for name, _ in columns]
+    rows = [
+        [
+            str(row[name]) if unit == "text" else format_value(row[name], unit)
+            for name, unit in columns
+        ]
+        for row in table["rows"]
+    ]
+    return headers, rows
+
+
+def _replaces_results(report: Report) -> bool:
+    """Whether the command's own table already shows every result (the JSON has them all)."""
+    return bool(report.data.get("table", {}).get("replaces_results"))
+
+
+def _host_differences(report: Report) -> tuple[list[str], list[list[str]]]:
+    """The compared hosts' differing fields: one row per field, one column per host."""
+    headers = ["host field", *report.data["hosts"]]
+    return headers, [[row["field"], *row["values"]] for row in report.data["host_differences"]]
+
+
+def render_table(report: Report, full_host: bool = False) -> str:
+    """Plain-text table for terminals and CI logs."""
+    parts = [f"ostoolkit {report.command}", host_line(report.host), ""]
+    if full_host:
+        parts += [tabulate(_host_rows(report.host), headers=["field", "value"]), ""]
+    if "tree" in report.data:
+        parts += [draw_tree(report.data["tree"]), ""]
+    if "timeline" in report.data:
+        rows = _timeline_rows(report.data["timeline"])
+        parts += [tabulate(rows, headers=TIMELINE_HEADERS, disable_numparse=True), ""]
+    if report.data.get("host_differences"):
+        headers, rows = _host_differences(report)
+        parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
+    if "table" in report.data:  # the command's own summary; every result is in the JSON
+        headers, rows = _summary(report.data["table"])
+        parts += [tabulate(rows, headers=headers, disable_numparse=True)]
+        parts += [report.data["table"].get("note", ""), ""]
+    if report.results and not _replaces_results(report):
+        headers, rows = _results_table(report.results)
+        parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
+    parts += [f"* {finding}" for finding in report.findings]
+    parts += [f"warning: {warning}" for warning in report.warnings]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def render_markdown(report: Report, full_host: bool = False) -> str:
+    """GitHub-flavoured markdown, for step summaries and issues."""
+    parts = [f"### ostoolkit {report.command}", "", f"_{host_line(report.host)}_", ""]
+    if full_host:
+        parts += [
+            tabulate(_host_rows(report.host), headers=["field", "value"], tablefmt="github"),
+            "",
+        ]
+    if "tree" in report.data:
+        parts += ["```text", draw_tree(report.data["tree"]), "```", ""]
+    if "timeline" in report.data:
+        rows = _timeline_rows(report.data["timeline"])
+        table = tabulate(rows, headers=TIMELINE_HEADERS, tablefmt="github", disable_numparse=True)
+        parts += [table, ""]
+    if report.data.get("host_differences"):
+        headers, rows = _host_differences(report)
+        parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    if "table" in report.data:
+        headers, rows = _summary(report.data["table"])
+        parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+        parts += [report.data["table"].get("note", ""), ""]
+    if report.results and not _replaces_results(report):
+        headers, rows = _results_table(report.results)
+        parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    parts += [f"- {finding}" for finding in report.findings]
+    parts += [f"- ⚠️ {warning}" for warning in report.warnings]
+    return "\n".join(parts).rstrip() + "\n"

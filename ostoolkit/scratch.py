@@ -1,0 +1,184 @@
+"""One run's scratch directory (run_tempdir) and the sweep of those killed runs left behind.
+
+Every temporary file of a run lives under ``$TMPDIR/ostoolkit-<pid>-<random>/``, flock(2)ed
+while in use, so that what a SIGKILL leaves is one directory the next command removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import multiprocessing.process
+import os
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+
+# $TMPDIR/ostoolkit-<pid>-<random>: one run's scratch directory (run_tempdir).
+RUN_DIR_PREFIX = "ostoolkit-"
+_RUN_DIR_NAME = re.compile(r"ostoolkit-([0-9]+)-[A-Za-z0-9_]+")
+# psutil's start times come from whole-second boot times: compare them with this much slack.
+START_TIME_SLACK_S = 1.0
+# A unix socket path holds at most 107 bytes (unix(7)); multiprocessing names its listening
+# sockets "listener-XXXXXXXX" inside its temp dir (connection.arbitrary_address).
+UNIX_PATH_MAX = 107
+MP_LISTENER_NAME = len("/listener-XXXXXXXX")
+# Where multiprocessing's sockets go when $TMPDIR is too deep for them (tempfile's own
+# fallbacks; CPython 3.13's multiprocessing does the same): these are swept too.
+SHORT_TEMP_BASES = ("/tmp", "/var/tmp", "/usr/tmp")
+# The active run directory of this process (or of the parent it was forked from).
+_RUN_DIR: dict[str, Path] = {}
+_ABSENT = object()
+
+
+def _mp_config() -> dict[str, object] | None:
+    """multiprocessing's per-process settings, where util.get_temp_dir keeps its 'tempdir'."""
+    config = getattr(multiprocessing.process.current_process(), "_config", None)
+    return config if isinstance(config, dict) else None
+
+
+def _new_run_dir(base: str | None = None) -> tuple[Path, int]:
+    """Make ``<base>/ostoolkit-<pid>-<random>`` (0700, mkdtemp) and flock it; its path and lock."""
+    path = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{os.getpid()}-", dir=base))
+    lock = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    with contextlib.suppress(OSError):  # no flock here (some network file systems): pid only
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return path, lock
+
+
+def _fits_sockets(path: Path) -> bool:
+    """Whether multiprocessing's listening sockets fit in a unix socket path inside ``path``."""
+    return len(os.fsencode(path)) + MP_LISTENER_NAME <= UNIX_PATH_MAX
+
+
+def _short_base() -> str | None:
+    """The first of SHORT_TEMP_BASES that is a writable directory, or None."""
+    for base in SHORT_TEMP_BASES:
+        if os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+            return base
+    return None
+
+
+@contextlib.contextmanager
+def run_tempdir() -> Iterator[Path]:
+    """This run's scratch directory, ``$TMPDIR/ostoolkit-<pid>-<random>/`` (0700), removed after.
+
+    The one home for a run's temporary files (pass it as ``dir=``), so that what a SIGKILL
+    leaves behind is one directory that sweep_stale_tempdirs finds. multiprocessing's
+    per-process temp dir (util.get_temp_dir: the forkserver's socket lives there) is pinned
+    to it for the block, so that it makes no ``pymp-*`` directory of its own; if a socket
+    path in it would be too long (unix(7): 107 bytes), to a second run directory in /tmp
+    instead, as CPython 3.13 falls back for its sockets. A directory is flock(2)ed while in
+    use, which is how a sweep tells it from a stale one. Re-entrant: a nested block (or one
+    in a child forked inside) gets the same directory, and only the outermost block of the
+    process that made it removes it.
+    """
+    active = _RUN_DIR.get("path")
+    if active is not None and active.is_dir():
+        yield active
+        return
+    made = [_new_run_dir()]
+    path = made[0][0]
+    try:
+        base = None if _fits_sockets(path) else _short_base()
+        if base is not None and _fits_sockets(Path(base, path.name)):
+            with contextlib.suppress(OSError):  # then multiprocessing is left as it is
+                made.append(_new_run_dir(base))
+        mp_dir = made[-1][0] if _fits_sockets(made[-1][0]) else None
+        pinned = _mp_config() if mp_dir is not None else None
+        saved_mp = pinned.get("tempdir", _ABSENT) if pinned is not None else _ABSENT
+        if pinned is not None:
+            pinned["tempdir"] = str(mp_dir)
+        _RUN_DIR["path"] = path
+        try:
+            yield path
+        finally:
+            _RUN_DIR.pop("path", None)
+            if pinned is not None and pinned.get("tempdir") == str(mp_dir):
+                if saved_mp is _ABSENT:
+                    pinned.pop("tempdir", None)
+                else:
+                    pinned["tempdir"] = saved_mp
+    finally:
+        for folder, lock in made:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.close(lock)
+
+
+def _owner_may_run(pid: int, changed: float) -> bool:
+    """Whether ``pid`` may still be the process that made a run directory last changed then.
+
+    A pid that is gone, a zombie, or a process started after the directory last changed (the
+    pid was reused) is not its owner. When in doubt (no permission), it may be.
+    """
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return proc.create_time() <= changed + START_TIME_SLACK_S
+    except psutil.NoSuchProcess:
+        return False
+    except (psutil.Error, OSError):
+        return True
+
+
+def _stale_run_dir(path: Path, pid: int) -> bool:
+    """Whether a run directory is ours to remove: our uid's real directory, no owner left.
+
+    Opened without following symlinks, and checked on the open descriptor. Stale only if
+    nobody holds its flock (the owner, and children forked from it, hold it until they
+    die, even by SIGKILL) and its pid no longer runs the process that made it.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            return False
+        if _owner_may_run(pid, info.st_mtime):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a process that inherited the lock still runs
+        except OSError:
+            pass  # no flock on this file system: the pid alone decides
+        return True
+    finally:
+        os.close(fd)
+
+
+def sweep_stale_tempdirs() -> list[Path]:
+    """Remove the run directories (run_tempdir) that killed ostoolkit processes left behind.
+
+    SIGKILL runs no cleanup, so a killed run's ``$TMPDIR/ostoolkit-<pid>-*`` stays (and its
+    multiprocessing directory in /tmp, if $TMPDIR was too deep); the next command removes
+    them. Only real directories (never symlinks) of this uid whose owner is gone are
+    touched; see _stale_run_dir. Never raises: a sweep must not stop a command. Returns what
+    it removed.
+    """
+    removed: list[Path] = []
+    entries: list[os.DirEntry[str]] = []
+    for base in dict.fromkeys([tempfile.gettempdir(), *SHORT_TEMP_BASES]):
+        with contextlib.suppress(OSError):
+            entries.extend(os.scandir(base))
+    for entry in entries:
+        match = _RUN_DIR_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False) and _stale_run_dir(path, int(match[1])):
+                shutil.rmtree(path)
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
