@@ -59,12 +59,17 @@ def pin_current(cpu: int) -> None:
         ) from err
 
 
-def _enter_child(parent_pid: int) -> None:
-    """Make a freshly forked child safe: own group, parent-death signal, default signals."""
-    os.setpgid(0, 0)
+def _die_with_parent(parent_pid: int) -> None:
+    """In a fresh child: get SIGKILL when the parent exits, or exit now if it already did."""
     set_parent_death_signal()
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def _enter_child(parent_pid: int) -> None:
+    """Make a freshly forked child safe: own group, parent-death signal, default signals."""
+    os.setpgid(0, 0)
+    _die_with_parent(parent_pid)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
 
@@ -76,16 +81,10 @@ def fork_descendant(target: Callable[[], object]) -> int:
     (or ostoolkit itself) takes everything below it down in a cascade.
     """
     parent_pid = os.getpid()
-
-    def setup() -> None:
-        set_parent_death_signal()
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-
     with signals_held():
         pid = _fork()
         if pid == 0:  # pragma: no cover - runs in the child
-            _run_child(setup, target)
+            _run_child(lambda: _die_with_parent(parent_pid), target)
     return pid
 
 
@@ -154,6 +153,10 @@ class Fds:
         with signals_held():
             self._open.remove(fd)
             os.close(fd)
+
+    def release(self, *fds: int) -> None:
+        """Hand owned fds over to a thread that closes them itself: forget them, open."""
+        self._open.difference_update(fds)
 
     def close_copies(self, keep: set[int]) -> None:
         """In a child forked from the owner: close its copies of every fd but those in ``keep``."""
@@ -256,6 +259,19 @@ class Children(ClosedOnExit):
             self.adopt(pid, own_group=not bare)
         return pid
 
+    def popen(
+        self, argv: list[str], stdin: int | None = None, stdout: int | None = None,
+        stderr: int | None = None,
+    ) -> subprocess.Popen[bytes]:  # fmt: skip
+        """Start a program through subprocess (vfork+execve) leading its own session.
+
+        ``close`` or ``end`` kills its group and reaps it; then ``communicate`` closes its pipes.
+        """
+        proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
+                                start_new_session=True)  # fmt: skip
+        self.adopt(proc.pid, own_group=False)  # it leads its own session and group already
+        return proc
+
     def adopt(self, pid: int, own_group: bool = True) -> None:
         """Register a child started otherwise (posix_spawn, ...) so that close() reaps it."""
         self._pids[pid] = None
@@ -303,6 +319,13 @@ class Children(ClosedOnExit):
                 self.lost.append(f"thread {thread.name} did not stop")
         self._threads.clear()
         for pid in reversed(list(self._pids)):
+            self.end(pid)
+
+    def end(self, pid: int) -> None:
+        """SIGKILL one child now (its process group if it leads one), reap it and forget it."""
+        if pid not in self._pids:  # reaped already: its number may be another process's now
+            return
+        with signals_held():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 if os.getpgid(pid) == pid:  # only a group the child leads, never ours
                     os.killpg(pid, signal.SIGKILL)
@@ -357,8 +380,8 @@ def pinned_main(cpu: int) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def run_command(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run an external command in its own session; kill its whole group if we stop early."""
+def run_program(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run an external program in its own session; kill its whole group if we stop early."""
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,

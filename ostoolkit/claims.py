@@ -1,11 +1,17 @@
-"""The article's claims, in one table, and the verdict in words for a measured value.
+"""The article's claims, in one table; their verdicts in words; and ``annotate``, the one pass
+that sets them (and the noise warnings) beside whatever measurement ran.
 
 Source: Ben Dicken, "Processes and Threads", PlanetScale, 2025-09-24.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+
+from ostoolkit.payloads import SummaryTable
+from ostoolkit.report import Measurement, Result
 
 # Within this factor of the article's figure a measurement is said to agree with it: the
 # article gives round numbers ("~5 µs"), not a range.
@@ -14,13 +20,21 @@ AGREE_FACTOR = 1.25
 
 @dataclass(frozen=True)
 class Claim:
-    """One figure the article states, with its words."""
+    """One figure the article states, with its words; a range when ``low`` is set."""
 
     key: str
     value: float
     unit: str
     text: str
     quote: str
+    low: float | None = None
+
+    @property
+    def span(self) -> str:
+        """The figure as the article gives it: "5–50" for a range, else the value."""
+        if self.low is None:
+            return f"{self.value:g}"
+        return f"{self.low:g}–{self.value:g}"
 
 
 CLAIMS: dict[str, Claim] = {
@@ -62,18 +76,43 @@ CLAIMS: dict[str, Claim] = {
             "~5×",
             "thread switches are about five times faster than process switches",
         ),
+        Claim(
+            "pool_size",
+            50.0,
+            "count",
+            "5–50 connections",
+            "a pooler funnels its clients into a small pool of server connections, 5–50",
+            low=5.0,
+        ),
+        # Stated by the article, not measured yet: no rule below attaches them to a result.
+        Claim(
+            "switches_per_second",
+            100.0,
+            "per_s",
+            "hundreds a second",
+            "context switches happen hundreds of times per second",
+        ),
+        Claim(
+            "instructions_per_switch",
+            10_000.0,
+            "count",
+            "tens of thousands of instructions",
+            "a context switch executes tens of thousands of instructions",
+        ),
+        Claim(
+            "pooled_clients",
+            1000.0,
+            "count",
+            "thousands of clients",
+            "a pooler lets thousands of clients share a few server connections",
+        ),
     )
 }
 
 # "Milliseconds" read as one to a hundred: below is sub-millisecond, above a tenth of a second.
 TIMESLICE_RANGE_MS = (1.0, 100.0)
-
-# Which result ids the article speaks about. Cross-core figures are wake-up latencies across
-# CPUs, not the switch the article describes, so they carry no claim.
-CLAIM_FOR_RESULT: dict[str, str] = {
-    "switch.process.same_core": "context_switch",
-    "switch.thread.same_core": "thread_switch",
-}
+# Server processes of the pooled model that are not backends: the pooler and the postmaster.
+POOLED_NON_BACKENDS = 2
 
 
 def judge_time(measured: float, claim: Claim) -> str:
@@ -130,3 +169,158 @@ def judge_heavier(process_bytes: float, thread_bytes: float) -> str:
     if ratio > 1 / 1.25:
         return f"a process costs about a thread's memory here (×{ratio:.2f}); the article: heavier"
     return f"a process costs {1 / ratio:.1f}× less than a thread here; the article says heavier"
+
+
+def pooled_backends(result: Result) -> int:
+    """The backends a pooled run's server processes (``conn.pooled.<N>.procs``) held."""
+    return int(result.median) - POOLED_NON_BACKENDS
+
+
+def pooled_clients(result: Result) -> str:
+    """The client count <N> in a ``conn.pooled.<N>.*`` result id."""
+    return result.id.split(".")[2]
+
+
+# A verdict for one result, given every result of the measurement by id; None: no claim here.
+Judge = Callable[[Result, Mapping[str, Result]], str | None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Which results (an id pattern) the article speaks about, with which claim and verdict."""
+
+    pattern: str
+    claim: str
+    judge: Judge
+    words: str = "{text}"
+
+    def claim_text(self) -> str:
+        """The claim's words as the result carries them."""
+        return self.words.format(text=CLAIMS[self.claim].text)
+
+
+def _heavier(result: Result, by_id: Mapping[str, Result]) -> str | None:
+    """A process model's USS per worker against a thread's, when threads were measured."""
+    thread = by_id.get("memory.thread.uss_per_worker")
+    if thread is None or result.id == thread.id:
+        return None
+    return judge_heavier(result.median, thread.median)
+
+
+# Cross-core switch figures are wake-up latencies across CPUs, not the switch the article
+# describes, so they carry no claim.
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "switch.process.same_core",
+        "context_switch",
+        lambda r, _: judge_time(r.median, CLAIMS["context_switch"]),
+    ),
+    Rule(
+        "switch.thread.same_core",
+        "thread_switch",
+        lambda r, _: judge_time(r.median, CLAIMS["thread_switch"]),
+    ),
+    Rule("sched.timeslice", "timeslice", lambda r, _: judge_timeslice(r.median)),
+    Rule("memory.*.uss_per_worker", "processes_heavy", _heavier),
+    Rule(
+        "conn.pooled.*.procs",
+        "pool_size",
+        lambda r, _: f"{pooled_backends(r)} backends for {pooled_clients(r)} clients",
+        words="a pool of {text}",
+    ),
+)
+
+# The figures whose noise is warned about, where it is warned about today. Every result has a
+# status; widening this to "*" warns about every noisy figure (memory, connections, clone...).
+NOISE_WARNED = ("switch.*", "sched.timeslice", "sched.runqueue_wait", "spawn.*")
+
+
+def _matches(result_id: str, patterns: Sequence[str]) -> bool:
+    """Whether a result id matches one of the shell-style patterns."""
+    return any(fnmatchcase(result_id, pattern) for pattern in patterns)
+
+
+def noise_warning(result: Result) -> str | None:
+    """The warning for a figure whose samples were not trustworthy, if it is one warned about."""
+    if result.status == "ok" or not _matches(result.id, NOISE_WARNED):
+        return None
+    return f"{result.label} is {result.status}: {'; '.join(result.notes)}"
+
+
+def with_claim(result: Result, by_id: Mapping[str, Result]) -> Result:
+    """The result with the article's claim and a verdict beside it, if a rule covers it."""
+    for rule in RULES:
+        if fnmatchcase(result.id, rule.pattern):
+            verdict = rule.judge(result, by_id)
+            if verdict is not None:
+                return replace(result, claim=rule.claim_text(), verdict=verdict)
+    return result
+
+
+def annotate(measurement: Measurement) -> Measurement:
+    """Set the article's claims and verdicts beside the results and warn about noisy figures.
+
+    Idempotent: a noise warning the measurement already carries (a measurement may place its
+    own among its other warnings) is not added twice, so a part and the whole it is merged into
+    may both be annotated.
+    """
+    by_id = {r.id: r for r in measurement.results}
+    results = tuple(with_claim(r, by_id) for r in measurement.results)
+    said = set(measurement.warnings)
+    added = [w for w in map(noise_warning, results) if w is not None and w not in said]
+    return replace(measurement, results=results, warnings=(*measurement.warnings, *added))
+
+
+def _largest(results: Sequence[Result], prefix: str, suffix: str = "") -> Result | None:
+    """The result whose id starts and ends so, the largest client count first."""
+    found = [r for r in results if r.id.startswith(prefix) and r.id.endswith(suffix)]
+    return max(
+        found, key=lambda r: int(r.id.split(".")[2]) if r.id.count(".") > 2 else 0, default=None
+    )
+
+
+def _row(claim: str, article: str, here: str, verdict: str) -> dict[str, str]:
+    """One row of "the article vs this host"."""
+    return {"claim": claim, "the article": article, "this host": here, "verdict": verdict}
+
+
+def article_rows(results: Sequence[Result]) -> list[dict[str, str]]:
+    """Each of the article's claims beside what this host measured, with a verdict."""
+    by_id = {r.id: r for r in results}
+    rows = []
+    process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
+    if process:
+        claim = CLAIMS["context_switch"]
+        rows.append(_row("context switch", claim.text, f"{process.median:.2f} µs",
+                         judge_time(process.median, claim)))  # fmt: skip
+    if thread:
+        rows.append(_row("thread switch", CLAIMS["thread_switch"].text, f"{thread.median:.2f} µs",
+                         judge_time(thread.median, CLAIMS["thread_switch"])))  # fmt: skip
+    if process and thread and thread.median > 0:
+        rows.append(_row("threads switch faster", CLAIMS["thread_speedup"].text,
+                         f"{process.median / thread.median:.2f}×",
+                         judge_speedup(process.median, thread.median)))  # fmt: skip
+    slice_ = by_id.get("sched.timeslice")
+    if slice_:
+        rows.append(_row("time slice", CLAIMS["timeslice"].text, f"{slice_.median:.2f} ms",
+                         judge_timeslice(slice_.median)))  # fmt: skip
+    pooled = _largest(results, "conn.pooled.", ".procs")
+    if pooled:
+        backends, clients = pooled_backends(pooled), pooled_clients(pooled)
+        rows.append(_row("pool size", CLAIMS["pool_size"].text, f"{backends} backends",
+                         f"{backends} server connections served {clients} clients"))  # fmt: skip
+    p_mem, t_mem = (
+        by_id.get("memory.process.uss_per_worker"),
+        by_id.get("memory.thread.uss_per_worker"),
+    )
+    if p_mem and t_mem:
+        rows.append(_row("processes are heavier", CLAIMS["processes_heavy"].text,
+                         f"{p_mem.median / 2**10:.0f} KiB vs {t_mem.median / 2**10:.0f} KiB",
+                         judge_heavier(p_mem.median, t_mem.median)))  # fmt: skip
+    return rows
+
+
+def claims_table(results: Sequence[Result]) -> SummaryTable:
+    """The report's "the article vs this host" table (``data.table``) for these results."""
+    columns = [[key, "text"] for key in ("claim", "the article", "this host", "verdict")]
+    return {"columns": columns, "rows": article_rows(results), "note": ""}

@@ -10,7 +10,8 @@ interference its measurement saw are carried beside, never folded into the verdi
 
 Everything goes into ``data`` as numbers and fixed words (``comparisons``, one object per
 figure and host; ``summary``; ``regressions``; ``host_differences``): the text is made by
-the render package alone. The report's ``host`` names the compared hosts; nothing here is measured.
+the render package alone (the shapes are typed in ``payloads``). The report's ``host`` names
+the compared hosts; what their fingerprints say is in ``compare_hosts``. Nothing is measured.
 """
 
 from __future__ import annotations
@@ -22,8 +23,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.errors import InvalidRequest
-from ostoolkit.report import Measurement, Report, ReportError, Result, load_report
+from ostoolkit.compare_hosts import host_differences, same_host, unique_labels
+from ostoolkit.errors import InvalidRequest, ReportError
+from ostoolkit.loader import load_report
+from ostoolkit.payloads import (
+    CompareSummary,
+    Comparison,
+    FigureFields,
+    HostMoveFields,
+    Regression,
+    VerdictFields,
+)
+from ostoolkit.report import Measurement, Report, Result
 from ostoolkit.stats import (
     CONFIDENCE,
     RESAMPLES,
@@ -81,49 +92,9 @@ HEADLINES = (
     "conn.thread.100.qps",
     "conn.pooled.100.qps",
 )
-# Host fields compared (in this order) and their readable names; a nested field's key is
-# added after a colon ("virtualization: container", "mitigation: spectre_v2").
-HOST_FIELDS = (
-    ("hostname", "hostname"),
-    ("cpu_model", "CPU model"),
-    ("cpus_logical", "logical CPUs"),
-    ("cpus_allowed", "CPUs allowed"),
-    ("kernel", "kernel"),
-    ("preemption", "preemption"),
-    ("tlb_tagging", "TLB tagging"),
-    ("virtualization", "virtualization"),
-    ("mitigations", "mitigation"),
-    ("clocksource", "clock source"),
-    ("governor", "cpufreq governor"),
-    ("python", "Python"),
-)
-# What data.regressions repeats of each regressed comparison.
-REGRESSION_FIELDS = ("id", "label", "unit", "host", "verdict", "ratio", "ci_low", "ci_high")
-# Interference a measurement recorded in its result's extra: shown beside, never a verdict;
-# and the host's speed reference (measure.reference), which qualifies the verdicts of times.
-CONTEXT_EXTRAS = ("other_cpu_share", "steal_share", "reference_us")
 # How a figure moves when the host's speed reference takes r times as long: a time by r,
 # a rate by 1 / r (the exponent); other units not at all (not listed).
 SPEED_EXPONENT = {"us": 1, "ms": 1, "per_s": -1}
-HOST_FIELDS_OF_MOVE = ("host_ratio", "host_ci_low", "host_ci_high")
-# The fingerprint fields two reports must share to be runs of one host, configured the same:
-# only then is a move of the host's speed reference the host's passing state, which may
-# withhold a verdict. Between different hosts (or one host booted or set up differently) it
-# is part of what is compared: shown, never a reason. The CPUs allowed (a cpuset) and the
-# load average may differ.
-SAME_HOST_FIELDS = (
-    "hostname",
-    "cpu_model",
-    "cpus_logical",
-    "kernel",
-    "preemption",
-    "tlb_tagging",
-    "virtualization",
-    "mitigations",
-    "clocksource",
-    "governor",
-    "python",
-)
 
 
 def section_of(result_id: str) -> str:
@@ -135,7 +106,7 @@ def collect_paths(paths: Sequence[Path]) -> list[Path]:
     """Expand folders into the ``*.json`` entries they hold, sorted; keep other paths as given.
 
     Entries are only listed here, never opened: every path, given or found, goes through the
-    one loader, ``report.load_report``, which reads regular files only. So a FIFO, a device, a
+    one loader, ``loader.load_report``, which reads regular files only. So a FIFO, a device, a
     directory or a broken symlink named ``x.json`` is refused in one line naming it (exit
     status 2) instead of hanging compare; it is not skipped, since skipping would silently drop
     a host from the comparison. A folder that cannot be listed, or holds no ``*.json``
@@ -201,61 +172,6 @@ def check_comparable(report: Report, name: str) -> None:
         ids.add(result.id)
 
 
-def host_label(report: Report) -> str:
-    """A short name for a host: hostname, CPU model's first words and kernel release."""
-    host = report.host
-    cpu = " ".join(
-        str(host.get("cpu_model", "?")).replace("(R)", "").replace("(TM)", "").split()[:3]
-    )
-    kernel = str(host.get("kernel", "?")).split("-")[0]
-    return f"{host.get('hostname', '?')} ({cpu}, {kernel})"
-
-
-def unique_labels(reports: Sequence[Report], given: Sequence[str]) -> list[str]:
-    """Labels for the columns: the user's (once per report, each different), else the hosts'.
-
-    Labels made from the hosts are numbered when two hosts look alike ("vm #1", "vm #2").
-    """
-    if given:
-        if len(given) != len(reports):
-            raise InvalidRequest(f"--label was given {len(given)} times for {len(reports)} reports")
-        for label in given:
-            if not label.strip():
-                raise InvalidRequest("--label is empty: give each report a name")
-            if given.count(label) > 1:
-                raise InvalidRequest(f"--label {label!r} is given twice: labels name columns")
-        return list(given)
-    labels = [host_label(r) for r in reports]
-    seen: dict[str, int] = {}
-    unique = []
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-        unique.append(label if labels.count(label) == 1 else f"{label} #{seen[label]}")
-    return unique
-
-
-def host_differences(reports: Sequence[Report]) -> list[dict[str, Any]]:
-    """The host fields whose values differ between the reports, with readable names.
-
-    One object per field: ``key`` (its JSON path in the host block, e.g.
-    ``virtualization.container``), ``field`` (readable), ``values`` (one per report, as
-    stored; null where a report lacks it).
-    """
-    rows = []
-    for key, name in HOST_FIELDS:
-        values = [r.host.get(key) for r in reports]
-        if any(isinstance(v, dict) for v in values):
-            subkeys = sorted({k for v in values if isinstance(v, dict) for k in v})
-            for sub in subkeys:
-                subvalues = [v.get(sub) if isinstance(v, dict) else None for v in values]
-                if _differ(subvalues):
-                    path, field = f"{key}.{sub}", f"{name}: {sub}"
-                    rows.append({"key": path, "field": field, "values": subvalues})
-        elif _differ(values):
-            rows.append({"key": key, "field": name, "values": values})
-    return rows
-
-
 def compare_reports(
     reports: Sequence[Report],
     labels: Sequence[str] = (),
@@ -287,20 +203,19 @@ def compare_reports(
     if not any(sum(i in host for host in by_host) > 1 for i in ids):
         raise InvalidRequest("the reports have no result id in common")
     same = [same_host(reports[base_index], report) for report in reports]
-    comparisons: list[dict[str, Any]] = []
+    comparisons: list[Comparison] = []
     for result_id in _ordered(ids):
         comparisons += _compare_figure(
             result_id, by_host, names, base_index, threshold, fail_above, same
         )
     base_name = names[base_index]
-    summary: dict[str, dict[str, int]] = {name: {} for name in names if name != base_name}
+    summary: CompareSummary = {name: {} for name in names if name != base_name}
     for item in comparisons:
         if item["host"] != base_name:
             counts = summary[item["host"]]
             counts[item["verdict"]] = counts.get(item["verdict"], 0) + 1
-    regressed = [item for item in comparisons if item["regressed"]]
-    regressions = [{key: item[key] for key in REGRESSION_FIELDS} for item in regressed]
-    data = {
+    regressions = [_regression(item) for item in comparisons if item["regressed"]]
+    data: dict[str, Any] = {
         "hosts": names,
         "baseline": base_name,
         "threshold": threshold,
@@ -315,18 +230,6 @@ def compare_reports(
         "same_host": dict(zip(names, same, strict=True)),
     }
     return Measurement((), data=data)
-
-
-def same_host(base: Report, other: Report) -> bool:
-    """Whether two reports are runs of one host, configured the same (SAME_HOST_FIELDS).
-
-    Both must name their host; a field neither report has counts as shared.
-    """
-    if "hostname" not in base.host or "hostname" not in other.host:
-        return False
-    return not any(
-        _differ([base.host.get(field), other.host.get(field)]) for field in SAME_HOST_FIELDS
-    )
 
 
 def compared_hosts(measurement: Measurement) -> dict[str, Any]:
@@ -348,7 +251,7 @@ def _compare_figure(
     threshold: float,
     fail_above: float | None,
     same: Sequence[bool],
-) -> list[dict[str, Any]]:
+) -> list[Comparison]:
     """The comparison objects of one figure, one per host in the order of ``names``.
 
     ``same`` says, per host, whether it is the baseline's host configured the same: only
@@ -375,28 +278,29 @@ def _compare_figure(
         host_moves = [_withholding(moved[i], same[i]) for i, _ in judged]
         verdicts = judge_shifts(base_set, [s for _, s in judged], threshold, host_moves)
         shifts = {i: verdict for (i, _), verdict in zip(judged, verdicts, strict=True)}
-    items = []
+    items: list[Comparison] = []
     for index, (result, samples) in enumerate(zip(results, sets, strict=True)):
-        item: dict[str, Any] = {
-            "id": result_id,
-            "label": (result or known).label,
-            "unit": (result or known).unit,
-            "section": section_of(result_id),
-            "headline": result_id in HEADLINES,
-            "host": names[index],
-            "baseline": names[base_index],
-            **_figure_fields(result, samples, strips.get(index)),
-        }
         if result is None:
-            item.update(_no_verdict(MISSING, MISSING_HERE))
+            verdict = _no_verdict(MISSING, MISSING_HERE)
         elif index == base_index:
-            item.update(_no_verdict(BASELINE, BASELINE))
+            verdict = _no_verdict(BASELINE, BASELINE)
         elif base_set is None or samples is None:
-            item.update(_no_verdict(MISSING, MISSING_IN_BASELINE))
+            verdict = _no_verdict(MISSING, MISSING_IN_BASELINE)
         else:
-            item.update(_verdict_fields(shifts[index], result.unit, fail_above))
-            item.update(_host_fields(moved[index]))
-        items.append(item)
+            verdict = _verdict_fields(shifts[index], result.unit, fail_above, moved[index])
+        items.append(
+            {
+                "id": result_id,
+                "label": (result or known).label,
+                "unit": (result or known).unit,
+                "section": section_of(result_id),
+                "headline": result_id in HEADLINES,
+                "host": names[index],
+                "baseline": names[base_index],
+                **_figure_fields(result, samples, strips.get(index)),
+                **verdict,
+            }
+        )
     return items
 
 
@@ -462,10 +366,10 @@ def _references(result: Result) -> list[float]:
     return [] if median is None else [median]
 
 
-def _host_fields(move: HostMove | None) -> dict[str, float | None]:
+def _host_fields(move: HostMove | None) -> HostMoveFields:
     """The host's move as a comparison carries it: the ratio and its interval, or nulls."""
     if move is None:
-        return dict.fromkeys(HOST_FIELDS_OF_MOVE)
+        return {"host_ratio": None, "host_ci_low": None, "host_ci_high": None}
     return {
         "host_ratio": _rounded(move.ratio),
         "host_ci_low": _rounded(move.low),
@@ -475,12 +379,25 @@ def _host_fields(move: HostMove | None) -> dict[str, float | None]:
 
 def _figure_fields(
     result: Result | None, samples: SampleSet | None, strip: list[int] | None
-) -> dict[str, Any]:
-    """One host's own numbers for a figure: its distribution, status, interference and strip."""
+) -> FigureFields:
+    """One host's own numbers for a figure: its distribution, status, interference and strip.
+
+    The interference its measurement recorded in the result's extra is shown beside, never a
+    verdict; so is the host's speed reference (measure.reference), which qualifies times.
+    """
     if result is None or samples is None:
-        empty: dict[str, Any] = dict.fromkeys(("median", "p10", "p90", "spread"))
-        return {**empty, "n": 0, "status": None, **dict.fromkeys(CONTEXT_EXTRAS), "strip": None}
-    context = {key: _share(result.extra.get(key)) for key in CONTEXT_EXTRAS}
+        return {
+            "median": None,
+            "p10": None,
+            "p90": None,
+            "spread": None,
+            "n": 0,
+            "status": None,
+            "other_cpu_share": None,
+            "steal_share": None,
+            "reference_us": None,
+            "strip": None,
+        }
     return {
         "median": samples.median,
         "p10": samples.p10,
@@ -488,19 +405,32 @@ def _figure_fields(
         "n": samples.n,
         "spread": samples.spread,
         "status": result.status,
-        **context,
+        "other_cpu_share": _share(result.extra.get("other_cpu_share")),
+        "steal_share": _share(result.extra.get("steal_share")),
+        "reference_us": _share(result.extra.get("reference_us")),
         "strip": strip,
     }
 
 
-def _no_verdict(verdict: str, reason: str) -> dict[str, Any]:
+def _no_verdict(verdict: str, reason: str) -> VerdictFields:
     """The verdict fields of a figure not compared (the baseline's own, or a missing one)."""
-    empty = dict.fromkeys(("ratio", "ci_low", "ci_high", "p_value", *HOST_FIELDS_OF_MOVE))
-    return {**empty, "verdict": verdict, "reason": reason, "regressed": False}
+    return {
+        "ratio": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        **_host_fields(None),
+        "verdict": verdict,
+        "reason": reason,
+        "regressed": False,
+    }
 
 
-def _verdict_fields(shift: ShiftVerdict, unit: str, fail_above: float | None) -> dict[str, Any]:
-    """The verdict fields of a compared figure: the word for its unit, and the gate."""
+def _verdict_fields(
+    shift: ShiftVerdict, unit: str, fail_above: float | None, move: HostMove | None
+) -> VerdictFields:
+    """The verdict fields of a compared figure: the word for its unit, the gate, and the
+    host's move (``move``) beside."""
     up, down = WORDS.get(unit, OTHER_WORDS)
     word = {"up": up, "down": down}.get(shift.direction, shift.direction)
     worse = WORSE.get(unit)
@@ -518,6 +448,21 @@ def _verdict_fields(shift: ShiftVerdict, unit: str, fail_above: float | None) ->
         "verdict": word,
         "reason": shift.reason,
         "regressed": regressed,
+        **_host_fields(move),
+    }
+
+
+def _regression(item: Comparison) -> Regression:
+    """What data.regressions repeats of a regressed comparison."""
+    return {
+        "id": item["id"],
+        "label": item["label"],
+        "unit": item["unit"],
+        "host": item["host"],
+        "verdict": item["verdict"],
+        "ratio": item["ratio"],
+        "ci_low": item["ci_low"],
+        "ci_high": item["ci_high"],
     }
 
 
@@ -531,11 +476,6 @@ def _share(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
-
-
-def _differ(values: Sequence[Any]) -> bool:
-    """Whether JSON values differ (compared as JSON text, so 1 and true stay apart)."""
-    return len({json.dumps(v, sort_keys=True) for v in values}) > 1
 
 
 def _shown(value: object) -> str:

@@ -71,7 +71,7 @@ def main() -> None:
         signal.signal(signal.SIGTERM, _raise_terminated)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         from ostoolkit.cli import run_cli
-        from ostoolkit.files import BrokenOutput
+        from ostoolkit.errors import BrokenOutput
 
         try:
             code = run_cli(sys.argv[1:])

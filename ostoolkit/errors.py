@@ -1,4 +1,8 @@
-"""The project's own exception types; ``cli.py`` turns them into exit codes in one place."""
+"""Every exception type of the project; the CLI turns them into exit codes in one place.
+
+An ``InvalidRequest`` (the user asked for something that cannot be done as asked) exits 2;
+any other ``OstoolkitError`` exits 1.
+"""
 
 import errno as errno_names
 import os
@@ -8,16 +12,40 @@ class OstoolkitError(Exception):
     """A measurement could not be done; the message says what failed, why and what to do."""
 
 
-class UnsupportedPlatform(OstoolkitError):
-    """The host is not one ostoolkit can measure (it needs Linux)."""
-
-
 class InvalidRequest(OstoolkitError):
     """The user asked for something that cannot be done as asked (exit status 2)."""
 
 
+class UnsupportedPlatform(InvalidRequest):
+    """The host is not one ostoolkit can measure (it needs Linux): exit status 2."""
+
+
 class LimitExceeded(InvalidRequest):
     """A request would exceed a process, thread or memory limit; refused before forking."""
+
+
+class TreeTooLarge(LimitExceeded):
+    """The requested fork tree is larger than --max-procs."""
+
+
+class NoSuchPid(InvalidRequest):
+    """--pid names no live, readable process."""
+
+
+class ReportError(OstoolkitError):
+    """A saved report cannot be read: unreadable, not JSON, another schema or a wrong field."""
+
+
+class OutputError(OstoolkitError):
+    """A result could not be written (exit status 1): the message names where and why."""
+
+
+class BrokenOutput(Exception):
+    """Standard output's reader went away; the entry point exits as SIGPIPE would."""
+
+
+class ProcUnreadable(Exception):
+    """A /proc file is missing or not in the format proc(5) describes."""
 
 
 class Terminated(BaseException):

@@ -25,20 +25,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.errors import BrokenOutput, InvalidRequest, OstoolkitError, OutputError
 
 # Saved reports are a few MiB at most (the largest example is 0.1 MiB); 64 MiB is generous.
 MAX_REPORT_BYTES = 64 * 2**20
 # /proc/PID/fd links (/dev/stdout, /dev/fd/N) name an open file, not a path to replace.
 FD_LINK_PREFIXES = ("/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/", "/dev/std")
-
-
-class OutputError(OstoolkitError):
-    """A result could not be written (exit status 1): the message names where and why."""
-
-
-class BrokenOutput(Exception):
-    """Standard output's reader went away; the entry point exits as SIGPIPE would."""
 
 
 def _kind(mode: int) -> str:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ostoolkit.errors import ProcUnreadable
+
 PROC = Path("/proc")
 # USER_HZ: the unit of the time fields of /proc/stat and /proc/PID/stat (proc(5)).
 USER_HZ = os.sysconf("SC_CLK_TCK")
@@ -67,10 +69,6 @@ NO_SCHEDSTAT = (
     "/proc/PID/schedstat is missing or off on this kernel (CONFIG_SCHED_INFO, enabled by "
     "CONFIG_SCHEDSTATS or CONFIG_TASK_DELAY_ACCT)"
 )
-
-
-class ProcUnreadable(Exception):
-    """A /proc file is missing or not in the format proc(5) describes."""
 
 
 @dataclass(frozen=True)

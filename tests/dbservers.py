@@ -27,6 +27,7 @@ from typing import Any
 
 import psutil
 import pytest
+from harness import poll_until
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -158,14 +159,11 @@ def _spawn_detached(argv: list[str]) -> None:
 
 def _poll(ready: Callable[[], bool], what: str, log: Path | None) -> None:
     """Poll ``ready`` until it is true or the deadline passes (then show the log's tail)."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not ready():
-        if time.monotonic() > deadline:
-            tail = ""
-            if log is not None and log.exists():
-                tail = ": " + " / ".join(log.read_text(errors="replace").splitlines()[-5:])
-            raise RuntimeError(f"{what} not ready after {START_TIMEOUT_S:.0f} s{tail}")
-        time.sleep(POLL_S)
+    if not poll_until(ready, START_TIMEOUT_S, POLL_S):
+        tail = ""
+        if log is not None and log.exists():
+            tail = ": " + " / ".join(log.read_text(errors="replace").splitlines()[-5:])
+        raise RuntimeError(f"{what} not ready after {START_TIMEOUT_S:.0f} s{tail}")
 
 
 def _succeeds(argv: list[str]) -> bool:
@@ -324,10 +322,7 @@ def _stop(proc: psutil.Process, first: int) -> None:
     for sig in (first, signal.SIGKILL):
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.send_signal(sig)  # psutil checks the PID still names the same process
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while not _gone(proc) and time.monotonic() < deadline:
-            time.sleep(POLL_S)
-        if _gone(proc):
+        if poll_until(lambda: _gone(proc), STOP_TIMEOUT_S, POLL_S):
             return
     raise RuntimeError(f"pid {proc.pid} survived SIGKILL")
 

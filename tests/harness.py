@@ -9,7 +9,9 @@ its parent is a live process of the run (that parent failed to reap it); a zombi
 handed to PID 1 has died and waits for init, which on the Firecracker VM this was written on
 reaps orphans only every 1-2 s, so it is not counted.
 
-Shared by tests/os/test_signals.py and tests/os/test_bad_input.py; it never kills anything but
+The tests' one helpers module: the entry point's path (ENTRY), the bounded polls every test
+waits with (poll_until, wait_until; never a sleep for a guessed time), marked runs (signal,
+bad-input, memory, spawn, clone tests) and docs/results.md's rows. It never kills anything but
 processes carrying the marker of a run it started.
 """
 
@@ -27,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 ENTRY = Path(sys.executable).with_name("ostoolkit")
 REPO = Path(__file__).resolve().parent.parent
@@ -54,6 +56,31 @@ ERROR_DUMP = re.compile(
 )
 # click's usage block around an "Error:" line; only the "Error:" line counts as the message.
 CLICK_USAGE_LINE = re.compile(r"^Usage: |^Try '.*(-h|--help)' for help\.?$")
+
+
+T = TypeVar("T")
+
+
+def poll_until(ready: Callable[[], T], timeout: float, poll_s: float = POLL_S) -> T:
+    """Call ``ready`` every ``poll_s`` until it returns something true or ``timeout`` passes.
+
+    Returns its last value (false if the deadline passed): the one bounded poll of the tests.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = ready()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(poll_s)
+
+
+def wait_until(
+    ready: Callable[[], T], timeout: float, failure: str | Callable[[], str], poll_s: float = POLL_S
+) -> T:
+    """poll_until, failing the test with ``failure`` (or what it returns) if ``ready`` never was."""
+    value = poll_until(ready, timeout, poll_s)
+    assert value, failure if isinstance(failure, str) else failure()
+    return value
 
 
 def marked_env(**extra: str) -> tuple[str, dict[str, str]]:
@@ -177,12 +204,8 @@ class MarkerWatch:
 
     def wait_gone(self, timeout: float) -> list[Proc]:
         """Poll until no marked process exists or ``timeout`` passes; return what is left."""
-        deadline = time.monotonic() + timeout
-        left = self.alive()
-        while left and time.monotonic() < deadline:
-            time.sleep(POLL_S * 4)
-            left = self.alive()
-        return left
+        poll_until(lambda: not self.alive(), timeout, POLL_S * 4)
+        return self.alive()
 
     def kill_all(self) -> None:
         """SIGKILL every marked process still there (only ever processes our run started)."""
@@ -358,6 +381,24 @@ def message_lines(stderr: str) -> list[str]:
     return [line for line in lines if not CLICK_USAGE_LINE.search(line)]
 
 
+# -- docs/results.md, the contract of result ids and units ------------------------------------
+
+RESULTS_ROW = re.compile(r"^\| `([^`]+)` \| (\w+) \|", re.MULTILINE)
+
+
+def documented_ids() -> list[tuple[re.Pattern[str], str]]:
+    """(regex, unit) for every row of docs/results.md (``<N>`` a number, ``{a,b}`` either)."""
+    rows = []
+    for pattern, unit in RESULTS_ROW.findall((REPO / "docs/results.md").read_text()):
+        regex = re.escape(pattern)
+        regex = regex.replace("<N>", r"\d+")
+        regex = re.sub(
+            r"\\\{([^}]*)\\\}", lambda m: "(" + m.group(1).replace(",", "|") + ")", regex
+        )
+        rows.append((re.compile(regex + "$"), unit))
+    return rows
+
+
 # The signal harness's seed and trial count: set by tests/os/conftest.py from its options,
 # else from the environment, else (seed) drawn once per pytest process and printed.
 _SEED: list[int] = []
@@ -430,12 +471,12 @@ MP_WORKER = "--multiprocessing-fork"  # in a 'spawn' worker's argv from the laun
 
 def wait_gone(marker: str, timeout: float, but: int = 0) -> list[Proc]:
     """Poll until no process with ``marker`` (``but`` left out) is alive, or ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [p for p in marked_processes(marker).values() if p.pid != but]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(POLL_S)
+
+    def alive() -> list[Proc]:
+        return [p for p in marked_processes(marker).values() if p.pid != but]
+
+    poll_until(lambda: not alive(), timeout)
+    return alive()
 
 
 def kill_marked(marker: str) -> None:
@@ -470,11 +511,14 @@ class MarkedRun:
 
     def wait_for(self, ready: Callable[[MarkedRun], bool], timeout: float = 60) -> None:
         """Poll under a deadline until ``ready`` says the moment came, while the run lasts."""
-        deadline = time.monotonic() + timeout
-        while not ready(self):
+
+        def came() -> bool:
+            if ready(self):
+                return True
             assert self.popen.poll() is None, f"ended before the moment: {self.stderr()}"
-            assert time.monotonic() < deadline, "the moment never came"
-            time.sleep(POLL_S)
+            return False
+
+        wait_until(came, timeout, "the moment never came")
 
     def alive(self) -> list[Proc]:
         """The run's processes still alive, ostoolkit itself left out (its zombie is ours)."""

@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 
 from ostoolkit.children import check_task_budget, enough_open_files
+from ostoolkit.claims import CLAIMS
 from ostoolkit.connections.load import LoadResult, LoadRun
 from ostoolkit.connections.servers import (
     Serve,
@@ -33,6 +34,7 @@ from ostoolkit.connections.servers import (
 )
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.payloads import SummaryTable
 from ostoolkit.report import Measurement, Result, make_result
 from ostoolkit.stats import percentile
 
@@ -44,7 +46,6 @@ MAX_CLIENTS = 10000
 FDS_PER_CLIENT = 2
 # A backend process per connection costs about this much at the most (a forked Python).
 BYTES_PER_BACKEND = 4 * 2**20
-POOL_CLAIM = "a pool of 5–50 connections"
 LABELS = {
     "process": "process-per-connection",
     "thread": "thread-per-connection",
@@ -62,6 +63,20 @@ class ConnectionsConfig:
     models: tuple[str, ...] = MODELS
     queries: int = 20
     pool_size: int = DEFAULT_POOL_SIZE
+
+    @classmethod
+    def full(cls) -> ConnectionsConfig:
+        """The careful settings (the defaults): 10, 100 and 1000 clients of each model."""
+        return cls()
+
+    @classmethod
+    def quick(cls) -> ConnectionsConfig:
+        """10 and 100 clients, for CI logs and the report's quick run."""
+        return cls(clients=(10, 100))
+
+    def steps(self) -> int:
+        """How many progress steps ``measure_connections`` reports (one per model and count)."""
+        return len(self.models) * len(self.clients)
 
 
 @dataclass(frozen=True)
@@ -199,10 +214,16 @@ def figures_to_results(run: RunFigures) -> list[Result]:
     }
     qps = run.load.queries / run.load.elapsed_s if run.load.elapsed_s > 0 else 0.0
     latencies = run.load.latency_us
-    metered = partial(make_result, interference=run.interference)
+    # The run's parameters, so readers need not parse them back out of the id.
+    params: dict[str, Any] = {"model": run.model, "clients": run.clients}
+    metered = partial(make_result, interference=run.interference, extra=params)
     return [
         metered(
-            f"{key}.mem_per_conn", f"{label}: PSS per connection", "bytes", [mem], extra=server
+            f"{key}.mem_per_conn",
+            f"{label}: PSS per connection",
+            "bytes",
+            [mem],
+            extra={**params, **server},
         ),
         metered(f"{key}.qps", f"{label}: queries per second", "per_s", [qps]),
         metered(f"{key}.p50", f"{label}: latency p50", "us", [percentile(latencies, 50)]),
@@ -213,7 +234,7 @@ def figures_to_results(run: RunFigures) -> list[Result]:
     ]
 
 
-def summary_table(runs: Sequence[RunFigures], pool_size: int) -> dict[str, Any]:
+def summary_table(runs: Sequence[RunFigures], pool_size: int) -> SummaryTable:
     """The table users read: one row per model and client count."""
     rows = []
     for run in runs:
@@ -284,7 +305,8 @@ def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]
     if pooled:
         findings.append(
             f"the pooler served {top} clients with {pooled.loaded.processes - 2} backend processes "
-            f"(pool {pool_size}; the article: 5–50): {pooled.loaded.processes} server processes in "
+            f"(pool {pool_size}; the article: {CLAIMS['pool_size'].span}): "
+            f"{pooled.loaded.processes} server processes in "
             f"all, against {process.loaded.processes if process else '?'} without it"
         )
     return findings
@@ -303,16 +325,6 @@ def measure_connections(config: ConnectionsConfig, progress: Progress | None = N
                 if progress:
                     progress(1)
     results = [r for run in runs for r in figures_to_results(run)]
-    results = [
-        replace(
-            r,
-            claim=POOL_CLAIM,
-            verdict=f"{int(r.median) - 2} backends for {r.id.split('.')[2]} clients",
-        )
-        if r.id.startswith("conn.pooled.") and r.id.endswith(".procs")
-        else r
-        for r in results
-    ]
     return Measurement(
         tuple(results),
         tuple(connection_findings(runs, config.pool_size)),

@@ -217,9 +217,11 @@ def _memory_results(
         for t in totals
     }
     tasks = {
+        "model": kind,
+        "clients": top.clients,
         "by_clients": {
             str(t.clients): {"processes": t.processes, "threads": t.threads} for t in totals
-        }
+        },
     }
     return [
         make_result(
@@ -338,7 +340,13 @@ def measure_real_server(
         )
         run.totals.clear()
     label = _label(kind, run.version)
-    extra: dict[str, Any] = {"server_pid": server_pid, "version": run.version}
+    # The run's parameters ride in every result's extra: the server, and the largest count.
+    extra: dict[str, Any] = {
+        "server_pid": server_pid,
+        "version": run.version,
+        "model": kind,
+        "clients": counts[-1],
+    }
     results: list[Result] = []
     if run.totals:
         results.extend(_memory_results(kind, label, run.totals, extra, interference))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.children import Children, run_command
+from ostoolkit.children import Children, run_program
 from ostoolkit.errors import LimitExceeded, OstoolkitError, describe_os_error
 from ostoolkit.report import Measurement, Result, make_result
 from ostoolkit.scratch import run_tempdir
@@ -252,19 +252,19 @@ def observe_thread(probe: _Probe, children: Children) -> Observation:
         probe.restore()
 
 
-def observe_vfork(probe: _Probe) -> Observation:
+def observe_vfork(probe: _Probe, children: Children) -> Observation:
     """A posix_spawn'ed program makes the same changes; it shares memory only until execve."""
     code = SPAWNED.format(path=probe.probe_file, fd=probe.fd, cwd=probe.workdir)
-    proc = subprocess.Popen(
+    proc = children.popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, start_new_session=True,
+        stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], STEP_TIMEOUT_S)
         line = proc.stdout.readline() if ready else b""
         if line != b"done\n":
-            proc.kill()
+            children.end(proc.pid)
             _, err = proc.communicate()
             last = (err.decode(errors="replace").strip().splitlines() or ["no error output"])[-1]
             raise OstoolkitError(
@@ -276,7 +276,7 @@ def observe_vfork(probe: _Probe) -> Observation:
         shares["thread"] = ident["tgid"] == os.getpid()
         return Observation("vfork", shares, ident, same_ns)
     finally:
-        proc.kill()
+        children.end(proc.pid)
         proc.communicate()
         probe.restore()
 
@@ -330,7 +330,7 @@ def trace_flags() -> tuple[dict[str, str], str | None]:
         argv = [strace, "-f", "-qq", "-o", str(out), "-e", "trace=clone,clone3,vfork,fork,write",
                 sys.executable, "-c", TRACED.format(true=true)]  # fmt: skip
         try:
-            done = run_command(argv, STRACE_TIMEOUT_S)
+            done = run_program(argv, STRACE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             return {}, "strace timed out: showing the experiments alone"
         if done.returncode != 0 or not out.exists():
@@ -354,7 +354,7 @@ def measure_clone(progress: Callable[[int], None] | None = None) -> Measurement:
             observers: list[Callable[[], Observation]] = [
                 lambda: observe_fork(probe, children),
                 lambda: observe_thread(probe, children),
-                lambda: observe_vfork(probe),
+                lambda: observe_vfork(probe, children),
             ]
             for observe in observers:
                 observations.append(observe())

@@ -67,11 +67,11 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
+from ostoolkit.errors import ProcUnreadable
 from ostoolkit.measure.reference import reference_us
 from ostoolkit.procfs import (
     USER_HZ_S,
     CpuTimes,
-    ProcUnreadable,
     read_config_hz,
     read_cpu_times,
     read_pid_times,

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from ostoolkit.children import Children, check_open_files, check_task_budget
-from ostoolkit.claims import judge_heavier
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.workergroup import FDS_PER_MP_WORKER, await_ready, lead_group
@@ -70,6 +69,20 @@ class MemoryConfig:
     workers: tuple[int, ...] = (1, 10, 100)
     models: tuple[str, ...] = MODELS
     state_kb: int = STATE_KB
+
+    @classmethod
+    def full(cls) -> MemoryConfig:
+        """The careful settings (the defaults): 1, 10 and 100 workers of each model."""
+        return cls()
+
+    @classmethod
+    def quick(cls) -> MemoryConfig:
+        """1 and 10 workers, for CI logs and the report's quick run."""
+        return cls(workers=(1, 10))
+
+    def steps(self) -> int:
+        """How many progress steps ``measure_memory`` reports (each count and an empty group)."""
+        return len(self.models) * (len(self.workers) + 1)
 
 
 @dataclass(frozen=True)
@@ -228,25 +241,7 @@ def measure_memory(config: MemoryConfig, progress: Progress | None = None) -> Me
                     if progress:
                         progress(1)
             results.extend(_model_results(model, totals, meter.result))
-    return Measurement(
-        tuple(_with_claim(results)), tuple(memory_findings(results)), tuple(warnings)
-    )
-
-
-def _with_claim(results: list[Result]) -> list[Result]:
-    """Put the article's "processes are heavy" beside the forked process's USS per worker."""
-    by_id = {r.id: r for r in results}
-    thread = by_id.get("memory.thread.uss_per_worker")
-    out = []
-    for result in results:
-        if thread and result.id.endswith(".uss_per_worker") and result.id != thread.id:
-            result = replace(
-                result,
-                claim="processes are heavy",
-                verdict=judge_heavier(result.median, thread.median),
-            )
-        out.append(result)
-    return out
+    return Measurement(tuple(results), tuple(memory_findings(results)), tuple(warnings))
 
 
 def memory_findings(results: Sequence[Result]) -> list[str]:

@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 
-from ostoolkit.children import pinned_main, run_command
+from ostoolkit.children import pinned_main, run_program
 from ostoolkit.report import Measurement, Result, make_result
 
 USECS_PER_OP = re.compile(r"([\d.]+)\s+usecs/op")
@@ -37,7 +37,7 @@ def cross_check_perf(cpu: int, loops: int, runs: int) -> Measurement:
             argv = [perf, "bench", "sched", "pipe", "-l", str(loops), *flags]
             try:
                 with pinned_main(cpu):  # perf's two tasks inherit this single-CPU mask
-                    done = run_command(argv, PERF_TIMEOUT_S)
+                    done = run_program(argv, PERF_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 return Measurement((), warnings=("--cross-check: perf timed out; skipped",))
             usecs = _parse_usecs_per_op(done.stdout)

@@ -25,8 +25,7 @@ from typing import Any
 import psutil
 
 from ostoolkit.children import Children
-from ostoolkit.claims import CLAIMS, judge_timeslice
-from ostoolkit.errors import OstoolkitError
+from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.procfs import (
     NO_SCHEDSTAT,
@@ -108,7 +107,7 @@ def choose_cpu(cpu: int | None, allowed: Sequence[int]) -> int:
     if cpu is None:
         return allowed[-1]
     if cpu not in allowed:
-        raise OstoolkitError(
+        raise InvalidRequest(
             f"CPU {cpu} is not available to this process (cpuset/affinity); "
             f"choose one of {list(allowed)}"
         )
@@ -222,7 +221,7 @@ def measure_timeslice(
     would take turns with them and change every figure.
     """
     if duration_s <= 0 or windows < 1:
-        raise OstoolkitError(
+        raise InvalidRequest(
             f"duration_s must be > 0 and windows >= 1 (got {duration_s} and {windows})"
         )
     allowed = sorted(os.sched_getaffinity(0))
@@ -292,9 +291,6 @@ def _slice_results(
         interference=interference,
         extra=slice_extra,
     )
-    timeslice = replace(
-        timeslice, claim=CLAIMS["timeslice"].text, verdict=judge_timeslice(timeslice.median)
-    )
     wait = make_result(
         "sched.runqueue_wait",
         "run-queue wait per slice (ready)",
@@ -303,10 +299,7 @@ def _slice_results(
         interference=interference,
         extra={"cpu": extra["cpu"], "windows": extra["windows"]},
     )
-    for result in (timeslice, wait):
-        if result.status != "ok":
-            warnings.append(f"{result.label} is {result.status}: {'; '.join(result.notes)}")
-    return [timeslice, wait], warnings
+    return [timeslice, wait], warnings  # their claim and noise warnings: claims.annotate
 
 
 def _timeslice_findings(results: Sequence[Result], cpu: int) -> list[str]:

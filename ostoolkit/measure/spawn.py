@@ -112,6 +112,21 @@ class SpawnConfig:
     methods: tuple[str, ...] = METHODS
     parent_rss_mb: tuple[int, ...] = ()
 
+    @classmethod
+    def full(cls) -> SpawnConfig:
+        """The careful settings (the defaults): about 5 s."""
+        return cls()
+
+    @classmethod
+    def quick(cls) -> SpawnConfig:
+        """Fewer repetitions, for CI logs and the report's quick run."""
+        return cls(repeat=10, mp_repeat=3)
+
+    def steps(self) -> int:
+        """How many progress steps ``measure_spawn`` reports (one per timed operation)."""
+        methods = sum(_count_for(m, self) for m in self.methods)
+        return methods + self.repeat * len(self.parent_rss_mb)
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -152,9 +167,8 @@ def _count_for(method: str, config: SpawnConfig) -> int:
 
 
 def spawn_step_count(config: SpawnConfig) -> int:
-    """How many progress steps ``measure_spawn`` reports (one per timed operation)."""
-    methods = sum(_count_for(m, config) for m in config.methods)
-    return methods + config.repeat * len(config.parent_rss_mb)
+    """``config.steps()`` as a function (tests/unit/test_spawn.py and test_spawn_os.py call it)."""
+    return config.steps()
 
 
 def check_config(config: SpawnConfig) -> None:

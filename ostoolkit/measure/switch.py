@@ -39,8 +39,8 @@ from dataclasses import dataclass, field, replace
 
 import psutil
 
-from ostoolkit.children import Children, pin_current, pinned_main
-from ostoolkit.claims import CLAIM_FOR_RESULT, CLAIMS, judge_speedup, judge_time
+from ostoolkit.children import Children, Fds, pin_current, pinned_main
+from ostoolkit.claims import judge_speedup, noise_warning
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.host import tlb_tagging
 from ostoolkit.measure.interference import Interference, Meter
@@ -80,6 +80,21 @@ class SwitchConfig:
     target_sample_s: float = 0.05
     working_set_kb: int = 0
     cpus: tuple[int, ...] | None = None
+
+    @classmethod
+    def full(cls) -> SwitchConfig:
+        """The careful settings (the defaults): samples of about 50 ms, 30 per figure."""
+        return cls()
+
+    @classmethod
+    def quick(cls) -> SwitchConfig:
+        """Settings that finish in about a second, for CI logs and the report's quick run."""
+        return cls(repeat=15, target_sample_s=0.02)
+
+    def steps(self, cpus_allowed: int) -> int:
+        """How many progress steps ``measure_switch`` will report, for a progress bar."""
+        placements = [p for p in self.placements if p == "same_core" or cpus_allowed >= 2]
+        return len(placements) * len(self.models) * (self.repeat + 1)
 
 
 @dataclass(frozen=True)
@@ -202,36 +217,8 @@ def _calibrate(wfd: int, rfd: int, buf: bytearray | None, target_s: float) -> in
     return max(MIN_ITERATIONS, min(MAX_ITERATIONS, int(target_s / per_trip_s)))
 
 
-class _Fds:
-    """Pipe ends the ping side owns; each is closed exactly once, also on errors."""
-
-    def __init__(self) -> None:
-        self._open: set[int] = set()
-
-    def pipe(self) -> tuple[int, int]:
-        """Create a pipe whose two ends this side owns."""
-        read_end, write_end = os.pipe()
-        self._open |= {read_end, write_end}
-        return read_end, write_end
-
-    def close(self, *fds: int) -> None:
-        """Close ends still owned; closing twice is a no-op, never a stranger's fd."""
-        for fd in fds:
-            if fd in self._open:
-                self._open.discard(fd)
-                os.close(fd)
-
-    def release(self, *fds: int) -> None:
-        """Hand ends over to a thread that will close them itself."""
-        self._open.difference_update(fds)
-
-    def close_all(self) -> None:
-        """Close every end still owned."""
-        self.close(*sorted(self._open))
-
-
 def _start_partner(
-    model: str, pair: Pair, kb: int, children: Children, fds: _Fds, ends: tuple[int, int, int]
+    model: str, pair: Pair, kb: int, children: Children, fds: Fds, ends: tuple[int, int, int]
 ) -> psutil.Process:
     """Start the pong task (a forked child or a thread) and wait until it is ready.
 
@@ -243,7 +230,8 @@ def _start_partner(
     failure: list[Exception] = []
     if model == "process":
         native.append(children.fork(lambda: _serve(rfd, wfd, kb, None), cpu=pair.cpu_b))
-        fds.close(rfd, wfd)
+        fds.close(rfd)
+        fds.close(wfd)
     else:
 
         def serve_thread() -> None:
@@ -311,7 +299,7 @@ def _sample_block(
     progress: Progress | None,
 ) -> None:
     """Start a fresh partner, pin this thread, take ``count`` samples; end the partner after."""
-    fds = _Fds()
+    fds = Fds()
     try:
         to_pong_r, to_pong_w = fds.pipe()
         to_ping_r, to_ping_w = fds.pipe()
@@ -468,12 +456,9 @@ def _results_for(
             f"{switch.label}: the kernel counted {per_hop:.2f} context switches per hop, "
             "not about 1, so this figure is not the cost of one switch"
         )
-    if switch.status != "ok":
-        warnings.append(f"{switch.label} is {switch.status}: {'; '.join(switch.notes)}")
-    claim_key = CLAIM_FOR_RESULT.get(switch.id)
-    if claim_key:
-        claim = CLAIMS[claim_key]
-        switch = replace(switch, claim=claim.text, verdict=judge_time(switch.median, claim))
+    noisy = noise_warning(switch)
+    if noisy:  # said here, after the pair's other warning (claims.annotate adds no second)
+        warnings.append(noisy)
     return [switch, roundtrip], warnings
 
 
@@ -508,6 +493,5 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
 
 
 def step_count(config: SwitchConfig, cpus_allowed: int) -> int:
-    """How many progress steps ``measure_switch`` will report, for a progress bar."""
-    placements = [p for p in config.placements if p == "same_core" or cpus_allowed >= 2]
-    return len(placements) * len(config.models) * (config.repeat + 1)
+    """``config.steps(cpus_allowed)`` as a function (tests/unit/test_switch_plan.py calls it)."""
+    return config.steps(cpus_allowed)

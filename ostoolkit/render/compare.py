@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ostoolkit.payloads import CompareSummary
 from ostoolkit.report import Report
 from ostoolkit.stats import HOST_MOVED, OTHER_CPU_LIMIT, STEAL_LIMIT
 from ostoolkit.units import format_value
@@ -215,7 +216,7 @@ class CompareView:
     confidence: float | None
     changed_only: bool
     rows: list[CompareRow]  # every figure, grouped by section, headline figures first
-    summary: dict[str, dict[str, int]]
+    summary: CompareSummary
     regressions: list[Mapping[str, Any]]
     host_differences: list[tuple[str, list[str]]]
     fail_above: float | None
@@ -310,9 +311,9 @@ def _compare_rows(items: Sequence[Mapping[str, Any]]) -> list[CompareRow]:
 
 def _summary_counts(
     given: Any, items: Sequence[Mapping[str, Any]], hosts: Sequence[str], baseline: str
-) -> dict[str, dict[str, int]]:
+) -> CompareSummary:
     """Verdict counts per non-baseline host: data.summary, else counted from the comparisons."""
-    counts: dict[str, dict[str, int]] = {}
+    counts: CompareSummary = {}
     for host in hosts:
         if host == baseline:
             continue

@@ -11,6 +11,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from ostoolkit.payloads import SummaryTable, TreeNode
 from ostoolkit.report import Report, Result
 from ostoolkit.units import format_value
 
@@ -81,7 +82,7 @@ def _host_rows(host: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _node_text(node: dict[str, Any]) -> str:
+def _node_text(node: TreeNode) -> str:
     """One tree node as pstree -p writes it, plus state, memory and creation times."""
     words = [
         f"{node['name']}({node['pid']})",
@@ -97,11 +98,11 @@ def _node_text(node: dict[str, Any]) -> str:
     return " ".join(words)
 
 
-def draw_tree(tree: dict[str, Any]) -> str:
+def draw_tree(tree: TreeNode) -> str:
     """Draw a nested process tree with box-drawing branches, like pstree."""
     lines = [_node_text(tree)]
 
-    def walk(node: dict[str, Any], prefix: str) -> None:
+    def walk(node: TreeNode, prefix: str) -> None:
         kids = node["children"]
         for index, kid in enumerate(kids):
             last = index == len(kids) - 1
@@ -130,7 +131,7 @@ def _timeline_rows(timeline: list[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
-def _summary(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+def _summary(table: SummaryTable) -> tuple[list[str], list[list[str]]]:
     """A command's own summary table (data.table): columns with units, rows of values."""
     columns = table["columns"]
     headers = [name for name, _ in columns]

@@ -2,14 +2,16 @@
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import psutil
 import pytest
 
-from ostoolkit.children import Children, pinned_main, run_command
+from ostoolkit.children import Children, Fds, pinned_main, run_program, signals_held
 
 
 def test_child_exit_code_is_reaped():
@@ -79,9 +81,46 @@ def test_pinned_main_restores_affinity():
     assert os.sched_getaffinity(0) == before
 
 
-def test_run_command_captures_output():
-    done = run_command([sys.executable, "-c", "print('hi')"], timeout=30)
+def test_run_program_captures_output():
+    done = run_program([sys.executable, "-c", "print('hi')"], timeout=30)
     assert (done.returncode, done.stdout) == (0, "hi\n")
+
+
+def test_popen_is_supervised_and_end_kills_its_group():
+    script = "import os, sys\nif os.fork():\n    print('parent', flush=True)\nsys.stdin.read()"
+    with Children() as children:
+        proc = children.popen(
+            [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert proc.pid in children.pids
+        assert os.getpgid(proc.pid) == proc.pid  # leads its own session and group
+        assert proc.stdout.readline() == b"parent\n"
+        group = [p for p in psutil.process_iter() if _pgid(p.pid) == proc.pid]
+        assert len(group) == 2  # the program and its own child
+        children.end(proc.pid)
+        assert proc.pid not in children.pids
+        children.end(proc.pid)  # a second end is a no-op: never a stranger's pid
+        proc.communicate()
+        _gone, alive = psutil.wait_procs(group, timeout=10)
+        assert not alive
+
+
+def _pgid(pid):
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def test_fds_release_hands_ends_over_without_closing_them():
+    fds = Fds()
+    r, w = fds.pipe()
+    fds.release(r, w)
+    fds.close_all()
+    os.write(w, b"x")  # still open: released, not closed
+    assert os.read(r, 1) == b"x"
+    os.close(r)
+    os.close(w)
 
 
 def test_children_die_when_ostoolkit_is_sigkilled():
@@ -131,3 +170,16 @@ def test_failing_partner_is_reported_not_hung_nor_leaking(model, message, monkey
     with pytest.raises(OstoolkitError, match=message):
         switch.measure_switch(config)
     assert set(os.listdir("/proc/self/fd")) == fds_before
+
+
+def test_signals_held_holds_sigint_until_the_block_ends():
+    # Sent to this thread: a process-directed signal may go to any thread that does not block
+    # it (numpy's OpenBLAS threads, once another test imported numpy), and the mask is per thread.
+    steps = []
+    try:
+        with signals_held():
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+            steps.append("signalled")
+    except KeyboardInterrupt:
+        steps.append("interrupted")
+    assert steps == ["signalled", "interrupted"]

@@ -5,13 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import psutil
 import pytest
+from harness import ENTRY, wait_until
 
-ENTRY = Path(sys.executable).with_name("ostoolkit")
 TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
 RESULT_KEYS = {
     "id", "label", "unit", "median", "p10", "p90", "samples", "n", "status", "notes", "extra",
@@ -72,23 +70,19 @@ def test_bad_value_is_exit_2_without_traceback():
 
 def wait_for_children(proc: psutil.Process, count: int, timeout: float) -> list[psutil.Process]:
     """Poll under a deadline until ``proc`` has ``count`` descendants."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def enough() -> list[psutil.Process]:
         kids = proc.children(recursive=True)
-        if len(kids) >= count:
-            return kids
-        time.sleep(0.01)
-    raise AssertionError(f"{proc.pid} never had {count} children")
+        return kids if len(kids) >= count else []
+
+    return wait_until(enough, timeout, f"{proc.pid} never had {count} children")
 
 
 def wait_for_threads(proc: psutil.Process, count: int, timeout: float) -> None:
     """Poll under a deadline until ``proc`` runs ``count`` threads."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.num_threads() >= count:
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{proc.pid} never had {count} threads")
+    wait_until(
+        lambda: proc.num_threads() >= count, timeout, f"{proc.pid} never had {count} threads"
+    )
 
 
 @pytest.mark.parametrize("model", ["process", "thread"])

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from harness import ENTRY
 
 from ostoolkit.measure.switch import MAX_WORKING_SET_KB
 
-ENTRY = Path(sys.executable).with_name("ostoolkit")
 CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 L2_TIMES = 4  # the big working set, in L2 sizes
 L2_FALLBACK_KB = 1024  # when sysfs does not say (a container may hide it)

@@ -8,12 +8,11 @@ import signal
 import socket
 import struct
 import subprocess
-import time
 import uuid
 
 import psutil
 import pytest
-from harness import ENTRY, MARKER_VAR, marked_processes
+from harness import ENTRY, MARKER_VAR, marked_processes, wait_gone, wait_until
 
 from ostoolkit.connections.builtin import run_model
 from ostoolkit.connections.protocol import GREETING, QUERY, REPLY
@@ -122,10 +121,14 @@ def test_signal_ends_the_run_silently(model, signame, moment):
         env={**os.environ, MARKER_VAR: marker}, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + WAIT_S
-        while not MOMENTS[moment](popen.pid, list(marked_processes(marker))):
+
+        def came() -> bool:
+            if MOMENTS[moment](popen.pid, list(marked_processes(marker))):
+                return True
             assert popen.poll() is None, f"ended before {moment}: {popen.communicate()}"
-            assert time.monotonic() < deadline, f"{moment} never came"
+            return False
+
+        wait_until(came, WAIT_S, f"{moment} never came", poll_s=0)  # a moment can be short
         if signum == signal.SIGINT:
             os.killpg(popen.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         else:
@@ -135,9 +138,8 @@ def test_signal_ends_the_run_silently(model, signame, moment):
         assert popen.returncode == 128 + signum, stderr
         assert "Traceback" not in stderr, stderr
         assert len(stderr.splitlines()) <= 1, stderr
-        deadline = time.monotonic() + 1
-        while left := list(marked_processes(marker)):
-            assert time.monotonic() < deadline, f"left alive: {left}"
+        left = wait_gone(marker, 1)
+        assert not left, f"left alive: {left}"
     finally:
         for pid in list(marked_processes(marker)):
             with contextlib.suppress(ProcessLookupError):

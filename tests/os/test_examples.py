@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness import ENTRY
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -16,7 +18,7 @@ def test_every_script_has_a_test():
 
 def test_ci_switch_summary(tmp_path):
     out = tmp_path / "switch.json"
-    env = {**os.environ, "OSTOOLKIT": str(Path(sys.executable).with_name("ostoolkit"))}
+    env = {**os.environ, "OSTOOLKIT": str(ENTRY)}
     done = subprocess.run(
         ["bash", EXAMPLES / "ci-switch-summary.sh", out],
         capture_output=True, text=True, env=env, timeout=120,
@@ -27,14 +29,14 @@ def test_ci_switch_summary(tmp_path):
 
 
 def test_sample_report_loads():
-    from ostoolkit.report import load_report
+    from ostoolkit.loader import load_report
 
     report = load_report(EXAMPLES / "sample-measure-switch.json")
     assert report.result("switch.process.same_core") is not None
 
 
 def test_compare_hosts_example():
-    env = {**os.environ, "OSTOOLKIT": str(Path(sys.executable).with_name("ostoolkit"))}
+    env = {**os.environ, "OSTOOLKIT": str(ENTRY)}
     done = subprocess.run(
         ["bash", EXAMPLES / "compare-hosts.sh", "--format", "markdown"],
         capture_output=True, text=True, env=env, timeout=60,

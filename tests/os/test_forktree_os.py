@@ -5,15 +5,13 @@ import select
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import psutil
 import pytest
+from harness import ENTRY
 
 from ostoolkit.errors import InvalidRequest
-from ostoolkit.forktree import TreeConfig, build_tree, read_subtree
-
-ENTRY = Path(sys.executable).with_name("ostoolkit")
+from ostoolkit.measure.forktree import TreeConfig, build_tree, read_subtree
 
 
 def flatten(tree):

@@ -14,14 +14,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from harness import ENTRY, wait_until
 
 from ostoolkit.procfs import read_cpu_times
 from ostoolkit.stats import OTHER_CPU_LIMIT
 
-OSTOOLKIT = Path(sys.executable).with_name("ostoolkit")
 CPU = max(os.sched_getaffinity(0))
 SAME_CORE = ("switch.process.same_core", "roundtrip.process.same_core",
              "switch.thread.same_core", "roundtrip.thread.same_core")  # fmt: skip
@@ -34,7 +33,7 @@ SPIN = f"import os\nos.sched_setaffinity(0, {{{CPU}}})\nwhile True:\n    pass\n"
 def measure_switch() -> dict[str, dict]:
     """One quick same-core run on CPU, through the installed entry point; results by id."""
     done = subprocess.run(
-        [str(OSTOOLKIT), "measure-switch", "--quick", "--placement", "same-core",
+        [str(ENTRY), "measure-switch", "--quick", "--placement", "same-core",
          "--cpus", str(CPU), "--json", "-"],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
@@ -91,10 +90,14 @@ def test_an_idle_host_right_after_heavy_work_is_not_called_noisy():
 def test_a_competitor_on_the_measured_cpu_is_seen_and_called_noisy():
     competitor = subprocess.Popen([sys.executable, "-c", SPIN])
     try:
-        deadline = time.monotonic() + 5
-        while busy_share_while_idle(0.1) < 0.5:  # it runs, pinned to the measured CPU
+
+        def spinning() -> bool:  # it runs, pinned to the measured CPU
+            if busy_share_while_idle(0.1) >= 0.5:
+                return True
             assert competitor.poll() is None
-            assert time.monotonic() < deadline, "the competitor did not start spinning"
+            return False
+
+        wait_until(spinning, 5, "the competitor did not start spinning", poll_s=0)
         results = measure_switch()
         assert competitor.poll() is None  # it competed all along
     finally:

@@ -5,11 +5,10 @@ The servers are the session's throwaway ones (tests/dbservers.py). Tests assert 
 afterwards), never how much a connection costs.
 """
 
-import time
-
 import dbservers
 import psutil
 import pytest
+from harness import wait_until
 
 from ostoolkit.connections import discovery
 from ostoolkit.connections.realdb import measure_real_server
@@ -22,14 +21,6 @@ DEADLINE_S = 10.0
 def by_id(measurement):
     """Results keyed by id."""
     return {r.id: r for r in measurement.results}
-
-
-def wait_for(condition, what):
-    """Poll ``condition`` under a deadline; fail saying ``what`` did not happen."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {DEADLINE_S} s"
-        time.sleep(0.02)
 
 
 def pg_children(server):
@@ -81,7 +72,11 @@ def test_postgres_one_backend_per_connection(postgres_server, psycopg):
     assert memory.extra["slope_bytes"]["pss"] > 0
     assert results["conn.postgres.connect_ms"].n == 20
     assert any("backend process" in f for f in measurement.findings)
-    wait_for(lambda: len(pg_children(postgres_server)) <= before, "backends back down")
+    wait_until(
+        lambda: len(pg_children(postgres_server)) <= before,
+        DEADLINE_S,
+        f"backends back down within {DEADLINE_S} s",
+    )
 
 
 def test_mariadb_one_thread_per_connection(mariadb_server, pymysql):
@@ -112,7 +107,11 @@ def test_mariadb_one_thread_per_connection(mariadb_server, pymysql):
         finally:
             conn.close()
 
-    wait_for(lambda: connected() == 1, "MariaDB clients all disconnected")
+    wait_until(
+        lambda: connected() == 1,
+        DEADLINE_S,
+        f"MariaDB clients all disconnected within {DEADLINE_S} s",
+    )
 
 
 def test_pgbouncer_funnels_clients_into_its_pool(pgbouncer_server, postgres_server, psycopg):
@@ -140,7 +139,11 @@ def test_pgbouncer_funnels_clients_into_its_pool(pgbouncer_server, postgres_serv
             rows = admin.execute("SHOW CLIENTS").fetchall()
         return sum(1 for row in rows if row[2] == "postgres")
 
-    wait_for(lambda: clients_left() == 0, "PgBouncer clients all disconnected")
+    wait_until(
+        lambda: clients_left() == 0,
+        DEADLINE_S,
+        f"PgBouncer clients all disconnected within {DEADLINE_S} s",
+    )
 
 
 def test_remote_server_reports_connect_times_only(postgres_server, psycopg, monkeypatch):

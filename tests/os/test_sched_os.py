@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from ostoolkit.claims import annotate
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.measure import sched, states
 from ostoolkit.measure.sched import measure_timeslice
@@ -33,7 +34,7 @@ def test_states_timeline_in_order():
 def test_timeslice_windows():
     before = os.sched_getaffinity(0)
     steps: list[int] = []
-    m = measure_timeslice(duration_s=0.3, windows=3, progress=steps.append)
+    m = annotate(measure_timeslice(duration_s=0.3, windows=3, progress=steps.append))
     assert os.sched_getaffinity(0) == before
     assert sum(steps) == 3
     by_id = {r.id: r for r in m.results}

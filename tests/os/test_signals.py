@@ -48,7 +48,7 @@ from pathlib import Path
 import harness
 import pytest
 
-from ostoolkit.forktree import DEFAULT_MAX_PROCS
+from ostoolkit.measure.forktree import DEFAULT_MAX_PROCS
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
 MOMENTS = ("start-up", "mid-work", "late")
@@ -130,7 +130,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("trial", plan, ids=[t.id for t in plan])
 
 
-def poll_until(popen: subprocess.Popen[bytes], watch: harness.MarkerWatch, when: float) -> None:
+def watch_until(popen: subprocess.Popen[bytes], watch: harness.MarkerWatch, when: float) -> None:
     """Poll the run (and its marked processes) until ``when`` or until it exits."""
     while popen.poll() is None and time.monotonic() < when:
         watch.poll()
@@ -164,15 +164,15 @@ def wait_for_moment(
     booted = wait_readable(popen, watch, site_done, start + 30)
     if moment == "start-up":
         delay = rng.uniform(*STARTUP_WINDOW_S)
-        poll_until(popen, watch, booted + delay)
+        watch_until(popen, watch, booted + delay)
         return f"{delay:.3f} s after the interpreter's start-up (done at {booted - start:.3f} s)"
     if moment == "late":
         delay = command.typical_s * rng.uniform(0.7, 0.95)
-        poll_until(popen, watch, max(start + delay, booted))
+        watch_until(popen, watch, max(start + delay, booted))
         return f"after {delay:.3f} s (typical run {command.typical_s} s)"
     if not command.forks:
         delay = command.typical_s / 2
-        poll_until(popen, watch, max(start + delay, booted))
+        watch_until(popen, watch, max(start + delay, booted))
         return f"after {delay:.3f} s (half its typical run: it forks nothing)"
     deadline = start + 3 * command.typical_s + 10
     while popen.poll() is None and time.monotonic() < deadline:
@@ -333,7 +333,7 @@ def test_signal_leaves_nothing_behind(trial: Trial, tmp_path: Path, site_hook: P
             sent_at = time.monotonic() - start
             if not finished:
                 send(popen.pid, sig)
-            poll_until(popen, watch, time.monotonic() + EXIT_DEADLINE_S)
+            watch_until(popen, watch, time.monotonic() + EXIT_DEADLINE_S)
             if popen.poll() is None:
                 problems.append(f"still running {EXIT_DEADLINE_S} s after {sig.name}; killed")
                 os.killpg(popen.pid, signal.SIGKILL)

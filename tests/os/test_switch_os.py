@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from ostoolkit.claims import annotate
 from ostoolkit.measure.switch import SwitchConfig, measure_switch
 
 TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
@@ -11,7 +12,7 @@ TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
 
 @pytest.fixture(scope="module")
 def measurement():
-    return measure_switch(SwitchConfig(repeat=3, iterations=300))
+    return annotate(measure_switch(SwitchConfig(repeat=3, iterations=300)))
 
 
 def test_every_model_and_placement_is_reported(measurement):

@@ -2,11 +2,16 @@
 
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
+from ostoolkit.cli import measure as measure_cli
+from ostoolkit.cli.options import CpuList, IntList, counts, spoken
 from ostoolkit.errors import OstoolkitError
+from ostoolkit.measure.memory import MemoryConfig
+from ostoolkit.measure.spawn import SpawnConfig
 from ostoolkit.measure.switch import SwitchConfig
 from ostoolkit.report import Measurement, make_result
 
@@ -26,7 +31,7 @@ def fake_switch(monkeypatch):
         result = make_result("switch.process.same_core", "process switch", "us", [2.0, 2.2])
         return Measurement((result,), ("finding",), ())
 
-    monkeypatch.setattr(cli_module, "measure_switch", fake)
+    monkeypatch.setattr(measure_cli, "measure_switch", fake)
     return calls
 
 
@@ -91,7 +96,7 @@ def test_library_error_is_one_line_exit_1(runner, monkeypatch):
     def failing(config, progress=None):
         raise OstoolkitError("cannot pin to CPU 7: Invalid argument")
 
-    monkeypatch.setattr(cli_module, "measure_switch", failing)
+    monkeypatch.setattr(measure_cli, "measure_switch", failing)
     result = runner.invoke(cli_module.cli, ["measure-switch"])
     assert result.exit_code == 1
     assert result.stderr == "Error: cannot pin to CPU 7: Invalid argument\n"
@@ -101,7 +106,7 @@ def test_keyboard_interrupt_exits_130(runner, monkeypatch):
     def interrupted(config, progress=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_module, "measure_switch", interrupted)
+    monkeypatch.setattr(measure_cli, "measure_switch", interrupted)
     result = runner.invoke(cli_module.cli, ["measure-switch"])
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
@@ -156,3 +161,61 @@ def test_measure_spawn_bad_input(runner, args, option):
     result = runner.invoke(cli_module.cli, ["measure-spawn", *args])
     assert result.exit_code == 2
     assert option in result.output
+
+
+def test_presets_come_from_the_configs(runner, fake_switch):
+    assert runner.invoke(cli_module.cli, ["measure-switch"]).exit_code == 0
+    assert runner.invoke(cli_module.cli, ["measure-switch", "--quick"]).exit_code == 0
+    careful, quick = fake_switch
+    assert careful == SwitchConfig.full()
+    assert quick == SwitchConfig.quick()
+
+
+def test_help_texts_are_built_from_the_presets(runner):
+    switch = runner.invoke(cli_module.cli, ["measure-switch", "--help"], terminal_width=200)
+    full, quick = SwitchConfig.full(), SwitchConfig.quick()
+    assert f"[default: {full.repeat}, {quick.repeat} with --quick]" in switch.output
+    spawn = runner.invoke(cli_module.cli, ["measure-spawn", "--help"], terminal_width=200)
+    assert f"[default: {SpawnConfig().mp_repeat}, {SpawnConfig.quick().mp_repeat}" in spawn.output
+    memory = runner.invoke(cli_module.cli, ["measure-memory", "--help"], terminal_width=200)
+    assert f"{spoken(MemoryConfig.quick().workers)} workers, or one --cow child" in memory.output
+
+
+def test_memory_quick_workers_and_steps(runner, monkeypatch):
+    calls = []
+
+    def fake(config, progress=None):
+        calls.append(config)
+        return Measurement(())
+
+    monkeypatch.setattr(measure_cli, "measure_memory", fake)
+    assert runner.invoke(cli_module.cli, ["measure-memory", "--quick"]).exit_code == 0
+    assert (
+        runner.invoke(cli_module.cli, ["measure-memory", "--quick", "--workers", "5"]).exit_code
+        == 0
+    )
+    assert calls == [MemoryConfig.quick(), MemoryConfig(workers=(5,))]
+    assert calls[0].steps() == len(calls[0].models) * 3
+
+
+def test_list_types_parse_once():
+    assert counts(100).convert("100, 1,10", None, None) == (1, 10, 100)
+    assert IntList(0, 9, "1,2").convert("3,1", None, None) == (3, 1)  # order kept
+    assert IntList(0, 9, "1,2").convert((3, 1), None, None) == (3, 1)  # already parsed
+    assert spoken((1,)) == "1"
+    assert spoken((1, 10, 100)) == "1, 10 and 100"
+    with pytest.raises(click.BadParameter, match="names a number twice"):
+        counts(100).convert("1,1", None, None)
+    with pytest.raises(click.BadParameter, match=r"each number must be within 1\.\.100"):
+        counts(100).convert("101", None, None)
+
+
+def test_cpu_list_names_the_allowed_cpus(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 2})
+    assert CpuList().convert("2,0", None, None) == (2, 0)
+    with pytest.raises(
+        click.BadParameter, match="CPU 1 is not available to this process; choose from 0,2"
+    ):
+        CpuList().convert("0,1", None, None)
+    with pytest.raises(click.BadParameter, match=r"each number must be within 0\.\.2"):
+        CpuList().convert("3", None, None)

@@ -15,11 +15,10 @@ from ostoolkit.compare import (
     SECTION_ORDER,
     collect_paths,
     compare_reports,
-    host_differences,
-    host_label,
     load_all,
     section_of,
 )
+from ostoolkit.compare_hosts import host_differences, host_label
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.report import Measurement, Result, build_report, save_report
 

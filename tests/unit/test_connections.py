@@ -1,14 +1,12 @@
 """Pure logic of the connections command: splitting load, percentiles, limits, the table."""
 
 import os
-import signal
-import threading
 
 import pytest
 from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
-from ostoolkit.children import Fds, signals_held
+from ostoolkit.children import Fds
 from ostoolkit.connections.builtin import (
     ConnectionsConfig,
     RunFigures,
@@ -135,16 +133,3 @@ def test_load_phase_interrupted_then_closed_closes_each_fd_once(interrupt_after_
     closed = interrupt_after_first_close
     assert sorted(closed) == sorted(fd for pipe in pipes for fd in pipe)
     assert len(set(closed)) == len(closed)
-
-
-def test_signals_held_holds_sigint_until_the_block_ends():
-    # Sent to this thread: a process-directed signal may go to any thread that does not block
-    # it (numpy's OpenBLAS threads, once another test imported numpy), and the mask is per thread.
-    steps = []
-    try:
-        with signals_held():
-            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
-            steps.append("signalled")
-    except KeyboardInterrupt:
-        steps.append("interrupted")
-    assert steps == ["signalled", "interrupted"]

@@ -4,9 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
-from ostoolkit.forktree import (
+from ostoolkit.errors import TreeTooLarge
+from ostoolkit.measure.forktree import (
     TreeConfig,
-    TreeTooLarge,
     _expected_lines,
     check_tree,
     count_nodes,

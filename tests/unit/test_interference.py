@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ostoolkit.errors import ProcUnreadable
 from ostoolkit.measure.interference import (
     Interference,
     Meter,
@@ -16,7 +17,6 @@ from ostoolkit.measure.interference import (
 from ostoolkit.procfs import (
     USER_HZ_S,
     CpuTimes,
-    ProcUnreadable,
     parse_cpu_times,
     parse_pid_stat,
     read_tree_times,

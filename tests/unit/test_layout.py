@@ -17,23 +17,30 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ostoolkit"
 MAX_LINES = 500
 # Modules that were longer when this test was written. Each may shrink but not grow; split it
 # and remove its line here. (A reminder, not a wall.)
-STILL_LONG = {
-    "ostoolkit.cli": 900,
-    "ostoolkit.report": 610,
-    "ostoolkit.compare": 550,
-    "ostoolkit.measure.switch": 520,
-}
+STILL_LONG: dict[str, int] = {}
 # Layers, lowest first: a module may import from its own layer and the ones below, never above.
 # Measurement never renders and rendering never measures: render sits beside the measurements,
 # and neither imports the other.
 LAYERS = (
     (
         "base",
-        ("__init__", "errors", "units", "files", "procfs", "stats", "report", "claims", "host"),
+        (
+            "__init__",
+            "errors",
+            "units",
+            "files",
+            "procfs",
+            "stats",
+            "report",
+            "loader",
+            "payloads",
+            "claims",
+            "host",
+        ),
     ),
     ("processes", ("children", "scratch", "mpspawn")),
-    ("measurements", ("measure", "connections", "forktree")),
-    ("commands", ("suite", "compare")),
+    ("measurements", ("measure", "connections")),
+    ("commands", ("suite", "compare", "compare_hosts")),
     ("output", ("render",)),
     ("entry", ("cli", "entry", "__main__")),
 )

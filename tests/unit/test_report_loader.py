@@ -1,6 +1,6 @@
 """The one report loader: every malformed report, odd file and example, against the schema.
 
-``report.load_report`` checks fields by hand; ``ostoolkit/schema/ostoolkit-1.schema.json`` is
+``loader.load_report`` checks fields by hand; ``ostoolkit/schema/ostoolkit-1.schema.json`` is
 the published contract. These tests hold the two together with the jsonschema library: every
 example report validates and loads, and every malformed report built here (one field of a
 valid report changed at a time) is refused by both, the loader in one line that names the
@@ -16,8 +16,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from ostoolkit.errors import ReportError
 from ostoolkit.files import MAX_REPORT_BYTES
-from ostoolkit.report import SCHEMA_FILE, STATUSES, UNITS, Report, ReportError, load_report
+from ostoolkit.loader import SCHEMA_FILE, load_report, report_from_dict
+from ostoolkit.report import STATUSES, UNITS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").rglob("*.json"))
@@ -38,7 +40,7 @@ class NotJson(ValueError):
 
 def parse_strictly(text: str):
     """Parse as the loader's rules beyond the schema say: no NaN, Infinity or 1e400, no
-    unpaired surrogate. Written independently of report.py, so it checks the loader too."""
+    unpaired surrogate. Written independently of loader.py, so it checks the loader too."""
 
     def constant(name):
         raise NotJson(f"{name} is not JSON")
@@ -398,9 +400,9 @@ def test_from_dict_names_its_source_and_checks_python_values():
     data = valid()
     data["results"][0]["median"] = float("nan")
     with pytest.raises(ReportError, match=r"^r\.json: results\[0\]\.median is NaN"):
-        Report.from_dict(data, "r.json")
+        report_from_dict(data, "r.json")
     with pytest.raises(ReportError, match=r"^report is not an ostoolkit report"):
-        Report.from_dict([])
+        report_from_dict([])
 
 
 # -- the examples and the schema file -------------------------------------------------------
@@ -430,4 +432,4 @@ def test_every_example_validates_loads_and_round_trips(path):
     again = report.to_json()
     VALIDATOR.validate(parse_strictly(again))
     assert json.loads(again) == saved_form(original)
-    assert Report.from_dict(json.loads(again), "again") == report
+    assert report_from_dict(json.loads(again), "again") == report

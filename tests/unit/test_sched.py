@@ -4,7 +4,7 @@ verdicts in words."""
 import pytest
 
 from ostoolkit.claims import judge_timeslice
-from ostoolkit.errors import OstoolkitError
+from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.sched import Snapshot, TaskSample, choose_cpu, window_figures
 from ostoolkit.procfs import (
     SchedStat,
@@ -84,5 +84,14 @@ def test_fair_scheduler_by_release():
 def test_choose_cpu():
     assert choose_cpu(None, [0, 1, 2]) == 2
     assert choose_cpu(0, [0, 1]) == 0
-    with pytest.raises(OstoolkitError, match="CPU 5 is not available"):
+    with pytest.raises(InvalidRequest, match="CPU 5 is not available"):
         choose_cpu(5, [0, 1])
+
+
+def test_a_bad_timeslice_request_is_refused_as_invalid_before_any_fork():
+    from ostoolkit.measure.sched import measure_timeslice
+
+    with pytest.raises(InvalidRequest, match="duration_s must be > 0"):
+        measure_timeslice(duration_s=0)
+    with pytest.raises(InvalidRequest, match="windows >= 1"):
+        measure_timeslice(windows=0)

@@ -2,9 +2,15 @@
 
 import pytest
 
+from ostoolkit import suite
+from ostoolkit.claims import article_rows
+from ostoolkit.connections.builtin import ConnectionsConfig
 from ostoolkit.errors import InvalidRequest
-from ostoolkit.report import make_result
-from ostoolkit.suite import SECTIONS, article_rows, parse_sections
+from ostoolkit.measure.memory import MemoryConfig
+from ostoolkit.measure.spawn import SpawnConfig
+from ostoolkit.measure.switch import SwitchConfig
+from ostoolkit.report import Measurement, make_result
+from ostoolkit.suite import SECTIONS, parse_sections
 
 
 def test_parse_sections_keeps_suite_order():
@@ -36,3 +42,34 @@ def test_article_rows():
     assert rows["pool size"]["verdict"] == "20 server connections served 1000 clients"
     assert rows["processes are heavier"]["this host"] == "1000 KiB vs 100 KiB"
     assert article_rows([]) == []
+
+
+@pytest.mark.parametrize(
+    ("section", "function", "kind"),
+    [
+        ("switch", "measure_switch", SwitchConfig),
+        ("spawn", "measure_spawn", SpawnConfig),
+        ("memory", "measure_memory", MemoryConfig),
+        ("connections", "measure_connections", ConnectionsConfig),
+    ],
+)
+@pytest.mark.parametrize("full", [False, True])
+def test_sections_run_their_configs_presets(monkeypatch, section, function, kind, full):
+    seen = []
+
+    def fake(config):
+        seen.append(config)
+        return Measurement(())
+
+    monkeypatch.setattr(suite, function, fake)
+    SECTIONS[section].run(full)
+    assert seen == [kind.full() if full else kind.quick()]
+
+
+def test_presets_and_step_counts():
+    assert SwitchConfig.full() == SwitchConfig()
+    assert SwitchConfig.quick().repeat < SwitchConfig.full().repeat
+    assert SwitchConfig(repeat=4).steps(2) == 2 * 2 * 5
+    assert SpawnConfig.quick().steps() == 5 * 10 + 3 * 3
+    assert MemoryConfig.quick().steps() == 4 * 3
+    assert ConnectionsConfig.full().steps() == 3 * 3

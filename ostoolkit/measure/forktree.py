@@ -20,8 +20,8 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import Children, check_task_budget, fork_descendant, set_parent_death_signal
-from ostoolkit.errors import InvalidRequest, LimitExceeded, OstoolkitError
+from ostoolkit.children import Children, check_task_budget, fork_descendant
+from ostoolkit.errors import NoSuchPid, OstoolkitError, TreeTooLarge
 from ostoolkit.report import Measurement, Result, make_result
 
 DEFAULT_MAX_PROCS = 512
@@ -79,40 +79,46 @@ def check_tree(config: TreeConfig) -> int:
     return total
 
 
-class TreeTooLarge(LimitExceeded):
-    """The requested tree is larger than --max-procs."""
-
-
 def _fork_exec(argv: list[str], stdin_fd: int) -> tuple[int, float, float]:
-    """Fork and execve ``argv`` with ``stdin_fd`` as its stdin; return pid, fork µs, exec µs.
+    """Fork (``fork_descendant``) and execve ``argv`` reading ``stdin_fd``; pid, fork µs, exec µs.
 
     The exec time runs until the new program image is in place: a close-on-exec pipe held by
     the child reaches end-of-file exactly when execve succeeds (the subprocess module's trick).
     """
     done_r, done_w = os.pipe()  # both ends close-on-exec (PEP 446)
-    start = time.perf_counter_ns()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        try:
-            os.close(done_r)
-            set_parent_death_signal()  # kept across execve(2) for a non-set-user-ID program
-            os.dup2(stdin_fd, 0)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.execvp(argv[0], argv)
-        except BaseException:
-            os.write(done_w, b"!")
-        finally:
-            os._exit(127)
-    forked = time.perf_counter_ns()
-    os.close(done_w)
-    failed = os.read(done_r, 1)
-    execd = time.perf_counter_ns()
-    os.close(done_r)
+    try:
+        start = time.perf_counter_ns()
+        pid = fork_descendant(lambda: _exec_leaf(argv, stdin_fd, done_r, done_w))
+        forked = time.perf_counter_ns()
+        os.close(done_w)
+        done_w = -1
+        failed = os.read(done_r, 1)
+        execd = time.perf_counter_ns()
+    finally:
+        for fd in (done_r, done_w):
+            if fd >= 0:
+                os.close(fd)
     if failed:
         os.waitpid(pid, 0)
         raise OSError(f"execve of {argv[0]} failed")
     return pid, (forked - start) / 1e3, (execd - start) / 1e3
+
+
+def _exec_leaf(argv: list[str], stdin_fd: int, done_r: int, done_w: int) -> None:
+    """In the leaf: stdin from ``stdin_fd``, stdout to /dev/null, execve; "!" if that fails.
+
+    Set by ``fork_descendant``, PR_SET_PDEATHSIG is kept across execve(2) (not set-user-ID).
+    """
+    try:
+        os.close(done_r)
+        os.dup2(stdin_fd, 0)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.execvp(argv[0], argv)
+    except BaseException:
+        os.write(done_w, b"!")
+    finally:
+        os._exit(127)
 
 
 def _node(level: int, config: TreeConfig, release_r: int, report_w: int) -> None:
@@ -413,7 +419,3 @@ def read_subtree(pid: int) -> Measurement:
     return Measurement(
         results, findings, warnings, {"tree": tree, "ancestry": lineage, "skipped": skipped}
     )
-
-
-class NoSuchPid(InvalidRequest):
-    """--pid names no live, readable process."""

@@ -1,0 +1,395 @@
+"""The commands beside measure-*: host, fork-tree, states, connections, compare, report, clone.
+
+Each parses its options with the types in ``options`` and makes one library call through
+``run_command``; connections reads its quick and careful client counts from
+``ConnectionsConfig``.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from ostoolkit.cli import cli_errors, debugging, progress_bar, run_command
+from ostoolkit.cli.options import (
+    FiniteFloatRange,
+    StrictIntRange,
+    counts,
+    listed,
+    not_allowed,
+    output_options,
+    spoken,
+)
+from ostoolkit.compare import (
+    DEFAULT_THRESHOLD,
+    MAX_THRESHOLD,
+    compare_reports,
+    compared_hosts,
+    load_all,
+)
+from ostoolkit.connections.builtin import MAX_CLIENTS, ConnectionsConfig, measure_connections
+from ostoolkit.connections.builtin import MODELS as CONNECTION_MODELS
+from ostoolkit.connections.realdb import measure_real_server
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.files import check_output_path, write_text
+from ostoolkit.measure.clone import measure_clone
+from ostoolkit.measure.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree, read_subtree
+from ostoolkit.measure.sched import measure_timeslice, timeslice_steps
+from ostoolkit.measure.states import STATES_STEPS, observe_states
+from ostoolkit.render import draw_tree, render
+from ostoolkit.report import Measurement
+from ostoolkit.suite import SECTIONS, check_suite, parse_sections, run_suite
+
+CONNECTIONS, QUICK_CONNECTIONS = ConnectionsConfig.full(), ConnectionsConfig.quick()
+MAX_TREE_PROCS = 4096
+
+
+@click.command(epilog="Examples:\n\n\b\n  ostoolkit host\n  ostoolkit host --json host.json")
+@output_options
+@click.pass_context
+def host(ctx: click.Context, fmt: str, json_path: str | None) -> None:
+    """Print the host fingerprint every report carries.
+
+    CPU model, CPUs this process may use, kernel and preemption model, virtualisation,
+    CPU-vulnerability mitigations, clock source, cpufreq governor, Python and load average.
+    A field that cannot be read says "unknown".
+    """
+    run_command(ctx, lambda: Measurement(()), fmt, json_path, full_host=True)
+
+
+FORK_TREE_EPILOG = """Examples:
+
+\b
+  ostoolkit fork-tree                       # 3 levels x 2 children: 14 processes
+  ostoolkit fork-tree --depth 2 --breadth 4 --exec
+  ostoolkit fork-tree --pid 1               # draw what is running, read-only
+  ostoolkit fork-tree --format json         # the tree as nested data
+"""
+
+
+@click.command("fork-tree", epilog=FORK_TREE_EPILOG)
+@click.option("--depth", type=StrictIntRange(1, 16), default=3, show_default=True,
+              help="Levels of processes below ostoolkit.")  # fmt: skip
+@click.option("--breadth", type=StrictIntRange(1, 64), default=2, show_default=True,
+              help="Children each process forks.")  # fmt: skip
+@click.option("--exec", "exec_leaves", is_flag=True,
+              help="Each leaf also forks and execve()s a small program (cat).")  # fmt: skip
+@click.option("--max-procs", type=StrictIntRange(1, MAX_TREE_PROCS), default=DEFAULT_MAX_PROCS,
+              show_default=True, help="Refuse a tree that would start more processes.")  # fmt: skip
+@click.option("--pid", type=StrictIntRange(1), help="Draw this existing process's subtree instead.")
+@click.option("--hold", is_flag=True,
+              help="Keep the tree standing (drawn on stderr) until Enter, Ctrl-D or Ctrl-C, "
+              "to look at it with ps or pstree.")  # fmt: skip
+@output_options
+@click.pass_context
+def fork_tree_command(
+    ctx: click.Context,
+    depth: int,
+    breadth: int,
+    exec_leaves: bool,
+    max_procs: int,
+    pid: int | None,
+    hold: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Fork a real process tree and draw it, with its ancestry up to PID 1.
+
+    Each process of the tree forks its children (timed), then blocks until the tree has been
+    read; the drawing shows pid, command, state, RSS, USS and fork (and fork+exec) times, like
+    pstree -p. Then every process exits and is reaped. With --pid, an existing subtree is
+    drawn read-only instead.
+    """
+    if pid is not None and exec_leaves:
+        raise click.UsageError("--exec builds a tree; it cannot be used with --pid")
+    if pid is not None and hold:
+        raise click.UsageError("--hold keeps a tree ostoolkit built; it cannot be used with --pid")
+    if hold and (sys.stdin is None or sys.stdin.closed):
+        raise click.UsageError("--hold waits for Enter on stdin, but stdin is closed")
+    config = TreeConfig(depth, breadth, exec_leaves, max_procs)
+
+    def hold_tree(measurement: Measurement) -> None:
+        click.echo(draw_tree(measurement.data["tree"]), err=True)
+        click.echo("holding the tree: press Enter or Ctrl-D to end it", err=True)
+        sys.stdin.readline()
+
+    def measure() -> Measurement:
+        if pid is not None:
+            return read_subtree(pid)
+        return build_tree(config, on_ready=hold_tree if hold else None)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+EVERY_CONNECTION = f"{len(CONNECTION_MODELS)} models x {', '.join(map(str, CONNECTIONS.clients))}"
+CONNECTIONS_EPILOG = f"""Examples:
+
+\b
+  ostoolkit connections                            # {EVERY_CONNECTION} clients
+  ostoolkit connections --quick --json conn.json   # {spoken(QUICK_CONNECTIONS.clients)} clients
+  ostoolkit connections --model pooled --pool-size 5 --clients 2000
+"""
+
+
+@click.command("connections", epilog=CONNECTIONS_EPILOG)
+@click.option("--clients", type=counts(MAX_CLIENTS), default=listed(CONNECTIONS.clients),
+              show_default=True,
+              help=f"Concurrent connections, opened first (up to {MAX_CLIENTS}).")  # fmt: skip
+@click.option("--model", "models", type=click.Choice(CONNECTION_MODELS), multiple=True,
+              help="Built-in server model; repeat for several.  [default: all]")  # fmt: skip
+@click.option("--queries", type=StrictIntRange(1, 10000), default=CONNECTIONS.queries,
+              show_default=True,
+              help="Queries each connection runs, one in flight at a time.")  # fmt: skip
+@click.option("--pool-size", type=StrictIntRange(1, 1000), default=CONNECTIONS.pool_size,
+              show_default=True, help="Server connections the pooler funnels into.")  # fmt: skip
+@click.option("--postgres", metavar="DSN",
+              help="Measure this PostgreSQL instead: postgresql://user@host:port/db")  # fmt: skip
+@click.option("--mysql", metavar="DSN",
+              help="Measure this MySQL/MariaDB instead: mysql://user@host:port/db")  # fmt: skip
+@click.option("--pgbouncer", metavar="DSN",
+              help="Measure this PgBouncer instead: postgresql://user@host:port/db")  # fmt: skip
+@click.option("--quick", is_flag=True,
+              help=f"{spoken(QUICK_CONNECTIONS.clients)} clients (for CI logs).")  # fmt: skip
+@output_options
+@click.pass_context
+def connections_command(
+    ctx: click.Context,
+    clients: tuple[int, ...],
+    models: tuple[str, ...],
+    queries: int,
+    pool_size: int,
+    postgres: str | None,
+    mysql: str | None,
+    pgbouncer: str | None,
+    quick: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Process- vs thread-per-connection and a pooler's funnel, on built-in servers.
+
+    A postmaster-like server forks a backend per connection; a mysqld-like one starts a
+    thread per connection; a PgBouncer-like funnel passes every query over a fixed pool of
+    server connections. For each, C clients (from separate processes) connect first, then
+    run their queries: server processes, threads, memory per connection (PSS), throughput,
+    latency and connection set-up time, all on 127.0.0.1.
+    """
+    preset = QUICK_CONNECTIONS if quick else CONNECTIONS
+    if ctx.get_parameter_source("clients") == click.core.ParameterSource.DEFAULT:
+        clients = preset.clients
+    given = (("postgres", postgres), ("mysql", mysql), ("pgbouncer", pgbouncer))
+    for kind, dsn in given:
+        if dsn is not None and not dsn.strip():
+            raise click.BadParameter("is empty: give a DSN, e.g. ...://user@127.0.0.1:PORT/db",
+                                     param_hint=f"--{kind}")  # fmt: skip
+    real = {k: v for k, v in given if v}
+    if real and models:
+        raise click.UsageError("--model runs the built-in servers; measure real ones without it")
+    config = replace(
+        preset,
+        clients=clients,
+        models=models or preset.models,
+        queries=queries,
+        pool_size=pool_size,
+    )
+
+    def measure() -> Measurement:
+        if real:
+            # Each real server reports one step for its idle state and one per client count.
+            with progress_bar(len(real) * (len(clients) + 1), "loading servers") as progress:
+                measurements = [
+                    measure_real_server(k, v, clients, progress) for k, v in real.items()
+                ]
+            return functools.reduce(operator.add, measurements)
+        with progress_bar(config.steps(), "loading servers") as progress:
+            return measure_connections(config, progress)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+STATES_EPILOG = """Examples:
+
+\b
+  ostoolkit states                  # the states, then two busy processes sharing a CPU for 1 s
+  ostoolkit states --cpu 1 --duration 3 --windows 30
+"""
+
+
+@click.command("states", epilog=STATES_EPILOG)
+@click.option(
+    "--cpu", type=StrictIntRange(0), help="CPU the children share.  [default: the last allowed]"
+)
+@click.option("--duration", type=FiniteFloatRange(0.1, 60), default=1.0, show_default=True,
+              help="Seconds two busy processes share one CPU for the slice figures.")  # fmt: skip
+@click.option("--windows", type=StrictIntRange(1, 1000), default=10, show_default=True,
+              help="Windows the duration is split into: the samples of each figure.")  # fmt: skip
+@output_options
+@click.pass_context
+def states_command(
+    ctx: click.Context,
+    cpu: int | None,
+    duration: float,
+    windows: int,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Walk real processes through the article's states, then measure the time slice.
+
+    Running, ready (two busy processes on one CPU), waiting (blocked on a pipe), stopped
+    (SIGSTOP), zombie (exited, not reaped), killed and reaped: each with what psutil and
+    /proc/PID/stat report, timestamped. Then two CPU-bound processes share one CPU: the
+    average slice (schedstat run time / slices), the run-queue wait per slice and the
+    involuntary switches per second, beside the article's "milliseconds".
+    """
+    if cpu is not None and cpu not in os.sched_getaffinity(0):
+        raise click.BadParameter(not_allowed(cpu), param_hint="--cpu")
+
+    def measure() -> Measurement:
+        steps = STATES_STEPS + timeslice_steps(windows)
+        with progress_bar(steps, "walking states") as progress:
+            states = observe_states(cpu, progress)
+            return states + measure_timeslice(duration, windows, cpu, progress)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+COMPARE_EPILOG = """Examples:
+
+\b
+  ostoolkit compare examples/reports/           # every report in a folder
+  ostoolkit compare a.json b.json --label laptop --label ci-runner
+  ostoolkit compare base.json new.json --fail-above 1.2 --changed
+  ostoolkit compare base.json new.json --threshold 10 --json compare.json
+"""
+
+
+@click.command("compare", epilog=COMPARE_EPILOG)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--label", "labels", multiple=True,
+              help="A column's name, once per report, each different.  "
+              "[default: host, CPU, kernel]")  # fmt: skip
+@click.option(
+    "--baseline", metavar="LABEL", help="The column others are compared with.  [default: the first]"
+)
+@click.option("--threshold", type=FiniteFloatRange(0, MAX_THRESHOLD * 100, min_open=True),
+              default=DEFAULT_THRESHOLD * 100, show_default=True, metavar="PCT",
+              help="The band of no practical difference: a figure whose whole 95 % interval "
+              "lies within ±PCT % of the baseline is the same.")  # fmt: skip
+@click.option("--fail-above", type=FiniteFloatRange(1.0, min_open=True), metavar="RATIO",
+              help="Exit 1 when a figure is worse than the baseline (slower, more, or lower "
+              "per second) and even its interval's end nearest 1 is beyond RATIO.")  # fmt: skip
+@click.option("--changed", is_flag=True, help="Show only the figures whose verdict is not same.")
+@output_options
+@click.pass_context
+def compare_command(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    labels: tuple[str, ...],
+    baseline: str | None,
+    threshold: float,
+    fail_above: float | None,
+    changed: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Compare saved reports (files, or folders of them) across hosts, from their samples.
+
+    For each figure: the ratio of its median to the baseline's, a 95 % bootstrap interval of
+    that ratio and a Mann-Whitney U test. The interval against a band of ±PCT % gives one
+    word: slower/faster (times), more/less (memory, counts), higher/lower (other units), same
+    (inside the band), unclear (straddling it, or too few samples), missing. Noise status and
+    the interference a measurement saw are shown beside, never as the verdict. Nothing is
+    measured: the report's host block names the compared hosts. With GITHUB_STEP_SUMMARY set,
+    the markdown is appended there too.
+    """
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary is not None:
+        with cli_errors(debugging(ctx)):
+            check_output_path(summary, "GITHUB_STEP_SUMMARY")
+
+    def measure() -> Measurement:
+        reports = load_all(paths)
+        return compare_reports(
+            reports, labels, baseline, fail_above, threshold / 100, changed_only=changed
+        )
+
+    report = run_command(ctx, measure, fmt, json_path, host_from=compared_hosts)
+    if summary:
+        with cli_errors(False):
+            write_text(summary, render(report, "markdown"), "GITHUB_STEP_SUMMARY", append=True)
+    if report.data["fail_above"] is not None and report.data["regressions"]:
+        raise click.exceptions.Exit(1)
+
+
+REPORT_EPILOG = """Examples:
+
+\b
+  ostoolkit report --json report.json           # everything, quick settings
+  ostoolkit report --only switch,states --format markdown
+  ostoolkit report --full --json careful.json
+"""
+
+
+@click.command("report", epilog=REPORT_EPILOG)
+@click.option("--full", is_flag=True, help="Careful settings instead of quick ones (minutes).")
+@click.option("--only", metavar="SECTIONS",
+              help=f"Comma-separated sections.  [default: {','.join(SECTIONS)}]")  # fmt: skip
+@output_options
+@click.pass_context
+def report_command(
+    ctx: click.Context, full: bool, only: str | None, fmt: str, json_path: str | None
+) -> None:
+    """Run every measurement and set each of the article's claims beside this host.
+
+    One report with every figure (switch, spawn, fork tree, states and time slice, memory,
+    connections) and "the article vs this host": context switch ~5 µs, thread switch ~1 µs,
+    ~5× faster, time slices of milliseconds, pools of 5–50, processes heavier than threads.
+    When GITHUB_STEP_SUMMARY is set, the markdown summary is appended there too.
+    """
+    try:
+        sections = parse_sections(only)
+    except InvalidRequest as err:
+        raise click.BadParameter(str(err).removeprefix("--only "), param_hint="--only") from None
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    with cli_errors(debugging(ctx)):
+        if summary is not None:
+            check_output_path(summary, "GITHUB_STEP_SUMMARY")
+        check_suite(sections, full)
+
+    def measure() -> Measurement:
+        with progress_bar(len(sections), "measuring") as progress:
+            return run_suite(sections, full, progress)
+
+    report = run_command(ctx, measure, fmt, json_path)
+    if summary:
+        with cli_errors(False):
+            write_text(summary, render(report, "markdown"), "GITHUB_STEP_SUMMARY", append=True)
+
+
+@click.command("clone", epilog="Examples:\n\n\b\n  ostoolkit clone\n  ostoolkit clone --json -")
+@output_options
+@click.pass_context
+def clone_command(ctx: click.Context, fmt: str, json_path: str | None) -> None:
+    """Show what a forked child, a thread and a spawned program share with their parent.
+
+    Each new task changes one thing after it starts (a variable, its fd table, its working
+    directory, a signal's handler) and the parent looks whether it changed too; with strace
+    installed, the clone(2) flags the C library really passed are shown beside.
+    """
+    run_command(ctx, measure_clone, fmt, json_path)
+
+
+COMMANDS = (
+    host,
+    fork_tree_command,
+    connections_command,
+    states_command,
+    compare_command,
+    report_command,
+    clone_command,
+)

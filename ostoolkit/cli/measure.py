@@ -1,0 +1,272 @@
+"""The measure-* commands: context switches, process and thread creation, memory per worker.
+
+Each reads its quick and careful settings from its measurement's Config (``quick()``,
+``full()``), in its options' defaults and help texts as in the run, and its progress bar's
+length from ``Config.steps``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import click
+
+from ostoolkit.cli import progress_bar, run_command
+from ostoolkit.cli.options import (
+    MAX_REPEAT,
+    CpuList,
+    StrictIntRange,
+    counts,
+    listed,
+    output_options,
+    sizes_mb,
+    spoken,
+)
+from ostoolkit.measure.cow import MAX_COW_MB, measure_cow
+from ostoolkit.measure.memory import MAX_PROCESSES, MAX_THREADS, MemoryConfig, measure_memory
+from ostoolkit.measure.memory import MODELS as MEMORY_MODELS
+from ostoolkit.measure.perfbench import add_perf_findings, cross_check_perf
+from ostoolkit.measure.spawn import MAX_PARENT_RSS_MB, METHODS, SpawnConfig, measure_spawn
+from ostoolkit.measure.switch import (
+    MAX_ITERATIONS,
+    MAX_WORKING_SET_KB,
+    MODELS,
+    PLACEMENTS,
+    SwitchConfig,
+    measure_switch,
+)
+from ostoolkit.report import Measurement
+
+# perf's loops per run for --cross-check, and runs per model.
+PERF_LOOPS = {True: 20_000, False: 100_000}
+PERF_RUNS = {True: 3, False: 5}
+SWITCH, QUICK_SWITCH = SwitchConfig.full(), SwitchConfig.quick()
+SPAWN, QUICK_SPAWN = SpawnConfig.full(), SpawnConfig.quick()
+MEMORY, QUICK_MEMORY = MemoryConfig.full(), MemoryConfig.quick()
+
+SWITCH_EPILOG = """Examples:
+
+\b
+  ostoolkit measure-switch                  # careful run, about 10 s
+  ostoolkit measure-switch --quick --json -  # CI: the JSON report on stdout
+  ostoolkit measure-switch --working-set 256 --model process
+  ostoolkit measure-switch --cross-check     # beside perf bench sched pipe
+"""
+
+
+@click.command("measure-switch", epilog=SWITCH_EPILOG)
+@click.option(
+    "--model",
+    "models",
+    type=click.Choice(MODELS),
+    multiple=True,
+    help="process (os.fork) or thread (threading); repeat for both.  [default: both]",
+)
+@click.option(
+    "--placement",
+    "placements",
+    type=click.Choice([p.replace("_", "-") for p in PLACEMENTS]),
+    multiple=True,
+    help="same-core (a real switch per hop) or cross-core (wake-up latency across CPUs).  "
+    "[default: both]",
+)
+@click.option(
+    "--iterations",
+    type=StrictIntRange(1, MAX_ITERATIONS),
+    help="Round trips per sample.  [default: calibrated to about "
+    f"{SWITCH.target_sample_s * 1000:.0f} ms, {QUICK_SWITCH.target_sample_s * 1000:.0f} ms "
+    "with --quick]",
+)
+@click.option(
+    "--repeat",
+    type=StrictIntRange(1, MAX_REPEAT),
+    help=f"Samples per figure, taken in up to {SWITCH.blocks} blocks spread over the run, each "
+    f"with a fresh partner and a warm-up.  [default: {SWITCH.repeat}, {QUICK_SWITCH.repeat} "
+    "with --quick]",
+)
+@click.option(
+    "--working-set",
+    "working_set_kb",
+    type=StrictIntRange(0, MAX_WORKING_SET_KB),
+    default=SWITCH.working_set_kb,
+    show_default=True,
+    metavar="KB",
+    help="Each task reads its own buffer of this size before every hop (lmbench lat_ctx size).",
+)
+@click.option("--cpus", type=CpuList(),
+              help="One CPU (same-core) or two (cross-core) of those this process may use, "
+              "e.g. 2,3.  [default: the first allowed]")  # fmt: skip
+@click.option("--quick", is_flag=True, help="Finish in about a second (for CI logs).")
+@click.option(
+    "--cross-check", is_flag=True, help="Also run perf bench sched pipe (and -T) on the same CPU."
+)
+@output_options
+@click.pass_context
+def measure_switch_command(
+    ctx: click.Context,
+    models: tuple[str, ...],
+    placements: tuple[str, ...],
+    iterations: int | None,
+    repeat: int | None,
+    working_set_kb: int,
+    cpus: tuple[int, ...] | None,
+    quick: bool,
+    cross_check: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Measure the cost of a context switch between two processes and between two threads.
+
+    Two tasks bounce a one-byte token over two pipes (the lmbench / perf bench sched pipe
+    method), pinned to one CPU (same-core: every hop is a real switch) or to two CPUs
+    (cross-core: wake-up latency). Each figure is given gross (round trip / 2) and net (minus
+    the same write+read done without a switch, measured in the same run), beside the
+    article's claims, checked against the kernel's own switch counters.
+    """
+    preset = QUICK_SWITCH if quick else SWITCH
+    config = replace(
+        preset,
+        models=models or preset.models,
+        placements=tuple(p.replace("-", "_") for p in placements) or preset.placements,
+        repeat=repeat or preset.repeat,
+        iterations=iterations,
+        working_set_kb=working_set_kb,
+        cpus=cpus,
+    )
+
+    def measure() -> Measurement:
+        steps = config.steps(len(os.sched_getaffinity(0)))
+        with progress_bar(steps, "measuring switches") as progress:
+            measurement = measure_switch(config, progress)
+        if cross_check:
+            cpu = next(
+                (r.extra["cpus"][0] for r in measurement.results if r.id.endswith("same_core")),
+                min(os.sched_getaffinity(0)),
+            )
+            measurement = add_perf_findings(
+                measurement + cross_check_perf(cpu, PERF_LOOPS[quick], PERF_RUNS[quick])
+            )
+        return measurement
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+SPAWN_EPILOG = """Examples:
+
+\b
+  ostoolkit measure-spawn                          # about 5 s
+  ostoolkit measure-spawn --quick --json spawn.json
+  ostoolkit measure-spawn --method fork --method thread --parent-rss 0,256,1024
+"""
+
+
+@click.command("measure-spawn", epilog=SPAWN_EPILOG)
+@click.option("--method", "methods", type=click.Choice(METHODS), multiple=True,
+              help="Creation method to time; repeat for several.  [default: all]")  # fmt: skip
+@click.option("--repeat", type=StrictIntRange(1, MAX_REPEAT),
+              help="Timed operations per method.  "
+              f"[default: {SPAWN.repeat}, {QUICK_SPAWN.repeat} with --quick]")  # fmt: skip
+@click.option("--mp-repeat", type=StrictIntRange(1, MAX_REPEAT),
+              help="Starts per multiprocessing method.  "
+              f"[default: {SPAWN.mp_repeat}, {QUICK_SPAWN.mp_repeat} with --quick]")  # fmt: skip
+@click.option("--parent-rss", "parent_rss_mb", type=sizes_mb(MAX_PARENT_RSS_MB),
+              metavar="MB,...",
+              help="Also time fork with the parent holding this much more memory.")  # fmt: skip
+@click.option("--quick", is_flag=True, help="Fewer repetitions (for CI logs).")
+@output_options
+@click.pass_context
+def measure_spawn_command(
+    ctx: click.Context,
+    methods: tuple[str, ...],
+    repeat: int | None,
+    mp_repeat: int | None,
+    parent_rss_mb: tuple[int, ...] | None,
+    quick: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Measure what creating a process or a thread costs, one creation at a time.
+
+    fork+exit+waitpid, fork+execve of /bin/true, os.posix_spawn, subprocess.run, a thread's
+    start+join, and one worker with each multiprocessing start method (fork, forkserver,
+    spawn); each as a ratio to a thread start. --parent-rss shows fork growing with the
+    page tables it copies.
+    """
+    preset = QUICK_SPAWN if quick else SPAWN
+    config = replace(
+        preset,
+        repeat=repeat or preset.repeat,
+        mp_repeat=mp_repeat or preset.mp_repeat,
+        methods=methods or preset.methods,
+        parent_rss_mb=parent_rss_mb or (),
+    )
+
+    def measure() -> Measurement:
+        with progress_bar(config.steps(), "timing creations") as progress:
+            return measure_spawn(config, progress)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+MEMORY_EPILOG = f"""Examples:
+
+\b
+  ostoolkit measure-memory                         # {spoken(MEMORY.workers)} workers of each model
+  ostoolkit measure-memory --model thread --workers 100,1000,10000
+  ostoolkit measure-memory --cow --size 256        # copy-on-write, step by step
+"""
+
+
+@click.command("measure-memory", epilog=MEMORY_EPILOG)
+@click.option("--workers", type=counts(MAX_THREADS), default=listed(MEMORY.workers),
+              show_default=True,
+              help=f"Worker counts to measure (processes up to {MAX_PROCESSES}, threads up to "
+              f"{MAX_THREADS}).")  # fmt: skip
+@click.option("--model", "models", type=click.Choice(MEMORY_MODELS), multiple=True,
+              help="Worker model; repeat for several.  [default: all]")  # fmt: skip
+@click.option("--cow", is_flag=True, help="Show copy-on-write after fork instead.")
+@click.option("--size", type=StrictIntRange(1, MAX_COW_MB), default=64, show_default=True,
+              metavar="MB", help="With --cow: the parent's memory the child writes.")  # fmt: skip
+@click.option("--repeat", type=StrictIntRange(1, 100), default=3, show_default=True,
+              help="With --cow: children forked, one after the other.")  # fmt: skip
+@click.option("--quick", is_flag=True,
+              help=f"{spoken(QUICK_MEMORY.workers)} workers, or one --cow child.")  # fmt: skip
+@output_options
+@click.pass_context
+def measure_memory_command(
+    ctx: click.Context,
+    workers: tuple[int, ...],
+    models: tuple[str, ...],
+    cow: bool,
+    size: int,
+    repeat: int,
+    quick: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
+    """Measure the memory one more process costs, and one more thread, honestly counted.
+
+    N idle workers (forked processes, threads, fork+execve'd interpreters, multiprocessing
+    'spawn' workers) each write the same small state and block; the whole group is measured
+    by USS, PSS and RSS against the same group with no worker, and the cost per worker is
+    the slope. --cow instead forks a child over the parent's memory and shows its unique
+    memory growing only with what it writes.
+    """
+    preset = QUICK_MEMORY if quick else MEMORY
+    if ctx.get_parameter_source("workers") == click.core.ParameterSource.DEFAULT:
+        workers = preset.workers
+
+    def measure() -> Measurement:
+        if cow:
+            runs = 1 if quick else repeat
+            with progress_bar(runs, "copy-on-write") as progress:
+                return measure_cow(size, runs, progress)
+        config = replace(preset, workers=workers, models=models or preset.models)
+        with progress_bar(config.steps(), "measuring memory") as progress:
+            return measure_memory(config, progress)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+MEASURE_COMMANDS = (measure_switch_command, measure_spawn_command, measure_memory_command)

@@ -1,0 +1,123 @@
+"""The hosts behind the compared reports: column labels, differing fingerprint fields, and
+whether two reports are runs of one host configured the same.
+
+Apart from the figures' statistics (``compare.py``): these read only the reports' ``host``
+blocks, and give ``data.host_differences``, ``data.same_host`` and the labels of ``data.hosts``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.payloads import HostDifference
+from ostoolkit.report import Report
+
+# Host fields compared (in this order) and their readable names; a nested field's key is
+# added after a colon ("virtualization: container", "mitigation: spectre_v2").
+HOST_FIELDS = (
+    ("hostname", "hostname"),
+    ("cpu_model", "CPU model"),
+    ("cpus_logical", "logical CPUs"),
+    ("cpus_allowed", "CPUs allowed"),
+    ("kernel", "kernel"),
+    ("preemption", "preemption"),
+    ("tlb_tagging", "TLB tagging"),
+    ("virtualization", "virtualization"),
+    ("mitigations", "mitigation"),
+    ("clocksource", "clock source"),
+    ("governor", "cpufreq governor"),
+    ("python", "Python"),
+)
+# The fingerprint fields two reports must share to be runs of one host, configured the same:
+# only then is a move of the host's speed reference the host's passing state, which may
+# withhold a verdict. Between different hosts (or one host booted or set up differently) it
+# is part of what is compared: shown, never a reason. The CPUs allowed (a cpuset) and the
+# load average may differ.
+SAME_HOST_FIELDS = (
+    "hostname",
+    "cpu_model",
+    "cpus_logical",
+    "kernel",
+    "preemption",
+    "tlb_tagging",
+    "virtualization",
+    "mitigations",
+    "clocksource",
+    "governor",
+    "python",
+)
+
+
+def host_label(report: Report) -> str:
+    """A short name for a host: hostname, CPU model's first words and kernel release."""
+    host = report.host
+    cpu = " ".join(
+        str(host.get("cpu_model", "?")).replace("(R)", "").replace("(TM)", "").split()[:3]
+    )
+    kernel = str(host.get("kernel", "?")).split("-")[0]
+    return f"{host.get('hostname', '?')} ({cpu}, {kernel})"
+
+
+def unique_labels(reports: Sequence[Report], given: Sequence[str]) -> list[str]:
+    """Labels for the columns: the user's (once per report, each different), else the hosts'.
+
+    Labels made from the hosts are numbered when two hosts look alike ("vm #1", "vm #2").
+    """
+    if given:
+        if len(given) != len(reports):
+            raise InvalidRequest(f"--label was given {len(given)} times for {len(reports)} reports")
+        for label in given:
+            if not label.strip():
+                raise InvalidRequest("--label is empty: give each report a name")
+            if given.count(label) > 1:
+                raise InvalidRequest(f"--label {label!r} is given twice: labels name columns")
+        return list(given)
+    labels = [host_label(r) for r in reports]
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if labels.count(label) == 1 else f"{label} #{seen[label]}")
+    return unique
+
+
+def host_differences(reports: Sequence[Report]) -> list[HostDifference]:
+    """The host fields whose values differ between the reports, with readable names.
+
+    One object per field: ``key`` (its JSON path in the host block, e.g.
+    ``virtualization.container``), ``field`` (readable), ``values`` (one per report, as
+    stored; null where a report lacks it).
+    """
+    rows: list[HostDifference] = []
+    for key, name in HOST_FIELDS:
+        values = [r.host.get(key) for r in reports]
+        if any(isinstance(v, dict) for v in values):
+            subkeys = sorted({k for v in values if isinstance(v, dict) for k in v})
+            for sub in subkeys:
+                subvalues = [v.get(sub) if isinstance(v, dict) else None for v in values]
+                if _differ(subvalues):
+                    path, field = f"{key}.{sub}", f"{name}: {sub}"
+                    rows.append({"key": path, "field": field, "values": subvalues})
+        elif _differ(values):
+            rows.append({"key": key, "field": name, "values": values})
+    return rows
+
+
+def same_host(base: Report, other: Report) -> bool:
+    """Whether two reports are runs of one host, configured the same (SAME_HOST_FIELDS).
+
+    Both must name their host; a field neither report has counts as shared.
+    """
+    if "hostname" not in base.host or "hostname" not in other.host:
+        return False
+    return not any(
+        _differ([base.host.get(field), other.host.get(field)]) for field in SAME_HOST_FIELDS
+    )
+
+
+def _differ(values: Sequence[Any]) -> bool:
+    """Whether JSON values differ (compared as JSON text, so 1 and true stay apart)."""
+    return len({json.dumps(v, sort_keys=True) for v in values}) > 1
