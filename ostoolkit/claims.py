@@ -176,9 +176,10 @@ def pooled_backends(result: Result) -> int:
     return int(result.median) - POOLED_NON_BACKENDS
 
 
-def pooled_clients(result: Result) -> str:
-    """The client count <N> in a ``conn.pooled.<N>.*`` result id."""
-    return result.id.split(".")[2]
+def pooled_clients(result: Result) -> int:
+    """The client count a connections result was measured at (its ``extra.clients``)."""
+    clients = result.extra.get("clients")
+    return clients if isinstance(clients, int) else 0
 
 
 # A verdict for one result, given every result of the measurement by id; None: no claim here.
@@ -274,9 +275,7 @@ def annotate(measurement: Measurement) -> Measurement:
 def _largest(results: Sequence[Result], prefix: str, suffix: str = "") -> Result | None:
     """The result whose id starts and ends so, the largest client count first."""
     found = [r for r in results if r.id.startswith(prefix) and r.id.endswith(suffix)]
-    return max(
-        found, key=lambda r: int(r.id.split(".")[2]) if r.id.count(".") > 2 else 0, default=None
-    )
+    return max(found, key=pooled_clients, default=None)
 
 
 def _row(claim: str, article: str, here: str, verdict: str) -> dict[str, str]:

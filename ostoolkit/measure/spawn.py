@@ -166,11 +166,6 @@ def _count_for(method: str, config: SpawnConfig) -> int:
     return config.mp_repeat if method in MP_START_METHODS else config.repeat
 
 
-def spawn_step_count(config: SpawnConfig) -> int:
-    """``config.steps()`` as a function (tests/unit/test_spawn.py and test_spawn_os.py call it)."""
-    return config.steps()
-
-
 def check_config(config: SpawnConfig) -> None:
     """Refuse an unknown method, a count below 1, or a parent size out of range, before any work."""
     unknown = [m for m in config.methods if m not in METHODS]

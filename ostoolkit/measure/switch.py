@@ -490,8 +490,3 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
             "on a VM they can be many times the switch cost"
         )
     return Measurement(tuple(results), tuple(findings), tuple(warnings))
-
-
-def step_count(config: SwitchConfig, cpus_allowed: int) -> int:
-    """``config.steps(cpus_allowed)`` as a function (tests/unit/test_switch_plan.py calls it)."""
-    return config.steps(cpus_allowed)

@@ -27,7 +27,6 @@ from ostoolkit.measure.spawn import (
     SpawnConfig,
     measure_spawn,
     planned_ids,
-    spawn_step_count,
 )
 from ostoolkit.mpspawn import mp_helper_pids, spawn_launcher_warning
 
@@ -88,7 +87,7 @@ def test_findings_speak_of_threads_and_memory(run):
 
 
 def test_progress_steps(run):
-    assert sum(run.steps) == spawn_step_count(CONFIG)
+    assert sum(run.steps) == CONFIG.steps()
 
 
 def test_nothing_left_behind(run):
@@ -128,7 +127,7 @@ def test_missing_true_skips_with_warnings(monkeypatch):
     skipped = [w for w in m.warnings if "skipped" in w]
     assert len(skipped) == 3
     assert all("no 'true' executable" in w for w in skipped)
-    assert sum(steps) == spawn_step_count(config)
+    assert sum(steps) == config.steps()
 
 
 @pytest.fixture

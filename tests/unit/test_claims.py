@@ -65,7 +65,7 @@ def test_annotate_sets_each_claim_as_the_measurements_did():
         make_result("memory.mp_spawn.uss_per_worker", "m", "bytes", [50.0]),
         make_result("memory.thread.uss_per_worker", "m", "bytes", [100.0]),
         make_result("memory.process.rss_per_worker", "m", "bytes", [9000.0]),
-        make_result("conn.pooled.100.procs", "p", "count", [22]),
+        make_result("conn.pooled.100.procs", "p", "count", [22], extra={"clients": 100}),
         make_result("conn.pooled.100.threads", "p", "count", [22]),
         make_result("conn.process.100.procs", "p", "count", [101]),
     )

@@ -12,7 +12,6 @@ from ostoolkit.measure.spawn import (
     planned_ids,
     rss_finding,
     rss_result_id,
-    spawn_step_count,
     thread_finding,
     unavailable_reason,
     with_thread_ratios,
@@ -38,9 +37,9 @@ def test_ids_follow_methods_then_parent_sizes():
 
 
 def test_step_count_is_one_per_timed_operation():
-    assert spawn_step_count(SpawnConfig()) == 5 * 30 + 3 * 10
+    assert SpawnConfig().steps() == 5 * 30 + 3 * 10
     config = SpawnConfig(repeat=4, mp_repeat=2, methods=("fork", "mp_spawn"), parent_rss_mb=(8, 16))
-    assert spawn_step_count(config) == 4 + 2 + 2 * 4
+    assert config.steps() == 4 + 2 + 2 * 4
 
 
 def test_ratio_to_thread_is_added_to_every_result():

@@ -29,8 +29,8 @@ def test_article_rows():
         make_result("switch.process.same_core", "p", "us", [2.5]),
         make_result("switch.thread.same_core", "t", "us", [2.0]),
         make_result("sched.timeslice", "s", "ms", [4.0]),
-        make_result("conn.pooled.10.procs", "p", "count", [22]),
-        make_result("conn.pooled.1000.procs", "p", "count", [22]),
+        make_result("conn.pooled.10.procs", "p", "count", [22], extra={"clients": 10}),
+        make_result("conn.pooled.1000.procs", "p", "count", [22], extra={"clients": 1000}),
         make_result("memory.process.uss_per_worker", "m", "bytes", [1024.0 * 1000]),
         make_result("memory.thread.uss_per_worker", "m", "bytes", [1024.0 * 100]),
     ]

@@ -2,7 +2,7 @@ import pytest
 
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure import switch
-from ostoolkit.measure.switch import Pair, SwitchConfig, plan_pairs, step_count
+from ostoolkit.measure.switch import Pair, SwitchConfig, plan_pairs
 
 
 def test_two_cpus_same_and_cross():
@@ -47,8 +47,8 @@ def test_wanted_order_is_kept():
 
 def test_step_count_matches_placements():
     config = SwitchConfig(repeat=4)
-    assert step_count(config, 2) == 2 * 2 * 5
-    assert step_count(config, 1) == 1 * 2 * 5
+    assert config.steps(2) == 2 * 2 * 5
+    assert config.steps(1) == 1 * 2 * 5
 
 
 # -- results from samples (pure: no task is started)
