@@ -7,7 +7,7 @@ from elsewhere against the same shape (published as ``schema/ostoolkit-1.schema.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,10 @@ if TYPE_CHECKING:  # a value type only: report.py does not import the measuremen
 SCHEMA = "ostoolkit/1"
 UNITS = ("us", "ms", "bytes", "count", "per_s", "ratio", "bool")
 STATUSES = ("ok", "noisy", "bimodal")
+
+
+# How a measurement reports progress: called with the number of steps just done.
+Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,7 @@ from ostoolkit.measure.spawn import SpawnConfig, measure_spawn
 from ostoolkit.measure.spawn import check_config as check_spawn
 from ostoolkit.measure.states import observe_states
 from ostoolkit.measure.switch import SwitchConfig, measure_switch
-from ostoolkit.report import Measurement
-
-Progress = Callable[[int], None]
+from ostoolkit.report import Measurement, Progress
 
 
 def _switch_config(full: bool) -> SwitchConfig:

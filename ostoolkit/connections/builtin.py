@@ -15,7 +15,7 @@ with CONFIG_IRQ_TIME_ACCOUNTING (see ``measure.interference``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -35,12 +35,15 @@ from ostoolkit.connections.servers import (
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.payloads import SummaryTable
-from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.stats import percentile
 
 MODELS = ("process", "thread", "pooled")
 DEFAULT_POOL_SIZE = 20
+# The most client connections one run opens, built-in or real server alike (realdb reads it).
 MAX_CLIENTS = 10000
+# Processes of the pooled model that are not backends: the pooler and the upstream's supervisor.
+POOLED_NON_BACKENDS = 2
 # File descriptors each connection needs at once across ostoolkit's processes (client and
 # server side): the soft limit is inherited by the servers and clients ostoolkit forks.
 FDS_PER_CLIENT = 2
@@ -51,8 +54,6 @@ LABELS = {
     "thread": "thread-per-connection",
     "pooled": "pooled",
 }
-
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -303,8 +304,9 @@ def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]
             "the funnel queues queries instead of making the CPUs juggle a task per connection"
         )
     if pooled:
+        backends = pooled.loaded.processes - POOLED_NON_BACKENDS
         findings.append(
-            f"the pooler served {top} clients with {pooled.loaded.processes - 2} backend processes "
+            f"the pooler served {top} clients with {backends} backend processes "
             f"(pool {pool_size}; the article: {CLAIMS['pool_size'].span}): "
             f"{pooled.loaded.processes} server processes in "
             f"all, against {process.loaded.processes if process else '?'} without it"

@@ -19,7 +19,7 @@ times are reported, and a warning says why. The database drivers live in ``drive
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +27,7 @@ import psutil
 
 from ostoolkit.children import enough_open_files
 from ostoolkit.connections import discovery
+from ostoolkit.connections.builtin import MAX_CLIENTS
 from ostoolkit.connections.drivers import (
     LABELS,
     Client,
@@ -42,14 +43,11 @@ from ostoolkit.connections.drivers import (
 )
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
-from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.stats import slope
 from ostoolkit.units import format_size
 
 SERVERS = ("postgres", "mysql", "pgbouncer")
-MAX_CLIENTS = 10000
-
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)

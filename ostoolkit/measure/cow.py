@@ -14,20 +14,17 @@ import mmap
 import os
 import resource
 import statistics
-from collections.abc import Callable
 
 import psutil
 
 from ostoolkit.children import Children, check_task_budget
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Meter
-from ostoolkit.report import Measurement, make_result
+from ostoolkit.report import Measurement, Progress, make_result
 from ostoolkit.units import format_size
 
 COW_STEPS = ("fork", "read", "write10", "write50", "write100")
 MAX_COW_MB = 4096
-
-Progress = Callable[[int], None]
 
 
 def _cow_child(buf: bytearray, step_r: int, report_w: int) -> None:

@@ -21,13 +21,13 @@ from pathlib import Path
 from ostoolkit.children import Children
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.procfs import parse_kb_fields
+from ostoolkit.report import Progress
 
 # Operations run before timing and not counted: first-use costs are not creation costs.
 WARMUP = 2
 # /proc/self/status fields kept for --parent-rss (proc(5)): page tables and resident memory.
 STATUS_FIELDS = ("VmPTE", "VmRSS")
 
-Progress = Callable[[int], None]
 Operation = Callable[[], None]
 
 

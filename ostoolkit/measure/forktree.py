@@ -22,7 +22,7 @@ import psutil
 
 from ostoolkit.children import Children, check_task_budget, fork_descendant
 from ostoolkit.errors import NoSuchPid, OstoolkitError, TreeTooLarge
-from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.report import Measurement, Progress, Result, make_result
 
 DEFAULT_MAX_PROCS = 512
 # What a leaf execs with --exec: a small program that blocks reading the release pipe on its
@@ -41,8 +41,6 @@ CONCURRENT_NOTE = (
     "the tree's processes fork concurrently, so these times include their contention for "
     "CPUs; ostoolkit measure-spawn times one creation at a time"
 )
-
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)

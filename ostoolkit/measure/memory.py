@@ -20,7 +20,7 @@ as context and leave its status alone.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from ostoolkit.mpspawn import (
     main_script,
     spawn_launcher_warning,
 )
-from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.scratch import run_tempdir
 from ostoolkit.stats import slope
 from ostoolkit.units import format_size
@@ -58,8 +58,6 @@ BYTES_PER_THREAD = 256 * 2**10
 READY_TIMEOUT_PER_WORKER_S = 2.0
 READY_TIMEOUT_MIN_S = 30.0
 STATUS_FIELDS = ("VmPTE", "VmStk", "Threads")
-
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)

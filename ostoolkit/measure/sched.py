@@ -35,9 +35,7 @@ from ostoolkit.procfs import (
     schedstat_available,
     scheduler_facts,
 )
-from ostoolkit.report import Measurement, Result, make_result
-
-Progress = Callable[[int], None]
+from ostoolkit.report import Measurement, Progress, Result, make_result
 
 # The byte a child writes once it is pinned and running its task.
 READY = b"r"

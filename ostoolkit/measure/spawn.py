@@ -36,7 +36,6 @@ from ostoolkit.errors import InvalidRequest, LimitExceeded
 from ostoolkit.measure.creation import (
     WARMUP,
     Operation,
-    Progress,
     fault_extra,
     fork_exec_op,
     fork_op,
@@ -57,7 +56,7 @@ from ostoolkit.measure.mpstart import (
     mp_op,
 )
 from ostoolkit.mpspawn import main_script, stopping_mp_helpers
-from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.scratch import run_tempdir
 from ostoolkit.units import format_kib, format_times, format_us
 

@@ -16,7 +16,6 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -33,9 +32,7 @@ from ostoolkit.procfs import (
     read_wchan,
     schedstat_available,
 )
-from ostoolkit.report import Measurement
-
-Progress = Callable[[int], None]
+from ostoolkit.report import Measurement, Progress
 
 # The steps observe_states reports to its progress callback: running, ready, waiting,
 # stopped, zombie, killed.

@@ -33,7 +33,6 @@ import resource
 import statistics
 import threading
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 
@@ -45,7 +44,7 @@ from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.host import tlb_tagging
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.reference import time_rounds
-from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.stats import judge_noise, summarize
 
 MODELS = ("process", "thread")
@@ -64,8 +63,6 @@ SWITCHES_PER_HOP_RANGE = (0.8, 1.25)
 
 # TLB tagging that lets a process switch keep the TLB (see host.tlb_tagging).
 TLB_TAGS = ("pcid", "asid")
-
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
