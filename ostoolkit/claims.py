@@ -231,21 +231,45 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
-# The figures whose noise is warned about, where it is warned about today. Every result has a
-# status; widening this to "*" warns about every noisy figure (memory, connections, clone...).
-NOISE_WARNED = ("switch.*", "sched.timeslice", "sched.runqueue_wait", "spawn.*")
+# The sections (an id's first part) whose figures come many to a run: each model's USS, PSS
+# and RSS; each client count's seven figures. Their noisy figures share one warning, not dozens.
+GROUPED_SECTIONS = {"memory": "memory", "conn": "connections"}
 
 
-def _matches(result_id: str, patterns: Sequence[str]) -> bool:
-    """Whether a result id matches one of the shell-style patterns."""
-    return any(fnmatchcase(result_id, pattern) for pattern in patterns)
-
-
-def noise_warning(result: Result) -> str | None:
-    """The warning for a figure whose samples were not trustworthy, if it is one warned about."""
-    if result.status == "ok" or not _matches(result.id, NOISE_WARNED):
-        return None
+def noise_warning(result: Result) -> str:
+    """The warning for one figure that is not ``ok``: its label, status and the notes why."""
     return f"{result.label} is {result.status}: {'; '.join(result.notes)}"
+
+
+def grouped_warning(section: str, results: Sequence[Result]) -> str:
+    """One warning for a grouped section's untrustworthy figures, each label with its status."""
+    listed = ", ".join(f"{r.label} ({r.status})" for r in results)
+    return (
+        f"{len(results)} {GROUPED_SECTIONS[section]} figures are not ok (the JSON report's "
+        f"notes say why): {listed}"
+    )
+
+
+def noise_warnings(results: Sequence[Result]) -> list[str]:
+    """A warning for every figure that is not ``ok``, in the results' order.
+
+    Several from one grouped section share a single warning, placed where their first one's
+    would be.
+    """
+    untrusted = [r for r in results if r.status != "ok"]
+    by_section: dict[str, list[Result]] = {}
+    for result in untrusted:
+        by_section.setdefault(result.id.split(".", 1)[0], []).append(result)
+    warnings = []
+    for result in untrusted:
+        section = result.id.split(".", 1)[0]
+        group = by_section[section]
+        if section in GROUPED_SECTIONS and len(group) > 1:
+            if result is group[0]:
+                warnings.append(grouped_warning(section, group))
+        else:
+            warnings.append(noise_warning(result))
+    return warnings
 
 
 def with_claim(result: Result, by_id: Mapping[str, Result]) -> Result:
@@ -261,14 +285,14 @@ def with_claim(result: Result, by_id: Mapping[str, Result]) -> Result:
 def annotate(measurement: Measurement) -> Measurement:
     """Set the article's claims and verdicts beside the results and warn about noisy figures.
 
-    Idempotent: a noise warning the measurement already carries (a measurement may place its
-    own among its other warnings) is not added twice, so a part and the whole it is merged into
-    may both be annotated.
+    The only place noise warnings are made, for every measurement: they follow the
+    measurement's own warnings. Idempotent: a warning the measurement already carries is not
+    added twice, so a part and the whole it is merged into may both be annotated.
     """
     by_id = {r.id: r for r in measurement.results}
     results = tuple(with_claim(r, by_id) for r in measurement.results)
     said = set(measurement.warnings)
-    added = [w for w in map(noise_warning, results) if w is not None and w not in said]
+    added = [w for w in noise_warnings(results) if w not in said]
     return replace(measurement, results=results, warnings=(*measurement.warnings, *added))
 
 

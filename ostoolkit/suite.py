@@ -21,7 +21,7 @@ from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.forktree import TreeConfig, build_tree, check_tree
 from ostoolkit.measure.memory import MemoryConfig, measure_memory
 from ostoolkit.measure.memory import check_config as check_memory
-from ostoolkit.measure.sched import measure_timeslice
+from ostoolkit.measure.sched import TimesliceConfig, measure_timeslice
 from ostoolkit.measure.spawn import SpawnConfig, measure_spawn
 from ostoolkit.measure.spawn import check_config as check_spawn
 from ostoolkit.measure.states import observe_states
@@ -61,8 +61,13 @@ def _check_tree(full: bool) -> None:
     check_tree(_tree_config(full))
 
 
+def _timeslice_config(full: bool) -> TimesliceConfig:
+    return TimesliceConfig.full() if full else TimesliceConfig.quick()
+
+
 def _states(full: bool) -> Measurement:
-    return observe_states() + measure_timeslice(3.0 if full else 1.0, 30 if full else 10)
+    config = _timeslice_config(full)
+    return observe_states() + measure_timeslice(config.duration_s, config.windows, config.cpu)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Each parses its options with the types in ``options`` and makes one library call through
 ``run_command``; connections reads its quick and careful client counts from
-``ConnectionsConfig``.
+``ConnectionsConfig``, states its time slice's duration and windows from ``TimesliceConfig``.
 """
 
 from __future__ import annotations
@@ -35,18 +35,19 @@ from ostoolkit.compare import (
 )
 from ostoolkit.connections.builtin import MAX_CLIENTS, ConnectionsConfig, measure_connections
 from ostoolkit.connections.builtin import MODELS as CONNECTION_MODELS
-from ostoolkit.connections.realdb import measure_real_server
+from ostoolkit.connections.realdb import measure_real_server, real_server_steps
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.files import check_output_path, write_text
 from ostoolkit.measure.clone import measure_clone
 from ostoolkit.measure.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree, read_subtree
-from ostoolkit.measure.sched import measure_timeslice, timeslice_steps
+from ostoolkit.measure.sched import TimesliceConfig, measure_timeslice
 from ostoolkit.measure.states import STATES_STEPS, observe_states
 from ostoolkit.render import draw_tree, render
 from ostoolkit.report import Measurement
 from ostoolkit.suite import SECTIONS, check_suite, parse_sections, run_suite
 
 CONNECTIONS, QUICK_CONNECTIONS = ConnectionsConfig.full(), ConnectionsConfig.quick()
+TIMESLICE, FULL_TIMESLICE = TimesliceConfig.quick(), TimesliceConfig.full()
 MAX_TREE_PROCS = 4096
 
 
@@ -200,8 +201,8 @@ def connections_command(
 
     def measure() -> Measurement:
         if real:
-            # Each real server reports one step for its idle state and one per client count.
-            with progress_bar(len(real) * (len(clients) + 1), "loading servers") as progress:
+            steps = len(real) * real_server_steps(clients)
+            with progress_bar(steps, "loading servers") as progress:
                 measurements = [
                     measure_real_server(k, v, clients, progress) for k, v in real.items()
                 ]
@@ -212,11 +213,13 @@ def connections_command(
     run_command(ctx, measure, fmt, json_path)
 
 
-STATES_EPILOG = """Examples:
+SHARED_CPU = f"two busy processes sharing a CPU for {TIMESLICE.duration_s:g} s"
+CAREFUL_SLICE = f"--duration {FULL_TIMESLICE.duration_s:g} --windows {FULL_TIMESLICE.windows}"
+STATES_EPILOG = f"""Examples:
 
 \b
-  ostoolkit states                  # the states, then two busy processes sharing a CPU for 1 s
-  ostoolkit states --cpu 1 --duration 3 --windows 30
+  ostoolkit states                  # the states, then {SHARED_CPU}
+  ostoolkit states --cpu 1 {CAREFUL_SLICE}
 """
 
 
@@ -224,9 +227,11 @@ STATES_EPILOG = """Examples:
 @click.option(
     "--cpu", type=StrictIntRange(0), help="CPU the children share.  [default: the last allowed]"
 )
-@click.option("--duration", type=FiniteFloatRange(0.1, 60), default=1.0, show_default=True,
+@click.option("--duration", type=FiniteFloatRange(0.1, 60), default=TIMESLICE.duration_s,
+              show_default=True,
               help="Seconds two busy processes share one CPU for the slice figures.")  # fmt: skip
-@click.option("--windows", type=StrictIntRange(1, 1000), default=10, show_default=True,
+@click.option("--windows", type=StrictIntRange(1, 1000), default=TIMESLICE.windows,
+              show_default=True,
               help="Windows the duration is split into: the samples of each figure.")  # fmt: skip
 @output_options
 @click.pass_context
@@ -249,11 +254,14 @@ def states_command(
     if cpu is not None and cpu not in os.sched_getaffinity(0):
         raise click.BadParameter(not_allowed(cpu), param_hint="--cpu")
 
+    config = replace(TIMESLICE, duration_s=duration, windows=windows, cpu=cpu)
+
     def measure() -> Measurement:
-        steps = STATES_STEPS + timeslice_steps(windows)
-        with progress_bar(steps, "walking states") as progress:
+        with progress_bar(STATES_STEPS + config.steps(), "walking states") as progress:
             states = observe_states(cpu, progress)
-            return states + measure_timeslice(duration, windows, cpu, progress)
+            return states + measure_timeslice(
+                config.duration_s, config.windows, config.cpu, progress
+            )
 
     run_command(ctx, measure, fmt, json_path)
 

@@ -23,7 +23,13 @@ from ostoolkit.cli.options import (
     sizes_mb,
     spoken,
 )
-from ostoolkit.measure.cow import MAX_COW_MB, measure_cow
+from ostoolkit.measure.cow import (
+    COW_REPEAT,
+    COW_SIZE_MB,
+    MAX_COW_MB,
+    QUICK_COW_REPEAT,
+    measure_cow,
+)
 from ostoolkit.measure.memory import MAX_PROCESSES, MAX_THREADS, MemoryConfig, measure_memory
 from ostoolkit.measure.memory import MODELS as MEMORY_MODELS
 from ostoolkit.measure.perfbench import add_perf_findings, cross_check_perf
@@ -226,9 +232,10 @@ MEMORY_EPILOG = f"""Examples:
 @click.option("--model", "models", type=click.Choice(MEMORY_MODELS), multiple=True,
               help="Worker model; repeat for several.  [default: all]")  # fmt: skip
 @click.option("--cow", is_flag=True, help="Show copy-on-write after fork instead.")
-@click.option("--size", type=StrictIntRange(1, MAX_COW_MB), default=64, show_default=True,
+@click.option("--size", type=StrictIntRange(1, MAX_COW_MB), default=COW_SIZE_MB,
+              show_default=True,
               metavar="MB", help="With --cow: the parent's memory the child writes.")  # fmt: skip
-@click.option("--repeat", type=StrictIntRange(1, 100), default=3, show_default=True,
+@click.option("--repeat", type=StrictIntRange(1, 100), default=COW_REPEAT, show_default=True,
               help="With --cow: children forked, one after the other.")  # fmt: skip
 @click.option("--quick", is_flag=True,
               help=f"{spoken(QUICK_MEMORY.workers)} workers, or one --cow child.")  # fmt: skip
@@ -259,7 +266,7 @@ def measure_memory_command(
 
     def measure() -> Measurement:
         if cow:
-            runs = 1 if quick else repeat
+            runs = QUICK_COW_REPEAT if quick else repeat
             with progress_bar(runs, "copy-on-write") as progress:
                 return measure_cow(size, runs, progress)
         config = replace(preset, workers=workers, models=models or preset.models)

@@ -18,6 +18,7 @@ import click
 
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.files import check_output_path
+from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
 from ostoolkit.render import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -124,14 +125,15 @@ class IntList(NumbersType):
         numbers = tuple(int(part) for part in parts)
         if len(set(numbers)) != len(numbers):
             self.fail(f"{shown(text)} names a number twice", param, ctx)
-        if not all(lo <= n <= hi for n in numbers):
+        if farthest_outside(numbers, lo, hi) is not None:
             self.fail(f"{shown(text)}: each number must be within {lo}..{hi}", param, ctx)
         return tuple(sorted(numbers)) if self.ordered else numbers
 
 
 def counts(most: int) -> IntList:
-    """--workers/--clients: distinct counts 1..most, sorted."""
-    return IntList(1, most, "1,10,100", ordered=True)
+    """--workers/--clients: distinct counts 1..most, sorted; the library's rule and limits
+    (``measure.limits``, and ``most`` from the measurement's own MAX_*)."""
+    return IntList(LEAST_COUNT, most, "1,10,100", ordered=True)
 
 
 def sizes_mb(most: int) -> IntList:

@@ -34,6 +34,7 @@ from ostoolkit.connections.servers import (
 )
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
 from ostoolkit.payloads import SummaryTable
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.stats import percentile
@@ -98,8 +99,9 @@ def check_config(config: ConnectionsConfig) -> None:
         if model not in MODELS:
             raise InvalidRequest(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     top = max(config.clients)
-    if not 1 <= top <= MAX_CLIENTS:
-        raise InvalidRequest(f"--clients {top} is outside 1..{MAX_CLIENTS}")
+    outside = farthest_outside(config.clients, LEAST_COUNT, MAX_CLIENTS)
+    if outside is not None:
+        raise InvalidRequest(f"--clients {outside} is outside {LEAST_COUNT}..{MAX_CLIENTS}")
     if "process" in config.models or "pooled" in config.models:
         backends = top if "process" in config.models else config.pool_size
         check_task_budget(backends + 8, BYTES_PER_BACKEND, "--clients")

@@ -43,6 +43,7 @@ from ostoolkit.connections.drivers import (
 )
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.stats import slope
 from ostoolkit.units import format_size
@@ -67,9 +68,17 @@ def check_clients(clients: Sequence[int]) -> tuple[int, ...]:
     counts = tuple(sorted(set(clients)))
     if not counts:
         raise InvalidRequest("give at least one client count")
-    if counts[0] < 1 or counts[-1] > MAX_CLIENTS:
-        raise InvalidRequest(f"client counts must be within 1..{MAX_CLIENTS}; got {list(counts)}")
+    if farthest_outside(counts, LEAST_COUNT, MAX_CLIENTS) is not None:
+        raise InvalidRequest(
+            f"client counts must be within {LEAST_COUNT}..{MAX_CLIENTS}; got {list(counts)}"
+        )
     return counts
+
+
+def real_server_steps(clients: Sequence[int]) -> int:
+    """How many progress steps ``measure_real_server`` reports: the idle server, then one per
+    distinct client count."""
+    return len(set(clients)) + 1
 
 
 def measure_group(pid: int, clients: int) -> ServerTotal:

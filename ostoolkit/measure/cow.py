@@ -25,6 +25,11 @@ from ostoolkit.units import format_size
 
 COW_STEPS = ("fork", "read", "write10", "write50", "write100")
 MAX_COW_MB = 4096
+# The parent's memory (MiB) and the children forked one after the other: the careful settings
+# (measure_cow's defaults), and the quick run's one child (measure-memory --cow --quick).
+COW_SIZE_MB = 64
+COW_REPEAT = 3
+QUICK_COW_REPEAT = 1
 
 
 def _cow_child(buf: bytearray, step_r: int, report_w: int) -> None:
@@ -53,9 +58,12 @@ def _cow_child(buf: bytearray, step_r: int, report_w: int) -> None:
 
 
 def measure_cow(
-    size_mb: int = 64, repeat: int = 3, progress: Progress | None = None
+    size_mb: int = COW_SIZE_MB, repeat: int = COW_REPEAT, progress: Progress | None = None
 ) -> Measurement:
-    """Fork a child of a parent holding ``size_mb`` written MiB; watch its memory as it writes."""
+    """Fork a child of a parent holding ``size_mb`` written MiB; watch its memory as it writes.
+
+    It reports one progress step per child (``repeat`` in all).
+    """
     if not 1 <= size_mb <= MAX_COW_MB:
         raise InvalidRequest(f"--size {size_mb} is outside 1..{MAX_COW_MB} MiB")
     check_task_budget(1, 2 * size_mb * 2**20, "--size")

@@ -30,6 +30,7 @@ import psutil
 from ostoolkit.children import Children, check_open_files, check_task_budget
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
 from ostoolkit.measure.workergroup import FDS_PER_MP_WORKER, await_ready, lead_group
 from ostoolkit.mpspawn import (
     main_script,
@@ -104,9 +105,11 @@ def check_config(config: MemoryConfig) -> None:
             raise InvalidRequest(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
         top = max(config.workers, default=0)
         limit = MAX_THREADS if model == "thread" else MAX_PROCESSES
-        if top > limit:
+        outside = farthest_outside(config.workers, LEAST_COUNT, limit)
+        if outside is not None:
             kind = "threads" if model == "thread" else "processes"
-            raise InvalidRequest(f"--workers {top} is over {limit} {kind} (the accepted range)")
+            where = f"over {limit}" if outside > limit else f"outside {LEAST_COUNT}..{limit}"
+            raise InvalidRequest(f"--workers {outside} is {where} {kind} (the accepted range)")
         per_worker = BYTES_PER_THREAD if model == "thread" else BYTES_PER_PROCESS[model]
         check_task_budget(top + 1, per_worker + config.state_kb * 1024, "--workers")
         if model == "mp_spawn":

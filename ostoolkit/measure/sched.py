@@ -199,14 +199,35 @@ def _sample_windows(
     return [window_figures(a, b) for a, b in pairwise(snapshots)], warnings
 
 
-def timeslice_steps(windows: int) -> int:
-    """How many progress steps ``measure_timeslice`` will report, for a progress bar."""
-    return windows
+@dataclass(frozen=True)
+class TimesliceConfig:
+    """How long two busy children share one CPU, in how many windows, and on which CPU.
+
+    The defaults are the quick settings, as ``measure_timeslice``'s own defaults are.
+    """
+
+    duration_s: float = 1.0
+    windows: int = 10
+    cpu: int | None = None
+
+    @classmethod
+    def quick(cls) -> TimesliceConfig:
+        """1 s in 10 windows (the defaults), for the states command and the report's quick run."""
+        return cls()
+
+    @classmethod
+    def full(cls) -> TimesliceConfig:
+        """The careful settings: 3 s in 30 windows, for the report's full run."""
+        return cls(duration_s=3.0, windows=30)
+
+    def steps(self) -> int:
+        """How many progress steps ``measure_timeslice`` reports (one per window)."""
+        return self.windows
 
 
 def measure_timeslice(
-    duration_s: float = 1.0,
-    windows: int = 10,
+    duration_s: float = TimesliceConfig.duration_s,
+    windows: int = TimesliceConfig.windows,
     cpu: int | None = None,
     progress: Progress | None = None,
 ) -> Measurement:

@@ -400,11 +400,6 @@ def rss_finding(results: Sequence[Result]) -> str | None:
     return text
 
 
-def _noise_warnings(results: Sequence[Result]) -> list[str]:
-    """One warning per figure whose samples were not trustworthy."""
-    return [f"{r.label} is {r.status}: {'; '.join(r.notes)}" for r in results if r.status != "ok"]
-
-
 def measure_spawn(config: SpawnConfig, progress: Progress | None = None) -> Measurement:
     """Measure what creating a process or thread costs on this host, one operation at a time."""
     check_config(config)
@@ -437,6 +432,5 @@ def measure_spawn(config: SpawnConfig, progress: Progress | None = None) -> Meas
         )
         if f
     ]
-    warnings.extend(_noise_warnings(results))
-    warnings.extend(children.lost)
+    warnings.extend(children.lost)  # the figures' noise warnings: claims.annotate
     return Measurement(tuple(results), tuple(findings), tuple(warnings))

@@ -127,8 +127,7 @@ class _StateWalk:
             f"runs at a time; in {elapsed_ms:.1f} ms {grew}, so each was ready while the other "
             f"ran; {second} then killed"
         )
-        os.kill(second, signal.SIGKILL)
-        self.children.reap(second)
+        self.children.end(second)
         self._record(entry)
 
     def _wait_both_waited(self, pids: tuple[int, int]) -> str:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 import psutil
 
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
-from ostoolkit.claims import judge_speedup, noise_warning
+from ostoolkit.claims import judge_speedup
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.host import tlb_tagging
 from ostoolkit.measure.interference import Interference, Meter
@@ -453,10 +453,7 @@ def _results_for(
             f"{switch.label}: the kernel counted {per_hop:.2f} context switches per hop, "
             "not about 1, so this figure is not the cost of one switch"
         )
-    noisy = noise_warning(switch)
-    if noisy:  # said here, after the pair's other warning (claims.annotate adds no second)
-        warnings.append(noisy)
-    return [switch, roundtrip], warnings
+    return [switch, roundtrip], warnings  # their noise warnings: claims.annotate
 
 
 def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Measurement:

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from ostoolkit.claims import (
     CLAIMS,
-    NOISE_WARNED,
+    GROUPED_SECTIONS,
     annotate,
     claims_table,
     judge_heavier,
@@ -92,31 +92,59 @@ def test_processes_are_heavy_needs_the_thread_figure():
     assert annotate(Measurement((alone,))).results == (alone,)
 
 
-def test_noise_warnings_only_for_the_figures_warned_about_today():
-    warned = [
+def test_a_noise_warning_for_every_figure_that_is_not_ok_in_the_results_order():
+    noisy = [
         _noisy(make_result(i, f"label {i}", "us", [1.0]))
-        for i in ("switch.thread.cross_core", "sched.runqueue_wait", "spawn.fork")
-    ]
-    quiet = [
-        _noisy(make_result(i, f"label {i}", "us", [1.0]))
-        for i in ("roundtrip.process.same_core", "sched.involuntary_per_s", "conn.thread.10.p50")
+        for i in (
+            "switch.thread.cross_core",
+            "roundtrip.process.same_core",
+            "sched.involuntary_per_s",
+            "spawn.fork",
+            "conn.thread.10.p50",
+            "perf.sched_pipe.process.same_core",
+        )
     ]
     ok = make_result("switch.process.same_core", "fine", "us", [1.0])
-    m = annotate(Measurement((*warned, *quiet, ok), warnings=("first",)))
+    m = annotate(Measurement((noisy[0], ok, *noisy[1:]), warnings=("first",)))
     assert m.warnings == (
         "first",
-        "label switch.thread.cross_core is noisy: other tasks took 20% of the CPU",
-        "label sched.runqueue_wait is noisy: other tasks took 20% of the CPU",
-        "label spawn.fork is noisy: other tasks took 20% of the CPU",
+        *(f"label {r.id} is noisy: other tasks took 20% of the CPU" for r in noisy),
     )
-    assert [noise_warning(r) for r in quiet] == [None, None, None]
-    assert "switch.*" in NOISE_WARNED
+    assert noise_warning(noisy[0]) == m.warnings[1]
 
 
-def test_annotate_is_idempotent_and_keeps_warnings_a_measurement_placed_itself():
+def test_a_grouped_sections_noisy_figures_share_one_warning_where_the_first_was():
+    mem = [
+        _noisy(make_result(f"memory.process.{m}_per_worker", f"process: {m}", "bytes", [1.0]))
+        for m in ("uss", "pss")
+    ]
+    conn = [
+        replace(_noisy(make_result(f"conn.thread.{n}.p99", f"thread, {n}: p99", "us", [1.0])),
+                status=status)
+        for n, status in ((10, "noisy"), (100, "bimodal"))
+    ]  # fmt: skip
+    spawn = _noisy(make_result("spawn.fork", "fork", "us", [1.0]))
+    lone = _noisy(make_result("memory.cow.uss_after_fork", "cow", "bytes", [1.0]))
+    m = annotate(Measurement((mem[0], spawn, *conn, mem[1])))
+    assert m.warnings == (
+        "2 memory figures are not ok (the JSON report's notes say why): "
+        "process: uss (noisy), process: pss (noisy)",
+        "fork is noisy: other tasks took 20% of the CPU",
+        "2 connections figures are not ok (the JSON report's notes say why): "
+        "thread, 10: p99 (noisy), thread, 100: p99 (bimodal)",
+    )
+    assert annotate(Measurement((lone,))).warnings == (
+        "cow is noisy: other tasks took 20% of the CPU",
+    )  # one alone keeps the usual words
+    assert set(GROUPED_SECTIONS) == {"memory", "conn"}
+    parts = annotate(Measurement(tuple(mem))), annotate(Measurement(tuple(conn)))
+    merged = annotate(parts[0] + parts[1])  # as the suite does: no warning said twice
+    assert merged.warnings == parts[0].warnings + parts[1].warnings
+
+
+def test_annotate_is_idempotent_and_keeps_warnings_a_measurement_already_carries():
     noisy = _noisy(make_result("switch.process.same_core", "p", "us", [2.5]))
     placed = noise_warning(noisy)
-    assert placed is not None
     m = Measurement((noisy,), warnings=(placed, "a later warning"))
     once = annotate(m)
     assert once.warnings == (placed, "a later warning")

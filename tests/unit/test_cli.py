@@ -7,10 +7,17 @@ import pytest
 from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
+from ostoolkit.cli import commands as commands_cli
 from ostoolkit.cli import measure as measure_cli
 from ostoolkit.cli.options import CpuList, IntList, counts, spoken
-from ostoolkit.errors import OstoolkitError
-from ostoolkit.measure.memory import MemoryConfig
+from ostoolkit.connections.builtin import MAX_CLIENTS, ConnectionsConfig
+from ostoolkit.connections.builtin import check_config as check_connections
+from ostoolkit.connections.realdb import check_clients
+from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.measure.cow import COW_REPEAT, COW_SIZE_MB, QUICK_COW_REPEAT
+from ostoolkit.measure.memory import MAX_PROCESSES, MAX_THREADS, MemoryConfig
+from ostoolkit.measure.memory import check_config as check_memory
+from ostoolkit.measure.sched import TimesliceConfig
 from ostoolkit.measure.spawn import SpawnConfig
 from ostoolkit.measure.switch import SwitchConfig
 from ostoolkit.report import Measurement, make_result
@@ -219,3 +226,73 @@ def test_cpu_list_names_the_allowed_cpus(monkeypatch):
         CpuList().convert("0,1", None, None)
     with pytest.raises(click.BadParameter, match=r"each number must be within 0\.\.2"):
         CpuList().convert("3", None, None)
+
+
+def test_states_reads_the_timeslice_preset(runner, monkeypatch):
+    calls = []
+
+    def fake_timeslice(duration_s, windows, cpu=None, progress=None):
+        calls.append(TimesliceConfig(duration_s, windows, cpu))
+        return Measurement(())
+
+    monkeypatch.setattr(commands_cli, "observe_states", lambda cpu, progress: Measurement(()))
+    monkeypatch.setattr(commands_cli, "measure_timeslice", fake_timeslice)
+    assert runner.invoke(cli_module.cli, ["states"]).exit_code == 0
+    assert (
+        runner.invoke(cli_module.cli, ["states", "--duration", "2", "--windows", "4"]).exit_code
+        == 0
+    )
+    assert calls == [TimesliceConfig.quick(), TimesliceConfig(2.0, 4)]
+    quick, full = TimesliceConfig.quick(), TimesliceConfig.full()
+    states = runner.invoke(cli_module.cli, ["states", "--help"], terminal_width=200)
+    assert f"[default: {quick.duration_s};" in states.output
+    assert f"[default: {quick.windows};" in states.output
+    assert f"--duration {full.duration_s:g} --windows {full.windows}" in states.output
+
+
+def test_memory_cow_counts_come_from_cow(runner, monkeypatch):
+    calls = []
+
+    def fake_cow(size_mb, repeat, progress=None):
+        calls.append((size_mb, repeat))
+        return Measurement(())
+
+    monkeypatch.setattr(measure_cli, "measure_cow", fake_cow)
+    assert runner.invoke(cli_module.cli, ["measure-memory", "--cow"]).exit_code == 0
+    assert runner.invoke(cli_module.cli, ["measure-memory", "--cow", "--quick"]).exit_code == 0
+    assert calls == [(COW_SIZE_MB, COW_REPEAT), (COW_SIZE_MB, QUICK_COW_REPEAT)]
+
+
+def _refused(check):
+    try:
+        check()
+    except (click.BadParameter, InvalidRequest):
+        return True
+    return False
+
+
+@pytest.mark.parametrize("number", [-1, 0, 1, 2, MAX_CLIENTS, MAX_CLIENTS + 1])
+def test_clients_option_refuses_what_the_library_refuses(number):
+    option = counts(MAX_CLIENTS)
+    by_option = _refused(lambda: option.convert(str(number), None, None))
+    assert by_option == _refused(lambda: check_clients([number]))
+    only_threads = ConnectionsConfig(clients=(number,), models=("thread",))  # no task budget
+    assert by_option == _refused(lambda: check_connections(only_threads))
+
+
+@pytest.mark.parametrize("number", [-1, 0, 1, 2, MAX_THREADS + 1])
+def test_workers_option_refuses_what_the_library_refuses(number):
+    by_option = _refused(lambda: counts(MAX_THREADS).convert(str(number), None, None))
+    config = MemoryConfig(workers=(number,), models=("thread",))
+    assert by_option == _refused(lambda: check_memory(config))
+
+
+def test_library_count_checks_keep_their_messages():
+    with pytest.raises(InvalidRequest, match=rf"--clients {MAX_CLIENTS + 1} is outside 1\.\."):
+        check_connections(ConnectionsConfig(clients=(5, MAX_CLIENTS + 1)))
+    with pytest.raises(InvalidRequest, match=r"client counts must be within 1\.\."):
+        check_clients([0, 5])
+    with pytest.raises(InvalidRequest, match=f"--workers {MAX_PROCESSES + 1} is over"):
+        check_memory(MemoryConfig(workers=(1, MAX_PROCESSES + 1), models=("process",)))
+    with pytest.raises(InvalidRequest, match=r"--workers 0 is outside 1\.\."):
+        check_memory(MemoryConfig(workers=(0, 1), models=("process",)))

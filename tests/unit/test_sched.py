@@ -95,3 +95,14 @@ def test_a_bad_timeslice_request_is_refused_as_invalid_before_any_fork():
         measure_timeslice(duration_s=0)
     with pytest.raises(InvalidRequest, match="windows >= 1"):
         measure_timeslice(windows=0)
+
+
+def test_timeslice_defaults_are_the_quick_preset():
+    import inspect
+
+    from ostoolkit.measure.sched import TimesliceConfig, measure_timeslice
+
+    quick, params = TimesliceConfig.quick(), inspect.signature(measure_timeslice).parameters
+    assert params["duration_s"].default == quick.duration_s
+    assert params["windows"].default == quick.windows
+    assert quick.steps() == quick.windows

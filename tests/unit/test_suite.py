@@ -5,8 +5,10 @@ import pytest
 from ostoolkit import suite
 from ostoolkit.claims import article_rows
 from ostoolkit.connections.builtin import ConnectionsConfig
+from ostoolkit.connections.realdb import real_server_steps
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.memory import MemoryConfig
+from ostoolkit.measure.sched import TimesliceConfig
 from ostoolkit.measure.spawn import SpawnConfig
 from ostoolkit.measure.switch import SwitchConfig
 from ostoolkit.report import Measurement, make_result
@@ -73,3 +75,20 @@ def test_presets_and_step_counts():
     assert SpawnConfig.quick().steps() == 5 * 10 + 3 * 3
     assert MemoryConfig.quick().steps() == 4 * 3
     assert ConnectionsConfig.full().steps() == 3 * 3
+    assert TimesliceConfig.quick() == TimesliceConfig()
+    assert TimesliceConfig.full().steps() == 30
+    assert real_server_steps((10, 100)) == 3
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_states_section_runs_the_timeslice_preset(monkeypatch, full):
+    seen = []
+
+    def fake(duration_s, windows, cpu=None, progress=None):
+        seen.append(TimesliceConfig(duration_s, windows, cpu))
+        return Measurement(())
+
+    monkeypatch.setattr(suite, "observe_states", lambda: Measurement(()))
+    monkeypatch.setattr(suite, "measure_timeslice", fake)
+    SECTIONS["states"].run(full)
+    assert seen == [TimesliceConfig.full() if full else TimesliceConfig.quick()]

@@ -1,0 +1,24 @@
+"""The one rule for a list of counts (--clients, --workers): each a whole number within 1..most.
+
+The CLI's option type (``cli.options.counts``) and the library's own checks
+(``connections.builtin``, ``connections.realdb``, ``measure.memory``) all apply it here, with
+the library's limits (MAX_CLIENTS, MAX_PROCESSES, MAX_THREADS), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# The fewest clients or workers a count may name: 0 is the baseline every run measures anyway.
+LEAST_COUNT = 1
+
+
+def farthest_outside(numbers: Iterable[int], low: int, high: int) -> int | None:
+    """The number farthest outside low..high (the highest above it, else the lowest below it),
+    or None when every one is within."""
+    values = list(numbers)
+    above = [n for n in values if n > high]
+    if above:
+        return max(above)
+    below = [n for n in values if n < low]
+    return min(below) if below else None
