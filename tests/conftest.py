@@ -1,6 +1,7 @@
 """Shared fixtures: every test must leave no child process and no extra thread behind.
 
-The real-server fixtures live in tests/os/conftest.py, next to the tests that use them.
+The real-server fixtures live in tests/os/conftest.py, next to the tests that use them; the
+database drivers' fixtures are here, for the pure realdb tests and the server tests alike.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import dbservers
 import psutil
 import pytest
 
@@ -24,3 +26,15 @@ def no_leftovers() -> Iterator[None]:
     assert not alive, f"test left processes behind: {alive}"
     assert not gone, f"test left unreaped children: {gone}"
     assert threading.active_count() <= threads_before, "test left a thread running"
+
+
+@pytest.fixture(scope="module")
+def psycopg():
+    """The PostgreSQL driver, or a skip (a failure under CI)."""
+    return dbservers.require_module("psycopg")
+
+
+@pytest.fixture(scope="module")
+def pymysql():
+    """The MySQL driver, or a skip (a failure under CI)."""
+    return dbservers.require_module("pymysql")

@@ -28,18 +28,6 @@ def pg_children(server):
     return psutil.Process(server.pid).children()
 
 
-@pytest.fixture(scope="module")
-def psycopg():
-    """The PostgreSQL driver, or a skip (a failure under CI)."""
-    return dbservers.require_module("psycopg")
-
-
-@pytest.fixture(scope="module")
-def pymysql():
-    """The MySQL driver, or a skip (a failure under CI)."""
-    return dbservers.require_module("pymysql")
-
-
 def test_servers_are_detached_from_pytest(postgres_server, mariadb_server, pgbouncer_server):
     mine = {p.pid for p in psutil.Process().children(recursive=True)}
     for server in (postgres_server, mariadb_server, pgbouncer_server):

@@ -15,18 +15,6 @@ from ostoolkit.connections.realdb import SERVERS, measure_real_server
 from ostoolkit.errors import InvalidRequest, LimitExceeded
 
 
-@pytest.fixture(scope="module")
-def psycopg():
-    """The PostgreSQL driver (DSN parsing), or a skip (a failure under CI)."""
-    return dbservers.require_module("psycopg")
-
-
-@pytest.fixture(scope="module")
-def pymysql():
-    """The MySQL driver, or a skip (a failure under CI)."""
-    return dbservers.require_module("pymysql")
-
-
 @pytest.mark.parametrize(
     ("kind", "dsn"),
     [
