@@ -163,6 +163,8 @@ def judge_heavier(process_bytes: float, thread_bytes: float) -> str:
     """Say how many threads' worth of memory one process costs here."""
     if thread_bytes <= 0:
         return "not comparable here: a thread's marginal cost measured ≤ 0"
+    if process_bytes <= 0:
+        return "not comparable here: a process's marginal cost measured ≤ 0"
     ratio = process_bytes / thread_bytes
     if ratio >= 1.25:
         return f"a process costs {ratio:,.1f}× a thread here: heavier, as the article says"

@@ -37,13 +37,10 @@ import contextlib  # noqa: E402 - after the handlers, on purpose
 import signal  # noqa: E402
 from typing import TYPE_CHECKING  # noqa: E402
 
-from ostoolkit.errors import Terminated  # noqa: E402
+from ostoolkit.errors import EXIT_SIGINT, EXIT_SIGTERM, Terminated  # noqa: E402
 
 if TYPE_CHECKING:
     from types import FrameType
-
-EXIT_SIGINT = 128 + signal.SIGINT
-EXIT_SIGTERM = 128 + signal.SIGTERM
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:

@@ -6,6 +6,11 @@ any other ``OstoolkitError`` exits 1.
 
 import errno as errno_names
 import os
+import signal
+
+# The exit status of a run ended by Ctrl-C or SIGTERM, as a shell reports a killed program's.
+EXIT_SIGINT = 128 + signal.SIGINT
+EXIT_SIGTERM = 128 + signal.SIGTERM
 
 
 class OstoolkitError(Exception):

@@ -20,15 +20,19 @@ import click
 from ostoolkit import __version__
 from ostoolkit.children import raising_on_sigterm
 from ostoolkit.claims import annotate
-from ostoolkit.errors import InvalidRequest, OstoolkitError, Terminated, describe_os_error
+from ostoolkit.errors import (
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    InvalidRequest,
+    OstoolkitError,
+    Terminated,
+    describe_os_error,
+)
 from ostoolkit.files import write_stdout, write_text
 from ostoolkit.host import collect_host
 from ostoolkit.render import render
 from ostoolkit.report import Measurement, Report, build_report
 from ostoolkit.scratch import sweep_stale_tempdirs
-
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
 
 
 def emit(report: Report, fmt: str, json_path: str | None, full_host: bool = False) -> None:

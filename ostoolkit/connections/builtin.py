@@ -22,8 +22,8 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import check_task_budget, enough_open_files
-from ostoolkit.claims import CLAIMS
+from ostoolkit.children import BYTES_PER_FORKED_PROCESS, check_task_budget, enough_open_files
+from ostoolkit.claims import CLAIMS, POOLED_NON_BACKENDS
 from ostoolkit.connections.load import LoadResult, LoadRun
 from ostoolkit.connections.servers import (
     Serve,
@@ -43,13 +43,11 @@ MODELS = ("process", "thread", "pooled")
 DEFAULT_POOL_SIZE = 20
 # The most client connections one run opens, built-in or real server alike (realdb reads it).
 MAX_CLIENTS = 10000
-# Processes of the pooled model that are not backends: the pooler and the upstream's supervisor.
-POOLED_NON_BACKENDS = 2
 # File descriptors each connection needs at once across ostoolkit's processes (client and
 # server side): the soft limit is inherited by the servers and clients ostoolkit forks.
 FDS_PER_CLIENT = 2
 # A backend process per connection costs about this much at the most (a forked Python).
-BYTES_PER_BACKEND = 4 * 2**20
+BYTES_PER_BACKEND = BYTES_PER_FORKED_PROCESS
 LABELS = {
     "process": "process-per-connection",
     "thread": "thread-per-connection",

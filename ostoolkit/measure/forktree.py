@@ -20,7 +20,12 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import Children, check_task_budget, fork_descendant
+from ostoolkit.children import (
+    BYTES_PER_FORKED_PROCESS,
+    Children,
+    check_task_budget,
+    fork_descendant,
+)
 from ostoolkit.errors import NoSuchPid, OstoolkitError, TreeTooLarge
 from ostoolkit.report import Measurement, Progress, Result, make_result
 
@@ -30,7 +35,7 @@ DEFAULT_MAX_PROCS = 512
 EXEC_PROGRAM = "cat"
 # A rough upper bound of what one more forked Python process costs in memory, used only to
 # refuse a tree the host cannot hold before the first fork.
-BYTES_PER_PROCESS = 4 * 2**20
+BYTES_PER_PROCESS = BYTES_PER_FORKED_PROCESS
 # How long the tree may take to report in, per process, before ostoolkit gives up on it.
 REPORT_TIMEOUT_PER_PROC_S = 0.5
 REPORT_TIMEOUT_MIN_S = 15.0

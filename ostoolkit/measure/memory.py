@@ -27,7 +27,12 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import Children, check_open_files, check_task_budget
+from ostoolkit.children import (
+    BYTES_PER_FORKED_PROCESS,
+    Children,
+    check_open_files,
+    check_task_budget,
+)
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
@@ -54,7 +59,11 @@ MAX_THREADS = 10000
 # Each worker writes this much private state before it blocks, the same in every model.
 STATE_KB = 64
 # Budget per worker for the limit check before starting: generous for a fresh interpreter.
-BYTES_PER_PROCESS = {"process": 4 * 2**20, "exec_process": 16 * 2**20, "mp_spawn": 48 * 2**20}
+BYTES_PER_PROCESS = {
+    "process": BYTES_PER_FORKED_PROCESS,
+    "exec_process": 16 * 2**20,
+    "mp_spawn": 48 * 2**20,
+}
 BYTES_PER_THREAD = 256 * 2**10
 READY_TIMEOUT_PER_WORKER_S = 2.0
 READY_TIMEOUT_MIN_S = 30.0

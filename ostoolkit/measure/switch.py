@@ -43,13 +43,12 @@ from ostoolkit.claims import judge_speedup
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.host import tlb_tagging
 from ostoolkit.measure.interference import Interference, Meter
-from ostoolkit.measure.reference import time_rounds
+from ostoolkit.measure.reference import TOKEN, time_rounds
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.stats import judge_noise, summarize
 
 MODELS = ("process", "thread")
 PLACEMENTS = ("same_core", "cross_core")
-TOKEN = b"t"
 # A byte the working-set buffers never contain, so bytes.find reads every byte (memchr).
 ABSENT = b"\xff"
 FILL = b"\x01"

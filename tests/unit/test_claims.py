@@ -166,3 +166,11 @@ def test_claims_table_shape():
             "verdict": "4.0 ms: milliseconds, as the article says",
         }
     ]
+
+
+def test_heavier_refuses_a_marginal_cost_of_zero_or_below_on_either_side():
+    assert (
+        judge_heavier(0.0, 100.0) == "not comparable here: a process's marginal cost measured ≤ 0"
+    )
+    assert judge_heavier(-5.0, 100.0).startswith("not comparable here")
+    assert judge_heavier(100.0, 0.0).startswith("not comparable here")
