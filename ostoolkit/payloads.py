@@ -44,11 +44,20 @@ class _Process(TypedDict):
     children: list[TreeNode]
 
 
+class ThreadNode(TypedDict):
+    """A thread of a process in fork-tree's ``data.tree`` (``--pid ... --threads``)."""
+
+    tid: int
+    name: str
+    state: str  # the /proc state letter
+
+
 class TreeNode(_Process, total=False):
     """One process of fork-tree's ``data.tree``, its children nested, ordered by pid."""
 
     fork_us: float | None  # as its parent saw it; in trees ostoolkit forked only
     exec_us: float | None  # fork + execve, for the exec'd leaves
+    threads: list[ThreadNode]  # besides the main thread, with --threads only
 
 
 # -- compare's data (docs/results.md, "The compare report") ---------------------------------

@@ -362,3 +362,33 @@ def parse_kb_fields(text: str, names: tuple[str, ...]) -> dict[str, int]:
         if name in names and parts and parts[0].isdigit():
             found[name] = int(parts[0])
     return found
+
+
+def parse_task_stat(stat_line: str) -> tuple[str, str]:
+    """The command name (field 2, between the first "(" and the last ")") and state letter."""
+    name = stat_line[stat_line.index("(") + 1 : stat_line.rindex(")")]
+    return name, parse_state_letter(stat_line)
+
+
+def read_threads(pid: int, proc: Path = PROC) -> list[dict[str, Any]]:
+    """The threads of ``pid`` besides its main one, by tid: ``{tid, name, state}`` each.
+
+    From /proc/PID/task/TID/stat (psutil lists thread ids but not their names or states); a
+    thread that ends while it is read is left out, and an unreadable process has none.
+    """
+    threads = []
+    try:
+        tids = sorted(int(entry.name) for entry in (proc / str(pid) / "task").iterdir())
+    except (OSError, ValueError):
+        return []
+    for tid in tids:
+        if tid == pid:
+            continue
+        try:
+            name, state = parse_task_stat(
+                (proc / str(pid) / "task" / str(tid) / "stat").read_text()
+            )
+        except (OSError, ValueError, IndexError):
+            continue
+        threads.append({"tid": tid, "name": name, "state": state})
+    return threads

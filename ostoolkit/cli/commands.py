@@ -84,6 +84,12 @@ FORK_TREE_EPILOG = """Examples:
 @click.option("--max-procs", type=StrictIntRange(1, MAX_TREE_PROCS), default=DEFAULT_MAX_PROCS,
               show_default=True, help="Refuse a tree that would start more processes.")  # fmt: skip
 @click.option("--pid", type=StrictIntRange(1), help="Draw this existing process's subtree instead.")
+@click.option(
+    "--threads",
+    "show_threads",
+    is_flag=True,
+    help="With --pid: draw each process's threads too, like pstree ({name}(tid) state).",
+)
 @click.option("--hold", is_flag=True,
               help="Keep the tree standing (drawn on stderr) until Enter, Ctrl-D or Ctrl-C, "
               "to look at it with ps or pstree.")  # fmt: skip
@@ -96,6 +102,7 @@ def fork_tree_command(
     exec_leaves: bool,
     max_procs: int,
     pid: int | None,
+    show_threads: bool,
     hold: bool,
     fmt: str,
     json_path: str | None,
@@ -109,6 +116,8 @@ def fork_tree_command(
     """
     if pid is not None and exec_leaves:
         raise click.UsageError("--exec builds a tree; it cannot be used with --pid")
+    if show_threads and pid is None:
+        raise click.UsageError("--threads draws an existing process's threads: give --pid")
     if pid is not None and hold:
         raise click.UsageError("--hold keeps a tree ostoolkit built; it cannot be used with --pid")
     if hold and (sys.stdin is None or sys.stdin.closed):
@@ -122,7 +131,7 @@ def fork_tree_command(
 
     def measure() -> Measurement:
         if pid is not None:
-            return read_subtree(pid)
+            return read_subtree(pid, threads=show_threads)
         return build_tree(config, on_ready=hold_tree if hold else None)
 
     run_command(ctx, measure, fmt, json_path)

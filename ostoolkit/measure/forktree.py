@@ -27,6 +27,7 @@ from ostoolkit.children import (
     fork_descendant,
 )
 from ostoolkit.errors import NoSuchPid, OstoolkitError, TreeTooLarge
+from ostoolkit.procfs import read_threads
 from ostoolkit.report import Measurement, Progress, Result, make_result
 
 DEFAULT_MAX_PROCS = 512
@@ -396,8 +397,12 @@ def _flatten(tree: dict[str, Any]) -> list[dict[str, Any]]:
     return [tree, *(node for kid in tree["children"] for node in _flatten(kid))]
 
 
-def read_subtree(pid: int) -> Measurement:
-    """Read an existing process's subtree, read-only; count what vanished or was unreadable."""
+def read_subtree(pid: int, threads: bool = False) -> Measurement:
+    """Read an existing process's subtree, read-only; count what vanished or was unreadable.
+
+    With ``threads``, each process also lists its threads besides the main one (``threads``:
+    tid, name, state), as pstree draws them: one thread per connection in a threaded server.
+    """
     try:
         top = psutil.Process(pid)
         below = top.children(recursive=True)
@@ -409,6 +414,9 @@ def read_subtree(pid: int) -> Measurement:
     orphans = [p for p, n in nodes.items() if p != pid and n["ppid"] not in nodes]
     for orphan in orphans:  # its parent vanished between the listing and the snapshot
         del nodes[orphan]
+    if threads:
+        for node_pid, node in nodes.items():
+            node["threads"] = read_threads(node_pid)
     tree = nest(nodes, pid)
     skipped = len(below) + 1 - count_nodes(tree)
     results = (

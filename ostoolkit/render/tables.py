@@ -104,6 +104,11 @@ def draw_tree(tree: TreeNode) -> str:
 
     def walk(node: TreeNode, prefix: str) -> None:
         kids = node["children"]
+        threads = node.get("threads", [])
+        for index, thread in enumerate(threads):  # first, in braces, as pstree draws them
+            last = index == len(threads) - 1 and not kids
+            text = f"{{{thread['name']}}}({thread['tid']}) {thread['state']}"
+            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{text}")
         for index, kid in enumerate(kids):
             last = index == len(kids) - 1
             lines.append(f"{prefix}{'└─ ' if last else '├─ '}{_node_text(kid)}")

@@ -108,3 +108,31 @@ def test_hold_released_by_enter_prints_the_report():
     assert done.returncode == 0
     assert b"holding the tree" in done.stderr
     assert b'"forktree.fork"' in done.stdout
+
+
+def test_threads_of_a_live_process_are_drawn_with_their_tid():
+    """A thread started here shows under this process, in the JSON and the drawing."""
+    import json
+    import threading
+
+    from click.testing import CliRunner
+
+    from ostoolkit import cli as cli_module
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, name="ostoolkit-test-waiter")
+    thread.start()
+    try:
+        done = CliRunner().invoke(
+            cli_module.cli, ["fork-tree", "--pid", str(os.getpid()), "--threads", "--json", "-"]
+        )
+        drawn = CliRunner().invoke(
+            cli_module.cli, ["fork-tree", "--pid", str(os.getpid()), "--threads"]
+        )
+    finally:
+        stop.set()
+        thread.join()
+    assert done.exit_code == 0, done.output
+    tids = [t["tid"] for t in json.loads(done.stdout)["data"]["tree"]["threads"]]
+    assert thread.native_id in tids
+    assert f"({thread.native_id}) " in drawn.stdout

@@ -62,6 +62,23 @@ def test_draw_tree_exact():
     )
 
 
+def test_draw_tree_with_threads_as_pstree_does():
+    """Threads first, in braces, then the child processes."""
+    nodes = {
+        10: {**node(10, 1, "mariadbd"), "threads": [
+            {"tid": 21, "name": "one_conn", "state": "S"},
+            {"tid": 22, "name": "two_conn", "state": "R"},
+        ]},
+        11: {**node(11, 10, fork_us=812.5), "threads": []},
+    }  # fmt: skip
+    assert draw_tree(nest(nodes, 10)) == (
+        "mariadbd(10) sleeping rss 2.0 KiB\n"
+        "├─ {one_conn}(21) S\n"
+        "├─ {two_conn}(22) R\n"
+        "└─ python(11) sleeping rss 2.0 KiB fork 812.5 µs"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -70,6 +87,7 @@ def test_draw_tree_exact():
         (["--max-procs", "0"], "--max-procs"),
         (["--pid", "1", "--exec"], "--exec builds a tree"),
         (["--pid", "1", "--hold"], "--hold keeps a tree"),
+        (["--threads"], "--threads draws an existing process's threads: give --pid"),
         (["--depth", "10", "--breadth", "3"], "over --max-procs 512"),
     ],
 )
