@@ -305,11 +305,13 @@ def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]
         )
     if pooled:
         backends = pooled.loaded.processes - POOLED_NON_BACKENDS
+        # Against the process model's own count when it ran; without it there is nothing to
+        # set beside (a "?" told the reader nothing).
+        against = f", against {process.loaded.processes} without it" if process else ""
         findings.append(
             f"the pooler served {top} clients with {backends} backend processes "
             f"(pool {pool_size}; the article: {CLAIMS['pool_size'].span}): "
-            f"{pooled.loaded.processes} server processes in "
-            f"all, against {process.loaded.processes if process else '?'} without it"
+            f"{pooled.loaded.processes} server processes in all{against}"
         )
     return findings
 

@@ -70,6 +70,9 @@ def test_results_table_and_findings():
     )
     assert findings[1].startswith("p99 latency at 10 clients: 0 ms pooled vs 0 ms process, 0 ms")
     assert findings[2].startswith("the pooler served 10 clients with 5 backend processes (pool 5")
+    assert findings[2].endswith("7 server processes in all, against 11 without it")
+    alone = connection_findings(runs[2:], 5)  # the pooled model alone: no "?" to compare with
+    assert alone[-1].endswith("7 server processes in all")
 
 
 @pytest.mark.parametrize(
