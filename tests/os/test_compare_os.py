@@ -16,6 +16,9 @@ comparisons in 40 pairs of quick runs (judged sample by sample, without the refe
 with each figure sampled in one stretch: 39 of 160). Cross-core wake-ups are left out: they
 depend on where the hypervisor has put the two vCPUs, which no single-task reference sees
 (10 of 160 in the same pairs; README says so).
+The claim is about a quiet host: when the interference meter saw other tasks take more than
+OTHER_CPU_LIMIT of the measured CPU (a busy CI runner, tests in parallel), the test skips and
+says how much; it failed once here that way, under five other test runs at once.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import pytest
 from harness import ENTRY
 
 from ostoolkit.measure.switch import MAX_WORKING_SET_KB
+from ostoolkit.stats import OTHER_CPU_LIMIT
 
 CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 L2_TIMES = 4  # the big working set, in L2 sizes
@@ -107,6 +111,11 @@ def test_a_working_set_beyond_l2_makes_the_round_trip_slower(runs):
 def test_two_runs_of_the_same_settings_are_never_slower_or_faster(runs, tmp_path):
     again = measure(tmp_path / "again.json", 0)
     report = compare(runs["none"], again, labels=("first", "second"))
+    busy = [
+        c for c in report["data"]["comparisons"] if (c["other_cpu_share"] or 0) > OTHER_CPU_LIMIT
+    ]
+    if busy:  # the claim is about a quiet host; other tasks on the CPU are another experiment
+        pytest.skip(f"other tasks took {busy[0]['other_cpu_share']:.0%} of the measured CPU")
     judged = [c for c in report["data"]["comparisons"] if c["host"] == "second"]
     assert {c["id"] for c in judged} == {ROUND_TRIP, "switch.process.same_core"}
     assert all(c["host_ratio"] is not None for c in judged), judged
