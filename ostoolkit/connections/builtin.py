@@ -22,9 +22,14 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import BYTES_PER_FORKED_PROCESS, check_task_budget, enough_open_files
+from ostoolkit.children import (
+    BYTES_PER_FORKED_PROCESS,
+    check_open_files,
+    check_task_budget,
+    enough_open_files,
+)
 from ostoolkit.claims import CLAIMS, POOLED_NON_BACKENDS
-from ostoolkit.connections.load import LoadResult, LoadRun
+from ostoolkit.connections.load import MAX_CLIENT_PROCESSES, LoadResult, LoadRun
 from ostoolkit.connections.servers import (
     Serve,
     Server,
@@ -43,9 +48,6 @@ MODELS = ("process", "thread", "pooled")
 DEFAULT_POOL_SIZE = 20
 # The most client connections one run opens, built-in or real server alike (realdb reads it).
 MAX_CLIENTS = 10000
-# File descriptors each connection needs at once across ostoolkit's processes (client and
-# server side): the soft limit is inherited by the servers and clients ostoolkit forks.
-FDS_PER_CLIENT = 2
 # A backend process per connection costs about this much at the most (a forked Python).
 BYTES_PER_BACKEND = BYTES_PER_FORKED_PROCESS
 LABELS = {
@@ -91,6 +93,32 @@ class ServerState:
     switches: int
 
 
+def open_files_per_process(model: str, clients: int, pool_size: int) -> tuple[int, str]:
+    """The most sockets one process holds in a run of ``model``, and which process that is.
+
+    Each process holds its own ends only: the pooler every client's socket and its pool's
+    connections, the thread server one socket per client, the process model's supervisor
+    its listener (each backend one socket), a load client process its share of the
+    clients; ostoolkit itself pipes only. Listeners and selectors count one each.
+    """
+    share = -(-clients // min(MAX_CLIENT_PROCESSES, clients))
+    servers = {
+        "process": (1, "the supervisor"),
+        "thread": (clients + 1, "the thread server"),
+        "pooled": (clients + pool_size + 2, "the pooler"),
+    }
+    return max(servers[model], (share, "each load client"))
+
+
+def open_files_needed(config: ConnectionsConfig) -> tuple[int, str]:
+    """The open files the busiest process of any run needs at once, and which process it is.
+
+    Raising the soft limit to that before forking is enough: every child inherits it.
+    """
+    top = max(config.clients)
+    return max(open_files_per_process(m, top, config.pool_size) for m in config.models)
+
+
 def check_config(config: ConnectionsConfig) -> None:
     """Refuse, before any server starts, what the host's limits cannot take."""
     for model in config.models:
@@ -103,6 +131,8 @@ def check_config(config: ConnectionsConfig) -> None:
     if "process" in config.models or "pooled" in config.models:
         backends = top if "process" in config.models else config.pool_size
         check_task_budget(backends + 8, BYTES_PER_BACKEND, "--clients")
+    fds, holder = open_files_needed(config)
+    check_open_files(fds, f"--clients {top} ({holder})", "lower --clients")
 
 
 def _task_switches(proc: psutil.Process) -> int:
@@ -294,7 +324,8 @@ def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]
             findings.append(
                 f"the thread server made {per_query:.1f} context switches per query at {top} "
                 "clients: its threads hand CPython's global interpreter lock to each other, a "
-                "cost of this Python server, not of threads (mysqld's threads share no such lock)"
+                "cost of this Python server, not of threads (mysqld's threads share no such "
+                "lock: ostoolkit connections --real mariadb measures a server without one)"
             )
     tails = {r.model: percentile(r.load.latency_us, 99) for r in (process, thread, pooled) if r}
     if pooled and len(tails) > 1:
@@ -320,7 +351,7 @@ def measure_connections(config: ConnectionsConfig, progress: Progress | None = N
     """Run every model at every client count; results, summary table and findings."""
     check_config(config)
     runs: list[RunFigures] = []
-    with enough_open_files(max(config.clients) * FDS_PER_CLIENT):
+    with enough_open_files(open_files_needed(config)[0]):  # raised before the forks
         for model in config.models:
             for clients in config.clients:
                 with Meter() as meter:

@@ -4,6 +4,7 @@ import contextlib
 import functools
 import json
 import os
+import resource
 import signal
 import socket
 import struct
@@ -12,7 +13,16 @@ import uuid
 
 import psutil
 import pytest
-from harness import ENTRY, MARKER_VAR, marked_processes, wait_gone, wait_until
+from harness import (
+    ENTRY,
+    MARKER_VAR,
+    marked_env,
+    marked_processes,
+    message_lines,
+    run_marked,
+    wait_gone,
+    wait_until,
+)
 
 from ostoolkit.connections.builtin import run_model
 from ostoolkit.connections.protocol import GREETING, QUERY, REPLY
@@ -71,6 +81,41 @@ def test_entry_point_json():
             assert f"conn.{model}.4.{key}" in ids
     assert len(data["data"]["table"]["rows"]) == 3
     assert "memory per connection" in done.stderr
+
+
+# A hard RLIMIT_NOFILE that the pooler's 600 clients fit under when each process counts its
+# own sockets (about 600 + 64 in the pooler), but not both ends of each in one (1200 + 64);
+# the soft limit starts far below, so ostoolkit must raise it before forking.
+NOFILE = (256, 1000)
+
+
+def _lower_nofile():
+    resource.setrlimit(resource.RLIMIT_NOFILE, NOFILE)
+
+
+def _pooled(clients):
+    """The entry point running the pooled model at ``clients`` under NOFILE; its Run."""
+    marker, env = marked_env()
+    argv = [ENTRY, "connections", "--model", "pooled", "--clients", str(clients),
+            "--queries", "1", "--pool-size", "5"]  # fmt: skip
+    return run_marked(argv, env=env, marker=marker, timeout=60, preexec_fn=_lower_nofile)
+
+
+def test_pooled_clients_past_half_the_hard_limit_run():
+    run = _pooled(600)
+    assert run.returncode == 0, run.describe()
+    assert "pooled   600" in run.stdout, run.describe()
+    assert not run.leftovers, run.describe()
+
+
+def test_pooled_clients_past_the_hard_limit_are_refused_in_one_line():
+    run = _pooled(1200)  # the pooler alone would hold 1200 sockets
+    assert run.returncode == 2, run.describe()
+    [line] = message_lines(run.stderr)
+    assert "--clients 1200 (the pooler)" in line, run.describe()
+    assert "hard limit is 1000" in line, run.describe()
+    assert line.endswith("lower --clients"), run.describe()
+    assert not run.children, run.describe()  # refused before any fork
 
 
 def _client_connections(main_pid, pids):

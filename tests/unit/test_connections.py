@@ -1,12 +1,15 @@
 """Pure logic of the connections command: splitting load, percentiles, limits, the table."""
 
+import dataclasses
 import os
+import resource
 
 import pytest
 from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
 from ostoolkit.children import Fds
+from ostoolkit.connections import builtin
 from ostoolkit.connections.builtin import (
     ConnectionsConfig,
     RunFigures,
@@ -14,10 +17,12 @@ from ostoolkit.connections.builtin import (
     check_config,
     connection_findings,
     figures_to_results,
+    open_files_needed,
+    open_files_per_process,
     summary_table,
 )
 from ostoolkit.connections.load import LoadResult, LoadRun, _split
-from ostoolkit.errors import InvalidRequest
+from ostoolkit.errors import InvalidRequest, LimitExceeded
 from ostoolkit.render import render
 from ostoolkit.report import Measurement, build_report
 
@@ -33,6 +38,55 @@ def test_limits():
         check_config(ConnectionsConfig(models=("fiber",)))
     with pytest.raises(InvalidRequest, match=r"outside 1\.\.10000"):
         check_config(ConnectionsConfig(clients=(20000,)))
+
+
+def test_each_process_counts_only_its_own_sockets():
+    # The pooler: every client's socket, K backend connections, its listener and selector.
+    assert open_files_per_process("pooled", 10000, 20) == (10022, "the pooler")
+    assert open_files_per_process("thread", 10000, 20) == (10001, "the thread server")
+    # The process model's supervisor holds its listener: a load client's share is the most.
+    assert open_files_per_process("process", 10000, 20) == (2500, "each load client")
+    assert open_files_per_process("process", 10, 20) == (3, "each load client")
+    assert open_files_per_process("process", 1, 20)[0] == 1
+    config = ConnectionsConfig(clients=(10, 1000), models=("process", "thread"), pool_size=5)
+    assert open_files_needed(config) == (1001, "the thread server")
+    assert open_files_needed(ConnectionsConfig(clients=(1000,), models=("process",))) == (
+        250,
+        "each load client",
+    )
+
+
+@pytest.fixture
+def hard_nofile(monkeypatch):
+    """Make RLIMIT_NOFILE read as (soft 256, hard H); returns a setter for H."""
+    real = resource.getrlimit
+    hard = [1000]
+
+    def getrlimit(which):
+        return (256, hard[0]) if which == resource.RLIMIT_NOFILE else real(which)
+
+    monkeypatch.setattr(resource, "getrlimit", getrlimit)
+    return lambda value: hard.__setitem__(0, value)
+
+
+def test_open_files_are_budgeted_per_process(hard_nofile, monkeypatch):
+    # Only the open files are judged here, not this host's tasks and memory.
+    monkeypatch.setattr(builtin, "check_task_budget", lambda *args: None)
+    # 600 clients through the pooler fit under 1000 (both ends in one process would not).
+    assert 600 * 2 > 1000
+    check_config(ConnectionsConfig(clients=(600,), models=("pooled",)))
+    # 2000 process-model clients: 500 sockets in each of 4 load clients, 1 per backend.
+    check_config(ConnectionsConfig(clients=(2000,), models=("process",)))
+    with pytest.raises(LimitExceeded) as refused:
+        check_config(ConnectionsConfig(clients=(1200,), models=("pooled",)))
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("--clients 1200 (the pooler) needs about ")
+    assert "hard limit is 1000 (ulimit -Hn)" in message
+    assert message.endswith("raise the limit or lower --clients")
+    hard_nofile(500)  # the thread server alone holds 600: refused whatever the other models
+    with pytest.raises(LimitExceeded, match=r"--clients 600 \(the thread server\)"):
+        check_config(ConnectionsConfig(clients=(10, 600), models=("process", "thread")))
 
 
 def run(model, clients, procs, threads, pss_idle, pss_loaded):
@@ -73,6 +127,15 @@ def test_results_table_and_findings():
     assert findings[2].endswith("7 server processes in all, against 11 without it")
     alone = connection_findings(runs[2:], 5)  # the pooled model alone: no "?" to compare with
     assert alone[-1].endswith("7 server processes in all")
+
+
+def test_thread_finding_points_to_a_server_without_a_gil():
+    thread = run("thread", 10, 1, 11, 10 * 2**20, 10 * 2**20 + 10 * 2**15)
+    after = dataclasses.replace(thread.after, switches=thread.loaded.switches + 3 * 40)
+    [finding] = connection_findings([dataclasses.replace(thread, after=after)], 5)
+    assert finding.startswith("the thread server made 3.0 context switches per query")
+    assert "global interpreter lock" in finding
+    assert "ostoolkit connections --real mariadb" in finding
 
 
 @pytest.mark.parametrize(
