@@ -392,3 +392,50 @@ def read_threads(pid: int, proc: Path = PROC) -> list[dict[str, Any]]:
             continue
         threads.append({"tid": tid, "name": name, "state": state})
     return threads
+
+
+def parse_sysv_shm(text: str) -> dict[int, tuple[int, int]]:
+    """/proc/sysvipc/shm as ``{shmid: (key, nattch)}`` (columns named by its header line)."""
+    lines = text.splitlines()
+    if not lines:
+        return {}
+    names = lines[0].split()
+    try:
+        key_at, id_at, nattch_at = names.index("key"), names.index("shmid"), names.index("nattch")
+    except ValueError:
+        return {}
+    segments = {}
+    for line in lines[1:]:
+        fields = line.split()
+        with contextlib.suppress(ValueError, IndexError):
+            segments[int(fields[id_at])] = (int(fields[key_at]), int(fields[nattch_at]))
+    return segments
+
+
+def read_sysv_shm(proc: Path = PROC) -> dict[int, tuple[int, int]]:
+    """This IPC namespace's System V shared-memory segments; none where the file is missing."""
+    try:
+        return parse_sysv_shm((proc / "sysvipc" / "shm").read_text())
+    except OSError:
+        return {}
+
+
+def read_task_switches(pid: int, proc: Path = PROC) -> int:
+    """Context switches (voluntary + involuntary) of every live thread of ``pid``.
+
+    /proc/PID/status counts the main thread only; each thread's own status has its counts.
+    A thread that exited took its counts with it, so this suits long-lived tasks.
+    """
+    total = 0
+    try:
+        tids = os.listdir(proc / str(pid) / "task")
+    except OSError:
+        return 0
+    for tid in tids:
+        with contextlib.suppress(OSError):
+            text = (proc / str(pid) / "task" / tid / "status").read_text()
+            counts = parse_kb_fields(
+                text, ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+            )
+            total += sum(counts.values())
+    return total

@@ -7,6 +7,7 @@ while in use, so that what a SIGKILL leaves is one directory the next command re
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import multiprocessing.process
 import os
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+
+from ostoolkit.procfs import read_sysv_shm
 
 # $TMPDIR/ostoolkit-<pid>-<random>: one run's scratch directory (run_tempdir).
 RUN_DIR_PREFIX = "ostoolkit-"
@@ -34,6 +37,40 @@ SHORT_TEMP_BASES = ("/tmp", "/var/tmp", "/usr/tmp")
 # The active run directory of this process (or of the parent it was forked from).
 _RUN_DIR: dict[str, Path] = {}
 _ABSENT = object()
+# A run directory may list, one "key shmid" per line, the System V shared-memory segments
+# its servers made (PostgreSQL's interlock segment): removing the directory releases them.
+SYSV_SHM_LIST = ".sysv-shm"
+IPC_RMID = 0  # <sys/ipc.h>
+
+
+def note_sysv_segment(run_dir: Path, key: int, shmid: int) -> None:
+    """Record a segment a server of this run made, so that its removal releases it too."""
+    with open(run_dir / SYSV_SHM_LIST, "a", encoding="ascii") as listing:
+        listing.write(f"{key} {shmid}\n")
+
+
+def _release_sysv_segments(run_dir: Path) -> None:
+    """Mark for removal each listed segment still there under the same key (shmctl(2)).
+
+    IPC_RMID is safe while a process still has it attached: it goes with the last detach.
+    """
+    try:
+        listed = (run_dir / SYSV_SHM_LIST).read_text(encoding="ascii").split("\n")
+    except OSError:
+        return
+    present = read_sysv_shm()
+    libc = ctypes.CDLL(None, use_errno=True)
+    for line in listed:
+        with contextlib.suppress(ValueError):
+            key, shmid = (int(word) for word in line.split())
+            if present.get(shmid, (None, 0))[0] == key:
+                libc.shmctl(shmid, IPC_RMID, None)
+
+
+def remove_run_dir(path: Path) -> None:
+    """Remove a run directory and release the shared-memory segments it lists."""
+    _release_sysv_segments(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _mp_config() -> dict[str, object] | None:
@@ -106,7 +143,7 @@ def run_tempdir() -> Iterator[Path]:
                     pinned["tempdir"] = saved_mp
     finally:
         for folder, lock in made:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_run_dir(folder)
             os.close(lock)
 
 
@@ -177,7 +214,7 @@ def sweep_stale_tempdirs() -> list[Path]:
         path = Path(entry.path)
         try:
             if entry.is_dir(follow_symlinks=False) and _stale_run_dir(path, int(match[1])):
-                shutil.rmtree(path)
+                remove_run_dir(path)
                 removed.append(path)
         except OSError:
             continue

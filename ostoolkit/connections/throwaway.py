@@ -1,0 +1,381 @@
+"""Throwaway PostgreSQL, MariaDB and PgBouncer servers, started from this host's binaries.
+
+Each server gets a fresh directory inside the run's scratch directory and a free loopback
+port, and runs in the foreground as a supervised child (its own session, so that Ctrl-C
+reaches ostoolkit only), under util-linux ``setpriv``: as the package's system user when
+ostoolkit is root (PostgreSQL refuses root; the user is switched *before* the parent-death
+signal is armed, since a change of uid clears it, prctl(2)), with SIGKILL armed for when
+ostoolkit dies, and a check that its parent is still ostoolkit before the server exists.
+It is ready when it says so on stderr; a thread keeps reading stderr after that (the last
+lines explain a failure). It stops with its own clean shutdown signal, then SIGKILL.
+
+A ``janitor`` watches every server's process group: if ostoolkit is killed, it kills what
+is left and removes the run directory, including PostgreSQL's System V segment (listed
+in the directory, see ``scratch.note_sysv_segment``). The test suite's fixtures start
+their servers through this module too.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import glob
+import os
+import pwd
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import IO
+
+from ostoolkit.children import Children, ClosedOnExit, run_program
+from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.janitor import Janitor
+from ostoolkit.scratch import note_sysv_segment
+
+KINDS = ("postgres", "mariadb", "mariadb-pool", "pgbouncer")
+PACKAGES = {
+    "postgres": "postgresql",
+    "mariadb": "mariadb-server",
+    "mariadb-pool": "mariadb-server",
+    "pgbouncer": "pgbouncer",
+}
+LABELS = {
+    "postgres": "PostgreSQL",
+    "mariadb": "MariaDB",
+    "mariadb-pool": "MariaDB (thread pool)",
+    "pgbouncer": "PgBouncer",
+}
+# The system user each server runs as when ostoolkit is root.
+SERVICE_USERS = {"postgres": "postgres", "mariadb": "mysql", "pgbouncer": "postgres"}
+# What each server prints on stderr once it accepts connections.
+READY = {
+    "postgres": b"ready to accept connections",
+    "mariadb": b"ready for connections",
+    "pgbouncer": b"process up",
+}
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+SETUP_TIMEOUT_S = 120.0
+LOG_LINES = 20
+SBIN = ("/usr/sbin", "/sbin")
+DATABASE = "ostoolkit"
+# The guard setpriv runs: the server starts only if its parent is still ostoolkit.
+GUARD = '[ "$PPID" = "$1" ] || exit 1; shift; exec "$@"'
+
+
+@dataclass(frozen=True)
+class RealServer:
+    """A running throwaway server: how to reach it, its main pid, how long it took to start."""
+
+    kind: str
+    protocol: str  # "pg" or "my": which wire protocol its clients speak
+    port: int
+    pid: int
+    user: str  # the database user clients log in as (trust, no password)
+    database: str
+    directory: Path
+    started_in_s: float
+    max_connections: int | None = None  # as configured; None: the server's default
+
+    @property
+    def label(self) -> str:
+        """The server's name in tables and findings."""
+        return LABELS[self.kind]
+
+    @property
+    def dsn(self) -> str:
+        """A URL for the database drivers (the tests' fixtures use them)."""
+        scheme = "postgresql" if self.protocol == "pg" else "mysql"
+        return f"{scheme}://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+
+def free_port() -> int:
+    """A loopback TCP port that is free now: bind port 0 and let the kernel choose."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _which(name: str, kind: str) -> str:
+    """A server's program on PATH or in sbin, or one line naming the Debian package."""
+    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), *SBIN]))
+    if found is None:
+        raise InvalidRequest(
+            f"--real {kind}: {name} not found: install Debian's {PACKAGES[kind]} package"
+        )
+    return found
+
+
+def pg_bindir() -> Path:
+    """The newest PostgreSQL's bin directory (Debian keeps initdb off PATH)."""
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
+    if dirs:
+        return Path(dirs[-1])
+    found = shutil.which("initdb")
+    if found is None:
+        raise InvalidRequest(
+            "--real postgres: PostgreSQL not found: install Debian's postgresql package"
+        )
+    return Path(found).resolve().parent
+
+
+def installed() -> tuple[str, ...]:
+    """The kinds whose programs this host has."""
+    kinds = []
+    for kind in KINDS:
+        with contextlib.suppress(InvalidRequest):
+            check_installed(kind)
+            kinds.append(kind)
+    return tuple(kinds)
+
+
+def check_installed(kind: str) -> None:
+    """Raise InvalidRequest (one line, the package) when ``kind`` cannot be started here."""
+    if kind not in KINDS:
+        raise InvalidRequest(f"--real: unknown server {kind!r}; choose from {', '.join(KINDS)}")
+    if kind in ("postgres", "pgbouncer"):
+        bindir = pg_bindir()
+        for name in ("initdb", "postgres"):
+            if not (bindir / name).exists():
+                raise InvalidRequest(f"--real {kind}: {bindir / name} is missing: install "
+                                     "Debian's postgresql package")  # fmt: skip
+    if kind == "pgbouncer":
+        _which("pgbouncer", kind)
+    if kind.startswith("mariadb"):
+        _which("mariadbd", kind)
+        _which("mariadb-install-db", kind)
+    if shutil.which("setpriv") is None:
+        raise InvalidRequest("--real: setpriv not found: install Debian's util-linux package")
+    _run_as(kind)
+
+
+def _run_as(kind: str) -> pwd.struct_passwd | None:
+    """The system user a server runs as when ostoolkit is root; None when it is not root."""
+    if os.geteuid() != 0:
+        return None
+    name = SERVICE_USERS[kind.removesuffix("-pool")]
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise InvalidRequest(
+            f"--real {kind}: no system user {name!r}: install Debian's {PACKAGES[kind]} package"
+        ) from None
+
+
+def _as_user(user: pwd.struct_passwd | None) -> list[str]:
+    """setpriv options that switch to ``user`` with no supplementary groups."""
+    if user is None:
+        return []
+    return [f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+
+
+def _make_dir(path: Path, user: pwd.struct_passwd | None) -> Path:
+    """A directory the server's user owns."""
+    path.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        os.chown(path, user.pw_uid, user.pw_gid)
+    return path
+
+
+def _tail(lines: collections.deque[str]) -> str:
+    """The last lines a server printed, on one line."""
+    return " / ".join(list(lines)[-3:]) or "no output"
+
+
+class Servers(ClosedOnExit):
+    """The throwaway servers of one run: started on demand, always stopped and removed."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.children = Children()
+        self.janitor = Janitor(run_dir)
+        self.logs: dict[int, collections.deque[str]] = {}
+        self.readers: dict[int, threading.Thread] = {}
+        self.stop_signals: dict[int, int] = {}
+        self.count = 0
+        if os.geteuid() == 0:
+            run_dir.chmod(0o711)  # the servers' users may pass through, not list it
+
+    def _setup(self, argv: list[str], user: pwd.struct_passwd | None, what: str) -> None:
+        """Run a set-up program (initdb, ...) as the server's user, under a deadline."""
+        done = run_program(["setpriv", *_as_user(user), "--", *argv], SETUP_TIMEOUT_S)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise OstoolkitError(f"{what} failed ({done.returncode}): {' / '.join(tail)}")
+
+    def _launch(self, kind: str, argv: list[str], user: pwd.struct_passwd | None) -> int:
+        """Start a server in the foreground; return its pid once it says it is ready."""
+        guarded = ["setpriv", *_as_user(user), "--pdeathsig", "KILL", "--",
+                   "/bin/sh", "-c", GUARD, "ostoolkit-server", str(os.getpid()), *argv]  # fmt: skip
+        proc = self.children.popen(guarded, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        self.janitor.watch(proc.pid)
+        assert proc.stderr is not None
+        lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
+        self.logs[proc.pid] = lines
+        ready = READY[kind.removesuffix("-pool")]
+        if not self._read_until(proc.stderr.fileno(), ready, lines):
+            self.children.end(proc.pid)
+            raise OstoolkitError(f"{LABELS[kind]} did not start: {_tail(lines)}")
+        reader = threading.Thread(
+            target=self._drain, args=(proc.stderr, lines), name=f"{kind}-stderr", daemon=True
+        )
+        reader.start()
+        self.readers[proc.pid] = reader
+        return proc.pid
+
+    @staticmethod
+    def _read_until(fd: int, text: bytes, lines: collections.deque[str]) -> bool:
+        """Read a server's stderr until a line holds ``text`` (True) or it ends or times out."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        pending = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if not selector.select(max(deadline - time.monotonic(), 0)):
+                    return False
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return False
+                *complete, pending = (pending + chunk).split(b"\n")
+                for line in complete:
+                    lines.append(line.decode(errors="replace").strip())
+                    if text in line:
+                        return True
+        return False
+
+    @staticmethod
+    def _drain(stream: IO[bytes], lines: collections.deque[str]) -> None:
+        """Keep reading a server's stderr (so it never blocks on a full pipe) until it ends."""
+        with contextlib.suppress(OSError, ValueError), stream:
+            for line in stream:
+                lines.append(line.decode(errors="replace").strip())
+
+    def _begin(self, kind: str) -> tuple[Path, pwd.struct_passwd | None]:
+        """Check the programs, start the janitor with the first server; a fresh directory."""
+        check_installed(kind)
+        if self.janitor.pid is None:
+            self.janitor.start()
+        self.count += 1
+        user = _run_as(kind)
+        return _make_dir(self.run_dir / f"{kind}-{self.count}", user), user
+
+    def postgres(self, max_connections: int | None = None) -> RealServer:
+        """initdb a cluster (trust auth) and run postgres on a free loopback port."""
+        started = time.monotonic()
+        directory, user = self._begin("postgres")
+        bindir = pg_bindir()
+        data = directory / "data"
+        self._setup([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                     "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"], user, "initdb")  # fmt: skip
+        server = RealServer("postgres", "pg", 0, 0, "postgres", "postgres", directory, 0.0)
+        return self._start_postgres(server, max_connections, started)
+
+    def _start_postgres(
+        self, server: RealServer, max_connections: int | None, started: float
+    ) -> RealServer:
+        """Run postgres on an initialised data directory (again, after a stop)."""
+        port = free_port()
+        options = ["listen_addresses=127.0.0.1", "dynamic_shared_memory_type=mmap",
+                   f"unix_socket_directories={server.directory}", "fsync=off"]  # fmt: skip
+        if max_connections is not None:
+            options.append(f"max_connections={max_connections}")
+        argv = [str(pg_bindir() / "postgres"), "-D", str(server.directory / "data"),
+                "-p", str(port)] + [arg for opt in options for arg in ("-c", opt)]  # fmt: skip
+        pid = self._launch("postgres", argv, _run_as("postgres"))
+        self.stop_signals[pid] = signal.SIGINT  # fast shutdown: ends clients, removes its IPC
+        self._note_segment(server.directory / "data" / "postmaster.pid")
+        return replace(server, port=port, pid=pid, started_in_s=time.monotonic() - started,
+                       max_connections=max_connections)  # fmt: skip
+
+    def restart(self, server: RealServer, max_connections: int | None) -> RealServer:
+        """Stop a throwaway PostgreSQL and start it again with another max_connections."""
+        if server.kind != "postgres":
+            raise OstoolkitError(f"restart: {server.kind} is not PostgreSQL")
+        started = time.monotonic()
+        self.stop(server, remove=False)
+        return self._start_postgres(server, max_connections, started)
+
+    def _note_segment(self, pidfile: Path) -> None:
+        """List PostgreSQL's System V segment (line 7 of postmaster.pid) in the run directory."""
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            key, shmid = (int(word) for word in pidfile.read_text().splitlines()[6].split())
+            note_sysv_segment(self.run_dir, key, shmid)
+
+    def mariadb(self, pool: bool = False) -> RealServer:
+        """Install a data directory and run mariadbd (``--no-defaults``) on a free port."""
+        kind = "mariadb-pool" if pool else "mariadb"
+        started = time.monotonic()
+        directory, user = self._begin(kind)
+        data = f"--datadir={directory / 'data'}"
+        self._setup([_which("mariadb-install-db", kind), "--no-defaults", data,
+                     "--auth-root-authentication-method=normal", "--skip-test-db"],
+                    user, "mariadb-install-db")  # fmt: skip
+        port = free_port()
+        handling = "pool-of-threads" if pool else "one-thread-per-connection"
+        argv = [_which("mariadbd", kind), "--no-defaults", data, f"--port={port}",
+                "--bind-address=127.0.0.1", f"--socket={directory / 'mysqld.sock'}",
+                f"--pid-file={directory / 'mysqld.pid'}", "--skip-name-resolve",
+                f"--thread-handling={handling}", "--innodb-buffer-pool-size=64M",
+                "--skip-log-bin"]  # fmt: skip
+        pid = self._launch(kind, argv, user)
+        self.stop_signals[pid] = signal.SIGTERM
+        return RealServer(kind, "my", port, pid, "root", "mysql", directory,
+                          time.monotonic() - started)  # fmt: skip
+
+    def pgbouncer(self, upstream: RealServer, pool_size: int, max_clients: int) -> RealServer:
+        """Run PgBouncer in transaction mode in front of a throwaway PostgreSQL."""
+        started = time.monotonic()
+        directory, user = self._begin("pgbouncer")
+        port = free_port()
+        ini = directory / "pgbouncer.ini"
+        ini.write_text(
+            f"[databases]\n{upstream.database} = host=127.0.0.1 port={upstream.port} "
+            f"dbname={upstream.database}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\n"
+            f"listen_port = {port}\nunix_socket_dir =\nauth_type = trust\n"
+            f"auth_file = {directory / 'userlist.txt'}\nadmin_users = {upstream.user}\n"
+            f"pool_mode = transaction\ndefault_pool_size = {pool_size}\n"
+            f"max_client_conn = {max_clients}\n"
+        )
+        (directory / "userlist.txt").write_text(f'"{upstream.user}" ""\n')
+        if user is not None:
+            for path in directory.iterdir():
+                os.chown(path, user.pw_uid, user.pw_gid)
+        pid = self._launch("pgbouncer", [_which("pgbouncer", "pgbouncer"), str(ini)], user)
+        self.stop_signals[pid] = signal.SIGINT
+        return RealServer("pgbouncer", "pg", port, pid, upstream.user, upstream.database,
+                          directory, time.monotonic() - started, max_clients)  # fmt: skip
+
+    def log(self, server: RealServer) -> list[str]:
+        """The last lines the server printed."""
+        return list(self.logs.get(server.pid, ()))
+
+    def stop(self, server: RealServer, remove: bool = True) -> None:
+        """Shut a server down cleanly (SIGKILL after STOP_TIMEOUT_S); remove its directory."""
+        pid = server.pid
+        if pid in self.children.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, self.stop_signals.get(pid, signal.SIGTERM))
+            self.children.reap(pid, STOP_TIMEOUT_S)
+            self.children.end(pid)  # its group: whatever is left, or all of it after a timeout
+        reader = self.readers.pop(pid, None)
+        if reader is not None:
+            reader.join(STOP_TIMEOUT_S)
+        if remove:
+            shutil.rmtree(server.directory, ignore_errors=True)
+
+    def close(self) -> None:
+        """Kill every server still running, then let the janitor go."""
+        try:
+            self.children.close()
+            for reader in self.readers.values():
+                reader.join(STOP_TIMEOUT_S)
+            self.readers.clear()
+        finally:
+            self.janitor.close()
