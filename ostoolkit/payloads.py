@@ -26,6 +26,17 @@ class SummaryTable(_Table, total=False):
     column's name to its value."""
 
     replaces_results: bool  # the table shows every result: no results table after it
+    title: str  # in data.tables (several tables): what this one holds
+
+
+class Chart(TypedDict):
+    """One series over a few x values, drawn as a mermaid xychart in markdown (data.charts)."""
+
+    title: str
+    x_label: str
+    y_label: str
+    x: list[str]
+    values: list[float]
 
 
 # clone's data.flags: each creation (fork, thread, vfork) to the clone flags strace saw.

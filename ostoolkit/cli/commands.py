@@ -36,6 +36,9 @@ from ostoolkit.compare import (
 from ostoolkit.connections.builtin import MAX_CLIENTS, ConnectionsConfig, measure_connections
 from ostoolkit.connections.builtin import MODELS as CONNECTION_MODELS
 from ostoolkit.connections.realdb import measure_real_server, real_server_steps
+from ostoolkit.connections.realload import MAX_REAL_CLIENTS, RealConfig, resolve_servers
+from ostoolkit.connections.realresults import measure_real
+from ostoolkit.connections.throwaway import KINDS as REAL_SERVERS
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.files import check_output_path, write_text
 from ostoolkit.measure.clone import measure_clone
@@ -144,7 +147,10 @@ CONNECTIONS_EPILOG = f"""Examples:
   ostoolkit connections                            # {EVERY_CONNECTION} clients
   ostoolkit connections --quick --json conn.json   # {spoken(QUICK_CONNECTIONS.clients)} clients
   ostoolkit connections --model pooled --pool-size 5 --clients 2000
+  ostoolkit connections --real --quick              # throwaway PostgreSQL, MariaDB, PgBouncer
+  ostoolkit connections --real postgres,pgbouncer --clients 10,100,1000 --connect-per-tx
 """
+REAL_DEFAULT = RealConfig(servers=())
 
 
 @click.command("connections", epilog=CONNECTIONS_EPILOG)
@@ -164,6 +170,14 @@ CONNECTIONS_EPILOG = f"""Examples:
               help="Measure this MySQL/MariaDB instead: mysql://user@host:port/db")  # fmt: skip
 @click.option("--pgbouncer", metavar="DSN",
               help="Measure this PgBouncer instead: postgresql://user@host:port/db")  # fmt: skip
+@click.option("--real", metavar="SERVERS", is_flag=False, flag_value="all",
+              help=f"Start throwaway real servers and load them: all installed, or some of "
+                   f"{','.join(REAL_SERVERS)}.")  # fmt: skip
+@click.option("--duration", type=FiniteFloatRange(0.5, 60), default=REAL_DEFAULT.duration_s,
+              show_default=True,
+              help="With --real: seconds of transactions per server and client count.")  # fmt: skip
+@click.option("--connect-per-tx", is_flag=True,
+              help="With --real: a new connection per transaction (pgbench -C).")  # fmt: skip
 @click.option("--quick", is_flag=True,
               help=f"{spoken(QUICK_CONNECTIONS.clients)} clients (for CI logs).")  # fmt: skip
 @output_options
@@ -177,6 +191,9 @@ def connections_command(
     postgres: str | None,
     mysql: str | None,
     pgbouncer: str | None,
+    real: str | None,
+    duration: float,
+    connect_per_tx: bool,
     quick: bool,
     fmt: str,
     json_path: str | None,
@@ -188,17 +205,32 @@ def connections_command(
     server connections. For each, C clients (from separate processes) connect first, then
     run their queries: server processes, threads, memory per connection (PSS), throughput,
     latency and connection set-up time, all on 127.0.0.1.
+
+    With --real, the same on PostgreSQL, MariaDB (a thread per connection, or its thread
+    pool) and PgBouncer started from this host's packages in a temporary directory,
+    loaded pgbench-style, with each server's connection limit and pgbench beside.
     """
     preset = QUICK_CONNECTIONS if quick else CONNECTIONS
-    if ctx.get_parameter_source("clients") == click.core.ParameterSource.DEFAULT:
+    default = click.core.ParameterSource.DEFAULT
+    given_here = {name for name in ("duration", "connect_per_tx", "queries")
+                  if ctx.get_parameter_source(name) != default}  # fmt: skip
+    default_clients = ctx.get_parameter_source("clients") == default
+    if real is not None:
+        _real_connections(ctx, real, clients, default_clients, duration, pool_size,
+                          connect_per_tx, quick, (models, postgres, mysql, pgbouncer),
+                          given_here, fmt, json_path)  # fmt: skip
+        return
+    if given_here - {"queries"}:
+        raise click.UsageError("--duration and --connect-per-tx need --real")
+    if default_clients:
         clients = preset.clients
     given = (("postgres", postgres), ("mysql", mysql), ("pgbouncer", pgbouncer))
     for kind, dsn in given:
         if dsn is not None and not dsn.strip():
             raise click.BadParameter("is empty: give a DSN, e.g. ...://user@127.0.0.1:PORT/db",
                                      param_hint=f"--{kind}")  # fmt: skip
-    real = {k: v for k, v in given if v}
-    if real and models:
+    dsns = {k: v for k, v in given if v}
+    if dsns and models:
         raise click.UsageError("--model runs the built-in servers; measure real ones without it")
     config = replace(
         preset,
@@ -209,15 +241,43 @@ def connections_command(
     )
 
     def measure() -> Measurement:
-        if real:
-            steps = len(real) * real_server_steps(clients)
+        if dsns:
+            steps = len(dsns) * real_server_steps(clients)
             with progress_bar(steps, "loading servers") as progress:
                 measurements = [
-                    measure_real_server(k, v, clients, progress) for k, v in real.items()
+                    measure_real_server(k, v, clients, progress) for k, v in dsns.items()
                 ]
             return functools.reduce(operator.add, measurements)
         with progress_bar(config.steps(), "loading servers") as progress:
             return measure_connections(config, progress)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+def _real_connections(
+    ctx: click.Context, real: str, clients: tuple[int, ...], default_clients: bool,
+    duration: float, pool_size: int, connect_per_tx: bool, quick: bool,
+    others: tuple[object, ...], given: set[str], fmt: str, json_path: str | None,
+) -> None:  # fmt: skip
+    """connections --real: check the options that do not go with it, then run the servers."""
+    if any(others):
+        raise click.UsageError("--real starts its own servers: leave out --model, --postgres, "
+                               "--mysql and --pgbouncer")  # fmt: skip
+    if "queries" in given:
+        raise click.UsageError("--real runs for --duration seconds: leave out --queries")
+    if default_clients:
+        clients = RealConfig.quick_clients() if quick else REAL_DEFAULT.clients
+    if max(clients) > MAX_REAL_CLIENTS:
+        raise click.BadParameter(f"{max(clients)} is above {MAX_REAL_CLIENTS}, the most "
+                                 "--real opens", param_hint="--clients")  # fmt: skip
+    if "duration" not in given and quick:
+        duration = 2.0
+    names = [name.strip() for name in real.split(",") if name.strip()]
+    config = RealConfig(resolve_servers(names), clients, duration, pool_size, connect_per_tx)
+
+    def measure() -> Measurement:
+        with progress_bar(config.steps(), "loading real servers") as progress:
+            return measure_real(config, progress)
 
     run_command(ctx, measure, fmt, json_path)
 

@@ -29,7 +29,7 @@ from ostoolkit.children import (
     enough_open_files,
 )
 from ostoolkit.claims import CLAIMS, POOLED_NON_BACKENDS
-from ostoolkit.connections.load import MAX_CLIENT_PROCESSES, LoadResult, LoadRun
+from ostoolkit.connections.load import MAX_CLIENT_PROCESSES, LoadResult, LoadRun, builtin_client
 from ostoolkit.connections.servers import (
     Serve,
     Server,
@@ -216,7 +216,7 @@ def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigu
     with contextlib.ExitStack() as stack:
         servers = _start_model(model, stack, pool_size)
         pids = [s.pid for s in servers]
-        load = stack.enter_context(LoadRun(servers[0].port, clients, queries))
+        load = stack.enter_context(LoadRun(clients, builtin_client(servers[0].port, queries)))
         load.start()
         idle = server_state(pids)
         connect_us = load.connect()

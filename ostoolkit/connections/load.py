@@ -11,13 +11,14 @@ someone still reads it) and exits with status 1.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import select
 import selectors
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ from ostoolkit.errors import OstoolkitError
 # Client processes driving the load; more do not help on small hosts and cost memory.
 MAX_CLIENT_PROCESSES = 4
 REPORT_TIMEOUT_S = 300.0
+# A client process's life: (its share of the connections, its report pipe, the phase pipes).
+ClientBody = Callable[[int, int, Sequence[int]], None]
 
 
 @dataclass(frozen=True)
@@ -82,37 +85,42 @@ def _run_queries(socks: Sequence[socket.socket], queries: int) -> list[float]:
     return latencies
 
 
-def _report(report_w: int, payload: dict[str, Any]) -> None:
+def send_report(report_w: int, payload: dict[str, Any]) -> None:
     """Send one JSON line to ostoolkit."""
     data = (json.dumps(payload) + "\n").encode()
     while data:
         data = data[os.write(report_w, data) :]
 
 
-def _client(port: int, count: int, queries: int, report_w: int, phases: Sequence[int]) -> None:
+def _client(port: int, queries: int, count: int, report_w: int, phases: Sequence[int]) -> None:
     """One client process: at each phase's start, connect, then query, then close."""
     connect_r, go_r, finish_r = phases
-    _report(report_w, {})  # started: the server can be measured with us in the picture
+    send_report(report_w, {})  # started: the server can be measured with us in the picture
     os.read(connect_r, 1)  # end-of-file on each phase pipe: every client moves on at once
     socks, connect_us = _open(port, count)
-    _report(report_w, {"connect_us": connect_us})
+    send_report(report_w, {"connect_us": connect_us})
     os.read(go_r, 1)
-    _report(report_w, {"latency_us": _run_queries(socks, queries)})
+    send_report(report_w, {"latency_us": _run_queries(socks, queries)})
     os.read(finish_r, 1)
     for sock in socks:
         sock.close()
 
 
-def _run_client(port: int, count: int, queries: int, report_w: int, phases: Sequence[int]) -> None:
-    """``_client``, but a vanished server or ostoolkit ends it with status 1 and no traceback.
+def builtin_client(port: int, queries: int) -> ClientBody:
+    """The body of a client process of the built-in servers: ``queries`` per connection."""
+    return functools.partial(_client, port, queries)
+
+
+def _run_client(body: ClientBody, count: int, report_w: int, phases: Sequence[int]) -> None:
+    """``body``, but a vanished server or ostoolkit ends it with status 1 and no traceback.
 
     The reason goes to ostoolkit as ``{"error": ...}`` if it still reads the report pipe.
     """
     try:
-        _client(port, count, queries, report_w, phases)
+        body(count, report_w, phases)
     except (OSError, OstoolkitError) as err:
         with contextlib.suppress(OSError):
-            _report(report_w, {"error": " ".join(str(err).split()) or type(err).__name__})
+            send_report(report_w, {"error": " ".join(str(err).split()) or type(err).__name__})
         os._exit(1)
 
 
@@ -132,10 +140,12 @@ class LoadRun(ClosedOnExit):
 
     PHASES = ("connect", "go", "finish")
 
-    def __init__(self, port: int, clients: int, queries: int) -> None:
-        self.port = port
+    def __init__(
+        self, clients: int, body: ClientBody, processes: int = MAX_CLIENT_PROCESSES
+    ) -> None:
         self.clients = clients
-        self.queries = queries
+        self.body = body
+        self.processes = processes
         self.children = Children()
         self.fds = Fds()
         self.phase_w: list[int] = []  # write ends of the phases not begun yet, in order
@@ -147,7 +157,7 @@ class LoadRun(ClosedOnExit):
         pipes = [self.fds.pipe() for _ in self.PHASES]
         phase_r = [read_end for read_end, _ in pipes]
         self.phase_w = [write_end for _, write_end in pipes]
-        shares = [n for n in _split(self.clients, min(MAX_CLIENT_PROCESSES, self.clients)) if n]
+        shares = [n for n in _split(self.clients, min(self.processes, self.clients)) if n]
         for share in shares:
             report_r, report_w = self.fds.pipe()
 
@@ -155,7 +165,7 @@ class LoadRun(ClosedOnExit):
                 # Without the phases' write ends (or it would never read end-of-file) and
                 # the report pipes' read ends (a write must fail once ostoolkit is gone).
                 self.fds.close_copies({report_w, *phase_r})
-                _run_client(self.port, share, self.queries, report_w, phase_r)
+                _run_client(self.body, share, report_w, phase_r)
 
             self.pids.append(self.children.fork(run))
             self.fds.close(report_w)
@@ -190,16 +200,19 @@ class LoadRun(ClosedOnExit):
                     waiting.discard(fd)
         return reports
 
+    def phase(self) -> list[dict[str, Any]]:
+        """Begin the next phase; return every client process's report of it."""
+        self._next_phase()
+        return self._collect()
+
     def connect(self) -> list[float]:
         """Let the clients open their connections; return every connect time (µs)."""
-        self._next_phase()
-        return [t for report in self._collect() for t in report["connect_us"]]
+        return [t for report in self.phase() for t in report["connect_us"]]
 
     def run(self) -> tuple[list[float], float]:
         """Let every client run its queries; return the latencies (µs) and the elapsed time."""
         started = time.perf_counter()
-        self._next_phase()
-        reports = self._collect()
+        reports = self.phase()
         return [t for r in reports for t in r["latency_us"]], time.perf_counter() - started
 
     def finish(self) -> None:

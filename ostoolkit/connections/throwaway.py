@@ -29,6 +29,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
@@ -329,8 +330,18 @@ class Servers(ClosedOnExit):
         return RealServer(kind, "my", port, pid, "root", "mysql", directory,
                           time.monotonic() - started)  # fmt: skip
 
-    def pgbouncer(self, upstream: RealServer, pool_size: int, max_clients: int) -> RealServer:
-        """Run PgBouncer in transaction mode in front of a throwaway PostgreSQL."""
+    def pgbouncer(
+        self,
+        upstream: RealServer,
+        pool_size: int,
+        max_clients: int,
+        users: Sequence[str] = (),
+    ) -> RealServer:
+        """Run PgBouncer in transaction mode in front of a throwaway PostgreSQL.
+
+        Trust authentication still needs each user listed in its auth file: the upstream's
+        superuser (also the admin console's) and ``users``.
+        """
         started = time.monotonic()
         directory, user = self._begin("pgbouncer")
         port = free_port()
@@ -343,7 +354,8 @@ class Servers(ClosedOnExit):
             f"pool_mode = transaction\ndefault_pool_size = {pool_size}\n"
             f"max_client_conn = {max_clients}\n"
         )
-        (directory / "userlist.txt").write_text(f'"{upstream.user}" ""\n')
+        listed = dict.fromkeys([upstream.user, *users])
+        (directory / "userlist.txt").write_text("".join(f'"{name}" ""\n' for name in listed))
         if user is not None:
             for path in directory.iterdir():
                 os.chown(path, user.pw_uid, user.pw_gid)
@@ -351,6 +363,19 @@ class Servers(ClosedOnExit):
         self.stop_signals[pid] = signal.SIGINT
         return RealServer("pgbouncer", "pg", port, pid, upstream.user, upstream.database,
                           directory, time.monotonic() - started, max_clients)  # fmt: skip
+
+    def version(self, server: RealServer) -> str:
+        """PgBouncer's version, as its start-up line says ("process up: PgBouncer 1.18.0, ...")."""
+        for line in self.log(server):
+            if "process up:" in line:
+                return line.split("process up:", 1)[1].split(",")[0].strip()
+        return "?"
+
+    def run_tool(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run a client program (pgbench) to completion; it dies with ostoolkit too."""
+        guarded = ["setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c", GUARD,
+                   "ostoolkit-tool", str(os.getpid()), *argv]  # fmt: skip
+        return run_program(guarded, timeout)
 
     def log(self, server: RealServer) -> list[str]:
         """The last lines the server printed."""

@@ -64,6 +64,7 @@ class PgReply:
 
     buffer: bytes = b""
     error: str | None = None
+    value: str | None = None  # the first column of the first row, if any
 
     def feed(self, data: bytes) -> bool:
         """Take bytes from the socket; True once the reply is complete (``error`` if it failed).
@@ -87,6 +88,9 @@ class PgReply:
                 raise WireError("the server asks for a password: only trust auth is supported")
             elif kind == b"Z":
                 return True
+            elif kind == b"D" and self.value is None:
+                (size,) = struct.unpack_from("!i", body, 2)  # after the column count
+                self.value = body[6 : 6 + size].decode(errors="replace") if size >= 0 else None
         return False
 
 
@@ -150,6 +154,7 @@ class MyReply:
     columns: int = -1  # -1: the first packet is still to come
     eofs: int = 0
     answer: bytes = b""
+    value: str | None = None  # the first column of the first row, if any
 
     def feed(self, data: bytes) -> bool:
         """Take bytes from the socket; True once the reply is complete (``error`` if it failed)."""
@@ -173,4 +178,6 @@ class MyReply:
                 self.eofs += 1
                 if self.eofs == 2:
                     return True
+            elif self.eofs == 1 and self.value is None and payload[0] < 251:
+                self.value = payload[1 : 1 + payload[0]].decode(errors="replace")
         return False

@@ -151,8 +151,34 @@ def _summary(table: SummaryTable) -> tuple[list[str], list[list[str]]]:
 
 
 def _replaces_results(report: Report) -> bool:
-    """Whether the command's own table already shows every result (the JSON has them all)."""
-    return bool(report.data.get("table", {}).get("replaces_results"))
+    """Whether the command's own table(s) already show every result (the JSON has them all)."""
+    tables = [report.data.get("table", {}), *report.data.get("tables", [])]
+    return any(table.get("replaces_results") for table in tables)
+
+
+def _own_tables(report: Report, tablefmt: str) -> list[str]:
+    """The command's own tables (data.table, then each of data.tables under its title)."""
+    parts = []
+    tables = [report.data["table"]] if "table" in report.data else []
+    for table in [*tables, *report.data.get("tables", [])]:
+        headers, rows = _summary(table)
+        if table.get("title"):
+            parts += [f"**{table['title']}**" if tablefmt == "github" else table["title"]]
+        parts += [tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)]
+        parts += [table.get("note", ""), ""]
+    return parts
+
+
+def _mermaid_charts(report: Report) -> list[str]:
+    """data.charts as mermaid xycharts: one series each, bars over the x values."""
+    parts = []
+    for chart in report.data.get("charts", []):
+        x = ", ".join(f'"{value}"' for value in chart["x"])
+        values = ", ".join(f"{value:g}" for value in chart["values"])
+        parts += ["```mermaid", "xychart-beta", f'    title "{chart["title"]}"',
+                  f'    x-axis "{chart["x_label"]}" [{x}]', f'    y-axis "{chart["y_label"]}"',
+                  f"    bar [{values}]", "```", ""]  # fmt: skip
+    return parts
 
 
 def _host_differences(report: Report) -> tuple[list[str], list[list[str]]]:
@@ -174,10 +200,7 @@ def render_table(report: Report, full_host: bool = False) -> str:
     if report.data.get("host_differences"):
         headers, rows = _host_differences(report)
         parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
-    if "table" in report.data:  # the command's own summary; every result is in the JSON
-        headers, rows = _summary(report.data["table"])
-        parts += [tabulate(rows, headers=headers, disable_numparse=True)]
-        parts += [report.data["table"].get("note", ""), ""]
+    parts += _own_tables(report, "simple")  # the command's own summary; all is in the JSON
     if report.results and not _replaces_results(report):
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
@@ -203,10 +226,8 @@ def render_markdown(report: Report, full_host: bool = False) -> str:
     if report.data.get("host_differences"):
         headers, rows = _host_differences(report)
         parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
-    if "table" in report.data:
-        headers, rows = _summary(report.data["table"])
-        parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
-        parts += [report.data["table"].get("note", ""), ""]
+    parts += _own_tables(report, "github")
+    parts += _mermaid_charts(report)
     if report.results and not _replaces_results(report):
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]

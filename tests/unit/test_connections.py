@@ -21,7 +21,7 @@ from ostoolkit.connections.builtin import (
     open_files_per_process,
     summary_table,
 )
-from ostoolkit.connections.load import LoadResult, LoadRun, _split
+from ostoolkit.connections.load import LoadResult, LoadRun, _split, builtin_client
 from ostoolkit.errors import InvalidRequest, LimitExceeded
 from ostoolkit.render import render
 from ostoolkit.report import Measurement, build_report
@@ -190,7 +190,7 @@ def test_fds_interrupted_close_is_never_repeated(interrupt_after_first_close):
 
 
 def test_load_phase_interrupted_then_closed_closes_each_fd_once(interrupt_after_first_close):
-    load = LoadRun(port=1, clients=1, queries=1)  # no client started: the pipes alone
+    load = LoadRun(1, builtin_client(1, 1))  # no client started: the pipes alone
     pipes = [load.fds.pipe() for _ in LoadRun.PHASES]
     load.phase_w = [write_end for _, write_end in pipes]
     with pytest.raises(KeyboardInterrupt):

@@ -38,7 +38,7 @@ LAYERS = (
             "host",
         ),
     ),
-    ("processes", ("children", "scratch", "mpspawn")),
+    ("processes", ("children", "scratch", "mpspawn", "janitor")),
     ("measurements", ("measure", "connections")),
     ("commands", ("suite", "compare", "compare_hosts")),
     ("output", ("render",)),

@@ -1,0 +1,365 @@
+"""``connections --real``: throwaway servers under load, their ceilings, and pgbench beside.
+
+For each server (``throwaway``) and each client count C: C connections open first (timed),
+then every connection runs pgbench's select-only transaction in a closed loop for the
+duration, from several client processes (``txload``). Around the transaction phase the
+server's own counters are read (its tasks' CPU time and context switches, from /proc);
+with the connections still open, its processes, threads and PSS (``realdb.measure_group``;
+PSS per connection against the idle server, never summed RSS). Before the curves each
+server meets the article's ceiling: with its default ``max_connections`` one client
+process opens connections until the server refuses them, in the server's own words; then
+the limit is raised to fit C (PostgreSQL restarts; MariaDB sets it live), and the findings
+say so. pgbench, where installed, runs the same transaction against the same PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from ostoolkit.children import (
+    BYTES_PER_FORKED_PROCESS,
+    check_open_files,
+    check_task_budget,
+    enough_open_files,
+)
+from ostoolkit.connections.load import MAX_CLIENT_PROCESSES, LoadRun
+from ostoolkit.connections.realdb import ServerTotal, measure_group
+from ostoolkit.connections.throwaway import RealServer, Servers, check_installed, installed
+from ostoolkit.connections.txload import Spec, client_body, execute
+from ostoolkit.connections.wire import WireError
+from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.procfs import read_pid_times, read_task_switches, read_tree_times
+from ostoolkit.report import Progress
+from ostoolkit.scratch import run_tempdir
+
+MAX_REAL_CLIENTS = 5000
+# Connections above the largest client count when the limits are raised (setup, pgbench).
+LIMIT_MARGIN = 20
+LOAD_USER = "ostoolkit"
+DATABASE = {"pg": "postgres", "my": "ostoolkit"}
+PG_SETUP = (
+    f"CREATE ROLE {LOAD_USER} LOGIN",
+    "CREATE TABLE pgbench_branches (bid int PRIMARY KEY, bbalance int, filler char(88))",
+    "INSERT INTO pgbench_branches VALUES (1, 0, '')",
+    "CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84))",
+    "INSERT INTO pgbench_accounts SELECT g, 1, 0, '' FROM generate_series(1, 100000) g",
+    "VACUUM ANALYZE",
+    f"GRANT SELECT ON pgbench_branches, pgbench_accounts TO {LOAD_USER}",
+)
+MY_SETUP = (
+    "CREATE DATABASE ostoolkit",
+    "CREATE TABLE ostoolkit.pgbench_accounts (aid INT PRIMARY KEY, bid INT, abalance INT, "
+    "filler CHAR(84)) ENGINE=InnoDB",
+    "INSERT INTO ostoolkit.pgbench_accounts SELECT seq, 1, 0, '' FROM seq_1_to_100000",
+    f"CREATE USER '{LOAD_USER}'@'%'",
+    f"GRANT SELECT ON ostoolkit.* TO '{LOAD_USER}'@'%'",
+)
+LIMIT_QUERY = {"pg": "SHOW max_connections", "my": "SELECT @@max_connections"}
+PGBENCH_TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
+PGBENCH_TIMEOUT_S = 120.0
+# A PostgreSQL backend's private memory at the most, for the task budget (a few MiB).
+BYTES_PER_BACKEND = BYTES_PER_FORKED_PROCESS
+
+
+@dataclass(frozen=True)
+class RealConfig:
+    """Which servers, at which client counts, for how long, pooled by how many backends."""
+
+    servers: tuple[str, ...]
+    clients: tuple[int, ...] = (10, 100, 1000)
+    duration_s: float = 5.0
+    pool_size: int = 20
+    connect_per_tx: bool = False
+
+    @classmethod
+    def quick_clients(cls) -> tuple[int, ...]:
+        """``--quick``'s client counts."""
+        return (10, 100)
+
+    def steps(self) -> int:
+        """Progress steps: per server its ceiling, then each client count (and pgbench's)."""
+        per_server = 1 + len(self.clients)
+        pgbench = len(self.clients) if "postgres" in self.servers else 0
+        return len(self.servers) * per_server + pgbench
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """One server at its default limit: which attempts it accepted, and its refusal."""
+
+    server: str
+    limit: int | None
+    accepted: tuple[bool, ...]
+    refusal: str | None
+    reserved: int = 0  # PostgreSQL's superuser_reserved_connections
+
+    def refused(self, clients: int) -> int:
+        """How many of the first ``clients`` connections the server refused."""
+        return self.accepted[:clients].count(False)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One server at one client count: what the clients saw and what the server spent."""
+
+    server: str
+    clients: int
+    duration_s: float
+    idle: ServerTotal  # the server before the connections opened
+    loaded: ServerTotal  # with them open, after the transactions
+    connect_us: list[float]
+    latency_us: list[float]
+    windows: list[int]
+    errors: int
+    first_error: str | None
+    client_cpu_s: float
+    server_cpu_s: float
+    server_switches: int
+    interference: Interference | None
+    backends: int | None = None  # PgBouncer: PostgreSQL backends behind it
+
+    @property
+    def transactions(self) -> int:
+        """Transactions completed within the duration."""
+        return len(self.latency_us)
+
+
+@dataclass
+class RealRun:
+    """Everything a --real run measured, for ``realresults`` to turn into results."""
+
+    config: RealConfig
+    cells: list[Cell] = field(default_factory=list)
+    ceilings: dict[str, Ceiling] = field(default_factory=dict)
+    pgbench: dict[int, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    started_s: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_real(config: RealConfig) -> None:
+    """Refuse before any work: unknown or missing servers, counts or limits out of range."""
+    if not config.servers:
+        raise InvalidRequest(
+            "--real: none of postgres, mariadb, pgbouncer is installed here: "
+            "install Debian's postgresql, mariadb-server or pgbouncer"
+        )
+    for kind in config.servers:
+        check_installed(kind)
+    if not config.clients or min(config.clients) < 1 or max(config.clients) > MAX_REAL_CLIENTS:
+        raise InvalidRequest(
+            f"--clients with --real must be within 1..{MAX_REAL_CLIENTS}; "
+            f"got {list(config.clients)}"
+        )
+    top = max(config.clients)
+    if "postgres" in config.servers or "pgbouncer" in config.servers:
+        check_task_budget(top + LIMIT_MARGIN + 16, BYTES_PER_BACKEND, "--clients")
+    # mariadbd and PgBouncer hold a socket per client; each client process its share.
+    check_open_files(top + LIMIT_MARGIN + config.pool_size + 64,
+                     f"--clients {top} (the server)", "lower --clients")  # fmt: skip
+
+
+def resolve_servers(names: Sequence[str]) -> tuple[str, ...]:
+    """``--real``'s value: 'all' (what is installed) or a list, in a fixed order."""
+    from ostoolkit.connections.throwaway import KINDS
+
+    if not names or "all" in names:
+        return installed()
+    unknown = [n for n in names if n not in KINDS]
+    if unknown:
+        raise InvalidRequest(
+            f"--real: unknown server {unknown[0]!r}; choose from all, {', '.join(KINDS)}"
+        )
+    return tuple(k for k in KINDS if k in names)
+
+
+def _spec(server: RealServer, duration_s: float = 0.0, per_tx: bool = False) -> Spec:
+    """How the load's clients reach a server."""
+    return Spec(server.protocol, server.port, LOAD_USER, DATABASE[server.protocol],
+                duration_s, per_tx)  # fmt: skip
+
+
+def _admin(server: RealServer) -> Spec:
+    """How set-up statements reach a server: as its superuser."""
+    return Spec(server.protocol, server.port, server.user, server.database)
+
+
+def _run_sql(server: RealServer, statements: Sequence[str]) -> str | None:
+    """Run set-up statements as the superuser; the last one's first value."""
+    value = None
+    for sql in statements:
+        try:
+            value = execute(_admin(server), sql)
+        except (WireError, OSError) as err:
+            raise OstoolkitError(f"{server.label}: {sql.split('(')[0]} failed: {err}") from err
+    return value
+
+
+def _stack_totals(pids: Sequence[int], clients: int) -> ServerTotal:
+    """Memory and tasks summed over a server stack (PgBouncer and its PostgreSQL)."""
+    parts = [measure_group(pid, clients) for pid in pids]
+    names = ("uss", "pss", "rss", "processes", "threads")
+    return ServerTotal(clients, *(sum(getattr(p, name) for p in parts) for name in names))
+
+
+def _stack_counters(pids: Sequence[int]) -> tuple[float, int]:
+    """CPU seconds (alive, exited and reaped tasks) and live tasks' switches of a stack."""
+    cpu, switches = 0.0, 0
+    for root in pids:
+        top = read_pid_times(root)
+        cpu += top.total_s if top else 0.0
+        below = read_tree_times(root)
+        cpu += sum(task.total_s for task in below.values())
+        switches += read_task_switches(root) + sum(read_task_switches(p) for p, _ in below)
+    return cpu, switches
+
+
+def ceiling(server: RealServer, top: int) -> Ceiling:
+    """Open up to ``top`` connections one after another at the server's limit; keep none."""
+    limit_text = _run_sql(server, [LIMIT_QUERY[server.protocol]])
+    reserved = 0
+    if server.kind == "postgres":
+        reserved = int(_run_sql(server, ["SHOW superuser_reserved_connections"]) or 0)
+    with LoadRun(top, client_body(_spec(server)), processes=1) as load:
+        load.start()
+        (report,) = load.phase()
+        load.phase()
+        load.finish()
+    accepted = tuple(t is not None for t in report["connect_us"])
+    limit = server.max_connections if server.kind == "pgbouncer" else int(limit_text or 0)
+    return Ceiling(server.kind, limit, accepted, report["refusal"], reserved)
+
+
+def load_cell(server: RealServer, stack: Sequence[int], clients: int, config: RealConfig) -> Cell:
+    """Open ``clients`` connections, run the transactions for the duration, read the server."""
+    spec = _spec(server, config.duration_s, config.connect_per_tx)
+    with LoadRun(clients, client_body(spec), processes=MAX_CLIENT_PROCESSES) as load:
+        load.start()
+        idle = _stack_totals(stack, 0)
+        opened = load.phase()
+        refused = [r["refusal"] for r in opened if r["refusal"]]
+        if refused:
+            raise OstoolkitError(f"{server.label} refused connections at {clients} clients "
+                                 f"after its limit was raised: {refused[0]}")  # fmt: skip
+        cpu, switches = _stack_counters(stack)
+        with Meter(also=tuple(stack)) as meter:
+            reports = load.phase()
+        cpu_after, switches_after = _stack_counters(stack)
+        loaded = _stack_totals(stack, clients)
+        load.finish()
+    return Cell(
+        server=server.kind,
+        clients=clients,
+        duration_s=config.duration_s,
+        idle=idle,
+        loaded=loaded,
+        connect_us=[t for r in (reports if config.connect_per_tx else opened)
+                    for t in r["connect_us"]],
+        latency_us=[t for r in reports for t in r["latency_us"]],
+        windows=[sum(w) for w in zip(*(r["windows"] for r in reports), strict=False)],
+        errors=sum(r["errors"] for r in reports),
+        first_error=next((r["first_error"] for r in reports if r["first_error"]), None),
+        client_cpu_s=sum(r["cpu_s"] for r in reports),
+        server_cpu_s=cpu_after - cpu,
+        server_switches=switches_after - switches,
+        interference=meter.result,
+    )  # fmt: skip
+
+
+def run_pgbench(server: RealServer, servers: Servers, clients: int, config: RealConfig) -> float:
+    """pgbench -S (select-only, simple protocol) at ``clients``: its TPS without connecting."""
+    seconds = max(1, round(config.duration_s))
+    argv = ["pgbench", "-n", "-S", "-M", "simple", "-c", str(clients),
+            "-j", str(min(clients, MAX_CLIENT_PROCESSES)), "-T", str(seconds),
+            "-h", "127.0.0.1", "-p", str(server.port), "-U", LOAD_USER, DATABASE["pg"]]  # fmt: skip
+    if config.connect_per_tx:
+        argv.insert(1, "-C")
+    done = servers.run_tool(argv, PGBENCH_TIMEOUT_S)
+    match = PGBENCH_TPS.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        tail = " / ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
+        raise OstoolkitError(f"pgbench at {clients} clients failed ({done.returncode}): {tail}")
+    return float(match[1])
+
+
+def _step(progress: Progress | None) -> None:
+    if progress:
+        progress(1)
+
+
+def _postgres_family(run: RealRun, servers: Servers, progress: Progress | None) -> None:
+    """PostgreSQL (its ceiling, curves, pgbench) and PgBouncer in front of it."""
+    config, top = run.config, max(run.config.clients)
+    pg = servers.postgres()
+    run.started_s["postgres"] = pg.started_in_s
+    _run_sql(pg, PG_SETUP)
+    run.versions["postgres"] = _run_sql(pg, ["SHOW server_version"]) or "?"
+    if "postgres" in config.servers:
+        run.ceilings["postgres"] = ceiling(pg, top)
+        _step(progress)
+    pg = servers.restart(pg, top + LIMIT_MARGIN + config.pool_size)
+    if "postgres" in config.servers:
+        pgbench = shutil.which("pgbench")
+        if pgbench is None:
+            run.warnings.append("pgbench not found (Debian's postgresql-client): no cross-check")
+        for clients in config.clients:
+            run.cells.append(load_cell(pg, [pg.pid], clients, config))
+            _step(progress)
+            if pgbench is not None:
+                run.pgbench[clients] = run_pgbench(pg, servers, clients, config)
+                _step(progress)
+    if "pgbouncer" in config.servers:
+        bouncer = servers.pgbouncer(pg, config.pool_size, top + LIMIT_MARGIN, (LOAD_USER,))
+        run.started_s["pgbouncer"] = bouncer.started_in_s
+        run.versions["pgbouncer"] = servers.version(bouncer)
+        run.ceilings["pgbouncer"] = ceiling(bouncer, top)
+        _step(progress)
+        idle_pg = measure_group(pg.pid, 0).processes
+        for clients in config.clients:
+            cell = load_cell(bouncer, [bouncer.pid, pg.pid], clients, config)
+            backends = measure_group(pg.pid, clients).processes - idle_pg
+            run.cells.append(replace(cell, backends=backends))
+            _step(progress)
+        servers.stop(bouncer)
+    servers.stop(pg)
+
+
+def _mariadb(run: RealRun, servers: Servers, pool: bool, progress: Progress | None) -> None:
+    """MariaDB with a thread per connection or its thread pool: curves, then its ceiling.
+
+    The ceiling comes last: MariaDB caches the threads of closed connections
+    (thread_cache_size), so a ceiling run first would leave its threads in every count.
+    The curves go up in client count, so a count's figure holds at most its own threads.
+    """
+    kind, top = ("mariadb-pool" if pool else "mariadb"), max(run.config.clients)
+    server = servers.mariadb(pool)
+    run.started_s[kind] = server.started_in_s
+    _run_sql(server, MY_SETUP)
+    run.versions[kind] = _run_sql(server, ["SELECT VERSION()"]) or "?"
+    default = _run_sql(server, [LIMIT_QUERY["my"]]) or "151"
+    _run_sql(server, [f"SET GLOBAL max_connections = {top + LIMIT_MARGIN}"])
+    for clients in run.config.clients:
+        run.cells.append(load_cell(server, [server.pid], clients, run.config))
+        _step(progress)
+    _run_sql(server, [f"SET GLOBAL max_connections = {int(default)}"])
+    run.ceilings[kind] = ceiling(server, top)
+    _step(progress)
+    servers.stop(server)
+
+
+def measure_real_load(config: RealConfig, progress: Progress | None = None) -> RealRun:
+    """Start each server, find its ceiling, load it at each client count; stop it."""
+    check_real(config)
+    run = RealRun(config)
+    need = max(config.clients) + LIMIT_MARGIN + config.pool_size + 64
+    with run_tempdir() as run_dir, enough_open_files(need), Servers(run_dir) as servers:
+        if {"postgres", "pgbouncer"} & set(config.servers):
+            _postgres_family(run, servers, progress)
+        for pool in (False, True):
+            if ("mariadb-pool" if pool else "mariadb") in config.servers:
+                _mariadb(run, servers, pool, progress)
+    return run

@@ -1,0 +1,385 @@
+"""A --real run as results, one table per client count, charts and findings in words.
+
+Ids: ``conn.<server>.<N>.{tps,p50,p99,connect,mem_per_conn,procs,threads,cpu_per_tx,
+switches_per_tx,refused}`` with server in postgres, mariadb, mariadb_pool, pgbouncer;
+``conn.<server>.max_connections``; ``conn.pgbench.<N>.tps`` (docs/results.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from ostoolkit.connections.realload import (
+    LIMIT_MARGIN,
+    Ceiling,
+    Cell,
+    RealConfig,
+    RealRun,
+    measure_real_load,
+)
+from ostoolkit.connections.throwaway import LABELS
+from ostoolkit.connections.txload import WINDOW_S
+from ostoolkit.payloads import Chart, SummaryTable
+from ostoolkit.report import Measurement, Progress, Result, make_result
+from ostoolkit.stats import percentile
+from ostoolkit.units import format_size, format_us
+
+# pgbench's TPS our client should reach on this host (the issue's 30 %).
+CLIENT_TARGET = 0.7
+COLUMNS = [
+    ["server", "text"], ["memory/conn", "bytes"], ["tx/s", "per_s"], ["p50", "us"],
+    ["p99", "us"], ["connect", "us"], ["procs", "count"], ["threads", "count"],
+    ["CPU/tx", "us"], ["switches/tx", "number"], ["refused", "count"],
+]  # fmt: skip
+
+
+def server_id(kind: str) -> str:
+    """A server kind as it appears in ids: mariadb-pool becomes mariadb_pool."""
+    return kind.replace("-", "_")
+
+
+def _per_tx(total: float, cell: Cell) -> float:
+    return total / cell.transactions if cell.transactions else 0.0
+
+
+def _mem_per_conn(cell: Cell) -> float:
+    """PSS the connections added to the server, per connection."""
+    return (cell.loaded.pss - cell.idle.pss) / cell.clients
+
+
+def cell_results(cell: Cell, run: RealRun) -> list[Result]:
+    """The ten figures of one server at one client count."""
+    sid = server_id(cell.server)
+    key, label = f"conn.{sid}.{cell.clients}", f"{LABELS[cell.server]}, {cell.clients} clients"
+    mode = "a connection per transaction" if run.config.connect_per_tx else "persistent"
+    params: dict[str, Any] = {
+        "server": sid,
+        "clients": cell.clients,
+        "mode": mode,
+        "duration_s": cell.duration_s,
+        "version": run.versions.get(cell.server),
+    }
+    figure = partial(make_result, interference=cell.interference, extra=params)
+    ceiling = run.ceilings.get(cell.server)
+    refused = ceiling.refused(cell.clients) if ceiling else 0
+    client = {
+        "client_cpu_share": round(cell.client_cpu_s / cell.duration_s, 3),
+        "client_cpu_per_tx_us": round(_per_tx(cell.client_cpu_s, cell) * 1e6, 2),
+        "client_limited": cell.client_cpu_s > cell.server_cpu_s,
+        "errors": cell.errors,
+        "first_error": cell.first_error,
+    }
+    tps = [count / WINDOW_S for count in cell.windows] or [0.0]
+    tasks = {**params, "backends": cell.backends}
+    return [
+        figure(
+            f"{key}.tps",
+            f"{label}: transactions per second",
+            "per_s",
+            tps,
+            extra={**params, **client, "transactions": cell.transactions},
+        ),
+        figure(f"{key}.p50", f"{label}: latency p50", "us", [percentile(cell.latency_us, 50)]),
+        figure(f"{key}.p99", f"{label}: latency p99", "us", [percentile(cell.latency_us, 99)]),
+        figure(f"{key}.connect", f"{label}: connection set-up", "us", cell.connect_us or [0.0]),
+        figure(
+            f"{key}.mem_per_conn",
+            f"{label}: PSS per connection",
+            "bytes",
+            [_mem_per_conn(cell)],
+            extra={
+                **params,
+                "pss_idle": cell.idle.pss if cell.idle else None,
+                "pss_loaded": cell.loaded.pss,
+                "uss_loaded": cell.loaded.uss,
+            },
+        ),
+        figure(
+            f"{key}.procs",
+            f"{label}: server processes",
+            "count",
+            [cell.loaded.processes],
+            extra=tasks,
+        ),
+        figure(
+            f"{key}.threads",
+            f"{label}: server threads",
+            "count",
+            [cell.loaded.threads],
+            extra=tasks,
+        ),
+        figure(
+            f"{key}.cpu_per_tx",
+            f"{label}: server CPU per transaction",
+            "us",
+            [_per_tx(cell.server_cpu_s, cell) * 1e6],
+        ),
+        figure(
+            f"{key}.switches_per_tx",
+            f"{label}: server context switches per transaction",
+            "number",
+            [_per_tx(cell.server_switches, cell)],
+        ),
+        make_result(
+            f"{key}.refused",
+            f"{label}: refused at the default limit",
+            "count",
+            [refused],
+            extra={**params, "refusal": ceiling.refusal if ceiling else None},
+        ),
+    ]
+
+
+def _ceiling_results(run: RealRun) -> list[Result]:
+    """Each server's default limit (PgBouncer: the max_client_conn ostoolkit set)."""
+    results = []
+    for kind, ceiling in run.ceilings.items():
+        sid = server_id(kind)
+        results.append(
+            make_result(
+                f"conn.{sid}.max_connections",
+                f"{LABELS[kind]}: max_connections"
+                + (" (max_client_conn, set by ostoolkit)" if kind == "pgbouncer" else " (default)"),
+                "count",
+                [ceiling.limit or 0],
+                extra={
+                    "server": sid,
+                    "accepted": ceiling.accepted.count(True),
+                    "attempted": len(ceiling.accepted),
+                    "refusal": ceiling.refusal,
+                    "superuser_reserved": ceiling.reserved,
+                },
+            )
+        )
+    return results
+
+
+def _pgbench_results(run: RealRun) -> list[Result]:
+    """pgbench's TPS beside ours, with the ratio."""
+    ours = {c.clients: c for c in run.cells if c.server == "postgres"}
+    results = []
+    for clients, tps in run.pgbench.items():
+        cell = ours.get(clients)
+        mine = cell.transactions / cell.duration_s if cell else None
+        results.append(
+            make_result(
+                f"conn.pgbench.{clients}.tps",
+                f"pgbench -S, {clients} clients: transactions per second",
+                "per_s",
+                [tps],
+                extra={
+                    "clients": clients,
+                    "ours_tps": mine,
+                    "ours_over_pgbench": round(mine / tps, 3) if mine and tps else None,
+                },
+            )
+        )
+    return results
+
+
+def tables(run: RealRun) -> list[SummaryTable]:
+    """One table per client count, a row per server."""
+    out: list[SummaryTable] = []
+    for clients in run.config.clients:
+        rows = []
+        for cell in (c for c in run.cells if c.clients == clients):
+            by = {r.id.rsplit(".", 1)[1]: r.median for r in cell_results(cell, run)}
+            rows.append(
+                {
+                    "server": LABELS[cell.server],
+                    "memory/conn": by["mem_per_conn"],
+                    "tx/s": cell.transactions / cell.duration_s,
+                    "p50": by["p50"],
+                    "p99": by["p99"],
+                    "connect": by["connect"],
+                    "procs": by["procs"],
+                    "threads": by["threads"],
+                    "CPU/tx": by["cpu_per_tx"],
+                    "switches/tx": by["switches_per_tx"],
+                    "refused": by["refused"],
+                }
+            )
+        if clients in run.pgbench:
+            rows.append(
+                {"server": "pgbench -S (PostgreSQL)", "tx/s": run.pgbench[clients]}
+                | {name: None for name, _ in COLUMNS[3:]}
+                | {"memory/conn": None}
+            )
+        out.append(
+            {
+                "title": f"{clients} clients",
+                "columns": COLUMNS,
+                "rows": rows,
+                "replaces_results": True,
+                "note": "",
+            }
+        )
+    if out:
+        mode = (
+            "each transaction opens its own connection"
+            if run.config.connect_per_tx
+            else "connections opened first, then a closed loop"
+        )
+        out[-1]["note"] = (
+            f"pgbench's select-only transaction for {run.config.duration_s:g} s per cell ({mode}); "
+            "memory/conn: PSS the connections added; refused: at the server's default limit"
+        )
+    return out
+
+
+def charts(run: RealRun) -> list[Chart]:
+    """For each server: transactions per second and PSS per connection over the client count."""
+    out: list[Chart] = []
+    for kind in run.config.servers:
+        cells = [c for c in run.cells if c.server == kind]
+        if len(cells) < 2:
+            continue
+        x = [str(c.clients) for c in cells]
+        out.append(
+            {
+                "title": f"{LABELS[kind]}: transactions per second",
+                "x_label": "clients",
+                "y_label": "tx/s",
+                "x": x,
+                "values": [round(c.transactions / c.duration_s) for c in cells],
+            }
+        )
+        out.append(
+            {
+                "title": f"{LABELS[kind]}: PSS per connection (KiB)",
+                "x_label": "clients",
+                "y_label": "KiB",
+                "x": x,
+                "values": [round(_mem_per_conn(c) / 1024, 1) for c in cells],
+            }
+        )
+    return out
+
+
+def _ceiling_finding(kind: str, ceiling: Ceiling, raised: int) -> str:
+    """What the server did at its default limit, in its own words."""
+    attempted, accepted = len(ceiling.accepted), ceiling.accepted.count(True)
+    label = LABELS[kind]
+    if kind == "pgbouncer":
+        return (
+            f"PgBouncer (max_client_conn {ceiling.limit}) accepted {accepted} of {attempted} "
+            "clients: a pooler takes far more clients than its server has connections"
+        )
+    reserved = f", {ceiling.reserved} kept for superusers" if ceiling.reserved else ""
+    if accepted == attempted:
+        return (
+            f"{label} accepted all {attempted} clients under its default max_connections "
+            f"{ceiling.limit}{reserved}; the curves ran with it raised to {raised}"
+        )
+    return (
+        f"{label}, default max_connections {ceiling.limit}{reserved}: accepted {accepted} "
+        f'direct clients and refused the other {attempted - accepted}: "{ceiling.refusal}"; '
+        f"the curves ran with it raised to {raised}"
+    )
+
+
+def _at_top(cell: Cell) -> str:
+    """A server at its largest client count, as the article would put it."""
+    added = format_size(cell.loaded.pss - cell.idle.pss)
+    if cell.server == "postgres":
+        backends = cell.loaded.processes - cell.idle.processes
+        return f"PostgreSQL ran {backends} backend processes ({added} PSS)"
+    if cell.server == "pgbouncer":
+        return f"PgBouncer held {cell.clients} clients on {cell.backends} PostgreSQL backends"
+    return (
+        f"{LABELS[cell.server]} {cell.loaded.threads} threads in "
+        f"{cell.loaded.processes} process ({added} PSS)"
+    )
+
+
+def findings(run: RealRun) -> list[str]:
+    """The article's pay-off in words, from this run's figures."""
+    out = []
+    top = max(run.config.clients)
+    raised = top + LIMIT_MARGIN
+    for kind, ceiling in run.ceilings.items():
+        out.append(
+            _ceiling_finding(
+                kind, ceiling, raised + (run.config.pool_size if kind == "postgres" else 0)
+            )
+        )
+    tops = [c for c in run.cells if c.clients == top]
+    if tops:
+        out.append(f"at {top} clients: " + "; ".join(_at_top(c) for c in tops))
+    for kind in run.config.servers:
+        cells = [c for c in run.cells if c.server == kind]
+        if len(cells) > 1:
+            trend = " → ".join(f"{c.transactions / c.duration_s:,.0f}" for c in cells)
+            p99 = " → ".join(format_us(percentile(c.latency_us, 99)) for c in cells)
+            counts = "/".join(str(c.clients) for c in cells)
+            out.append(f"{LABELS[kind]}: {trend} tx/s at {counts} clients (p99 {p99})")
+    for cell in run.cells:
+        if cell.client_cpu_s > cell.server_cpu_s:
+            out.append(
+                f"{LABELS[cell.server]} at {cell.clients} clients: the client limited "
+                f"the run (its processes used {cell.client_cpu_s:.1f} CPU-s against the "
+                f"server's {cell.server_cpu_s:.1f})"
+            )
+    out.extend(_pgbench_findings(run))
+    return out
+
+
+def _pgbench_findings(run: RealRun) -> list[str]:
+    """Our client against pgbench: the ratio, and where ours loses when it does."""
+    out = []
+    ours = {c.clients: c for c in run.cells if c.server == "postgres"}
+    for clients, tps in run.pgbench.items():
+        cell = ours.get(clients)
+        if cell is None or tps <= 0:
+            continue
+        ratio = cell.transactions / cell.duration_s / tps
+        line = (
+            f"at {clients} clients ostoolkit's client reached {ratio:.2f}× "
+            f"pgbench's {tps:,.0f} tx/s"
+        )
+        if ratio < CLIENT_TARGET:
+            client_us = _per_tx(cell.client_cpu_s, cell) * 1e6
+            server_us = _per_tx(cell.server_cpu_s, cell) * 1e6
+            line += (
+                f": its Python processes spent {client_us:.0f} µs of CPU per transaction "
+                f"beside the server's {server_us:.0f} µs, CPU the server needed on this host"
+            )
+        out.append(line)
+    return out
+
+
+def real_measurement(run: RealRun) -> Measurement:
+    """Results, tables, charts and findings of one --real run."""
+    results: list[Result] = []
+    for cell in run.cells:
+        results.extend(cell_results(cell, run))
+    results.extend(_ceiling_results(run))
+    results.extend(_pgbench_results(run))
+    data = {
+        "tables": tables(run),
+        "charts": charts(run),
+        "servers": {
+            k: {"version": run.versions.get(k), "started_in_s": round(s, 3)}
+            for k, s in run.started_s.items()
+        },
+    }
+    return Measurement(tuple(results), tuple(findings(run)), tuple(run.warnings), data)
+
+
+# How to see the servers' shape with fork-tree (the throwaway servers are gone after the run).
+FORK_TREE_HINTS = {
+    "postgres": "one backend per connection: ostoolkit fork-tree --pid <postmaster pid> "
+    "(head -1 $PGDATA/postmaster.pid) while clients are connected",
+    "mariadb": "one thread per connection: ostoolkit fork-tree --pid $(pidof mariadbd) --threads",
+}
+
+
+def measure_real(config: RealConfig, progress: Progress | None = None) -> Measurement:
+    """``connections --real``: run the servers under load, then say what it showed."""
+    measurement = real_measurement(measure_real_load(config, progress))
+    hints = tuple(
+        f"to see {hint}" for kind, hint in FORK_TREE_HINTS.items() if kind in config.servers
+    )
+    return replace(measurement, findings=measurement.findings + hints)

@@ -1,0 +1,330 @@
+"""The load on a real server: client processes speaking its wire protocol, pgbench-style.
+
+Each client process (a ``load.LoadRun`` body) owns its share of the connections in one
+epoll loop: in ``persistent`` mode it opens them one after another in the connect phase
+(timing each to the end of authentication, and counting what the server refuses, with the
+server's own words), then keeps one small read transaction in flight on every connection
+until the duration is over (a closed loop, as pgbench -S); with ``per_tx`` every
+transaction opens its own connection, authenticates, queries and says goodbye (pgbench -C).
+A client never prints; it reports JSON lines, and its own CPU time, to ostoolkit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+import random
+import selectors
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ostoolkit.connections import wire
+from ostoolkit.connections.load import ClientBody, send_report
+
+CONNECT_TIMEOUT_S = 10.0
+SETUP_TIMEOUT_S = 120.0
+# Rows of the accounts table the transaction reads one of (pgbench's scale 1).
+ACCOUNTS = 100_000
+# After the duration, how long in-flight transactions may take to finish (not counted).
+DRAIN_TIMEOUT_S = 5.0
+# Transactions are also counted per window of this length: the samples of the throughput.
+WINDOW_S = 0.5
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Where the load goes and what it runs."""
+
+    protocol: str  # "pg" or "my"
+    port: int
+    user: str
+    database: str
+    duration_s: float = 0.0
+    per_tx: bool = False
+
+
+def transaction(rng: random.Random, protocol: str) -> bytes:
+    """pgbench's select-only transaction: one account's balance, by random primary key."""
+    sql = f"SELECT abalance FROM pgbench_accounts WHERE aid = {rng.randint(1, ACCOUNTS)}"
+    return wire.pg_query(sql) if protocol == "pg" else wire.my_query(sql)
+
+
+class Session:
+    """One connection driven by socket readiness: connect, authenticate, query, close.
+
+    ``state`` goes connecting -> greeting (MySQL) -> auth -> ready -> query -> ready ...,
+    or ends in refused (the server said no: ``error``) or closed.
+    """
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.started_ns = time.perf_counter_ns()
+        self.ready_ns = 0
+        self.sent_ns = 0
+        self.error: str | None = None
+        self.reply: wire.PgReply | wire.MyReply = wire.PgReply()
+        self.greeting = b""
+        code = self.sock.connect_ex(("127.0.0.1", spec.port))
+        if code not in (0, errno.EINPROGRESS):
+            self.sock.close()
+            raise OSError(code, os.strerror(code))
+        self.state = "connecting"
+
+    def events(self) -> int:
+        """What to wait for on the socket in this state."""
+        return selectors.EVENT_WRITE if self.state == "connecting" else selectors.EVENT_READ
+
+    def on_writable(self) -> None:
+        """The TCP connection is up (or failed): start the protocol's handshake."""
+        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, f"connecting to 127.0.0.1:{self.spec.port}: {os.strerror(code)}")
+        if self.spec.protocol == "pg":
+            self.sock.sendall(wire.pg_startup(self.spec.user, self.spec.database))
+            self.state = "auth"
+        else:
+            self.state = "greeting"
+
+    def on_readable(self) -> bool:
+        """Read what came; True when a step completed (authenticated, refused, a reply)."""
+        data = self.sock.recv(65536)
+        if not data:
+            self.state, self.error = "closed", self.error or "the server closed the connection"
+            return True
+        if self.state == "greeting":
+            packets, rest = wire.split_packets(self.greeting + data)
+            if not packets:
+                self.greeting = rest
+                return False
+            try:
+                self.sock.sendall(wire.my_handshake_response(packets[0][1], self.spec.user,
+                                                             self.spec.database))  # fmt: skip
+            except wire.WireError as err:
+                self.state, self.error = "refused", str(err)
+                return True
+            self.state, self.reply, data = "auth", wire.MyReply(auth=True), rest
+            if not data:
+                return False
+        done = self.reply.feed(data)
+        if isinstance(self.reply, wire.MyReply) and self.reply.answer:
+            self.sock.sendall(self.reply.answer)
+            self.reply.answer = b""
+        if not done:
+            return False
+        if self.state == "auth":
+            if self.reply.error:
+                self.state, self.error = "refused", self.reply.error
+            else:
+                self.state, self.ready_ns = "ready", time.perf_counter_ns()
+            return True
+        self.state, self.error = "ready", self.reply.error
+        return True
+
+    def send(self, request: bytes) -> None:
+        """Send one transaction on a ready session."""
+        self.reply = wire.PgReply() if self.spec.protocol == "pg" else wire.MyReply()
+        self.state, self.error = "query", None
+        self.sent_ns = time.perf_counter_ns()
+        self.sock.sendall(request)
+
+    def close(self) -> None:
+        """Say goodbye if the session is idle (so the server logs no aborted connection)."""
+        if self.state == "ready":
+            goodbye = wire.PG_TERMINATE if self.spec.protocol == "pg" else wire.MY_COM_QUIT
+            with contextlib.suppress(OSError):
+                self.sock.sendall(goodbye)
+        self.sock.close()
+
+
+def open_session(spec: Spec) -> Session:
+    """Open and authenticate one session, waiting for each step (CONNECT_TIMEOUT_S in all)."""
+    session = Session(spec)
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    with selectors.DefaultSelector() as selector:
+        selector.register(session.sock, session.events())
+        while session.state not in ("ready", "refused", "closed"):
+            if not selector.select(max(deadline - time.monotonic(), 0)):
+                session.close()
+                raise TimeoutError(f"no answer from 127.0.0.1:{spec.port} in {CONNECT_TIMEOUT_S} s")
+            if session.state == "connecting":
+                session.on_writable()
+                selector.modify(session.sock, session.events())
+            else:
+                session.on_readable()
+    return session
+
+
+def execute(spec: Spec, sql: str) -> str | None:
+    """Run one statement on a fresh session; its first value (or None). Raises WireError."""
+    session = open_session(spec)
+    try:
+        if session.state != "ready":
+            raise wire.WireError(session.error or "the server refused the connection")
+        session.send(wire.pg_query(sql) if spec.protocol == "pg" else wire.my_query(sql))
+        deadline = time.monotonic() + SETUP_TIMEOUT_S
+        with selectors.DefaultSelector() as selector:
+            selector.register(session.sock, selectors.EVENT_READ)
+            while session.state == "query":
+                if not selector.select(max(deadline - time.monotonic(), 0)):
+                    raise wire.WireError(f"no answer in {SETUP_TIMEOUT_S:.0f} s to {sql[:40]}")
+                session.on_readable()
+        if session.error:
+            raise wire.WireError(session.error)
+        return session.reply.value
+    finally:
+        session.close()
+
+
+@dataclass
+class Tally:
+    """What one client process saw in its transaction phase."""
+
+    start_ns: int
+    latency_us: list[float] = field(default_factory=list)
+    connect_us: list[float] = field(default_factory=list)
+    windows: list[int] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+
+    def done(self, now_ns: int, latency_ns: int) -> None:
+        """Count a transaction that completed at ``now_ns`` after ``latency_ns``."""
+        self.latency_us.append(round(latency_ns / 1e3, 1))
+        window = int((now_ns - self.start_ns) / (WINDOW_S * 1e9))
+        while len(self.windows) <= window:
+            self.windows.append(0)
+        self.windows[window] += 1
+
+    def failed(self, error: str) -> None:
+        """Count a transaction the server answered with an error."""
+        self.errors += 1
+        self.first_error = self.first_error or error
+
+
+def _closed_loop(sessions: Sequence[Session], spec: Spec, rng: random.Random) -> Tally:
+    """One transaction in flight per session until the deadline; only those done by it count."""
+    tally = Tally(time.perf_counter_ns())
+    deadline = tally.start_ns + int(spec.duration_s * 1e9)
+    with selectors.DefaultSelector() as selector:
+        for session in sessions:
+            selector.register(session.sock, selectors.EVENT_READ, session)
+            session.send(transaction(rng, spec.protocol))
+        busy = len(sessions)
+        cutoff = deadline + int(DRAIN_TIMEOUT_S * 1e9)
+        while busy and time.perf_counter_ns() < cutoff:
+            for key, _ in selector.select(max(cutoff - time.perf_counter_ns(), 0) / 1e9):
+                session = key.data
+                if not session.on_readable():
+                    continue
+                if session.state == "closed":
+                    raise ConnectionError(f"the server closed a connection: {session.error}")
+                now = time.perf_counter_ns()
+                if now <= deadline:
+                    if session.error:
+                        tally.failed(session.error)
+                    else:
+                        tally.done(now, now - session.sent_ns)
+                    session.send(transaction(rng, spec.protocol))
+                else:
+                    busy -= 1
+    return tally
+
+
+def _per_transaction(count: int, spec: Spec, rng: random.Random) -> Tally:
+    """``count`` clients, each opening a new connection for every transaction (pgbench -C)."""
+    tally = Tally(time.perf_counter_ns())
+    deadline = tally.start_ns + int(spec.duration_s * 1e9)
+    with selectors.DefaultSelector() as selector:
+
+        def begin() -> None:
+            session = Session(spec)
+            selector.register(session.sock, session.events(), session)
+
+        for _ in range(count):
+            begin()
+        while selector.get_map():
+            for key, _ in selector.select(CONNECT_TIMEOUT_S):
+                session = key.data
+                if session.state == "connecting":
+                    session.on_writable()
+                    selector.modify(session.sock, session.events(), session)
+                    continue
+                if not session.on_readable():
+                    continue
+                now = time.perf_counter_ns()
+                if session.state == "ready" and session.sent_ns == 0:  # just authenticated
+                    session.send(transaction(rng, spec.protocol))
+                    continue
+                selector.unregister(session.sock)
+                if session.state in ("refused", "closed") or session.error:
+                    tally.failed(session.error or "failed")
+                elif now <= deadline:
+                    tally.done(now, now - session.started_ns)
+                    tally.connect_us.append(round((session.ready_ns - session.started_ns) / 1e3, 1))
+                session.close()
+                if now <= deadline:
+                    begin()
+    return tally
+
+
+def _cpu_s() -> float:
+    """This process's own CPU time (user + system)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def _client(spec: Spec, count: int, report_w: int, phases: Sequence[int]) -> None:
+    """A client process: connect (persistent mode), run the transactions, then close."""
+    connect_r, go_r, finish_r = phases
+    rng = random.Random(os.getpid())
+    send_report(report_w, {})
+    os.read(connect_r, 1)
+    sessions: list[Session] = []
+    opened: list[Any] = []
+    refusal = None
+    for _ in range(0 if spec.per_tx else count):
+        session = open_session(spec)
+        if session.state == "ready":
+            sessions.append(session)
+            opened.append(round((session.ready_ns - session.started_ns) / 1e3, 1))
+        else:
+            refusal = refusal or session.error
+            opened.append(None)
+            session.close()
+    send_report(report_w, {"connect_us": opened, "refusal": refusal})
+    os.read(go_r, 1)
+    cpu = _cpu_s()
+    started = time.perf_counter()
+    if spec.duration_s <= 0:
+        tally = Tally(0)
+    elif spec.per_tx:
+        tally = _per_transaction(count, spec, rng)
+    else:
+        tally = _closed_loop(sessions, spec, rng)
+    send_report(
+        report_w,
+        {
+            "latency_us": tally.latency_us,
+            "connect_us": tally.connect_us,
+            "windows": tally.windows[: int(spec.duration_s / WINDOW_S)],
+            "errors": tally.errors,
+            "first_error": tally.first_error,
+            "cpu_s": _cpu_s() - cpu,
+            "elapsed_s": time.perf_counter() - started,
+        },
+    )
+    os.read(finish_r, 1)
+    for session in sessions:
+        session.close()
+
+
+def client_body(spec: Spec) -> ClientBody:
+    """The body of each client process of a real-server load (``load.LoadRun``)."""
+    return functools.partial(_client, spec)
