@@ -184,6 +184,30 @@ def pooled_clients(result: Result) -> int:
     return clients if isinstance(clients, int) else 0
 
 
+def judge_pool(result: Result) -> str | None:
+    """PgBouncer's PostgreSQL backends at a client count, against the article's 5-50 pool."""
+    backends = result.extra.get("backends")
+    if not isinstance(backends, int):
+        return None
+    claim = CLAIMS["pool_size"]
+    low = claim.low if claim.low is not None else 0.0
+    where = "within" if low <= backends <= claim.value else "outside"
+    return (
+        f"{backends} PostgreSQL backends for {pooled_clients(result)} clients: {where} the "
+        f"article's {claim.text}"
+    )
+
+
+def judge_pooled_clients(result: Result) -> str:
+    """Whether PgBouncer took every client, and whether that was the article's thousands."""
+    clients, refused = pooled_clients(result), int(result.median)
+    if refused:
+        return f"refused {refused} of {clients} clients"
+    if clients >= CLAIMS["pooled_clients"].value:
+        return f"served all {clients} clients: agrees with the article's thousands"
+    return f"served all {clients} clients; the article speaks of thousands: try --clients 1000"
+
+
 # A verdict for one result, given every result of the measurement by id; None: no claim here.
 Judge = Callable[[Result, Mapping[str, Result]], str | None]
 
@@ -231,7 +255,10 @@ RULES: tuple[Rule, ...] = (
         lambda r, _: f"{pooled_backends(r)} backends for {pooled_clients(r)} clients",
         words="a pool of {text}",
     ),
-)
+    Rule("conn.pgbouncer.*.procs", "pool_size", lambda r, _: judge_pool(r),
+         words="a pool of {text}"),
+    Rule("conn.pgbouncer.*.refused", "pooled_clients", lambda r, _: judge_pooled_clients(r)),
+)  # fmt: skip
 
 # The sections (an id's first part) whose figures come many to a run: each model's USS, PSS
 # and RSS; each client count's seven figures. Their noisy figures share one warning, not dozens.

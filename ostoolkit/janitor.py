@@ -61,16 +61,17 @@ def _wait_gone(pids: list[int], timeout: float) -> None:
             os.close(fd)
 
 
-def clean_up(groups: set[int], run_dir: Path) -> None:
-    """Kill every process of ``groups``, wait for them, then remove ``run_dir``."""
+def clean_up(groups: set[int], run_dirs: tuple[Path, ...]) -> None:
+    """Kill every process of ``groups``, wait for them, then remove the run directories."""
     for pgid in groups:
         with contextlib.suppress(OSError):
             os.killpg(pgid, signal.SIGKILL)
     _wait_gone(_group_members(groups), GONE_TIMEOUT_S)
-    remove_run_dir(run_dir)
+    for run_dir in run_dirs:
+        remove_run_dir(run_dir)
 
 
-def _watch(read_fd: int, run_dir: Path) -> None:
+def _watch(read_fd: int, run_dirs: tuple[Path, ...]) -> None:
     """The janitor's life: collect groups until ``done`` (exit) or end-of-file (clean up)."""
     for sig in _IGNORED:
         signal.signal(sig, signal.SIG_IGN)
@@ -83,14 +84,14 @@ def _watch(read_fd: int, run_dir: Path) -> None:
     words = data.split()
     if DONE in words:
         return
-    clean_up({int(word) for word in words if word.isdigit()}, run_dir)
+    clean_up({int(word) for word in words if word.isdigit()}, run_dirs)
 
 
 class Janitor(ClosedOnExit):
     """``start`` it before any server, ``watch`` each server's group, ``close`` it at the end."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
+    def __init__(self, *run_dirs: Path) -> None:
+        self.run_dirs = run_dirs
         self.children = Children()
         self.fds = Fds()
         self.pid: int | None = None
@@ -99,9 +100,9 @@ class Janitor(ClosedOnExit):
     def start(self) -> Janitor:
         """Fork the janitor; it holds only the read end of its pipe."""
         read_fd, self.write_fd = self.fds.pipe()
-        run_dir = self.run_dir
+        run_dirs = self.run_dirs
         # bare: no own group and no parent-death signal; it makes its own session at once.
-        self.pid = self.children.fork(lambda: _watch(read_fd, run_dir), bare=True)
+        self.pid = self.children.fork(lambda: _watch(read_fd, run_dirs), bare=True)
         self.fds.close(read_fd)
         return self
 

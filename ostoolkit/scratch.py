@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from ostoolkit.children import signals_held
 from ostoolkit.procfs import read_sysv_shm
 
 # $TMPDIR/ostoolkit-<pid>-<random>: one run's scratch directory (run_tempdir).
@@ -43,16 +44,19 @@ SYSV_SHM_LIST = ".sysv-shm"
 IPC_RMID = 0  # <sys/ipc.h>
 
 
-def note_sysv_segment(run_dir: Path, key: int, shmid: int) -> None:
-    """Record a segment a server of this run made, so that its removal releases it too."""
+def note_sysv_segment(run_dir: Path, key: int, shmid: int | None = None) -> None:
+    """Record a segment a server of this run made (or, without ``shmid``, any segment it may
+    make under ``key``), so that removing the run directory releases it too."""
     with open(run_dir / SYSV_SHM_LIST, "a", encoding="ascii") as listing:
-        listing.write(f"{key} {shmid}\n")
+        listing.write(f"{key & 0xFFFFFFFF} {'*' if shmid is None else shmid}\n")
 
 
 def _release_sysv_segments(run_dir: Path) -> None:
-    """Mark for removal each listed segment still there under the same key (shmctl(2)).
+    """Mark for removal each listed segment still there under its key (shmctl(2)).
 
-    IPC_RMID is safe while a process still has it attached: it goes with the last detach.
+    A segment listed by id goes if that id still has the key; one listed by key alone only
+    once nothing has it attached. IPC_RMID is safe even while a process has it attached:
+    the segment goes with the last detach.
     """
     try:
         listed = (run_dir / SYSV_SHM_LIST).read_text(encoding="ascii").split("\n")
@@ -62,9 +66,13 @@ def _release_sysv_segments(run_dir: Path) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     for line in listed:
         with contextlib.suppress(ValueError):
-            key, shmid = (int(word) for word in line.split())
-            if present.get(shmid, (None, 0))[0] == key:
-                libc.shmctl(shmid, IPC_RMID, None)
+            key_text, id_text = line.split()
+            key = int(key_text)
+            for shmid, (present_key, attached) in present.items():
+                if present_key & 0xFFFFFFFF != key:
+                    continue
+                if (id_text == "*" and attached == 0) or id_text == str(shmid):
+                    libc.shmctl(shmid, IPC_RMID, None)
 
 
 def remove_run_dir(path: Path) -> None:
@@ -204,7 +212,9 @@ def sweep_stale_tempdirs() -> list[Path]:
     """
     removed: list[Path] = []
     entries: list[os.DirEntry[str]] = []
-    for base in dict.fromkeys([tempfile.gettempdir(), *SHORT_TEMP_BASES]):
+    with signals_held():  # its first call probes each candidate with a file it then removes
+        temp = tempfile.gettempdir()
+    for base in dict.fromkeys([temp, *SHORT_TEMP_BASES]):
         with contextlib.suppress(OSError):
             entries.extend(os.scandir(base))
     for entry in entries:

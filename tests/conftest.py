@@ -14,14 +14,27 @@ import psutil
 import pytest
 
 
+def _descendants() -> list[psutil.Process]:
+    """This process's descendants, less the session's servers' own (their backends come and go)."""
+    servers = [p for p in psutil.Process().children() if p.pid in dbservers.SESSION_SERVERS]
+    theirs = {c.pid for s in servers for c in _children_of(s)}
+    return [p for p in psutil.Process().children(recursive=True) if p.pid not in theirs]
+
+
+def _children_of(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
 @pytest.fixture(autouse=True)
 def no_leftovers() -> Iterator[None]:
     """Fail a test that leaves a child process (alive or zombie) or a thread behind."""
-    me = psutil.Process()
     threads_before = threading.active_count()
-    before = {p.pid for p in me.children(recursive=True)}
+    before = {p.pid for p in _descendants()}
     yield
-    left = [p for p in me.children(recursive=True) if p.pid not in before]
+    left = [p for p in _descendants() if p.pid not in before]
     gone, alive = psutil.wait_procs(left, timeout=3)
     assert not alive, f"test left processes behind: {alive}"
     assert not gone, f"test left unreaped children: {gone}"

@@ -55,6 +55,7 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
     key, label = f"conn.{sid}.{cell.clients}", f"{LABELS[cell.server]}, {cell.clients} clients"
     mode = "a connection per transaction" if run.config.connect_per_tx else "persistent"
     params: dict[str, Any] = {
+        "model": sid,
         "server": sid,
         "clients": cell.clients,
         "mode": mode,
@@ -145,7 +146,9 @@ def _ceiling_results(run: RealRun) -> list[Result]:
                 "count",
                 [ceiling.limit or 0],
                 extra={
+                    "model": sid,
                     "server": sid,
+                    "clients": len(ceiling.accepted),
                     "accepted": ceiling.accepted.count(True),
                     "attempted": len(ceiling.accepted),
                     "refusal": ceiling.refusal,
@@ -170,6 +173,7 @@ def _pgbench_results(run: RealRun) -> list[Result]:
                 "per_s",
                 [tps],
                 extra={
+                    "model": "pgbench",
                     "clients": clients,
                     "ours_tps": mine,
                     "ours_over_pgbench": round(mine / tps, 3) if mine and tps else None,

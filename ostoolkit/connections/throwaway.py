@@ -26,7 +26,9 @@ import selectors
 import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -34,10 +36,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from ostoolkit.children import Children, ClosedOnExit, run_program
+from ostoolkit.children import Children, ClosedOnExit, run_program, signals_held
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.janitor import Janitor
-from ostoolkit.scratch import note_sysv_segment
+from ostoolkit.scratch import note_sysv_segment, remove_run_dir
 
 KINDS = ("postgres", "mariadb", "mariadb-pool", "pgbouncer")
 PACKAGES = {
@@ -62,8 +64,12 @@ READY = {
 }
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
+# At the end of a run (done, an error, Ctrl-C): a shorter wait for each clean shutdown.
+CLOSE_TIMEOUT_S = 3.0
 SETUP_TIMEOUT_S = 120.0
 LOG_LINES = 20
+# How many System V keys from the data directory's inode up PostgreSQL may use.
+PG_SHM_KEYS = 4
 SBIN = ("/usr/sbin", "/sbin")
 DATABASE = "ostoolkit"
 # The guard setpriv runs: the server starts only if its parent is still ostoolkit.
@@ -184,6 +190,12 @@ def _make_dir(path: Path, user: pwd.struct_passwd | None) -> Path:
     return path
 
 
+def _traversable(path: Path) -> bool:
+    """Whether any user may pass through each folder above ``path`` (o+x); ``path`` itself
+    is ours to open up."""
+    return all(os.stat(folder).st_mode & stat.S_IXOTH for folder in path.parents)
+
+
 def _tail(lines: collections.deque[str]) -> str:
     """The last lines a server printed, on one line."""
     return " / ".join(list(lines)[-3:]) or "no output"
@@ -194,26 +206,40 @@ class Servers(ClosedOnExit):
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
+        self.own_dir = False
+        if os.geteuid() == 0 and not _traversable(run_dir):
+            # A private $TMPDIR: the servers' users could not reach their directories.
+            self.run_dir, self.own_dir = Path(tempfile.mkdtemp(prefix=f"ostoolkit-{os.getpid()}-",
+                                                               dir="/tmp")), True  # fmt: skip
         self.children = Children()
-        self.janitor = Janitor(run_dir)
+        self.janitor = Janitor(*dict.fromkeys([run_dir, self.run_dir]))
         self.logs: dict[int, collections.deque[str]] = {}
         self.readers: dict[int, threading.Thread] = {}
         self.stop_signals: dict[int, int] = {}
         self.count = 0
         if os.geteuid() == 0:
-            run_dir.chmod(0o711)  # the servers' users may pass through, not list it
+            self.run_dir.chmod(0o711)  # the servers' users may pass through, not list it
 
-    def _setup(self, argv: list[str], user: pwd.struct_passwd | None, what: str) -> None:
-        """Run a set-up program (initdb, ...) as the server's user, under a deadline."""
-        done = run_program(["setpriv", *_as_user(user), "--", *argv], SETUP_TIMEOUT_S)
+    def _setup(
+        self, argv: list[str], user: pwd.struct_passwd | None, home: Path, what: str
+    ) -> None:
+        """Run a set-up program (initdb, ...) as the server's user, under a deadline.
+
+        Its temporary files go to ``home`` (TMPDIR): the user may not reach ours.
+        """
+        env = ["env", f"TMPDIR={home}"]
+        done = run_program(["setpriv", *_as_user(user), "--", *env, *argv], SETUP_TIMEOUT_S)
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise OstoolkitError(f"{what} failed ({done.returncode}): {' / '.join(tail)}")
 
-    def _launch(self, kind: str, argv: list[str], user: pwd.struct_passwd | None) -> int:
-        """Start a server in the foreground; return its pid once it says it is ready."""
+    def _launch(
+        self, kind: str, argv: list[str], user: pwd.struct_passwd | None, home: Path
+    ) -> int:
+        """Start a server in the foreground (TMPDIR ``home``); its pid once it says it is ready."""
         guarded = ["setpriv", *_as_user(user), "--pdeathsig", "KILL", "--",
-                   "/bin/sh", "-c", GUARD, "ostoolkit-server", str(os.getpid()), *argv]  # fmt: skip
+                   "/bin/sh", "-c", GUARD, "ostoolkit-server", str(os.getpid()),
+                   "env", f"TMPDIR={home}", *argv]  # fmt: skip
         proc = self.children.popen(guarded, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
         self.janitor.watch(proc.pid)
@@ -272,9 +298,16 @@ class Servers(ClosedOnExit):
         started = time.monotonic()
         directory, user = self._begin("postgres")
         bindir = pg_bindir()
-        data = directory / "data"
-        self._setup([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                     "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"], user, "initdb")  # fmt: skip
+        data = _make_dir(directory / "data", user)
+        data.chmod(0o700)
+        # PostgreSQL keys its System V segment by the data directory's inode (sysv_shmem.c),
+        # the next keys on a clash: listed now, so that even an initdb killed mid-bootstrap
+        # leaves none behind.
+        for key in range(data.stat().st_ino, data.stat().st_ino + PG_SHM_KEYS):
+            note_sysv_segment(self.run_dir, key)
+        initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                  "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]  # fmt: skip
+        self._setup(initdb, user, directory, "initdb")
         server = RealServer("postgres", "pg", 0, 0, "postgres", "postgres", directory, 0.0)
         return self._start_postgres(server, max_connections, started)
 
@@ -289,7 +322,7 @@ class Servers(ClosedOnExit):
             options.append(f"max_connections={max_connections}")
         argv = [str(pg_bindir() / "postgres"), "-D", str(server.directory / "data"),
                 "-p", str(port)] + [arg for opt in options for arg in ("-c", opt)]  # fmt: skip
-        pid = self._launch("postgres", argv, _run_as("postgres"))
+        pid = self._launch("postgres", argv, _run_as("postgres"), server.directory)
         self.stop_signals[pid] = signal.SIGINT  # fast shutdown: ends clients, removes its IPC
         self._note_segment(server.directory / "data" / "postmaster.pid")
         return replace(server, port=port, pid=pid, started_in_s=time.monotonic() - started,
@@ -317,7 +350,7 @@ class Servers(ClosedOnExit):
         data = f"--datadir={directory / 'data'}"
         self._setup([_which("mariadb-install-db", kind), "--no-defaults", data,
                      "--auth-root-authentication-method=normal", "--skip-test-db"],
-                    user, "mariadb-install-db")  # fmt: skip
+                    user, directory, "mariadb-install-db")  # fmt: skip
         port = free_port()
         handling = "pool-of-threads" if pool else "one-thread-per-connection"
         argv = [_which("mariadbd", kind), "--no-defaults", data, f"--port={port}",
@@ -325,7 +358,7 @@ class Servers(ClosedOnExit):
                 f"--pid-file={directory / 'mysqld.pid'}", "--skip-name-resolve",
                 f"--thread-handling={handling}", "--innodb-buffer-pool-size=64M",
                 "--skip-log-bin"]  # fmt: skip
-        pid = self._launch(kind, argv, user)
+        pid = self._launch(kind, argv, user, directory)
         self.stop_signals[pid] = signal.SIGTERM
         return RealServer(kind, "my", port, pid, "root", "mysql", directory,
                           time.monotonic() - started)  # fmt: skip
@@ -359,7 +392,8 @@ class Servers(ClosedOnExit):
         if user is not None:
             for path in directory.iterdir():
                 os.chown(path, user.pw_uid, user.pw_gid)
-        pid = self._launch("pgbouncer", [_which("pgbouncer", "pgbouncer"), str(ini)], user)
+        pid = self._launch("pgbouncer", [_which("pgbouncer", "pgbouncer"), str(ini)], user,
+                           directory)  # fmt: skip
         self.stop_signals[pid] = signal.SIGINT
         return RealServer("pgbouncer", "pg", port, pid, upstream.user, upstream.database,
                           directory, time.monotonic() - started, max_clients)  # fmt: skip
@@ -383,24 +417,34 @@ class Servers(ClosedOnExit):
 
     def stop(self, server: RealServer, remove: bool = True) -> None:
         """Shut a server down cleanly (SIGKILL after STOP_TIMEOUT_S); remove its directory."""
-        pid = server.pid
-        if pid in self.children.pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, self.stop_signals.get(pid, signal.SIGTERM))
-            self.children.reap(pid, STOP_TIMEOUT_S)
-            self.children.end(pid)  # its group: whatever is left, or all of it after a timeout
-        reader = self.readers.pop(pid, None)
-        if reader is not None:
-            reader.join(STOP_TIMEOUT_S)
+        self._stop_pid(server.pid, STOP_TIMEOUT_S)
         if remove:
             shutil.rmtree(server.directory, ignore_errors=True)
 
+    def _stop_pid(self, pid: int, timeout: float) -> None:
+        """Send a server its clean shutdown signal, wait, then SIGKILL its group and reap it.
+
+        A clean stop lets PostgreSQL remove its System V segment itself; after a SIGKILL the
+        run directory's listing of it releases it (scratch.remove_run_dir).
+        """
+        with signals_held():
+            if pid in self.children.pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, self.stop_signals.get(pid, signal.SIGTERM))
+                self.children.reap(pid, timeout)
+                self.children.end(pid)  # its group: what is left, or all of it after a timeout
+        reader = self.readers.pop(pid, None)
+        if reader is not None:
+            reader.join(timeout)
+
     def close(self) -> None:
-        """Kill every server still running, then let the janitor go."""
+        """Stop every server still running, newest first (PgBouncer before its PostgreSQL),
+        then let the janitor go."""
         try:
-            self.children.close()
-            for reader in self.readers.values():
-                reader.join(STOP_TIMEOUT_S)
-            self.readers.clear()
+            for pid in reversed(list(self.stop_signals)):
+                self._stop_pid(pid, CLOSE_TIMEOUT_S)
+            self.children.close()  # one still starting (no stop signal yet): SIGKILL
         finally:
             self.janitor.close()
+            if self.own_dir:
+                remove_run_dir(self.run_dir)

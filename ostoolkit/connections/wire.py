@@ -65,6 +65,7 @@ class PgReply:
     buffer: bytes = b""
     error: str | None = None
     value: str | None = None  # the first column of the first row, if any
+    rows: int = 0  # 1 once the first row came (its value may be NULL)
 
     def feed(self, data: bytes) -> bool:
         """Take bytes from the socket; True once the reply is complete (``error`` if it failed).
@@ -88,7 +89,8 @@ class PgReply:
                 raise WireError("the server asks for a password: only trust auth is supported")
             elif kind == b"Z":
                 return True
-            elif kind == b"D" and self.value is None:
+            elif kind == b"D" and not self.rows:
+                self.rows = 1
                 (size,) = struct.unpack_from("!i", body, 2)  # after the column count
                 self.value = body[6 : 6 + size].decode(errors="replace") if size >= 0 else None
         return False
@@ -155,6 +157,7 @@ class MyReply:
     eofs: int = 0
     answer: bytes = b""
     value: str | None = None  # the first column of the first row, if any
+    rows: int = 0  # 1 once the first row came (its value may be NULL)
 
     def feed(self, data: bytes) -> bool:
         """Take bytes from the socket; True once the reply is complete (``error`` if it failed)."""
@@ -178,6 +181,8 @@ class MyReply:
                 self.eofs += 1
                 if self.eofs == 2:
                     return True
-            elif self.eofs == 1 and self.value is None and payload[0] < 251:
-                self.value = payload[1 : 1 + payload[0]].decode(errors="replace")
+            elif self.eofs == 1 and not self.rows:
+                self.rows = 1
+                if payload[0] < 251:  # 0xfb is NULL; longer values are not read here
+                    self.value = payload[1 : 1 + payload[0]].decode(errors="replace")
         return False

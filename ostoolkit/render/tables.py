@@ -165,6 +165,8 @@ def _own_tables(report: Report, tablefmt: str) -> list[str]:
         if table.get("title"):
             parts += [f"**{table['title']}**" if tablefmt == "github" else table["title"]]
         parts += [tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)]
+        if tablefmt == "github":  # a line right below a markdown table would be a row
+            parts += [""]
         parts += [table.get("note", ""), ""]
     return parts
 
@@ -174,7 +176,7 @@ def _mermaid_charts(report: Report) -> list[str]:
     parts = []
     for chart in report.data.get("charts", []):
         x = ", ".join(f'"{value}"' for value in chart["x"])
-        values = ", ".join(f"{value:g}" for value in chart["values"])
+        values = ", ".join(f"{value:.1f}".removesuffix(".0") for value in chart["values"])
         parts += ["```mermaid", "xychart-beta", f'    title "{chart["title"]}"',
                   f'    x-axis "{chart["x_label"]}" [{x}]', f'    y-axis "{chart["y_label"]}"',
                   f"    bar [{values}]", "```", ""]  # fmt: skip

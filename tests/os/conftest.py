@@ -6,19 +6,25 @@ The options are known to pytest when tests/os (or a file in it) is named on the 
 the environment variables work however pytest is started.
 
 The real-server fixtures start throwaway PostgreSQL, MariaDB and PgBouncer once per session
-(tests/dbservers.py), for tests/os/test_realdb_os.py. Session fixtures are set up before any
-function-scoped fixture, so the root conftest's ``no_leftovers`` takes its snapshot after a
-server started; the servers are detached from pytest anyway, so their backends and threads are
-never counted as a test's children.
+through ostoolkit's own ``throwaway.Servers`` (the code ``connections --real`` uses), for
+tests/os/test_realdb_os.py. Session fixtures are set up before any function-scoped fixture,
+so the root conftest's ``no_leftovers`` takes its snapshot after a server started, and it
+leaves the servers' descendants (dbservers.SESSION_SERVERS) out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import dbservers
 import harness
 import pytest
+
+from ostoolkit.connections.throwaway import RealServer, Servers, check_installed
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.scratch import remove_run_dir
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,42 +59,59 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[dbservers.Server]:
+def throwaway() -> Iterator[Servers]:
+    """The session's server supervisor, in a private directory removed at the end."""
+    run_dir = Path(tempfile.mkdtemp(prefix="ostoolkit-tests-"))
+    try:
+        with Servers(run_dir) as servers:
+            yield servers
+    finally:
+        remove_run_dir(run_dir)
+
+
+def _start(kind: str, start: Callable[[], RealServer]) -> RealServer:
+    """Start a server, or skip (fail under CI) when its programs are missing here."""
+    try:
+        check_installed(kind)
+    except InvalidRequest as err:
+        dbservers.skip_or_fail(str(err))
+    server = start()
+    dbservers.SESSION_SERVERS.add(server.pid)
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_server(throwaway: Servers) -> RealServer:
     """A throwaway PostgreSQL for the whole session (skipped, or failed under CI, if absent)."""
-    server = dbservers.start_or_skip(dbservers.start_postgres)
-    yield server
-    dbservers.stop_server(server)
+    return _start("postgres", lambda: throwaway.postgres(dbservers.MAX_CONNECTIONS))
 
 
 @pytest.fixture(scope="session")
-def mariadb_server() -> Iterator[dbservers.Server]:
+def mariadb_server(throwaway: Servers) -> RealServer:
     """A throwaway MariaDB for the whole session."""
-    server = dbservers.start_or_skip(dbservers.start_mariadb)
-    yield server
-    dbservers.stop_server(server)
+    return _start("mariadb", throwaway.mariadb)
 
 
 @pytest.fixture(scope="session")
-def pgbouncer_server(postgres_server: dbservers.Server) -> Iterator[dbservers.Server]:
+def pgbouncer_server(throwaway: Servers, postgres_server: RealServer) -> RealServer:
     """A throwaway PgBouncer (transaction pooling, pool of 10) in front of the PostgreSQL."""
-    server = dbservers.start_or_skip(lambda: dbservers.start_pgbouncer(postgres_server.port))
-    yield server
-    dbservers.stop_server(server)
+    pool, most = dbservers.PGBOUNCER_POOL_SIZE, dbservers.PGBOUNCER_MAX_CLIENTS
+    return _start("pgbouncer", lambda: throwaway.pgbouncer(postgres_server, pool, most))
 
 
 @pytest.fixture(scope="session")
-def postgres_dsn(postgres_server: dbservers.Server) -> str:
+def postgres_dsn(postgres_server: RealServer) -> str:
     """libpq URL of the session's PostgreSQL (user postgres, trust auth, loopback)."""
     return postgres_server.dsn
 
 
 @pytest.fixture(scope="session")
-def mariadb_dsn(mariadb_server: dbservers.Server) -> str:
+def mariadb_dsn(mariadb_server: RealServer) -> str:
     """mysql:// URL of the session's MariaDB (root without password, loopback)."""
     return mariadb_server.dsn
 
 
 @pytest.fixture(scope="session")
-def pgbouncer_dsn(pgbouncer_server: dbservers.Server) -> str:
+def pgbouncer_dsn(pgbouncer_server: RealServer) -> str:
     """libpq URL of the session's PgBouncer."""
     return pgbouncer_server.dsn

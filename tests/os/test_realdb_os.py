@@ -5,6 +5,8 @@ The servers are the session's throwaway ones (tests/dbservers.py). Tests assert 
 afterwards), never how much a connection costs.
 """
 
+import os
+
 import dbservers
 import psutil
 import pytest
@@ -28,11 +30,17 @@ def pg_children(server):
     return psutil.Process(server.pid).children()
 
 
-def test_servers_are_detached_from_pytest(postgres_server, mariadb_server, pgbouncer_server):
-    mine = {p.pid for p in psutil.Process().children(recursive=True)}
+def test_servers_are_supervised_children(postgres_server, mariadb_server, pgbouncer_server):
+    """Each server is pytest's own child, leads its own session, and runs as the package's
+    system user when the tests run as root (PostgreSQL refuses root)."""
+    mine = {p.pid for p in psutil.Process().children()}
+    users = {"postgres": "postgres", "mariadb": "mysql", "pgbouncer": "postgres"}
     for server in (postgres_server, mariadb_server, pgbouncer_server):
-        assert psutil.Process(server.pid).is_running()
-        assert server.pid not in mine, f"{server.kind} is a child of pytest"
+        proc = psutil.Process(server.pid)
+        assert server.pid in mine, f"{server.kind} is not a child of pytest"
+        assert os.getsid(server.pid) == server.pid, f"{server.kind} shares a session"
+        if os.geteuid() == 0:
+            assert proc.username() == users[server.kind]
 
 
 def test_postgres_one_backend_per_connection(postgres_server, psycopg):

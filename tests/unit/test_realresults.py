@@ -1,0 +1,267 @@
+"""A --real run turned into results, tables, charts and findings, from a run built by hand.
+
+No server starts here: the RealRun holds figures chosen so every derived number is known
+(PSS per connection, transactions per second, refusals at the default limit). The checks
+that need no installed server (check_real's ranges, resolve_servers) are here too.
+"""
+
+import pytest
+
+from ostoolkit.connections import realload
+from ostoolkit.connections.realdb import ServerTotal
+from ostoolkit.connections.realload import (
+    MAX_REAL_CLIENTS,
+    Ceiling,
+    Cell,
+    RealConfig,
+    RealRun,
+    check_real,
+    resolve_servers,
+)
+from ostoolkit.connections.realresults import charts, real_measurement
+from ostoolkit.errors import InvalidRequest
+
+MIB = 2**20
+SERVERS = ("postgres", "pgbouncer", "mariadb", "mariadb-pool")
+IDS = {"postgres": "postgres", "pgbouncer": "pgbouncer", "mariadb": "mariadb",
+       "mariadb-pool": "mariadb_pool"}  # fmt: skip
+FIGURES = ("tps", "p50", "p99", "connect", "mem_per_conn", "procs", "threads", "cpu_per_tx",
+           "switches_per_tx", "refused")  # fmt: skip
+REFUSAL = "FATAL: sorry, too many clients already"
+# Per server and client count: transactions in 2 s, PSS per connection, client and server CPU.
+PLAN = {
+    ("postgres", 10): (1600, 3 * MIB, 0.5, 1.6),
+    ("postgres", 100): (2000, 2 * MIB, 1.0, 1.8),
+    ("pgbouncer", 10): (1200, 64 * 1024, 0.5, 1.0),
+    ("pgbouncer", 100): (1400, 16 * 1024, 0.5, 1.2),
+    ("mariadb", 10): (1000, 256 * 1024, 3.0, 1.0),  # the client used more CPU: client-limited
+    ("mariadb", 100): (1800, 128 * 1024, 0.5, 1.5),
+    ("mariadb-pool", 10): (1100, 192 * 1024, 0.5, 1.2),
+    ("mariadb-pool", 100): (1900, 96 * 1024, 0.5, 1.6),
+}
+IDLE_PSS = 40 * MIB
+
+
+def cell(server, clients):
+    """One cell of PLAN: latencies 250 µs with the slowest 5 % at 4 ms, four even windows."""
+    transactions, per_conn, client_cpu, server_cpu = PLAN[server, clients]
+    slow = transactions // 20
+    processes = 1 + clients if server == "postgres" else 1
+    return Cell(
+        server=server,
+        clients=clients,
+        duration_s=2.0,
+        idle=ServerTotal(0, 30 * MIB, IDLE_PSS, 50 * MIB, 1, 8),
+        loaded=ServerTotal(
+            clients, 31 * MIB, IDLE_PSS + clients * per_conn, 90 * MIB, processes, 8 + clients
+        ),
+        connect_us=[300.0 + i for i in range(clients)],
+        latency_us=[250.0] * (transactions - slow) + [4000.0] * slow,
+        windows=[
+            transactions // 4 - 10,
+            transactions // 4 + 10,
+            transactions // 4,
+            transactions // 4,
+        ],
+        errors=0,
+        first_error=None,
+        client_cpu_s=client_cpu,
+        server_cpu_s=server_cpu,
+        server_switches=transactions * 3,
+        interference=None,
+        backends=20 if server == "pgbouncer" else None,
+    )
+
+
+def run(pgbench=None):
+    """The whole run: every server at 10 and 100 clients, PostgreSQL refusing 3 of 100."""
+    config = RealConfig(servers=SERVERS, clients=(10, 100), duration_s=2.0)
+    return RealRun(
+        config,
+        cells=[cell(s, c) for s in SERVERS for c in config.clients],
+        ceilings={
+            "postgres": Ceiling("postgres", 100, (True,) * 97 + (False,) * 3, REFUSAL, 3),
+            "pgbouncer": Ceiling("pgbouncer", 120, (True,) * 100, None),
+            "mariadb": Ceiling("mariadb", 151, (True,) * 100, None),
+            "mariadb-pool": Ceiling("mariadb-pool", 151, (True,) * 100, None),
+        },
+        pgbench={10: 1000.0, 100: 2000.0} if pgbench is None else pgbench,
+        versions={
+            "postgres": "16.3",
+            "mariadb": "10.11.6",
+            "mariadb-pool": "10.11.6",
+            "pgbouncer": "1.22.0",
+        },
+        started_s={"postgres": 1.23456, "mariadb": 2.0},
+    )
+
+
+def by_id(measurement):
+    return {r.id: r for r in measurement.results}
+
+
+def test_every_figure_for_every_server_and_count():
+    results = by_id(real_measurement(run()))
+    expected = {f"conn.{IDS[s]}.{c}.{f}" for s in SERVERS for c in (10, 100) for f in FIGURES}
+    expected |= {f"conn.{IDS[s]}.max_connections" for s in SERVERS}
+    expected |= {"conn.pgbench.10.tps", "conn.pgbench.100.tps"}
+    assert set(results) == expected
+    assert len(results) == len(real_measurement(run()).results)  # no id twice
+
+
+def test_refused_comes_from_the_ceiling():
+    results = by_id(real_measurement(run()))
+    assert results["conn.postgres.10.refused"].median == 0  # the first 10 were accepted
+    assert results["conn.postgres.100.refused"].median == 3
+    assert results["conn.postgres.100.refused"].extra["refusal"] == REFUSAL
+    assert results["conn.mariadb.100.refused"].median == 0
+    limit = results["conn.postgres.max_connections"]
+    assert limit.median == 100
+    assert limit.extra["accepted"] == 97
+    assert limit.extra["attempted"] == 100
+    assert limit.extra["superuser_reserved"] == 3
+    assert results["conn.pgbouncer.max_connections"].median == 120
+
+
+@pytest.mark.parametrize(("server", "clients"), list(PLAN))
+def test_memory_per_connection_is_the_pss_the_connections_added(server, clients):
+    one = cell(server, clients)
+    expected = (one.loaded.pss - one.idle.pss) / clients
+    assert expected == PLAN[server, clients][1]
+    result = by_id(real_measurement(run()))[f"conn.{IDS[server]}.{clients}.mem_per_conn"]
+    assert result.median == expected
+    assert result.extra["pss_idle"] == IDLE_PSS
+
+
+def test_tps_samples_are_the_windows_over_half_a_second():
+    results = by_id(real_measurement(run()))
+    tps = results["conn.postgres.10.tps"]
+    assert sorted(tps.samples) == [780.0, 800.0, 800.0, 820.0]  # windows 390, 400, 400, 410
+    assert tps.extra["transactions"] == 1600
+    assert results["conn.postgres.10.p50"].median == 250.0
+    assert results["conn.postgres.10.p99"].median == 4000.0
+    assert results["conn.postgres.10.cpu_per_tx"].median == pytest.approx(1.6 / 1600 * 1e6)
+    assert results["conn.postgres.10.switches_per_tx"].median == 3.0
+    assert results["conn.postgres.100.procs"].median == 101
+    assert results["conn.mariadb.100.threads"].median == 108
+    assert results["conn.pgbouncer.100.procs"].extra["backends"] == 20
+    assert results["conn.pgbench.100.tps"].median == 2000.0
+    assert results["conn.pgbench.100.tps"].extra["ours_over_pgbench"] == 0.5
+
+
+def test_one_table_per_client_count_with_pgbench_where_it_ran():
+    measurement = real_measurement(run(pgbench={100: 2000.0}))
+    ten, hundred = measurement.data["tables"]
+    assert (ten["title"], hundred["title"]) == ("10 clients", "100 clients")
+    assert ten["replaces_results"]
+    assert hundred["replaces_results"]
+    # pgbench did not run at 10 clients: no row for it there
+    assert [row["server"] for row in ten["rows"]] == [
+        "PostgreSQL", "PgBouncer", "MariaDB", "MariaDB (thread pool)",
+    ]  # fmt: skip
+    assert [row["server"] for row in hundred["rows"]][-1] == "pgbench -S (PostgreSQL)"
+    assert hundred["rows"][-1]["tx/s"] == 2000.0
+    assert hundred["rows"][-1]["p99"] is None
+    postgres = hundred["rows"][0]
+    assert postgres["tx/s"] == 1000.0
+    assert postgres["memory/conn"] == 2 * MIB
+    assert postgres["refused"] == 3
+    columns = [name for name, _ in hundred["columns"]]
+    assert all(set(row) == set(columns) for table in (ten, hundred) for row in table["rows"])
+    assert hundred["note"]
+    assert not ten["note"]
+
+
+def test_two_charts_per_server_with_two_counts_or_more():
+    made = charts(run())
+    assert [c["title"] for c in made] == [
+        "PostgreSQL: transactions per second", "PostgreSQL: PSS per connection (KiB)",
+        "PgBouncer: transactions per second", "PgBouncer: PSS per connection (KiB)",
+        "MariaDB: transactions per second", "MariaDB: PSS per connection (KiB)",
+        "MariaDB (thread pool): transactions per second",
+        "MariaDB (thread pool): PSS per connection (KiB)",
+    ]  # fmt: skip
+    assert made[0]["x"] == ["10", "100"]
+    assert made[0]["values"] == [800, 1000]
+    assert made[1]["values"] == [3072.0, 2048.0]
+    alone = run()
+    alone.cells = [c for c in alone.cells if not (c.server == "pgbouncer" and c.clients == 100)]
+    assert not any(c["title"].startswith("PgBouncer") for c in charts(alone))
+    assert len(charts(alone)) == 6
+
+
+def test_findings_say_what_the_servers_did():
+    found = real_measurement(run()).findings
+    text = "\n".join(found)
+    refusal = next(f for f in found if f.startswith("PostgreSQL, default max_connections 100"))
+    assert ", 3 kept for superusers" in refusal
+    assert "accepted 97 direct clients and refused the other 3" in refusal
+    assert f'"{REFUSAL}"' in refusal
+    assert refusal.endswith("raised to 140")  # 100 + margin 20 + pool 20
+    assert "MariaDB accepted all 100 clients under its default max_connections 151" in text
+    assert "PgBouncer held 100 clients on 20 PostgreSQL backends" in text
+    assert "PostgreSQL ran 100 backend processes" in text
+
+
+def test_pgbench_ratio_explains_cpu_only_below_the_target():
+    found = real_measurement(run()).findings
+    [at_10] = [f for f in found if f.startswith("at 10 clients ostoolkit's client")]
+    [at_100] = [f for f in found if f.startswith("at 100 clients ostoolkit's client")]
+    assert at_10 == "at 10 clients ostoolkit's client reached 0.80× pgbench's 1,000 tx/s"
+    assert at_100.startswith("at 100 clients ostoolkit's client reached 0.50× pgbench's 2,000")
+    assert "its Python processes spent 500 µs of CPU per transaction" in at_100
+    assert "beside the server's 900 µs" in at_100
+
+
+def test_client_limited_only_where_the_client_used_more_cpu():
+    found = real_measurement(run()).findings
+    limited = [f for f in found if "the client limited the run" in f]
+    assert limited == [
+        "MariaDB at 10 clients: the client limited the run (its processes used 3.0 CPU-s "
+        "against the server's 1.0)"
+    ]
+    results = by_id(real_measurement(run()))
+    assert results["conn.mariadb.10.tps"].extra["client_limited"] is True
+    assert results["conn.mariadb.100.tps"].extra["client_limited"] is False
+
+
+def test_servers_data_holds_versions_and_start_times():
+    data = real_measurement(run()).data
+    assert data["servers"] == {
+        "postgres": {"version": "16.3", "started_in_s": 1.235},
+        "mariadb": {"version": "10.11.6", "started_in_s": 2.0},
+    }
+
+
+# -- requests refused before any server starts -------------------------------------------------
+
+
+def test_resolve_servers_orders_and_refuses_unknown_names(monkeypatch):
+    assert resolve_servers(["pgbouncer", "mariadb", "postgres"]) == (
+        "postgres", "mariadb", "pgbouncer",
+    )  # fmt: skip
+    assert resolve_servers(["mariadb-pool", "mariadb-pool"]) == ("mariadb-pool",)
+    with pytest.raises(InvalidRequest) as caught:
+        resolve_servers(["postgres", "oracle"])
+    message = str(caught.value)
+    assert "'oracle'" in message
+    assert "all, postgres, mariadb, mariadb-pool, pgbouncer" in message
+    monkeypatch.setattr(realload, "installed", lambda: ("mariadb",))
+    assert resolve_servers(["all"]) == ("mariadb",)
+    assert resolve_servers([]) == ("mariadb",)
+
+
+@pytest.mark.parametrize("clients", [(MAX_REAL_CLIENTS + 1,), (10, 0), ()])
+def test_check_real_refuses_client_counts_out_of_range(clients, monkeypatch):
+    checked = []
+    monkeypatch.setattr(realload, "check_installed", checked.append)
+    with pytest.raises(InvalidRequest, match=f"within 1..{MAX_REAL_CLIENTS}"):
+        check_real(RealConfig(servers=("postgres", "mariadb"), clients=clients))
+    assert checked == ["postgres", "mariadb"]
+
+
+def test_check_real_refuses_no_servers_and_unknown_ones():
+    with pytest.raises(InvalidRequest, match="none of postgres, mariadb, pgbouncer"):
+        check_real(RealConfig(servers=()))
+    with pytest.raises(InvalidRequest, match="unknown server 'oracle'"):
+        check_real(RealConfig(servers=("oracle",)))  # refused before looking for programs

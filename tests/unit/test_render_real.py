@@ -1,0 +1,96 @@
+"""A command's several titled tables (data.tables) and its charts (data.charts), rendered.
+
+connections --real draws one table per client count and, in markdown, a mermaid xychart per
+series; its tables replace the results table (every figure is still in the JSON).
+"""
+
+from ostoolkit.render import render
+from ostoolkit.report import Measurement, build_report, make_result
+
+TABLES = [
+    {
+        "title": "10 clients",
+        "columns": [["server", "text"], ["tx/s", "per_s"], ["memory/conn", "bytes"]],
+        "rows": [
+            {"server": "PostgreSQL", "tx/s": 800.0, "memory/conn": 3 * 2**20},
+            {"server": "pgbench -S (PostgreSQL)", "tx/s": 1000.0, "memory/conn": None},
+        ],
+        "replaces_results": True,
+        "note": "",
+    },
+    {
+        "title": "100 clients",
+        "columns": [["server", "text"], ["tx/s", "per_s"], ["memory/conn", "bytes"]],
+        "rows": [{"server": "MariaDB (thread pool)", "tx/s": 1900.0, "memory/conn": 98304}],
+        "replaces_results": True,
+        "note": "memory/conn: PSS the connections added",
+    },
+]
+CHARTS = [
+    {"title": "PostgreSQL: transactions per second", "x_label": "clients", "y_label": "tx/s",
+     "x": ["10", "100"], "values": [800, 1000]},
+    {"title": "PostgreSQL: PSS per connection (KiB)", "x_label": "clients", "y_label": "KiB",
+     "x": ["10", "100"], "values": [3072.0, 2048.5]},
+]  # fmt: skip
+RESULT = make_result("conn.postgres.10.tps", "PostgreSQL, 10 clients: tx/s", "per_s", [800.0])
+
+
+def report(replaces=True, charts=CHARTS):
+    tables = [{**table, "replaces_results": replaces} for table in TABLES]
+    measurement = Measurement((RESULT,), ("a finding",), (), {"tables": tables, "charts": charts})
+    return build_report("connections", ["--real"], measurement, {}, "t", 0.0)
+
+
+def test_table_shows_each_title_above_its_table_and_no_results_table():
+    text = render(report(), "table")
+    lines = text.splitlines()
+    first, second = lines.index("10 clients"), lines.index("100 clients")
+    assert first < second
+    assert lines[first + 1].split() == ["server", "tx/s", "memory/conn"]
+    assert "PostgreSQL" in lines[first + 3]
+    assert "3.0 MiB" in lines[first + 3]
+    assert "pgbench -S (PostgreSQL)" in text
+    assert "MariaDB (thread pool)" in lines[second + 3]
+    assert "memory/conn: PSS the connections added" in text
+    assert "figure" not in text  # the results table is left out
+    assert "PostgreSQL, 10 clients: tx/s" not in text
+    assert "mermaid" not in text  # charts are for markdown only
+    assert "* a finding" in text
+
+
+def test_results_table_stays_when_no_table_replaces_it():
+    for fmt in ("table", "markdown"):
+        assert "PostgreSQL, 10 clients: tx/s" in render(report(replaces=False), fmt)
+
+
+def test_markdown_titles_and_mermaid_charts():
+    text = render(report(), "markdown")
+    assert "**10 clients**" in text
+    assert "**100 clients**" in text
+    assert text.index("**10 clients**") < text.index("**100 clients**")
+    assert "| PostgreSQL " in text
+    assert "PostgreSQL, 10 clients: tx/s" not in text
+    blocks = text.split("```mermaid\n")[1:]
+    assert len(blocks) == 2
+    first = blocks[0].split("```")[0].splitlines()
+    assert first == [
+        "xychart-beta",
+        '    title "PostgreSQL: transactions per second"',
+        '    x-axis "clients" ["10", "100"]',
+        '    y-axis "tx/s"',
+        "    bar [800, 1000]",
+    ]
+    assert "    bar [3072, 2048.5]" in blocks[1]
+    assert '    title "PostgreSQL: PSS per connection (KiB)"' in blocks[1]
+    assert text.index("**100 clients**") < text.index("```mermaid")
+    assert "- a finding" in text
+
+
+def test_markdown_without_charts_has_no_mermaid_block():
+    assert "mermaid" not in render(report(charts=[]), "markdown")
+
+
+def test_markdown_note_is_not_swallowed_by_its_table():
+    lines = render(report(), "markdown").splitlines()
+    note = lines.index("memory/conn: PSS the connections added")
+    assert lines[note - 1] == ""
