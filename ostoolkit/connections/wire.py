@@ -96,6 +96,33 @@ class PgReply:
         return False
 
 
+# How a one-row SELECT's reply ends: CommandComplete "SELECT 1", then ReadyForQuery (idle).
+PG_ONE_ROW_END = b"C\x00\x00\x00\x0dSELECT 1\x00Z\x00\x00\x00\x05I"
+
+
+def pg_one_row_done(data: bytes) -> bool:
+    """The load's fast path: ``data`` is a whole error-free one-row reply (RowDescription
+    first, CommandComplete "SELECT 1" and ReadyForQuery last). Anything else goes to PgReply."""
+    return data[:1] == b"T" and data.endswith(PG_ONE_ROW_END)
+
+
+def my_result_done(data: bytes) -> bool:
+    """The load's fast path: ``data`` is exactly one whole result set with no error (its
+    packets hopped by their lengths, two EOF packets). Anything else goes to MyReply."""
+    pos, eofs, end = 0, 0, len(data)
+    while pos + 4 < end:
+        length = data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16
+        head = data[pos + 4]
+        if head == 0xFF or (pos == 0 and head in (0x00, 0xFE)):
+            return False
+        pos += 4 + length
+        if head == 0xFE and length < MY_EOF_MAX:
+            eofs += 1
+            if eofs == 2:
+                return pos == end
+    return False
+
+
 def my_packet(payload: bytes, sequence: int = 0) -> bytes:
     """One MySQL packet: 3-byte length, sequence number, payload."""
     return struct.pack("<I", len(payload))[:3] + bytes([sequence]) + payload

@@ -174,3 +174,30 @@ def test_heavier_refuses_a_marginal_cost_of_zero_or_below_on_either_side():
     )
     assert judge_heavier(-5.0, 100.0).startswith("not comparable here")
     assert judge_heavier(100.0, 0.0).startswith("not comparable here")
+
+
+def _pgbouncer(figure: str, value: float, clients: int, **extra: object):
+    return make_result(f"conn.pgbouncer.{clients}.{figure}", "PgBouncer", "count", [value],
+                       extra={"clients": clients, **extra})  # fmt: skip
+
+
+def test_pgbouncer_pool_is_judged_against_the_articles_5_to_50():
+    inside = annotate(Measurement((_pgbouncer("procs", 26, 1000, backends=20),))).results[0]
+    assert inside.claim.startswith("a pool of 5–50")
+    assert (
+        inside.verdict
+        == "20 PostgreSQL backends for 1000 clients: within the article's 5–50 connections"
+    )
+    outside = annotate(Measurement((_pgbouncer("procs", 66, 1000, backends=60),))).results[0]
+    assert "outside" in outside.verdict
+    unknown = annotate(Measurement((_pgbouncer("procs", 6, 10),))).results[0]
+    assert unknown.verdict is None  # no backends count: nothing to judge
+
+
+def test_pgbouncer_clients_are_judged_against_the_articles_thousands():
+    def verdict(refused: int, clients: int) -> str | None:
+        return annotate(Measurement((_pgbouncer("refused", refused, clients),))).results[0].verdict
+
+    assert verdict(0, 1000) == "served all 1000 clients: agrees with the article's thousands"
+    assert "try --clients 1000" in (verdict(0, 100) or "")
+    assert verdict(3, 1000) == "refused 3 of 1000 clients"

@@ -18,6 +18,8 @@ from ostoolkit.connections.wire import (
     my_handshake_response,
     my_packet,
     my_query,
+    my_result_done,
+    pg_one_row_done,
     pg_query,
     pg_startup,
     split_packets,
@@ -274,3 +276,30 @@ def test_my_reply_first_value_stays_null_when_the_first_row_has_null():
     reply = MyReply()
     assert reply.feed(result_set(b"\xfb", lenenc(b"second"))) is True
     assert reply.value is None
+
+
+# -- the load's fast paths: a whole error-free reply is told by its ends ------------------
+
+
+def test_pg_fast_path_takes_a_whole_one_row_reply_only():
+    assert pg_one_row_done(QUERY_REPLY)
+    assert not pg_one_row_done(QUERY_REPLY[:-1])  # cut: the parser must finish it
+    assert not pg_one_row_done(QUERY_REPLY[1:])
+    failed = ROW_DESCRIPTION + error_response("ERROR", "22012", "division by zero") + READY
+    assert not pg_one_row_done(failed)
+    no_rows = ROW_DESCRIPTION + pg(b"C", b"SELECT 0\0") + READY
+    assert not pg_one_row_done(no_rows)  # left to the parser, which takes it
+    reply = PgReply()
+    assert reply.feed(no_rows)
+    assert reply.error is None
+
+
+def test_my_fast_path_takes_a_whole_result_set_only():
+    whole = result_set(lenenc(b"4711"))
+    assert my_result_done(whole)
+    assert not my_result_done(whole[:-1])
+    first_eof = whole.index(my_packet(EOF, 3)) + len(my_packet(EOF, 3))
+    assert not my_result_done(whole[:first_eof])  # cut right after the column's EOF
+    assert not my_result_done(my_packet(err(1064, "syntax", "42000"), 1))
+    assert not my_result_done(my_packet(b"\x00\x00\x00\x02\x00\x00\x00", 1))  # an OK
+    assert not my_result_done(whole + my_packet(b"\x01", 1))  # more than one reply
