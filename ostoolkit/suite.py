@@ -17,6 +17,9 @@ from ostoolkit.children import MIN_OPEN_FILES, check_open_files
 from ostoolkit.claims import annotate, claims_table
 from ostoolkit.connections.builtin import ConnectionsConfig, measure_connections
 from ostoolkit.connections.builtin import check_config as check_connections
+from ostoolkit.connections.realload import RealConfig, check_real
+from ostoolkit.connections.realresults import measure_real
+from ostoolkit.connections.throwaway import installed
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.forktree import TreeConfig, build_tree, check_tree
 from ostoolkit.measure.memory import MemoryConfig, measure_memory
@@ -49,8 +52,24 @@ def _connections_config(full: bool) -> ConnectionsConfig:
     return ConnectionsConfig.full() if full else ConnectionsConfig.quick()
 
 
+def _real_config(full: bool) -> RealConfig | None:
+    """``report --full`` runs the real servers too, where this host has them; quick never."""
+    servers = installed() if full else ()
+    return RealConfig(servers) if servers else None
+
+
 def _check_connections(full: bool) -> None:
     check_connections(_connections_config(full))  # the tasks and every process's open files
+    real = _real_config(full)
+    if real is not None:
+        check_real(real)
+
+
+def _connections(full: bool) -> Measurement:
+    """The built-in models, then (full, where installed) the throwaway real servers."""
+    measurement = measure_connections(_connections_config(full))
+    real = _real_config(full)
+    return measurement if real is None else measurement + measure_real(real)
 
 
 def _check_tree(full: bool) -> None:
@@ -90,9 +109,7 @@ SECTIONS: dict[str, Section] = {
         lambda full: check_memory(_memory_config(full)),
         lambda full: measure_memory(_memory_config(full)),
     ),
-    "connections": Section(
-        _check_connections, lambda full: measure_connections(_connections_config(full))
-    ),
+    "connections": Section(_check_connections, _connections),
 }
 
 

@@ -69,7 +69,9 @@ def format_kib(kib: float) -> str:
 
 
 def format_size(size: float) -> str:
-    """A size given in bytes, in KiB or MiB, for a sentence: 132 KiB, 1.50 MiB (negative too)."""
+    """A size given in bytes, for a sentence: 132 KiB, 1.50 MiB, 1.20 GiB (negative too)."""
+    if abs(size) >= 2**30:
+        return f"{size / 2**30:.2f} GiB"
     return f"{size / 2**20:.2f} MiB" if abs(size) >= 2**20 else f"{size / 1024:.0f} KiB"
 
 

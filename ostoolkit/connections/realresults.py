@@ -326,7 +326,38 @@ def findings(run: RealRun) -> list[str]:
                 f"the run (its processes used {cell.client_cpu_s:.1f} CPU-s against the "
                 f"server's {cell.server_cpu_s:.1f})"
             )
+    out.extend(_against(run, top))
     out.extend(_pgbench_findings(run))
+    return out
+
+
+def _against(run: RealRun, top: int) -> list[str]:
+    """The article's two comparisons at the largest count: the pooler against direct
+    connections, MariaDB's thread pool against a thread per connection."""
+    at = {c.server: c for c in run.cells if c.clients == top}
+    out = []
+
+    def tps(cell: Cell) -> float:
+        return cell.transactions / cell.duration_s
+
+    direct, pooled = at.get("postgres"), at.get("pgbouncer")
+    if direct and pooled and tps(direct) > 0:
+        out.append(
+            f"at {top} clients PgBouncer's {pooled.backends} backends gave {tps(pooled):,.0f} "
+            f"tx/s (p99 {format_us(percentile(pooled.latency_us, 99))}) against "
+            f"{tps(direct):,.0f} tx/s (p99 {format_us(percentile(direct.latency_us, 99))}) "
+            f"from {direct.loaded.processes - direct.idle.processes} direct backends: "
+            f"{tps(pooled) / tps(direct):.2f}×"
+        )
+    threads, pool = at.get("mariadb"), at.get("mariadb-pool")
+    if threads and pool and tps(threads) > 0:
+        out.append(
+            f"at {top} clients MariaDB's thread pool ran {pool.loaded.threads} threads against "
+            f"{threads.loaded.threads} with a thread per connection, "
+            f"{_per_tx(pool.server_switches, pool):.2f} against "
+            f"{_per_tx(threads.server_switches, threads):.2f} context switches per "
+            f"transaction: {tps(pool):,.0f} against {tps(threads):,.0f} tx/s"
+        )
     return out
 
 

@@ -6,6 +6,7 @@ from ostoolkit import suite
 from ostoolkit.claims import article_rows
 from ostoolkit.connections.builtin import ConnectionsConfig
 from ostoolkit.connections.realdb import real_server_steps
+from ostoolkit.connections.realload import RealConfig
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.memory import MemoryConfig
 from ostoolkit.measure.sched import TimesliceConfig
@@ -64,8 +65,21 @@ def test_sections_run_their_configs_presets(monkeypatch, section, function, kind
         return Measurement(())
 
     monkeypatch.setattr(suite, function, fake)
+    monkeypatch.setattr(suite, "installed", lambda: ())  # no real servers here
     SECTIONS[section].run(full)
     assert seen == [kind.full() if full else kind.quick()]
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_full_report_runs_the_installed_real_servers_too(monkeypatch, full):
+    real = []
+    monkeypatch.setattr(suite, "measure_connections", lambda config: Measurement(()))
+    monkeypatch.setattr(suite, "installed", lambda: ("postgres", "pgbouncer"))
+    monkeypatch.setattr(
+        suite, "measure_real", lambda config: real.append(config) or Measurement(())
+    )
+    SECTIONS["connections"].run(full)
+    assert real == ([RealConfig(("postgres", "pgbouncer"))] if full else [])
 
 
 def test_presets_and_step_counts():
