@@ -273,7 +273,9 @@ def _real_connections(
     if "duration" not in given and quick:
         duration = 2.0
     names = [name.strip() for name in real.split(",") if name.strip()]
-    config = RealConfig(resolve_servers(names), clients, duration, pool_size, connect_per_tx)
+    with cli_errors(debugging(ctx)):
+        servers = resolve_servers(names)
+    config = RealConfig(servers, clients, duration, pool_size, connect_per_tx)
 
     def measure() -> Measurement:
         with progress_bar(config.steps(), "loading real servers") as progress:

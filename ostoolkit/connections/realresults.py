@@ -7,10 +7,12 @@ switches_per_tx,refused}`` with server in postgres, mariadb, mariadb_pool, pgbou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from ostoolkit.claims import judge_pool, judge_pooled_clients
 from ostoolkit.connections.realload import (
     LIMIT_MARGIN,
     Ceiling,
@@ -385,6 +387,34 @@ def _pgbench_findings(run: RealRun) -> list[str]:
     return out
 
 
+def _connect_finding(run: RealRun) -> str | None:
+    """What opening one connection cost each server, at the largest count (median)."""
+    top = max(run.config.clients)
+    how = {"postgres": "a backend process forked", "mariadb": "a thread",
+           "mariadb-pool": "a slot in the thread pool",
+           "pgbouncer": "a client slot; its backends reused"}  # fmt: skip
+    parts = [f"{LABELS[c.server]} {format_us(percentile(c.connect_us, 50))} ({how[c.server]})"
+             for c in run.cells if c.clients == top and c.connect_us]  # fmt: skip
+    return f"opening a connection at {top} clients: " + ", ".join(parts) if parts else None
+
+
+def _claim_findings(results: Sequence[Result]) -> list[str]:
+    """The article's pooler claims, judged at PgBouncer's largest client count."""
+    by_id = {r.id: r for r in results}
+    counts = sorted(int(r.id.split(".")[2]) for r in results
+                    if r.id.startswith("conn.pgbouncer.") and r.id.endswith(".procs"))  # fmt: skip
+    if not counts:
+        return []
+    top = counts[-1]
+    out = []
+    pool = judge_pool(by_id[f"conn.pgbouncer.{top}.procs"])
+    if pool:
+        out.append(f"PgBouncer: {pool}")
+    served = judge_pooled_clients(by_id[f"conn.pgbouncer.{top}.refused"])
+    out.append(f"PgBouncer {served}")
+    return out
+
+
 def real_measurement(run: RealRun) -> Measurement:
     """Results, tables, charts and findings of one --real run."""
     results: list[Result] = []
@@ -400,7 +430,10 @@ def real_measurement(run: RealRun) -> Measurement:
             for k, s in run.started_s.items()
         },
     }
-    return Measurement(tuple(results), tuple(findings(run)), tuple(run.warnings), data)
+    said = findings(run)
+    connect = _connect_finding(run)
+    said += ([connect] if connect else []) + _claim_findings(results)
+    return Measurement(tuple(results), tuple(said), tuple(run.warnings), data)
 
 
 # How to see the servers' shape with fork-tree (the throwaway servers are gone after the run).

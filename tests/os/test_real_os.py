@@ -213,3 +213,25 @@ def test_janitor_cleans_up_only_after_its_parent_died(tmp_path, end):
         shutil.rmtree(run_dir, ignore_errors=True)
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid_text), signal.SIGKILL)
+
+
+def test_connect_per_transaction_opens_a_connection_for_every_transaction(tmp_path):
+    require_servers()
+    marker, env = marked_env(TMPDIR=str(tmp_path))
+    args = ["connections", "--real", "postgres,mariadb,pgbouncer", "--clients", "4",
+            "--duration", "1", "--connect-per-tx", "--json", "-"]  # fmt: skip
+    run = run_marked([str(ENTRY), *args], env=env, marker=marker, timeout=120)
+    assert run.returncode == 0, run.describe()
+    assert not run.leftovers, run.describe()
+    report = json.loads(run.stdout)
+    by_id = {r["id"]: r for r in report["results"]}
+    for server in ("postgres", "mariadb", "pgbouncer"):
+        tps, connect = by_id[f"conn.{server}.4.tps"], by_id[f"conn.{server}.4.connect"]
+        assert tps["extra"]["mode"] == "a connection per transaction"
+        transactions = tps["extra"]["transactions"]
+        assert transactions > 0
+        assert connect["n"] == transactions  # one connection per transaction
+        # A transaction's latency holds its connection's set-up.
+        assert by_id[f"conn.{server}.4.p50"]["median"] >= connect["median"]
+    assert by_id["conn.pgbench.4.tps"]["median"] > 0  # pgbench -C beside
+    assert any(f.startswith("opening a connection at 4 clients") for f in report["findings"])
