@@ -25,7 +25,7 @@ from ostoolkit.connections.throwaway import LABELS
 from ostoolkit.connections.txload import WINDOW_S
 from ostoolkit.payloads import Chart, SummaryTable
 from ostoolkit.report import Measurement, Progress, Result, make_result
-from ostoolkit.stats import percentile
+from ostoolkit.stats import percentile, slope
 from ostoolkit.units import format_size, format_us
 
 # pgbench's TPS our client should reach on this host (the issue's 30 %).
@@ -44,6 +44,14 @@ def server_id(kind: str) -> str:
 
 def _per_tx(total: float, cell: Cell) -> float:
     return total / cell.transactions if cell.transactions else 0.0
+
+
+def pss_slope(run: RealRun, server: str) -> float:
+    """PSS per connection as the least-squares slope over every client count of a server:
+    each count gives its idle server at 0 connections and its loaded one at C."""
+    points = [(n, float(pss)) for c in run.cells if c.server == server
+              for n, pss in ((0, c.idle.pss), (c.clients, c.loaded.pss))]  # fmt: skip
+    return slope(points) if points else 0.0
 
 
 def _mem_per_conn(cell: Cell) -> float:
@@ -94,9 +102,10 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
             [_mem_per_conn(cell)],
             extra={
                 **params,
-                "pss_idle": cell.idle.pss if cell.idle else None,
+                "pss_idle": cell.idle.pss,
                 "pss_loaded": cell.loaded.pss,
                 "uss_loaded": cell.loaded.uss,
+                "pss_slope_bytes": round(pss_slope(run, cell.server)),
             },
         ),
         figure(
@@ -286,17 +295,19 @@ def _ceiling_finding(kind: str, ceiling: Ceiling, raised: int) -> str:
     )
 
 
-def _at_top(cell: Cell) -> str:
+def _at_top(cell: Cell, run: RealRun) -> str:
     """A server at its largest client count, as the article would put it."""
-    added = format_size(cell.loaded.pss - cell.idle.pss)
+    added = f"{format_size(cell.loaded.pss - cell.idle.pss)} PSS"
+    if len(run.config.clients) > 1:
+        added += f", {format_size(pss_slope(run, cell.server))} per connection by the slope"
     if cell.server == "postgres":
         backends = cell.loaded.processes - cell.idle.processes
-        return f"PostgreSQL ran {backends} backend processes ({added} PSS)"
+        return f"PostgreSQL ran {backends} backend processes ({added})"
     if cell.server == "pgbouncer":
         return f"PgBouncer held {cell.clients} clients on {cell.backends} PostgreSQL backends"
     return (
         f"{LABELS[cell.server]} {cell.loaded.threads} threads in "
-        f"{cell.loaded.processes} process ({added} PSS)"
+        f"{cell.loaded.processes} process ({added})"
     )
 
 
@@ -313,7 +324,7 @@ def findings(run: RealRun) -> list[str]:
         )
     tops = [c for c in run.cells if c.clients == top]
     if tops:
-        out.append(f"at {top} clients: " + "; ".join(_at_top(c) for c in tops))
+        out.append(f"at {top} clients: " + "; ".join(_at_top(c, run) for c in tops))
     for kind in run.config.servers:
         cells = [c for c in run.cells if c.server == kind]
         if len(cells) > 1:

@@ -5,6 +5,8 @@ No server starts here: the RealRun holds figures chosen so every derived number 
 that need no installed server (check_real's ranges, resolve_servers) are here too.
 """
 
+from dataclasses import replace
+
 import pytest
 
 from ostoolkit.connections import realload
@@ -265,3 +267,16 @@ def test_check_real_refuses_no_servers_and_unknown_ones():
         check_real(RealConfig(servers=()))
     with pytest.raises(InvalidRequest, match="unknown server 'oracle'"):
         check_real(RealConfig(servers=("oracle",)))  # refused before looking for programs
+
+
+def test_pss_slope_uses_every_count_of_a_server():
+    from ostoolkit.connections.realload import RealConfig, RealRun
+    from ostoolkit.connections.realresults import pss_slope
+
+    run = RealRun(RealConfig(servers=("postgres",), clients=(10, 100)))
+    for clients in (10, 100):  # 1 MiB per connection on a 50 MiB idle server, exactly
+        idle = ServerTotal(0, 0, 50 << 20, 0, 6, 6)
+        loaded = ServerTotal(clients, 0, (50 << 20) + clients * (1 << 20), 0, 6 + clients, 6)
+        run.cells.append(replace(cell("postgres", clients), idle=idle, loaded=loaded))
+    assert pss_slope(run, "postgres") == pytest.approx(1 << 20)
+    assert pss_slope(run, "mariadb") == 0.0  # no cells: no slope
