@@ -439,3 +439,30 @@ def read_task_switches(pid: int, proc: Path = PROC) -> int:
             )
             total += sum(counts.values())
     return total
+
+
+def read_task_run_ns(pid: int, proc: Path = PROC) -> int | None:
+    """CPU time of every live thread of ``pid`` in ns (schedstat's first field), exact.
+
+    /proc/PID/stat's utime and stime are whole clock ticks per task: summed over a thousand
+    backends that each ran a few milliseconds, the rounding loses most of it. None where
+    schedstat is missing; a thread that exited is left out (its time is in its process's
+    stat, or in its parent's cutime once reaped).
+    """
+    total = 0
+    try:
+        tids = os.listdir(proc / str(pid) / "task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            total += parse_schedstat(
+                (proc / str(pid) / "task" / tid / "schedstat").read_text()
+            ).run_ns
+        except FileNotFoundError:
+            if not (proc / str(pid) / "task" / tid).is_dir():
+                continue  # exited meanwhile
+            return None
+        except (OSError, ValueError):
+            continue
+    return total

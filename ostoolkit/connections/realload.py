@@ -32,7 +32,12 @@ from ostoolkit.connections.txload import Spec, client_body, execute
 from ostoolkit.connections.wire import WireError
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
-from ostoolkit.procfs import read_pid_times, read_task_switches, read_tree_times
+from ostoolkit.procfs import (
+    read_pid_times,
+    read_task_run_ns,
+    read_task_switches,
+    read_tree_times,
+)
 from ostoolkit.report import Progress
 from ostoolkit.scratch import run_tempdir
 
@@ -207,14 +212,23 @@ def _stack_totals(pids: Sequence[int], clients: int) -> ServerTotal:
 
 
 def _stack_counters(pids: Sequence[int]) -> tuple[float, int]:
-    """CPU seconds (alive, exited and reaped tasks) and live tasks' switches of a stack."""
+    """CPU seconds and live tasks' context switches of a stack, every process below included.
+
+    CPU: each live thread's exact run time (schedstat) plus what each process has reaped
+    (cutime + cstime, summed by the kernel before rounding). Between two readings that
+    counts a backend that exited in between exactly once: its time moves from the first
+    sum into its parent's reaped time. Without schedstat, /proc/PID/stat's whole ticks.
+    """
     cpu, switches = 0.0, 0
     for root in pids:
         top = read_pid_times(root)
-        cpu += top.total_s if top else 0.0
         below = read_tree_times(root)
-        cpu += sum(task.total_s for task in below.values())
-        switches += read_task_switches(root) + sum(read_task_switches(p) for p, _ in below)
+        for pid, times in [(root, top), *((pid, t) for (pid, _), t in below.items())]:
+            if times is None:
+                continue
+            run_ns = read_task_run_ns(pid)
+            cpu += times.children_s + (times.cpu_s if run_ns is None else run_ns / 1e9)
+            switches += read_task_switches(pid)
     return cpu, switches
 
 

@@ -330,8 +330,10 @@ def findings(run: RealRun) -> list[str]:
         if len(cells) > 1:
             trend = " → ".join(f"{c.transactions / c.duration_s:,.0f}" for c in cells)
             p99 = " → ".join(format_us(percentile(c.latency_us, 99)) for c in cells)
+            cpu = " → ".join(format_us(_per_tx(c.server_cpu_s, c) * 1e6) for c in cells)
             counts = "/".join(str(c.clients) for c in cells)
-            out.append(f"{LABELS[kind]}: {trend} tx/s at {counts} clients (p99 {p99})")
+            out.append(f"{LABELS[kind]}: {trend} tx/s at {counts} clients (p99 {p99}; the "
+                       f"server's CPU per transaction {cpu})")  # fmt: skip
     for cell in run.cells:
         if cell.client_cpu_s > cell.server_cpu_s:
             out.append(

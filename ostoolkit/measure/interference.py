@@ -72,9 +72,11 @@ from ostoolkit.measure.reference import reference_us
 from ostoolkit.procfs import (
     USER_HZ_S,
     CpuTimes,
+    TaskTimes,
     read_config_hz,
     read_cpu_times,
     read_pid_times,
+    read_task_run_ns,
     read_tree_times,
 )
 
@@ -182,11 +184,19 @@ def tree_cpu_s(also: Sequence[int] = ()) -> dict[tuple[int, int], float]:
             if root != os.getpid():
                 task = read_pid_times(root)
                 if task is not None:
-                    found[(task.pid, task.start_ticks)] = task.total_s
-            found.update((key, t.total_s) for key, t in read_tree_times(root).items())
+                    found[(task.pid, task.start_ticks)] = _exact_total_s(task)
+            found.update((key, _exact_total_s(t)) for key, t in read_tree_times(root).items())
     except OSError:
         return {}
     return found
+
+
+def _exact_total_s(task: TaskTimes) -> float:
+    """A process's time with its live threads' exact run time (schedstat) where the kernel
+    has it: /proc/PID/stat's whole ticks, summed over hundreds of short-running tasks (a
+    server's backends), lose most of their time, which would then show as other tasks'."""
+    run_ns = read_task_run_ns(task.pid)
+    return task.children_s + (task.cpu_s if run_ns is None else run_ns / 1e9)
 
 
 @functools.cache

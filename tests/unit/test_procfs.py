@@ -74,3 +74,17 @@ def test_task_switches_sum_every_threads_status(tmp_path):
     (tmp_path / "7" / "status").write_text("voluntary_ctxt_switches:\t100000\n")  # not summed
     assert read_task_switches(7, proc=tmp_path) == 137
     assert read_task_switches(99, proc=tmp_path) == 0
+
+
+def test_task_run_ns_sums_every_live_threads_schedstat(tmp_path):
+    from ostoolkit.procfs import read_task_run_ns
+
+    for tid, line in ((42, "1000 5 3\n"), (43, "2500 7 9\n")):
+        folder = tmp_path / "42" / "task" / str(tid)
+        folder.mkdir(parents=True)
+        (folder / "schedstat").write_text(line)
+    (tmp_path / "42" / "task" / "44").mkdir()  # no schedstat: this kernel lacks it
+    assert read_task_run_ns(42, tmp_path) is None
+    (tmp_path / "42" / "task" / "44").rmdir()
+    assert read_task_run_ns(42, tmp_path) == 3500
+    assert read_task_run_ns(99, tmp_path) == 0  # gone: no live thread
