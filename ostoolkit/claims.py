@@ -84,7 +84,7 @@ CLAIMS: dict[str, Claim] = {
             "a pooler funnels its clients into a small pool of server connections, 5–50",
             low=5.0,
         ),
-        # Stated by the article, not measured yet: no rule below attaches them to a result.
+        # Stated as a decade ("hundreds", "tens of thousands"): ``value`` is its lower end.
         Claim(
             "switches_per_second",
             100.0,
@@ -173,6 +173,19 @@ def judge_heavier(process_bytes: float, thread_bytes: float) -> str:
     return f"a process costs {1 / ratio:.1f}× less than a thread here; the article says heavier"
 
 
+def judge_decade(measured: float, claim: Claim) -> str:
+    """A figure against a claim stated as a decade: from ``claim.value`` to ten times it."""
+    low, high = claim.value, claim.value * 10
+    if low <= measured < high:
+        return f"{measured:,.0f}: {claim.text}, as the article says"
+    if measured >= high:
+        return f"{measured:,.0f}: {measured / low:,.0f}× the article's {claim.text}"
+    if measured <= 0:
+        return f"none measured; the article says {claim.text}"
+    shown = f"{measured:,.0f}" if measured >= 10 else f"{measured:.1f}"
+    return f"{shown}: {low / measured:,.1f}× fewer than the article's {claim.text}"
+
+
 def pooled_backends(result: Result) -> int:
     """The backends a pooled run's server processes (``conn.pooled.<N>.procs``) held."""
     return int(result.median) - POOLED_NON_BACKENDS
@@ -258,6 +271,10 @@ RULES: tuple[Rule, ...] = (
     Rule("conn.pgbouncer.*.procs", "pool_size", lambda r, _: judge_pool(r),
          words="a pool of {text}"),
     Rule("conn.pgbouncer.*.refused", "pooled_clients", lambda r, _: judge_pooled_clients(r)),
+    Rule("rate.switches_per_s", "switches_per_second",
+         lambda r, _: judge_decade(r.median, CLAIMS["switches_per_second"])),
+    Rule("switch.*.instructions", "instructions_per_switch",
+         lambda r, _: judge_decade(r.median, CLAIMS["instructions_per_switch"])),
 )  # fmt: skip
 
 # The sections (an id's first part) whose figures come many to a run: each model's USS, PSS

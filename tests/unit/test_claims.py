@@ -201,3 +201,27 @@ def test_pgbouncer_clients_are_judged_against_the_articles_thousands():
     assert verdict(0, 1000) == "served all 1000 clients: agrees with the article's thousands"
     assert "try --clients 1000" in (verdict(0, 100) or "")
     assert verdict(3, 1000) == "refused 3 of 1000 clients"
+
+
+def test_decade_claims_say_where_the_host_falls():
+    from ostoolkit.claims import CLAIMS, judge_decade
+
+    rate, instructions = CLAIMS["switches_per_second"], CLAIMS["instructions_per_switch"]
+    assert judge_decade(450, rate) == "450: hundreds a second, as the article says"
+    assert judge_decade(12_000, rate) == "12,000: 120× the article's hundreds a second"
+    assert judge_decade(20, rate) == "20: 5.0× fewer than the article's hundreds a second"
+    assert judge_decade(2.5, rate) == "2.5: 40.0× fewer than the article's hundreds a second"
+    assert judge_decade(0, rate) == "none measured; the article says hundreds a second"
+    assert judge_decade(35_000, instructions).endswith("as the article says")
+    assert judge_decade(100_000, instructions).startswith("100,000: 10×")
+
+
+def test_switch_rate_and_instructions_results_carry_the_claims():
+    rate = make_result("rate.switches_per_s", "switches", "per_s", [480.0])
+    instr = make_result("switch.process.instructions", "instructions", "number", [2_000.0])
+    done = annotate(Measurement((rate, instr))).results
+    assert done[0].claim == "hundreds a second"
+    assert done[0].verdict == "480: hundreds a second, as the article says"
+    assert (
+        done[1].verdict == "2,000: 5.0× fewer than the article's tens of thousands of instructions"
+    )
