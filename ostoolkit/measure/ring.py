@@ -1,0 +1,321 @@
+"""Rings of N tasks on one CPU, lmbench lat_ctx's method: switch cost as N and footprint grow.
+
+N tasks (processes or threads), all pinned to one CPU, pass a one-byte token round a ring of
+pipes: task i reads pipe i, touches its working set, writes pipe i+1. ostoolkit's own thread
+is task 0 and times whole laps, so every hop is one context switch on that CPU:
+
+- gross = lap time / N (one read, one write, one touch and one switch per hop);
+- net = gross − baseline, where the baseline is the same write + read (and touch) done by one
+  task on a private pipe, no switch, timed on the same CPU before every sample.
+
+With two tasks this is ``measure-switch``'s ping-pong; with more, each switch brings in a
+task whose pages, page tables and (for processes) address space the CPU's caches and TLB
+must find again: lat_ctx's curve over N and the working-set size. The kernel's counters
+(voluntary switches of every task, proc(5)) confirm about one switch per hop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ostoolkit.children import (
+    BYTES_PER_FORKED_PROCESS,
+    Children,
+    Fds,
+    check_open_files,
+    check_task_budget,
+    pin_current,
+    pinned_main,
+)
+from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.reference import TOKEN
+from ostoolkit.measure.switch import ABSENT, MAX_WORKING_SET_KB, MODELS, make_buffer
+from ostoolkit.procfs import PROC, parse_kb_fields, read_task_switches
+from ostoolkit.report import Measurement, Progress, Result, make_result
+
+MAX_TASKS = 2048
+# One sample lasts about this long; laps per sample are calibrated to it.
+SAMPLE_S = 0.02
+MIN_LAPS, MAX_LAPS = 5, 100_000
+START_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class RingConfig:
+    """Which ring sizes and working sets, which models, on which CPU, how many samples."""
+
+    tasks: tuple[int, ...] = (2, 8, 32, 128, 512)
+    sizes_kb: tuple[int, ...] = (0,)
+    models: tuple[str, ...] = MODELS
+    cpu: int | None = None
+    samples: int = 10
+
+    def cells(self) -> list[tuple[str, int, int]]:
+        """Every (model, tasks, size) measured, in order."""
+        return [(m, n, kb) for m in self.models for n in self.tasks for kb in self.sizes_kb]
+
+
+@dataclass
+class RingCell:
+    """One model at one ring size and working set: the samples, in µs per hop."""
+
+    model: str
+    tasks: int
+    size_kb: int
+    cpu: int
+    laps: int = 0
+    gross_us: list[float] = field(default_factory=list)
+    baseline_us: list[float] = field(default_factory=list)
+    switches_per_hop: list[float] = field(default_factory=list)
+
+    @property
+    def net_us(self) -> list[float]:
+        """Each sample's gross minus the baseline taken just before it."""
+        return [g - b for g, b in zip(self.gross_us, self.baseline_us, strict=True)]
+
+
+def check_ring(config: RingConfig) -> None:
+    """Refuse, before any fork, ring sizes or working sets the host's limits cannot take."""
+    if not config.tasks or min(config.tasks) < 2 or max(config.tasks) > MAX_TASKS:
+        raise InvalidRequest(f"--tasks must be within 2..{MAX_TASKS}; got {list(config.tasks)}")
+    if min(config.sizes_kb) < 0 or max(config.sizes_kb) > MAX_WORKING_SET_KB:
+        raise InvalidRequest(f"--sizes must be within 0..{MAX_WORKING_SET_KB} KB; "
+                             f"got {list(config.sizes_kb)}")  # fmt: skip
+    top = max(config.tasks)
+    if "process" in config.models:
+        per_task = BYTES_PER_FORKED_PROCESS + max(config.sizes_kb) * 1024
+        check_task_budget(top, per_task, "--tasks")
+    check_open_files(2 * top, f"--tasks {top} (a pipe per task)", "lower --tasks")
+
+
+def _touch(buf: bytearray | None) -> None:
+    """Read every byte of the working set (memchr for a byte it never holds)."""
+    if buf is not None:
+        buf.find(ABSENT)
+
+
+def _pass_on(rfd: int, wfd: int, cpu: int, kb: int) -> None:
+    """A ring member: pin, take a working set, then pass every token on until end-of-file."""
+    pin_current(cpu)
+    buf = make_buffer(kb)
+    read, write = os.read, os.write
+    while read(rfd, 1) == TOKEN:
+        _touch(buf)
+        write(wfd, TOKEN)
+
+
+def _laps(first_w: int, last_r: int, laps: int, buf: bytearray | None) -> int:
+    """Send the token round the ring ``laps`` times from task 0; elapsed nanoseconds."""
+    read, write = os.read, os.write
+    start = time.perf_counter_ns()
+    for _ in range(laps):
+        _touch(buf)
+        write(first_w, TOKEN)
+        read(last_r, 1)
+    return time.perf_counter_ns() - start
+
+
+def _baseline_us(rounds: int, buf: bytearray | None) -> float:
+    """One task's write + read (and touch) on a private pipe, per hop, in µs: no switch."""
+    rfd, wfd = os.pipe()
+    try:
+        return _laps(wfd, rfd, rounds, buf) / 1e3 / rounds
+    finally:
+        os.close(rfd)
+        os.close(wfd)
+
+
+def _member_tasks(model: str, natives: list[int]) -> list[tuple[int, int | None]]:
+    """(pid, tid) of every member and of this thread; tid None: every thread of the pid."""
+    pid = os.getpid()
+    members = [(n, None) if model == "process" else (pid, n) for n in natives]
+    return [*members, (pid, threading.get_native_id())]
+
+
+def _switches(tasks: list[tuple[int, int | None]]) -> int:
+    """Voluntary + involuntary switches of the ring's tasks (proc(5) status, per thread)."""
+    total = 0
+    for pid, tid in tasks:
+        if tid is None:
+            total += read_task_switches(pid)
+            continue
+        try:
+            text = (PROC / str(pid) / "task" / str(tid) / "status").read_text()
+        except OSError:
+            continue
+        names = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+        total += sum(parse_kb_fields(text, names).values())
+    return total
+
+
+def _start_members(
+    model: str, pipes: list[tuple[int, int]], cpu: int, kb: int, children: Children, fds: Fds
+) -> list[int]:
+    """Start ring members 1..N-1 (forked children or threads); their native ids."""
+    tasks, natives = len(pipes), []
+    for i in range(1, tasks):
+        rfd, wfd = pipes[i][0], pipes[(i + 1) % tasks][1]
+        if model == "process":
+
+            def member(r: int = rfd, w: int = wfd) -> None:
+                fds.close_copies({r, w})
+                _pass_on(r, w, cpu, kb)
+
+            natives.append(children.fork(member))
+            continue
+        started = threading.Event()
+
+        def member_thread(r: int = rfd, w: int = wfd, started: threading.Event = started) -> None:
+            natives.append(threading.get_native_id())
+            started.set()
+            _pass_on(r, w, cpu, kb)
+
+        children.start_thread(member_thread, lambda: None, name=f"ostoolkit-ring-{i}")
+        if not started.wait(START_TIMEOUT_S):
+            raise OstoolkitError(f"ring thread {i} did not start")
+    return natives
+
+
+def _sample(cell: RingCell, first_w: int, last_r: int, natives: list[int], samples: int) -> None:
+    """Calibrate the laps per sample, then take the samples with a baseline before each."""
+    buf = make_buffer(cell.size_kb)
+    _laps(first_w, last_r, 3, buf)  # every member has run once: warm
+    per_lap_s = max(_laps(first_w, last_r, MIN_LAPS, buf), 1) / 1e9 / MIN_LAPS
+    cell.laps = max(MIN_LAPS, min(MAX_LAPS, int(SAMPLE_S / per_lap_s)))
+    members = _member_tasks(cell.model, natives)
+    hops = cell.laps * cell.tasks
+    for _ in range(samples):
+        cell.baseline_us.append(_baseline_us(hops, buf))
+        before = _switches(members)
+        elapsed = _laps(first_w, last_r, cell.laps, buf)
+        # Each hop blocks the task that passed the token on: one switch away from it.
+        cell.switches_per_hop.append((_switches(members) - before) / hops)
+        cell.gross_us.append(elapsed / 1e3 / hops)
+
+
+def run_cell(model: str, tasks: int, kb: int, cpu: int, samples: int) -> RingCell:
+    """Build one ring, calibrate, take the samples, tear it down (always).
+
+    Teardown closes the write ends first: every member reads end-of-file and returns (a
+    thread blocked in read(2) would not notice its read end being closed), then the
+    supervisor joins the threads and reaps the processes.
+    """
+    cell = RingCell(model, tasks, kb, cpu)
+    children, fds = Children(), Fds()
+    pipes: list[tuple[int, int]] = []
+    try:
+        with pinned_main(cpu):
+            pipes.extend(fds.pipe() for _ in range(tasks))
+            natives = _start_members(model, pipes, cpu, kb, children, fds)
+            _sample(cell, pipes[1][1], pipes[0][0], natives, samples)
+    finally:
+        for _, write_end in pipes:
+            with contextlib.suppress(KeyError):
+                fds.close(write_end)
+        try:
+            children.close()
+        finally:
+            fds.close_all()
+    return cell
+
+
+def median(values: list[float]) -> float:
+    """The median of a cell's samples (statistics.median, named for the findings)."""
+    return statistics.median(values)
+
+
+def _cells_for(config: RingConfig) -> list[tuple[str, int, int]]:
+    """Rings to build: every (model, N) at every size, plus the two-task ring at each size
+    (the working-set curve) when 2 is not among the ring sizes."""
+    cells = config.cells()
+    for model in config.models:
+        for kb in config.sizes_kb:
+            if (model, 2, kb) not in cells:
+                cells.append((model, 2, kb))
+    return cells
+
+
+def ring_steps(config: RingConfig) -> int:
+    """Progress steps of ``measure_rings``: one per ring built."""
+    return len(_cells_for(config))
+
+
+def _ids(cell: RingCell, config: RingConfig) -> list[tuple[str, str]]:
+    """The ids a cell's net figure is reported under, with their labels."""
+    ids = []
+    if cell.tasks in config.tasks:
+        suffix = "" if cell.size_kb == 0 else f".ws.{cell.size_kb}"
+        size = "" if cell.size_kb == 0 else f", {cell.size_kb} KB each"
+        ids.append((f"ring.{cell.model}.{cell.tasks}{suffix}",
+                    f"{cell.model} ring of {cell.tasks}{size}: net per switch"))  # fmt: skip
+    if cell.tasks == 2 and cell.size_kb in config.sizes_kb and len(config.sizes_kb) > 1:
+        ids.append((f"switch.{cell.model}.ws.{cell.size_kb}",
+                    f"{cell.model} switch, {cell.size_kb} KB working set: net"))  # fmt: skip
+    return ids
+
+
+def cell_results(cell: RingCell, config: RingConfig, meter: Interference | None) -> list[Result]:
+    """One ring's figures: net µs per switch, with gross, baseline and counters in extra."""
+    extra = {
+        "model": cell.model, "tasks": cell.tasks, "size_kb": cell.size_kb, "cpu": cell.cpu,
+        "laps": cell.laps, "gross_us": round(median(cell.gross_us), 3),
+        "baseline_us": round(median(cell.baseline_us), 3),
+        "switches_per_hop": round(median(cell.switches_per_hop), 3),
+    }  # fmt: skip
+    notes = []
+    per_hop = median(cell.switches_per_hop)
+    if not 0.8 <= per_hop <= 1.5:
+        notes.append(f"the kernel counted {per_hop:.2f} switches per hop, not about one")
+    return [
+        make_result(id_, label, "us", cell.net_us, interference=meter, notes=notes, extra=extra)
+        for id_, label in _ids(cell, config)
+    ]
+
+
+def ring_findings(cells: list[RingCell], cache_kb: dict[str, int]) -> list[str]:
+    """How the cost per switch grows with the ring and the working set, and why."""
+    out = []
+    for model in dict.fromkeys(c.model for c in cells):
+        rings = sorted((c for c in cells if c.model == model and c.size_kb == 0),
+                       key=lambda c: c.tasks)  # fmt: skip
+        if len(rings) > 1 and median(rings[0].net_us) > 0:
+            first, last = rings[0], rings[-1]
+            growth = median(last.net_us) / median(first.net_us)
+            out.append(
+                f"{model} switches cost {median(first.net_us):.2f} µs in a ring of "
+                f"{first.tasks} and {median(last.net_us):.2f} µs in a ring of {last.tasks} "
+                f"({growth:.1f}×): each switch brings in a task whose "
+                + ("stack, pages and address space (TLB)" if model == "process" else "stack")
+                + " the CPU's caches must find again"
+            )
+        curve = sorted((c for c in cells if c.model == model and c.tasks == 2),
+                       key=lambda c: c.size_kb)  # fmt: skip
+        if len(curve) > 1:
+            points = ", ".join(f"{c.size_kb} KB {median(c.net_us):.2f} µs" for c in curve)
+            caches = ", ".join(f"{name} {kb} KB" for name, kb in cache_kb.items())
+            out.append(f"{model} switch by working set: {points}"
+                       + (f" (caches here: {caches})" if caches else ""))  # fmt: skip
+    return out
+
+
+def measure_rings(
+    config: RingConfig, cache_kb: dict[str, int] | None = None, progress: Progress | None = None
+) -> Measurement:
+    """Build every ring of the config on one CPU; net µs per switch, findings on the growth."""
+    check_ring(config)
+    cpu = config.cpu if config.cpu is not None else max(os.sched_getaffinity(0))
+    cells, results = [], []
+    for model, tasks, kb in _cells_for(config):
+        with Meter((cpu,)) as meter:
+            cell = run_cell(model, tasks, kb, cpu, config.samples)
+        cells.append(cell)
+        results.extend(cell_results(cell, config, meter.result))
+        if progress:
+            progress(1)
+    return Measurement(tuple(results), tuple(ring_findings(cells, cache_kb or {})))

@@ -1,0 +1,33 @@
+"""Real rings of processes and threads on one CPU: they pass the token, count one switch per
+hop, and leave nothing behind (the autouse no_leftovers fixture checks children and threads)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ostoolkit.measure.ring import RingConfig, measure_rings, run_cell
+
+
+@pytest.mark.parametrize("model", ["process", "thread"])
+def test_a_ring_counts_about_one_switch_per_hop(model):
+    cpu = max(os.sched_getaffinity(0))
+    cell = run_cell(model, 6, 16, cpu, samples=3)
+    assert len(cell.gross_us) == 3
+    assert all(g > 0 for g in cell.gross_us)
+    assert cell.laps >= 5
+    # Every hop blocks the task that passed the token: at least one switch each, and the
+    # wake-ups add some involuntary ones, never many.
+    assert all(0.9 <= per_hop <= 2.0 for per_hop in cell.switches_per_hop), cell
+    assert os.sched_getaffinity(0) != {cpu} or len(os.sched_getaffinity(0)) == 1  # restored
+
+
+def test_measure_rings_gives_ring_and_working_set_ids():
+    config = RingConfig(tasks=(2, 4), sizes_kb=(0, 8), samples=2)
+    measurement = measure_rings(config, {"L1d": 48})
+    ids = {r.id for r in measurement.results}
+    for model in ("process", "thread"):
+        assert {f"ring.{model}.2", f"ring.{model}.4", f"ring.{model}.4.ws.8",
+                f"switch.{model}.ws.0", f"switch.{model}.ws.8"} <= ids  # fmt: skip
+    assert any("by working set" in f for f in measurement.findings)
