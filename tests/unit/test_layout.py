@@ -36,6 +36,7 @@ LAYERS = (
             "payloads",
             "claims",
             "host",
+            "topology",
         ),
     ),
     ("processes", ("children", "scratch", "mpspawn", "janitor")),
