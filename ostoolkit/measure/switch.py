@@ -28,6 +28,7 @@ results' extras (``other_cpu_share``, ``steal_share``) and in their status.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import statistics
@@ -40,15 +41,18 @@ import psutil
 
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
 from ostoolkit.claims import judge_speedup
-from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.errors import OstoolkitError
 from ostoolkit.host import tlb_tagging
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.placement import PLACEMENTS as PLACEMENTS
+from ostoolkit.measure.placement import Pair as Pair
+from ostoolkit.measure.placement import expand_topology
+from ostoolkit.measure.placement import plan_pairs as plan_pairs
 from ostoolkit.measure.reference import TOKEN, time_rounds
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.stats import judge_noise, summarize
 
 MODELS = ("process", "thread")
-PLACEMENTS = ("same_core", "cross_core")
 # A byte the working-set buffers never contain, so bytes.find reads every byte (memchr).
 ABSENT = b"\xff"
 FILL = b"\x01"
@@ -89,17 +93,9 @@ class SwitchConfig:
 
     def steps(self, cpus_allowed: int) -> int:
         """How many progress steps ``measure_switch`` will report, for a progress bar."""
-        placements = [p for p in self.placements if p == "same_core" or cpus_allowed >= 2]
+        expanded, _, _ = expand_topology(sorted(os.sched_getaffinity(0)), self.placements)
+        placements = [p for p in expanded if p in ("same_core", "unpinned") or cpus_allowed >= 2]
         return len(placements) * len(self.models) * (self.repeat + 1)
-
-
-@dataclass(frozen=True)
-class Pair:
-    """Where the two tasks run: ping on ``cpu_a``, pong on ``cpu_b``."""
-
-    placement: str
-    cpu_a: int
-    cpu_b: int
 
 
 @dataclass(frozen=True)
@@ -116,52 +112,12 @@ class Samples:
     iterations: int
     interference: Interference | None = None
     block_sizes: tuple[int, ...] = ()
+    cpus_seen: tuple[tuple[int, int], ...] = ()  # unpinned: (ping CPU, pong CPU) pairs seen
 
 
 def make_buffer(kb: int) -> bytearray | None:
     """Allocate and write a private working set (written, so it is not the shared zero page)."""
     return bytearray(FILL * (kb * 1024)) if kb else None
-
-
-def plan_pairs(
-    allowed: list[int], wanted: tuple[int, ...] | None, placements: tuple[str, ...]
-) -> tuple[list[Pair], list[str]]:
-    """Choose CPUs for each placement among those this process may use; say what was skipped.
-
-    A request that names a CPU this process may not use, more than two CPUs, or a placement
-    its CPUs cannot give (cross-core on one CPU) is refused: nothing would be measured as
-    asked. Without --cpus, a placement the host cannot give is skipped with a note.
-    """
-    notes: list[str] = []
-    choices = ",".join(map(str, allowed))
-    if wanted:
-        refused = [c for c in wanted if c not in allowed]
-        if refused:
-            raise InvalidRequest(
-                f"--cpus {','.join(map(str, wanted))}: CPU {refused[0]} is not available to "
-                f"this process (cpuset/affinity); choose one or two of {choices}"
-            )
-        if len(wanted) > 2:
-            raise InvalidRequest(
-                f"--cpus takes one CPU (same-core) or two (cross-core), not {len(wanted)}; "
-                f"choose from {choices}"
-            )
-    cpus = list(wanted or allowed)
-    pairs = []
-    for placement in placements:
-        if placement == "same_core":
-            pairs.append(Pair(placement, cpus[0], cpus[0]))
-        elif len(cpus) >= 2:
-            pairs.append(Pair(placement, cpus[0], cpus[1]))
-        else:
-            notes.append("cross-core skipped: only one usable CPU")
-    if not pairs:
-        where = f"--cpus {cpus[0]}" if wanted else f"this process may use only CPU {cpus[0]}"
-        raise InvalidRequest(
-            f"--placement cross-core needs two CPUs but {where}: name two CPUs with --cpus "
-            f"(from {choices}) or measure same-core"
-        )
-    return pairs, notes
 
 
 def _ping(wfd: int, rfd: int, n: int, buf: bytearray | None) -> int:
@@ -225,7 +181,8 @@ def _start_partner(
     native: list[int] = []
     failure: list[Exception] = []
     if model == "process":
-        native.append(children.fork(lambda: _serve(rfd, wfd, kb, None), cpu=pair.cpu_b))
+        cpu = pair.cpu_b if pair.pinned else None
+        native.append(children.fork(lambda: _serve(rfd, wfd, kb, None), cpu=cpu))
         fds.close(rfd)
         fds.close(wfd)
     else:
@@ -233,7 +190,7 @@ def _start_partner(
         def serve_thread() -> None:
             native.append(threading.get_native_id())
             try:
-                _serve(rfd, wfd, kb, pair.cpu_b)
+                _serve(rfd, wfd, kb, pair.cpu_b if pair.pinned else None)
             except Exception as err:  # reported below: the ping side sees end-of-file
                 failure.append(err)
             finally:
@@ -257,6 +214,7 @@ class _Gathered:
     baseline_us: list[float] = field(default_factory=list)
     reference_us: list[float] = field(default_factory=list)
     switches_per_hop: list[float] = field(default_factory=list)
+    cpus_seen: set[tuple[int, int]] = field(default_factory=set)
     voluntary: int = 0
     involuntary: int = 0
     hops: int = 0
@@ -276,6 +234,7 @@ class _Gathered:
             self.iterations or 0,
             replace(interference, reference_samples=references),
             tuple(self.block_sizes),
+            tuple(sorted(self.cpus_seen)),
         )
 
 
@@ -300,12 +259,13 @@ def _sample_block(
         to_pong_r, to_pong_w = fds.pipe()
         to_ping_r, to_ping_w = fds.pipe()
         base_r, base_w = fds.pipe()
-        with Children() as children, pinned_main(pair.cpu_a):
+        pinned = pinned_main(pair.cpu_a) if pair.pinned else contextlib.nullcontext()
+        with Children() as children, pinned:
             try:
                 ends = (to_pong_r, to_ping_w, to_ping_r)
                 pong = _start_partner(model, pair, config.working_set_kb, children, fds, ends)
                 pipes = (to_pong_w, to_ping_r, base_w, base_r)
-                _run_block(pong, config, pipes, count, gathered, progress)
+                _run_block(pong, pair.pinned, config, pipes, count, gathered, progress)
             finally:
                 fds.close(to_pong_w)  # the partner reads end-of-file and returns
     finally:
@@ -314,6 +274,7 @@ def _sample_block(
 
 def _run_block(
     pong: psutil.Process,
+    pinned: bool,
     config: SwitchConfig,
     pipes: tuple[int, int, int, int],
     count: int,
@@ -346,6 +307,8 @@ def _run_block(
         pong_before = pong.num_ctx_switches()
         gathered.round_trip_us.append(_ping(wfd, rfd, n, buf) / 1e3 / n)
         pong_after = pong.num_ctx_switches()
+        if not pinned:  # where the scheduler put the two tasks (each one's last CPU)
+            gathered.cpus_seen.add((psutil.Process().cpu_num(), pong.cpu_num()))
         own_vol2, own_invol2 = _own_thread_counts()
         vol = own_vol2 - own_vol + pong_after.voluntary - pong_before.voluntary
         invol = own_invol2 - own_invol + pong_after.involuntary - pong_before.involuntary
@@ -374,7 +337,7 @@ def _sample_all(
     meters: dict[frozenset[int], Meter] = {}
     with ExitStack() as stack:
         for pair in pairs:
-            cpus = frozenset((pair.cpu_a, pair.cpu_b))
+            cpus = _metered(pair)
             if cpus not in meters:
                 meters[cpus] = stack.enter_context(Meter(cpus))
         for count in block_sizes(config.repeat, config.blocks):
@@ -384,17 +347,36 @@ def _sample_all(
         (
             model,
             pair,
-            gathered[(model, pair)].samples(meters[frozenset((pair.cpu_a, pair.cpu_b))].result),
+            gathered[(model, pair)].samples(meters[_metered(pair)].result),
         )
         for model, pair in jobs
     ]
 
 
+PLACEMENT_WORDS = {
+    "smt_sibling": "SMT sibling",
+    "same_llc": "same last-level cache",
+    "other_llc": "another last-level cache",
+    "other_node": "another NUMA node",
+}
+
+
+def _metered(pair: Pair) -> frozenset[int]:
+    """The CPUs a pair's interference is metered on: its own, or all allowed when unpinned."""
+    if pair.pinned:
+        return frozenset((pair.cpu_a, pair.cpu_b))
+    return frozenset(os.sched_getaffinity(0))
+
+
 def _label(model: str, placement: str, what: str) -> str:
-    """Human label; cross-core is named a wake-up, never a switch."""
+    """Human label; only same-core is a switch: other placements are wake-ups across CPUs."""
     if placement == "same_core":
         return f"{model} switch, same core ({what})"
-    return f"{model} wake-up across cores ({what})"
+    if placement == "cross_core":
+        return f"{model} wake-up across cores ({what})"
+    if placement == "unpinned":
+        return f"{model} ping-pong, unpinned: CPUs the scheduler chose ({what})"
+    return f"{model} wake-up, {PLACEMENT_WORDS.get(placement, placement)} ({what})"
 
 
 def _results_for(
@@ -413,6 +395,9 @@ def _results_for(
         "involuntary_per_hop": round(samples.involuntary / hops, 3),
         "block_sizes": list(samples.block_sizes),
     }
+    if not pair.pinned:
+        extra["cpus"] = sorted({cpu for seen in samples.cpus_seen for cpu in seen})
+        extra["cpus_seen"] = [list(seen) for seen in samples.cpus_seen]
     net = [
         (rt - 2 * base) / 2
         for rt, base in zip(samples.round_trip_us, samples.baseline_us, strict=True)
@@ -477,6 +462,17 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
                 "to another process keeps the TLB instead of flushing it; what remains extra "
                 "for a process is mostly loading its page-table root"
             )
+    unpinned = [r for r in results if r.id.startswith("switch.") and r.id.endswith(".unpinned")]
+    if unpinned:
+        seen = "; ".join(
+            f"{r.id.split('.')[1]} on CPUs {'/'.join(map(str, r.extra['cpus']))}: {r.median:.2f} µs"
+            for r in unpinned
+        )
+        findings.append(
+            f"unpinned, the scheduler chose: {seen}; where it put the two tasks on different "
+            "CPUs the figure is a wake-up across CPUs, not a switch: pinning decides what is "
+            "measured"
+        )
     if any(p.placement == "cross_core" for p in pairs):
         findings.append(
             "cross-core figures are wake-up latency across CPUs, not a context switch; "

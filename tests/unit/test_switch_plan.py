@@ -92,3 +92,24 @@ def test_the_speed_reference_goes_into_both_results_and_a_change_of_it_is_said()
     noise = annotate(Measurement(tuple(results))).warnings
     assert len(noise) == 2  # the net switch and its raw round trip
     assert noise[0].endswith("took 1.10-1.60 µs")
+
+
+def test_topology_measures_every_placement_the_host_has(monkeypatch):
+    from ostoolkit.measure import placement
+    from ostoolkit.topology import Placement, Plan, Skipped
+
+    plan = Plan(
+        placements=[Placement("same_cpu", (0, 0), "one CPU"),
+                    Placement("smt_sibling", (0, 8), "threads of one core"),
+                    Placement("other_node", (0, 4), "two nodes")],
+        skipped=[Skipped("other_llc", "one L3 per node")],
+    )  # fmt: skip
+    monkeypatch.setattr(placement, "survey", lambda allowed: plan)
+    pairs, notes = plan_pairs([0, 4, 8], None, ("topology",))
+    assert [(p.placement, p.cpu_a, p.cpu_b) for p in pairs] == [
+        ("same_core", 0, 0), ("smt_sibling", 0, 8), ("other_node", 0, 4), ("unpinned", -1, -1)
+    ]  # fmt: skip
+    assert notes == ["other_llc not measured: one L3 per node"]
+    assert not pairs[-1].pinned
+    with pytest.raises(InvalidRequest, match="leave out --cpus"):
+        plan_pairs([0, 4, 8], (0,), ("topology",))

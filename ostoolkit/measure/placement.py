@@ -1,0 +1,97 @@
+"""Where the two tasks of a switch measurement run: the placements and their CPU pairs.
+
+``same_core`` (both tasks on one CPU: a real context switch) and ``cross_core`` (two CPUs: a
+wake-up across them) are the default. ``topology`` measures every placement this host's CPU
+topology has (``ostoolkit.topology``: SMT sibling, same last-level cache, other LLC, other
+NUMA node; same CPU is ``same_core``) and ``unpinned``: no pinning at all, labelled with the
+CPUs the scheduler chose, never the headline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.topology import survey
+
+PLACEMENTS = ("same_core", "cross_core")
+TOPOLOGY = "topology"
+UNPINNED = "unpinned"
+# A CPU number that means "not pinned" in a Pair.
+ANY_CPU = -1
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Where the two tasks run: ping on ``cpu_a``, pong on ``cpu_b``."""
+
+    placement: str
+    cpu_a: int
+    cpu_b: int
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the tasks are pinned (every placement but ``unpinned``)."""
+        return self.cpu_a != ANY_CPU
+
+
+def expand_topology(
+    allowed: list[int], placements: tuple[str, ...]
+) -> tuple[tuple[str, ...], dict[str, tuple[int, int]], list[str]]:
+    """Replace ``topology`` by same_core, every placement the host has, and unpinned; the
+    pairs the topology chose, and a note for each placement it does not have."""
+    if TOPOLOGY not in placements:
+        return placements, {}, []
+    plan = survey(set(allowed))
+    chosen = {p.name: p.cpus for p in plan.placements if p.name != "same_cpu"}
+    notes = [f"{s.name} not measured: {s.why}" for s in plan.skipped]
+    expanded = [p for p in placements if p != TOPOLOGY]
+    expanded += [name for name in ("same_core", *chosen, UNPINNED) if name not in expanded]
+    return tuple(expanded), chosen, notes
+
+
+def plan_pairs(
+    allowed: list[int], wanted: tuple[int, ...] | None, placements: tuple[str, ...]
+) -> tuple[list[Pair], list[str]]:
+    """Choose CPUs for each placement among those this process may use; say what was skipped.
+
+    A request that names a CPU this process may not use, more than two CPUs, or a placement
+    its CPUs cannot give (cross-core on one CPU) is refused: nothing would be measured as
+    asked. Without --cpus, a placement the host cannot give is skipped with a note.
+    """
+    choices = ",".join(map(str, allowed))
+    if wanted and TOPOLOGY in placements:
+        raise InvalidRequest("--placement topology chooses its own CPUs: leave out --cpus")
+    placements, chosen, notes = expand_topology(allowed, placements)
+    if wanted:
+        refused = [c for c in wanted if c not in allowed]
+        if refused:
+            raise InvalidRequest(
+                f"--cpus {','.join(map(str, wanted))}: CPU {refused[0]} is not available to "
+                f"this process (cpuset/affinity); choose one or two of {choices}"
+            )
+        if len(wanted) > 2:
+            raise InvalidRequest(
+                f"--cpus takes one CPU (same-core) or two (cross-core), not {len(wanted)}; "
+                f"choose from {choices}"
+            )
+    cpus = list(wanted or allowed)
+    pairs = []
+    for placement in placements:
+        if placement == "same_core":
+            pairs.append(Pair(placement, cpus[0], cpus[0]))
+        elif placement in chosen:
+            pairs.append(Pair(placement, *chosen[placement]))
+        elif placement == UNPINNED:
+            pairs.append(Pair(placement, ANY_CPU, ANY_CPU))
+        elif len(cpus) >= 2:
+            pairs.append(Pair(placement, cpus[0], cpus[1]))
+        else:
+            notes.append("cross-core skipped: only one usable CPU")
+    if not pairs:
+        where = f"--cpus {cpus[0]}" if wanted else f"this process may use only CPU {cpus[0]}"
+        raise InvalidRequest(
+            f"--placement cross-core needs two CPUs but {where}: name two CPUs with --cpus "
+            f"(from {choices}) or measure same-core"
+        )
+    return pairs, notes
