@@ -20,7 +20,12 @@ from pathlib import Path
 from tabulate import tabulate
 
 ENTRY = Path(sys.executable).with_name("ostoolkit")
-BUDGETS = ((["measure-switch", "--quick"], 3.0), (["measure-switch"], 15.0))
+BUDGETS = (
+    (["measure-switch", "--quick"], 3.0),
+    (["measure-switch"], 15.0),
+    (["measure-switch", "--layer", "python", "--quick"], 5.0),
+    (["measure-switch", "--layer", "python"], 15.0),
+)
 RUNS = 3
 
 

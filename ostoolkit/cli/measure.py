@@ -33,6 +33,7 @@ from ostoolkit.measure.cow import (
 from ostoolkit.measure.memory import MAX_PROCESSES, MAX_THREADS, MemoryConfig, measure_memory
 from ostoolkit.measure.memory import MODELS as MEMORY_MODELS
 from ostoolkit.measure.perfbench import add_perf_findings, cross_check_perf
+from ostoolkit.measure.pylayers import PyLayersConfig, measure_python_layers
 from ostoolkit.measure.spawn import MAX_PARENT_RSS_MB, METHODS, SpawnConfig, measure_spawn
 from ostoolkit.measure.switch import (
     MAX_ITERATIONS,
@@ -50,6 +51,11 @@ PERF_RUNS = {True: 3, False: 5}
 SWITCH, QUICK_SWITCH = SwitchConfig.full(), SwitchConfig.quick()
 SPAWN, QUICK_SPAWN = SpawnConfig.full(), SpawnConfig.quick()
 MEMORY, QUICK_MEMORY = MemoryConfig.full(), MemoryConfig.quick()
+PY_LAYERS, QUICK_PY_LAYERS = PyLayersConfig.full(), PyLayersConfig.quick()
+LAYERS = ("os", "python")
+# measure-switch's options that only the OS switch has (option name, parameter name).
+OS_ONLY = (("--model", "models"), ("--placement", "placements"),
+           ("--working-set", "working_set_kb"), ("--cross-check", "cross_check"))  # fmt: skip
 
 SWITCH_EPILOG = """Examples:
 
@@ -58,10 +64,15 @@ SWITCH_EPILOG = """Examples:
   ostoolkit measure-switch --quick --json -  # CI: the JSON report on stdout
   ostoolkit measure-switch --working-set 256 --model process
   ostoolkit measure-switch --cross-check     # beside perf bench sched pipe
+  ostoolkit measure-switch --layer python    # GIL hand-off, asyncio task switch, OS thread
 """
 
 
 @click.command("measure-switch", epilog=SWITCH_EPILOG)
+@click.option("--layer", type=click.Choice(LAYERS), default="os", show_default=True,
+              help="os: the kernel's switch between processes or threads; python: a GIL "
+              "hand-off between two threads and an asyncio task switch, on one CPU, beside the "
+              "OS thread switch.")  # fmt: skip
 @click.option(
     "--model",
     "models",
@@ -111,6 +122,7 @@ SWITCH_EPILOG = """Examples:
 @click.pass_context
 def measure_switch_command(
     ctx: click.Context,
+    layer: str,
     models: tuple[str, ...],
     placements: tuple[str, ...],
     iterations: int | None,
@@ -128,8 +140,13 @@ def measure_switch_command(
     method), pinned to one CPU (same-core: every hop is a real switch) or to two CPUs
     (cross-core: wake-up latency). Each figure is given gross (round trip / 2) and net (minus
     the same write+read done without a switch, measured in the same run), beside the
-    article's claims, checked against the kernel's own switch counters.
+    article's claims, checked against the kernel's own switch counters. --layer python
+    measures Python's own switches the same way: a GIL hand-off between two threads and an
+    asyncio task switch, beside the OS thread switch.
     """
+    if layer == "python":
+        python_layers(ctx, iterations, repeat, cpus, quick, fmt, json_path)
+        return
     preset = QUICK_SWITCH if quick else SWITCH
     config = replace(
         preset,
@@ -154,6 +171,33 @@ def measure_switch_command(
                 measurement + cross_check_perf(cpu, PERF_LOOPS[quick], PERF_RUNS[quick])
             )
         return measurement
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+def python_layers(
+    ctx: click.Context, iterations: int | None, repeat: int | None,
+    cpus: tuple[int, ...] | None, quick: bool, fmt: str, json_path: str | None,
+) -> None:  # fmt: skip
+    """measure-switch --layer python: refuse the OS switch's own options, then measure."""
+    for option, name in OS_ONLY:
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+            raise click.UsageError(
+                f"{option} is for --layer os only: --layer python measures a GIL hand-off, an "
+                "asyncio task switch and the OS thread switch, all on one CPU"
+            )
+    if cpus is not None and len(cpus) != 1:
+        raise click.UsageError(
+            f"--cpus takes one CPU with --layer python (every task runs on it), not {len(cpus)}"
+        )
+    preset = QUICK_PY_LAYERS if quick else PY_LAYERS
+    config = replace(
+        preset, repeat=repeat or preset.repeat, iterations=iterations, cpu=cpus[0] if cpus else None
+    )
+
+    def measure() -> Measurement:
+        with progress_bar(config.steps(), "measuring Python's switches") as progress:
+            return measure_python_layers(config, progress)
 
     run_command(ctx, measure, fmt, json_path)
 

@@ -1,0 +1,499 @@
+"""Python's own layers of switching: a GIL hand-off and an asyncio task switch, beside the OS's.
+
+``measure-switch --layer python`` measures, with the shape and baseline of ``measure.switch``
+(a token passed back and forth, round trip, net = (round trip - 2 x baseline) / 2):
+
+- ``switch.python.gil``: two Python threads of this process, both pinned to ONE CPU, pass a
+  token through two ``threading.Lock`` objects used as binary semaphores: each hop releases
+  the partner's lock and blocks acquiring its own. Locks, not ``threading.Condition``: every
+  blocking tool of ``threading`` (Condition, Event, Semaphore, queue.Queue) is built on Lock,
+  so it is the least a Python programmer pays for making one thread wait for another, without
+  a Condition's own lock and waiter list. On one CPU the token cannot move unless the OS
+  switches threads and the GIL goes along: a hop is the lock's futex wake-up, the OS switch
+  and the GIL taken by the woken thread, however many switches the kernel needs for that. Its
+  switch counters of both threads are read around every sample; on a 2-vCPU VM (Linux 6.18,
+  CPython 3.11) they gave about 2.6 per hop, not 1, over one of them involuntary: the woken
+  thread preempts the one that woke it while that one still holds the GIL, and waits again.
+  Baseline: one thread releasing and re-acquiring a held lock of its own, the same two calls
+  a side makes per hop, never waiting (no switch).
+- ``switch.python.asyncio``: two tasks on one event loop pass a token through
+  ``asyncio.Future`` objects: each hop sets the partner's future and awaits a fresh one of
+  its own. Futures are what asyncio.Event, Queue and Lock wake their waiters with, so this
+  is the cheapest hand-off in which one task really waits for the other; a bare
+  ``await asyncio.sleep(0)`` would pass no token and cost the same with one task as with
+  two. Baseline: one task creating a future, setting its result and awaiting it, which is
+  already done and so returns without going back to the loop. The net figure is therefore
+  one trip through the event loop: suspend a task, one loop iteration (on Linux an
+  epoll_wait system call that does not block), resume the other task. No OS switch happens:
+  the kernel's counters of the one thread are reported too, as a check.
+- ``switch.thread.same_core``: the OS thread switch, measured by ``measure.switch`` itself
+  (model thread, same core, the same CPU), after the Python figures, for context.
+
+As in ``measure.switch``, each Python figure's samples are taken in blocks, round by round
+across the two figures, each block with a fresh partner (a new thread; a new event loop) and
+its own warm-up, one baseline sample before each round-trip sample and the host's speed
+reference beside each; one interference meter covers the pinned CPU for the Python rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import psutil
+
+from ostoolkit.children import Children, Fds, pin_current, pinned_main
+from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.reference import time_rounds
+from ostoolkit.measure.switch import (
+    CALIBRATION_ROUND_TRIPS,
+    MAX_ITERATIONS,
+    MIN_ITERATIONS,
+    SWITCHES_PER_HOP_RANGE,
+    SwitchConfig,
+    block_sizes,
+    measure_switch,
+)
+from ostoolkit.report import Measurement, Progress, Result, make_result
+from ostoolkit.units import format_us
+
+LAYERS = ("gil", "asyncio")
+GIL_ID, ASYNCIO_ID, OS_ID = "switch.python.gil", "switch.python.asyncio", "switch.thread.same_core"
+# How long the main thread waits for a fresh partner thread to say it is ready.
+READY_TIMEOUT_S = 10.0
+# Above this many OS switches per asyncio hop, something other than the loop switched.
+ASYNCIO_MAX_SWITCHES_PER_HOP = 0.05
+
+
+@dataclass(frozen=True)
+class PyLayersConfig:
+    """What ``measure-switch --layer python`` measures and for how long."""
+
+    repeat: int = 30
+    blocks: int = 5
+    iterations: int | None = None
+    target_sample_s: float = 0.05
+    cpu: int | None = None
+
+    @classmethod
+    def full(cls) -> PyLayersConfig:
+        """The careful settings (the defaults): samples of about 50 ms, 30 per figure."""
+        return cls()
+
+    @classmethod
+    def quick(cls) -> PyLayersConfig:
+        """Settings that finish in a second or two, for CI logs."""
+        return cls(repeat=15, target_sample_s=0.02)
+
+    def steps(self) -> int:
+        """Progress steps of ``measure_python_layers``: two Python figures and the OS one."""
+        return (len(LAYERS) + 1) * (self.repeat + 1)
+
+    def os_switch(self, cpu: int) -> SwitchConfig:
+        """The ``measure.switch`` settings for the OS thread switch beside the Python figures."""
+        return SwitchConfig(
+            models=("thread",),
+            placements=("same_core",),
+            repeat=self.repeat,
+            blocks=self.blocks,
+            iterations=self.iterations,
+            target_sample_s=self.target_sample_s,
+            cpus=(cpu,),
+        )
+
+
+def choose_cpu(allowed: list[int], wanted: int | None) -> int:
+    """The CPU to pin every task to: the one asked for if this process may use it, or the first."""
+    if wanted is None:
+        return allowed[0]
+    if wanted not in allowed:
+        raise InvalidRequest(
+            f"--cpus {wanted}: CPU {wanted} is not available to this process (cpuset/affinity); "
+            f"choose one of {','.join(map(str, allowed))}"
+        )
+    return wanted
+
+
+def iterations_for(elapsed_ns: int, round_trips: int, target_s: float) -> int:
+    """Round trips per sample so that one sample takes about ``target_s``, within bounds."""
+    per_trip_s = max(elapsed_ns, 1) / 1e9 / round_trips
+    return max(MIN_ITERATIONS, min(MAX_ITERATIONS, int(target_s / per_trip_s)))
+
+
+def net_per_hop(round_trip_us: list[float], baseline_us: list[float]) -> list[float]:
+    """lmbench's net cost per hop, sample by sample: (round trip - 2 x baseline) / 2."""
+    return [(rt - 2 * base) / 2 for rt, base in zip(round_trip_us, baseline_us, strict=True)]
+
+
+@dataclass
+class Gathered:
+    """One Python figure's samples so far, gathered block by block."""
+
+    iterations: int | None = None
+    round_trip_us: list[float] = field(default_factory=list)
+    baseline_us: list[float] = field(default_factory=list)
+    reference_us: list[float] = field(default_factory=list)
+    voluntary: int = 0
+    involuntary: int = 0
+    hops: int = 0
+    block_sizes: list[int] = field(default_factory=list)
+
+    def count(self, switches: tuple[int, int], round_trips: int) -> None:
+        """Add one sample's kernel switch counts (voluntary, involuntary) and its hops."""
+        self.voluntary += switches[0]
+        self.involuntary += switches[1]
+        self.hops += 2 * round_trips
+
+    def per_hop(self) -> tuple[float, float]:
+        """Voluntary and involuntary OS switches per hop over every sample (0 if none)."""
+        hops = max(self.hops, 1)
+        return self.voluntary / hops, self.involuntary / hops
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """What one block times: the round trip and baseline (n -> ns) and the switch counter."""
+
+    round_trip: Callable[[int], int]
+    baseline: Callable[[int], int]
+    switches: Callable[[], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every block of one run shares: the CPU, the settings, the speed reference (n -> ns)."""
+
+    cpu: int
+    config: PyLayersConfig
+    reference: Callable[[int], int]
+    progress: Progress | None
+
+
+def own_thread_switches() -> tuple[int, int]:
+    """This thread's own voluntary and involuntary switches, getrusage(RUSAGE_THREAD)."""
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_nvcsw, usage.ru_nivcsw
+
+
+def take_samples(sampler: Sampler, run: Run, count: int, gathered: Gathered) -> None:
+    """Calibrate (first block), warm up, then take ``count`` baseline and round-trip samples."""
+    config, progress = run.config, run.progress
+    first = gathered.iterations is None
+    if gathered.iterations is None:
+        gathered.iterations = config.iterations or iterations_for(
+            sampler.round_trip(CALIBRATION_ROUND_TRIPS),
+            CALIBRATION_ROUND_TRIPS,
+            config.target_sample_s,
+        )
+    n = gathered.iterations
+    gathered.block_sizes.append(count)
+    sampler.baseline(n)  # warm-up: caches, branch predictors, CPU frequency
+    sampler.round_trip(n)
+    if progress and first:
+        progress(1)
+    for _ in range(count):
+        gathered.baseline_us.append(sampler.baseline(n) / 1e3 / n)
+        gathered.reference_us.append(run.reference(n) / 1e3 / n)
+        before = sampler.switches()
+        gathered.round_trip_us.append(sampler.round_trip(n) / 1e3 / n)
+        after = sampler.switches()
+        gathered.count((after[0] - before[0], after[1] - before[1]), n)
+        if progress:
+            progress(1)
+
+
+# -- the GIL hand-off: two threads, two locks, one CPU -------------------------------------------
+
+
+def _lock_round_trips(to_partner: threading.Lock, mine: threading.Lock, n: int) -> int:
+    """Release the partner's lock and wait on our own, n times; elapsed nanoseconds.
+
+    Given one held lock as both, it is the baseline: the same calls, never a wait.
+    """
+    acquire, release = mine.acquire, to_partner.release
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        release()
+        acquire()
+    return time.perf_counter_ns() - start
+
+
+@dataclass
+class _LockPair:
+    """The two locks of a GIL ping-pong (both start held) and the partner's state."""
+
+    to_pong: threading.Lock = field(default_factory=threading.Lock)
+    to_ping: threading.Lock = field(default_factory=threading.Lock)
+    stopping: bool = False
+    native_id: int | None = None
+    failure: BaseException | None = None
+
+    def __post_init__(self) -> None:
+        self.to_pong.acquire()
+        self.to_ping.acquire()
+
+    def pong(self, cpu: int) -> None:
+        """The partner thread: pin, say ready, then answer every token until told to stop."""
+        try:
+            self.native_id = threading.get_native_id()
+            pin_current(cpu)
+        except BaseException as err:  # reported by the main thread, which is waiting
+            self.failure = err
+            self.to_ping.release()
+            return
+        acquire, release = self.to_pong.acquire, self.to_ping.release
+        release()  # ready
+        while True:
+            acquire()
+            if self.stopping:
+                return
+            release()
+
+    def stop(self) -> None:
+        """Make the partner return: flag it, then let it through its lock if it waits there."""
+        self.stopping = True
+        with contextlib.suppress(RuntimeError):  # already released: it will see the flag
+            self.to_pong.release()
+
+
+def _gil_block(run: Run, count: int, gathered: Gathered) -> None:
+    """One block of GIL hand-offs with a fresh partner thread, both pinned to ``cpu``."""
+    pair = _LockPair()
+    with Children() as children, pinned_main(run.cpu):
+        children.start_thread(lambda: pair.pong(run.cpu), pair.stop, name="ostoolkit-gil-pong")
+        if not pair.to_ping.acquire(timeout=READY_TIMEOUT_S) or pair.native_id is None:
+            raise OstoolkitError("the partner thread of the GIL hand-off never became ready")
+        if pair.failure is not None:
+            raise OstoolkitError(f"the partner thread of the GIL hand-off failed: {pair.failure}")
+        partner = psutil.Process(pair.native_id)
+
+        def switches() -> tuple[int, int]:
+            own, theirs = own_thread_switches(), partner.num_ctx_switches()
+            return own[0] + theirs.voluntary, own[1] + theirs.involuntary
+
+        own = threading.Lock()
+        own.acquire()
+        sampler = Sampler(
+            lambda n: _lock_round_trips(pair.to_pong, pair.to_ping, n),
+            lambda n: _lock_round_trips(own, own, n),
+            switches,
+        )
+        take_samples(sampler, run, count, gathered)
+
+
+# -- the asyncio task switch: two tasks, fresh futures, one event loop ---------------------------
+
+
+@dataclass
+class _Court:
+    """The futures the two tasks wait on; a token False tells the partner task to return."""
+
+    to_pong: asyncio.Future[bool]
+    to_ping: asyncio.Future[bool]
+
+
+async def _future_round_trips(court: _Court, n: int) -> int:
+    """Set the partner's future and await a fresh one of our own, n times; elapsed ns."""
+    create = asyncio.get_running_loop().create_future
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        mine = create()
+        court.to_ping = mine
+        court.to_pong.set_result(True)
+        await mine
+    return time.perf_counter_ns() - start
+
+
+async def _future_baseline(n: int) -> int:
+    """One task creates a future, sets it and awaits it (done: no trip to the loop); ns."""
+    create = asyncio.get_running_loop().create_future
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        mine = create()
+        mine.set_result(True)
+        await mine
+    return time.perf_counter_ns() - start
+
+
+async def _future_pong(court: _Court) -> None:
+    """The partner task: await a fresh future, answer by setting the ping's, until False."""
+    create = asyncio.get_running_loop().create_future
+    while True:
+        mine = create()
+        court.to_pong = mine
+        if not await mine:
+            return
+        court.to_ping.set_result(True)
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """End every task still on the loop (the partner, after an error) and close the loop."""
+    try:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    finally:
+        loop.close()
+
+
+def _asyncio_block(run: Run, count: int, gathered: Gathered) -> None:
+    """One block of asyncio task switches on a fresh event loop, its thread pinned to ``cpu``.
+
+    The partner task stays on the loop between the timed loops, each of which runs in a task
+    of its own (run_until_complete) and is timed inside it.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        with pinned_main(run.cpu):
+            court = _Court(loop.create_future(), loop.create_future())
+            partner = loop.create_task(_future_pong(court))
+            loop.run_until_complete(asyncio.sleep(0))  # the partner waits on its first future
+            sampler = Sampler(
+                lambda n: loop.run_until_complete(_future_round_trips(court, n)),
+                lambda n: loop.run_until_complete(_future_baseline(n)),
+                own_thread_switches,
+            )
+            take_samples(sampler, run, count, gathered)
+            court.to_pong.set_result(False)
+            loop.run_until_complete(partner)
+    finally:
+        _close_loop(loop)
+
+
+def _sample_python(
+    cpu: int, config: PyLayersConfig, progress: Progress | None
+) -> tuple[dict[str, Gathered], Interference]:
+    """Both Python figures in rounds of blocks on ``cpu``, under one interference meter.
+
+    Round by round each figure takes its next block, so that both span the whole window (see
+    ``measure.switch``); the host's speed reference is a private pipe's write+read.
+    """
+    gathered = {layer: Gathered() for layer in LAYERS}
+    fds = Fds()
+    try:
+        base_r, base_w = fds.pipe()
+
+        def reference(n: int) -> int:
+            return time_rounds(base_w, base_r, n)
+
+        run = Run(cpu, config, reference, progress)
+        with Meter((cpu,)) as meter:
+            for count in block_sizes(config.repeat, config.blocks):
+                _gil_block(run, count, gathered["gil"])
+                _asyncio_block(run, count, gathered["asyncio"])
+    finally:
+        fds.close_all()
+    return gathered, meter.result
+
+
+# -- results and findings ------------------------------------------------------------------------
+
+FIGURES = {  # each layer's result id and label
+    "gil": (GIL_ID, "GIL hand-off between two Python threads, one CPU (net)"),
+    "asyncio": (ASYNCIO_ID, "asyncio task switch, one event loop (net)"),
+}
+
+
+def switch_notes(layer: str, per_hop: float, involuntary: float) -> list[str]:
+    """What the kernel's switch counts say about a figure, when they are not as expected."""
+    low, high = SWITCHES_PER_HOP_RANGE
+    if layer == "asyncio":
+        if per_hop <= ASYNCIO_MAX_SWITCHES_PER_HOP:
+            return []
+        return [
+            f"the kernel switched this thread {per_hop:.2f} times per hop: other tasks took the "
+            "CPU meanwhile (asyncio itself makes no OS switch)"
+        ]
+    if per_hop > high:
+        return [
+            f"the kernel counted {per_hop:.2f} OS switches per hand-off, not about 1 "
+            f"({involuntary:.2f} involuntary): the woken thread preempts the one that woke it "
+            "while that one still holds the GIL, and waits again; the figure includes them all"
+        ]
+    if per_hop < low:
+        return [
+            f"the kernel counted only {per_hop:.2f} OS switches per hand-off, so this is not "
+            "the cost of a hand-off through a switch"
+        ]
+    return []
+
+
+def layer_result(layer: str, cpu: int, gathered: Gathered, interference: Interference) -> Result:
+    """One Python figure: net per hop, with its gross, baseline and kernel counts in extra."""
+    voluntary, involuntary = gathered.per_hop()
+    per_hop = voluntary + involuntary
+    rt = statistics.median(gathered.round_trip_us)
+    extra = {
+        "cpus": [cpu, cpu],
+        "iterations": gathered.iterations or 0,
+        "gross_us": round(rt / 2, 4),
+        "baseline_us": round(statistics.median(gathered.baseline_us), 4),
+        "round_trip_us": round(rt, 4),
+        "switches_per_hop": round(per_hop, 3),
+        "voluntary_per_hop": round(voluntary, 3),
+        "involuntary_per_hop": round(involuntary, 3),
+        "block_sizes": list(gathered.block_sizes),
+    }
+    return make_result(
+        *FIGURES[layer],
+        "us",
+        net_per_hop(gathered.round_trip_us, gathered.baseline_us),
+        interference=replace(interference, reference_samples=tuple(gathered.reference_us)),
+        notes=switch_notes(layer, per_hop, involuntary),
+        extra=extra,
+    )
+
+
+def _times(ratio: float) -> str:
+    """A ratio for a sentence: '3.1×', or 'about the same as' within 10 %."""
+    return "about the same as" if 0.9 <= ratio <= 1.1 else f"{ratio:.1f}×"
+
+
+def layer_findings(by_id: dict[str, Result]) -> list[str]:
+    """Tell a Python programmer, in plain words, what each switch costs here."""
+    gil, task, os_switch = by_id.get(GIL_ID), by_id.get(ASYNCIO_ID), by_id.get(OS_ID)
+    if gil is None or task is None:
+        return []
+    costs = [
+        f"an asyncio task switch costs {format_us(task.median)}",
+        f"a GIL hand-off between two threads {format_us(gil.median)}",
+    ]
+    if os_switch is not None:
+        costs.append(f"an OS thread switch {format_us(os_switch.median)}")
+    findings = [f"here {', '.join(costs)} (net medians, everything on one CPU)"]
+    per_hop = gil.extra["switches_per_hop"]
+    if os_switch is not None and os_switch.median > 0 and gil.median > 0:
+        findings.append(
+            "making one Python thread wait for another costs "
+            f"{_times(gil.median / os_switch.median)} a bare OS thread switch: the kernel "
+            f"counted {per_hop:.1f} OS switches per hand-off, and the lock and the GIL add theirs"
+        )
+    if gil.median > 0 and task.median > 0:
+        findings.append(
+            f"an asyncio task switch is no OS switch at all ({task.extra['switches_per_hop']:.2f} "
+            "per hop counted) but one trip through the event loop (an epoll_wait that does not "
+            f"block, and the loop's own Python bookkeeping): {_times(task.median / gil.median)} "
+            "a GIL hand-off here"
+        )
+    return findings
+
+
+def measure_python_layers(config: PyLayersConfig, progress: Progress | None = None) -> Measurement:
+    """Measure a GIL hand-off and an asyncio task switch, and the OS thread switch beside them."""
+    cpu = choose_cpu(sorted(os.sched_getaffinity(0)), config.cpu)
+    gathered, interference = _sample_python(cpu, config, progress)
+    results = [layer_result(layer, cpu, gathered[layer], interference) for layer in LAYERS]
+    os_measurement = measure_switch(config.os_switch(cpu), progress)
+    results.extend(r for r in os_measurement.results if r.id == OS_ID)
+    findings = layer_findings({r.id: r for r in results})
+    return Measurement(tuple(results), tuple(findings), os_measurement.warnings)

@@ -1,0 +1,317 @@
+"""measure-switch --layer python's pure logic: presets, sampling steps, notes, findings, CLI.
+
+Nothing here starts a thread or a process (tests/unit's guard): the samplers are fakes, the
+asyncio hand-off runs on one event loop in this thread, and the CLI's measurement is replaced.
+"""
+
+import asyncio
+import itertools
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from ostoolkit import cli as cli_module
+from ostoolkit.cli import measure as measure_cli
+from ostoolkit.errors import InvalidRequest
+from ostoolkit.measure.interference import Interference
+from ostoolkit.measure.pylayers import (
+    ASYNCIO_ID,
+    GIL_ID,
+    OS_ID,
+    Gathered,
+    PyLayersConfig,
+    Run,
+    Sampler,
+    _Court,
+    _future_baseline,
+    _future_pong,
+    _future_round_trips,
+    choose_cpu,
+    iterations_for,
+    layer_findings,
+    layer_result,
+    net_per_hop,
+    switch_notes,
+    take_samples,
+)
+from ostoolkit.measure.switch import MAX_ITERATIONS, MIN_ITERATIONS
+from ostoolkit.report import Measurement, make_result
+
+CPU = min(os.sched_getaffinity(0))
+QUIET = Interference(0.0, 0.0, (CPU,), 1.0)
+
+
+def test_presets_and_steps():
+    full, quick = PyLayersConfig.full(), PyLayersConfig.quick()
+    assert full == PyLayersConfig()
+    assert quick.repeat < full.repeat
+    assert quick.target_sample_s < full.target_sample_s
+    # two Python figures and the OS thread switch, each (calibration + one per sample)
+    assert full.steps() == 3 * (full.repeat + 1)
+
+
+def test_os_switch_is_the_thread_switch_on_the_same_cpu():
+    config = PyLayersConfig(repeat=7, blocks=3, iterations=500, target_sample_s=0.01)
+    switch = config.os_switch(3)
+    assert switch.models == ("thread",)
+    assert switch.placements == ("same_core",)
+    assert switch.cpus == (3,)
+    assert (switch.repeat, switch.blocks, switch.iterations) == (7, 3, 500)
+    assert switch.target_sample_s == 0.01
+    assert switch.working_set_kb == 0
+
+
+def test_choose_cpu():
+    assert choose_cpu([2, 5], None) == 2
+    assert choose_cpu([2, 5], 5) == 5
+    with pytest.raises(InvalidRequest, match=r"--cpus 4: .*not available.*2,5"):
+        choose_cpu([2, 5], 4)
+
+
+def test_iterations_are_calibrated_within_bounds():
+    # 200 round trips took 2 ms: 10 µs each, so 50 ms is 5000 round trips
+    assert iterations_for(2_000_000, 200, 0.05) == 5000
+    assert iterations_for(10**12, 200, 0.05) == MIN_ITERATIONS
+    assert iterations_for(0, 200, 0.05) == MAX_ITERATIONS
+
+
+def test_net_is_lmbench_s_definition():
+    assert net_per_hop([6.0, 8.0], [1.0, 0.5]) == [2.0, 3.5]
+    with pytest.raises(ValueError, match=r"shorter|longer"):
+        net_per_hop([6.0], [1.0, 2.0])
+
+
+def test_gathered_counts_switches_per_hop():
+    gathered = Gathered()
+    assert gathered.per_hop() == (0.0, 0.0)
+    gathered.count((30, 10), 10)  # 10 round trips: 20 hops
+    gathered.count((10, 0), 10)
+    assert gathered.hops == 40
+    assert gathered.per_hop() == (1.0, 0.25)
+
+
+def fake_sampler(calls: list[str], rt_ns: int = 10_000, base_ns: int = 1_000) -> Sampler:
+    """A sampler whose round trip takes rt_ns per round trip and baseline base_ns per op."""
+    counter = itertools.count()
+
+    def round_trip(n: int) -> int:
+        calls.append(f"rt{n}")
+        return rt_ns * n
+
+    def baseline(n: int) -> int:
+        calls.append(f"base{n}")
+        return base_ns * n
+
+    def switches() -> tuple[int, int]:
+        step = next(counter)
+        return 100 * step, 10 * step  # 100 voluntary and 10 involuntary per sample
+
+    return Sampler(round_trip, baseline, switches)
+
+
+def test_take_samples_calibrates_once_then_interleaves():
+    calls: list[str] = []
+    steps: list[int] = []
+    gathered = Gathered()
+    config = PyLayersConfig(target_sample_s=0.001)  # 1 ms / 10 µs = 100 round trips
+    run = Run(CPU, config, lambda n: 500 * n, steps.append)
+    take_samples(fake_sampler(calls), run, 2, gathered)
+    assert calls == ["rt200", "base100", "rt100", "base100", "rt100", "base100", "rt100"]
+    take_samples(fake_sampler(calls), run, 1, gathered)  # the next block: no calibration
+    assert calls[7:] == ["base100", "rt100", "base100", "rt100"]
+    assert gathered.iterations == 100
+    assert gathered.round_trip_us == [10.0, 10.0, 10.0]
+    assert gathered.baseline_us == [1.0, 1.0, 1.0]
+    assert gathered.reference_us == [0.5, 0.5, 0.5]
+    assert gathered.block_sizes == [2, 1]
+    assert gathered.hops == 600
+    assert gathered.per_hop() == (0.5, 0.05)
+    assert sum(steps) == 1 + 3  # calibration once, then one per sample
+
+
+def test_take_samples_uses_the_given_iterations():
+    calls: list[str] = []
+    gathered = Gathered()
+    run = Run(CPU, PyLayersConfig(iterations=7), lambda n: n, None)
+    take_samples(fake_sampler(calls), run, 1, gathered)
+    assert calls == ["base7", "rt7", "base7", "rt7"]  # no calibration
+    assert gathered.iterations == 7
+
+
+def test_switch_notes():
+    assert switch_notes("gil", 1.0, 0.1) == []
+    (above,) = switch_notes("gil", 2.6, 1.1)
+    assert "2.60 OS switches per hand-off" in above
+    assert "1.10 involuntary" in above
+    (below,) = switch_notes("gil", 0.5, 0.0)
+    assert "only 0.50" in below
+    assert switch_notes("asyncio", 0.0, 0.0) == []
+    (busy,) = switch_notes("asyncio", 0.2, 0.2)
+    assert "asyncio itself makes no OS switch" in busy
+
+
+def test_layer_result_extras():
+    gathered = Gathered(
+        iterations=100,
+        round_trip_us=[6.0, 6.2, 6.4],
+        baseline_us=[0.1, 0.1, 0.1],
+        reference_us=[0.5, 0.5, 0.6],
+        voluntary=300,
+        involuntary=220,
+        hops=200,
+        block_sizes=[2, 1],
+    )
+    result = layer_result("gil", CPU, gathered, QUIET)
+    assert (result.id, result.unit, result.n) == (GIL_ID, "us", 3)
+    assert result.median == pytest.approx(3.0)
+    extra = result.extra
+    assert extra["cpus"] == [CPU, CPU]
+    assert extra["gross_us"] == pytest.approx(3.1)
+    assert extra["round_trip_us"] == pytest.approx(6.2)
+    assert extra["baseline_us"] == pytest.approx(0.1)
+    assert extra["switches_per_hop"] == pytest.approx(2.6)
+    assert extra["involuntary_per_hop"] == pytest.approx(1.1)
+    assert extra["block_sizes"] == [2, 1]
+    assert extra["reference_samples_us"] == [0.5, 0.5, 0.6]
+    assert any("2.60 OS switches per hand-off" in note for note in result.notes)
+    task = layer_result("asyncio", CPU, Gathered(1, [4.0], [0.2], [0.5], 0, 0, 2, [1]), QUIET)
+    assert task.id == ASYNCIO_ID
+    assert task.extra["switches_per_hop"] == 0
+
+
+def results(gil: float, task: float, os_switch: float | None) -> dict:
+    found = {
+        GIL_ID: make_result(GIL_ID, "gil", "us", [gil], extra={"switches_per_hop": 2.6}),
+        ASYNCIO_ID: make_result(ASYNCIO_ID, "asyncio", "us", [task], extra={"switches_per_hop": 0}),
+    }
+    if os_switch is not None:
+        found[OS_ID] = make_result(OS_ID, "os", "us", [os_switch])
+    return found
+
+
+def test_findings_say_what_each_costs():
+    first, threads, loop = layer_findings(results(2.6, 2.2, 0.8))
+    assert first.startswith(
+        "here an asyncio task switch costs 2.2 µs, a GIL hand-off between two threads 2.6 µs, "
+        "an OS thread switch 0.8 µs"
+    )
+    assert "3.2× a bare OS thread switch" in threads
+    assert "2.6 OS switches" in threads
+    assert "no OS switch at all" in loop
+    assert "0.8× a GIL hand-off" in loop
+    assert "about the same as a GIL hand-off" in layer_findings(results(2.6, 2.5, 0.8))[2]
+
+
+def test_findings_without_the_os_figure_or_a_positive_median():
+    only = layer_findings(results(2.6, 2.2, None))
+    assert len(only) == 2
+    assert "OS thread switch" not in only[0]
+    assert len(layer_findings(results(-0.1, 2.2, 0.8))) == 1  # no ratio of a negative figure
+    assert layer_findings({}) == []
+
+
+def test_the_asyncio_hand_off_passes_the_token_and_ends():
+    """The ping-pong protocol on one event loop (this thread): n round trips, then False."""
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def play() -> None:
+            court = _Court(loop.create_future(), loop.create_future())
+            partner = loop.create_task(_future_pong(court))
+            await asyncio.sleep(0)
+            assert await _future_round_trips(court, 5) > 0
+            assert await _future_baseline(5) > 0
+            assert not partner.done()
+            court.to_pong.set_result(False)
+            await partner
+
+        loop.run_until_complete(play())
+        assert asyncio.all_tasks(loop) == set()
+    finally:
+        loop.close()
+
+
+# -- the CLI: --layer python's options, its refusals, its presets --------------------------------
+
+
+@pytest.fixture
+def fake_layers(monkeypatch):
+    """Replace the real measurement; record the config it was called with."""
+    calls: list[PyLayersConfig] = []
+
+    def fake(config, progress=None):
+        calls.append(config)
+        return Measurement((make_result(GIL_ID, "gil", "us", [2.0, 2.2]),), ("finding",), ())
+
+    def no_switch(config, progress=None):
+        raise AssertionError("--layer python ran the OS switch command")
+
+    monkeypatch.setattr(measure_cli, "measure_python_layers", fake)
+    monkeypatch.setattr(measure_cli, "measure_switch", no_switch)
+    return calls
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli_module.cli, ["measure-switch", "--layer", "python", *args])
+
+
+def test_cli_presets_and_options_reach_the_config(fake_layers):
+    assert invoke().exit_code == 0
+    assert invoke("--quick").exit_code == 0
+    result = invoke("--quick", "--repeat", "4", "--iterations", "300", "--cpus", str(CPU))
+    assert result.exit_code == 0, result.output
+    full, quick, given = fake_layers
+    assert full == PyLayersConfig.full()
+    assert quick == PyLayersConfig.quick()
+    assert given == PyLayersConfig(
+        repeat=4, iterations=300, target_sample_s=quick.target_sample_s, cpu=CPU
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--model", "thread"], "--model"),
+        (["--placement", "same-core"], "--placement"),
+        (["--working-set", "0"], "--working-set"),
+        (["--cross-check"], "--cross-check"),
+    ],
+)
+def test_cli_refuses_the_os_switch_s_own_options(fake_layers, args, option):
+    result = invoke("--quick", *args)
+    assert result.exit_code == 2
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert line.startswith(f"Error: {option} is for --layer os only")
+    assert not fake_layers
+
+
+def test_cli_takes_one_cpu_with_the_python_layer(fake_layers):
+    two = sorted(os.sched_getaffinity(0))[:2]
+    if len(two) < 2:
+        pytest.skip("needs two allowed CPUs")
+    result = invoke("--cpus", ",".join(map(str, two)))
+    assert result.exit_code == 2
+    assert "Error: --cpus takes one CPU with --layer python" in result.output
+    assert not fake_layers
+
+
+def test_cli_layer_choice_and_default(monkeypatch):
+    assert (
+        "--layer [os|python]"
+        in CliRunner()
+        .invoke(cli_module.cli, ["measure-switch", "--help"], terminal_width=200)
+        .output
+    )
+    bad = CliRunner().invoke(cli_module.cli, ["measure-switch", "--layer", "gil"])
+    assert bad.exit_code == 2
+    assert "--layer" in bad.output
+    seen = []
+
+    def fake_switch(config, progress=None):
+        seen.append(config)
+        return Measurement(())
+
+    monkeypatch.setattr(measure_cli, "measure_switch", fake_switch)
+    assert CliRunner().invoke(cli_module.cli, ["measure-switch", "--layer", "os"]).exit_code == 0
+    assert len(seen) == 1
