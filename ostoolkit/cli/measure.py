@@ -16,6 +16,7 @@ from ostoolkit.cli import progress_bar, run_command
 from ostoolkit.cli.options import (
     MAX_REPEAT,
     CpuList,
+    IntList,
     StrictIntRange,
     counts,
     listed,
@@ -34,6 +35,7 @@ from ostoolkit.measure.memory import MAX_PROCESSES, MAX_THREADS, MemoryConfig, m
 from ostoolkit.measure.memory import MODELS as MEMORY_MODELS
 from ostoolkit.measure.perfbench import add_perf_findings, cross_check_perf
 from ostoolkit.measure.pylayers import PyLayersConfig, measure_python_layers
+from ostoolkit.measure.ring import MAX_TASKS, RingConfig, measure_rings, ring_steps
 from ostoolkit.measure.spawn import MAX_PARENT_RSS_MB, METHODS, SpawnConfig, measure_spawn
 from ostoolkit.measure.switch import (
     MAX_ITERATIONS,
@@ -44,6 +46,7 @@ from ostoolkit.measure.switch import (
     measure_switch,
 )
 from ostoolkit.report import Measurement
+from ostoolkit.topology import cache_sizes
 
 # perf's loops per run for --cross-check, and runs per model.
 PERF_LOOPS = {True: 20_000, False: 100_000}
@@ -55,7 +58,12 @@ PY_LAYERS, QUICK_PY_LAYERS = PyLayersConfig.full(), PyLayersConfig.quick()
 LAYERS = ("os", "python")
 # measure-switch's options that only the OS switch has (option name, parameter name).
 OS_ONLY = (("--model", "models"), ("--placement", "placements"),
-           ("--working-set", "working_set_kb"), ("--cross-check", "cross_check"))  # fmt: skip
+           ("--working-set", "working_set_kb"), ("--cross-check", "cross_check"),
+           ("--tasks", "tasks"), ("--sizes", "sizes"))  # fmt: skip
+# Options of the two-task ping-pong that rings (--tasks, --sizes) do not take.
+PAIR_ONLY = (("--placement", "placements"), ("--working-set", "working_set_kb"),
+             ("--iterations", "iterations"), ("--cross-check", "cross_check"))  # fmt: skip
+RINGS, QUICK_RINGS = RingConfig(), RingConfig(samples=5)
 
 SWITCH_EPILOG = """Examples:
 
@@ -65,6 +73,8 @@ SWITCH_EPILOG = """Examples:
   ostoolkit measure-switch --working-set 256 --model process
   ostoolkit measure-switch --cross-check     # beside perf bench sched pipe
   ostoolkit measure-switch --layer python    # GIL hand-off, asyncio task switch, OS thread
+  ostoolkit measure-switch --placement topology   # every placement this host's CPUs have
+  ostoolkit measure-switch --tasks 2,32,256 --sizes 0,64,1024   # lmbench lat_ctx's rings
 """
 
 
@@ -83,11 +93,19 @@ SWITCH_EPILOG = """Examples:
 @click.option(
     "--placement",
     "placements",
-    type=click.Choice([p.replace("_", "-") for p in PLACEMENTS]),
+    type=click.Choice([*(p.replace("_", "-") for p in PLACEMENTS), "topology"]),
     multiple=True,
-    help="same-core (a real switch per hop) or cross-core (wake-up latency across CPUs).  "
-    "[default: both]",
+    help="same-core (a real switch per hop) or cross-core (wake-up latency across CPUs); "
+    "topology: every placement /sys shows (SMT sibling, same or other last-level cache, other "
+    "NUMA node) and unpinned.  [default: same-core and cross-core]",
 )
+@click.option("--tasks", type=IntList(2, MAX_TASKS, "2,32,256", ordered=True),
+              help="Rings of N tasks on one CPU passing a token (lmbench lat_ctx), "
+              f"e.g. {','.join(map(str, RINGS.tasks))}.")  # fmt: skip
+@click.option("--sizes", type=IntList(0, MAX_WORKING_SET_KB, "0,64,1024", ordered=True),
+              metavar="KB,...",
+              help="Working set each ring task reads at every hop; alone, the two-task "
+              "curve, e.g. 0,4,16,64,256,1024,4096.")  # fmt: skip
 @click.option(
     "--iterations",
     type=StrictIntRange(1, MAX_ITERATIONS),
@@ -131,6 +149,8 @@ def measure_switch_command(
     cpus: tuple[int, ...] | None,
     quick: bool,
     cross_check: bool,
+    tasks: tuple[int, ...] | None,
+    sizes: tuple[int, ...] | None,
     fmt: str,
     json_path: str | None,
 ) -> None:
@@ -146,6 +166,9 @@ def measure_switch_command(
     """
     if layer == "python":
         python_layers(ctx, iterations, repeat, cpus, quick, fmt, json_path)
+        return
+    if tasks or sizes:
+        rings(ctx, models, tasks, sizes, repeat, cpus, quick, fmt, json_path)
         return
     preset = QUICK_SWITCH if quick else SWITCH
     config = replace(
@@ -171,6 +194,32 @@ def measure_switch_command(
                 measurement + cross_check_perf(cpu, PERF_LOOPS[quick], PERF_RUNS[quick])
             )
         return measurement
+
+    run_command(ctx, measure, fmt, json_path)
+
+
+def rings(
+    ctx: click.Context, models: tuple[str, ...], tasks: tuple[int, ...] | None,
+    sizes: tuple[int, ...] | None, repeat: int | None, cpus: tuple[int, ...] | None,
+    quick: bool, fmt: str, json_path: str | None,
+) -> None:  # fmt: skip
+    """measure-switch --tasks/--sizes: rings on one CPU; the pair's own options refused."""
+    for option, name in PAIR_ONLY:
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+            raise click.UsageError(f"{option} is for the two-task ping-pong: --tasks and "
+                                   "--sizes build rings on one CPU")  # fmt: skip
+    if cpus is not None and len(cpus) != 1:
+        raise click.UsageError(f"--cpus takes one CPU with --tasks/--sizes, not {len(cpus)}")
+    preset = QUICK_RINGS if quick else RINGS
+    config = replace(preset, tasks=tasks or (2,), sizes_kb=sizes or (0,),
+                     models=models or preset.models, samples=repeat or preset.samples,
+                     cpu=cpus[0] if cpus else None)  # fmt: skip
+
+    def measure() -> Measurement:
+        cpu = config.cpu if config.cpu is not None else max(os.sched_getaffinity(0))
+        caches = {name: size // 1024 for name, size in cache_sizes(cpu=cpu).items()}
+        with progress_bar(ring_steps(config), "building rings") as progress:
+            return measure_rings(config, caches, progress)
 
     run_command(ctx, measure, fmt, json_path)
 
