@@ -386,7 +386,47 @@ def article_rows(results: Sequence[Result]) -> list[dict[str, str]]:
         rows.append(_row("processes are heavier", CLAIMS["processes_heavy"].text,
                          f"{p_mem.median / 2**10:.0f} KiB vs {t_mem.median / 2**10:.0f} KiB",
                          judge_heavier(p_mem.median, t_mem.median)))  # fmt: skip
+    rows.extend(_rate_rows(by_id, results))
     return rows
+
+
+def _rate_rows(by_id: Mapping[str, Result], results: Sequence[Result]) -> list[dict[str, str]]:
+    """Issue 14's rows: switches per second, cycles and instructions per switch, the largest
+    ring's cost and Python's own switches, each where this run measured it."""
+    rows = []
+    rate = by_id.get("rate.switches_per_s")
+    if rate:
+        claim = CLAIMS["switches_per_second"]
+        rows.append(_row("switches per second", claim.text, f"{rate.median:,.0f}/s",
+                         judge_decade(rate.median, claim)))  # fmt: skip
+    for model in ("process", "thread"):
+        instructions = by_id.get(f"switch.{model}.instructions")
+        if instructions:
+            claim = CLAIMS["instructions_per_switch"]
+            rows.append(_row(f"instructions per {model} switch", claim.text,
+                             f"{instructions.median:,.0f}",
+                             judge_decade(instructions.median, claim)))  # fmt: skip
+        cycles = by_id.get(f"switch.{model}.cycles")
+        if cycles:
+            rows.append(_row(f"cycles per {model} switch", "(not stated)",
+                             f"{cycles.median:,.0f}", "measured, no claim"))  # fmt: skip
+        ring = _largest_ring(results, model)
+        if ring:
+            rows.append(_row(f"{model} switch in a ring of {ring.extra.get('tasks')}",
+                             CLAIMS["context_switch"].text, f"{ring.median:.2f} µs",
+                             judge_time(ring.median, CLAIMS["context_switch"])))  # fmt: skip
+    for layer, name in (("gil", "Python GIL hand-off"), ("asyncio", "Python asyncio switch")):
+        python = by_id.get(f"switch.python.{layer}")
+        if python:
+            here = f"{python.median:.2f} µs"
+            rows.append(_row(name, "(not stated)", here, "measured, no claim"))
+    return rows
+
+
+def _largest_ring(results: Sequence[Result], model: str) -> Result | None:
+    """The largest ring of a model without a working set (``ring.<model>.<N>``)."""
+    rings = [r for r in results if r.id.startswith(f"ring.{model}.") and r.id.count(".") == 2]
+    return max(rings, key=lambda r: int(r.id.rsplit(".", 1)[1]), default=None)
 
 
 def claims_table(results: Sequence[Result]) -> SummaryTable:

@@ -225,3 +225,23 @@ def test_switch_rate_and_instructions_results_carry_the_claims():
     assert (
         done[1].verdict == "2,000: 5.0× fewer than the article's tens of thousands of instructions"
     )
+
+
+def test_the_claims_table_gains_rates_rings_and_python_rows():
+    from ostoolkit.claims import article_rows
+
+    results = [
+        make_result("rate.switches_per_s", "rate", "per_s", [650.0]),
+        make_result("switch.process.instructions", "instr", "number", [32_000.0]),
+        make_result("switch.thread.cycles", "cycles", "number", [2_400.0]),
+        make_result("ring.process.8", "ring 8", "us", [3.0], extra={"tasks": 8}),
+        make_result("ring.process.256", "ring 256", "us", [8.0], extra={"tasks": 256}),
+        make_result("ring.process.256.ws.64", "ring ws", "us", [25.0], extra={"tasks": 256}),
+        make_result("switch.python.gil", "gil", "us", [2.6]),
+    ]
+    rows = {row["claim"]: row for row in article_rows(results)}
+    assert rows["switches per second"]["verdict"] == "650: hundreds a second, as the article says"
+    assert rows["instructions per process switch"]["this host"] == "32,000"
+    assert rows["cycles per thread switch"]["verdict"] == "measured, no claim"
+    assert rows["process switch in a ring of 256"]["this host"] == "8.00 µs"  # not the ws one
+    assert rows["Python GIL hand-off"]["this host"] == "2.60 µs"
