@@ -57,9 +57,10 @@ WORDS = {
     "ms": ("slower", "faster"),
     "bytes": ("more", "less"),
     "count": ("more", "less"),
+    "number": ("more", "less"),
 }
 OTHER_WORDS = ("higher", "lower")
-WORSE = {"us": "up", "ms": "up", "bytes": "up", "count": "up", "per_s": "down"}
+WORSE = {"us": "up", "ms": "up", "bytes": "up", "count": "up", "number": "up", "per_s": "down"}
 SAME, UNCLEAR, MISSING, BASELINE = "same", "unclear", "missing", "baseline"
 # Reasons of the verdicts compare.py gives itself (the stats package gives the statistical ones).
 MISSING_HERE = "missing here"
@@ -68,6 +69,8 @@ MISSING_IN_BASELINE = "missing in the baseline"
 SECTIONS = {
     "switch": "switch",
     "roundtrip": "switch",
+    "ring": "switch",
+    "rate": "switch",
     "perf": "switch",
     "spawn": "spawn",
     "forktree": "forktree",

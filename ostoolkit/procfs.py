@@ -466,3 +466,35 @@ def read_task_run_ns(pid: int, proc: Path = PROC) -> int | None:
         except (OSError, ValueError):
             continue
     return total
+
+
+def read_ctxt(proc: Path = PROC) -> int | None:
+    """Context switches on every CPU since boot (/proc/stat's ``ctxt``, proc(5)); None if absent."""
+    found = re.search(r"^ctxt (\d+)$", (proc / "stat").read_text(), re.MULTILINE)
+    return int(found.group(1)) if found else None
+
+
+def read_cpu_schedstat(proc: Path = PROC) -> dict[int, tuple[int, int]]:
+    """Per CPU, schedule() calls and timeslices run (/proc/schedstat v15+ fields 3, 9); or {}."""
+    with contextlib.suppress(OSError):
+        text = (proc / "schedstat").read_text()
+        if re.match(r"version (1[5-9]|[2-9]\d)\n", text):  # a cpuN line has 9 fields since v15
+            rows = re.findall(r"^cpu(\d+) (?:\d+ ){2}(\d+) (?:\d+ ){5}(\d+)", text, re.MULTILINE)
+            return {int(cpu): (int(calls), int(slices)) for cpu, calls, slices in rows}
+    return {}
+
+
+def read_cpu_mhz(proc: Path = PROC) -> tuple[float, str]:
+    """The CPU's nominal MHz and its source: "model name ... @ 2.60GHz", else "cpu MHz"."""
+    text = (proc / "cpuinfo").read_text()
+    if found := re.search(r"^model name\s*:.*@ *(\d+(?:\.\d+)?) *GHz", text, re.MULTILINE):
+        return float(found.group(1)) * 1000, "/proc/cpuinfo model name"
+    found = re.search(r"^cpu MHz\s*:\s*(\d+(?:\.\d+)?)", text, re.MULTILINE)
+    return (float(found.group(1)), "/proc/cpuinfo cpu MHz") if found else (0.0, "no CPU clock")
+
+
+def read_perf_paranoid(proc: Path = PROC) -> int | None:
+    """kernel.perf_event_paranoid: above 1, unprivileged perf_event_open(2) counts no kernel."""
+    with contextlib.suppress(OSError, ValueError):
+        return int((proc / "sys/kernel/perf_event_paranoid").read_text())
+    return None

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # a value type only: report.py does not import the measuremen
     from ostoolkit.measure.interference import Interference
 
 SCHEMA = "ostoolkit/1"
-UNITS = ("us", "ms", "bytes", "count", "per_s", "ratio", "bool")
+UNITS = ("us", "ms", "bytes", "count", "per_s", "ratio", "bool", "number")
 STATUSES = ("ok", "noisy", "bimodal")
 
 

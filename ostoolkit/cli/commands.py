@@ -26,6 +26,7 @@ from ostoolkit.cli.options import (
     output_options,
     spoken,
 )
+from ostoolkit.cli.rates import switch_rate_command
 from ostoolkit.compare import (
     DEFAULT_THRESHOLD,
     MAX_THRESHOLD,
@@ -471,4 +472,5 @@ COMMANDS = (
     compare_command,
     report_command,
     clone_command,
+    switch_rate_command,
 )

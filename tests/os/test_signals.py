@@ -77,6 +77,9 @@ FORK_TREE_PROCS = sum(3**level for level in range(1, 5))  # 120
 COMMANDS = (
     Command("host", ("host",), 0.23, forks=False),
     Command("switch", ("measure-switch", "--quick"), 1.5),
+    Command("switch-rings", ("measure-switch", "--tasks", "2,16", "--quick"), 1.5),
+    Command("switch-python", ("measure-switch", "--layer", "python", "--quick"), 1.5),
+    Command("switch-rate", ("switch-rate", "--duration", "0.5"), 1.8),
     Command("fork-tree", FORK_TREE, 0.7),
     Command("spawn", ("measure-spawn", "--quick"), 1.9),
     Command("states", ("states", "--duration", "0.5"), 0.9),

@@ -280,3 +280,14 @@ def test_pss_slope_uses_every_count_of_a_server():
         run.cells.append(replace(cell("postgres", clients), idle=idle, loaded=loaded))
     assert pss_slope(run, "postgres") == pytest.approx(1 << 20)
     assert pss_slope(run, "mariadb") == 0.0  # no cells: no slope
+
+
+def test_a_real_run_report_loads_back_with_its_number_units(tmp_path):
+    from ostoolkit.loader import load_report
+    from ostoolkit.report import build_report
+
+    report = build_report("connections", ["--real"], real_measurement(run()), {}, "2026-12-03", 1.0)
+    path = tmp_path / "real.json"
+    path.write_text(report.to_json())
+    loaded = load_report(path)
+    assert loaded.result("conn.postgres.10.switches_per_tx").unit == "number"

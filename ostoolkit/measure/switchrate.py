@@ -1,0 +1,499 @@
+"""Context switches per second on this host, idle and under a ping-pong; a switch in cycles.
+
+/proc/stat's ``ctxt`` counts every context switch on every CPU since boot (proc(5)); read at
+the edges of equal windows it gives the host's rate, a sample per window: idle (ostoolkit
+only waits on a timer; its own wake-up adds two switches a window), then under a ping-pong,
+two tasks pinned to one CPU bouncing a byte over two pipes (``measure.switch``'s helpers),
+processes for half the windows, threads for the rest; /proc/schedstat gives per CPU figures.
+
+Before every ping-pong window one task does the same write+read on a private pipe: net time
+per hop = (round trip - 2 x baseline) / 2, as ``measure-switch`` defines it, and cycles per
+switch = net time x the CPU's clock. Where the CPU's counters can be read (perf_event_open(2),
+inherited by the partner), instructions and cycles are counted and netted the same way, and
+counted cycles preferred. Without a PMU (most VMs): one warning, ``data.pmu.available`` false.
+``perf stat`` cross-checks where installed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import re
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ostoolkit.children import Children, Fds, pinned_main, run_program
+from ostoolkit.errors import OstoolkitError
+from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.sched import choose_cpu
+from ostoolkit.measure.switch import SWITCHES_PER_HOP_RANGE, Pair
+from ostoolkit.measure.switch import _calibrate as calibrate  # private helpers, reused as-is
+from ostoolkit.measure.switch import _ping as ping
+from ostoolkit.measure.switch import _start_partner as start_partner
+from ostoolkit.payloads import SummaryTable
+from ostoolkit.procfs import read_cpu_mhz, read_cpu_schedstat, read_ctxt, read_perf_paranoid
+from ostoolkit.report import Measurement, Progress, Result, make_result
+
+MODELS = ("process", "thread")
+# The baseline window runs this fraction of the ping-pong's round trips: per trip is enough.
+BASELINE_SHARE, MIN_BASELINE_TRIPS = 4, 100
+# perf_event_open(2)'s number per machine (the kernel's syscall tables).
+SYS_PERF_EVENT_OPEN = {
+    "x86_64": 298, "aarch64": 241, "riscv64": 241, "loongarch64": 241, "ppc64le": 319,
+    "ppc64": 319, "s390x": 331, "i686": 336, "i386": 336, "armv7l": 364, "armv6l": 364,
+}  # fmt: skip
+# PERF_TYPE_HARDWARE's PERF_COUNT_HW_INSTRUCTIONS and _CPU_CYCLES (linux/perf_event.h).
+PERF_TYPE_HARDWARE, PERF_FLAG_FD_CLOEXEC, EVENTS = 0, 8, {"instructions": 1, "cycles": 0}
+READ_TIMES = 1 | 2  # read_format: PERF_FORMAT_TOTAL_TIME_ENABLED | _RUNNING (multiplexing)
+INHERIT, EXCLUDE_KERNEL, EXCLUDE_HV = 1, 5, 6  # bits of the bitfield word, from ``disabled``
+# struct perf_event_attr to PERF_ATTR_SIZE_VER8 (136 bytes), its bitfields as one word (flags).
+ATTR_LAYOUT = (
+    "type I, size I, config Q, sample_period Q, sample_type Q, read_format Q, flags Q, "
+    "wakeup_events I, bp_type I, config1 Q, config2 Q, branch_sample_type Q, "
+    "sample_regs_user Q, sample_stack_user I, clockid i, sample_regs_intr Q, aux_watermark I, "
+    "sample_max_stack H, reserved_2 H, aux_sample_size I, aux_action I, sig_data Q, config3 Q"
+)
+CTYPES = {"I": ctypes.c_uint32, "i": ctypes.c_int32, "H": ctypes.c_uint16, "Q": ctypes.c_uint64}
+NO_PMU = {
+    errno.ENOENT: "the CPU shows no PMU, usual in a VM",
+    errno.ENODEV: "this CPU has none",
+    errno.EOPNOTSUPP: "the PMU cannot count these events",
+    errno.ENOSYS: "no perf_event_open(2) (no CONFIG_PERF_EVENTS, or a seccomp filter)",
+}
+NOT_PERMITTED = (errno.EACCES, errno.EPERM)
+PERF_STAT_EVENTS, PERF_TIMEOUT_S = ("instructions", "cycles", "context-switches"), 30.0
+NOT_COUNTED = "no hardware counters ({}): cycles come from the CPU's clock, instructions uncounted"
+USER_ONLY = (
+    "hardware counters count user space only (kernel.perf_event_paranoid): the kernel's part "
+    "of a switch, most of it, is left out of instructions and cycles"
+)
+BILLION = 1e9  # the article: a CPU runs "billions of instructions per second"
+DECADES = (
+    (1e6, "millions"), (1e5, "hundreds of thousands"), (1e4, "tens of thousands"),
+    (1e3, "thousands"), (1e2, "hundreds"), (1e1, "tens"),
+)  # fmt: skip
+# A window's edge: monotonic seconds, /proc/stat ctxt, per CPU (schedule() calls, timeslices).
+Edge = tuple[float, int, dict[int, tuple[int, int]]]
+
+
+class PerfEventAttr(ctypes.Structure):
+    """struct perf_event_attr (include/uapi/linux/perf_event.h), laid out by ATTR_LAYOUT."""
+
+    _fields_ = [(n, CTYPES[t]) for n, t in (f.split() for f in ATTR_LAYOUT.split(", "))]
+
+
+def attr_bit(bit: int, byteorder: str = sys.byteorder) -> int:
+    """A bitfield's bit in the word: GCC fills from the low bit, on big-endian from the high."""
+    return 1 << bit if byteorder == "little" else 1 << (63 - bit)
+
+
+def make_attr(config: int, user_only: bool) -> PerfEventAttr:
+    """A counting (not sampling) hardware event, inherited by tasks started after it opens."""
+    flags = attr_bit(INHERIT) | (attr_bit(EXCLUDE_KERNEL) | attr_bit(EXCLUDE_HV)) * user_only
+    size = ctypes.sizeof(PerfEventAttr)
+    return PerfEventAttr(type=PERF_TYPE_HARDWARE, size=size, config=config, flags=flags,
+                         read_format=READ_TIMES)  # fmt: skip
+
+
+def perf_event_open(attr: PerfEventAttr) -> int:
+    """perf_event_open(2) for the calling thread on any CPU, via libc's syscall(2); an fd."""
+    number = SYS_PERF_EVENT_OPEN.get(platform.machine())
+    if number is None:
+        raise OSError(errno.ENOSYS, f"no perf_event_open number known for {platform.machine()}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    args = (ctypes.c_long(a) for a in (0, -1, -1, PERF_FLAG_FD_CLOEXEC))  # pid, cpu, group
+    fd = libc.syscall(ctypes.c_long(number), ctypes.byref(attr), *args)
+    if fd < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return int(fd)
+
+
+@dataclass
+class Counters:
+    """Open instruction and cycle counters of this thread and of the tasks it starts after."""
+
+    fds: dict[str, int]
+    user_only: bool
+
+    def read(self) -> dict[str, float]:
+        """Each event's count so far, scaled up where the kernel multiplexed it."""
+        counts = {}
+        for name, fd in self.fds.items():
+            value, enabled, running = struct.unpack("=3Q", os.read(fd, 24))
+            counts[name] = value * enabled / running if running else 0.0
+        return counts
+
+    def close(self) -> None:
+        """Close every counter."""
+        while self.fds:
+            os.close(self.fds.popitem()[1])
+
+
+def _why(err: OSError, user_only: bool) -> str:
+    """perf_event_open's failure in words, with its errno's name."""
+    code = err.errno or 0
+    name = {errno.EOPNOTSUPP: "EOPNOTSUPP"}.get(code) or errno.errorcode.get(code, str(code))
+    scope = "even user space" if user_only else "the kernel"
+    why = f"not permitted to count {scope} (perf_event_paranoid)" if code in NOT_PERMITTED else ""
+    return f"perf_event_open: {name}, {why or NO_PMU.get(code, err.strerror or 'failed')}"
+
+
+def open_counters() -> Counters | str:
+    """Open both counters for user and kernel where permitted, else user space only; or why not."""
+    paranoid = read_perf_paranoid()  # above 1, the unprivileged may count user space only
+    restricted = paranoid is not None and paranoid > 1 and os.geteuid() != 0
+    why = "not tried"
+    for user_only in (True,) if restricted else (False, True):
+        counters = Counters({}, user_only)
+        try:
+            for name, config in EVENTS.items():
+                counters.fds[name] = perf_event_open(make_attr(config, user_only))
+            return counters
+        except OSError as err:
+            counters.close()
+            why = _why(err, user_only)
+            if err.errno not in NOT_PERMITTED:
+                break
+    return why
+
+
+@dataclass(frozen=True)
+class RateConfig:
+    """How long to watch the host, idle and under the ping-pong, and where the ping-pong runs."""
+
+    duration_s: float = 2.0  # each phase: idle, then ping-pong
+    windows: int = 10  # samples per phase; the ping-pong's half processes, half threads
+    cpu: int | None = None
+    perf_loops: int = 5_000
+
+    @classmethod
+    def full(cls) -> RateConfig:
+        """The default: 10 windows of 0.2 s per phase, under 5 s in all."""
+        return cls()
+
+    @classmethod
+    def quick(cls) -> RateConfig:
+        """Half as long, for CI logs and the report's quick run."""
+        return cls(duration_s=1.0)
+
+    @property
+    def window_s(self) -> float:
+        """One window's length."""
+        return self.duration_s / self.windows
+
+    def steps(self) -> int:
+        """How many progress steps ``measure_switch_rate`` reports: one per window."""
+        return 2 * self.windows
+
+
+@dataclass(frozen=True)
+class Window:
+    """What one window saw: its length, the host's switches and each CPU's timeslices."""
+
+    elapsed_s: float
+    switches: int
+    slices: dict[int, int]
+
+    @property
+    def rate(self) -> float:
+        """Context switches per second, all CPUs."""
+        return self.switches / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def take_edge() -> Edge:
+    """Read the counters at a window's edge: when, ``ctxt``, each CPU's schedstat counts."""
+    ctxt = read_ctxt()
+    if ctxt is None:
+        raise OstoolkitError("/proc/stat has no ctxt line: cannot count context switches here")
+    return time.monotonic(), ctxt, read_cpu_schedstat()
+
+
+def window_between(start: Edge, end: Edge) -> Window:
+    """The window between two edges; timeslices for the CPUs both edges could read."""
+    (t0, ctxt0, cpus0), (t1, ctxt1, cpus1) = start, end
+    return Window(
+        t1 - t0, ctxt1 - ctxt0, {c: cpus1[c][1] - cpus0[c][1] for c in cpus1 if c in cpus0}
+    )
+
+
+@dataclass
+class ModelRun:
+    """One ping-pong model's windows and, per window, its net figures per hop."""
+
+    windows: list[Window] = field(default_factory=list)
+    net_us: list[float] = field(default_factory=list)
+    switches_per_hop: list[float] = field(default_factory=list)
+    counted: dict[str, list[float]] = field(default_factory=dict)  # net events per hop
+    instructions_per_s: list[float] = field(default_factory=list)
+    iterations: int = 0
+
+
+def _idle(config: RateConfig, progress: Progress | None) -> tuple[list[Window], Interference]:
+    """Watch the host while ostoolkit only waits on a timer, window by window."""
+    windows = []
+    with Meter() as meter:
+        for _ in range(config.windows):
+            start = take_edge()
+            time.sleep(config.window_s)  # the timed window itself, not a synchronisation
+            windows.append(window_between(start, take_edge()))
+            if progress:
+                progress(1)
+    return windows, meter.result
+
+
+def _delta(after: dict[str, float], before: dict[str, float], trips: int) -> dict[str, float]:
+    """Counted events per round trip between two readings."""
+    return {name: (after[name] - before[name]) / trips for name in after}
+
+
+def _windows(
+    run: ModelRun, counters: Counters | None, pipes: tuple[int, int, int, int],
+    config: RateConfig, count: int, progress: Progress | None,
+) -> None:  # fmt: skip
+    """Calibrate, then per window a baseline sample and a ping-pong window between edges."""
+    wfd, rfd, base_w, base_r = pipes
+    trips = calibrate(wfd, rfd, None, config.window_s)  # also warms the partner up
+    base_trips = max(MIN_BASELINE_TRIPS, trips // BASELINE_SHARE)
+    ping(base_w, base_r, base_trips, None)
+    run.iterations = trips
+    read: Callable[[], dict[str, float]] = counters.read if counters else dict
+    for _ in range(count):
+        before = read()
+        base_ns = ping(base_w, base_r, base_trips, None)
+        base = _delta(read(), before, base_trips)
+        start, before = take_edge(), read()
+        trip_ns = ping(wfd, rfd, trips, None)
+        trip = _delta(read(), before, trips)
+        window = window_between(start, take_edge())
+        run.windows.append(window)
+        run.net_us.append((trip_ns / trips - 2 * base_ns / base_trips) / 2 / 1e3)
+        run.switches_per_hop.append(window.switches / (2 * trips))
+        for name in trip:
+            run.counted.setdefault(name, []).append((trip[name] - 2 * base[name]) / 2)
+        if "instructions" in trip:
+            run.instructions_per_s.append(trip["instructions"] * trips / (trip_ns / 1e9))
+        if progress:
+            progress(1)
+
+
+def _pingpong(
+    model: str, cpu: int, config: RateConfig, count: int, counting: bool, progress: Progress | None
+) -> ModelRun:
+    """Run one model's ping-pong on ``cpu`` for ``count`` windows, its counters opened first."""
+    run, fds = ModelRun(), Fds()
+    counters: Counters | None = None
+    try:
+        to_pong_r, to_pong_w = fds.pipe()
+        to_ping_r, to_ping_w = fds.pipe()
+        base_r, base_w = fds.pipe()
+        pipes = (to_pong_w, to_ping_r, base_w, base_r)
+        with Children() as children, pinned_main(cpu):
+            try:
+                opened = open_counters() if counting else None  # the partner inherits them
+                counters = opened if isinstance(opened, Counters) else None
+                ends = (to_pong_r, to_ping_w, to_ping_r)
+                start_partner(model, Pair("same_core", cpu, cpu), 0, children, fds, ends)
+                _windows(run, counters, pipes, config, count, progress)
+            finally:
+                fds.close(to_pong_w)  # the partner reads end-of-file and returns
+    finally:
+        fds.close_all()
+        if counters is not None:
+            counters.close()
+    return run
+
+
+def parse_perf_stat(text: str) -> dict[str, float | None]:
+    """``perf stat -x,`` lines (value,unit,event,...) by event; None where not counted."""
+    counts: dict[str, float | None] = {}
+    for line in text.splitlines():
+        parts = line.split(",")
+        name = re.sub(r"^\w+/(.+)/$", r"\1", parts[2]).split(":")[0] if len(parts) > 2 else ""
+        if name not in PERF_STAT_EVENTS:
+            continue
+        try:
+            value: float | None = float(parts[0])
+        except ValueError:  # <not supported>, <not counted>
+            value = None
+        known = counts.get(name)  # a hybrid CPU prints one line per core type: add them
+        counts[name] = value if known is None or value is None else known + value
+    return counts
+
+
+def perf_stat_check(cpu: int, loops: int) -> tuple[list[str], list[str], dict[str, Any]]:
+    """``perf stat`` over ``perf bench sched pipe`` on the same CPU: findings, warnings, data."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return [], ["perf stat cross-check skipped: perf is not installed (Debian: linux-perf)"], {}
+    pipe = [perf, "bench", "sched", "pipe", "-l", str(loops)]
+    argv = [perf, "stat", "-x,", "-e", ",".join(PERF_STAT_EVENTS), "--", *pipe]
+    try:
+        with pinned_main(cpu):  # perf and its two tasks inherit this single-CPU mask
+            done = run_program(argv, PERF_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return [], ["perf stat cross-check: perf timed out; skipped"], {}
+    counts = parse_perf_stat(done.stderr)
+    switches = counts.get("context-switches")
+    if done.returncode != 0 or not switches:
+        reason = (done.stderr.strip().splitlines() or ["no context-switches count"])[-1]
+        return [], [f"perf stat cross-check failed: {reason}"], {}
+    instructions, cycles = counts.get("instructions"), counts.get("cycles")
+    where = f"perf stat over perf bench sched pipe ({switches:,.0f} switches on CPU {cpu})"
+    if instructions is None or cycles is None:
+        finding = f"{where} cannot count instructions or cycles here either (<not supported>)"
+    else:
+        finding = (
+            f"{where}: {instructions / switches:,.0f} instructions and {cycles / switches:,.0f} "
+            "cycles per switch, gross (perf's own loop, write and read included)"
+        )
+    return [finding], [], {"command": " ".join(argv[1:]), "counts": counts}
+
+
+def decade(value: float) -> str:
+    """A rate as a sentence says its size: "hundreds of times" from 100 to 999."""
+    word = next((word for low, word in DECADES if value >= low), None)
+    return f"{word} of times" if word else "fewer than ten times"
+
+
+def judge_rate(idle_result: Result, loaded_result: Result) -> str:
+    """The article's "hundreds of times per second" against the idle and the ping-pong rate."""
+    idle, loaded = idle_result.median, loaded_result.median
+    cpus, cpu = len(idle_result.extra["cpus"]), loaded_result.extra["cpu"]
+    verdict = "as the article says" if decade(idle) == "hundreds of times" else "not hundreds"
+    return (
+        f"the idle host switched {decade(idle)} a second ({idle:,.0f} on {cpus} CPUs, "
+        f"{idle / cpus:,.0f} per CPU): {verdict}; with two tasks handing a token back and forth "
+        f"on CPU {cpu}, {decade(loaded)} ({loaded:,.0f}): the article's \"hundreds of times "
+        'per second" is what a quiet host does, not what one CPU can do'
+    )
+
+
+def judge_instruction_rate(per_s: float, user_only: bool) -> str:
+    """The article's "billions of instructions per second" against the counted rate."""
+    scope = " in user space alone" if user_only else ""
+    verdict = "as the article says" if per_s >= BILLION else "fewer than the article's billions"
+    said = f"{per_s / BILLION:.2f} billion instructions a second{scope}"
+    return f"while switching, the ping-pong's CPU ran {said}: {verdict}"
+
+
+def _median(values: list[float]) -> float:
+    """The median, or 0 for no values (a CPU or model that saw no window)."""
+    return statistics.median(values) if values else 0.0
+
+
+def _per_cpu(idle: list[Window], loaded: list[Window]) -> SummaryTable:
+    """Each CPU's timeslices per second (schedstat), idle and under the ping-pong."""
+
+    def rate(windows: list[Window], cpu: int) -> float:
+        return _median([w.slices[cpu] / w.elapsed_s for w in windows if cpu in w.slices])
+
+    cpus = sorted({cpu for w in idle + loaded for cpu in w.slices})
+    rows = [{"cpu": c, "idle": rate(idle, c), "ping-pong": rate(loaded, c)} for c in cpus]
+    columns = [["cpu", "count"], ["idle", "per_s"], ["ping-pong", "per_s"]]
+    note = "timeslices per second on each CPU (/proc/schedstat field 9: switches to a task)"
+    return {"columns": columns, "rows": rows, "note": note, "title": "per CPU"}
+
+
+def _model_results(
+    model: str, run: ModelRun, cpu: int, mhz: tuple[float, str], loaded: Interference
+) -> list[Result]:
+    """A model's cycles per switch (counted, else net time x clock) and counted instructions."""
+    counted = run.counted.get("cycles")
+    how = "counted (PERF_COUNT_HW_CPU_CYCLES)" if counted else f"net time x {mhz[0]:,.0f} MHz"
+    extra = {
+        "cpus": [cpu, cpu], "iterations": run.iterations, "net_us": round(_median(run.net_us), 4),
+        "mhz": mhz[0], "mhz_source": mhz[1], "cycles_from": how,
+        "switches_per_hop": round(_median(run.switches_per_hop), 3),
+    }  # fmt: skip
+    figures = {"instructions": run.counted.get("instructions")}
+    figures["cycles"] = counted or ([us * mhz[0] for us in run.net_us] if mhz[0] > 0 else None)
+    results = []
+    for what, samples in figures.items():
+        label = f"{model} switch, same core: {what} (net{', counted' * (what != 'cycles')})"
+        if samples:
+            results.append(make_result(f"switch.{model}.{what}", label, "number", samples,
+                                       interference=loaded, extra=extra))  # fmt: skip
+    return results
+
+
+def pmu_status() -> tuple[dict[str, Any], list[str]]:
+    """Whether the hardware counters open here (``data.pmu``), and the one warning if not."""
+    probe = open_counters()
+    if not isinstance(probe, Counters):
+        return {"available": False, "reason": probe}, [NOT_COUNTED.format(probe)]
+    probe.close()
+    pmu = {"available": True, "events": list(EVENTS), "user_only": probe.user_only}
+    return pmu, [USER_ONLY] if probe.user_only else []
+
+
+def measure_switch_rate(config: RateConfig, progress: Progress | None = None) -> Measurement:
+    """Count the host's context switches per second idle and under a ping-pong; cost in cycles."""
+    allowed = sorted(os.sched_getaffinity(0))
+    cpu = choose_cpu(config.cpu, allowed)
+    pmu, warnings = pmu_status()
+    idle, idle_meter = _idle(config, progress)
+    runs: dict[str, ModelRun] = {}
+    with Meter((cpu,)) as meter:
+        for index, model in enumerate(MODELS):
+            if count := (config.windows + 1 - index) // 2:
+                runs[model] = _pingpong(model, cpu, config, count, pmu["available"], progress)
+    loaded = [w for run in runs.values() for w in run.windows]
+    common = {"window_s": round(config.window_s, 4), "source": "/proc/stat ctxt"}
+    results = [
+        make_result("rate.switches_per_s", "context switches per second, idle host (all CPUs)",
+                    "per_s", [w.rate for w in idle], extra={**common, "cpus": allowed},
+                    interference=replace(idle_meter, judged=False))  # the rate IS others' work
+    ]  # fmt: skip
+    if loaded:
+        label = f"context switches per second, ping-pong on CPU {cpu} (all CPUs)"
+        extra = {**common, "cpu": cpu, "models": list(runs)}
+        rates = [w.rate for w in loaded]
+        results.append(make_result("rate.switches_per_s.pingpong", label, "per_s", rates,
+                                   extra=extra, interference=meter.result))  # fmt: skip
+    mhz = read_cpu_mhz()
+    for model, run in runs.items():
+        results += _model_results(model, run, cpu, mhz, meter.result)
+        if (per_hop := _median(run.switches_per_hop)) < SWITCHES_PER_HOP_RANGE[0]:
+            warnings.append(f"{model} ping-pong: {per_hop:.2f} switches per hop, not about 1")
+    findings = _findings(results, runs, pmu)
+    data: dict[str, Any] = {"pmu": pmu}
+    if any(w.slices for w in idle + loaded):
+        data["table"] = _per_cpu(idle, loaded)
+    else:
+        findings.append("per CPU: /proc/schedstat is not readable here (CONFIG_SCHEDSTATS off)")
+    perf_findings, perf_warnings, perf_data = perf_stat_check(cpu, config.perf_loops)
+    if perf_data:
+        data["perf_stat"] = perf_data
+    return Measurement(
+        tuple(results), tuple(findings + perf_findings), tuple(warnings + perf_warnings), data
+    )
+
+
+def _findings(results: list[Result], runs: dict[str, ModelRun], pmu: dict[str, Any]) -> list[str]:
+    """The rate against the article, cycles per switch, the instruction rate if counted."""
+    by_id = {r.id: r for r in results}
+    idle, loaded = by_id["rate.switches_per_s"], by_id.get("rate.switches_per_s.pingpong")
+    findings = [judge_rate(idle, loaded)] if loaded else []
+    cycles = [(m, by_id[f"switch.{m}.cycles"]) for m in runs if f"switch.{m}.cycles" in by_id]
+    if cycles:
+        extra = cycles[0][1].extra
+        source = (
+            "" if extra["cycles_from"].startswith("counted") else f" from {extra['mhz_source']}"
+        )
+        said = ", ".join(f"{m} {r.median:,.0f}" for m, r in cycles)
+        findings.append(f"cycles per switch, {extra['cycles_from']}{source}: {said}")
+    rates = [rate for run in runs.values() for rate in run.instructions_per_s]
+    if pmu["available"] and rates:
+        findings.append(judge_instruction_rate(_median(rates), pmu["user_only"]))
+    return findings

@@ -1,0 +1,128 @@
+"""switch-rate for real: the command through its entry point, and the library's counting path.
+
+Invariants only, never a time: the host switches at all, a ping-pong on one CPU makes it
+switch more than it does idle, each hop is a switch, every child is reaped.
+"""
+
+import json
+import os
+import time
+
+import harness
+import pytest
+from harness import ENTRY
+
+from ostoolkit.claims import annotate
+from ostoolkit.measure import switchrate
+from ostoolkit.measure.switchrate import Counters, RateConfig, measure_switch_rate
+
+SMALL = RateConfig(duration_s=0.2, windows=4)
+
+
+def run_cli(*args: str) -> harness.Run:
+    marker, env = harness.marked_env()
+    return harness.run_marked([str(ENTRY), "switch-rate", *args], env=env, marker=marker,
+                              timeout=60)  # fmt: skip
+
+
+def test_the_command_counts_more_switches_under_the_ping_pong():
+    run = run_cli("--duration", "0.5", "--json", "-")
+    assert run.returncode == 0, run.describe()
+    assert not run.leftovers, run.describe()
+    assert run.children, "the process model's partner was never seen"
+    assert not harness.ERROR_DUMP.search(run.stderr), run.describe()
+    report = json.loads(run.stdout)
+    by_id = {r["id"]: r for r in report["results"]}
+    idle, loaded = by_id["rate.switches_per_s"], by_id["rate.switches_per_s.pingpong"]
+    assert idle["unit"] == loaded["unit"] == "per_s"
+    assert idle["median"] > 0
+    assert loaded["median"] > idle["median"]
+    assert idle["n"] == loaded["n"] == RateConfig().windows
+    assert idle["claim"]  # the article's "hundreds a second", set by claims.annotate
+    for model in ("process", "thread"):
+        cycles = by_id[f"switch.{model}.cycles"]
+        assert cycles["unit"] == "number"
+        assert cycles["extra"]["switches_per_hop"] >= 0.99  # one CPU: each hop is a switch
+        assert cycles["extra"]["cycles_from"]
+    pmu = report["data"]["pmu"]
+    assert isinstance(pmu["available"], bool)
+    counter_lines = [w for w in report["warnings"] if "hardware counters" in w]
+    if pmu["available"]:
+        assert "switch.process.instructions" in by_id
+    else:
+        assert pmu["reason"].startswith("perf_event_open: ")
+        assert len(counter_lines) == 1
+        assert not any(key.endswith(".instructions") for key in by_id)
+    assert any("hundreds of times per second" in f for f in report["findings"])
+
+
+@pytest.mark.parametrize(
+    ("args", "pattern"),
+    [
+        (("--duration", "0"), "--duration"),
+        (("--duration", "nan"), "--duration"),
+        (("--cpu", "999"), "CPU 999 is not available"),
+        (("--cpu", "-1"), "--cpu"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, pattern):
+    run = run_cli(*args)
+    assert run.returncode == 2, run.describe()
+    lines = harness.message_lines(run.stderr)
+    assert len(lines) == 1, run.describe()
+    assert pattern in lines[0]
+    assert not run.children, run.describe()
+    assert not run.leftovers, run.describe()
+
+
+class ClockCounters(Counters):
+    """Counters that count as a 3 GHz CPU at one instruction a cycle would: time-based."""
+
+    def read(self) -> dict[str, float]:
+        ns = time.perf_counter_ns()
+        return {"instructions": 3.0 * ns, "cycles": 3.0 * ns}
+
+
+def test_counted_instructions_and_cycles_reach_the_results(monkeypatch):
+    monkeypatch.setattr(switchrate, "open_counters", lambda: ClockCounters({}, False))
+    m = annotate(measure_switch_rate(SMALL))
+    by_id = {r.id: r for r in m.results}
+    assert m.data["pmu"] == {
+        "available": True,
+        "events": ["instructions", "cycles"],
+        "user_only": False,
+    }
+    for model in ("process", "thread"):
+        instructions = by_id[f"switch.{model}.instructions"]
+        assert instructions.unit == "number"
+        assert instructions.n == SMALL.windows // 2
+        assert instructions.claim  # "tens of thousands of instructions", set by claims
+        assert by_id[f"switch.{model}.cycles"].extra["cycles_from"].startswith("counted")
+    assert not any("hardware counters" in w for w in m.warnings)
+    assert any("billion instructions a second: as the article says" in f for f in m.findings)
+
+
+def test_no_pmu_still_measures_and_restores_affinity_and_fds(monkeypatch):
+    monkeypatch.setattr(switchrate, "open_counters", lambda: "perf_event_open: ENOENT, none")
+    before_cpus, before_fds = os.sched_getaffinity(0), set(os.listdir("/proc/self/fd"))
+    steps: list[int] = []
+    m = measure_switch_rate(SMALL, steps.append)
+    assert os.sched_getaffinity(0) == before_cpus
+    assert set(os.listdir("/proc/self/fd")) == before_fds
+    assert sum(steps) == SMALL.steps()
+    assert m.data["pmu"] == {"available": False, "reason": "perf_event_open: ENOENT, none"}
+    assert [w for w in m.warnings if "hardware counters" in w] == [
+        "no hardware counters (perf_event_open: ENOENT, none): cycles come from the CPU's "
+        "clock, instructions uncounted"
+    ]
+    ids = {r.id for r in m.results}
+    assert {"rate.switches_per_s", "rate.switches_per_s.pingpong"} <= ids
+    assert not any(i.endswith(".instructions") for i in ids)
+
+
+def test_the_ping_pong_runs_on_the_cpu_asked_for():
+    cpu = min(os.sched_getaffinity(0))
+    m = measure_switch_rate(RateConfig(duration_s=0.1, windows=2, cpu=cpu))
+    for result in m.results:
+        if result.id.startswith("switch."):
+            assert result.extra["cpus"] == [cpu, cpu]
