@@ -29,6 +29,7 @@ from ostoolkit.measure.spawn import SpawnConfig, measure_spawn
 from ostoolkit.measure.spawn import check_config as check_spawn
 from ostoolkit.measure.states import observe_states
 from ostoolkit.measure.switch import SwitchConfig, measure_switch
+from ostoolkit.measure.switchrate import RateConfig, measure_switch_rate
 from ostoolkit.report import Measurement, Progress
 
 
@@ -99,6 +100,10 @@ def _no_check(full: bool) -> None:
 
 SECTIONS: dict[str, Section] = {
     "switch": Section(_no_check, lambda full: measure_switch(_switch_config(full))),
+    "rate": Section(
+        _no_check,
+        lambda full: measure_switch_rate(RateConfig.full() if full else RateConfig.quick()),
+    ),
     "spawn": Section(
         lambda full: check_spawn(_spawn_config(full)),
         lambda full: measure_spawn(_spawn_config(full)),
