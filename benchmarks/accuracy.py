@@ -1,10 +1,10 @@
 """Accuracy check: ostoolkit's same-core net switch cost against a C harness of the same method.
 
-Builds ``lat_pipe.c`` (gcc), then for each model alternates C and ostoolkit runs on the same
-CPU, ROUNDS times, so both see the same minute of this host. The medians of the per-round
-figures must agree within ±25 % (the issue's target); with perf installed, ``perf bench sched
-pipe`` is shown beside them (its usecs/op is a round trip, so its per-hop figure is half).
-Exit status 0 when every model agrees, 1 otherwise. Not a test: timings belong here.
+Builds ``lat_pipe.c`` (gcc), then for each model alternates a C run and an ostoolkit run on
+the same CPU, ``--runs`` times (10), so both see the same minute of this host, and counts the
+runs whose ratio is within the band: ±10 % with the default settings, ±15 % with ``--quick``,
+in 9 of 10 runs (issue 14). ``perf bench sched pipe`` is shown beside where installed (its
+usecs/op is a round trip). Exit status 0 when both models meet it. Not a test.
 
     $ .venv/bin/python benchmarks/accuracy.py      # 2-CPU AMD EPYC VM, 2026-11-25
     model    C net    ours net    ratio    C gross    ours gross    perf gross    verdict
@@ -21,6 +21,7 @@ import os
 import statistics
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from tabulate import tabulate
@@ -31,58 +32,52 @@ from build_ref import build_reference, run_reference
 from ostoolkit.measure.perfbench import cross_check_perf
 from ostoolkit.measure.switch import SwitchConfig, measure_switch
 
-TOLERANCE = 0.25
+# Bands of the issue: --quick within ±15 %, the default within ±10 %, in 9 of 10 runs.
+TOLERANCE = {True: 0.15, False: 0.10}
+NEEDED = 0.9
+
+
+def one_run(
+    binary: Path, model: str, cpu: int, quick: bool, working_set: int
+) -> tuple[float, float]:
+    """One C measurement then one ostoolkit measurement on the same CPU: (C net, ours net)."""
+    ref = run_reference(binary, model, cpu, cpu, 20000, 15, working_set)
+    preset = SwitchConfig.quick() if quick else SwitchConfig.full()
+    config = replace(preset, models=(model,), placements=("same_core",),
+                     working_set_kb=working_set, cpus=(cpu,))  # fmt: skip
+    result = measure_switch(config).results[0]
+    return float(ref["net_us_median"]), result.median
 
 
 def main() -> int:
-    """Run the comparison and print one row per model."""
+    """Alternate C and ostoolkit runs per model; count the runs within the band."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="alternations of C and Python")
+    parser.add_argument("--runs", type=int, default=10, help="alternations of C and Python")
+    parser.add_argument("--quick", action="store_true", help="ostoolkit's --quick settings")
     parser.add_argument("--cpu", type=int, default=min(os.sched_getaffinity(0)))
     parser.add_argument("--working-set", type=int, default=0, metavar="KB")
     args = parser.parse_args()
     binary = build_reference(Path(tempfile.mkdtemp(prefix="ostoolkit-ref-")))
+    band = TOLERANCE[args.quick]
     rows, ok = [], True
     for model in ("process", "thread"):
-        c_net, c_gross, py_net, py_gross = [], [], [], []
-        for _ in range(args.rounds):
-            ref = run_reference(binary, model, args.cpu, args.cpu, 20000, 15, args.working_set)
-            c_net.append(ref["net_us_median"])
-            c_gross.append(ref["gross_us_median"])
-            config = SwitchConfig(
-                models=(model,),
-                placements=("same_core",),
-                repeat=15,
-                working_set_kb=args.working_set,
-                cpus=(args.cpu,),
-            )
-            result = measure_switch(config).results[0]
-            py_net.append(result.median)
-            py_gross.append(float(result.extra["gross_us"]))
-        perf = cross_check_perf(args.cpu, 50_000, 3)
-        perf_gross = next(
-            (r.median for r in perf.results if r.id == f"perf.sched_pipe.{model}.same_core"), None
-        )
-        ratio = statistics.median(py_net) / statistics.median(c_net)
-        agrees = abs(ratio - 1) <= TOLERANCE
+        ratios = []
+        for _ in range(args.runs):
+            c_net, ours = one_run(binary, model, args.cpu, args.quick, args.working_set)
+            ratios.append(ours / c_net)
+        within = sum(abs(r - 1) <= band for r in ratios)
+        agrees = within >= NEEDED * args.runs
         ok = ok and agrees
-        rows.append(
-            [
-                model,
-                f"{statistics.median(c_net):.2f}",
-                f"{statistics.median(py_net):.2f}",
-                f"{ratio:.2f}",
-                f"{statistics.median(c_gross):.2f}",
-                f"{statistics.median(py_gross):.2f}",
-                f"{perf_gross:.2f}" if perf_gross is not None else "no perf",
-                "ok" if agrees else f"outside ±{TOLERANCE:.0%}",
-            ]
-        )
-    headers = ["model", "C net", "ours net", "ratio", "C gross", "ours gross", "perf gross",
-               "verdict"]  # fmt: skip
-    print(tabulate(rows, headers=headers, disable_numparse=True))
-    print(f"µs per hop; CPU {args.cpu}, working set {args.working_set} KB, {args.rounds} rounds; "
-          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+        verdict = "ok" if agrees else f"fewer than {NEEDED:.0%} within ±{band:.0%}"
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        rows.append([model, spread, f"{statistics.median(ratios):.2f}", f"{within}/{args.runs}",
+                     verdict])  # fmt: skip
+    perf = cross_check_perf(args.cpu, 50_000, 3)
+    print(tabulate(rows, headers=["model", "ours/C range", "median", f"within ±{band:.0%}",
+                                  "verdict"], disable_numparse=True))  # fmt: skip
+    print(f"net µs per hop, ours against the C harness; CPU {args.cpu}, working set "
+          f"{args.working_set} KB, {'--quick' if args.quick else 'default'} settings; perf: "
+          + ", ".join(f"{r.id} {r.median:.2f} µs" for r in perf.results))  # fmt: skip
     return 0 if ok else 1
 
 
