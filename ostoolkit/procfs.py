@@ -420,25 +420,33 @@ def read_sysv_shm(proc: Path = PROC) -> dict[int, tuple[int, int]]:
         return {}
 
 
+def _task_texts(pid: int, name: str, proc: Path) -> list[str | None]:
+    """/proc/PID/task/TID/<name> of every live thread; None where a live thread lacks it."""
+    try:
+        tids = os.listdir(proc / str(pid) / "task")
+    except OSError:
+        return []
+    texts: list[str | None] = []
+    for tid in tids:
+        try:
+            texts.append((proc / str(pid) / "task" / tid / name).read_text())
+        except FileNotFoundError:
+            if (proc / str(pid) / "task" / tid).is_dir():
+                texts.append(None)  # the thread lives: the kernel has no such file
+        except OSError:
+            continue  # exited meanwhile
+    return texts
+
+
 def read_task_switches(pid: int, proc: Path = PROC) -> int:
     """Context switches (voluntary + involuntary) of every live thread of ``pid``.
 
     /proc/PID/status counts the main thread only; each thread's own status has its counts.
     A thread that exited took its counts with it, so this suits long-lived tasks.
     """
-    total = 0
-    try:
-        tids = os.listdir(proc / str(pid) / "task")
-    except OSError:
-        return 0
-    for tid in tids:
-        with contextlib.suppress(OSError):
-            text = (proc / str(pid) / "task" / tid / "status").read_text()
-            counts = parse_kb_fields(
-                text, ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
-            )
-            total += sum(counts.values())
-    return total
+    names = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+    texts = [text for text in _task_texts(pid, "status", proc) if text is not None]
+    return sum(sum(parse_kb_fields(text, names).values()) for text in texts)
 
 
 def read_task_run_ns(pid: int, proc: Path = PROC) -> int | None:
@@ -450,21 +458,11 @@ def read_task_run_ns(pid: int, proc: Path = PROC) -> int | None:
     stat, or in its parent's cutime once reaped).
     """
     total = 0
-    try:
-        tids = os.listdir(proc / str(pid) / "task")
-    except OSError:
-        return 0
-    for tid in tids:
-        try:
-            total += parse_schedstat(
-                (proc / str(pid) / "task" / tid / "schedstat").read_text()
-            ).run_ns
-        except FileNotFoundError:
-            if not (proc / str(pid) / "task" / tid).is_dir():
-                continue  # exited meanwhile
+    for text in _task_texts(pid, "schedstat", proc):
+        if text is None:
             return None
-        except (OSError, ValueError):
-            continue
+        with contextlib.suppress(ValueError):
+            total += parse_schedstat(text).run_ns
     return total
 
 

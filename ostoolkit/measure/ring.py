@@ -20,7 +20,6 @@ import contextlib
 import os
 import statistics
 import threading
-import time
 from dataclasses import dataclass, field
 
 from ostoolkit.children import (
@@ -35,7 +34,7 @@ from ostoolkit.children import (
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.reference import TOKEN
-from ostoolkit.measure.switch import ABSENT, MAX_WORKING_SET_KB, MODELS, make_buffer
+from ostoolkit.measure.switch import ABSENT, MAX_WORKING_SET_KB, MODELS, make_buffer, ping
 from ostoolkit.procfs import PROC, parse_kb_fields, read_task_switches
 from ostoolkit.report import Measurement, Progress, Result, make_result
 
@@ -110,22 +109,11 @@ def _pass_on(rfd: int, wfd: int, cpu: int, kb: int) -> None:
         write(wfd, TOKEN)
 
 
-def _laps(first_w: int, last_r: int, laps: int, buf: bytearray | None) -> int:
-    """Send the token round the ring ``laps`` times from task 0; elapsed nanoseconds."""
-    read, write = os.read, os.write
-    start = time.perf_counter_ns()
-    for _ in range(laps):
-        _touch(buf)
-        write(first_w, TOKEN)
-        read(last_r, 1)
-    return time.perf_counter_ns() - start
-
-
 def _baseline_us(rounds: int, buf: bytearray | None) -> float:
     """One task's write + read (and touch) on a private pipe, per hop, in µs: no switch."""
     rfd, wfd = os.pipe()
     try:
-        return _laps(wfd, rfd, rounds, buf) / 1e3 / rounds
+        return ping(wfd, rfd, rounds, buf) / 1e3 / rounds
     finally:
         os.close(rfd)
         os.close(wfd)
@@ -185,15 +173,15 @@ def _start_members(
 def _sample(cell: RingCell, first_w: int, last_r: int, natives: list[int], samples: int) -> None:
     """Calibrate the laps per sample, then take the samples with a baseline before each."""
     buf = make_buffer(cell.size_kb)
-    _laps(first_w, last_r, 3, buf)  # every member has run once: warm
-    per_lap_s = max(_laps(first_w, last_r, MIN_LAPS, buf), 1) / 1e9 / MIN_LAPS
+    ping(first_w, last_r, 3, buf)  # every member has run once: warm
+    per_lap_s = max(ping(first_w, last_r, MIN_LAPS, buf), 1) / 1e9 / MIN_LAPS
     cell.laps = max(MIN_LAPS, min(MAX_LAPS, int(SAMPLE_S / per_lap_s)))
     members = _member_tasks(cell.model, natives)
     hops = cell.laps * cell.tasks
     for _ in range(samples):
         cell.baseline_us.append(_baseline_us(hops, buf))
         before = _switches(members)
-        elapsed = _laps(first_w, last_r, cell.laps, buf)
+        elapsed = ping(first_w, last_r, cell.laps, buf)
         # Each hop blocks the task that passed the token on: one switch away from it.
         cell.switches_per_hop.append((_switches(members) - before) / hops)
         cell.gross_us.append(elapsed / 1e3 / hops)

@@ -120,7 +120,7 @@ def make_buffer(kb: int) -> bytearray | None:
     return bytearray(FILL * (kb * 1024)) if kb else None
 
 
-def _ping(wfd: int, rfd: int, n: int, buf: bytearray | None) -> int:
+def ping(wfd: int, rfd: int, n: int, buf: bytearray | None) -> int:
     """Pass the token n times (touching the buffer first); return elapsed nanoseconds."""
     if buf is None:
         return time_rounds(wfd, rfd, n)
@@ -164,7 +164,7 @@ def _own_thread_counts() -> tuple[int, int]:
 
 def _calibrate(wfd: int, rfd: int, buf: bytearray | None, target_s: float) -> int:
     """Pick round trips per sample so that one sample takes about ``target_s``."""
-    elapsed_ns = _ping(wfd, rfd, CALIBRATION_ROUND_TRIPS, buf)
+    elapsed_ns = ping(wfd, rfd, CALIBRATION_ROUND_TRIPS, buf)
     per_trip_s = max(elapsed_ns, 1) / 1e9 / CALIBRATION_ROUND_TRIPS
     return max(MIN_ITERATIONS, min(MAX_ITERATIONS, int(target_s / per_trip_s)))
 
@@ -293,19 +293,19 @@ def _run_block(
         gathered.iterations = config.iterations or _calibrate(wfd, rfd, buf, config.target_sample_s)
     n = gathered.iterations
     gathered.block_sizes.append(count)
-    _ping(base_w, base_r, n, buf)  # warm-up: caches, branch predictors, CPU frequency
-    _ping(wfd, rfd, n, buf)
+    ping(base_w, base_r, n, buf)  # warm-up: caches, branch predictors, CPU frequency
+    ping(wfd, rfd, n, buf)
     if progress and first:
         progress(1)
     for _ in range(count):
-        gathered.baseline_us.append(_ping(base_w, base_r, n, buf) / 1e3 / n)
+        gathered.baseline_us.append(ping(base_w, base_r, n, buf) / 1e3 / n)
         # The host's speed reference (measure.reference): the baseline itself without a buffer.
         gathered.reference_us.append(
             gathered.baseline_us[-1] if buf is None else time_rounds(base_w, base_r, n) / 1e3 / n
         )
         own_vol, own_invol = _own_thread_counts()
         pong_before = pong.num_ctx_switches()
-        gathered.round_trip_us.append(_ping(wfd, rfd, n, buf) / 1e3 / n)
+        gathered.round_trip_us.append(ping(wfd, rfd, n, buf) / 1e3 / n)
         pong_after = pong.num_ctx_switches()
         if not pinned:  # where the scheduler put the two tasks (each one's last CPU)
             gathered.cpus_seen.add((psutil.Process().cpu_num(), pong.cpu_num()))
