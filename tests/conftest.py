@@ -15,17 +15,17 @@ import pytest
 
 
 def _descendants() -> list[psutil.Process]:
-    """This process's descendants, less the session's servers' own (their backends come and go)."""
-    servers = [p for p in psutil.Process().children() if p.pid in dbservers.SESSION_SERVERS]
-    theirs = {c.pid for s in servers for c in _children_of(s)}
-    return [p for p in psutil.Process().children(recursive=True) if p.pid not in theirs]
-
-
-def _children_of(proc: psutil.Process) -> list[psutil.Process]:
-    try:
-        return proc.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
+    """This process's descendants, less those below the session's servers (their backends
+    come and go: an autovacuum worker, say). Judged by each one's own ancestry, so a backend
+    forked while the list is read is never mistaken for a test's leftover."""
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if not any(parent.pid in dbservers.SESSION_SERVERS for parent in proc.parents()):
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 @pytest.fixture(autouse=True)
