@@ -50,6 +50,12 @@ def one_run(
 
 
 def main() -> int:
+    """Build the C harness in a temporary folder (removed after), then compare."""
+    with tempfile.TemporaryDirectory(prefix="ostoolkit-ref-") as folder:
+        return compare(Path(folder))
+
+
+def compare(folder: Path) -> int:
     """Alternate C and ostoolkit runs per model; count the runs within the band."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="alternations of C and Python")
@@ -57,7 +63,7 @@ def main() -> int:
     parser.add_argument("--cpu", type=int, default=min(os.sched_getaffinity(0)))
     parser.add_argument("--working-set", type=int, default=0, metavar="KB")
     args = parser.parse_args()
-    binary = build_reference(Path(tempfile.mkdtemp(prefix="ostoolkit-ref-")))
+    binary = build_reference(folder)
     band = TOLERANCE[args.quick]
     rows, ok = [], True
     for model in ("process", "thread"):
