@@ -194,13 +194,14 @@ def _pgbench_results(run: RealRun) -> list[Result]:
     return results
 
 
-def tables(run: RealRun) -> list[SummaryTable]:
+def tables(run: RealRun, results: Sequence[Result]) -> list[SummaryTable]:
     """One table per client count, a row per server."""
     out: list[SummaryTable] = []
     for clients in run.config.clients:
         rows = []
         for cell in (c for c in run.cells if c.clients == clients):
-            by = {r.id.rsplit(".", 1)[1]: r.median for r in cell_results(cell, run)}
+            key = f"conn.{server_id(cell.server)}.{clients}."
+            by = {r.id.removeprefix(key): r.median for r in results if r.id.startswith(key)}
             rows.append(
                 {
                     "server": LABELS[cell.server],
@@ -436,7 +437,7 @@ def real_measurement(run: RealRun) -> Measurement:
     results.extend(_ceiling_results(run))
     results.extend(_pgbench_results(run))
     data = {
-        "tables": tables(run),
+        "tables": tables(run, results),
         "charts": charts(run),
         "servers": {
             k: {"version": run.versions.get(k), "started_in_s": round(s, 3)}

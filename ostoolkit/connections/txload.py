@@ -148,21 +148,31 @@ class Session:
         self.sock.close()
 
 
-def open_session(spec: Spec) -> Session:
-    """Open and authenticate one session, waiting for each step (CONNECT_TIMEOUT_S in all)."""
-    session = Session(spec)
-    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+def _drive(session: Session, timeout_s: float) -> None:
+    """Wait on one session until its step ends: connected and authenticated (or refused),
+    or its query answered. Raises TimeoutError when the server stays silent."""
+    deadline = time.monotonic() + timeout_s
     with selectors.DefaultSelector() as selector:
         selector.register(session.sock, session.events())
-        while session.state not in ("ready", "refused", "closed"):
+        while session.state in ("connecting", "greeting", "auth", "query"):
             if not selector.select(max(deadline - time.monotonic(), 0)):
-                session.close()
-                raise TimeoutError(f"no answer from 127.0.0.1:{spec.port} in {CONNECT_TIMEOUT_S} s")
+                port = session.spec.port
+                raise TimeoutError(f"no answer from 127.0.0.1:{port} in {timeout_s:.0f} s")
             if session.state == "connecting":
                 session.on_writable()
                 selector.modify(session.sock, session.events())
             else:
                 session.on_readable()
+
+
+def open_session(spec: Spec) -> Session:
+    """Open and authenticate one session (ready, or refused with the server's words)."""
+    session = Session(spec)
+    try:
+        _drive(session, CONNECT_TIMEOUT_S)
+    except BaseException:
+        session.close()
+        raise
     return session
 
 
@@ -173,13 +183,7 @@ def execute(spec: Spec, sql: str) -> str | None:
         if session.state != "ready":
             raise wire.WireError(session.error or "the server refused the connection")
         session.send(wire.pg_query(sql) if spec.protocol == "pg" else wire.my_query(sql))
-        deadline = time.monotonic() + SETUP_TIMEOUT_S
-        with selectors.DefaultSelector() as selector:
-            selector.register(session.sock, selectors.EVENT_READ)
-            while session.state == "query":
-                if not selector.select(max(deadline - time.monotonic(), 0)):
-                    raise wire.WireError(f"no answer in {SETUP_TIMEOUT_S:.0f} s to {sql[:40]}")
-                session.on_readable()
+        _drive(session, SETUP_TIMEOUT_S)
         if session.error:
             raise wire.WireError(session.error)
         return session.reply.value
@@ -276,8 +280,9 @@ def _closed_loop(sessions: Sequence[Session], spec: Spec, requests: Sequence[byt
     return tally
 
 
-def _per_transaction(count: int, spec: Spec, rng: random.Random) -> Tally:
+def _per_transaction(count: int, spec: Spec, requests: Sequence[bytes]) -> Tally:
     """``count`` clients, each opening a new connection for every transaction (pgbench -C)."""
+    sent = 0
     tally = Tally(time.perf_counter_ns())
     deadline = tally.start_ns + int(spec.duration_s * 1e9)
     with selectors.DefaultSelector() as selector:
@@ -289,7 +294,11 @@ def _per_transaction(count: int, spec: Spec, rng: random.Random) -> Tally:
         for _ in range(count):
             begin()
         while selector.get_map():
-            for key, _ in selector.select(CONNECT_TIMEOUT_S):
+            events = selector.select(CONNECT_TIMEOUT_S)
+            if not events:
+                raise TimeoutError(f"no answer from 127.0.0.1:{spec.port} in "
+                                   f"{CONNECT_TIMEOUT_S:.0f} s")  # fmt: skip
+            for key, _ in events:
                 session = key.data
                 if session.state == "connecting":
                     session.on_writable()
@@ -299,7 +308,8 @@ def _per_transaction(count: int, spec: Spec, rng: random.Random) -> Tally:
                     continue
                 now = time.perf_counter_ns()
                 if session.state == "ready" and session.sent_ns == 0:  # just authenticated
-                    session.send(transaction(rng, spec.protocol))
+                    session.send(requests[sent % len(requests)])
+                    sent += 1
                     continue
                 selector.unregister(session.sock)
                 if session.state in ("refused", "closed") or session.error:
@@ -345,7 +355,7 @@ def _client(spec: Spec, count: int, report_w: int, phases: Sequence[int]) -> Non
     if spec.duration_s <= 0:
         tally = Tally(0)
     elif spec.per_tx:
-        tally = _per_transaction(count, spec, rng)
+        tally = _per_transaction(count, spec, requests)
     else:
         tally = _closed_loop(sessions, spec, requests)
     cpu = _cpu_s() - cpu  # the transactions' own, before the report is built

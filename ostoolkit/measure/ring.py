@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import statistics
 import threading
 from dataclasses import dataclass, field
+from statistics import median
 
 from ostoolkit.children import (
     BYTES_PER_FORKED_PROCESS,
@@ -211,11 +211,6 @@ def run_cell(model: str, tasks: int, kb: int, cpu: int, samples: int) -> RingCel
         finally:
             fds.close_all()
     return cell
-
-
-def median(values: list[float]) -> float:
-    """The median of a cell's samples (statistics.median, named for the findings)."""
-    return statistics.median(values)
 
 
 def _cells_for(config: RingConfig) -> list[tuple[str, int, int]]:
