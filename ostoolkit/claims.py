@@ -100,6 +100,13 @@ CLAIMS: dict[str, Claim] = {
             "a context switch executes tens of thousands of instructions",
         ),
         Claim(
+            "instructions_per_second",
+            1e9,
+            "per_s",
+            "billions a second",
+            "a CPU executes billions of instructions per second",
+        ),
+        Claim(
             "pooled_clients",
             1000.0,
             "count",
@@ -275,6 +282,8 @@ RULES: tuple[Rule, ...] = (
          lambda r, _: judge_decade(r.median, CLAIMS["switches_per_second"])),
     Rule("switch.*.instructions", "instructions_per_switch",
          lambda r, _: judge_decade(r.median, CLAIMS["instructions_per_switch"])),
+    Rule("rate.instructions_per_s", "instructions_per_second",
+         lambda r, _: judge_decade(r.median, CLAIMS["instructions_per_second"])),
 )  # fmt: skip
 
 # The sections (an id's first part) whose figures come many to a run: each model's USS, PSS
@@ -399,6 +408,18 @@ def _rate_rows(by_id: Mapping[str, Result], results: Sequence[Result]) -> list[d
         claim = CLAIMS["switches_per_second"]
         rows.append(_row("switches per second", claim.text, f"{rate.median:,.0f}/s",
                          judge_decade(rate.median, claim)))  # fmt: skip
+        if why := rate.extra.get("pmu_unavailable"):  # no hardware counters: said, not guessed
+            for name, key in (
+                ("instructions per switch", "instructions_per_switch"),
+                ("instructions per second", "instructions_per_second"),
+            ):
+                rows.append(_row(name, CLAIMS[key].text, "not counted",
+                                 f"not measurable here: {why}"))  # fmt: skip
+    ips = by_id.get("rate.instructions_per_s")
+    if ips:
+        claim = CLAIMS["instructions_per_second"]
+        rows.append(_row("instructions per second", claim.text, f"{ips.median / 1e9:.2f} billion/s",
+                         judge_decade(ips.median, claim)))  # fmt: skip
     for model in ("process", "thread"):
         instructions = by_id.get(f"switch.{model}.instructions")
         if instructions:

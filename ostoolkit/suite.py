@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ostoolkit.children import MIN_OPEN_FILES, check_open_files
@@ -24,6 +24,9 @@ from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.forktree import TreeConfig, build_tree, check_tree
 from ostoolkit.measure.memory import MemoryConfig, measure_memory
 from ostoolkit.measure.memory import check_config as check_memory
+from ostoolkit.measure.placement import PLACEMENTS, TOPOLOGY
+from ostoolkit.measure.pylayers import PyLayersConfig, measure_python_layers
+from ostoolkit.measure.ring import RingConfig, check_ring, measure_rings
 from ostoolkit.measure.sched import TimesliceConfig, measure_timeslice
 from ostoolkit.measure.spawn import SpawnConfig, measure_spawn
 from ostoolkit.measure.spawn import check_config as check_spawn
@@ -34,7 +37,19 @@ from ostoolkit.report import Measurement, Progress
 
 
 def _switch_config(full: bool) -> SwitchConfig:
-    return SwitchConfig.full() if full else SwitchConfig.quick()
+    """Quick: same and cross core. Full: every placement the host's topology has, too."""
+    if not full:
+        return SwitchConfig.quick()
+    return replace(SwitchConfig.full(), placements=(*PLACEMENTS, TOPOLOGY))
+
+
+def _ring_config(full: bool) -> RingConfig:
+    """Quick: rings of 2 and 32 tasks. Full: lat_ctx's 2 to 512."""
+    return RingConfig.full() if full else replace(RingConfig.quick(), tasks=(2, 32))
+
+
+def _python_config(full: bool) -> PyLayersConfig:
+    return PyLayersConfig.full() if full else PyLayersConfig.quick()
 
 
 def _spawn_config(full: bool) -> SpawnConfig:
@@ -100,6 +115,11 @@ def _no_check(full: bool) -> None:
 
 SECTIONS: dict[str, Section] = {
     "switch": Section(_no_check, lambda full: measure_switch(_switch_config(full))),
+    "ring": Section(
+        lambda full: check_ring(_ring_config(full)),
+        lambda full: measure_rings(_ring_config(full)),
+    ),
+    "python": Section(_no_check, lambda full: measure_python_layers(_python_config(full))),
     "rate": Section(
         _no_check,
         lambda full: measure_switch_rate(RateConfig.full() if full else RateConfig.quick()),
@@ -116,6 +136,18 @@ SECTIONS: dict[str, Section] = {
     ),
     "connections": Section(_check_connections, _connections),
 }
+
+
+def _first_of_each(measurement: Measurement) -> Measurement:
+    """Keep a figure two sections measured once, from the first: ``python`` measures the OS
+    thread switch beside its own figures, as ``switch`` does, and a report's ids are unique."""
+    seen: set[str] = set()
+    kept = []
+    for result in measurement.results:
+        if result.id not in seen:
+            seen.add(result.id)
+            kept.append(result)
+    return replace(measurement, results=tuple(kept))
 
 
 def check_suite(sections: Sequence[str], full: bool) -> None:
@@ -161,6 +193,6 @@ def run_suite(
         parts.append(Measurement(part.results, part.findings, part.warnings))
         if progress:
             progress(1)
-    merged = functools.reduce(operator.add, parts)
+    merged = _first_of_each(functools.reduce(operator.add, parts))
     data["table"] = claims_table(merged.results)
     return Measurement(merged.results, merged.findings, merged.warnings, data)

@@ -46,7 +46,6 @@ from ostoolkit.measure.switch import (
     measure_switch,
 )
 from ostoolkit.report import Measurement
-from ostoolkit.topology import cache_sizes
 
 # perf's loops per run for --cross-check, and runs per model.
 PERF_LOOPS = {True: 20_000, False: 100_000}
@@ -63,7 +62,6 @@ OS_ONLY = (("--model", "models"), ("--placement", "placements"),
 # Options of the two-task ping-pong that rings (--tasks, --sizes) do not take.
 PAIR_ONLY = (("--placement", "placements"), ("--working-set", "working_set_kb"),
              ("--iterations", "iterations"), ("--cross-check", "cross_check"))  # fmt: skip
-RINGS, QUICK_RINGS = RingConfig(), RingConfig(samples=5)
 
 SWITCH_EPILOG = """Examples:
 
@@ -101,7 +99,7 @@ SWITCH_EPILOG = """Examples:
 )
 @click.option("--tasks", type=IntList(2, MAX_TASKS, "2,32,256", ordered=True),
               help="Rings of N tasks on one CPU passing a token (lmbench lat_ctx), "
-              f"e.g. {','.join(map(str, RINGS.tasks))}.")  # fmt: skip
+              f"e.g. {','.join(map(str, RingConfig().tasks))}.")  # fmt: skip
 @click.option("--sizes", type=IntList(0, MAX_WORKING_SET_KB, "0,64,1024", ordered=True),
               metavar="KB,...",
               help="Working set each ring task reads at every hop; alone, the two-task "
@@ -210,16 +208,14 @@ def rings(
                                    "--sizes build rings on one CPU")  # fmt: skip
     if cpus is not None and len(cpus) != 1:
         raise click.UsageError(f"--cpus takes one CPU with --tasks/--sizes, not {len(cpus)}")
-    preset = QUICK_RINGS if quick else RINGS
+    preset = RingConfig.quick() if quick else RingConfig.full()
     config = replace(preset, tasks=tasks or (2,), sizes_kb=sizes or (0,),
                      models=models or preset.models, samples=repeat or preset.samples,
                      cpu=cpus[0] if cpus else None)  # fmt: skip
 
     def measure() -> Measurement:
-        cpu = config.cpu if config.cpu is not None else max(os.sched_getaffinity(0))
-        caches = {name: size // 1024 for name, size in cache_sizes(cpu=cpu).items()}
         with progress_bar(ring_steps(config), "building rings") as progress:
-            return measure_rings(config, caches, progress)
+            return measure_rings(config, progress=progress)
 
     run_command(ctx, measure, fmt, json_path)
 

@@ -37,6 +37,7 @@ from ostoolkit.measure.reference import TOKEN
 from ostoolkit.measure.switch import ABSENT, MAX_WORKING_SET_KB, MODELS, make_buffer, ping
 from ostoolkit.procfs import PROC, parse_kb_fields, read_task_switches
 from ostoolkit.report import Measurement, Progress, Result, make_result
+from ostoolkit.topology import cache_sizes
 
 MAX_TASKS = 2048
 # One sample lasts about this long; laps per sample are calibrated to it.
@@ -54,6 +55,16 @@ class RingConfig:
     models: tuple[str, ...] = MODELS
     cpu: int | None = None
     samples: int = 10
+
+    @classmethod
+    def full(cls) -> RingConfig:
+        """The careful settings (the defaults): ten samples per ring."""
+        return cls()
+
+    @classmethod
+    def quick(cls) -> RingConfig:
+        """Five samples per ring, for CI logs and the report's quick run."""
+        return cls(samples=5)
 
     def cells(self) -> list[tuple[str, int, int]]:
         """Every (model, tasks, size) measured, in order."""
@@ -290,9 +301,14 @@ def ring_findings(cells: list[RingCell], cache_kb: dict[str, int]) -> list[str]:
 def measure_rings(
     config: RingConfig, cache_kb: dict[str, int] | None = None, progress: Progress | None = None
 ) -> Measurement:
-    """Build every ring of the config on one CPU; net µs per switch, findings on the growth."""
+    """Build every ring of the config on one CPU; net µs per switch, findings on the growth.
+
+    ``cache_kb`` (the data caches' sizes, for the findings) is read from /sys when not given.
+    """
     check_ring(config)
     cpu = config.cpu if config.cpu is not None else max(os.sched_getaffinity(0))
+    if cache_kb is None:
+        cache_kb = {name: size // 1024 for name, size in cache_sizes(cpu=cpu).items()}
     cells, results = [], []
     for model, tasks, kb in _cells_for(config):
         with Meter((cpu,)) as meter:
@@ -301,4 +317,4 @@ def measure_rings(
         results.extend(cell_results(cell, config, meter.result))
         if progress:
             progress(1)
-    return Measurement(tuple(results), tuple(ring_findings(cells, cache_kb or {})))
+    return Measurement(tuple(results), tuple(ring_findings(cells, cache_kb)))

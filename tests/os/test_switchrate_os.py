@@ -13,8 +13,9 @@ import pytest
 from harness import ENTRY
 
 from ostoolkit.claims import annotate
-from ostoolkit.measure import switchrate
-from ostoolkit.measure.switchrate import Counters, RateConfig, measure_switch_rate
+from ostoolkit.measure import pmu
+from ostoolkit.measure.pmu import Counters
+from ostoolkit.measure.switchrate import RateConfig, measure_switch_rate
 
 SMALL = RateConfig(duration_s=0.2, windows=4)
 
@@ -84,7 +85,7 @@ class ClockCounters(Counters):
 
 
 def test_counted_instructions_and_cycles_reach_the_results(monkeypatch):
-    monkeypatch.setattr(switchrate, "open_counters", lambda: ClockCounters({}, False))
+    monkeypatch.setattr(pmu, "open_counters", lambda: ClockCounters({}, False))
     m = annotate(measure_switch_rate(SMALL))
     by_id = {r.id: r for r in m.results}
     assert m.data["pmu"] == {
@@ -100,10 +101,14 @@ def test_counted_instructions_and_cycles_reach_the_results(monkeypatch):
         assert by_id[f"switch.{model}.cycles"].extra["cycles_from"].startswith("counted")
     assert not any("hardware counters" in w for w in m.warnings)
     assert any("billion instructions a second: as the article says" in f for f in m.findings)
+    ips = by_id["rate.instructions_per_s"]
+    assert ips.unit == "per_s" and ips.claim == "billions a second"
+    assert ips.median > 1e9  # the fake counts 3 per ns, whatever the host's speed
+    assert "pmu_unavailable" not in by_id["rate.switches_per_s"].extra
 
 
 def test_no_pmu_still_measures_and_restores_affinity_and_fds(monkeypatch):
-    monkeypatch.setattr(switchrate, "open_counters", lambda: "perf_event_open: ENOENT, none")
+    monkeypatch.setattr(pmu, "open_counters", lambda: "perf_event_open: ENOENT, none")
     before_cpus, before_fds = os.sched_getaffinity(0), set(os.listdir("/proc/self/fd"))
     steps: list[int] = []
     m = measure_switch_rate(SMALL, steps.append)
@@ -118,6 +123,9 @@ def test_no_pmu_still_measures_and_restores_affinity_and_fds(monkeypatch):
     ids = {r.id for r in m.results}
     assert {"rate.switches_per_s", "rate.switches_per_s.pingpong"} <= ids
     assert not any(i.endswith(".instructions") for i in ids)
+    assert "rate.instructions_per_s" not in ids
+    rate = next(r for r in m.results if r.id == "rate.switches_per_s")
+    assert rate.extra["pmu_unavailable"] == "perf_event_open: ENOENT, none"
 
 
 def test_the_ping_pong_runs_on_the_cpu_asked_for():

@@ -245,3 +245,30 @@ def test_the_claims_table_gains_rates_rings_and_python_rows():
     assert rows["cycles per thread switch"]["verdict"] == "measured, no claim"
     assert rows["process switch in a ring of 256"]["this host"] == "8.00 µs"  # not the ws one
     assert rows["Python GIL hand-off"]["this host"] == "2.60 µs"
+
+
+def test_the_instruction_rate_is_judged_against_billions():
+    from ostoolkit.claims import article_rows
+
+    ips = make_result("rate.instructions_per_s", "ips", "per_s", [2.4e9])
+    done = annotate(Measurement((ips,))).results[0]
+    assert done.claim == "billions a second"
+    assert done.verdict == "2,400,000,000: billions a second, as the article says"
+    slow = make_result("rate.instructions_per_s", "ips", "per_s", [4e8])
+    assert annotate(Measurement((slow,))).results[0].verdict.startswith("400,000,000: 2.5×")
+    rows = {row["claim"]: row for row in article_rows([ips])}
+    assert rows["instructions per second"]["this host"] == "2.40 billion/s"
+
+
+def test_without_a_pmu_the_claims_table_says_the_instructions_are_not_measurable():
+    from ostoolkit.claims import article_rows
+
+    why = "perf_event_open: ENOENT, the CPU shows no PMU, usual in a VM"
+    rate = make_result("rate.switches_per_s", "rate", "per_s", [650.0],
+                       extra={"pmu_unavailable": why})  # fmt: skip
+    rows = {row["claim"]: row for row in article_rows([rate])}
+    for claim in ("instructions per switch", "instructions per second"):
+        assert rows[claim]["this host"] == "not counted"
+        assert rows[claim]["verdict"] == f"not measurable here: {why}"
+    counted = make_result("rate.switches_per_s", "rate", "per_s", [650.0])
+    assert "instructions per switch" not in {row["claim"] for row in article_rows([counted])}

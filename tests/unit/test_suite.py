@@ -1,5 +1,7 @@
 """The report command's pure parts: sections and "the article vs this host"."""
 
+from dataclasses import replace
+
 import pytest
 
 from ostoolkit import suite
@@ -9,11 +11,16 @@ from ostoolkit.connections.realdb import real_server_steps
 from ostoolkit.connections.realload import RealConfig
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.memory import MemoryConfig
+from ostoolkit.measure.placement import PLACEMENTS
+from ostoolkit.measure.pylayers import PyLayersConfig
+from ostoolkit.measure.ring import RingConfig
 from ostoolkit.measure.sched import TimesliceConfig
 from ostoolkit.measure.spawn import SpawnConfig
 from ostoolkit.measure.switch import SwitchConfig
 from ostoolkit.report import Measurement, make_result
 from ostoolkit.suite import SECTIONS, parse_sections
+
+M = Measurement(())
 
 
 def test_parse_sections_keeps_suite_order():
@@ -50,7 +57,6 @@ def test_article_rows():
 @pytest.mark.parametrize(
     ("section", "function", "kind"),
     [
-        ("switch", "measure_switch", SwitchConfig),
         ("spawn", "measure_spawn", SpawnConfig),
         ("memory", "measure_memory", MemoryConfig),
         ("connections", "measure_connections", ConnectionsConfig),
@@ -80,6 +86,46 @@ def test_full_report_runs_the_installed_real_servers_too(monkeypatch, full):
     )
     SECTIONS["connections"].run(full)
     assert real == ([RealConfig(("postgres", "pgbouncer"))] if full else [])
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_switch_ring_and_python_sections(monkeypatch, full):
+    seen = []
+    monkeypatch.setattr(suite, "measure_switch", lambda config: seen.append(config) or M)
+    monkeypatch.setattr(suite, "measure_rings", lambda config: seen.append(config) or M)
+    monkeypatch.setattr(suite, "measure_python_layers", lambda config: seen.append(config) or M)
+    for name in ("switch", "ring", "python"):
+        SECTIONS[name].run(full)
+    switch, ring, python = seen
+    assert python == (PyLayersConfig.full() if full else PyLayersConfig.quick())
+    if full:  # every placement the topology has; the full lat_ctx sweep
+        assert switch == replace(SwitchConfig.full(), placements=(*PLACEMENTS, "topology"))
+        assert ring == RingConfig.full()
+    else:
+        assert switch == SwitchConfig.quick()
+        assert ring == replace(RingConfig.quick(), tasks=(2, 32))
+
+
+def test_a_figure_two_sections_measure_is_reported_once(monkeypatch):
+    switch = make_result("switch.thread.same_core", "switch's", "us", [0.8])
+    python = make_result("switch.thread.same_core", "python's", "us", [0.9])
+    gil = make_result("switch.python.gil", "gil", "us", [2.6])
+    monkeypatch.setitem(
+        SECTIONS, "switch", suite.Section(lambda full: None, lambda full: Measurement((switch,)))
+    )
+    monkeypatch.setitem(
+        SECTIONS,
+        "python",
+        suite.Section(lambda full: None, lambda full: Measurement((python, gil))),
+    )
+    monkeypatch.setattr(suite, "check_open_files", lambda *args: None)
+    merged = suite.run_suite(("switch", "python"))
+    assert [(r.id, r.label) for r in merged.results] == [
+        ("switch.thread.same_core", "switch's"),
+        ("switch.python.gil", "gil"),
+    ]
+    alone = suite.run_suite(("python",))
+    assert [r.label for r in alone.results] == ["python's", "gil"]
 
 
 def test_presets_and_step_counts():

@@ -7,22 +7,25 @@ import struct
 
 import pytest
 
+from ostoolkit.measure import pmu as hardware
 from ostoolkit.measure import switchrate
 from ostoolkit.measure.interference import Interference
-from ostoolkit.measure.switchrate import (
+from ostoolkit.measure.pmu import (
     Counters,
-    ModelRun,
     PerfEventAttr,
-    RateConfig,
-    Window,
     attr_bit,
-    decade,
-    judge_instruction_rate,
-    judge_rate,
     make_attr,
     open_counters,
     parse_perf_stat,
     pmu_status,
+)
+from ostoolkit.measure.switchrate import (
+    ModelRun,
+    RateConfig,
+    Window,
+    decade,
+    judge_instruction_rate,
+    judge_rate,
     window_between,
 )
 from ostoolkit.procfs import read_cpu_mhz, read_cpu_schedstat, read_ctxt, read_perf_paranoid
@@ -189,19 +192,19 @@ class FakeOpen:
 
 @pytest.fixture
 def unrestricted(monkeypatch):
-    monkeypatch.setattr(switchrate, "read_perf_paranoid", lambda: 1)
+    monkeypatch.setattr(hardware, "read_perf_paranoid", lambda: 1)
 
 
 def test_no_pmu_is_one_reason_and_no_retry(monkeypatch, unrestricted):
     opener = FakeOpen(errno.ENOENT)
-    monkeypatch.setattr(switchrate, "perf_event_open", opener)
+    monkeypatch.setattr(hardware, "perf_event_open", opener)
     reason = open_counters()
     assert reason == "perf_event_open: ENOENT, the CPU shows no PMU, usual in a VM"
     assert len(opener.attrs) == 1
 
 
 def test_pmu_unavailable_is_data_and_exactly_one_warning_line(monkeypatch, unrestricted):
-    monkeypatch.setattr(switchrate, "perf_event_open", FakeOpen(errno.EOPNOTSUPP))
+    monkeypatch.setattr(hardware, "perf_event_open", FakeOpen(errno.EOPNOTSUPP))
     pmu, warnings = pmu_status()
     assert pmu == {"available": False, "reason": pmu["reason"]}
     assert "EOPNOTSUPP" in pmu["reason"]
@@ -211,16 +214,16 @@ def test_pmu_unavailable_is_data_and_exactly_one_warning_line(monkeypatch, unres
 
 
 def test_unknown_machine_means_no_syscall(monkeypatch, unrestricted):
-    monkeypatch.setattr(switchrate.platform, "machine", lambda: "vax")
+    monkeypatch.setattr(hardware.platform, "machine", lambda: "vax")
     with pytest.raises(OSError, match="vax") as err:
-        switchrate.perf_event_open(make_attr(1, False))
+        hardware.perf_event_open(make_attr(1, False))
     assert err.value.errno == errno.ENOSYS
     assert "ENOSYS" in pmu_status()[0]["reason"]
 
 
 def test_refused_kernel_counting_falls_back_to_user_space(monkeypatch, unrestricted):
     opener = FakeOpen(errno.EACCES)
-    monkeypatch.setattr(switchrate, "perf_event_open", opener)
+    monkeypatch.setattr(hardware, "perf_event_open", opener)
     counters = open_counters()
     assert isinstance(counters, Counters)
     assert counters.user_only
@@ -236,10 +239,10 @@ def test_refused_kernel_counting_falls_back_to_user_space(monkeypatch, unrestric
 
 
 def test_paranoid_host_asks_for_user_space_from_the_start(monkeypatch):
-    monkeypatch.setattr(switchrate, "read_perf_paranoid", lambda: 2)
-    monkeypatch.setattr(switchrate.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(hardware, "read_perf_paranoid", lambda: 2)
+    monkeypatch.setattr(hardware.os, "geteuid", lambda: 1000)
     opener = FakeOpen(errno.EACCES)
-    monkeypatch.setattr(switchrate, "perf_event_open", opener)
+    monkeypatch.setattr(hardware, "perf_event_open", opener)
     reason = open_counters()
     assert reason == "perf_event_open: EACCES, not permitted to count even user space " + (
         "(perf_event_paranoid)"
@@ -279,8 +282,8 @@ def test_perf_stat_adds_a_hybrid_cpus_core_types_and_drops_modifiers():
 
 
 def test_missing_perf_is_one_warning(monkeypatch):
-    monkeypatch.setattr(switchrate.shutil, "which", lambda name: None)
-    findings, warnings, data = switchrate.perf_stat_check(0, 100)
+    monkeypatch.setattr(hardware.shutil, "which", lambda name: None)
+    findings, warnings, data = hardware.perf_stat_check(0, 100)
     assert (findings, data) == ([], {})
     assert warnings == ["perf stat cross-check skipped: perf is not installed (Debian: linux-perf)"]
 
