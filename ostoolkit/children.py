@@ -13,6 +13,7 @@ import ctypes
 import os
 import resource
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +39,8 @@ REAP_TIMEOUT_S = 5.0
 THREAD_JOIN_TIMEOUT_S = 5.0
 # The signals that end a run: held while forking and while cleaning up.
 _TEARDOWN_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+# What ``die_with_us`` has /bin/sh run: the program starts only if its parent is still us.
+GUARD = '[ "$PPID" = "$1" ] || exit 1; shift; exec "$@"'
 
 
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
@@ -380,16 +383,19 @@ def pinned_main(cpu: int) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
+def die_with_us(argv: list[str]) -> list[str]:
+    """``argv`` under util-linux setpriv's parent-death SIGKILL, run only if we still live
+    (the guard closes the race where ostoolkit died first); as is where setpriv is missing."""
+    if shutil.which("setpriv") is None:
+        return argv
+    pid = str(os.getpid())
+    return ["setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c", GUARD, "ostoolkit", pid, *argv]
+
+
 def run_program(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run an external program in its own session; kill its whole group if we stop early."""
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    """Run a program in its own session, dying with ostoolkit; kill its group if we stop early."""
+    proc = subprocess.Popen(die_with_us(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     try:
         out, err = proc.communicate(timeout=timeout)
     except BaseException:

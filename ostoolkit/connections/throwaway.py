@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from ostoolkit.children import Children, ClosedOnExit, run_program, signals_held
+from ostoolkit.children import GUARD, Children, ClosedOnExit, run_program, signals_held
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.janitor import Janitor
 from ostoolkit.scratch import note_sysv_segment, remove_run_dir
@@ -72,8 +72,6 @@ LOG_LINES = 20
 PG_SHM_KEYS = 4
 SBIN = ("/usr/sbin", "/sbin")
 DATABASE = "ostoolkit"
-# The guard setpriv runs: the server starts only if its parent is still ostoolkit.
-GUARD = '[ "$PPID" = "$1" ] || exit 1; shift; exec "$@"'
 
 
 @dataclass(frozen=True)
@@ -407,9 +405,7 @@ class Servers(ClosedOnExit):
 
     def run_tool(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         """Run a client program (pgbench) to completion; it dies with ostoolkit too."""
-        guarded = ["setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c", GUARD,
-                   "ostoolkit-tool", str(os.getpid()), *argv]  # fmt: skip
-        return run_program(guarded, timeout)
+        return run_program(argv, timeout)
 
     def log(self, server: RealServer) -> list[str]:
         """The last lines the server printed."""

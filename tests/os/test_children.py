@@ -1,7 +1,9 @@
 """Real fork, signals and reaping through ostoolkit.children."""
 
+import contextlib
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -183,3 +185,36 @@ def test_signals_held_holds_sigint_until_the_block_ends():
     except KeyboardInterrupt:
         steps.append("interrupted")
     assert steps == ["signalled", "interrupted"]
+
+
+def test_a_program_run_by_a_killed_ostoolkit_dies_with_it(tmp_path):
+    """run_program's program gets SIGKILL when the process that ran it is SIGKILLed."""
+    if not shutil.which("setpriv"):
+        pytest.skip("util-linux setpriv is not installed: programs cannot die with ostoolkit")
+    fifo = tmp_path / "pid"
+    os.mkfifo(fifo)
+    argv = [*SLEEPER, str(fifo)]
+    script = f"from ostoolkit.children import run_program\nrun_program({argv!r}, 60)"
+    runner = subprocess.Popen([sys.executable, "-c", script])
+    program = 0
+    try:
+        with open(fifo) as reader:  # blocks until the program has started and opened it
+            program = int(reader.readline())
+        assert psutil.Process(program).ppid() == runner.pid
+        runner.kill()
+        runner.wait()
+        pidfd = os.pidfd_open(program)
+        try:
+            assert select.select([pidfd], [], [], 5.0)[0], "the program outlived ostoolkit"
+        finally:
+            os.close(pidfd)
+    finally:
+        runner.kill()
+        runner.wait()
+        with contextlib.suppress(ProcessLookupError):
+            if program:  # only if the test failed: no leftover either way
+                os.kill(program, signal.SIGKILL)
+
+
+# Says its pid on the FIFO (its last argument), then waits far longer than the test.
+SLEEPER = ["/bin/sh", "-c", 'echo $$ > "$0"; exec sleep 60']
