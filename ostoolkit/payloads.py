@@ -29,14 +29,19 @@ class SummaryTable(_Table, total=False):
     title: str  # in data.tables (several tables): what this one holds
 
 
-class Chart(TypedDict):
-    """One series over a few x values, drawn as a mermaid xychart in markdown (data.charts)."""
-
+class _Chart(TypedDict):
     title: str
     x_label: str
     y_label: str
     x: list[str]
     values: list[float]
+
+
+class Chart(_Chart, total=False):
+    """One series over a few x values (data.charts): a mermaid xychart in markdown, bars in
+    the terminal (``render.charts``)."""
+
+    kind: str  # "bar" (the default) or "line", for a curve such as the working-set sweep
 
 
 # clone's data.flags: each creation (fork, thread, vfork) to the clone flags strace saw.

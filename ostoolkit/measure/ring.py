@@ -35,6 +35,7 @@ from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.reference import TOKEN
 from ostoolkit.measure.switch import ABSENT, MAX_WORKING_SET_KB, MODELS, make_buffer, ping
+from ostoolkit.payloads import Chart
 from ostoolkit.procfs import PROC, parse_kb_fields, read_task_switches
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.topology import cache_sizes
@@ -243,12 +244,13 @@ def ring_steps(config: RingConfig) -> int:
 def _ids(cell: RingCell, config: RingConfig) -> list[tuple[str, str]]:
     """The ids a cell's net figure is reported under, with their labels."""
     ids = []
-    if cell.tasks in config.tasks:
+    curve = cell.tasks == 2 and cell.size_kb in config.sizes_kb and len(config.sizes_kb) > 1
+    if cell.tasks in config.tasks and not (curve and cell.size_kb):  # one id per figure
         suffix = "" if cell.size_kb == 0 else f".ws.{cell.size_kb}"
         size = "" if cell.size_kb == 0 else f", {cell.size_kb} KB each"
         ids.append((f"ring.{cell.model}.{cell.tasks}{suffix}",
                     f"{cell.model} ring of {cell.tasks}{size}: net per switch"))  # fmt: skip
-    if cell.tasks == 2 and cell.size_kb in config.sizes_kb and len(config.sizes_kb) > 1:
+    if curve:
         ids.append((f"switch.{cell.model}.ws.{cell.size_kb}",
                     f"{cell.model} switch, {cell.size_kb} KB working set: net"))  # fmt: skip
     return ids
@@ -317,4 +319,34 @@ def measure_rings(
         results.extend(cell_results(cell, config, meter.result))
         if progress:
             progress(1)
-    return Measurement(tuple(results), tuple(ring_findings(cells, cache_kb)))
+    data = {"charts": ring_charts(cells, cache_kb), "caches_kb": cache_kb}
+    return Measurement(tuple(results), tuple(ring_findings(cells, cache_kb)), (), data)
+
+
+def holding_cache(kb: int, cache_kb: dict[str, int]) -> str:
+    """The smallest data cache that holds both tasks' working sets of ``kb`` each, or memory."""
+    return next((name for name, size in cache_kb.items() if 2 * kb <= size), "memory")
+
+
+def ring_charts(cells: list[RingCell], cache_kb: dict[str, int]) -> list[Chart]:
+    """Per model: µs per switch over the ring size, and over the working set (each point
+    marked with the cache that holds the two tasks' sets), where there are two points."""
+    charts: list[Chart] = []
+    for model in dict.fromkeys(c.model for c in cells):
+        rings = sorted((c for c in cells if c.model == model and c.size_kb == 0),
+                       key=lambda c: c.tasks)  # fmt: skip
+        curve = sorted((c for c in cells if c.model == model and c.tasks == 2),
+                       key=lambda c: c.size_kb)  # fmt: skip
+        if len(rings) > 1:
+            charts.append({"title": f"{model} switch in a ring of N tasks", "x_label": "tasks",
+                           "y_label": "µs per switch", "x": [str(c.tasks) for c in rings],
+                           "values": [round(median(c.net_us), 3) for c in rings],
+                           "kind": "line"})  # fmt: skip
+        if len(curve) > 1:
+            held = [f" ({holding_cache(c.size_kb, cache_kb)})" if cache_kb else "" for c in curve]
+            x = [f"{c.size_kb} KB{where}" for c, where in zip(curve, held, strict=True)]
+            charts.append({"title": f"{model} switch by working set", "y_label": "µs per switch",
+                           "x_label": "KB per task (cache holding both)", "x": x,
+                           "values": [round(median(c.net_us), 3) for c in curve],
+                           "kind": "line"})  # fmt: skip
+    return charts

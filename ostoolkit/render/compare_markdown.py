@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ostoolkit.render.charts import chart_number, chart_text
 from ostoolkit.render.compare import (
     CompareView,
     compare_cell_parts,
@@ -62,17 +63,6 @@ def compare_cell_markdown(
     return " ".join(word for word in words if word)
 
 
-def _chart_text(text: str, limit: int = 48) -> str:
-    """Text inside a mermaid string: no double quotes or backticks, one line, cut to limit."""
-    text = " ".join(text.replace('"', "'").replace("`", "'").split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _chart_number(value: float) -> str:
-    """A number as mermaid's grammar takes it: plain decimals, no exponent, no separators."""
-    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
-
-
 def mermaid_chart(view: CompareView, host: str) -> list[str]:
     """A mermaid xychart of one host's headline figures relative to the baseline (= 1).
 
@@ -89,15 +79,15 @@ def mermaid_chart(view: CompareView, host: str) -> list[str]:
         return []
     top = max(1.0, *(ratio for _, ratio in points))
     upper = math.ceil(top * 1.1 * 4) / 4  # room beyond the longest bar, in steps of 0.25
-    labels = ", ".join(f'"{_chart_text(label)}"' for label, _ in points)
-    base = _chart_text(view.baseline, 60)
+    labels = ", ".join(f'"{chart_text(label)}"' for label, _ in points)
+    base = chart_text(view.baseline, 60)
     return [
         "```mermaid",
         "xychart-beta horizontal",
-        f'    title "{_chart_text(host, 60)}: headline figures"',
+        f'    title "{chart_text(host, 60)}: headline figures"',
         f"    x-axis [{labels}]",
-        f'    y-axis "ratio to {base} (= 1)" 0 --> {_chart_number(upper)}',
-        f"    bar [{', '.join(_chart_number(ratio) for _, ratio in points)}]",
+        f'    y-axis "ratio to {base} (= 1)" 0 --> {chart_number(upper)}',
+        f"    bar [{', '.join(chart_number(ratio) for _, ratio in points)}]",
         f"    line [{', '.join('1' for _ in points)}]",
         "```",
     ]

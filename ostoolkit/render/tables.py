@@ -12,6 +12,7 @@ from typing import Any
 from tabulate import tabulate
 
 from ostoolkit.payloads import SummaryTable, TreeNode
+from ostoolkit.render.charts import mermaid_xychart, text_plot
 from ostoolkit.report import Report, Result
 from ostoolkit.units import format_value
 
@@ -171,15 +172,11 @@ def _own_tables(report: Report, tablefmt: str) -> list[str]:
     return parts
 
 
-def _mermaid_charts(report: Report) -> list[str]:
-    """data.charts as mermaid xycharts: one series each, bars over the x values."""
-    parts = []
+def _charts(report: Report, markdown: bool) -> list[str]:
+    """data.charts: mermaid xycharts in markdown, bar plots in the terminal."""
+    parts: list[str] = []
     for chart in report.data.get("charts", []):
-        x = ", ".join(f'"{value}"' for value in chart["x"])
-        values = ", ".join(f"{value:.1f}".removesuffix(".0") for value in chart["values"])
-        parts += ["```mermaid", "xychart-beta", f'    title "{chart["title"]}"',
-                  f'    x-axis "{chart["x_label"]}" [{x}]', f'    y-axis "{chart["y_label"]}"',
-                  f"    bar [{values}]", "```", ""]  # fmt: skip
+        parts += [*(mermaid_xychart(chart) if markdown else text_plot(chart)), ""]
     return parts
 
 
@@ -203,6 +200,7 @@ def render_table(report: Report, full_host: bool = False) -> str:
         headers, rows = _host_differences(report)
         parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
     parts += _own_tables(report, "simple")  # the command's own summary; all is in the JSON
+    parts += _charts(report, markdown=False)
     if report.results and not _replaces_results(report):
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
@@ -229,7 +227,7 @@ def render_markdown(report: Report, full_host: bool = False) -> str:
         headers, rows = _host_differences(report)
         parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     parts += _own_tables(report, "github")
-    parts += _mermaid_charts(report)
+    parts += _charts(report, markdown=True)
     if report.results and not _replaces_results(report):
         headers, rows = _results_table(report.results)
         parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]

@@ -27,8 +27,9 @@ def test_ids_of_rings_and_of_the_working_set_curve():
     config = RingConfig(tasks=(2, 32), sizes_kb=(0, 64), models=("thread",))
     cells = (cell("thread", 2, 0, 1.0), cell("thread", 2, 64, 2.0), cell("thread", 32, 64, 5.0))
     ids = {r.id for c in cells for r in cell_results(c, config, None)}
-    assert ids == {"ring.thread.2", "switch.thread.ws.0", "ring.thread.2.ws.64",
-                   "switch.thread.ws.64", "ring.thread.32.ws.64"}  # fmt: skip
+    # the two-task ring with a working set is the curve's point only: one id per figure
+    assert ids == {"ring.thread.2", "switch.thread.ws.0", "switch.thread.ws.64",
+                   "ring.thread.32.ws.64"}  # fmt: skip
     one_size = RingConfig(tasks=(2,), sizes_kb=(0,), models=("thread",))
     assert [r.id for r in cell_results(cell("thread", 2, 0, 1.0), one_size, None)] == [
         "ring.thread.2"
@@ -69,3 +70,19 @@ def test_findings_say_how_cost_grows_with_the_ring_and_the_working_set():
         "process switch by working set: 0 KB 1.00 µs, 1024 KB 16.00 µs "
         "(caches here: L1d 48 KB, L2 2048 KB)"
     )
+
+
+def test_charts_mark_the_cache_that_holds_both_working_sets():
+    cells = [cell("process", 2, 0, 1.0), cell("process", 2, 16, 1.1), cell("process", 2, 64, 1.3),
+             cell("process", 2, 4096, 20.0), cell("process", 32, 0, 3.0)]  # fmt: skip
+    caches = {"L1d": 48, "L2": 2048, "L3": 32768}
+    by_title = {c["title"]: c for c in ring.ring_charts(cells, caches)}
+    curve = by_title["process switch by working set"]
+    assert curve["x"] == ["0 KB (L1d)", "16 KB (L1d)", "64 KB (L2)", "4096 KB (L3)"]
+    assert curve["values"] == [1.0, 1.1, 1.3, 20.0]
+    assert curve["kind"] == "line"
+    assert by_title["process switch in a ring of N tasks"]["x"] == ["2", "32"]
+    assert ring.holding_cache(20_000, caches) == "memory"
+    bare = ring.ring_charts(cells, {})  # a VM without cache information: no guess
+    assert bare[1]["x"] == ["0 KB", "16 KB", "64 KB", "4096 KB"]
+    assert ring.ring_charts(cells[:1], caches) == []  # one point is no chart
