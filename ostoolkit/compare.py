@@ -70,6 +70,7 @@ SECTIONS = {
     "switch": "switch",
     "roundtrip": "switch",
     "ring": "switch",
+    "ref": "switch",
     "rate": "switch",
     "perf": "switch",
     "spawn": "spawn",

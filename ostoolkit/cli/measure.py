@@ -33,7 +33,7 @@ from ostoolkit.measure.cow import (
 )
 from ostoolkit.measure.memory import MAX_PROCESSES, MAX_THREADS, MemoryConfig, measure_memory
 from ostoolkit.measure.memory import MODELS as MEMORY_MODELS
-from ostoolkit.measure.perfbench import add_perf_findings, cross_check_perf
+from ostoolkit.measure.perfbench import cross_check as run_cross_check
 from ostoolkit.measure.pylayers import PyLayersConfig, measure_python_layers
 from ostoolkit.measure.ring import MAX_TASKS, RingConfig, measure_rings, ring_steps
 from ostoolkit.measure.spawn import MAX_PARENT_RSS_MB, METHODS, SpawnConfig, measure_spawn
@@ -47,9 +47,6 @@ from ostoolkit.measure.switch import (
 )
 from ostoolkit.report import Measurement
 
-# perf's loops per run for --cross-check, and runs per model.
-PERF_LOOPS = {True: 20_000, False: 100_000}
-PERF_RUNS = {True: 3, False: 5}
 SWITCH, QUICK_SWITCH = SwitchConfig.full(), SwitchConfig.quick()
 SPAWN, QUICK_SPAWN = SpawnConfig.full(), SpawnConfig.quick()
 MEMORY, QUICK_MEMORY = MemoryConfig.full(), MemoryConfig.quick()
@@ -69,7 +66,7 @@ SWITCH_EPILOG = """Examples:
   ostoolkit measure-switch                  # careful run, about 10 s
   ostoolkit measure-switch --quick --json -  # CI: the JSON report on stdout
   ostoolkit measure-switch --working-set 256 --model process
-  ostoolkit measure-switch --cross-check     # beside perf bench sched pipe
+  ostoolkit measure-switch --cross-check     # beside perf and the C harness
   ostoolkit measure-switch --layer python    # GIL hand-off, asyncio task switch, OS thread
   ostoolkit measure-switch --placement topology   # every placement this host's CPUs have
   ostoolkit measure-switch --tasks 2,32,256 --sizes 0,64,1024   # lmbench lat_ctx's rings
@@ -132,7 +129,10 @@ SWITCH_EPILOG = """Examples:
               "e.g. 2,3.  [default: the first allowed]")  # fmt: skip
 @click.option("--quick", is_flag=True, help="Finish in about a second (for CI logs).")
 @click.option(
-    "--cross-check", is_flag=True, help="Also run perf bench sched pipe (and -T) on the same CPU."
+    "--cross-check",
+    is_flag=True,
+    help="Also run perf bench sched pipe (and -T) and the C harness of the same method "
+    "(lat_pipe.c, built with gcc or cc) on the same CPU.",
 )
 @output_options
 @click.pass_context
@@ -183,15 +183,7 @@ def measure_switch_command(
         steps = config.steps(len(os.sched_getaffinity(0)))
         with progress_bar(steps, "measuring switches") as progress:
             measurement = measure_switch(config, progress)
-        if cross_check:
-            cpu = next(
-                (r.extra["cpus"][0] for r in measurement.results if r.id.endswith("same_core")),
-                min(os.sched_getaffinity(0)),
-            )
-            measurement = add_perf_findings(
-                measurement + cross_check_perf(cpu, PERF_LOOPS[quick], PERF_RUNS[quick])
-            )
-        return measurement
+        return run_cross_check(measurement, quick) if cross_check else measurement
 
     run_command(ctx, measure, fmt, json_path)
 

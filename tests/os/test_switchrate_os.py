@@ -102,7 +102,7 @@ def test_counted_instructions_and_cycles_reach_the_results(monkeypatch):
     assert not any("hardware counters" in w for w in m.warnings)
     assert any("billion instructions a second: as the article says" in f for f in m.findings)
     ips = by_id["rate.instructions_per_s"]
-    assert ips.unit == "per_s" and ips.claim == "billions a second"
+    assert (ips.unit, ips.claim) == ("per_s", "billions a second")
     assert ips.median > 1e9  # the fake counts 3 per ns, whatever the host's speed
     assert "pmu_unavailable" not in by_id["rate.switches_per_s"].extra
 

@@ -30,6 +30,10 @@ def test_ids_of_rings_and_of_the_working_set_curve():
     # the two-task ring with a working set is the curve's point only: one id per figure
     assert ids == {"ring.thread.2", "switch.thread.ws.0", "switch.thread.ws.64",
                    "ring.thread.32.ws.64"}  # fmt: skip
+    curve_only = RingConfig(tasks=(2,), sizes_kb=(0, 64), models=("thread",))
+    assert [r.id for r in cell_results(cell("thread", 2, 0, 1.0), curve_only, None)] == [
+        "switch.thread.ws.0"
+    ]  # --sizes alone: the curve, not a ring of one size as well
     one_size = RingConfig(tasks=(2,), sizes_kb=(0,), models=("thread",))
     assert [r.id for r in cell_results(cell("thread", 2, 0, 1.0), one_size, None)] == [
         "ring.thread.2"
