@@ -233,5 +233,7 @@ def test_connect_per_transaction_opens_a_connection_for_every_transaction(tmp_pa
         assert connect["n"] == transactions  # one connection per transaction
         # A transaction's latency holds its connection's set-up.
         assert by_id[f"conn.{server}.4.p50"]["median"] >= connect["median"]
+        assert f"conn.{server}.4.switches_per_tx" not in by_id  # exited tasks' are lost
     assert by_id["conn.pgbench.4.tps"]["median"] > 0  # pgbench -C beside
+    assert any(f.startswith("switches per transaction are not given") for f in report["findings"])
     assert any(f.startswith("opening a connection at 4 clients") for f in report["findings"])

@@ -291,3 +291,16 @@ def test_a_real_run_report_loads_back_with_its_number_units(tmp_path):
     path.write_text(report.to_json())
     loaded = load_report(path)
     assert loaded.result("conn.postgres.10.switches_per_tx").unit == "number"
+
+
+def test_a_connection_per_transaction_gives_no_switches_per_transaction():
+    per_tx = run()
+    per_tx = replace(per_tx, config=replace(per_tx.config, connect_per_tx=True))
+    measurement = real_measurement(per_tx)
+    ids = {r.id for r in measurement.results}
+    assert not any(i.endswith(".switches_per_tx") for i in ids)  # live tasks would undercount
+    assert "conn.postgres.10.cpu_per_tx" in ids  # CPU time of reaped tasks is kept
+    assert any(f.startswith("switches per transaction are not given") for f in measurement.findings)
+    rows = [row for table in measurement.data["tables"] for row in table["rows"]]
+    assert all(row["switches/tx"] is None for row in rows)
+    assert not any("not given" in f for f in real_measurement(run()).findings)
