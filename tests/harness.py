@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ ENTRY = Path(sys.executable).with_name("ostoolkit")
 REPO = Path(__file__).resolve().parent.parent
 MARKER_VAR = "OSTOOLKIT_TEST_MARKER"
 POLL_S = 0.01  # a /proc scan takes about 1 ms; this keeps the poller near 10 % of a CPU
+KILL_WAIT_S = 5.0  # how long kill_all waits for the processes it killed to exit
 SHM = Path("/dev/shm")
 # Names our runs could leave in /dev/shm: multiprocessing semaphores and shared memory, and
 # anything ostoolkit names itself. PostgreSQL test servers make their own (PostgreSQL.NNN).
@@ -207,13 +209,24 @@ class MarkerWatch:
         poll_until(lambda: not self.alive(), timeout, POLL_S * 4)
         return self.alive()
 
-    def kill_all(self) -> None:
-        """SIGKILL every marked process still there (only ever processes our run started)."""
+    def kill_all(self, timeout: float = KILL_WAIT_S) -> None:
+        """SIGKILL every marked process still there (only ever processes our run started), and
+        wait until each has exited: a killed process lives on while the kernel tears it down."""
+        pidfds = []
         for proc in self.alive():
             info = _stat(proc.pid)
-            if info is not None and info.start == proc.start:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(proc.pid, signal.SIGKILL)
+            if info is None or info.start != proc.start:
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                pidfds.append(os.pidfd_open(proc.pid))  # before the kill: the pid is still it
+                os.kill(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        try:
+            for pidfd in pidfds:  # readable once that process has exited
+                select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            for pidfd in pidfds:
+                os.close(pidfd)
 
 
 def shm_ours() -> set[str]:
@@ -424,40 +437,6 @@ def trials(config: Any) -> int | None:
         given = os.environ.get("OSTOOLKIT_SIGNAL_TRIALS", "").strip()
         value = int(given) if given else None
     return value if value and value > 0 else None
-
-
-# The signal harness's start-up moment is timed from the end of the interpreter's own start-up:
-# a sitecustomize (written at run time into a temporary folder put on PYTHONPATH) writes one
-# byte to an inherited pipe once site has run, just before the entry script starts. A signal
-# before that meets the bare interpreter (a SIGINT in site's imports is CPython's "Fatal Python
-# error: init_import_site"; a SIGTERM kills it): no Python program can act there.
-SITE_FD_VAR = "OSTOOLKIT_TEST_SITE_FD"
-SITE_HOOK = f"""\"\"\"ostoolkit test hook (tests/harness.py): say that site has run, once.\"\"\"
-import os
-
-_fd = os.environ.pop("{SITE_FD_VAR}", None)
-if _fd is not None:
-    try:
-        os.write(int(_fd), b".")
-        os.close(int(_fd))
-    except (OSError, ValueError):
-        pass
-"""
-
-
-def write_site_hook(folder: Path) -> Path:
-    """Write the sitecustomize hook into ``folder`` and return the folder."""
-    (folder / "sitecustomize.py").write_text(SITE_HOOK)
-    return folder
-
-
-def site_hook_env(hook: Path, fd: int) -> dict[str, str]:
-    """The variables that make the run's interpreter report the end of site on ``fd``."""
-    path = os.environ.get("PYTHONPATH")
-    return {
-        "PYTHONPATH": f"{hook}{os.pathsep}{path}" if path else str(hook),
-        SITE_FD_VAR: str(fd),
-    }
 
 
 # -- one marked run, signalled at a moment a test chooses (memory, spawn, clone tests) ----------

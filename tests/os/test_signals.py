@@ -47,6 +47,7 @@ from pathlib import Path
 
 import harness
 import pytest
+import sitehook
 
 from ostoolkit.measure.forktree import DEFAULT_MAX_PROCS
 
@@ -162,7 +163,7 @@ def wait_for_moment(
 ) -> str:
     """Wait for the trial's moment; return how it was chosen, for the failure message.
 
-    Never before the interpreter's own start-up is done (see harness.SITE_HOOK).
+    Never before the interpreter's own start-up is done (see sitehook.SITE_HOOK).
     """
     booted = wait_readable(popen, watch, site_done, start + 30)
     if moment == "start-up":
@@ -277,8 +278,8 @@ def test_harness_sees_an_orphan_and_a_leaked_shm_entry():
 
 def test_site_hook_reports_once_and_is_not_inherited(site_hook: Path) -> None:
     reader, writer = os.pipe()
-    env = {**os.environ, **harness.site_hook_env(site_hook, writer)}
-    code = f"import os; print(os.environ.get({harness.SITE_FD_VAR!r}))"
+    env = {**os.environ, **sitehook.site_hook_env(site_hook, writer)}
+    code = f"import os; print(os.environ.get({sitehook.SITE_FD_VAR!r}))"
     try:
         done = subprocess.run(
             [sys.executable, "-c", code], env=env, pass_fds=(writer,), capture_output=True,
@@ -293,9 +294,30 @@ def test_site_hook_reports_once_and_is_not_inherited(site_hook: Path) -> None:
     assert done.stdout.strip() == "None", done.stderr
 
 
+def test_site_hook_sees_the_signals_blocked_for_good_at_the_end(site_hook: Path) -> None:
+    reader, writer = os.pipe()
+    env = {**os.environ, **sitehook.site_hook_env(site_hook, writer)}
+    try:
+        done = subprocess.run([str(harness.ENTRY), "host"], env=env, pass_fds=(writer,),
+                              capture_output=True, timeout=60)  # fmt: skip
+    finally:
+        os.close(writer)
+    try:
+        events = sitehook.drain(reader)
+    finally:
+        os.close(reader)
+    assert done.returncode == 0, done.stderr
+    assert events.startswith(b".")
+    blocked = sitehook.blocked_since_ns(events)
+    assert blocked is not None, events  # ostoolkit.entry's last act: block, then exit
+    assert blocked <= time.monotonic_ns()
+    assert sitehook.blocked_since_ns(events + b"U\n") is None
+    assert sitehook.blocked_since_ns(b".") is None
+
+
 @pytest.fixture(scope="session")
 def site_hook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return harness.write_site_hook(tmp_path_factory.mktemp("site-hook"))
+    return sitehook.write_site_hook(tmp_path_factory.mktemp("site-hook"))
 
 
 @pytest.mark.timeout(120)
@@ -314,7 +336,7 @@ def test_signal_leaves_nothing_behind(trial: Trial, tmp_path: Path, site_hook: P
     problems: list[str] = []
     leaked_shm: list[str] = []
     site_done, site_fd = os.pipe()
-    env.update(harness.site_hook_env(site_hook, site_fd))
+    env.update(sitehook.site_hook_env(site_hook, site_fd))
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
         try:
@@ -333,7 +355,8 @@ def test_signal_leaves_nothing_behind(trial: Trial, tmp_path: Path, site_hook: P
         try:
             how = wait_for_moment(popen, watch, command, moment, rng, start, site_done)
             finished = popen.poll() is not None
-            sent_at = time.monotonic() - start
+            sent_ns = time.monotonic_ns()
+            sent_at = sent_ns / 1e9 - start
             if not finished:
                 send(popen.pid, sig)
             watch_until(popen, watch, time.monotonic() + EXIT_DEADLINE_S)
@@ -346,6 +369,7 @@ def test_signal_leaves_nothing_behind(trial: Trial, tmp_path: Path, site_hook: P
             stderr = harness.read_back(err)
             leaked_shm = harness.new_shm(shm_before, marker)
             in_tmp = harness.listing(private)
+            blocked_ns = sitehook.blocked_since_ns(sitehook.drain(site_done))
         finally:
             if popen.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -358,7 +382,10 @@ def test_signal_leaves_nothing_behind(trial: Trial, tmp_path: Path, site_hook: P
     code = popen.returncode
     replay_trials = f" OSTOOLKIT_SIGNAL_TRIALS={trial.index + 1}" if trial.moment is None else ""
     expected = EXPECTED_EXIT[sig]
-    if code != expected and not (code == 0 and (finished or moment == "late")):
+    # Exit 0 is right when the run was done: exited, or its status decided and the signals
+    # blocked for good before this one was sent (sitehook); "late" may land there too.
+    done = finished or (blocked_ns is not None and blocked_ns <= sent_ns)
+    if code != expected and not (code == 0 and (done or moment == "late")):
         problems.append(f"exit status {code}, expected {expected} (or 0 had it finished)")
     interrupted = not finished and code == expected
     problems += check_stderr(stderr, sig, interrupted)
