@@ -26,7 +26,10 @@ How exact that is, and the margin that makes the noise verdict robust to it
 
 - rounding: /proc/stat and /proc/PID/stat print time rounded down to USER_HZ units (10 ms), so
   each CPU's busy time over a window is off by up to about two units (user and system each
-  up to one), and each live descendant's own time by up to one;
+  up to one). A live descendant's own time is its threads' exact run time from schedstat;
+  only one timed in whole ticks (no schedstat, or holding reaped children's time) is off by
+  up to one unit, and only those widen the margin: a server's thousand backends, exactly
+  timed, no longer make the meter blind to a window's other work;
 - sampling: with tick-based accounting (CONFIG_TICK_CPU_ACCOUNTING, the usual one) the kernel
   charges each whole tick (4 ms at HZ=250) to whatever it finds running then, while our own
   time is the scheduler's exact run time. On a CPU busy a fraction p of the window in short
@@ -84,7 +87,7 @@ from ostoolkit.procfs import (
 # results carry the shares as context, but their status does not depend on them.
 UNAFFECTED_UNITS = ("bytes", "count", "bool")
 # Error allowance of one window (see the module docstring): USER_HZ units of rounding per CPU
-# for its busy time, per live descendant for its own time, and per CPU for the steal time;
+# for its busy time, per descendant timed in ticks for its own time, and per CPU for steal;
 # standard deviations of tick sampling.
 BUSY_ROUNDING_UNITS = 2
 TASK_ROUNDING_UNITS = 1
@@ -155,7 +158,9 @@ class Reading:
 
     ``cpu_times`` is None when /proc/stat could not be read (``error`` says why); ``own_s``
     is RUSAGE_SELF + RUSAGE_CHILDREN user and system time; ``tree`` maps each live
-    descendant, keyed by (pid, start ticks), to its own plus its reaped children's time.
+    descendant, keyed by (pid, start ticks), to its own plus its reaped children's time;
+    ``rounded`` holds the ones whose time is in whole USER_HZ ticks (no schedstat, or reaped
+    children), the only ones whose rounding the margin allows for.
     """
 
     t_s: float
@@ -163,6 +168,7 @@ class Reading:
     own_s: float
     tree: dict[tuple[int, int], float]
     error: str | None = None
+    rounded: frozenset[tuple[int, int]] | None = None  # tasks timed in whole ticks; None: all
 
 
 def own_cpu_s() -> float:
@@ -172,31 +178,40 @@ def own_cpu_s() -> float:
     return mine.ru_utime + mine.ru_stime + reaped.ru_utime + reaped.ru_stime
 
 
-def tree_cpu_s(also: Sequence[int] = ()) -> dict[tuple[int, int], float]:
-    """Live descendants of this process (and ``also`` with theirs): own + reaped children's time.
+Tree = tuple[dict[tuple[int, int], float], frozenset[tuple[int, int]]]
+
+
+def tree_cpu_s(also: Sequence[int] = ()) -> Tree:
+    """Live descendants of this process (and ``also`` with theirs): own + reaped children's
+    time, and which of them are timed in whole ticks (see ``Reading``).
 
     A /proc that cannot be listed gives an empty tree: the own time is then what getrusage
     says, and the descendants' time shows as other tasks' time.
     """
     found: dict[tuple[int, int], float] = {}
+    rounded: set[tuple[int, int]] = set()
     try:
+        tasks = [t for root in also if root != os.getpid() if (t := read_pid_times(root))]
         for root in (os.getpid(), *also):
-            if root != os.getpid():
-                task = read_pid_times(root)
-                if task is not None:
-                    found[(task.pid, task.start_ticks)] = _exact_total_s(task)
-            found.update((key, _exact_total_s(t)) for key, t in read_tree_times(root).items())
+            tasks.extend(read_tree_times(root).values())
+        for task in tasks:
+            key = (task.pid, task.start_ticks)
+            found[key], whole_ticks = _exact_total_s(task)
+            if whole_ticks:
+                rounded.add(key)
     except OSError:
-        return {}
-    return found
+        return {}, frozenset()
+    return found, frozenset(rounded)
 
 
-def _exact_total_s(task: TaskTimes) -> float:
+def _exact_total_s(task: TaskTimes) -> tuple[float, bool]:
     """A process's time with its live threads' exact run time (schedstat) where the kernel
-    has it: /proc/PID/stat's whole ticks, summed over hundreds of short-running tasks (a
-    server's backends), lose most of their time, which would then show as other tasks'."""
+    has it, and whether any of it is in whole ticks: /proc/PID/stat's ticks, summed over
+    hundreds of short-running tasks (a server's backends), lose most of their time, which
+    would then show as other tasks'."""
     run_ns = read_task_run_ns(task.pid)
-    return task.children_s + (task.cpu_s if run_ns is None else run_ns / 1e9)
+    own = task.cpu_s if run_ns is None else run_ns / 1e9
+    return task.children_s + own, run_ns is None or task.children_s > 0
 
 
 @functools.cache
@@ -213,7 +228,7 @@ class Sources:
     clock: Callable[[], float] = time.monotonic
     cpu_times: Callable[[], dict[int, CpuTimes]] = read_cpu_times
     own_s: Callable[[], float] = own_cpu_s
-    tree: Callable[[Sequence[int]], dict[tuple[int, int], float]] = tree_cpu_s
+    tree: Callable[[Sequence[int]], Tree] = tree_cpu_s
     tick_s: Callable[[], float] = scheduler_tick_s
     reference: Callable[[], float | None] = reference_us
 
@@ -224,14 +239,20 @@ def take_reading(sources: Sources, also: Sequence[int] = ()) -> Reading:
     The same order at both ends of a window, so the few hundred microseconds between the
     reads shift both ends alike instead of adding up.
     """
-    tree = sources.tree(also)
+    tree, rounded = sources.tree(also)
     own = sources.own_s()
     try:
         cpu_times: dict[int, CpuTimes] | None = sources.cpu_times()
         error = None
     except ProcUnreadable as err:
         cpu_times, error = None, str(err)
-    return Reading(sources.clock(), cpu_times, own, tree, error)
+    return Reading(sources.clock(), cpu_times, own, tree, error, rounded)
+
+
+def _tick_timed(reading: Reading) -> set[tuple[int, int]]:
+    """The reading's tasks whose time is in whole ticks."""
+    keys = set(reading.tree)
+    return keys if reading.rounded is None else keys & reading.rounded
 
 
 def interference_between(
@@ -257,7 +278,7 @@ def interference_between(
     own += sum(t - before.tree.get(key, 0.0) for key, t in after.tree.items())
     own -= sum(t for key, t in before.tree.items() if key not in after.tree)
     other = sum(busy.values()) - own
-    tasks = len(after.tree.keys() | before.tree.keys())
+    tasks = len(_tick_timed(before) | _tick_timed(after))  # exact times need no allowance
     rounding = (BUSY_ROUNDING_UNITS * len(chosen) + TASK_ROUNDING_UNITS * tasks) * USER_HZ_S
     variance = 0.0
     for used in busy.values():

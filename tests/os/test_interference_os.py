@@ -112,3 +112,31 @@ def test_a_competitor_on_the_measured_cpu_is_seen_and_called_noisy():
         assert interference_notes(result), result
     noisy = [results[i] for i in SAME_CORE if results[i]["status"] == "noisy"]
     assert noisy, "with a competitor, some figure should be plainly noisy"
+
+
+def test_live_children_are_timed_exactly():
+    """schedstat times a live task to the nanosecond: no tick rounding for the meter to allow."""
+    from ostoolkit.children import Children
+    from ostoolkit.measure.interference import tree_cpu_s
+    from ostoolkit.procfs import read_task_run_ns
+
+    hold_r, hold_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    try:
+        with Children() as children:
+            idle = children.fork(lambda: os.read(hold_r, 1))
+            busy = children.fork(
+                lambda: (sum(range(2_000_000)), os.write(ready_w, b"."), os.read(hold_r, 1))
+            )
+            assert os.read(ready_r, 1) == b"."
+            tree, rounded = tree_cpu_s()
+            keys = {pid: key for key in tree for pid in (idle, busy) if key[0] == pid}
+            assert set(keys) == {idle, busy}
+            if read_task_run_ns(idle) is None:
+                pytest.skip("no per-task schedstat here: every task is timed in ticks")
+            assert not {keys[idle], keys[busy]} & rounded
+            assert tree[keys[busy]] > tree[keys[idle]]  # its spin, exactly
+            os.write(hold_w, b"..")
+    finally:
+        for fd in (hold_r, hold_w, ready_r, ready_w):
+            os.close(fd)

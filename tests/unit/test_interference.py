@@ -188,6 +188,23 @@ def test_live_descendants_count_as_own_by_their_change():
     )
 
 
+def test_only_descendants_timed_in_whole_ticks_widen_the_margin():
+    tasks = {(50 + i, 7): 0.01 * i for i in range(100)}  # a server's hundred backends
+    before = reading(0.0, {0: (0.0, 0.0)}, own=0.0, tree=tasks)
+    after = reading(5.0, {0: (4.0, 0.0)}, own=0.0, tree={k: t + 0.03 for k, t in tasks.items()})
+    bare = interference_between(replace(before, tree={}), replace(after, tree={}), [0], TICK)
+    ticks = interference_between(before, after, [0], TICK)  # rounded: None, all in ticks
+    assert ticks.other_margin == pytest.approx(bare.other_margin + 100 * USER_HZ_S / 5.0)
+    exact = interference_between(replace(before, rounded=frozenset()),
+                                 replace(after, rounded=frozenset()), [0], TICK)  # fmt: skip
+    assert exact.other_margin == pytest.approx(bare.other_margin)  # schedstat: nothing to allow
+    one = frozenset({(50, 7)})  # one of them reaped children: /proc/PID/stat's cutime
+    mixed = interference_between(replace(before, rounded=one), replace(after, rounded=one),
+                                 [0], TICK)  # fmt: skip
+    assert mixed.other_margin == pytest.approx(bare.other_margin + USER_HZ_S / 5.0)
+    assert exact.other_cpu_share == ticks.other_cpu_share  # the shares themselves are unchanged
+
+
 def test_sampling_margin_grows_as_the_window_shrinks_and_is_largest_half_busy():
     def margin(window, busy):
         before = reading(0.0, {0: (0.0, 0.0)}, own=0.0)
@@ -254,7 +271,7 @@ class FakeHost:
             clock=lambda: self.now,
             cpu_times=self.stat,
             own_s=lambda: self.own,
-            tree=lambda also: {},
+            tree=lambda also: ({}, frozenset()),
             tick_s=lambda: TICK,
             reference=lambda: self.references.pop(0) if self.references else None,
         )
