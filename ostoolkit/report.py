@@ -56,8 +56,13 @@ def make_result(
     interference: Interference | None = None,
     notes: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
+    population: bool = False,
 ) -> Result:
     """Summarise samples into a Result whose status says how noisy they were.
+
+    ``population``: the samples are distinct events under changing conditions (each
+    connection's set-up, opened while the earlier ones stay open), so their spread and
+    clusters are the figure's own, not noise: only the interference can make it noisy.
 
     ``interference`` is what a ``measure.interference.Meter`` saw during the window the
     samples were taken in: its ``other_cpu_share`` and ``steal_share`` go into ``extra``
@@ -67,11 +72,12 @@ def make_result(
     """
     summary = summarize(samples)
     more_notes: tuple[str, ...] = ()
+    judged = [summary.median] if population else samples  # one value: no spread, no clusters
     if interference is None or not interference.judges(unit):
-        verdict = judge_noise(samples)
+        verdict = judge_noise(judged)
     else:
         verdict = judge_noise(
-            samples,
+            judged,
             interference.other_cpu_share,
             interference.steal_share,
             other_margin=interference.other_margin,

@@ -261,7 +261,13 @@ def figures_to_results(run: RunFigures) -> list[Result]:
         metered(f"{key}.p99", f"{label}: latency p99", "us", [percentile(latencies, 99)]),
         metered(f"{key}.procs", f"{label}: server processes", "count", [run.loaded.processes]),
         metered(f"{key}.threads", f"{label}: server threads", "count", [run.loaded.threads]),
-        metered(f"{key}.connect", f"{label}: connection set-up", "us", run.load.connect_us),
+        metered(
+            f"{key}.connect",
+            f"{label}: connection set-up",
+            "us",
+            run.load.connect_us,
+            population=True,
+        ),
     ]
 
 

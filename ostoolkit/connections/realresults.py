@@ -99,7 +99,13 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
         ),
         figure(f"{key}.p50", f"{label}: latency p50", "us", [percentile(cell.latency_us, 50)]),
         figure(f"{key}.p99", f"{label}: latency p99", "us", [percentile(cell.latency_us, 99)]),
-        figure(f"{key}.connect", f"{label}: connection set-up", "us", cell.connect_us or [0.0]),
+        figure(
+            f"{key}.connect",
+            f"{label}: connection set-up",
+            "us",
+            cell.connect_us or [0.0],
+            population=True,
+        ),
         figure(
             f"{key}.mem_per_conn",
             f"{label}: PSS per connection",

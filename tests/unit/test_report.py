@@ -76,3 +76,18 @@ def test_measurements_add():
     b = Measurement((), ("f2",), ())
     assert (a + b).findings == ("f1", "f2")
     assert (a + b).warnings == ("w1",)
+
+
+def test_a_population_is_judged_by_its_interference_alone():
+    from ostoolkit.measure.interference import Interference
+    from ostoolkit.report import make_result
+
+    setups = [300.0] * 8 + [3000.0] * 8  # the later connections, opened under load, slower
+    assert make_result("c", "set-up", "us", setups).status == "bimodal"
+    quiet = Interference(0.0, 0.0, (0,), 5.0)
+    own = make_result("c", "set-up", "us", setups, interference=quiet, population=True)
+    assert (own.status, own.samples, own.p10, own.p90) == ("ok", tuple(setups), 300.0, 3000.0)
+    busy = Interference(0.5, 0.0, (0,), 5.0)
+    disturbed = make_result("c", "set-up", "us", setups, interference=busy, population=True)
+    assert disturbed.status == "noisy"
+    assert any("other tasks took 50%" in note for note in disturbed.notes)
