@@ -78,6 +78,7 @@ FORK_TREE_PROCS = sum(3**level for level in range(1, 5))  # 120
 COMMANDS = (
     Command("host", ("host",), 0.23, forks=False),
     Command("switch", ("measure-switch", "--quick"), 1.5),
+    Command("switch-cross-check", ("measure-switch", "--quick", "--cross-check"), 3.2),
     Command("switch-rings", ("measure-switch", "--tasks", "2,16", "--quick"), 1.5),
     Command("switch-python", ("measure-switch", "--layer", "python", "--quick"), 1.5),
     Command("switch-rate", ("switch-rate", "--duration", "0.5"), 1.8),
