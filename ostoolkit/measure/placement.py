@@ -37,14 +37,14 @@ class Pair:
 
 def expand_topology(
     allowed: list[int], placements: tuple[str, ...]
-) -> tuple[tuple[str, ...], dict[str, tuple[int, int]], list[str]]:
+) -> tuple[tuple[str, ...], dict[str, tuple[int, int]], list[tuple[str, str]]]:
     """Replace ``topology`` by same_core, every placement the host has, and unpinned; the
-    pairs the topology chose, and a note for each placement it does not have."""
+    pairs the topology chose, and each placement it does not have with why."""
     if TOPOLOGY not in placements:
         return placements, {}, []
     plan = survey(set(allowed))
     chosen = {p.name: p.cpus for p in plan.placements if p.name != "same_cpu"}
-    notes = [f"{s.name} not measured: {s.why}" for s in plan.skipped]
+    notes = [(s.name, s.why) for s in plan.skipped]
     expanded = [p for p in placements if p != TOPOLOGY]
     expanded += [name for name in ("same_core", *chosen, UNPINNED) if name not in expanded]
     return tuple(expanded), chosen, notes
@@ -62,7 +62,7 @@ def plan_pairs(
     choices = ",".join(map(str, allowed))
     if wanted and TOPOLOGY in placements:
         raise InvalidRequest("--placement topology chooses its own CPUs: leave out --cpus")
-    placements, chosen, notes = expand_topology(allowed, placements)
+    placements, chosen, skipped = expand_topology(allowed, placements)
     if wanted:
         refused = [c for c in wanted if c not in allowed]
         if refused:
@@ -87,11 +87,21 @@ def plan_pairs(
         elif len(cpus) >= 2:
             pairs.append(Pair(placement, cpus[0], cpus[1]))
         else:
-            notes.append("cross-core skipped: only one usable CPU")
+            why = "--cpus names one CPU" if wanted else f"only CPU {cpus[0]} is allowed"
+            skipped.append(("cross_core", why))
     if not pairs:
         where = f"--cpus {cpus[0]}" if wanted else f"this process may use only CPU {cpus[0]}"
         raise InvalidRequest(
             f"--placement cross-core needs two CPUs but {where}: name two CPUs with --cpus "
             f"(from {choices}) or measure same-core"
         )
-    return pairs, notes
+    return pairs, skipped_line(skipped)
+
+
+def skipped_line(skipped: list[tuple[str, str]]) -> list[str]:
+    """The placements not measured, in one line, grouped by why: [] when none was skipped."""
+    reasons: dict[str, list[str]] = {}
+    for name, why in skipped:
+        reasons.setdefault(why, []).append(name)
+    said = "; ".join(f"{', '.join(names)} ({why})" for why, names in reasons.items())
+    return [f"placements not measured here: {said}"] if said else []

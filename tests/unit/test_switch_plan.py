@@ -16,7 +16,7 @@ def test_two_cpus_same_and_cross():
 def test_one_cpu_skips_cross_core_with_a_note():
     pairs, notes = plan_pairs([3], None, ("same_core", "cross_core"))
     assert pairs == [Pair("same_core", 3, 3)]
-    assert notes == ["cross-core skipped: only one usable CPU"]
+    assert notes == ["placements not measured here: cross_core (only CPU 3 is allowed)"]
 
 
 def test_wanted_cpus_outside_the_cpuset_are_refused_naming_the_choices():
@@ -39,7 +39,7 @@ def test_cross_core_alone_on_one_cpu_leaves_nothing_and_is_refused():
 def test_one_wanted_cpu_with_both_placements_measures_same_core_and_says_so():
     pairs, notes = plan_pairs([0, 1], (1,), ("same_core", "cross_core"))
     assert pairs == [Pair("same_core", 1, 1)]
-    assert notes == ["cross-core skipped: only one usable CPU"]
+    assert notes == ["placements not measured here: cross_core (--cpus names one CPU)"]
 
 
 def test_wanted_order_is_kept():
@@ -109,7 +109,20 @@ def test_topology_measures_every_placement_the_host_has(monkeypatch):
     assert [(p.placement, p.cpu_a, p.cpu_b) for p in pairs] == [
         ("same_core", 0, 0), ("smt_sibling", 0, 8), ("other_node", 0, 4), ("unpinned", -1, -1)
     ]  # fmt: skip
-    assert notes == ["other_llc not measured: one L3 per node"]
+    assert notes == ["placements not measured here: other_llc (one L3 per node)"]
     assert not pairs[-1].pinned
     with pytest.raises(InvalidRequest, match="leave out --cpus"):
         plan_pairs([0, 4, 8], (0,), ("topology",))
+
+
+def test_placements_skipped_for_one_reason_share_one_line():
+    from ostoolkit.measure.placement import skipped_line
+
+    only = "only CPU 0 is allowed"
+    skipped = [("smt_sibling", only), ("same_llc", only), ("other_node", "one NUMA node"),
+               ("cross_core", only)]  # fmt: skip
+    assert skipped_line(skipped) == [
+        "placements not measured here: smt_sibling, same_llc, cross_core (only CPU 0 is "
+        "allowed); other_node (one NUMA node)"
+    ]
+    assert skipped_line([]) == []
