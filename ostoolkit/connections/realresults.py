@@ -383,12 +383,16 @@ def _against(run: RealRun, top: int) -> list[str]:
         )
     threads, pool = at.get("mariadb"), at.get("mariadb-pool")
     if threads and pool and tps(threads) > 0:
+        switches = (
+            ""  # live tasks only: exited threads took theirs with them (PER_TX_SWITCHES)
+            if run.config.connect_per_tx
+            else f"{_per_tx(pool.server_switches, pool):.2f} against "
+            f"{_per_tx(threads.server_switches, threads):.2f} context switches per transaction, "
+        )
         out.append(
             f"at {top} clients MariaDB's thread pool ran {pool.loaded.threads} threads against "
-            f"{threads.loaded.threads} with a thread per connection, "
-            f"{_per_tx(pool.server_switches, pool):.2f} against "
-            f"{_per_tx(threads.server_switches, threads):.2f} context switches per "
-            f"transaction: {tps(pool):,.0f} against {tps(threads):,.0f} tx/s"
+            f"{threads.loaded.threads} with a thread per connection, {switches}"
+            f"{tps(pool):,.0f} against {tps(threads):,.0f} tx/s"
         )
     return out
 

@@ -304,3 +304,7 @@ def test_a_connection_per_transaction_gives_no_switches_per_transaction():
     rows = [row for table in measurement.data["tables"] for row in table["rows"]]
     assert all(row["switches/tx"] is None for row in rows)
     assert not any("not given" in f for f in real_measurement(run()).findings)
+    pool = next(f for f in measurement.findings if "MariaDB's thread pool ran" in f)
+    assert "context switches" not in pool  # the live threads' count would undercount
+    persistent = real_measurement(run()).findings
+    assert "context switches per transaction" in next(f for f in persistent if "pool ran" in f)
