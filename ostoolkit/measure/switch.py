@@ -162,14 +162,14 @@ def _own_thread_counts() -> tuple[int, int]:
     return usage.ru_nvcsw, usage.ru_nivcsw
 
 
-def _calibrate(wfd: int, rfd: int, buf: bytearray | None, target_s: float) -> int:
+def calibrate(wfd: int, rfd: int, buf: bytearray | None, target_s: float) -> int:
     """Pick round trips per sample so that one sample takes about ``target_s``."""
     elapsed_ns = ping(wfd, rfd, CALIBRATION_ROUND_TRIPS, buf)
     per_trip_s = max(elapsed_ns, 1) / 1e9 / CALIBRATION_ROUND_TRIPS
     return max(MIN_ITERATIONS, min(MAX_ITERATIONS, int(target_s / per_trip_s)))
 
 
-def _start_partner(
+def start_partner(
     model: str, pair: Pair, kb: int, children: Children, fds: Fds, ends: tuple[int, int, int]
 ) -> psutil.Process:
     """Start the pong task (a forked child or a thread) and wait until it is ready.
@@ -263,7 +263,7 @@ def _sample_block(
         with Children() as children, pinned:
             try:
                 ends = (to_pong_r, to_ping_w, to_ping_r)
-                pong = _start_partner(model, pair, config.working_set_kb, children, fds, ends)
+                pong = start_partner(model, pair, config.working_set_kb, children, fds, ends)
                 pipes = (to_pong_w, to_ping_r, base_w, base_r)
                 _run_block(pong, pair.pinned, config, pipes, count, gathered, progress)
             finally:
@@ -290,7 +290,7 @@ def _run_block(
     buf = make_buffer(config.working_set_kb)
     first = gathered.iterations is None
     if gathered.iterations is None:
-        gathered.iterations = config.iterations or _calibrate(wfd, rfd, buf, config.target_sample_s)
+        gathered.iterations = config.iterations or calibrate(wfd, rfd, buf, config.target_sample_s)
     n = gathered.iterations
     gathered.block_sizes.append(count)
     ping(base_w, base_r, n, buf)  # warm-up: caches, branch predictors, CPU frequency

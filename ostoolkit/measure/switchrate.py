@@ -28,9 +28,13 @@ from ostoolkit.errors import OstoolkitError
 from ostoolkit.measure import pmu as hardware
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.sched import choose_cpu
-from ostoolkit.measure.switch import SWITCHES_PER_HOP_RANGE, Pair, ping
-from ostoolkit.measure.switch import _calibrate as calibrate  # private helpers, reused as-is
-from ostoolkit.measure.switch import _start_partner as start_partner
+from ostoolkit.measure.switch import (
+    SWITCHES_PER_HOP_RANGE,
+    Pair,
+    calibrate,
+    ping,
+    start_partner,
+)
 from ostoolkit.payloads import SummaryTable
 from ostoolkit.procfs import read_cpu_mhz, read_cpu_schedstat, read_ctxt
 from ostoolkit.report import Measurement, Progress, Result, make_result
