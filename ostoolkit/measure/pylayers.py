@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import resource
 import statistics
 import threading
 import time
@@ -55,12 +54,12 @@ from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.reference import time_rounds
 from ostoolkit.measure.switch import (
     CALIBRATION_ROUND_TRIPS,
-    MAX_ITERATIONS,
-    MIN_ITERATIONS,
     SWITCHES_PER_HOP_RANGE,
     SwitchConfig,
     block_sizes,
+    iterations_for,
     measure_switch,
+    own_thread_switches,
 )
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.units import format_us
@@ -122,12 +121,6 @@ def choose_cpu(allowed: list[int], wanted: int | None) -> int:
     return wanted
 
 
-def iterations_for(elapsed_ns: int, round_trips: int, target_s: float) -> int:
-    """Round trips per sample so that one sample takes about ``target_s``, within bounds."""
-    per_trip_s = max(elapsed_ns, 1) / 1e9 / round_trips
-    return max(MIN_ITERATIONS, min(MAX_ITERATIONS, int(target_s / per_trip_s)))
-
-
 def net_per_hop(round_trip_us: list[float], baseline_us: list[float]) -> list[float]:
     """lmbench's net cost per hop, sample by sample: (round trip - 2 x baseline) / 2."""
     return [(rt - 2 * base) / 2 for rt, base in zip(round_trip_us, baseline_us, strict=True)]
@@ -175,12 +168,6 @@ class Run:
     config: PyLayersConfig
     reference: Callable[[int], int]
     progress: Progress | None
-
-
-def own_thread_switches() -> tuple[int, int]:
-    """This thread's own voluntary and involuntary switches, getrusage(RUSAGE_THREAD)."""
-    usage = resource.getrusage(resource.RUSAGE_THREAD)
-    return usage.ru_nvcsw, usage.ru_nivcsw
 
 
 def take_samples(sampler: Sampler, run: Run, count: int, gathered: Gathered) -> None:

@@ -156,17 +156,22 @@ def _serve(rfd: int, wfd: int, kb: int, cpu: int | None) -> None:
     _pong(rfd, wfd, buf)
 
 
-def _own_thread_counts() -> tuple[int, int]:
+def own_thread_switches() -> tuple[int, int]:
     """This thread's own voluntary and involuntary switches, getrusage(RUSAGE_THREAD)."""
     usage = resource.getrusage(resource.RUSAGE_THREAD)
     return usage.ru_nvcsw, usage.ru_nivcsw
 
 
+def iterations_for(elapsed_ns: int, round_trips: int, target_s: float) -> int:
+    """Round trips per sample so that one sample takes about ``target_s``, within bounds."""
+    per_trip_s = max(elapsed_ns, 1) / 1e9 / round_trips
+    return max(MIN_ITERATIONS, min(MAX_ITERATIONS, int(target_s / per_trip_s)))
+
+
 def calibrate(wfd: int, rfd: int, buf: bytearray | None, target_s: float) -> int:
     """Pick round trips per sample so that one sample takes about ``target_s``."""
     elapsed_ns = ping(wfd, rfd, CALIBRATION_ROUND_TRIPS, buf)
-    per_trip_s = max(elapsed_ns, 1) / 1e9 / CALIBRATION_ROUND_TRIPS
-    return max(MIN_ITERATIONS, min(MAX_ITERATIONS, int(target_s / per_trip_s)))
+    return iterations_for(elapsed_ns, CALIBRATION_ROUND_TRIPS, target_s)
 
 
 def start_partner(
@@ -303,13 +308,13 @@ def _run_block(
         gathered.reference_us.append(
             gathered.baseline_us[-1] if buf is None else time_rounds(base_w, base_r, n) / 1e3 / n
         )
-        own_vol, own_invol = _own_thread_counts()
+        own_vol, own_invol = own_thread_switches()
         pong_before = pong.num_ctx_switches()
         gathered.round_trip_us.append(ping(wfd, rfd, n, buf) / 1e3 / n)
         pong_after = pong.num_ctx_switches()
         if not pinned:  # where the scheduler put the two tasks (each one's last CPU)
             gathered.cpus_seen.add((psutil.Process().cpu_num(), pong.cpu_num()))
-        own_vol2, own_invol2 = _own_thread_counts()
+        own_vol2, own_invol2 = own_thread_switches()
         vol = own_vol2 - own_vol + pong_after.voluntary - pong_before.voluntary
         invol = own_invol2 - own_invol + pong_after.involuntary - pong_before.involuntary
         gathered.voluntary += vol

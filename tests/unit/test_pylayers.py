@@ -28,14 +28,13 @@ from ostoolkit.measure.pylayers import (
     _future_pong,
     _future_round_trips,
     choose_cpu,
-    iterations_for,
     layer_findings,
     layer_result,
     net_per_hop,
     switch_notes,
     take_samples,
 )
-from ostoolkit.measure.switch import MAX_ITERATIONS, MIN_ITERATIONS
+from ostoolkit.measure.switch import MAX_ITERATIONS, MIN_ITERATIONS, iterations_for
 from ostoolkit.report import Measurement, make_result
 
 CPU = min(os.sched_getaffinity(0))
