@@ -313,6 +313,40 @@ def _count(value: Any) -> int:
     return value
 
 
+def _run_sizes(value: Any) -> tuple[int, ...]:
+    """A list of positive whole numbers: runs (how many samples each run gave)."""
+    if not isinstance(value, _SEQUENCE):
+        raise _Invalid(f"is {_describe(value)}, expected a list of sample counts")
+    sizes = []
+    for index, item in enumerate(value):
+        try:
+            size = _count(item)
+        except _Invalid as err:
+            err.segments.insert(0, index)
+            raise
+        if size < 1:
+            raise _Invalid("is 0, expected a run of at least one sample", index)
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def _flag(value: Any) -> bool:
+    """true or false: exact."""
+    if not isinstance(value, bool):
+        raise _Invalid(f"is {_describe(value)}, expected true or false")
+    return value
+
+
+def _optional_size(value: Any) -> float | None:
+    """A finite number of 0 or more, or null: resolution."""
+    if value is None:
+        return None
+    size = _figure(value)
+    if size < 0:
+        raise _Invalid(f"is {size}, expected 0 or more")
+    return size
+
+
 def _object(value: Any) -> dict[str, Any]:
     """A JSON object of free-form values: host, extra, data."""
     if not isinstance(value, dict):
@@ -384,6 +418,9 @@ RESULT_FIELDS: dict[str, tuple[Checker, bool]] = {
     "extra": (_object, False),
     "claim": (_optional_string, False),
     "verdict": (_optional_string, False),
+    "runs": (_run_sizes, False),
+    "exact": (_flag, False),
+    "resolution": (_optional_size, False),
 }
 # schema and tool identify the file, so they are required though Report has defaults for them.
 REPORT_FIELDS: dict[str, tuple[Checker, bool]] = {

@@ -7,8 +7,9 @@ from elsewhere against the same shape (published as ``schema/ostoolkit-1.schema.
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,14 @@ class Result:
     extra: dict[str, Any] = field(default_factory=dict)
     claim: str | None = None
     verdict: str | None = None
+    runs: tuple[int, ...] = ()
+    exact: bool = False
+    resolution: float | None = None
+
+    @property
+    def run_count(self) -> int:
+        """How many independent runs the samples came from (one when ``runs`` is empty)."""
+        return len(self.runs) or 1
 
 
 def make_result(
@@ -57,8 +66,18 @@ def make_result(
     notes: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
     population: bool = False,
+    runs: Sequence[int] | None = None,
+    exact: bool = False,
+    resolution: float | None = None,
 ) -> Result:
     """Summarise samples into a Result whose status says how noisy they were.
+
+    ``runs``: how many samples each independent run gave, in order (fresh partner tasks,
+    workers or servers each; see docs/results.md); one run of them all when not given.
+    ``exact``: the figure is fixed by construction (a process count), so one value is the
+    whole truth and compare may judge it alone. ``resolution``: the smallest magnitude the
+    method can tell from zero, in the figure's unit; a median below it is shown as
+    "< resolution", never as a (possibly negative) number.
 
     ``population``: the samples are distinct events under changing conditions (each
     connection's set-up, opened while the earlier ones stay open), so their spread and
@@ -97,6 +116,69 @@ def make_result(
         status=verdict.status,
         notes=tuple(notes) + verdict.reasons + more_notes,
         extra={**(extra or {}), **(interference.extra() if interference else {})},
+        runs=check_runs(runs, len(samples)),
+        exact=exact,
+        resolution=resolution,
+    )
+
+
+def check_runs(runs: Sequence[int] | None, n: int) -> tuple[int, ...]:
+    """The run sizes as a Result keeps them: positive, adding up to the n samples."""
+    if runs is None:
+        return (n,)
+    sizes = tuple(runs)
+    if any(size < 1 for size in sizes) or sum(sizes) != n:
+        raise ValueError(f"run sizes {sizes} do not split {n} samples")
+    return sizes
+
+
+STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}
+# A run's extras that become lists over the runs when runs are merged: how each window went.
+PER_RUN_EXTRAS = ("other_cpu_share", "steal_share")
+
+
+def merge_runs(parts: Sequence[Result]) -> Result:
+    """One figure measured in several independent runs (``report``'s rounds), as one Result.
+
+    The samples are pooled and summarised again; ``runs`` lists every part's runs in order,
+    so compare can resample runs and then samples within them. The worst status and every
+    note are kept; the interference shares become the worst of the runs (each run's is in
+    ``extra.runs_other_cpu_share``), the speed reference's samples are pooled, and the
+    other extras are the first run's (they are the parameters, the same in every run).
+    """
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    samples = [value for part in parts for value in part.samples]
+    summary = summarize(samples)
+    extra = dict(first.extra)
+    for key in PER_RUN_EXTRAS:
+        shares = [part.extra.get(key) for part in parts]
+        known = [share for share in shares if isinstance(share, (int, float))]
+        if known:
+            extra[key] = max(known)
+            extra[f"runs_{key}"] = shares
+    references = [
+        value
+        for part in parts
+        for value in part.extra.get("reference_samples_us", ())
+        if isinstance(value, (int, float))
+    ]
+    if references:
+        extra["reference_samples_us"] = references
+        extra["reference_us"] = round(statistics.median(references), 4)
+    return replace(
+        first,
+        median=summary.median,
+        p10=summary.p10,
+        p90=summary.p90,
+        samples=tuple(samples),
+        n=summary.n,
+        status=max((part.status for part in parts), key=STATUS_RANK.__getitem__),
+        notes=tuple(dict.fromkeys(note for part in parts for note in part.notes)),
+        extra=extra,
+        runs=tuple(size for part in parts for size in (part.runs or (part.n,))),
+        exact=all(part.exact for part in parts),
     )
 
 

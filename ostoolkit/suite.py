@@ -1,8 +1,8 @@
 """Every measurement in one run, and "the article vs this host" in one table.
 
-``run_suite`` runs the chosen sections at quick settings (or the careful ones with
-``full``) and merges their results into one report; each section's structured data is kept
-under its own name in ``data``.
+``run_suite`` runs the chosen sections at a preset's settings, several times over (its runs,
+interleaved), and merges their results into one report; each section's structured data is
+kept under its own name in ``data``.
 """
 
 from __future__ import annotations
@@ -33,106 +33,164 @@ from ostoolkit.measure.spawn import check_config as check_spawn
 from ostoolkit.measure.states import observe_states
 from ostoolkit.measure.switch import SwitchConfig, measure_switch
 from ostoolkit.measure.switchrate import RateConfig, measure_switch_rate
-from ostoolkit.report import Measurement, Progress
+from ostoolkit.report import Measurement, Progress, Result, merge_runs
+
+# The presets of ``report``: how many rounds (independent runs of every section, interleaved)
+# and how much each round measures. The run counts were chosen from the A/A measurements of
+# benchmarks/compare_check.py (docs/comparing.md); the budgets of benchmarks/duration.py hold
+# the quick report within 30 s and the default within 90 s on a 2-CPU VM.
+PRESETS = ("quick", "default", "full")
+RUNS = {"quick": 3, "default": 5, "full": 3}
+MAX_RUNS = 20
 
 
-def _switch_config(full: bool) -> SwitchConfig:
-    """Quick: same and cross core. Full: every placement the host's topology has, too."""
-    if not full:
-        return SwitchConfig.quick()
-    return replace(SwitchConfig.full(), placements=(*PLACEMENTS, TOPOLOGY))
+@dataclass(frozen=True)
+class Preset:
+    """One preset of ``report``: its name and how many runs of every section it takes."""
+
+    name: str
+    runs: int
+
+    @classmethod
+    def named(cls, name: str, runs: int | None = None) -> Preset:
+        """The preset called ``name`` ("quick", "default" or "full"), with its own runs."""
+        if name not in PRESETS:
+            raise InvalidRequest(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        return cls(name, RUNS[name] if runs is None else runs)
+
+    @property
+    def full(self) -> bool:
+        """The careful settings: every placement, ring and client count, the real servers."""
+        return self.name == "full"
+
+    @property
+    def quick(self) -> bool:
+        """A quick round: each section's quick settings, trimmed so three rounds fit 30 s."""
+        return self.name == "quick"
 
 
-def _ring_config(full: bool) -> RingConfig:
-    """Quick: rings of 2 and 32 tasks. Full: lat_ctx's 2 to 512."""
-    return RingConfig.full() if full else replace(RingConfig.quick(), tasks=(2, 32))
+def _switch_config(preset: Preset) -> SwitchConfig:
+    """Quick and default: same and cross core. Full: every placement of the topology, too."""
+    if preset.full:
+        return replace(SwitchConfig.full(), placements=(*PLACEMENTS, TOPOLOGY))
+    if preset.quick:
+        return replace(SwitchConfig.quick(), repeat=6, blocks=2)
+    return SwitchConfig.quick()
 
 
-def _python_config(full: bool) -> PyLayersConfig:
-    return PyLayersConfig.full() if full else PyLayersConfig.quick()
+def _ring_config(preset: Preset) -> RingConfig:
+    """Quick and default: rings of 2 and 32 tasks. Full: lat_ctx's 2 to 512."""
+    if preset.full:
+        return RingConfig.full()
+    return replace(RingConfig.quick(), tasks=(2, 32), samples=3 if preset.quick else 5)
 
 
-def _spawn_config(full: bool) -> SpawnConfig:
-    return SpawnConfig.full() if full else SpawnConfig.quick()
+def _python_config(preset: Preset) -> PyLayersConfig:
+    if preset.full:
+        return PyLayersConfig.full()
+    if preset.quick:
+        return replace(PyLayersConfig.quick(), repeat=6, blocks=2)
+    return PyLayersConfig.quick()
 
 
-def _tree_config(full: bool) -> TreeConfig:
+def _rate_config(preset: Preset) -> RateConfig:
+    if preset.full:
+        return RateConfig.full()
+    return replace(RateConfig.quick(), duration_s=0.5) if preset.quick else RateConfig.quick()
+
+
+def _spawn_config(preset: Preset) -> SpawnConfig:
+    if preset.full:
+        return SpawnConfig.full()
+    return (
+        replace(SpawnConfig.quick(), repeat=5, mp_repeat=2) if preset.quick else SpawnConfig.quick()
+    )
+
+
+def _tree_config(preset: Preset) -> TreeConfig:
     return TreeConfig(exec_leaves=True)
 
 
-def _memory_config(full: bool) -> MemoryConfig:
-    return MemoryConfig.full() if full else MemoryConfig.quick()
+def _memory_config(preset: Preset) -> MemoryConfig:
+    return MemoryConfig.full() if preset.full else MemoryConfig.quick()
 
 
-def _connections_config(full: bool) -> ConnectionsConfig:
-    return ConnectionsConfig.full() if full else ConnectionsConfig.quick()
+def _connections_config(preset: Preset) -> ConnectionsConfig:
+    return ConnectionsConfig.full() if preset.full else ConnectionsConfig.quick()
 
 
-def _real_config(full: bool) -> RealConfig | None:
-    """``report --full`` runs the real servers too, where this host has them; quick never."""
-    servers = installed() if full else ()
+def _real_config(preset: Preset) -> RealConfig | None:
+    """``report --full`` runs the real servers too, where this host has them; else never."""
+    servers = installed() if preset.full else ()
     return RealConfig(servers) if servers else None
 
 
-def _check_connections(full: bool) -> None:
-    check_connections(_connections_config(full))  # the tasks and every process's open files
-    real = _real_config(full)
+def _check_connections(preset: Preset) -> None:
+    check_connections(_connections_config(preset))  # the tasks and every process's open files
+    real = _real_config(preset)
     if real is not None:
         check_real(real)
 
 
-def _connections(full: bool) -> Measurement:
-    """The built-in models, then (full, where installed) the throwaway real servers."""
-    measurement = measure_connections(_connections_config(full))
-    real = _real_config(full)
+def _connections(preset: Preset, first: bool) -> Measurement:
+    """The built-in models, then (full, first round only, where installed) the real servers.
+
+    The real servers run once: a round of them takes minutes, so their figures are one run.
+    """
+    measurement = measure_connections(_connections_config(preset))
+    real = _real_config(preset) if first else None
     return measurement if real is None else measurement + measure_real(real)
 
 
-def _check_tree(full: bool) -> None:
-    check_tree(_tree_config(full))
+def _check_tree(preset: Preset) -> None:
+    check_tree(_tree_config(preset))
 
 
-def _timeslice_config(full: bool) -> TimesliceConfig:
-    return TimesliceConfig.full() if full else TimesliceConfig.quick()
+def _timeslice_config(preset: Preset) -> TimesliceConfig:
+    if preset.full:
+        return TimesliceConfig.full()
+    return TimesliceConfig(duration_s=0.5, windows=5) if preset.quick else TimesliceConfig.quick()
 
 
-def _states(full: bool) -> Measurement:
-    config = _timeslice_config(full)
+def _states(preset: Preset, first: bool) -> Measurement:
+    config = _timeslice_config(preset)
     return observe_states() + measure_timeslice(config.duration_s, config.windows, config.cpu)
 
 
 @dataclass(frozen=True)
 class Section:
-    """One part of the report: how to check its limits before anything runs, and to run it."""
+    """One part of the report: how to check its limits before anything runs, and to run it.
 
-    check: Callable[[bool], None]
-    run: Callable[[bool], Measurement]
+    ``run`` is called once per round, with whether this is the first round.
+    """
+
+    check: Callable[[Preset], None]
+    run: Callable[[Preset, bool], Measurement]
 
 
-def _no_check(full: bool) -> None:
+def _no_check(preset: Preset) -> None:
     """A section whose needs are within what any host that runs Python gives."""
 
 
 SECTIONS: dict[str, Section] = {
-    "switch": Section(_no_check, lambda full: measure_switch(_switch_config(full))),
+    "switch": Section(_no_check, lambda preset, first: measure_switch(_switch_config(preset))),
     "ring": Section(
-        lambda full: check_ring(_ring_config(full)),
-        lambda full: measure_rings(_ring_config(full)),
+        lambda preset: check_ring(_ring_config(preset)),
+        lambda preset, first: measure_rings(_ring_config(preset)),
     ),
-    "python": Section(_no_check, lambda full: measure_python_layers(_python_config(full))),
-    "rate": Section(
-        _no_check,
-        lambda full: measure_switch_rate(RateConfig.full() if full else RateConfig.quick()),
+    "python": Section(
+        _no_check, lambda preset, first: measure_python_layers(_python_config(preset))
     ),
+    "rate": Section(_no_check, lambda preset, first: measure_switch_rate(_rate_config(preset))),
     "spawn": Section(
-        lambda full: check_spawn(_spawn_config(full)),
-        lambda full: measure_spawn(_spawn_config(full)),
+        lambda preset: check_spawn(_spawn_config(preset)),
+        lambda preset, first: measure_spawn(_spawn_config(preset)),
     ),
-    "forktree": Section(_check_tree, lambda full: build_tree(_tree_config(full))),
+    "forktree": Section(_check_tree, lambda preset, first: build_tree(_tree_config(preset))),
     "states": Section(_no_check, _states),
     "memory": Section(
-        lambda full: check_memory(_memory_config(full)),
-        lambda full: measure_memory(_memory_config(full)),
+        lambda preset: check_memory(_memory_config(preset)),
+        lambda preset, first: measure_memory(_memory_config(preset)),
     ),
     "connections": Section(_check_connections, _connections),
 }
@@ -150,7 +208,7 @@ def _first_of_each(measurement: Measurement) -> Measurement:
     return replace(measurement, results=tuple(kept))
 
 
-def check_suite(sections: Sequence[str], full: bool) -> None:
+def check_suite(sections: Sequence[str], preset: Preset) -> None:
     """Refuse, before the first section runs, limits that any chosen section would hit.
 
     A report that fails after ten seconds of other sections wastes the user's time; every
@@ -158,7 +216,7 @@ def check_suite(sections: Sequence[str], full: bool) -> None:
     """
     check_open_files(MIN_OPEN_FILES, "a report")
     for name in sections:
-        SECTIONS[name].check(full)
+        SECTIONS[name].check(preset)
 
 
 def parse_sections(text: str | None) -> tuple[str, ...]:
@@ -181,18 +239,47 @@ def parse_sections(text: str | None) -> tuple[str, ...]:
 
 
 def run_suite(
-    sections: Sequence[str], full: bool = False, progress: Progress | None = None
+    sections: Sequence[str], preset: Preset | None = None, progress: Progress | None = None
 ) -> Measurement:
-    """Run the sections one after the other and merge them into one measurement."""
-    check_suite(sections, full)
+    """Run every section ``preset.runs`` times, interleaved, and merge them into one report.
+
+    Each round runs every chosen section once, with fresh partner tasks, workers and servers,
+    so a figure's runs are spread over the command's time and a slow stretch of a shared host
+    lands in one run of each section rather than in all of one section's. A figure's runs
+    are merged by ``report.merge_runs``; each section's findings, data and tables are its
+    first round's, and the claims are judged on the merged figures.
+    """
+    preset = preset or Preset.named("quick")
+    check_suite(sections, preset)
+    rounds: dict[str, list[Measurement]] = {name: [] for name in sections}
+    for index in range(preset.runs):
+        for name in sections:
+            rounds[name].append(SECTIONS[name].run(preset, index == 0))
+            if progress:
+                progress(1)
     parts: list[Measurement] = []
     data: dict[str, Any] = {}
     for name in sections:
-        part = annotate(SECTIONS[name].run(full))  # its noise warnings among its own
+        part = annotate(merge_rounds(rounds[name]))  # its noise warnings among its own
         data[name] = part.data
         parts.append(Measurement(part.results, part.findings, part.warnings))
-        if progress:
-            progress(1)
     merged = _first_of_each(functools.reduce(operator.add, parts))
     data["table"] = claims_table(merged.results)
+    data["runs"] = preset.runs
     return Measurement(merged.results, merged.findings, merged.warnings, data)
+
+
+def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
+    """One section's rounds as one measurement: each figure's runs merged (merge_runs).
+
+    Figures keep the first round's order (one measured only in later rounds follows);
+    findings and data are the first round's, warnings every round's, each said once.
+    """
+    by_id: dict[str, list[Result]] = {}
+    for measurement in rounds:
+        for result in measurement.results:
+            by_id.setdefault(result.id, []).append(result)
+    first = rounds[0]
+    warnings = tuple(dict.fromkeys(w for measurement in rounds for w in measurement.warnings))
+    results = tuple(merge_runs(parts) for parts in by_id.values())
+    return Measurement(results, first.findings, warnings, first.data)

@@ -48,7 +48,15 @@ from ostoolkit.measure.sched import TimesliceConfig, measure_timeslice
 from ostoolkit.measure.states import STATES_STEPS, observe_states
 from ostoolkit.render import draw_tree, render
 from ostoolkit.report import Measurement
-from ostoolkit.suite import SECTIONS, check_suite, parse_sections, run_suite
+from ostoolkit.suite import (
+    MAX_RUNS,
+    RUNS,
+    SECTIONS,
+    Preset,
+    check_suite,
+    parse_sections,
+    run_suite,
+)
 
 CONNECTIONS, QUICK_CONNECTIONS = ConnectionsConfig.full(), ConnectionsConfig.quick()
 TIMESLICE, FULL_TIMESLICE = TimesliceConfig.quick(), TimesliceConfig.full()
@@ -409,41 +417,66 @@ def compare_command(
 REPORT_EPILOG = """Examples:
 
 \b
-  ostoolkit report --json report.json           # everything, quick settings
+  ostoolkit report --quick --json report.json   # everything in 3 runs, under 30 s
+  ostoolkit report --json report.json           # 5 runs, under 90 s
   ostoolkit report --only switch,states --format markdown
-  ostoolkit report --full --json careful.json
+  ostoolkit report --full --json careful.json   # careful settings, real servers (minutes)
 """
 
 
 @click.command("report", epilog=REPORT_EPILOG)
-@click.option("--full", is_flag=True, help="Careful settings instead of quick ones (minutes).")
+@click.option(
+    "--quick", is_flag=True, help=f"{RUNS['quick']} short runs of every section (under 30 s)."
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help=f"Careful settings, {RUNS['full']} runs, and the real servers where installed (minutes).",
+)
+@click.option(
+    "--runs",
+    type=StrictIntRange(1, MAX_RUNS),
+    help=f"Independent runs of every section, interleaved.  [default: {RUNS['quick']} with "
+    f"--quick, {RUNS['default']}, {RUNS['full']} with --full]",
+)
 @click.option("--only", metavar="SECTIONS",
               help=f"Comma-separated sections.  [default: {','.join(SECTIONS)}]")  # fmt: skip
 @output_options
 @click.pass_context
 def report_command(
-    ctx: click.Context, full: bool, only: str | None, fmt: str, json_path: str | None
+    ctx: click.Context,
+    quick: bool,
+    full: bool,
+    runs: int | None,
+    only: str | None,
+    fmt: str,
+    json_path: str | None,
 ) -> None:
-    """Run every measurement and set each of the article's claims beside this host.
+    """Run every measurement several times and set each of the article's claims beside this host.
 
     One report with every figure (switch, spawn, fork tree, states and time slice, memory,
     connections) and "the article vs this host": context switch ~5 µs, thread switch ~1 µs,
     ~5× faster, time slices of milliseconds, pools of 5–50, processes heavier than threads.
+    Every section runs several times, interleaved: each figure holds its runs, which is what
+    compare needs to tell a real difference from the variation between runs.
     When GITHUB_STEP_SUMMARY is set, the markdown summary is appended there too.
     """
+    if quick and full:
+        raise click.UsageError("--quick and --full are two presets: choose one")
     try:
         sections = parse_sections(only)
     except InvalidRequest as err:
         raise click.BadParameter(str(err).removeprefix("--only "), param_hint="--only") from None
+    preset = Preset.named("full" if full else "quick" if quick else "default", runs)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     with cli_errors(debugging(ctx)):
         if summary is not None:
             check_output_path(summary, "GITHUB_STEP_SUMMARY")
-        check_suite(sections, full)
+        check_suite(sections, preset)
 
     def measure() -> Measurement:
-        with progress_bar(len(sections), "measuring") as progress:
-            return run_suite(sections, full, progress)
+        with progress_bar(len(sections) * preset.runs, "measuring") as progress:
+            return run_suite(sections, preset, progress)
 
     report = run_command(ctx, measure, fmt, json_path)
     if summary:

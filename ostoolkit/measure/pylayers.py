@@ -429,7 +429,6 @@ def layer_result(layer: str, cpu: int, gathered: Gathered, interference: Interfe
         "switches_per_hop": round(per_hop, 3),
         "voluntary_per_hop": round(voluntary, 3),
         "involuntary_per_hop": round(involuntary, 3),
-        "block_sizes": list(gathered.block_sizes),
     }
     return make_result(
         *FIGURES[layer],
@@ -438,6 +437,7 @@ def layer_result(layer: str, cpu: int, gathered: Gathered, interference: Interfe
         interference=replace(interference, reference_samples=tuple(gathered.reference_us)),
         notes=switch_notes(layer, per_hop, involuntary),
         extra=extra,
+        runs=gathered.block_sizes or None,
     )
 
 

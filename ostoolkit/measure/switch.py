@@ -398,8 +398,8 @@ def _results_for(
         "switches_per_hop": round(per_hop, 3),
         "voluntary_per_hop": round(samples.voluntary / hops, 3),
         "involuntary_per_hop": round(samples.involuntary / hops, 3),
-        "block_sizes": list(samples.block_sizes),
     }
+    runs = samples.block_sizes or None  # each block is a run: a fresh partner task
     if not pair.pinned:
         extra["cpus"] = sorted({cpu for seen in samples.cpus_seen for cpu in seen})
         extra["cpus_seen"] = [list(seen) for seen in samples.cpus_seen]
@@ -414,6 +414,7 @@ def _results_for(
         samples.round_trip_us,
         extra=extra,
         interference=samples.interference,
+        runs=runs,
     )
     switch = make_result(
         f"switch.{key}",
@@ -426,6 +427,7 @@ def _results_for(
             "baseline_us": round(statistics.median(samples.baseline_us), 4),
         },
         interference=samples.interference,
+        runs=runs,
     )
     if samples.reference_us and judge_noise(samples.reference_us).status != "ok":
         reference = summarize(samples.reference_us)
