@@ -1,11 +1,15 @@
 """Compare saved reports across hosts: every figure's samples against the baseline host's.
 
-For each figure (result id) in the baseline (the first report, or ``--baseline LABEL``) and
-another report, ``stats.judge_shift`` gives the ratio of medians, its 95 % bootstrap interval,
-a Mann-Whitney U p-value, and a direction from a practical-equivalence band (±5 % by default),
-named here after the figure's unit: ``slower``/``faster`` (times), ``more``/``less`` (bytes,
-counts), ``higher``/``lower`` (anything else, per second included: there "lower" is the worse
-direction), ``same``, ``unclear``, or ``missing``. A figure's noise status and the
+Reports that share a ``--label`` are one host's runs pooled (CI jobs repeated on one runner
+type): each figure's runs are all of theirs (``report.merge_runs``). For each figure (result
+id) in the baseline (the first label, or ``--baseline LABEL``) and another host,
+``stats.judge_shift`` gives the ratio of medians, its 95 % hierarchical bootstrap interval
+(runs, then samples within them), a bootstrap p-value, and a direction from a
+practical-equivalence band (±5 % by default), named here after the figure's unit:
+``slower``/``faster`` (times), ``more``/``less`` (bytes, counts), ``higher``/``lower``
+(anything else, per second included: there "lower" is the worse direction), ``same``,
+``unclear``, or ``missing``. Exact figures are judged on their values; a sampled figure of
+one run, or of few samples, never gets a direction. A figure's noise status and the
 interference its measurement saw are carried beside, never folded into the verdict.
 
 Everything goes into ``data`` as numbers and fixed words (``comparisons``, one object per
@@ -20,6 +24,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +39,16 @@ from ostoolkit.payloads import (
     Regression,
     VerdictFields,
 )
-from ostoolkit.report import Measurement, Report, Result
+from ostoolkit.report import Measurement, Report, Result, merge_runs
 from ostoolkit.stats import (
     CONFIDENCE,
     RESAMPLES,
+    Figure,
     HostMove,
     SampleSet,
     ShiftVerdict,
-    host_moves,
-    judge_shifts,
+    host_move,
+    judge_shift,
     strip_counts,
     strip_range,
 )
@@ -160,7 +166,7 @@ def check_comparable(report: Report, name: str) -> None:
     """Refuse a report whose results cannot be compared from their samples, naming the field.
 
     Every result needs its samples (the verdicts are drawn from them), as many as its ``n``
-    says, and an id no other result of the report has.
+    says and its ``runs`` add up to, and an id no other result of the report has.
     """
     ids: set[str] = set()
     for index, result in enumerate(report.results):
@@ -170,6 +176,10 @@ def check_comparable(report: Report, name: str) -> None:
         if result.n != len(result.samples):
             raise InvalidRequest(
                 f"{where}: n is {result.n} but it holds {len(result.samples)} samples"
+            )
+        if result.runs and sum(result.runs) != result.n:
+            raise InvalidRequest(
+                f"{where}: its runs add up to {sum(result.runs)} samples, but n is {result.n}"
             )
         if result.id in ids:
             raise InvalidRequest(f"{where}: the id is given twice in the report")
@@ -186,8 +196,9 @@ def compare_reports(
 ) -> Measurement:
     """Compare every figure of the reports with the baseline's; all of it goes into ``data``.
 
-    ``threshold`` is the band's half-width as a fraction (0.05: ±5 %); ``fail_above`` the
-    ratio beyond which a worse figure is a regression (without it, every worse verdict is);
+    Reports given the same label are pooled into one host (``pool_reports``). ``threshold``
+    is the band's half-width as a fraction (0.05: ±5 %); ``fail_above`` the ratio beyond
+    which a worse figure is a regression (without it, every worse verdict is);
     ``changed_only`` is passed on to the renderer. The data's shape is in docs/results.md.
     """
     if len(reports) < 2:
@@ -196,12 +207,15 @@ def compare_reports(
         raise InvalidRequest(f"the threshold must be within 0..{MAX_THRESHOLD:g}, not {threshold}")
     if fail_above is not None and not (math.isfinite(fail_above) and fail_above > 1):
         raise InvalidRequest(f"--fail-above must be a finite ratio above 1, not {fail_above}")
-    names = unique_labels(reports, labels)
+    all_names = unique_labels(reports, labels)
+    for name, report in zip(all_names, reports, strict=True):
+        check_comparable(report, name)
+    names, reports, pooled = pool_reports(reports, all_names)
+    if len(names) < 2:
+        raise InvalidRequest(f"every report has the label {names[0]!r}: nothing to compare with")
     if baseline is not None and baseline not in names:
         raise InvalidRequest(f"--baseline {baseline!r} is none of the labels: {', '.join(names)}")
     base_index = names.index(baseline) if baseline is not None else 0
-    for name, report in zip(names, reports, strict=True):
-        check_comparable(report, name)
     by_host = [{r.id: r for r in report.results} for report in reports]
     ids = list(dict.fromkeys(i for host in [by_host[base_index], *by_host] for i in host))
     if not any(sum(i in host for host in by_host) > 1 for i in ids):
@@ -222,6 +236,7 @@ def compare_reports(
     data: dict[str, Any] = {
         "hosts": names,
         "baseline": base_name,
+        "reports": dict(zip(names, pooled, strict=True)),
         "threshold": threshold,
         "confidence": CONFIDENCE,
         "resamples": RESAMPLES,
@@ -234,6 +249,29 @@ def compare_reports(
         "same_host": dict(zip(names, same, strict=True)),
     }
     return Measurement((), data=data)
+
+
+def pool_reports(
+    reports: Sequence[Report], labels: Sequence[str]
+) -> tuple[list[str], list[Report], list[int]]:
+    """Pool the reports that share a label into one: the labels, the pooled reports, and
+    how many reports each pools.
+
+    A pooled report is the first one's, with each figure's runs being every report's runs of
+    it (report.merge_runs), in the order given; a figure some reports lack pools the others'.
+    """
+    groups: dict[str, list[Report]] = {}
+    for label, report in zip(labels, reports, strict=True):
+        groups.setdefault(label, []).append(report)
+    pooled = []
+    for group in groups.values():
+        parts: dict[str, list[Result]] = {}
+        for report in group:
+            for result in report.results:
+                parts.setdefault(result.id, []).append(result)
+        results = tuple(merge_runs(figure) for figure in parts.values())
+        pooled.append(replace(group[0], results=results))
+    return list(groups), pooled, [len(group) for group in groups.values()]
 
 
 def compared_hosts(measurement: Measurement) -> dict[str, Any]:
@@ -259,39 +297,31 @@ def _compare_figure(
     """The comparison objects of one figure, one per host in the order of ``names``.
 
     ``same`` says, per host, whether it is the baseline's host configured the same: only
-    then may the host's move withhold a verdict (SAME_HOST_FIELDS).
+    then may the host's move withhold a verdict (compare_hosts.SAME_HOST_FIELDS).
     """
     results = [host.get(result_id) for host in by_host]
     sets = [
-        None
-        if result is None
-        else SampleSet(result.samples, f"{result_id}\0{name}", _block_sizes(result))
+        None if result is None else SampleSet(result.samples, f"{result_id}\0{name}", result.runs)
         for result, name in zip(results, names, strict=True)
     ]
     present = [s for s in sets if s is not None]
     shared = strip_range(present)
-    drawn = [(i, s) for i, s in enumerate(sets) if s is not None and s.n > 1]
-    counts = strip_counts([s for _, s in drawn], *shared) if shared else [None] * len(drawn)
-    strips = {i: strip for (i, _), strip in zip(drawn, counts, strict=True)}
+    strips = strip_counts(present, *shared) if shared else [None] * len(present)
+    strip_of = dict(zip([i for i, s in enumerate(sets) if s is not None], strips, strict=True))
     known = next(r for r in [results[base_index], *results] if r is not None)
-    base_set = sets[base_index]
-    shifts: dict[int, ShiftVerdict] = {}
-    moved = _host_moves(result_id, results, names, base_index, same)
-    if base_set is not None:
-        judged = [(i, s) for i, s in enumerate(sets) if s is not None and i != base_index]
-        host_moves = [_withholding(moved[i], same[i]) for i, _ in judged]
-        verdicts = judge_shifts(base_set, [s for _, s in judged], threshold, host_moves)
-        shifts = {i: verdict for (i, _), verdict in zip(judged, verdicts, strict=True)}
+    base, base_set = results[base_index], sets[base_index]
     items: list[Comparison] = []
     for index, (result, samples) in enumerate(zip(results, sets, strict=True)):
-        if result is None:
+        if result is None or samples is None:
             verdict = _no_verdict(MISSING, MISSING_HERE)
         elif index == base_index:
             verdict = _no_verdict(BASELINE, BASELINE)
-        elif base_set is None or samples is None:
+        elif base is None or base_set is None:
             verdict = _no_verdict(MISSING, MISSING_IN_BASELINE)
         else:
-            verdict = _verdict_fields(shifts[index], result.unit, fail_above, moved[index])
+            move = _host_move(result_id, base, result, names[index]) if same[index] else None
+            shift = judge_shift(_figure(base, base_set), _figure(result, samples), threshold, move)
+            verdict = _verdict_fields(shift, result.unit, fail_above, move)
         items.append(
             {
                 "id": result_id,
@@ -301,62 +331,34 @@ def _compare_figure(
                 "headline": result_id in HEADLINES,
                 "host": names[index],
                 "baseline": names[base_index],
-                **_figure_fields(result, samples, strips.get(index)),
+                **_figure_fields(result, samples, strip_of.get(index)),
                 **verdict,
             }
         )
     return items
 
 
-def _host_moves(
-    result_id: str,
-    results: Sequence[Result | None],
-    names: Sequence[str],
-    base_index: int,
-    same: Sequence[bool],
-) -> list[HostMove | None]:
-    """How far the host's speed reference moved from the baseline's run to each other's.
+def _figure(result: Result, samples: SampleSet) -> Figure:
+    """A result as stats.judge_shift takes it."""
+    return Figure(samples, result.exact, result.resolution)
 
-    Results need a reference in their extra (``reference_samples_us``, else the one
-    ``reference_us``), and the figure a unit whose value depends on the host's speed
-    (SPEED_EXPONENT). The interval is worked out only where the move may withhold a verdict:
-    on the baseline's host (``same``); elsewhere the ratio alone is context.
+
+def _host_move(result_id: str, base: Result, other: Result, name: str) -> HostMove | None:
+    """How far the host's speed reference moved from the baseline's run to another's.
+
+    Results need reference samples in their extra (``reference_samples_us``, else the one
+    ``reference_us``), and a unit whose value depends on the host's speed (SPEED_EXPONENT).
+    Asked only of runs of the baseline's own host: between hosts the move is what is compared.
     """
-    base = results[base_index]
-    moves: list[HostMove | None] = [None] * len(results)
-    if base is None or base.unit not in SPEED_EXPONENT:
-        return moves
-    before = _references(base)
-    if not before:
-        return moves
-    key = f"{result_id}\0reference\0"
-    base_set = SampleSet(before, key + names[base_index], _block_sizes(base))
-    others: list[SampleSet | None] = []
-    for index, (result, name) in enumerate(zip(results, names, strict=True)):
-        after = [] if result is None or index == base_index else _references(result)
-        others.append(SampleSet(after, key + name, _block_sizes(result)) if after else None)
-    return host_moves(base_set, others, SPEED_EXPONENT[base.unit], same)
-
-
-def _block_sizes(result: Result | None) -> list[int] | None:
-    """The sizes of the blocks a result's samples were taken in (``extra.block_sizes``), or None.
-
-    SampleSet checks that they fit the samples; a list that does not is resampled sample by
-    sample, like a result without blocks.
-    """
-    sizes = None if result is None else result.extra.get("block_sizes")
-    if not isinstance(sizes, list) or not all(type(size) is int for size in sizes):
+    if base.unit not in SPEED_EXPONENT:
         return None
-    return sizes
-
-
-def _withholding(move: HostMove | None, same_host: bool) -> HostMove | None:
-    """The host's move where it may withhold a verdict: on the same host, with an interval.
-
-    A reference with too few samples for an interval (a window's two, one before and one
-    after) cannot show that the host moved: its ratio is shown, as context only.
-    """
-    return move if same_host and move is not None and move.draws is not None else None
+    before, after = _references(base), _references(other)
+    if not before or not after:
+        return None
+    key = f"{result_id}\0reference\0"
+    return host_move(
+        SampleSet(before, key + "baseline"), SampleSet(after, key + name), SPEED_EXPONENT[base.unit]
+    )
 
 
 def _references(result: Result) -> list[float]:
@@ -396,6 +398,8 @@ def _figure_fields(
             "p90": None,
             "spread": None,
             "n": 0,
+            "runs": 0,
+            "exact": False,
             "status": None,
             "other_cpu_share": None,
             "steal_share": None,
@@ -407,6 +411,8 @@ def _figure_fields(
         "p10": samples.p10,
         "p90": samples.p90,
         "n": samples.n,
+        "runs": samples.run_count,
+        "exact": result.exact,
         "spread": samples.spread,
         "status": result.status,
         "other_cpu_share": _share(result.extra.get("other_cpu_share")),
@@ -439,11 +445,9 @@ def _verdict_fields(
     word = {"up": up, "down": down}.get(shift.direction, shift.direction)
     worse = WORSE.get(unit)
     regressed = False
-    if worse is not None and shift.direction == worse and shift.ratio is not None:
-        near = shift.ci_low if worse == "up" else shift.ci_high  # the end nearest 1
-        near = shift.ratio if near is None else near  # one sample: the ratio alone
-        factor = near if worse == "up" else 1 / near
-        regressed = fail_above is None or factor > fail_above
+    if worse is not None and shift.direction == worse and shift.ci_low and shift.ci_high:
+        near = shift.ci_low if worse == "up" else 1 / shift.ci_high  # the end nearest 1
+        regressed = fail_above is None or near > fail_above
     return {
         "ratio": _rounded(shift.ratio),
         "ci_low": _rounded(shift.ci_low),

@@ -62,9 +62,10 @@ def host_label(report: Report) -> str:
 
 
 def unique_labels(reports: Sequence[Report], given: Sequence[str]) -> list[str]:
-    """Labels for the columns: the user's (once per report, each different), else the hosts'.
+    """Labels for the columns: the user's (one per report), else the hosts'.
 
-    Labels made from the hosts are numbered when two hosts look alike ("vm #1", "vm #2").
+    Reports given the same label are one host's runs, pooled by compare. Labels made from
+    the hosts are numbered when two hosts look alike ("vm #1", "vm #2").
     """
     if given:
         if len(given) != len(reports):
@@ -72,8 +73,6 @@ def unique_labels(reports: Sequence[Report], given: Sequence[str]) -> list[str]:
         for label in given:
             if not label.strip():
                 raise InvalidRequest("--label is empty: give each report a name")
-            if given.count(label) > 1:
-                raise InvalidRequest(f"--label {label!r} is given twice: labels name columns")
         return list(given)
     labels = [host_label(r) for r in reports]
     seen: dict[str, int] = {}

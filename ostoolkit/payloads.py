@@ -86,6 +86,8 @@ class FigureFields(TypedDict):
     p10: float | None
     p90: float | None
     n: int
+    runs: int  # how many independent runs the samples came from (0 when missing)
+    exact: bool  # fixed by construction: judged on its value
     spread: float | None
     status: str | None
     other_cpu_share: float | None

@@ -351,6 +351,7 @@ COMPARE_EPILOG = """Examples:
 \b
   ostoolkit compare examples/reports/           # every report in a folder
   ostoolkit compare a.json b.json --label laptop --label ci-runner
+  ostoolkit compare a1.json a2.json b1.json b2.json -l main -l main -l pr -l pr
   ostoolkit compare base.json new.json --fail-above 1.2 --changed
   ostoolkit compare base.json new.json --threshold 10 --json compare.json
 """
@@ -358,9 +359,14 @@ COMPARE_EPILOG = """Examples:
 
 @click.command("compare", epilog=COMPARE_EPILOG)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--label", "labels", multiple=True,
-              help="A column's name, once per report, each different.  "
-              "[default: host, CPU, kernel]")  # fmt: skip
+@click.option(
+    "--label",
+    "-l",
+    "labels",
+    multiple=True,
+    help="A column's name, once per report; reports with the same label are pooled as one "
+    "host's runs.  [default: host, CPU, kernel]",
+)
 @click.option(
     "--baseline", metavar="LABEL", help="The column others are compared with.  [default: the first]"
 )
@@ -387,11 +393,13 @@ def compare_command(
 ) -> None:
     """Compare saved reports (files, or folders of them) across hosts, from their samples.
 
-    For each figure: the ratio of its median to the baseline's, a 95 % bootstrap interval of
-    that ratio and a Mann-Whitney U test. The interval against a band of ±PCT % gives one
-    word: slower/faster (times), more/less (memory, counts), higher/lower (other units), same
-    (inside the band), unclear (straddling it, or too few samples), missing. Noise status and
-    the interference a measurement saw are shown beside, never as the verdict. Nothing is
+    For each figure: the ratio of its median to the baseline's and a 95 % interval of that
+    ratio that resamples runs, then samples within them. The interval against a band of
+    ±PCT % gives one word: slower/faster (times), more/less (memory, counts), higher/lower
+    (other units), same (inside the band), unclear (straddling it, one run, too few samples),
+    missing. Exact figures (counts fixed by construction) are judged on their values. Noise
+    status and the interference a measurement saw are shown beside, never as the verdict.
+    Reports with the same --label are pooled as more runs of one host. Nothing is
     measured: the report's host block names the compared hosts. With GITHUB_STEP_SUMMARY set,
     the markdown is appended there too.
     """

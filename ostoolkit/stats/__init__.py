@@ -2,8 +2,9 @@
 
 ``summary``: one figure's median, p10, p90 and spread, its noise verdict, and plain helpers
 (a percentile, a least-squares slope). ``bootstrap``: one host's samples of a figure and the
-bootstrap of their median (exact laws, block resampling, seeded draws, intervals). ``shift``:
-how a figure moved between two reports (compare's verdicts, rank test, host moves, strips).
+hierarchical bootstrap of their median (runs, then samples within them; seeded draws,
+intervals). ``shift``: how a figure moved between two reports (compare's verdicts, the
+host's move, strips).
 Only the comparing part needs numpy, and imports it inside its functions, so importing this
 package costs no other command numpy's import.
 """
@@ -12,32 +13,29 @@ from ostoolkit.stats.bootstrap import (
     CONFIDENCE,
     RESAMPLES,
     SampleSet,
-    block_bootstrap_medians,
-    block_counts_law,
-    bootstrap_medians,
-    draw_bootstraps,
-    median_index_law,
+    hierarchical_medians,
     seed_for,
 )
 from ostoolkit.stats.shift import (
+    BELOW_RESOLUTION,
     BOTH_ZERO,
+    EXACT,
     FEW_SAMPLES,
     HOST_MOVED,
     INSIDE_BAND,
+    MIN_RUNS,
     MIN_SAMPLES,
     NEAR_BAND,
     NOT_POSITIVE,
-    ONE_SAMPLE,
+    ONE_RUN,
     OUT_OF_RANGE,
     OUTSIDE_BAND,
     WIDE_INTERVAL,
+    Figure,
     HostMove,
     ShiftVerdict,
     host_move,
-    host_moves,
     judge_shift,
-    judge_shifts,
-    rank_test,
     strip_counts,
     strip_range,
 )
@@ -54,39 +52,36 @@ from ostoolkit.stats.summary import (
 )
 
 __all__ = [
+    "BELOW_RESOLUTION",
     "BOTH_ZERO",
     "CONFIDENCE",
+    "EXACT",
     "FEW_SAMPLES",
     "HOST_MOVED",
     "INSIDE_BAND",
+    "MIN_RUNS",
     "MIN_SAMPLES",
     "NEAR_BAND",
     "NOT_POSITIVE",
-    "ONE_SAMPLE",
+    "ONE_RUN",
     "OTHER_CPU_LIMIT",
     "OUTSIDE_BAND",
     "OUT_OF_RANGE",
     "RESAMPLES",
     "STEAL_LIMIT",
     "WIDE_INTERVAL",
+    "Figure",
     "HostMove",
     "SampleSet",
     "ShiftVerdict",
     "Summary",
     "Verdict",
-    "block_bootstrap_medians",
-    "block_counts_law",
-    "bootstrap_medians",
-    "draw_bootstraps",
+    "hierarchical_medians",
     "host_move",
-    "host_moves",
     "is_bimodal",
     "judge_noise",
     "judge_shift",
-    "judge_shifts",
-    "median_index_law",
     "percentile",
-    "rank_test",
     "seed_for",
     "slope",
     "strip_counts",
