@@ -319,8 +319,11 @@ def _compare_figure(
         elif base is None or base_set is None:
             verdict = _no_verdict(MISSING, MISSING_IN_BASELINE)
         else:
-            move = _host_move(result_id, base, result, names[index]) if same[index] else None
-            shift = judge_shift(_figure(base, base_set), _figure(result, samples), threshold, move)
+            move = _host_move(result_id, base, result, names[index], same[index])
+            withholding = move if same[index] and move and move.draws is not None else None
+            shift = judge_shift(
+                _figure(base, base_set), _figure(result, samples), threshold, withholding
+            )
             verdict = _verdict_fields(shift, result.unit, fail_above, move)
         items.append(
             {
@@ -343,12 +346,16 @@ def _figure(result: Result, samples: SampleSet) -> Figure:
     return Figure(samples, result.exact, result.resolution)
 
 
-def _host_move(result_id: str, base: Result, other: Result, name: str) -> HostMove | None:
+def _host_move(
+    result_id: str, base: Result, other: Result, name: str, same: bool
+) -> HostMove | None:
     """How far the host's speed reference moved from the baseline's run to another's.
 
     Results need reference samples in their extra (``reference_samples_us``, else the one
     ``reference_us``), and a unit whose value depends on the host's speed (SPEED_EXPONENT).
-    Asked only of runs of the baseline's own host: between hosts the move is what is compared.
+    Its interval is worked out only on the baseline's own host (``same``), where the move may
+    withhold a verdict; between hosts the move is part of what is compared: its ratio is
+    context. A reference too short for an interval is context only, too.
     """
     if base.unit not in SPEED_EXPONENT:
         return None
@@ -357,7 +364,10 @@ def _host_move(result_id: str, base: Result, other: Result, name: str) -> HostMo
         return None
     key = f"{result_id}\0reference\0"
     return host_move(
-        SampleSet(before, key + "baseline"), SampleSet(after, key + name), SPEED_EXPONENT[base.unit]
+        SampleSet(before, key + "baseline"),
+        SampleSet(after, key + name),
+        SPEED_EXPONENT[base.unit],
+        interval=same,
     )
 
 

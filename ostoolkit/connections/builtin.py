@@ -1,9 +1,13 @@
 """Process- vs thread-per-connection and the pooler's funnel, measured on built-in servers.
 
 For each model and client count C: start the server, measure its group (processes, threads,
-USS/PSS, open files) idle, open C connections from separate client processes and measure it
-again (memory per connection = the difference / C), then run Q queries per connection with
-the kernel's context-switch counters read around the run.
+USS/PSS, open files) idle, open C connections from separate client processes in MEM_STEPS
+steps, reading the group's PSS after each (memory per connection: each step's added PSS over
+its connections), then run Q queries per connection with the kernel's context-switch
+counters read around the run. The query phase's steady state (every connection in its
+closed loop) is cut into WINDOWS time windows: each gives a sample of the queries per
+second and of the latency percentiles. The server's processes and threads at C clients are
+fixed by the model: those figures are exact.
 
 No figure has a timing window of its own: an interference meter covers each run (one model at
 one client count, from the server's start until every process of it is reaped), on every CPU
@@ -15,6 +19,8 @@ with CONFIG_IRQ_TIME_ACCOUNTING (see ``measure.interference``).
 from __future__ import annotations
 
 import contextlib
+import os
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -29,7 +35,13 @@ from ostoolkit.children import (
     enough_open_files,
 )
 from ostoolkit.claims import CLAIMS, POOLED_NON_BACKENDS
-from ostoolkit.connections.load import MAX_CLIENT_PROCESSES, LoadResult, LoadRun, builtin_client
+from ostoolkit.connections.load import (
+    MAX_CLIENT_PROCESSES,
+    LoadResult,
+    LoadRun,
+    builtin_client,
+    split_windows,
+)
 from ostoolkit.connections.servers import (
     Serve,
     Server,
@@ -55,6 +67,23 @@ LABELS = {
     "thread": "thread-per-connection",
     "pooled": "pooled",
 }
+# The query phase's steady state is cut into this many equal time windows, each one sample
+# of qps, p50 and p99. compare judges a figure on 5 samples or more: 8 leave a margin for a
+# window that went wrong, while each window keeps an eighth of the steady queries, enough
+# for its own p99 at the quick settings (about 50 each at 10 clients) and far more above.
+WINDOWS = 8
+# Fewer queries than this in a window make its p99 little more than its largest latency:
+# the results say so (raise --queries).
+MIN_WINDOW_QUERIES = 40
+# Connections open in this many steps, the server's PSS read after each: the samples of the
+# memory per connection. Its PSS is not read during the queries: one reading of a hundred
+# backends takes a CPU for as long as a good part of the quick query phase, and would slow
+# the very queries being timed.
+MEM_STEPS = 8
+# PSS is counted in pages, and the server's own pages come and go between two readings: a
+# difference below one page per connection cannot be told from that noise (the pooler's
+# cost per client is about that), so the renderer shows "< 1 page" instead of the number.
+PAGE_BYTES = float(os.sysconf("SC_PAGE_SIZE"))
 
 
 @dataclass(frozen=True)
@@ -63,7 +92,8 @@ class ConnectionsConfig:
 
     clients: tuple[int, ...] = (10, 100, 1000)
     models: tuple[str, ...] = MODELS
-    queries: int = 20
+    # Per connection: at 10 clients, 50 give each of the WINDOWS about 50 queries.
+    queries: int = 50
     pool_size: int = DEFAULT_POOL_SIZE
 
     @classmethod
@@ -147,8 +177,8 @@ def _task_switches(proc: psutil.Process) -> int:
     return total
 
 
-def server_state(pids: Sequence[int]) -> ServerState:
-    """Measure the server group: the given processes and all their descendants."""
+def _group(pids: Sequence[int]) -> list[psutil.Process]:
+    """The server group: the given processes and all their descendants."""
     procs: list[psutil.Process] = []
     for pid in pids:
         try:
@@ -156,8 +186,13 @@ def server_state(pids: Sequence[int]) -> ServerState:
             procs += [top, *top.children(recursive=True)]
         except psutil.NoSuchProcess as err:
             raise OstoolkitError(f"a built-in server (pid {pid}) exited during the run") from err
+    return procs
+
+
+def server_state(pids: Sequence[int]) -> ServerState:
+    """Measure the server group: the given processes and all their descendants."""
     processes = threads = uss = pss = fds = switches = 0
-    for proc in procs:
+    for proc in _group(pids):
         try:
             with proc.oneshot():
                 info = proc.memory_full_info()
@@ -170,6 +205,15 @@ def server_state(pids: Sequence[int]) -> ServerState:
         uss += info.uss
         pss += info.pss
     return ServerState(processes, threads, uss, pss, fds, switches)
+
+
+def server_pss(pids: Sequence[int]) -> int:
+    """The server group's PSS alone (as ``server_state`` reads it, in less time)."""
+    pss = 0
+    for proc in _group(pids):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            pss += proc.memory_full_info().pss
+    return pss
 
 
 def _start(stack: contextlib.ExitStack, serve: Serve) -> Server:
@@ -194,7 +238,11 @@ def _start_model(model: str, stack: contextlib.ExitStack, pool_size: int) -> lis
 
 @dataclass(frozen=True)
 class RunFigures:
-    """One model at one client count: the server before and with the clients, and the load."""
+    """One model at one client count: the server before and with the clients, and the load.
+
+    ``steps`` holds, for each connect step, the connections it opened and the server's PSS
+    after it (the last one's is ``loaded.pss``).
+    """
 
     model: str
     clients: int
@@ -203,6 +251,7 @@ class RunFigures:
     after: ServerState
     load: LoadResult
     interference: Interference | None = None
+    steps: tuple[tuple[int, int], ...] = ()
 
 
 def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigures:
@@ -216,23 +265,81 @@ def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigu
     with contextlib.ExitStack() as stack:
         servers = _start_model(model, stack, pool_size)
         pids = [s.pid for s in servers]
-        load = stack.enter_context(LoadRun(clients, builtin_client(servers[0].port, queries)))
+        client = builtin_client(servers[0].port, queries)
+        load = stack.enter_context(LoadRun(clients, client, steps=MEM_STEPS))
         load.start()
         idle = server_state(pids)
-        connect_us = load.connect()
+        connect_us: list[float] = []
+        steps: list[tuple[int, int]] = []
+        for step in range(load.steps):
+            opened = load.connect()
+            connect_us += opened
+            if step < load.steps - 1:  # the last step's PSS is read with the rest, below
+                steps.append((len(opened), server_pss(pids)))
         loaded = server_state(pids)
-        latency_us, elapsed = load.run()
+        steps.append((len(opened), loaded.pss))
+        result = load.run(connect_us)
         after = server_state(pids)
         load.finish()
-    result = LoadResult(connect_us, latency_us, clients * queries, elapsed)
-    return RunFigures(model, clients, idle, loaded, after, result)
+    return RunFigures(model, clients, idle, loaded, after, result, steps=tuple(steps))
+
+
+def mem_samples(run: RunFigures) -> list[float]:
+    """PSS per connection, one sample per connect step: the PSS the step added, over the
+    connections it opened. Without steps, the whole difference over every client."""
+    if not run.steps:
+        return [(run.loaded.pss - run.idle.pss) / run.clients]
+    samples, before = [], run.idle.pss
+    for opened, pss in run.steps:
+        samples.append((pss - before) / opened)
+        before = pss
+    return samples
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The query phase as samples: queries per second, p50 and p99 of each window."""
+
+    qps: list[float]
+    p50: list[float]
+    p99: list[float]
+    notes: tuple[str, ...] = ()
+
+
+def query_windows(load: LoadResult) -> Windows:
+    """Cut the steady state into WINDOWS equal windows: each window's completions over its
+    length, and the percentiles of the queries that completed in it.
+
+    Only the steady state counts: before the last client process starts, and once the first
+    connection has run all its queries, fewer connections are in the loop. Without a steady
+    state (a few queries per connection, a client process late to start), the whole phase
+    is one sample and a note says so.
+    """
+    start, stop = load.steady_ns
+    windows = split_windows(load.ends_ns, load.latency_us, start, stop, WINDOWS)
+    if stop <= start or not any(windows):
+        qps = load.queries / load.elapsed_s if load.elapsed_s > 0 else 0.0
+        note = "no steady state to cut into windows: one value for the whole query phase"
+        whole = [percentile(load.latency_us, q) for q in (50, 99)] if load.latency_us else [0, 0]
+        return Windows([qps], [whole[0]], [whole[1]], (note,))
+    length_s = (stop - start) / WINDOWS / 1e9
+    fewest = min(len(window) for window in windows)
+    notes: tuple[str, ...] = ()
+    if fewest < MIN_WINDOW_QUERIES:
+        notes = (f"only {fewest} queries in a window of the steady state: raise --queries",)
+    full = [window for window in windows if window]
+    return Windows(
+        [len(window) / length_s for window in windows],
+        [percentile(window, 50) for window in full],
+        [percentile(window, 99) for window in full],
+        notes,
+    )
 
 
 def figures_to_results(run: RunFigures) -> list[Result]:
     """The six documented results of one run, plus connect time and switches per query."""
     key = f"conn.{run.model}.{run.clients}"
     label = f"{LABELS[run.model]}, {run.clients} clients"
-    mem = (run.loaded.pss - run.idle.pss) / run.clients
     switches = (run.after.switches - run.loaded.switches) / max(run.load.queries, 1)
     server = {
         "processes": run.loaded.processes,
@@ -243,24 +350,41 @@ def figures_to_results(run: RunFigures) -> list[Result]:
         "pss_loaded": run.loaded.pss,
         "switches_per_query": round(switches, 2),
     }
-    qps = run.load.queries / run.load.elapsed_s if run.load.elapsed_s > 0 else 0.0
-    latencies = run.load.latency_us
+    windows = query_windows(run.load)
     # The run's parameters, so readers need not parse them back out of the id.
     params: dict[str, Any] = {"model": run.model, "clients": run.clients}
     metered = partial(make_result, interference=run.interference, extra=params)
+    timed = partial(metered, notes=windows.notes)
     return [
+        # Each step's connections met a server already holding the earlier steps' (the
+        # process model's shared pages are split among more backends each step): the
+        # samples differ by their conditions, not by noise alone.
         metered(
             f"{key}.mem_per_conn",
             f"{label}: PSS per connection",
             "bytes",
-            [mem],
+            mem_samples(run),
             extra={**params, **server},
+            population=True,
+            resolution=PAGE_BYTES,
         ),
-        metered(f"{key}.qps", f"{label}: queries per second", "per_s", [qps]),
-        metered(f"{key}.p50", f"{label}: latency p50", "us", [percentile(latencies, 50)]),
-        metered(f"{key}.p99", f"{label}: latency p99", "us", [percentile(latencies, 99)]),
-        metered(f"{key}.procs", f"{label}: server processes", "count", [run.loaded.processes]),
-        metered(f"{key}.threads", f"{label}: server threads", "count", [run.loaded.threads]),
+        timed(f"{key}.qps", f"{label}: queries per second", "per_s", windows.qps),
+        timed(f"{key}.p50", f"{label}: latency p50", "us", windows.p50),
+        timed(f"{key}.p99", f"{label}: latency p99", "us", windows.p99),
+        metered(
+            f"{key}.procs",
+            f"{label}: server processes",
+            "count",
+            [run.loaded.processes],
+            exact=True,
+        ),
+        metered(
+            f"{key}.threads",
+            f"{label}: server threads",
+            "count",
+            [run.loaded.threads],
+            exact=True,
+        ),
         metered(
             f"{key}.connect",
             f"{label}: connection set-up",
@@ -316,8 +440,8 @@ def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]
         by.get(("pooled", top)),
     )
     if process and thread:
-        p_mem = (process.loaded.pss - process.idle.pss) / top
-        t_mem = (thread.loaded.pss - thread.idle.pss) / top
+        p_mem = statistics.median(mem_samples(process))  # the figures' own medians
+        t_mem = statistics.median(mem_samples(thread))
         ratio = f"{p_mem / t_mem:.0f}×" if t_mem > 0 else "far more than"
         findings.append(
             f"at {top} clients a connection costs {p_mem / 2**20:.2f} MiB as a process and "
@@ -333,7 +457,11 @@ def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]
                 "cost of this Python server, not of threads (mysqld's threads share no such "
                 "lock: ostoolkit connections --real mariadb measures a server without one)"
             )
-    tails = {r.model: percentile(r.load.latency_us, 99) for r in (process, thread, pooled) if r}
+    tails = {
+        r.model: statistics.median(query_windows(r.load).p99)
+        for r in (process, thread, pooled)
+        if r
+    }
     if pooled and len(tails) > 1:
         others = ", ".join(f"{ms / 1e3:,.0f} ms {m}" for m, ms in tails.items() if m != "pooled")
         findings.append(

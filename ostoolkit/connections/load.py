@@ -2,10 +2,14 @@
 
 Clients run in their own processes, so the load does not share the server's interpreter.
 Each client process opens its share of the connections one after the other (timing each
-connect up to the server's greeting), says so, waits for the common start, then keeps one
-query in flight per connection until each has run its queries (a closed loop). A client
-never prints: if the server or ostoolkit vanishes it says why on its report pipe (when
-someone still reads it) and exits with status 1.
+connect up to the server's greeting), in one step or several (``LoadRun``'s ``steps``, so
+that the server can be read between them), says so after each, waits for the common start,
+then keeps one query in flight per connection until each has run its queries (a closed
+loop). It reports every query's latency and completion time (``time.perf_counter_ns``,
+CLOCK_MONOTONIC: one clock for every process), when its loop began and when its first
+connection finished, so that ostoolkit can split the steady state into time windows
+(``split_windows``). A client never prints: if the server or ostoolkit vanishes it says why
+on its report pipe (when someone still reads it) and exits with status 1.
 """
 
 from __future__ import annotations
@@ -30,18 +34,45 @@ from ostoolkit.errors import OstoolkitError
 # Client processes driving the load; more do not help on small hosts and cost memory.
 MAX_CLIENT_PROCESSES = 4
 REPORT_TIMEOUT_S = 300.0
-# A client process's life: (its share of the connections, its report pipe, the phase pipes).
-ClientBody = Callable[[int, int, Sequence[int]], None]
+# A client process's life: (the connections it opens in each connect step, its report pipe,
+# the phase pipes: one per connect step, then the go and finish ones).
+ClientBody = Callable[[Sequence[int], int, Sequence[int]], None]
 
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What the clients saw: connect times, query latencies (µs) and the query phase's length."""
+    """What the clients saw: connect times, query latencies (µs), the query phase's length.
+
+    ``ends_ns[i]`` is when the query of ``latency_us[i]`` completed; ``steady_ns`` the span in
+    which every connection was in its closed loop: from the last client's start to the
+    first connection that finished its queries ((0, 0) when not known).
+    """
 
     connect_us: list[float]
     latency_us: list[float]
     queries: int
     elapsed_s: float
+    ends_ns: Sequence[int] = ()
+    steady_ns: tuple[int, int] = (0, 0)
+
+
+def split_windows(
+    ends: Sequence[int], values: Sequence[float], start: int, stop: int, count: int
+) -> list[list[float]]:
+    """``values`` by the window their ``ends`` fall in: ``count`` equal windows from ``start``
+    to ``stop`` (any one integer clock unit), each including its start and excluding its end.
+
+    A value whose end lies outside every window is left out; with no span (``stop`` not
+    after ``start``) every window is empty.
+    """
+    windows: list[list[float]] = [[] for _ in range(max(count, 0))]
+    span = stop - start
+    if span <= 0 or not windows:
+        return windows
+    for end, value in zip(ends, values, strict=True):
+        if start <= end < stop:
+            windows[(end - start) * count // span].append(value)
+    return windows
 
 
 def _open(port: int, count: int) -> tuple[list[socket.socket], list[float]]:
@@ -57,16 +88,24 @@ def _open(port: int, count: int) -> tuple[list[socket.socket], list[float]]:
     return socks, times
 
 
-def _run_queries(socks: Sequence[socket.socket], queries: int) -> list[float]:
-    """Keep one query in flight per connection until each ran ``queries``; latencies in µs."""
+def _run_queries(socks: Sequence[socket.socket], queries: int) -> dict[str, Any]:
+    """Keep one query in flight per connection until each ran ``queries``.
+
+    Returns the report of the query phase: each query's latency (µs) and completion time
+    (ns), when every connection had its first query out (``start_ns``) and when the first
+    connection ran its last (``first_done_ns``): between the two, all of them were busy.
+    """
     selector = selectors.DefaultSelector()
     left = dict.fromkeys(socks, queries)
     sent_at: dict[socket.socket, int] = {}
     latencies: list[float] = []
+    ends: list[int] = []
     for sock in socks:
         selector.register(sock, selectors.EVENT_READ, sock)
         sent_at[sock] = time.perf_counter_ns()
         sock.sendall(QUERY)
+    start = time.perf_counter_ns()
+    first_done = 0
     pending = len(socks)
     while pending:
         for key, _ in selector.select():
@@ -75,6 +114,7 @@ def _run_queries(socks: Sequence[socket.socket], queries: int) -> list[float]:
                 raise OstoolkitError("the server closed a connection mid-run")
             now = time.perf_counter_ns()
             latencies.append((now - sent_at[sock]) / 1e3)
+            ends.append(now)
             left[sock] -= 1
             if left[sock]:
                 sent_at[sock] = time.perf_counter_ns()
@@ -82,7 +122,13 @@ def _run_queries(socks: Sequence[socket.socket], queries: int) -> list[float]:
             else:
                 selector.unregister(sock)
                 pending -= 1
-    return latencies
+                first_done = first_done or now
+    return {
+        "latency_us": latencies,
+        "ends_ns": ends,
+        "start_ns": start,
+        "first_done_ns": first_done,
+    }
 
 
 def send_report(report_w: int, payload: dict[str, Any]) -> None:
@@ -92,15 +138,21 @@ def send_report(report_w: int, payload: dict[str, Any]) -> None:
         data = data[os.write(report_w, data) :]
 
 
-def _client(port: int, queries: int, count: int, report_w: int, phases: Sequence[int]) -> None:
-    """One client process: at each phase's start, connect, then query, then close."""
-    connect_r, go_r, finish_r = phases
+def _client(
+    port: int, queries: int, counts: Sequence[int], report_w: int, phases: Sequence[int]
+) -> None:
+    """One client process: at each phase's start, connect (a step at a time), then query,
+    then close."""
+    *connect_rs, go_r, finish_r = phases
     send_report(report_w, {})  # started: the server can be measured with us in the picture
-    os.read(connect_r, 1)  # end-of-file on each phase pipe: every client moves on at once
-    socks, connect_us = _open(port, count)
-    send_report(report_w, {"connect_us": connect_us})
+    socks: list[socket.socket] = []
+    for connect_r, count in zip(connect_rs, counts, strict=True):
+        os.read(connect_r, 1)  # end-of-file on each phase pipe: every client moves on at once
+        opened, connect_us = _open(port, count)
+        socks += opened
+        send_report(report_w, {"connect_us": connect_us})
     os.read(go_r, 1)
-    send_report(report_w, {"latency_us": _run_queries(socks, queries)})
+    send_report(report_w, _run_queries(socks, queries))
     os.read(finish_r, 1)
     for sock in socks:
         sock.close()
@@ -111,41 +163,59 @@ def builtin_client(port: int, queries: int) -> ClientBody:
     return functools.partial(_client, port, queries)
 
 
-def _run_client(body: ClientBody, count: int, report_w: int, phases: Sequence[int]) -> None:
+def _run_client(
+    body: ClientBody, counts: Sequence[int], report_w: int, phases: Sequence[int]
+) -> None:
     """``body``, but a vanished server or ostoolkit ends it with status 1 and no traceback.
 
     The reason goes to ostoolkit as ``{"error": ...}`` if it still reads the report pipe.
     """
     try:
-        body(count, report_w, phases)
+        body(counts, report_w, phases)
     except (OSError, OstoolkitError) as err:
         with contextlib.suppress(OSError):
             send_report(report_w, {"error": " ".join(str(err).split()) or type(err).__name__})
         os._exit(1)
 
 
-def _split(total: int, parts: int) -> list[int]:
-    """Split ``total`` connections as evenly as possible over ``parts`` processes."""
-    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+def plan_connects(total: int, processes: int, steps: int) -> list[list[int]]:
+    """How many connections each client process opens in each connect step.
+
+    Connection j is opened by process j mod P (so the processes' shares differ by one at
+    most) in step j × S // total (so every step opens total / S connections, give or take
+    one: at least one while there are no more steps than connections). At most ``total``
+    processes: none is left without a connection.
+    """
+    parts = min(processes, total)
+    plan = [[0] * steps for _ in range(parts)]
+    for j in range(total):
+        plan[j % parts][j * steps // total] += 1
+    return plan
 
 
 class LoadRun(ClosedOnExit):
-    """Client processes driven through three phases: connect, query, finish.
+    """Client processes driven through the phases: connect (in ``steps``), query, finish.
 
     A context manager: ``start`` it inside the ``with`` block, and leaving the block kills
     and reaps whatever clients are left, before any server stops. Creating the client
     processes first matters: they are forks of ostoolkit and share pages with the server,
-    so the server's PSS is measured idle with them already present.
+    so the server's PSS is measured idle with them already present. Connecting in several
+    steps (``connect`` once per step) lets the server be read between them; there are never
+    more steps than connections.
     """
 
-    PHASES = ("connect", "go", "finish")
-
     def __init__(
-        self, clients: int, body: ClientBody, processes: int = MAX_CLIENT_PROCESSES
+        self,
+        clients: int,
+        body: ClientBody,
+        processes: int = MAX_CLIENT_PROCESSES,
+        steps: int = 1,
     ) -> None:
         self.clients = clients
         self.body = body
         self.processes = processes
+        self.steps = max(1, min(steps, clients))
+        self.phases = ("connect",) * self.steps + ("go", "finish")
         self.children = Children()
         self.fds = Fds()
         self.phase_w: list[int] = []  # write ends of the phases not begun yet, in order
@@ -154,18 +224,17 @@ class LoadRun(ClosedOnExit):
 
     def start(self) -> None:
         """Fork the client processes; return once every one of them runs."""
-        pipes = [self.fds.pipe() for _ in self.PHASES]
+        pipes = [self.fds.pipe() for _ in self.phases]
         phase_r = [read_end for read_end, _ in pipes]
         self.phase_w = [write_end for _, write_end in pipes]
-        shares = [n for n in _split(self.clients, min(self.processes, self.clients)) if n]
-        for share in shares:
+        for counts in plan_connects(self.clients, self.processes, self.steps):
             report_r, report_w = self.fds.pipe()
 
-            def run(share: int = share, report_w: int = report_w) -> None:
+            def run(counts: list[int] = counts, report_w: int = report_w) -> None:
                 # Without the phases' write ends (or it would never read end-of-file) and
                 # the report pipes' read ends (a write must fail once ostoolkit is gone).
                 self.fds.close_copies({report_w, *phase_r})
-                _run_client(self.body, share, report_w, phase_r)
+                _run_client(self.body, counts, report_w, phase_r)
 
             self.pids.append(self.children.fork(run))
             self.fds.close(report_w)
@@ -206,14 +275,24 @@ class LoadRun(ClosedOnExit):
         return self._collect()
 
     def connect(self) -> list[float]:
-        """Let the clients open their connections; return every connect time (µs)."""
+        """Let the clients open the next step's connections; return their connect times (µs)."""
         return [t for report in self.phase() for t in report["connect_us"]]
 
-    def run(self) -> tuple[list[float], float]:
-        """Let every client run its queries; return the latencies (µs) and the elapsed time."""
+    def run(self, connect_us: list[float]) -> LoadResult:
+        """Let every client run its queries; what they saw, ``connect_us`` (from the connect
+        steps) beside."""
         started = time.perf_counter()
         reports = self.phase()
-        return [t for r in reports for t in r["latency_us"]], time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        latency_us = [t for r in reports for t in r["latency_us"]]
+        return LoadResult(
+            connect_us,
+            latency_us,
+            len(latency_us),
+            elapsed,
+            [t for r in reports for t in r["ends_ns"]],
+            (max(r["start_ns"] for r in reports), min(r["first_done_ns"] for r in reports)),
+        )
 
     def finish(self) -> None:
         """Let the clients close their connections and exit; reap them."""

@@ -72,25 +72,31 @@ STATUS_FIELDS = ("VmPTE", "VmStk", "Threads")
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """Which models to start, and how many workers in each run."""
+    """Which models to start, how many workers in each group, and how many groups of the most.
+
+    A figure's samples are the marginal per worker at the largest count, one per group of
+    that many (``groups``): the marginal at each smaller count is another quantity (the
+    first worker also pays for what later ones share), kept in ``extra.by_workers``.
+    """
 
     workers: tuple[int, ...] = (1, 10, 100)
     models: tuple[str, ...] = MODELS
     state_kb: int = STATE_KB
+    groups: int = 3
 
     @classmethod
     def full(cls) -> MemoryConfig:
-        """The careful settings (the defaults): 1, 10 and 100 workers of each model."""
+        """The careful settings (the defaults): 1, 10 and 100 workers, three groups of 100."""
         return cls()
 
     @classmethod
     def quick(cls) -> MemoryConfig:
-        """1 and 10 workers, for CI logs and the report's quick run."""
-        return cls(workers=(1, 10))
+        """1 and 10 workers, two groups of 10, for CI logs and the report's runs."""
+        return cls(workers=(1, 10), groups=2)
 
     def steps(self) -> int:
-        """How many progress steps ``measure_memory`` reports (each count and an empty group)."""
-        return len(self.models) * (len(self.workers) + 1)
+        """Progress steps of ``measure_memory``: each group, the empty one included."""
+        return len(self.models) * (len(self.workers) + self.groups)
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,8 @@ class GroupTotal:
 
 def check_config(config: MemoryConfig) -> None:
     """Refuse, before starting anything, counts over the limits or over the host's headroom."""
+    if config.groups < 1:
+        raise InvalidRequest(f"groups must be at least 1, not {config.groups}")
     for model in config.models:
         if model not in MODELS:
             raise InvalidRequest(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
@@ -197,13 +205,17 @@ def run_group(model: str, count: int, kb: int) -> GroupTotal:
 
 
 def _model_results(
-    model: str, totals: list[GroupTotal], interference: Interference | None = None
+    model: str,
+    totals: list[GroupTotal],
+    largest: list[GroupTotal],
+    interference: Interference | None = None,
 ) -> list[Result]:
-    """Per-worker USS, PSS and RSS for one model: samples are the marginals at each N."""
+    """Per-worker USS, PSS and RSS for one model: samples are the marginals at the largest
+    count, one per group of that many (``largest``); ``totals`` is every count once, from 0."""
     base = totals[0]
     results = []
     for metric in METRICS:
-        marginals = [(getattr(t, metric) - getattr(base, metric)) / t.workers for t in totals[1:]]
+        marginals = [(getattr(t, metric) - getattr(base, metric)) / t.workers for t in largest]
         points = [(t.workers, float(getattr(t, metric))) for t in totals]
         extra: dict[str, Any] = {
             "slope_bytes": round(slope(points)),
@@ -250,7 +262,13 @@ def measure_memory(config: MemoryConfig, progress: Progress | None = None) -> Me
                     totals.append(run_group(model, count, config.state_kb))
                     if progress:
                         progress(1)
-            results.extend(_model_results(model, totals, meter.result))
+                top = max(config.workers)
+                largest = [next(t for t in totals if t.workers == top)]
+                for _ in range(config.groups - 1):
+                    largest.append(run_group(model, top, config.state_kb))
+                    if progress:
+                        progress(1)
+            results.extend(_model_results(model, totals, largest, meter.result))
     return Measurement(tuple(results), tuple(memory_findings(results)), tuple(warnings))
 
 

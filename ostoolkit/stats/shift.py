@@ -111,17 +111,21 @@ class HostMove:
     draws: NDArray[np.float64] | None = field(default=None, compare=False, repr=False)
 
 
-def host_move(base: SampleSet, other: SampleSet, exponent: int = 1) -> HostMove | None:
+def host_move(
+    base: SampleSet, other: SampleSet, exponent: int = 1, interval: bool = True
+) -> HostMove | None:
     """The host's move from the baseline's reference samples to another run's, or None.
 
     ``exponent`` is 1 for a time (it takes as much longer as the reference does) and -1 for
-    a rate. An interval only when both sides have MIN_SAMPLES samples. None when a sample is
-    not positive.
+    a rate. An interval only when asked (``interval``: where the move may withhold a verdict)
+    and both sides have MIN_SAMPLES samples; else the ratio alone. None when a sample is not
+    positive.
     """
     if base.ordered[0] <= 0 or other.ordered[0] <= 0:
         return None
     ratio = (other.median / base.median) ** exponent
-    draws = ratio_draws(base, other) if min(base.n, other.n) >= MIN_SAMPLES else None
+    enough = interval and min(base.n, other.n) >= MIN_SAMPLES
+    draws = ratio_draws(base, other) if enough else None
     if draws is not None and draws.min() > 0:
         draws = draws**exponent
         low, high = percentile_interval(draws)

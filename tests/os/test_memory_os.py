@@ -63,7 +63,8 @@ def test_group_identities_and_positive_marginals(model, monkeypatch):
     for metric in ("uss", "pss", "rss"):
         result = by_id[f"memory.{model}.{metric}_per_worker"]
         assert result.extra["slope_bytes"] > 0
-        assert result.n == 2
+        assert result.n == 3  # one marginal per group of 4: three groups
+        assert len(seen) == 5  # the empty group, 1, 4, and two more groups of 4
     everyone = [p for group in seen for p in group]
     _gone, alive = psutil.wait_procs(everyone, timeout=20)
     assert not alive

@@ -31,6 +31,8 @@ def test_limits_are_checked_before_starting():
         check_config(MemoryConfig(workers=(10001,), models=("thread",)))
     with pytest.raises(InvalidRequest, match="unknown model"):
         check_config(MemoryConfig(models=("fiber",)))
+    with pytest.raises(InvalidRequest, match="groups must be at least 1"):
+        check_config(MemoryConfig(groups=0))
     check_config(MemoryConfig(workers=(1, 2), models=("thread", "process")))
 
 
@@ -39,12 +41,17 @@ def total(workers, uss, pss, rss, pte=0):
 
 
 def test_model_results_marginals_and_kernel_extras():
-    totals = [total(0, 1000, 2000, 9000, 40), total(1, 2000, 3000, 19000, 44),
-              total(10, 11000, 12000, 109000, 80)]  # fmt: skip
-    uss, pss, rss = _model_results("process", totals)
+    totals = [
+        total(0, 1000, 2000, 9000, 40),
+        total(1, 2000, 3000, 19000, 44),
+        total(10, 11000, 12000, 109000, 80),
+    ]
+    again = total(10, 12000, 12000, 119000, 80)
+    uss, pss, rss = _model_results("process", totals, [totals[-1], again])
     assert uss.id == "memory.process.uss_per_worker"
-    assert uss.samples == (1000.0, 1000.0)
-    assert rss.samples == (10000.0, 10000.0)
+    # the marginals at the largest count only, one per group of that many
+    assert uss.samples == (1000.0, 1100.0)
+    assert rss.samples == (10000.0, 11000.0)
     assert uss.extra["slope_bytes"] == 1000
     assert uss.extra["vmpte_per_worker_bytes"] == 4096
     assert uss.extra["kernel"]["10"]["processes"] == 11
@@ -54,7 +61,9 @@ def test_model_results_marginals_and_kernel_extras():
 def test_findings_and_verdict():
     totals = [total(0, 0, 0, 0), total(1, 10**6, 2 * 10**6, 16 * 10**6)]
     thread_totals = [total(0, 0, 0, 0), total(1, 100_000, 100_000, 100_000)]
-    results = _model_results("process", totals) + _model_results("thread", thread_totals)
+    results = _model_results("process", totals, totals[-1:]) + _model_results(
+        "thread", thread_totals, thread_totals[-1:]
+    )
     findings = memory_findings(results)
     assert findings[0].startswith("summed RSS says a forked process costs 15.26 MiB, 16×")
     assert findings[-1].startswith("a thread costs 98 KiB")
