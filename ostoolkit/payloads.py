@@ -88,6 +88,7 @@ class FigureFields(TypedDict):
     n: int
     runs: int  # how many independent runs the samples came from (0 when missing)
     exact: bool  # fixed by construction: judged on its value
+    resolution: float | None  # the smallest size its method resolves (median below: "< it")
     spread: float | None
     status: str | None
     other_cpu_share: float | None

@@ -41,6 +41,14 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:,.{digits}f}{UNIT_SUFFIX.get(unit, ' ' + unit)}"
 
 
+def format_figure(value: float | None, unit: str, resolution: float | None = None) -> str:
+    """A measured figure: as format_value, but "< 4.0 KiB" when its size is below the
+    resolution of its method (a negative PSS per connection is page-sized noise, not a gain)."""
+    if value is not None and resolution is not None and abs(value) < resolution:
+        return f"< {format_value(resolution, unit)}"
+    return format_value(value, unit)
+
+
 def _format_bytes(value: float) -> str:
     """Bytes in binary units (KiB, MiB, GiB)."""
     size = float(value)

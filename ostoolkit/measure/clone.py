@@ -384,6 +384,7 @@ def _to_measurement(
                     "bool",
                     [1.0 if shared else 0.0],
                     extra=extra,
+                    exact=True,  # what the kernel did, seen once: yes or no, no spread
                 )
             )
     for aspect in ASPECTS:

@@ -346,7 +346,13 @@ def _tree_measurement(
 ) -> Measurement:
     """Results (fork and exec times, memory per process) and the tree as data."""
     results: list[Result] = [
-        make_result("forktree.processes", "processes in the tree", "count", [count_nodes(tree) - 1])
+        make_result(
+            "forktree.processes",
+            "processes in the tree",
+            "count",
+            [count_nodes(tree) - 1],
+            exact=True,
+        )
     ]
     if forks:
         label = "fork() as the parent sees it"
@@ -420,7 +426,13 @@ def read_subtree(pid: int, threads: bool = False) -> Measurement:
     tree = nest(nodes, pid)
     skipped = len(below) + 1 - count_nodes(tree)
     results = (
-        make_result("forktree.processes", "processes below it", "count", [count_nodes(tree) - 1]),
+        make_result(
+            "forktree.processes",
+            "processes below it",
+            "count",
+            [count_nodes(tree) - 1],
+            exact=True,
+        ),
     )
     lineage = ancestry(pid)
     findings = ("ancestry: " + " → ".join(f"{n['name']}({n['pid']})" for n in lineage),)

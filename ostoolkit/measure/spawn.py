@@ -119,7 +119,7 @@ class SpawnConfig:
     @classmethod
     def quick(cls) -> SpawnConfig:
         """Fewer repetitions, for CI logs and the report's quick run."""
-        return cls(repeat=10, mp_repeat=3)
+        return cls(repeat=10, mp_repeat=5)
 
     def steps(self) -> int:
         """How many progress steps ``measure_spawn`` reports (one per timed operation)."""

@@ -15,7 +15,7 @@ from typing import Any
 from ostoolkit.payloads import CompareSummary
 from ostoolkit.report import Report
 from ostoolkit.stats import HOST_MOVED, OTHER_CPU_LIMIT, STEAL_LIMIT
-from ostoolkit.units import format_value
+from ostoolkit.units import format_figure, format_value
 
 # The report of `ostoolkit compare`: its figures arrive as numbers in data.comparisons (one
 # object per figure and host, see docs/results.md); every word and number of text about them
@@ -159,7 +159,8 @@ def compare_cell_parts(
         return parts
     unit = text_field(item, "unit")
     median = finite(item.get("median"))
-    parts["value"] = "—" if median is None else format_value(median, unit)
+    resolution = finite(item.get("resolution"))
+    parts["value"] = "—" if median is None else format_figure(median, unit, resolution)
     parts["strip"] = sparkline(item.get("strip"))
     parts["marks"] = _marks(item)
     if is_baseline:

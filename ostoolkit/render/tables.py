@@ -14,7 +14,7 @@ from tabulate import tabulate
 from ostoolkit.payloads import SummaryTable, TreeNode
 from ostoolkit.render.charts import mermaid_xychart, text_plot
 from ostoolkit.report import Report, Result
-from ostoolkit.units import format_value
+from ostoolkit.units import format_figure, format_value
 
 # Extra fields a command may put in results that deserve a column, in this order, when present.
 EXTRA_COLUMNS = (
@@ -61,13 +61,22 @@ def _results_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]
         headers += ["article", "verdict"]
     rows = []
     for r in results:
-        row = [r.label, *(format_value(v, r.unit) for v in (r.median, r.p10, r.p90))]
-        row += [str(r.n), r.status]
+        row = [r.label, *(format_figure(v, r.unit, r.resolution) for v in (r.median, r.p10, r.p90))]
+        row += [_count(r), r.status]
         row += [format_value(r.extra.get(key), unit) for key, _, unit in extras]
         if with_claims:
             row += [r.claim or "", r.verdict or ""]
         rows.append(row)
     return headers, rows
+
+
+def _count(result: Result) -> str:
+    """The n column: the samples, in how many runs when more than one; "exact" for a figure
+    fixed by construction."""
+    if result.exact:
+        return "exact"
+    runs = result.run_count
+    return f"{result.n} in {runs} runs" if runs > 1 else str(result.n)
 
 
 def _host_rows(host: dict[str, Any]) -> list[list[str]]:
