@@ -24,11 +24,10 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.compare_hosts import host_differences, same_host, unique_labels
+from ostoolkit.compare_hosts import host_differences, pool_reports, same_host, unique_labels
 from ostoolkit.errors import InvalidRequest, ReportError
 from ostoolkit.loader import load_report
 from ostoolkit.payloads import (
@@ -39,7 +38,7 @@ from ostoolkit.payloads import (
     Regression,
     VerdictFields,
 )
-from ostoolkit.report import Measurement, Report, Result, merge_runs
+from ostoolkit.report import Measurement, Report, Result
 from ostoolkit.stats import (
     CONFIDENCE,
     RESAMPLES,
@@ -249,29 +248,6 @@ def compare_reports(
         "same_host": dict(zip(names, same, strict=True)),
     }
     return Measurement((), data=data)
-
-
-def pool_reports(
-    reports: Sequence[Report], labels: Sequence[str]
-) -> tuple[list[str], list[Report], list[int]]:
-    """Pool the reports that share a label into one: the labels, the pooled reports, and
-    how many reports each pools.
-
-    A pooled report is the first one's, with each figure's runs being every report's runs of
-    it (report.merge_runs), in the order given; a figure some reports lack pools the others'.
-    """
-    groups: dict[str, list[Report]] = {}
-    for label, report in zip(labels, reports, strict=True):
-        groups.setdefault(label, []).append(report)
-    pooled = []
-    for group in groups.values():
-        parts: dict[str, list[Result]] = {}
-        for report in group:
-            for result in report.results:
-                parts.setdefault(result.id, []).append(result)
-        results = tuple(merge_runs(figure) for figure in parts.values())
-        pooled.append(replace(group[0], results=results))
-    return list(groups), pooled, [len(group) for group in groups.values()]
 
 
 def compared_hosts(measurement: Measurement) -> dict[str, Any]:

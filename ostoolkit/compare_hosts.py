@@ -1,19 +1,21 @@
-"""The hosts behind the compared reports: column labels, differing fingerprint fields, and
-whether two reports are runs of one host configured the same.
+"""The hosts behind the compared reports: column labels, reports pooled by label, differing
+fingerprint fields, and whether two reports are runs of one host configured the same.
 
-Apart from the figures' statistics (``compare.py``): these read only the reports' ``host``
-blocks, and give ``data.host_differences``, ``data.same_host`` and the labels of ``data.hosts``.
+Apart from the figures' statistics (``compare.py``): these read the reports' ``host`` blocks
+and labels, and give ``data.host_differences``, ``data.same_host``, ``data.reports`` and the
+labels of ``data.hosts``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.payloads import HostDifference
-from ostoolkit.report import Report
+from ostoolkit.report import Report, Result, merge_runs
 
 # Host fields compared (in this order) and their readable names; a nested field's key is
 # added after a colon ("virtualization: container", "mitigation: spectre_v2").
@@ -81,6 +83,29 @@ def unique_labels(reports: Sequence[Report], given: Sequence[str]) -> list[str]:
         seen[label] = seen.get(label, 0) + 1
         unique.append(label if labels.count(label) == 1 else f"{label} #{seen[label]}")
     return unique
+
+
+def pool_reports(
+    reports: Sequence[Report], labels: Sequence[str]
+) -> tuple[list[str], list[Report], list[int]]:
+    """Pool the reports that share a label into one: the labels, the pooled reports, and
+    how many reports each pools.
+
+    A pooled report is the first one's, with each figure's runs being every report's runs of
+    it (report.merge_runs), in the order given; a figure some reports lack pools the others'.
+    """
+    groups: dict[str, list[Report]] = {}
+    for label, report in zip(labels, reports, strict=True):
+        groups.setdefault(label, []).append(report)
+    pooled = []
+    for group in groups.values():
+        parts: dict[str, list[Result]] = {}
+        for report in group:
+            for result in report.results:
+                parts.setdefault(result.id, []).append(result)
+        results = tuple(merge_runs(figure) for figure in parts.values())
+        pooled.append(replace(group[0], results=results))
+    return list(groups), pooled, [len(group) for group in groups.values()]
 
 
 def host_differences(reports: Sequence[Report]) -> list[HostDifference]:

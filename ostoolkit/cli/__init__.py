@@ -165,7 +165,8 @@ def run_cli(argv: list[str]) -> int:
 
 # The commands use run_command and the helpers above, so they are imported once those exist.
 from ostoolkit.cli.commands import COMMANDS  # noqa: E402
+from ostoolkit.cli.compare import compare_command  # noqa: E402
 from ostoolkit.cli.measure import MEASURE_COMMANDS  # noqa: E402
 
-for _command in (*MEASURE_COMMANDS, *COMMANDS):
+for _command in (*MEASURE_COMMANDS, *COMMANDS, compare_command):
     cli.add_command(_command)

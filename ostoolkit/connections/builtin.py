@@ -69,17 +69,24 @@ LABELS = {
 }
 # The query phase's steady state is cut into this many equal time windows, each one sample
 # of qps, p50 and p99. compare judges a figure on 5 samples or more: 8 leave a margin for a
-# window that went wrong, while each window keeps an eighth of the steady queries, enough
-# for its own p99 at the quick settings (about 50 each at 10 clients) and far more above.
+# window that went wrong, while each window still holds an eighth of the steady queries,
+# enough for its own p99 (MIN_RUN_QUERIES).
 WINDOWS = 8
 # Fewer queries than this in a window make its p99 little more than its largest latency:
-# the results say so (raise --queries).
-MIN_WINDOW_QUERIES = 40
+# the results say so.
+MIN_WINDOW_QUERIES = 50
+# A run makes at least this many queries in all, however few its clients (at 10 clients,
+# 200 per connection): each window then holds MIN_WINDOW_QUERIES even when the steady state
+# is a fifth of the query phase, as when one connection gets ahead of the others on a busy
+# host. 100 clients make as many with the default 20 per connection; 10 clients this many
+# cost some 40 ms more per model, where more per connection everywhere would cost seconds.
+MIN_RUN_QUERIES = 2000
 # Connections open in this many steps, the server's PSS read after each: the samples of the
-# memory per connection. Its PSS is not read during the queries: one reading of a hundred
-# backends takes a CPU for as long as a good part of the quick query phase, and would slow
-# the very queries being timed.
-MEM_STEPS = 8
+# memory per connection (compare's least; each step costs a reading of the whole server,
+# a third of a millisecond per process, so no more than that). The PSS is not read during
+# the queries: one reading of a hundred backends keeps a CPU busy about as long as the
+# whole query phase at 100 clients, and would slow the very queries being timed.
+MEM_STEPS = 5
 # PSS is counted in pages, and the server's own pages come and go between two readings: a
 # difference below one page per connection cannot be told from that noise (the pooler's
 # cost per client is about that), so the renderer shows "< 1 page" instead of the number.
@@ -92,8 +99,7 @@ class ConnectionsConfig:
 
     clients: tuple[int, ...] = (10, 100, 1000)
     models: tuple[str, ...] = MODELS
-    # Per connection: at 10 clients, 50 give each of the WINDOWS about 50 queries.
-    queries: int = 50
+    queries: int = 20  # per connection, at the least (``queries_per_connection``)
     pool_size: int = DEFAULT_POOL_SIZE
 
     @classmethod
@@ -149,6 +155,12 @@ def open_files_needed(config: ConnectionsConfig) -> tuple[int, str]:
     return max(open_files_per_process(m, top, config.pool_size) for m in config.models)
 
 
+def queries_per_connection(queries: int, clients: int) -> int:
+    """The queries each connection runs: ``queries``, or more so that the run makes
+    MIN_RUN_QUERIES in all."""
+    return max(queries, -(-MIN_RUN_QUERIES // clients))
+
+
 def check_config(config: ConnectionsConfig) -> None:
     """Refuse, before any server starts, what the host's limits cannot take."""
     for model in config.models:
@@ -189,21 +201,26 @@ def _group(pids: Sequence[int]) -> list[psutil.Process]:
     return procs
 
 
-def server_state(pids: Sequence[int]) -> ServerState:
-    """Measure the server group: the given processes and all their descendants."""
+def server_state(pids: Sequence[int], memory: bool = True) -> ServerState:
+    """Measure the server group: the given processes and all their descendants.
+
+    Without ``memory`` its USS and PSS are left at 0: reading them walks every process's
+    page tables, the longest part of a reading.
+    """
     processes = threads = uss = pss = fds = switches = 0
     for proc in _group(pids):
         try:
             with proc.oneshot():
-                info = proc.memory_full_info()
+                if memory:
+                    info = proc.memory_full_info()
+                    uss += info.uss
+                    pss += info.pss
                 threads += proc.num_threads()
                 fds += proc.num_fds()
             switches += _task_switches(proc)
         except psutil.NoSuchProcess:
             continue
         processes += 1
-        uss += info.uss
-        pss += info.pss
     return ServerState(processes, threads, uss, pss, fds, switches)
 
 
@@ -240,6 +257,7 @@ def _start_model(model: str, stack: contextlib.ExitStack, pool_size: int) -> lis
 class RunFigures:
     """One model at one client count: the server before and with the clients, and the load.
 
+    ``after`` is the server after the queries, its memory not read (``server_state``);
     ``steps`` holds, for each connect step, the connections it opened and the server's PSS
     after it (the last one's is ``loaded.pss``).
     """
@@ -279,7 +297,7 @@ def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigu
         loaded = server_state(pids)
         steps.append((len(opened), loaded.pss))
         result = load.run(connect_us)
-        after = server_state(pids)
+        after = server_state(pids, memory=False)  # for its switches
         load.finish()
     return RunFigures(model, clients, idle, loaded, after, result, steps=tuple(steps))
 
@@ -352,7 +370,11 @@ def figures_to_results(run: RunFigures) -> list[Result]:
     }
     windows = query_windows(run.load)
     # The run's parameters, so readers need not parse them back out of the id.
-    params: dict[str, Any] = {"model": run.model, "clients": run.clients}
+    params: dict[str, Any] = {
+        "model": run.model,
+        "clients": run.clients,
+        "queries": run.load.queries // run.clients,
+    }
     metered = partial(make_result, interference=run.interference, extra=params)
     timed = partial(metered, notes=windows.notes)
     return [
@@ -488,8 +510,9 @@ def measure_connections(config: ConnectionsConfig, progress: Progress | None = N
     with enough_open_files(open_files_needed(config)[0]):  # raised before the forks
         for model in config.models:
             for clients in config.clients:
+                queries = queries_per_connection(config.queries, clients)
                 with Meter() as meter:
-                    run = run_model(model, clients, config.queries, config.pool_size)
+                    run = run_model(model, clients, queries, config.pool_size)
                 runs.append(replace(run, interference=meter.result))
                 if progress:
                     progress(1)

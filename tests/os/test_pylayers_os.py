@@ -116,6 +116,6 @@ def test_library_call_restores_affinity_and_leaves_no_fd_or_thread():
     assert sum(steps) == config.steps()
     by_id = {r.id: r for r in measurement.results}
     assert by_id[GIL_ID].extra["cpus"] == [ALLOWED[-1]] * 2
-    assert by_id[GIL_ID].extra["block_sizes"] == [1, 1]
+    assert by_id[GIL_ID].runs == (1, 1)
     assert by_id[ASYNCIO_ID].extra["iterations"] == 200
     assert by_id[OS_ID].extra["cpus"] == [ALLOWED[-1]] * 2

@@ -201,8 +201,8 @@ def test_memory_quick_workers_and_steps(runner, monkeypatch):
         runner.invoke(cli_module.cli, ["measure-memory", "--quick", "--workers", "5"]).exit_code
         == 0
     )
-    assert calls == [MemoryConfig.quick(), MemoryConfig(workers=(5,))]
-    assert calls[0].steps() == len(calls[0].models) * 3
+    assert calls == [MemoryConfig.quick(), MemoryConfig(workers=(5,), groups=2)]
+    assert calls[0].steps() == len(calls[0].models) * 4  # empty, 1, 10, and 10 again
 
 
 def test_list_types_parse_once():

@@ -20,6 +20,7 @@ from ostoolkit.compare import (
 )
 from ostoolkit.compare_hosts import host_differences, host_label
 from ostoolkit.errors import InvalidRequest
+from ostoolkit.render import render
 from ostoolkit.report import Measurement, Result, build_report, save_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,7 @@ def test_a_comparison_object_holds_numbers_and_fixed_words():
         "n": 10,
         "runs": 2,
         "exact": False,
+        "resolution": None,
         "spread": pytest.approx(0.032),
         "status": "noisy",
         "other_cpu_share": 0.01,
@@ -620,3 +622,71 @@ def test_extreme_figures_still_give_json():
     json.dumps(m.data, allow_nan=False)
     assert items(m, "b")["x"]["reason"] == "ratio out of range"
     assert items(m, "b")["y"]["reason"] == "not positive"
+
+
+# -- runs, pooling and exact figures -----------------------------------------------------------
+
+
+def test_reports_sharing_a_label_are_pooled_as_more_runs():
+    """One run a side is never given a direction; two reports a side, pooled, are."""
+    a1, a2 = (report([result("spawn.fork", 100.0 * f, runs=(10,))]) for f in (1.0, 1.01))
+    b1, b2 = (report([result("spawn.fork", 150.0 * f, runs=(10,))]) for f in (1.0, 1.01))
+    alone = items(compare_reports([a1, b1], ["a", "b"]), "b")["spawn.fork"]
+    assert (alone["verdict"], alone["reason"], alone["runs"]) == ("unclear", "one run", 1)
+    m = compare_reports([a1, a2, b1, b2], ["a", "a", "b", "b"])
+    assert m.data["hosts"] == ["a", "b"]
+    assert m.data["reports"] == {"a": 2, "b": 2}
+    pooled = items(m, "b")["spawn.fork"]
+    assert (pooled["verdict"], pooled["runs"], pooled["n"]) == ("slower", 2, 20)
+    assert pooled["ci_low"] > 1.4
+
+
+def test_exact_figures_are_judged_on_their_values():
+    a = report([result("conn.process.10.procs", 11.0, "count", n=1, exact=True)])
+    b = report([result("conn.process.10.procs", 101.0, "count", n=1, exact=True)], hostname="b")
+    same = report([result("conn.process.10.procs", 11.0, "count", n=1, exact=True)])
+    m = compare_reports([a, b], ["a", "b"], fail_above=1.5)
+    item = items(m, "b")["conn.process.10.procs"]
+    assert (item["verdict"], item["reason"], item["exact"]) == ("more", "exact", True)
+    assert item["regressed"]
+    assert item["ci_low"] == item["ratio"]
+    equal = items(compare_reports([a, same], ["a", "c"]), "c")["conn.process.10.procs"]
+    assert (equal["verdict"], equal["reason"]) == ("same", "exact")
+
+
+def test_a_figure_below_its_resolution_is_unclear_and_shown_below_it():
+    def pss(values):
+        return Result("conn.pooled.10.mem_per_conn", "PSS per connection", "bytes",
+                      sorted(values)[2], min(values), max(values), tuple(values), 5,
+                      runs=(1,) * 5, resolution=4096.0)  # fmt: skip
+
+    a = report([pss([-3000.0, 200.0, 1000.0, 1200.0, 2000.0])])
+    b = report([pss([5000.0, 6000.0, 7000.0, 8000.0, 9000.0])], hostname="b")
+    m = compare_reports([a, b], ["a", "b"])
+    item = items(m, "b")["conn.pooled.10.mem_per_conn"]
+    assert (item["verdict"], item["reason"], item["resolution"]) == (
+        "unclear",
+        "below resolution",
+        4096.0,
+    )
+    text = render(build_report("compare", [], m, {"compared": ["a", "b"]}, "t", 1), "table")
+    assert "< 4.0 KiB" in text
+
+
+def test_the_gate_fails_only_on_a_conclusive_regression(tmp_path):
+    """1.6x slower in one run a side: unclear, exit 0; in two runs a side: slower, exit 1."""
+    one = [result("spawn.fork", 100.0, runs=(10,)), result("spawn.thread", 10.0, runs=(10,))]
+    slow = [result("spawn.fork", 160.0, runs=(10,)), result("spawn.thread", 10.0, runs=(10,))]
+    a = write(tmp_path, "a.json", report(one))
+    b = write(tmp_path, "b.json", report(slow, hostname="b"))
+    runner = CliRunner()
+    done = runner.invoke(cli_module.cli, ["compare", a, b, "--fail-above", "1.5"])
+    assert done.exit_code == 0, done.output
+    runs = [result("spawn.fork", 100.0), result("spawn.thread", 10.0)]
+    slower = [result("spawn.fork", 160.0), result("spawn.thread", 10.0)]
+    c = write(tmp_path, "c.json", report(runs))
+    d = write(tmp_path, "d.json", report(slower, hostname="b"))
+    failed = runner.invoke(cli_module.cli, ["compare", c, d, "--fail-above", "1.5", "--json", "-"])
+    assert failed.exit_code == 1, failed.output
+    gate = runner.invoke(cli_module.cli, ["compare", c, d, "--fail-above", "1.7"])
+    assert gate.exit_code == 0  # conclusive, but its interval's near end is below 1.7

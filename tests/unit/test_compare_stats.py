@@ -54,7 +54,7 @@ def verdicts(shift, between, within=0.03, runs=3, per_run=6, threshold=0.05, tri
         rng = random.Random(trial)
         figure = f"spawn.trial{trial}"
         reports = []
-        for name, mu in (("base", 10.0), ("other", 10.0 * (1 + shift))):
+        for _name, mu in (("base", 10.0), ("other", 10.0 * (1 + shift))):
             values = run_samples(rng, runs, per_run, mu, between, within)
             result = make_result(figure, "trial", "us", values, runs=[per_run] * runs)
             reports.append(build_report("report", [], Measurement((result,)), {}, "t", 1))
@@ -131,7 +131,8 @@ def test_the_hierarchical_bootstrap_matches_plain_two_stage_resampling():
 
 def test_one_run_resamples_samples_alone_and_unequal_runs_are_handled():
     one = hierarchical_medians([np.arange(1.0, 10.0)], seed_for("y"))
-    assert one.min() >= 1 and one.max() <= 9
+    assert one.min() >= 1
+    assert one.max() <= 9
     unequal = hierarchical_medians([np.array([1.0]), np.array([5.0, 5.0, 5.0])], seed_for("z"))
     assert set(np.unique(unequal)) <= {1.0, 3.0, 5.0}  # 1+1 -> 1; 1+555 -> 5; 555+555 -> 5
     assert (unequal == 5.0).mean() > 0.5
@@ -168,7 +169,8 @@ def around(median, n=30, spread=0.02):
 def test_one_run_gets_an_interval_but_no_direction():
     one = judge_shift(sampled(around(10.0)), sampled(around(20.0)), 0.05)
     assert (one.direction, one.reason) == ("unclear", ONE_RUN)
-    assert one.ci_low is not None and one.ci_low > 1.5
+    assert one.ci_low is not None
+    assert one.ci_low > 1.5
     runs = judge_shift(
         sampled(around(10.0), runs=[10] * 3), sampled(around(20.0), "b", [10] * 3), 0.05
     )

@@ -171,7 +171,7 @@ def test_layer_result_extras():
     assert extra["baseline_us"] == pytest.approx(0.1)
     assert extra["switches_per_hop"] == pytest.approx(2.6)
     assert extra["involuntary_per_hop"] == pytest.approx(1.1)
-    assert extra["block_sizes"] == [2, 1]
+    assert result.runs == (2, 1)  # each block a run: a fresh partner thread
     assert extra["reference_samples_us"] == [0.5, 0.5, 0.6]
     assert any("2.60 OS switches per hand-off" in note for note in result.notes)
     task = layer_result("asyncio", CPU, Gathered(1, [4.0], [0.2], [0.5], 0, 0, 2, [1]), QUIET)

@@ -80,7 +80,16 @@ def write(tmp_path: Path, text: str, name: str = "a.json") -> Path:
     return path
 
 
-RESULT_DEFAULTS = {"status": "ok", "notes": [], "extra": {}, "claim": None, "verdict": None}
+RESULT_DEFAULTS = {
+    "status": "ok",
+    "notes": [],
+    "extra": {},
+    "claim": None,
+    "verdict": None,
+    "runs": [],
+    "exact": False,
+    "resolution": None,
+}
 
 
 def saved_form(data: dict) -> dict:
@@ -208,6 +217,14 @@ MALFORMED = [
     ("results[3].claim", set_([*R3, "claim"], ["~5 µs"]), "is a list, expected a string or"),
     ("results[3].verdict", set_([*R3, "verdict"], {}), "is an object, expected a string or"),
     ("results[3].medain", set_([*R3, "medain"], 2.5), "is not a field of a result"),
+    ("results[3].runs", set_([*R3, "runs"], 3), "is an integer, expected a list of sample"),
+    ("results[3].runs[1]", set_([*R3, "runs"], [3, 0]), "is 0, expected a run of at least"),
+    ("results[3].runs[0]", set_([*R3, "runs"], [2.5]), "is 2.5, expected an integer"),
+    ("results[3].runs[0]", set_([*R3, "runs"], [True]), "is a boolean, expected an integer"),
+    ("results[3].exact", set_([*R3, "exact"], 1), "is an integer, expected true or false"),
+    ("results[3].exact", set_([*R3, "exact"], None), "is null, expected true or false"),
+    ("results[3].resolution", set_([*R3, "resolution"], -1), "is -1, expected 0 or more"),
+    ("results[3].resolution", set_([*R3, "resolution"], "4 KiB"), "is a string, expected a"),
     *[
         (f"results[3].{key}", drop([*R3, key]), "is missing")
         for key in ("id", "label", "unit", "median", "p10", "p90", "samples", "n")
@@ -282,6 +299,11 @@ ACCEPTED = [
     set_([*R3, "verdict"], None),
     set_([*R3, "extra"], {"deep": [[{"x": [1, None, True, "s"]}]], "big": 10**30}),
     set_(["data", "pair"], "😀 \U0001f600"),
+    set_([*R3, "runs"], [3] * 5),
+    set_([*R3, "runs"], []),
+    set_([*R3, "exact"], True),
+    set_([*R3, "resolution"], 4096),
+    set_([*R3, "resolution"], None),
     *[drop([*R3, key]) for key in ("status", "notes", "extra", "claim", "verdict")],
     *[set_([*R3, "unit"], unit) for unit in UNITS],
     *[set_([*R3, "status"], status) for status in STATUSES],
