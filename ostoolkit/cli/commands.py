@@ -26,7 +26,12 @@ from ostoolkit.cli.options import (
     spoken,
 )
 from ostoolkit.cli.rates import switch_rate_command
-from ostoolkit.connections.builtin import MAX_CLIENTS, ConnectionsConfig, measure_connections
+from ostoolkit.connections.builtin import (
+    MAX_CLIENTS,
+    MIN_RUN_QUERIES,
+    ConnectionsConfig,
+    measure_connections,
+)
 from ostoolkit.connections.builtin import MODELS as CONNECTION_MODELS
 from ostoolkit.connections.realdb import measure_real_server, real_server_steps
 from ostoolkit.connections.realload import MAX_REAL_CLIENTS, RealConfig, resolve_servers
@@ -162,7 +167,9 @@ REAL_DEFAULT = RealConfig(servers=())
               help="Built-in server model; repeat for several.  [default: all]")  # fmt: skip
 @click.option("--queries", type=StrictIntRange(1, 10000), default=CONNECTIONS.queries,
               show_default=True,
-              help="Queries each connection runs, one in flight at a time.")  # fmt: skip
+              help="Queries each connection runs, one in flight at a time (built-in "
+                   f"servers: more at few clients, {MIN_RUN_QUERIES} in all at the "
+                   "least).")  # fmt: skip
 @click.option("--pool-size", type=StrictIntRange(1, 1000), default=CONNECTIONS.pool_size,
               show_default=True, help="Server connections the pooler funnels into.")  # fmt: skip
 @click.option("--postgres", metavar="DSN",

@@ -30,10 +30,19 @@ from ostoolkit.children import Children, ClosedOnExit, Fds, signals_held
 from ostoolkit.connections.protocol import GREETING, QUERY
 from ostoolkit.connections.servers import LOOPBACK
 from ostoolkit.errors import OstoolkitError
+from ostoolkit.stats import percentile
 
 # Client processes driving the load; more do not help on small hosts and cost memory.
 MAX_CLIENT_PROCESSES = 4
 REPORT_TIMEOUT_S = 300.0
+# The query phase's steady state is cut into this many equal time windows, each one sample
+# of qps, p50 and p99. compare judges a figure on 5 samples or more: 8 leave a margin for a
+# window that went wrong, while each window still holds an eighth of the steady queries,
+# enough for its own p99 (builtin.MIN_RUN_QUERIES).
+WINDOWS = 8
+# Fewer queries than this in a window make its p99 little more than its largest latency:
+# the results say so.
+MIN_WINDOW_QUERIES = 50
 # A client process's life: (the connections it opens in each connect step, its report pipe,
 # the phase pipes: one per connect step, then the go and finish ones).
 ClientBody = Callable[[Sequence[int], int, Sequence[int]], None]
@@ -73,6 +82,46 @@ def split_windows(
         if start <= end < stop:
             windows[(end - start) * count // span].append(value)
     return windows
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The query phase as samples: queries per second, p50 and p99 of each window."""
+
+    qps: list[float]
+    p50: list[float]
+    p99: list[float]
+    notes: tuple[str, ...] = ()
+
+
+def query_windows(load: LoadResult) -> Windows:
+    """Cut the steady state into WINDOWS equal windows: each window's completions over its
+    length, and the percentiles of the queries that completed in it.
+
+    Only the steady state counts: before the last client process starts, and once the first
+    connection has run all its queries, fewer connections are in the loop. Without a steady
+    state (a few queries per connection, a client process late to start), the whole phase
+    is one sample and a note says so.
+    """
+    start, stop = load.steady_ns
+    windows = split_windows(load.ends_ns, load.latency_us, start, stop, WINDOWS)
+    if stop <= start or not any(windows):
+        qps = load.queries / load.elapsed_s if load.elapsed_s > 0 else 0.0
+        note = "no steady state to cut into windows: one value for the whole query phase"
+        whole = [percentile(load.latency_us, q) for q in (50, 99)] if load.latency_us else [0, 0]
+        return Windows([qps], [whole[0]], [whole[1]], (note,))
+    length_s = (stop - start) / WINDOWS / 1e9
+    fewest = min(len(window) for window in windows)
+    notes: tuple[str, ...] = ()
+    if fewest < MIN_WINDOW_QUERIES:
+        notes = (f"only {fewest} queries in a window of the steady state: raise --queries",)
+    full = [window for window in windows if window]
+    return Windows(
+        [len(window) / length_s for window in windows],
+        [percentile(window, 50) for window in full],
+        [percentile(window, 99) for window in full],
+        notes,
+    )
 
 
 def _open(port: int, count: int) -> tuple[list[socket.socket], list[float]]:

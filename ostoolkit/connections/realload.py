@@ -28,7 +28,7 @@ from ostoolkit.children import (
 from ostoolkit.connections.load import MAX_CLIENT_PROCESSES, LoadRun
 from ostoolkit.connections.realdb import ServerTotal, measure_group
 from ostoolkit.connections.throwaway import RealServer, Servers, check_installed, installed
-from ostoolkit.connections.txload import Spec, client_body, execute
+from ostoolkit.connections.txload import Spec, client_body, execute, window_latencies
 from ostoolkit.connections.wire import WireError
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
@@ -65,6 +65,8 @@ MY_SETUP = (
 )
 LIMIT_QUERY = {"pg": "SHOW max_connections", "my": "SELECT @@max_connections"}
 PGBENCH_TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
+# pgbench -P 1 reports each second's TPS on stderr: "progress: 1.0 s, 1234.5 tps, lat ...".
+PGBENCH_PROGRESS = re.compile(r"^progress: [0-9.]+ s, ([0-9.]+) tps", re.MULTILINE)
 PGBENCH_TIMEOUT_S = 120.0
 # A PostgreSQL backend's private memory at the most, for the task budget (a few MiB).
 BYTES_PER_BACKEND = BYTES_PER_FORKED_PROCESS
@@ -118,7 +120,7 @@ class Cell:
     loaded: ServerTotal  # with them open, after the transactions
     connect_us: list[float]
     latency_us: list[float]
-    windows: list[int]
+    windows: list[list[float]]  # the latencies (µs) of each txload.WINDOW_S window
     errors: int
     first_error: str | None
     client_cpu_s: float
@@ -141,6 +143,7 @@ class RealRun:
     cells: list[Cell] = field(default_factory=list)
     ceilings: dict[str, Ceiling] = field(default_factory=dict)
     pgbench: dict[int, float] = field(default_factory=dict)
+    pgbench_seconds: dict[int, list[float]] = field(default_factory=dict)  # each second's TPS
     versions: dict[str, str] = field(default_factory=dict)
     started_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -274,7 +277,7 @@ def load_cell(server: RealServer, stack: Sequence[int], clients: int, config: Re
         connect_us=[t for r in (reports if config.connect_per_tx else opened)
                     for t in r["connect_us"]],
         latency_us=[t for r in reports for t in r["latency_us"]],
-        windows=[sum(w) for w in zip(*(r["windows"] for r in reports), strict=False)],
+        windows=window_latencies(reports, config.duration_s),
         errors=sum(r["errors"] for r in reports),
         first_error=next((r["first_error"] for r in reports if r["first_error"]), None),
         client_cpu_s=sum(r["cpu_s"] for r in reports),
@@ -284,11 +287,14 @@ def load_cell(server: RealServer, stack: Sequence[int], clients: int, config: Re
     )  # fmt: skip
 
 
-def run_pgbench(server: RealServer, servers: Servers, clients: int, config: RealConfig) -> float:
-    """pgbench -S (select-only, simple protocol) at ``clients``: its TPS without connecting."""
+def run_pgbench(
+    server: RealServer, servers: Servers, clients: int, config: RealConfig
+) -> tuple[float, list[float]]:
+    """pgbench -S (select-only, simple protocol) at ``clients``: its TPS without connecting,
+    and each whole second's (its progress reports, -P 1)."""
     seconds = max(1, round(config.duration_s))
     argv = ["pgbench", "-n", "-S", "-M", "simple", "-c", str(clients),
-            "-j", str(min(clients, MAX_CLIENT_PROCESSES)), "-T", str(seconds),
+            "-j", str(min(clients, MAX_CLIENT_PROCESSES)), "-T", str(seconds), "-P", "1",
             "-h", "127.0.0.1", "-p", str(server.port), "-U", LOAD_USER, DATABASE["pg"]]  # fmt: skip
     if config.connect_per_tx:
         argv.insert(1, "-C")
@@ -297,7 +303,7 @@ def run_pgbench(server: RealServer, servers: Servers, clients: int, config: Real
     if done.returncode != 0 or match is None:
         tail = " / ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
         raise OstoolkitError(f"pgbench at {clients} clients failed ({done.returncode}): {tail}")
-    return float(match[1])
+    return float(match[1]), [float(tps) for tps in PGBENCH_PROGRESS.findall(done.stderr)]
 
 
 def _step(progress: Progress | None) -> None:
@@ -324,7 +330,8 @@ def _postgres_family(run: RealRun, servers: Servers, progress: Progress | None) 
             run.cells.append(load_cell(pg, [pg.pid], clients, config))
             _step(progress)
             if pgbench is not None:
-                run.pgbench[clients] = run_pgbench(pg, servers, clients, config)
+                tps, seconds = run_pgbench(pg, servers, clients, config)
+                run.pgbench[clients], run.pgbench_seconds[clients] = tps, seconds
                 _step(progress)
     if "pgbouncer" in config.servers:
         bouncer = servers.pgbouncer(pg, config.pool_size, top + LIMIT_MARGIN, (LOAD_USER,))

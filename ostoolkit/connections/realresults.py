@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from ostoolkit.claims import judge_pool, judge_pooled_clients
+from ostoolkit.connections.builtin import PAGE_BYTES
 from ostoolkit.connections.realload import (
     LIMIT_MARGIN,
     Ceiling,
@@ -22,7 +23,7 @@ from ostoolkit.connections.realload import (
     measure_real_load,
 )
 from ostoolkit.connections.throwaway import LABELS
-from ostoolkit.connections.txload import WINDOW_S
+from ostoolkit.connections.txload import WINDOW_S, window_percentiles
 from ostoolkit.payloads import Chart, SummaryTable
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.stats import percentile, slope
@@ -61,7 +62,9 @@ def _mem_per_conn(cell: Cell) -> float:
 
 def cell_results(cell: Cell, run: RealRun) -> list[Result]:
     """The ten figures of one server at one client count (nine with a connection per
-    transaction: no switches per transaction)."""
+    transaction: no switches per transaction). tps, p50 and p99: a sample per window; CPU
+    and switches per transaction: one value (the server's counters are read around the whole
+    phase: reading a thousand backends' /proc every window would take the CPU being timed)."""
     sid = server_id(cell.server)
     key, label = f"conn.{sid}.{cell.clients}", f"{LABELS[cell.server]}, {cell.clients} clients"
     mode = "a connection per transaction" if run.config.connect_per_tx else "persistent"
@@ -83,7 +86,7 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
         "errors": cell.errors,
         "first_error": cell.first_error,
     }
-    tps = [count / WINDOW_S for count in cell.windows] or [0.0]
+    tps = [len(window) / WINDOW_S for window in cell.windows] or [0.0]
     tasks = {**params, "backends": cell.backends}
     switches = [] if run.config.connect_per_tx else [  # exited tasks' are lost: see findings
         figure(f"{key}.switches_per_tx", f"{label}: server context switches per transaction",
@@ -97,8 +100,8 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
             tps,
             extra={**params, **client, "transactions": cell.transactions},
         ),
-        figure(f"{key}.p50", f"{label}: latency p50", "us", [percentile(cell.latency_us, 50)]),
-        figure(f"{key}.p99", f"{label}: latency p99", "us", [percentile(cell.latency_us, 99)]),
+        figure(f"{key}.p50", f"{label}: latency p50", "us", window_percentiles(cell.windows, 50)),
+        figure(f"{key}.p99", f"{label}: latency p99", "us", window_percentiles(cell.windows, 99)),
         figure(
             f"{key}.connect",
             f"{label}: connection set-up",
@@ -118,6 +121,7 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
                 "uss_loaded": cell.loaded.uss,
                 "pss_slope_bytes": round(pss_slope(run, cell.server)),
             },
+            resolution=PAGE_BYTES,
         ),
         figure(
             f"{key}.procs",
@@ -125,6 +129,7 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
             "count",
             [cell.loaded.processes],
             extra=tasks,
+            exact=True,
         ),
         figure(
             f"{key}.threads",
@@ -132,6 +137,7 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
             "count",
             [cell.loaded.threads],
             extra=tasks,
+            exact=True,
         ),
         figure(
             f"{key}.cpu_per_tx",
@@ -146,6 +152,7 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
             "count",
             [refused],
             extra={**params, "refusal": ceiling.refusal if ceiling else None},
+            exact=True,
         ),
     ]
 
@@ -162,6 +169,7 @@ def _ceiling_results(run: RealRun) -> list[Result]:
                 + (" (max_client_conn, set by ostoolkit)" if kind == "pgbouncer" else " (default)"),
                 "count",
                 [ceiling.limit or 0],
+                exact=True,
                 extra={
                     "model": sid,
                     "server": sid,
@@ -177,7 +185,8 @@ def _ceiling_results(run: RealRun) -> list[Result]:
 
 
 def _pgbench_results(run: RealRun) -> list[Result]:
-    """pgbench's TPS beside ours, with the ratio."""
+    """pgbench's TPS beside ours, with the ratio: a sample per second (its progress
+    reports), its own whole-run TPS in ``extra``."""
     ours = {c.clients: c for c in run.cells if c.server == "postgres"}
     results = []
     for clients, tps in run.pgbench.items():
@@ -188,10 +197,11 @@ def _pgbench_results(run: RealRun) -> list[Result]:
                 f"conn.pgbench.{clients}.tps",
                 f"pgbench -S, {clients} clients: transactions per second",
                 "per_s",
-                [tps],
+                run.pgbench_seconds.get(clients) or [tps],
                 extra={
                     "model": "pgbench",
                     "clients": clients,
+                    "pgbench_tps": tps,
                     "ours_tps": mine,
                     "ours_over_pgbench": round(mine / tps, 3) if mine and tps else None,
                 },

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ostoolkit.connections import wire
-from ostoolkit.connections.load import ClientBody, send_report
+from ostoolkit.connections.load import ClientBody, send_report, split_windows
+from ostoolkit.stats import percentile
 
 CONNECT_TIMEOUT_S = 10.0
 SETUP_TIMEOUT_S = 120.0
@@ -33,8 +34,10 @@ SETUP_TIMEOUT_S = 120.0
 ACCOUNTS = 100_000
 # After the duration, how long in-flight transactions may take to finish (not counted).
 DRAIN_TIMEOUT_S = 5.0
-# Transactions are also counted per window of this length: the samples of the throughput.
+# Transactions are also counted per window of this length: the samples of the throughput and
+# of the latency percentiles.
 WINDOW_S = 0.5
+WINDOW_US = round(WINDOW_S * 1e6)
 # Requests each client process builds before the clock starts (random accounts, cycled).
 REQUESTS = 1 << 15
 
@@ -207,14 +210,9 @@ class Tally:
         self.latency_ns.append(latency_ns)
         self.ends_ns.append(now_ns)
 
-    def windows(self, duration_s: float) -> list[int]:
-        """Transactions completed in each whole WINDOW_S window of the duration."""
-        counts = [0] * int(duration_s / WINDOW_S)
-        for end in self.ends_ns:
-            window = int((end - self.start_ns) / (WINDOW_S * 1e9))
-            if window < len(counts):
-                counts[window] += 1
-        return counts
+    def ends_us(self) -> list[int]:
+        """When each transaction completed, in whole µs since the phase began."""
+        return [(end - self.start_ns) // 1000 for end in self.ends_ns]
 
     def failed(self, error: str) -> None:
         """Count a transaction the server answered with an error."""
@@ -329,33 +327,58 @@ def _cpu_s() -> float:
     return times.user + times.system
 
 
-def _client(spec: Spec, count: int, report_w: int, phases: Sequence[int]) -> None:
-    """A client process: connect (persistent mode), run the transactions, then close."""
-    connect_r, go_r, finish_r = phases
+def window_latencies(reports: Sequence[dict[str, Any]], duration_s: float) -> list[list[float]]:
+    """The latencies (µs) of the transactions completed in each whole WINDOW_S window of the
+    duration, over every client process's report.
+
+    Each client process's windows begin at its own start: they all start on one pipe's
+    end-of-file, within a millisecond of each other, and keep every connection busy to their
+    deadline, so no window holds a ragged end.
+    """
+    count = int(duration_s / WINDOW_S)
+    merged: list[list[float]] = [[] for _ in range(count)]
+    for report in reports:
+        split = split_windows(report["ends_us"], report["latency_us"], 0, count * WINDOW_US, count)
+        for window, latencies in zip(merged, split, strict=True):
+            window += latencies
+    return merged
+
+
+def window_percentiles(windows: Sequence[Sequence[float]], q: int) -> list[float]:
+    """The q-th percentile of the latencies of each window that holds any (0 when none
+    does: no transaction completed)."""
+    return [percentile(window, q) for window in windows if window] or [0.0]
+
+
+def _client(spec: Spec, counts: Sequence[int], report_w: int, phases: Sequence[int]) -> None:
+    """A client process: connect (persistent mode; in one step or several), run the
+    transactions, then close."""
+    *connect_rs, go_r, finish_r = phases
     rng = random.Random(os.getpid())
-    send_report(report_w, {})
-    os.read(connect_r, 1)
-    sessions: list[Session] = []
-    opened: list[Any] = []
-    refusal = None
-    for _ in range(0 if spec.per_tx else count):
-        session = open_session(spec)
-        if session.state == "ready":
-            sessions.append(session)
-            opened.append(round((session.ready_ns - session.started_ns) / 1e3, 1))
-        else:
-            refusal = refusal or session.error
-            opened.append(None)
-            session.close()
     requests = [transaction(rng, spec.protocol) for _ in range(REQUESTS)]
-    send_report(report_w, {"connect_us": opened, "refusal": refusal})
+    send_report(report_w, {})
+    sessions: list[Session] = []
+    for connect_r, count in zip(connect_rs, counts, strict=True):
+        os.read(connect_r, 1)
+        opened: list[Any] = []
+        refusal = None
+        for _ in range(0 if spec.per_tx else count):
+            session = open_session(spec)
+            if session.state == "ready":
+                sessions.append(session)
+                opened.append(round((session.ready_ns - session.started_ns) / 1e3, 1))
+            else:
+                refusal = refusal or session.error
+                opened.append(None)
+                session.close()
+        send_report(report_w, {"connect_us": opened, "refusal": refusal})
     os.read(go_r, 1)
     cpu = _cpu_s()
     started = time.perf_counter()
     if spec.duration_s <= 0:
         tally = Tally(0)
     elif spec.per_tx:
-        tally = _per_transaction(count, spec, requests)
+        tally = _per_transaction(sum(counts), spec, requests)
     else:
         tally = _closed_loop(sessions, spec, requests)
     cpu = _cpu_s() - cpu  # the transactions' own, before the report is built
@@ -365,7 +388,7 @@ def _client(spec: Spec, count: int, report_w: int, phases: Sequence[int]) -> Non
         {
             "latency_us": [round(ns / 1e3, 1) for ns in tally.latency_ns],
             "connect_us": [round(ns / 1e3, 1) for ns in tally.connect_ns],
-            "windows": tally.windows(spec.duration_s),
+            "ends_us": tally.ends_us(),
             "errors": tally.errors,
             "first_error": tally.first_error,
             "cpu_s": cpu,

@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import itertools
 import json
 import os
 import resource
@@ -24,7 +25,13 @@ from harness import (
     wait_until,
 )
 
-from ostoolkit.connections.builtin import run_model
+from ostoolkit.connections.builtin import (
+    MEM_STEPS,
+    ConnectionsConfig,
+    measure_connections,
+    run_model,
+)
+from ostoolkit.connections.load import WINDOWS
 from ostoolkit.connections.protocol import GREETING, QUERY, REPLY
 from ostoolkit.connections.servers import (
     LOOPBACK,
@@ -51,6 +58,18 @@ def test_process_per_connection_has_a_backend_per_client():
     assert len(fig.load.connect_us) == 6
     assert fig.loaded.pss > fig.idle.pss
     assert fig.after.switches >= fig.loaded.switches + 18  # each query wakes a backend
+    # Connected in steps, the server read after each: every step forked backends.
+    assert len(fig.steps) == MEM_STEPS
+    assert sum(opened for opened, _ in fig.steps) == 6
+    assert fig.steps[-1][1] == fig.loaded.pss
+    pss = [fig.idle.pss] + [after for _, after in fig.steps]
+    assert all(later > earlier for earlier, later in itertools.pairwise(pss)), pss
+    # Every query's completion time came back; the steady state ends at one of them (the
+    # first connection's last), after its start (the last client's first queries out).
+    assert len(fig.load.ends_ns) == 18
+    start, stop = fig.load.steady_ns
+    assert stop in fig.load.ends_ns
+    assert start < max(fig.load.ends_ns)
 
 
 def test_thread_per_connection_has_a_thread_per_client():
@@ -65,6 +84,24 @@ def test_pooled_holds_k_backends_for_more_clients():
     assert fig.idle.processes == 2 + 3  # pooler, upstream supervisor, K backends
     assert fig.loaded.processes == 2 + 3  # still K backends with 12 clients
     assert len(fig.load.latency_us) == 36
+
+
+def test_every_result_has_samples_or_is_exact():
+    """What compare needs: five samples or more, or a figure fixed by construction."""
+    measurement = measure_connections(ConnectionsConfig(clients=(10,), pool_size=3))
+    results = {r.id: r for r in measurement.results}
+    assert len(results) == 3 * 7
+    few = [(r.id, r.n) for r in results.values() if not r.exact and r.n < 5]
+    assert not few, few
+    for model in ("process", "thread", "pooled"):
+        key = f"conn.{model}.10"
+        assert results[f"{key}.procs"].exact
+        assert results[f"{key}.threads"].exact
+        assert results[f"{key}.qps"].n == WINDOWS  # the steady state, cut into windows
+        assert results[f"{key}.mem_per_conn"].n == MEM_STEPS
+        assert results[f"{key}.mem_per_conn"].resolution == os.sysconf("SC_PAGE_SIZE")
+    exact = {rid.rsplit(".", 1)[1] for rid, r in results.items() if r.exact}
+    assert exact == {"procs", "threads"}
 
 
 def test_entry_point_json():

@@ -5,6 +5,7 @@ No server starts here: the RealRun holds figures chosen so every derived number 
 that need no installed server (check_real's ranges, resolve_servers) are here too.
 """
 
+import os
 from dataclasses import replace
 
 import pytest
@@ -20,8 +21,10 @@ from ostoolkit.connections.realload import (
     check_real,
     resolve_servers,
 )
-from ostoolkit.connections.realresults import charts, real_measurement
+from ostoolkit.connections.realresults import cell_results, charts, real_measurement
+from ostoolkit.connections.txload import window_latencies, window_percentiles
 from ostoolkit.errors import InvalidRequest
+from ostoolkit.stats import percentile
 
 MIB = 2**20
 SERVERS = ("postgres", "pgbouncer", "mariadb", "mariadb-pool")
@@ -45,9 +48,11 @@ IDLE_PSS = 40 * MIB
 
 
 def cell(server, clients):
-    """One cell of PLAN: latencies 250 µs with the slowest 5 % at 4 ms, four even windows."""
+    """One cell of PLAN: four windows of 390, 410, 400 and 400 transactions, each with
+    latencies of 250 µs and its slowest 5 % at 4 ms."""
     transactions, per_conn, client_cpu, server_cpu = PLAN[server, clients]
-    slow = transactions // 20
+    counts = [transactions // 4 - 10, transactions // 4 + 10, transactions // 4, transactions // 4]
+    windows = [[250.0] * (n - n // 20) + [4000.0] * (n // 20) for n in counts]
     processes = 1 + clients if server == "postgres" else 1
     return Cell(
         server=server,
@@ -58,13 +63,8 @@ def cell(server, clients):
             clients, 31 * MIB, IDLE_PSS + clients * per_conn, 90 * MIB, processes, 8 + clients
         ),
         connect_us=[300.0 + i for i in range(clients)],
-        latency_us=[250.0] * (transactions - slow) + [4000.0] * slow,
-        windows=[
-            transactions // 4 - 10,
-            transactions // 4 + 10,
-            transactions // 4,
-            transactions // 4,
-        ],
+        latency_us=[latency for window in windows for latency in window],
+        windows=windows,
         errors=0,
         first_error=None,
         client_cpu_s=client_cpu,
@@ -142,6 +142,7 @@ def test_tps_samples_are_the_windows_over_half_a_second():
     assert tps.extra["transactions"] == 1600
     assert results["conn.postgres.10.p50"].median == 250.0
     assert results["conn.postgres.10.p99"].median == 4000.0
+    assert results["conn.postgres.10.p50"].n == results["conn.postgres.10.p99"].n == 4
     assert results["conn.postgres.10.cpu_per_tx"].median == pytest.approx(1.6 / 1600 * 1e6)
     assert results["conn.postgres.10.switches_per_tx"].median == 3.0
     assert results["conn.postgres.100.procs"].median == 101
@@ -149,6 +150,53 @@ def test_tps_samples_are_the_windows_over_half_a_second():
     assert results["conn.pgbouncer.100.procs"].extra["backends"] == 20
     assert results["conn.pgbench.100.tps"].median == 2000.0
     assert results["conn.pgbench.100.tps"].extra["ours_over_pgbench"] == 0.5
+
+
+def test_latency_percentiles_are_each_windows_own():
+    one = cell("postgres", 10)
+    slow = [[250.0] * 99 + [9000.0]] + [[250.0] * 100] * 3  # one window with a slow tail
+    one = replace(one, windows=slow, latency_us=[t for w in slow for t in w])
+    results = {r.id: r for r in cell_results(one, run())}
+    assert results["conn.postgres.10.p99"].samples == pytest.approx(
+        [percentile(slow[0], 99), 250.0, 250.0, 250.0]
+    )
+    assert results["conn.postgres.10.p99"].median == 250.0  # one bad window is not the figure
+    assert results["conn.postgres.10.tps"].samples == (200.0, 200.0, 200.0, 200.0)
+
+
+def test_window_latencies_merge_the_client_processes_windows():
+    reports = [
+        {"ends_us": [0, 499_999, 500_000, 1_700_000], "latency_us": [1.0, 2.0, 3.0, 4.0]},
+        {"ends_us": [10, 999_999, 1_000_000], "latency_us": [5.0, 6.0, 7.0]},
+    ]
+    # 1.2 s: two whole windows of 0.5 s; what ended after 1 s is left out.
+    assert window_latencies(reports, 1.2) == [[1.0, 2.0, 5.0], [3.0, 6.0]]
+    assert window_latencies(reports, 0.4) == []
+    assert window_percentiles([[1.0, 3.0], []], 50) == [2.0]
+    assert window_percentiles([[], []], 50) == [0.0]  # nothing completed
+
+
+def test_counts_are_exact_and_memory_resolves_a_page():
+    results = by_id(real_measurement(run()))
+    exact = {r.id.rsplit(".", 1)[1] for r in results.values() if r.exact}
+    assert exact == {"procs", "threads", "refused", "max_connections"}
+    for figure in ("procs", "threads", "refused"):
+        assert results[f"conn.mariadb.100.{figure}"].exact
+    assert results["conn.pgbouncer.max_connections"].exact
+    mem = results["conn.postgres.10.mem_per_conn"]
+    assert mem.resolution == os.sysconf("SC_PAGE_SIZE")
+    assert not any(r.resolution for r in results.values() if not r.id.endswith("mem_per_conn"))
+
+
+def test_pgbench_samples_are_its_progress_seconds():
+    with_seconds = run()
+    with_seconds.pgbench_seconds = {100: [1900.0, 2100.0, 2050.0, 1950.0, 2000.0]}
+    results = by_id(real_measurement(with_seconds))
+    tps = results["conn.pgbench.100.tps"]
+    assert tps.n == 5
+    assert tps.median == 2000.0
+    assert tps.extra["pgbench_tps"] == 2000.0
+    assert results["conn.pgbench.10.tps"].samples == (1000.0,)  # no progress lines: its TPS
 
 
 def test_one_table_per_client_count_with_pgbench_where_it_ran():
