@@ -23,7 +23,9 @@ says how much; it failed once here that way, under five other test runs at once.
 
 from __future__ import annotations
 
+import itertools
 import json
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -128,11 +130,48 @@ def test_one_run_split_in_two_is_never_slower_or_faster(runs, tmp_path):
     data = json.loads(runs["none"].read_text())
     halves = []
     for part in (0, 1):
-        results = [
-            {**r, "samples": r["samples"][part::2], "n": len(r["samples"][part::2])}
-            for r in data["results"]
-        ]
+        results = []
+        for r in data["results"]:  # every run split in two, so each half keeps its runs
+            bounds = [sum(r["runs"][:i]) for i in range(len(r["runs"]) + 1)]
+            split = [r["samples"][a:b][part::2] for a, b in itertools.pairwise(bounds)]
+            samples = [value for run in split for value in run]
+            runs_kept = [len(run) for run in split if run]
+            results.append({**r, "samples": samples, "n": len(samples), "runs": runs_kept})
         halves.append(tmp_path / f"half{part}.json")
         halves[-1].write_text(json.dumps({**data, "results": results}))
     report = compare(*halves, labels=("even", "odd"))
     assert not moved(report), moved(report)
+
+
+WORKFLOW = Path(__file__).resolve().parents[2] / "examples/github-workflow.yml"
+GATE_SECTIONS = "spawn,forktree,memory"  # the sections a gate can afford to run twice here
+
+
+def gate_command() -> list[str]:
+    """The example workflow's gate: its compare command, as a list of arguments."""
+    text = WORKFLOW.read_text()
+    start = text.index("ostoolkit compare ostoolkit-baseline.json")
+    end = text.index("\n\n", start) if "\n\n" in text[start:] else len(text)
+    return shlex.split(" ".join(text[start:end].split()))
+
+
+@pytest.mark.timeout(180)
+def test_the_example_gate_passes_on_two_reports_of_one_unchanged_host(tmp_path):
+    """Two quick reports of this host, one after the other: the workflow's gate exits 0."""
+    paths = []
+    for name in ("baseline", "this-run"):
+        path = tmp_path / f"{name}.json"
+        args = [ENTRY, "report", "--quick", "--only", GATE_SECTIONS, "--json", str(path)]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        paths.append(path)
+    gate = gate_command()
+    assert gate[:4] == ["ostoolkit", "compare", "ostoolkit-baseline.json", gate[3]]
+    assert "--fail-above" in gate
+    args = [ENTRY, "compare", *map(str, paths), *gate[4:], "--json", "-"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    report = json.loads(done.stdout)
+    assert done.returncode == 0, report["data"]["regressions"]
+    assert report["data"]["fail_above"] == 1.5
+    judged = [c for c in report["data"]["comparisons"] if c["host"] == "this-run"]
+    assert all(c["runs"] >= 3 or c["exact"] for c in judged if c["verdict"] != "missing")
