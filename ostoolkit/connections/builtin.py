@@ -295,7 +295,13 @@ def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigu
 
 def mem_samples(run: RunFigures) -> list[float]:
     """PSS per connection, one sample per connect step: the PSS the step added, over the
-    connections it opened. Without steps, the whole difference over every client."""
+    connections it opened. Without steps, the whole difference over every client.
+
+    Their median is what a further connection costs: the server's one-time costs of its
+    first connections (a thread server's first malloc arenas, a pooler's first clean-up)
+    stay in the first step's sample, which the whole difference over N would spread over
+    every connection (``extra``'s ``pss_idle`` and ``pss_loaded`` still give it).
+    """
     if not run.steps:
         return [(run.loaded.pss - run.idle.pss) / run.clients]
     samples, before = [], run.idle.pss
@@ -397,7 +403,9 @@ def summary_table(runs: Sequence[RunFigures], pool_size: int) -> SummaryTable:
         "replaces_results": True,
         "note": (
             f"pooled: a funnel into {pool_size} server connections; its memory per connection is "
-            "the pooler's cost per client, its backends were already running before the clients"
+            "the pooler's cost per client, its backends were already running before the clients; "
+            f"memory per connection: the median over {MEM_STEPS} connect steps of the PSS each "
+            "added per connection"
         ),
     }  # fmt: skip
 
