@@ -26,6 +26,7 @@ class SummaryTable(_Table, total=False):
     column's name to its value."""
 
     replaces_results: bool  # the table shows every result: no results table after it
+    resolutions: dict[str, float]  # a column's resolution: a value below it shows "< it"
     title: str  # in data.tables (several tables): what this one holds
 
 

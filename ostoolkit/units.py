@@ -42,9 +42,9 @@ def format_value(value: float | None, unit: str) -> str:
 
 
 def format_figure(value: float | None, unit: str, resolution: float | None = None) -> str:
-    """A measured figure: as format_value, but "< 4.0 KiB" when its size is below the
-    resolution of its method (a negative PSS per connection is page-sized noise, not a gain)."""
-    if value is not None and resolution is not None and abs(value) < resolution:
+    """A measured figure: as format_value, but "< 4.0 KiB" when it is below the resolution of
+    its method (a negative PSS per connection is noise the method cannot resolve, not a gain)."""
+    if value is not None and resolution is not None and value < resolution:
         return f"< {format_value(resolution, unit)}"
     return format_value(value, unit)
 

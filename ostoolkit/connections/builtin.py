@@ -401,6 +401,7 @@ def summary_table(runs: Sequence[RunFigures], pool_size: int) -> SummaryTable:
         ],
         "rows": rows,
         "replaces_results": True,
+        "resolutions": {"memory per connection": PAGE_BYTES},
         "note": (
             f"pooled: a funnel into {pool_size} server connections; its memory per connection is "
             "the pooler's cost per client, its backends were already running before the clients; "

@@ -150,9 +150,12 @@ def _summary(table: SummaryTable) -> tuple[list[str], list[list[str]]]:
     """A command's own summary table (data.table): columns with units, rows of values."""
     columns = table["columns"]
     headers = [name for name, _ in columns]
+    resolutions = table.get("resolutions", {})
     rows = [
         [
-            str(row[name]) if unit == "text" else format_value(row[name], unit)
+            str(row[name])
+            if unit == "text"
+            else format_figure(row[name], unit, resolutions.get(name))
             for name, unit in columns
         ]
         for row in table["rows"]

@@ -75,8 +75,8 @@ class Figure:
 
     @property
     def below_resolution(self) -> bool:
-        """Whether the median is smaller in size than the method can resolve."""
-        return self.resolution is not None and abs(self.samples.median) < self.resolution
+        """Whether the median is below what the method can resolve (a negative one too)."""
+        return self.resolution is not None and self.samples.median < self.resolution
 
 
 @dataclass(frozen=True)
