@@ -13,7 +13,7 @@ from harness import ENTRY, wait_until
 TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
 RESULT_KEYS = {
     "id", "label", "unit", "median", "p10", "p90", "samples", "n", "status", "notes", "extra",
-    "claim", "verdict",
+    "claim", "verdict", "runs", "exact", "resolution",
 }  # fmt: skip
 TOP_KEYS = {
     "schema", "tool", "command", "argv", "started_at", "duration_s", "host", "results",
@@ -56,6 +56,8 @@ def test_quick_json_matches_the_documented_shape():
         assert set(result) == RESULT_KEYS
         assert result["unit"] == "us"
         assert result["n"] == len(result["samples"]) == 3
+        assert sum(result["runs"]) == result["n"]  # each block a run of its own partner
+        assert result["exact"] is False
     assert "figure" in done.stderr  # the table went to stderr
 
 
