@@ -59,7 +59,9 @@ def _last_line(stderr: str, fallback: str) -> str:
 def compile_harness(folder: Path, compiler: str) -> Path:
     """Compile lat_pipe.c into ``folder`` with ``compiler`` and return the binary's path."""
     binary = folder / BINARY_NAME
-    argv = [compiler, *CFLAGS, "-o", str(binary), str(SOURCE)]
+    # The compiler's own temporary files (cc*.s, cc*.o) go into ``folder`` too: killed
+    # mid-compile by a signal to ostoolkit, gcc cannot remove them, and the folder is removed.
+    argv = ["env", f"TMPDIR={folder}", compiler, *CFLAGS, "-o", str(binary), str(SOURCE)]
     try:
         done = run_program(argv, COMPILE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
