@@ -433,8 +433,9 @@ def _verdict_fields(
     word = {"up": up, "down": down}.get(shift.direction, shift.direction)
     worse = WORSE.get(unit)
     regressed = False
-    if worse is not None and shift.direction == worse and shift.ci_low and shift.ci_high:
-        near = shift.ci_low if worse == "up" else 1 / shift.ci_high  # the end nearest 1
+    low, high = shift.ci_low, shift.ci_high  # a direction always comes with its interval
+    if worse is not None and shift.direction == worse and low is not None and high:
+        near = low if worse == "up" else 1 / high  # the end nearest 1
         regressed = fail_above is None or near > fail_above
     return {
         "ratio": _rounded(shift.ratio),

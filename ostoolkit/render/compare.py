@@ -14,7 +14,7 @@ from typing import Any
 
 from ostoolkit.payloads import CompareSummary
 from ostoolkit.report import Report
-from ostoolkit.stats import HOST_MOVED, OTHER_CPU_LIMIT, STEAL_LIMIT
+from ostoolkit.stats import EXACT, HOST_MOVED, ONE_RUN, OTHER_CPU_LIMIT, STEAL_LIMIT
 from ostoolkit.units import format_figure, format_value
 
 # The report of `ostoolkit compare`: its figures arrive as numbers in data.comparisons (one
@@ -63,8 +63,10 @@ REASON_TEXT = {
     "missing in the baseline": "no baseline",
     "not positive": "median ≤ 0",
     "both zero": "both 0",
-    "one sample": "one sample",
     "few samples": "few samples",  # "3 samples" when the counts are known
+    "one run": "one run",  # said in place of the interval: it is why there is no direction
+    "exact": "exact",  # in place of the interval: an exact figure has none
+    "below resolution": "below resolution",
 }
 # The parts of a host's cell, in order; "interval" holds the reason when there is no interval.
 # Parts that no row of a column has are left out; when the table would be wider than
@@ -169,7 +171,9 @@ def compare_cell_parts(
     low, high = finite(item.get("ci_low")), finite(item.get("ci_high"))
     parts["ratio"] = format_value(ratio, "factor")
     parts["reason"] = reason_text(item, base)
-    if low is not None and high is not None:
+    if text_field(item, "reason") in (ONE_RUN, EXACT):  # an interval that decides nothing
+        parts["reason"] = parts["interval"] = REASON_TEXT[text_field(item, "reason")]
+    elif low is not None and high is not None:
         bounds = (format_value(low, "factor_bound"), format_value(high, "factor_bound"))
         parts["interval"] = f"[{bounds[0]}–{bounds[1]}]"
     else:

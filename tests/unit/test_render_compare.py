@@ -546,3 +546,12 @@ def test_hosts_and_baseline_from_the_comparisons_when_not_given():
     view = compare_view(data(hosts=None, baseline=None))
     assert view.hosts == [BASE, CI, GH]
     assert view.baseline == BASE  # the host whose verdict is "baseline"
+
+
+def test_one_run_and_exact_say_so_in_place_of_the_interval():
+    """One run's interval decides nothing, and an exact figure has none: the cell says why."""
+    one_run = dict(SWITCH[1], verdict="unclear", reason="one run", other_cpu_share=0.0)
+    assert compare_cell(one_run) == "2.62 µs 1.06× one run unclear ▁▁▃▄█▇▄▃ ~"
+    assert compare_cell_markdown(one_run) == "2.62 µs 1.06× **unclear** (one run) ▁▁▃▄█▇▄▃ \\~"
+    exact = dict(THREADS[1], verdict="more", reason="exact", ratio=9.18, ci_low=9.18, ci_high=9.18)
+    assert compare_cell(exact) == "101 9.18× exact more"
