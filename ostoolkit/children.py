@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import resource
 import select
 import shutil
 import signal
@@ -21,19 +20,21 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import FrameType, TracebackType
 from typing import NoReturn, TypeVar
 
-import psutil
-
+# The limit checks live in ostoolkit.budget; re-exported for the modules that import them here.
+from ostoolkit.budget import BYTES_PER_FORKED_PROCESS as BYTES_PER_FORKED_PROCESS
+from ostoolkit.budget import FD_MARGIN as FD_MARGIN
+from ostoolkit.budget import MIN_OPEN_FILES as MIN_OPEN_FILES
+from ostoolkit.budget import check_open_files as check_open_files
+from ostoolkit.budget import check_task_budget as check_task_budget
+from ostoolkit.budget import enough_open_files as enough_open_files
+from ostoolkit.budget import task_headroom as task_headroom
+from ostoolkit.budget import thread_start_failure
 from ostoolkit.errors import LimitExceeded, OstoolkitError, Terminated, describe_os_error
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-# File descriptors kept free beyond what a measurement asks for (stdio, pipes, libraries).
-FD_MARGIN = 64
-# Descriptors any measurement needs (stdio, its pipes, psutil's /proc reads, libraries).
-MIN_OPEN_FILES = 32
 # How long close() waits for one killed child or stopped thread before giving up on it.
 REAP_TIMEOUT_S = 5.0
 THREAD_JOIN_TIMEOUT_S = 5.0
@@ -293,10 +294,17 @@ class Children(ClosedOnExit):
     def start_thread(
         self, target: Callable[[], object], stop: Callable[[], None], name: str
     ) -> threading.Thread:
-        """Start a daemon thread; ``stop`` must make ``target`` return (e.g. close its pipe)."""
+        """Start a daemon thread; ``stop`` must make ``target`` return (e.g. close its pipe).
+
+        A thread that cannot start (a task or memory limit) is a ``LimitExceeded`` naming it.
+        """
         thread = threading.Thread(target=target, name=name, daemon=True)
         self._threads.append((thread, stop))
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as err:  # pthread_create failed: "can't start new thread"
+            self._threads.pop()
+            raise LimitExceeded(thread_start_failure(f"thread {name}", "lower the counts")) from err
         return thread
 
     def close(self) -> None:
@@ -404,97 +412,3 @@ def run_program(argv: list[str], timeout: float) -> subprocess.CompletedProcess[
         proc.communicate()
         raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
-def task_headroom() -> tuple[int | None, str]:
-    """How many more tasks (processes or threads) this user may start, and the binding limit.
-
-    RLIMIT_NPROC counts every task of the real user id (getrlimit(2)); kernel.threads-max and
-    kernel.pid_max bound the whole system (proc(5)). None means no limit was found.
-    """
-    candidates: list[tuple[int, str]] = []
-    soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
-    uid = os.getuid()
-    if soft != resource.RLIM_INFINITY and uid != 0:  # root is exempt (CAP_SYS_RESOURCE)
-        mine = 0
-        for proc in psutil.process_iter(["uids", "num_threads"]):
-            uids, threads = proc.info["uids"], proc.info["num_threads"]
-            if uids is not None and uids.real == uid:
-                mine += threads or 1
-        candidates.append((soft - mine, f"RLIMIT_NPROC={soft} (ulimit -u)"))
-    total_tasks = sum((p.info["num_threads"] or 1) for p in psutil.process_iter(["num_threads"]))
-    for name in ("threads-max", "pid_max"):
-        try:
-            limit = int(Path(f"/proc/sys/kernel/{name}").read_text())
-        except (OSError, ValueError):
-            continue
-        candidates.append((limit - total_tasks, f"kernel.{name}={limit}"))
-    if not candidates:
-        return None, "no limit found"
-    return min(candidates)
-
-
-# What one forked Python process costs at the most, for budgets before forking many of them
-# (its page tables, stack and the pages it writes after fork; measured: 0.5-4 MiB here).
-BYTES_PER_FORKED_PROCESS = 4 * 2**20
-
-
-def check_task_budget(tasks: int, bytes_per_task: int, option: str) -> None:
-    """Refuse, before any fork, a request for more tasks or memory than the host can give.
-
-    Leaves half the headroom and half the available memory free: a measurement must never
-    be what pushes a host into its limits.
-    """
-    headroom, limit = task_headroom()
-    if headroom is not None and tasks > headroom // 2:
-        raise LimitExceeded(
-            f"{option} asks for {tasks} tasks but only {max(headroom, 0)} more are allowed "
-            f"({limit}); ostoolkit uses at most half of that: lower {option}"
-        )
-    available = psutil.virtual_memory().available
-    needed = tasks * bytes_per_task
-    if needed > available // 2:
-        raise LimitExceeded(
-            f"{option} needs about {needed // 2**20} MiB but only {available // 2**20} MiB are "
-            f"available; ostoolkit uses at most half of that: lower {option}"
-        )
-
-
-def _open_files_needed(descriptors: int) -> int:
-    """Descriptors open now, plus ``descriptors`` more, plus a margin for libraries."""
-    return descriptors + len(os.listdir("/proc/self/fd")) + FD_MARGIN
-
-
-def check_open_files(descriptors: int, what: str, lower: str = "") -> None:
-    """Refuse, before anything starts, a need for more open files than RLIMIT_NOFILE allows.
-
-    Only the hard limit (``ulimit -Hn``) is binding: the soft one is raised when needed.
-    """
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = _open_files_needed(descriptors)
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        raise LimitExceeded(
-            f"{what} needs about {needed} open files but RLIMIT_NOFILE's hard limit is {hard} "
-            f"(ulimit -Hn): raise the limit{' or ' + lower if lower else ''}"
-        )
-
-
-@contextlib.contextmanager
-def enough_open_files(descriptors: int) -> Iterator[None]:
-    """Raise RLIMIT_NOFILE's soft limit for the block if ``descriptors`` more fds need it.
-
-    Counted on top of those open now and a margin; the hard limit (``ulimit -Hn``) cannot
-    be passed without privileges, so a count above it is refused before anything starts.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = _open_files_needed(descriptors)
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        yield
-        return
-    check_open_files(descriptors, f"{descriptors} connections", "lower the client count")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -190,7 +190,10 @@ def judge_decade(measured: float, claim: Claim) -> str:
     if measured <= 0:
         return f"none measured; the article says {claim.text}"
     shown = f"{measured:,.0f}" if measured >= 10 else f"{measured:.1f}"
-    return f"{shown}: {low / measured:,.1f}× fewer than the article's {claim.text}"
+    times = f"{low / measured:,.1f}"
+    if times == "1.0":  # within rounding of the decade's lower end: no "1.0× fewer"
+        return f"{shown}: just below the article's {claim.text}, about as it says"
+    return f"{shown}: {times}× fewer than the article's {claim.text}"
 
 
 def pooled_backends(result: Result) -> int:
@@ -286,6 +289,8 @@ RULES: tuple[Rule, ...] = (
          lambda r, _: judge_decade(r.median, CLAIMS["instructions_per_second"])),
 )  # fmt: skip
 
+# The verdict of a row whose figure the article does not put a number on.
+NO_CLAIM = "measured, no claim"
 # The sections (an id's first part) whose figures come many to a run: each model's USS, PSS
 # and RSS; each client count's seven figures. Their noisy figures share one warning, not dozens.
 GROUPED_SECTIONS = {"memory": "memory", "conn": "connections"}
@@ -327,12 +332,25 @@ def noise_warnings(results: Sequence[Result]) -> list[str]:
     return warnings
 
 
+def untrusted(*figures: Result) -> str | None:
+    """The verdict for a claim resting on a figure its own run distrusts (noisy, bimodal,
+    throttled): none, and why; None when every figure is ok. A verdict on such a figure
+    would read as a finding about the host when it is one about the run."""
+    for figure in figures:
+        if figure.status != "ok":
+            which = f"{figure.label} is " if len(figures) > 1 else ""
+            return f"not judged: {which}{figure.status}"
+    return None
+
+
 def with_claim(result: Result, by_id: Mapping[str, Result]) -> Result:
-    """The result with the article's claim and a verdict beside it, if a rule covers it."""
+    """The result with the article's claim and a verdict beside it, if a rule covers it
+    (no verdict on a figure that is not ok: ``untrusted``)."""
     for rule in RULES:
         if fnmatchcase(result.id, rule.pattern):
             verdict = rule.judge(result, by_id)
             if verdict is not None:
+                verdict = untrusted(result) or verdict
                 return replace(result, claim=rule.claim_text(), verdict=verdict)
     return result
 
@@ -357,8 +375,10 @@ def _largest(results: Sequence[Result], prefix: str, suffix: str = "") -> Result
     return max(found, key=pooled_clients, default=None)
 
 
-def _row(claim: str, article: str, here: str, verdict: str) -> dict[str, str]:
-    """One row of "the article vs this host"."""
+def _row(claim: str, article: str, here: str, verdict: str, *figures: Result) -> dict[str, str]:
+    """One row of "the article vs this host"; no verdict where a figure it rests on is not
+    trusted by its own run (``untrusted``)."""
+    verdict = untrusted(*figures) or verdict
     return {"claim": claim, "the article": article, "this host": here, "verdict": verdict}
 
 
@@ -369,32 +389,36 @@ def article_rows(results: Sequence[Result]) -> list[dict[str, str]]:
     process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
     if process:
         claim = CLAIMS["context_switch"]
-        rows.append(_row("context switch", claim.text, f"{process.median:.2f} µs",
-                         judge_time(process.median, claim)))  # fmt: skip
+        verdict = judge_time(process.median, claim)
+        rows.append(
+            _row("context switch", claim.text, f"{process.median:.2f} µs", verdict, process)
+        )
     if thread:
-        rows.append(_row("thread switch", CLAIMS["thread_switch"].text, f"{thread.median:.2f} µs",
-                         judge_time(thread.median, CLAIMS["thread_switch"])))  # fmt: skip
+        claim = CLAIMS["thread_switch"]
+        verdict = judge_time(thread.median, claim)
+        rows.append(_row("thread switch", claim.text, f"{thread.median:.2f} µs", verdict, thread))
     if process and thread and thread.median > 0:
-        rows.append(_row("threads switch faster", CLAIMS["thread_speedup"].text,
-                         f"{process.median / thread.median:.2f}×",
-                         judge_speedup(process.median, thread.median)))  # fmt: skip
+        here = f"{process.median / thread.median:.2f}×"
+        verdict = judge_speedup(process.median, thread.median)
+        claim = CLAIMS["thread_speedup"]
+        rows.append(_row("threads switch faster", claim.text, here, verdict, process, thread))
     slice_ = by_id.get("sched.timeslice")
     if slice_:
-        rows.append(_row("time slice", CLAIMS["timeslice"].text, f"{slice_.median:.2f} ms",
-                         judge_timeslice(slice_.median)))  # fmt: skip
+        here, verdict = f"{slice_.median:.2f} ms", judge_timeslice(slice_.median)
+        rows.append(_row("time slice", CLAIMS["timeslice"].text, here, verdict, slice_))
     pooled = _largest(results, "conn.pooled.", ".procs")
     if pooled:
         backends, clients = pooled_backends(pooled), pooled_clients(pooled)
-        rows.append(_row("pool size", CLAIMS["pool_size"].text, f"{backends} backends",
-                         f"{backends} server connections served {clients} clients"))  # fmt: skip
-    p_mem, t_mem = (
-        by_id.get("memory.process.uss_per_worker"),
-        by_id.get("memory.thread.uss_per_worker"),
-    )
+        here = f"{backends} backends"
+        verdict = f"{backends} server connections served {clients} clients"
+        rows.append(_row("pool size", CLAIMS["pool_size"].text, here, verdict, pooled))
+    p_mem = by_id.get("memory.process.uss_per_worker")
+    t_mem = by_id.get("memory.thread.uss_per_worker")
     if p_mem and t_mem:
-        rows.append(_row("processes are heavier", CLAIMS["processes_heavy"].text,
-                         f"{p_mem.median / 2**10:.0f} KiB vs {t_mem.median / 2**10:.0f} KiB",
-                         judge_heavier(p_mem.median, t_mem.median)))  # fmt: skip
+        here = f"{p_mem.median / 2**10:.0f} KiB vs {t_mem.median / 2**10:.0f} KiB"
+        verdict = judge_heavier(p_mem.median, t_mem.median)
+        claim = CLAIMS["processes_heavy"]
+        rows.append(_row("processes are heavier", claim.text, here, verdict, p_mem, t_mem))
     rows.extend(_rate_rows(by_id, results))
     return rows
 
@@ -406,41 +430,42 @@ def _rate_rows(by_id: Mapping[str, Result], results: Sequence[Result]) -> list[d
     rate = by_id.get("rate.switches_per_s")
     if rate:
         claim = CLAIMS["switches_per_second"]
-        rows.append(_row("switches per second", claim.text, f"{rate.median:,.0f}/s",
-                         judge_decade(rate.median, claim)))  # fmt: skip
+        here, verdict = f"{rate.median:,.0f}/s", judge_decade(rate.median, claim)
+        rows.append(_row("switches per second", claim.text, here, verdict, rate))
         if why := rate.extra.get("pmu_unavailable"):  # no hardware counters: said, not guessed
             for name, key in (
                 ("instructions per switch", "instructions_per_switch"),
                 ("instructions per second", "instructions_per_second"),
             ):
-                rows.append(_row(name, CLAIMS[key].text, "not counted",
-                                 f"not measurable here: {why}"))  # fmt: skip
+                verdict = f"not measurable here: {why}"
+                rows.append(_row(name, CLAIMS[key].text, "not counted", verdict))
     ips = by_id.get("rate.instructions_per_s")
     if ips:
         claim = CLAIMS["instructions_per_second"]
-        rows.append(_row("instructions per second", claim.text, f"{ips.median / 1e9:.2f} billion/s",
-                         judge_decade(ips.median, claim)))  # fmt: skip
+        here, verdict = f"{ips.median / 1e9:.2f} billion/s", judge_decade(ips.median, claim)
+        rows.append(_row("instructions per second", claim.text, here, verdict, ips))
     for model in ("process", "thread"):
         instructions = by_id.get(f"switch.{model}.instructions")
         if instructions:
             claim = CLAIMS["instructions_per_switch"]
-            rows.append(_row(f"instructions per {model} switch", claim.text,
-                             f"{instructions.median:,.0f}",
-                             judge_decade(instructions.median, claim)))  # fmt: skip
+            here = f"{instructions.median:,.0f}"
+            verdict = judge_decade(instructions.median, claim)
+            name = f"instructions per {model} switch"
+            rows.append(_row(name, claim.text, here, verdict, instructions))
         cycles = by_id.get(f"switch.{model}.cycles")
         if cycles:
-            rows.append(_row(f"cycles per {model} switch", "(not stated)",
-                             f"{cycles.median:,.0f}", "measured, no claim"))  # fmt: skip
+            here = f"{cycles.median:,.0f}"
+            rows.append(_row(f"cycles per {model} switch", "(not stated)", here, NO_CLAIM))
         ring = _largest_ring(results, model)
         if ring:
-            rows.append(_row(f"{model} switch in a ring of {ring.extra.get('tasks')}",
-                             CLAIMS["context_switch"].text, f"{ring.median:.2f} µs",
-                             judge_time(ring.median, CLAIMS["context_switch"])))  # fmt: skip
+            claim = CLAIMS["context_switch"]
+            name = f"{model} switch in a ring of {ring.extra.get('tasks')}"
+            verdict = judge_time(ring.median, claim)
+            rows.append(_row(name, claim.text, f"{ring.median:.2f} µs", verdict, ring))
     for layer, name in (("gil", "Python GIL hand-off"), ("asyncio", "Python asyncio switch")):
         python = by_id.get(f"switch.python.{layer}")
         if python:
-            here = f"{python.median:.2f} µs"
-            rows.append(_row(name, "(not stated)", here, "measured, no claim"))
+            rows.append(_row(name, "(not stated)", f"{python.median:.2f} µs", NO_CLAIM))
     return rows
 
 

@@ -24,6 +24,7 @@ HOST_FIELDS = (
     ("cpu_model", "CPU model"),
     ("cpus_logical", "logical CPUs"),
     ("cpus_allowed", "CPUs allowed"),
+    ("cpu_quota", "CPU quota"),
     ("kernel", "kernel"),
     ("preemption", "preemption"),
     ("tlb_tagging", "TLB tagging"),

@@ -6,7 +6,9 @@ conventional status (130, 143), because a Ctrl-C that lands while click, psutil 
 measurements are still being imported (the first ~0.3 s) would otherwise print a traceback.
 ``main`` then turns both into exceptions, so that every command cleans up first, and blocks
 them once the exit status is decided, so that a late signal cannot kill the interpreter while
-it shuts down. A broken stdout pipe ends the run as SIGPIPE would.
+it shuts down. A broken stdout pipe ends the run as SIGPIPE would. stdout and stderr are
+wrapped, where their encoding cannot carry µ or ×, to write ASCII instead (files.fallback_stream),
+so that nothing written to them, click's messages included, can fail on an encoding.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ def main() -> None:
     try:
         signal.signal(signal.SIGTERM, _raise_terminated)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        from ostoolkit.files import fallback_stream
+
+        sys.stdout, sys.stderr = fallback_stream(sys.stdout), fallback_stream(sys.stderr)
         from ostoolkit.cli import run_cli
         from ostoolkit.errors import BrokenOutput
 

@@ -14,16 +14,25 @@ a FIFO, /dev/zero or a huge file can neither hang ostoolkit nor exhaust its memo
 Standard output: ``write_stdout`` reports a closed stdout or a full disk in one line and turns
 a broken pipe into ``BrokenOutput``, which the entry point ends with SIGPIPE like any Unix
 filter (``ostoolkit host | head -1``).
+
+Output encoding: a terminal that cannot carry µ, × or a strip's blocks (``LC_ALL=C``,
+``PYTHONIOENCODING=ascii``) gets ASCII in their place (``fit_encoding``), so a measurement is
+never lost to an encoding; a JSON document gets ``\\u`` escapes instead, which keep every value.
+``write_stdout`` applies it, and ``fallback_stream`` does for everything else written to stdout
+and stderr (click's messages and help, the table beside ``--json -``). Files stay UTF-8.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import sys
 import tempfile
+import unicodedata
 from pathlib import Path
+from typing import TextIO, cast
 
 from ostoolkit.errors import BrokenOutput, InvalidRequest, OstoolkitError, OutputError
 
@@ -31,6 +40,41 @@ from ostoolkit.errors import BrokenOutput, InvalidRequest, OstoolkitError, Outpu
 MAX_REPORT_BYTES = 64 * 2**20
 # /proc/PID/fd links (/dev/stdout, /dev/fd/N) name an open file, not a path to replace.
 FD_LINK_PREFIXES = ("/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/", "/dev/std")
+# Every character beyond ASCII that ostoolkit writes, as ASCII for an output that cannot carry
+# it. One character where it can sit in a table column (so the columns stay aligned), the
+# usual spelling in sentences; anything else is to_ascii's last resort (é -> e, else "?").
+ASCII_FALLBACK = {
+    "µ": "u",  # micro sign: 2.3 us
+    "μ": "u",  # Greek mu, the micro sign's compatibility form
+    "×": "x",
+    "±": "+-",
+    "≤": "<=",
+    "≥": ">=",
+    "≈": "~",
+    "−": "-",  # minus sign
+    "–": "-",  # en dash: 5-50, [0.98-1.01]
+    "—": "-",  # em dash: a host without the figure
+    "…": "...",
+    "→": "->",
+    "·": "-",
+    "²": "2",  # compare's mark of a bimodal figure
+    "↕": "^",  # compare's mark of a host whose own speed moved
+    "⚠": "!",
+    "\ufe0f": "",  # the emoji presentation selector after ⚠
+    "✗": "x",
+    "─": "-",  # trees and charts: "`- ", "|- ", "|  "
+    "│": "|",
+    "├": "|",
+    "└": "`",
+    "▁": "_",  # strips (sparklines) and bars, lowest to highest
+    "▂": ".",
+    "▃": ":",
+    "▄": "-",
+    "▅": "=",
+    "▆": "+",
+    "▇": "*",
+    "█": "#",
+}
 
 
 def _kind(mode: int) -> str:
@@ -163,13 +207,132 @@ def write_text(path: str, text: str, what: str, append: bool = False) -> None:
         raise OutputError(f"cannot write {what} {path}: {reason}") from err
 
 
+def to_ascii(text: str) -> str:
+    """``text`` in ASCII: ASCII_FALLBACK's spelling of a character, else the ASCII left of its
+    compatibility decomposition (é -> e, ™ -> TM), else "?". Never raises."""
+    if text.isascii():
+        return text
+    return "".join(char if char.isascii() else _char_to_ascii(char) for char in text)
+
+
+def _char_to_ascii(char: str) -> str:
+    """One non-ASCII character as ASCII (see to_ascii)."""
+    if char in ASCII_FALLBACK:
+        return ASCII_FALLBACK[char]
+    folded = "".join(c for c in unicodedata.normalize("NFKD", char) if c.isascii())
+    return folded or "?"
+
+
+def _encodes(text: str, encoding: str) -> bool:
+    """Whether ``encoding`` can carry ``text`` (an unknown encoding carries nothing)."""
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _is_json(text: str) -> bool:
+    """Whether ``text`` is a JSON document (a report on stdout: --format json, --json -)."""
+    if not text.lstrip().startswith(("{", "[")):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _json_escape(char: str) -> str:
+    """One character as a JSON string escape: µ -> \\u00b5 (a surrogate pair beyond the BMP)."""
+    return json.dumps(char)[1:-1]
+
+
+def fit_encoding(text: str, encoding: str | None) -> str:
+    """``text`` as a stream in ``encoding`` can write it: unchanged when it can carry it all.
+
+    Otherwise only the characters it lacks change: to ASCII (to_ascii), or, in a JSON
+    document, to ``\\u`` escapes, which a JSON reader decodes back (JSON has characters beyond
+    ASCII only inside strings). A stream without an encoding takes any text.
+    """
+    if not encoding or _encodes(text, encoding):
+        return text
+    if not _encodes("", encoding):
+        encoding = "ascii"  # a name Python does not know
+    spell = _json_escape if _is_json(text) else _char_to_ascii
+    lacking = {char for char in set(text) if not _encodes(char, encoding)}
+    return text.translate({ord(char): spell(char) for char in lacking})
+
+
+class FallbackStream:
+    """A text stream that writes through to ``stream`` what its encoding can carry (fit_encoding).
+
+    It has no ``buffer`` on purpose: click, given an ASCII stream with one, would write UTF-8
+    bytes around it; without one, click writes here.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    @property
+    def encoding(self) -> str:
+        """The encoding of the stream written to."""
+        return self.stream.encoding
+
+    @property
+    def errors(self) -> str | None:
+        """The error handler of the stream written to."""
+        return self.stream.errors
+
+    @property
+    def closed(self) -> bool:
+        """Whether the stream written to is closed."""
+        return self.stream.closed
+
+    def write(self, text: str) -> int:
+        """Write ``text`` as the stream can carry it; bytes are refused, as by any text stream."""
+        if not isinstance(text, str):  # click probes with b"" for a binary stream
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.stream.write(fit_encoding(text, self.stream.encoding))
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the stream written to."""
+        self.stream.flush()
+
+    def fileno(self) -> int:
+        """The file descriptor of the stream written to."""
+        return self.stream.fileno()
+
+    def isatty(self) -> bool:
+        """Whether the stream written to is a terminal (progress bars ask)."""
+        return self.stream.isatty()
+
+    def writable(self) -> bool:
+        """A text stream for writing."""
+        return True
+
+
+def fallback_stream(stream: TextIO | None) -> TextIO | None:
+    """``stream`` itself when its encoding carries every character ostoolkit writes (UTF-8),
+    else a FallbackStream around it; None (a closed stdout or stderr) stays None."""
+    if stream is None or isinstance(stream, FallbackStream):
+        return stream
+    if not stream.encoding or _encodes("".join(ASCII_FALLBACK), stream.encoding):
+        return stream
+    return cast("TextIO", FallbackStream(stream))
+
+
 def write_stdout(text: str) -> None:
-    """Write the result to stdout and flush it, reporting what went wrong in one line."""
+    """Write the result to stdout and flush it, reporting what went wrong in one line.
+
+    What stdout's encoding cannot carry is written as ASCII (fit_encoding), never an error.
+    """
     stream = sys.stdout
     if stream is None:
         raise OutputError("stdout is closed: the result could not be written")
     try:
-        stream.write(text)
+        stream.write(fit_encoding(text, stream.encoding))
         stream.flush()
     except BrokenPipeError:
         _silence_stdout()

@@ -17,6 +17,8 @@ from typing import Any
 
 import psutil
 
+from ostoolkit.cgroup import cpu_limits, tightest_limit
+
 UNKNOWN = "unknown"
 
 # debugfs sched/preempt lists every mode and wraps the active one, e.g. "none (voluntary) full".
@@ -172,6 +174,23 @@ def _cpus_allowed() -> list[int] | str:
         return UNKNOWN
 
 
+def _cpu_quota() -> dict[str, Any] | str:
+    """The CFS quota that binds this process hardest (``ostoolkit.cgroup``), or "none".
+
+    In CPUs (0.2 is a fifth of one CPU's time) with its quota, period and group folder: a
+    quota stops the measured tasks mid-sample, which the other-tasks share does not show.
+    """
+    limit = tightest_limit(cpu_limits())
+    if limit is None:
+        return "none"
+    return {
+        "cpus": round(limit.cpus, 4),
+        "quota_us": limit.quota_us,
+        "period_us": limit.period_us,
+        "cgroup": str(limit.folder),
+    }
+
+
 def _loadavg() -> list[float] | str:
     """1, 5 and 15 minute load averages: a busy host skews every measurement."""
     try:
@@ -188,6 +207,7 @@ def collect_host(root: Path = Path("/")) -> dict[str, Any]:
         "cpu_model": _cpu_model(cpuinfo),
         "cpus_logical": psutil.cpu_count(logical=True) or UNKNOWN,
         "cpus_allowed": _cpus_allowed(),
+        "cpu_quota": _cpu_quota(),
         "kernel": platform.release() or UNKNOWN,
         "preemption": _preemption(root),
         "tlb_tagging": _tlb_tagging(cpuinfo),

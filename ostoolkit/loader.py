@@ -2,10 +2,10 @@
 
 Reading a saved report is the one place where files from elsewhere (other hosts, CI
 artifacts, a user's editor) enter ostoolkit, so it trusts nothing: regular files only, at most
-64 MiB (``files.read_regular_bytes``), strict UTF-8, JSON without NaN or Infinity, and every
-field's type checked against the published JSON Schema ``schema/ostoolkit-1.schema.json``
-(``SCHEMA_FILE``). Whatever is wrong ends in one ``ReportError`` line naming the file and the
-JSON path of the field, never in a traceback.
+64 MiB (``files.read_regular_bytes``), strict UTF-8, JSON without NaN or Infinity, at most
+MAX_SAMPLES samples a result, and every field's type checked against the published JSON Schema
+``schema/ostoolkit-1.schema.json`` (``SCHEMA_FILE``). Whatever is wrong ends in one
+``ReportError`` line naming the file and the JSON path of the field, never in a traceback.
 """
 
 from __future__ import annotations
@@ -109,6 +109,15 @@ def load_report(path: Path, limit: int = MAX_REPORT_BYTES) -> Report:
 # as the dataclass holds it, or raises _Invalid; the JSON path is put together only then, on
 # the way out, so a valid report (the usual case) costs no string building.
 
+# The most samples a result may hold (and so runs: each has one at least), so that a figure's
+# arrays stay bounded (80 MB a copy) whatever the file holds. ostoolkit's largest figure is
+# connection set-up with `connections --real --connect-per-tx`, one sample per transaction:
+# 54,385 in its default 5 s against PgBouncer on a 2-CPU VM, so about 650,000 at the longest
+# --duration (60 s), and some millions on a many-core host (four client processes at some
+# 10,000 a second each). The rest write far fewer: 20,000 connection set-ups at most in a
+# report (--full: 1000 clients, --runs 20), 10,000 in `connections --clients 10000`, 1,000 per
+# figure in measure-switch and measure-spawn (--repeat). compare's time is linear in them.
+MAX_SAMPLES = 10_000_000
 # The largest finite double: JSON numbers beyond it (1e400, or an integer of 400 digits) cannot
 # be compared or re-serialised as JSON, so figures must lie within it (the schema's bounds).
 FLOAT_MAX = sys.float_info.max
@@ -247,8 +256,12 @@ def _figures(value: Any) -> tuple[float, ...]:
     """A list of finite numbers: samples."""
     if not isinstance(value, _SEQUENCE):
         raise _Invalid(f"is {_describe(value)}, expected a list of numbers")
+    if len(value) > MAX_SAMPLES:
+        raise _Invalid(f"holds {len(value)} samples, more than the {MAX_SAMPLES} a result may hold")
     for index, item in enumerate(value):
         if type(item) is float and item - item == 0.0:  # finite: the usual case, no call
+            continue
+        if type(item) is int and -FLOAT_MAX <= item <= FLOAT_MAX:  # bytes, counts: no call
             continue
         problem = _number_problem(item)
         if problem is not None:
@@ -317,8 +330,13 @@ def _run_sizes(value: Any) -> tuple[int, ...]:
     """A list of positive whole numbers: runs (how many samples each run gave)."""
     if not isinstance(value, _SEQUENCE):
         raise _Invalid(f"is {_describe(value)}, expected a list of sample counts")
+    if len(value) > MAX_SAMPLES:
+        raise _Invalid(f"holds {len(value)} runs, more than the {MAX_SAMPLES} a result may hold")
     sizes = []
     for index, item in enumerate(value):
+        if type(item) is int and item > 0:  # the usual case, no call
+            sizes.append(item)
+            continue
         try:
             size = _count(item)
         except _Invalid as err:

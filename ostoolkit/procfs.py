@@ -472,13 +472,13 @@ def read_ctxt(proc: Path = PROC) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def read_cpu_schedstat(proc: Path = PROC) -> dict[int, tuple[int, int]]:
-    """Per CPU, schedule() calls and timeslices run (/proc/schedstat v15+ fields 3, 9); or {}."""
+def read_cpu_schedstat(proc: Path = PROC) -> dict[int, tuple[int, int, int]]:
+    """Per CPU: schedule() calls, idle picks, timeslices (/proc/schedstat v15+ fields 3, 4, 9)."""
     with contextlib.suppress(OSError):
         text = (proc / "schedstat").read_text()
         if re.match(r"version (1[5-9]|[2-9]\d)\n", text):  # a cpuN line has 9 fields since v15
-            rows = re.findall(r"^cpu(\d+) (?:\d+ ){2}(\d+) (?:\d+ ){5}(\d+)", text, re.MULTILINE)
-            return {int(cpu): (int(calls), int(slices)) for cpu, calls, slices in rows}
+            rows = re.findall(r"^cpu(\d+) (?:\d+ ){2}(\d+) (\d+) (?:\d+ ){4}(\d+)", text, re.M)
+            return {int(c): (int(calls), int(idle), int(slices)) for c, calls, idle, slices in rows}
     return {}
 
 

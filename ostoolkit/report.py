@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # a value type only: report.py does not import the measuremen
 
 SCHEMA = "ostoolkit/1"
 UNITS = ("us", "ms", "bytes", "count", "per_s", "ratio", "bool", "number")
-STATUSES = ("ok", "noisy", "bimodal")
+STATUSES = ("ok", "noisy", "bimodal", "throttled")
 
 
 # How a measurement reports progress: called with the number of steps just done.
@@ -92,8 +92,9 @@ def make_result(
     summary = summarize(samples)
     more_notes: tuple[str, ...] = ()
     judged = [summary.median] if population else samples  # one value: no spread, no clusters
+    throttled = None if interference is None else interference.throttles(unit)
     if interference is None or not interference.judges(unit):
-        verdict = judge_noise(judged)
+        verdict = judge_noise(judged, throttled=throttled)
     else:
         verdict = judge_noise(
             judged,
@@ -101,6 +102,7 @@ def make_result(
             interference.steal_share,
             other_margin=interference.other_margin,
             steal_margin=interference.steal_margin,
+            throttled=throttled,
         )
     if interference is not None and interference.note:
         more_notes = (interference.note,)
@@ -134,7 +136,7 @@ def check_runs(runs: Sequence[int] | None, n: int) -> tuple[int, ...]:
 
 STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}
 # A run's extras that become lists over the runs when runs are merged: how each window went.
-PER_RUN_EXTRAS = ("other_cpu_share", "steal_share")
+PER_RUN_EXTRAS = ("other_cpu_share", "steal_share", "throttled_periods", "quota_periods")
 
 
 def merge_runs(parts: Sequence[Result]) -> Result:

@@ -109,6 +109,19 @@ def _short_base() -> str | None:
     return None
 
 
+def tmpdir_warnings() -> list[str]:
+    """A warning when $TMPDIR is set but tempfile did not take it (not a writable folder), so
+    this run's temporary files went to its fallback (/tmp) instead; else none."""
+    asked = os.environ.get("TMPDIR")
+    if not asked:
+        return []
+    with signals_held():  # its first call probes each candidate with a file it then removes
+        used = tempfile.gettempdir()
+    if used == os.path.abspath(asked):
+        return []
+    return [f"TMPDIR={asked} is not a writable folder: using {used}"]
+
+
 @contextlib.contextmanager
 def run_tempdir() -> Iterator[Path]:
     """This run's scratch directory, ``$TMPDIR/ostoolkit-<pid>-<random>/`` (0700), removed after.

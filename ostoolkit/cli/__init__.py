@@ -32,7 +32,7 @@ from ostoolkit.files import write_stdout, write_text
 from ostoolkit.host import collect_host
 from ostoolkit.render import render
 from ostoolkit.report import Measurement, Report, build_report
-from ostoolkit.scratch import sweep_stale_tempdirs
+from ostoolkit.scratch import sweep_stale_tempdirs, tmpdir_warnings
 
 
 def emit(report: Report, fmt: str, json_path: str | None, full_host: bool = False) -> None:
@@ -123,6 +123,7 @@ def run_command(
         started_at, start = now_utc(), time.monotonic()
         host = collect_host() if host_from is None else {}
         measurement = annotate(measure())  # the article's claims, verdicts, noise warnings
+        measurement += Measurement((), warnings=tuple(tmpdir_warnings()))  # said once a run
         if host_from is not None:
             host = host_from(measurement)
         report = build_report(

@@ -48,9 +48,10 @@ def switch_rate_command(
 
     The kernel's count of every switch on every CPU (/proc/stat ctxt) is read around equal
     windows while ostoolkit only waits (the idle host), then while two processes and then two
-    threads pinned to one CPU bounce a byte over two pipes. Per CPU too where /proc/schedstat
-    exists. Beside the article's "hundreds of times per second": what one switch costs in
-    cycles (net time x the CPU's clock, or counted by the CPU's hardware counters where
+    threads pinned to one CPU bounce a byte over two pipes. Per CPU: each allowed CPU's own
+    count where /proc/schedstat has one, else the host's count over its online CPUs (not the
+    allowed ones). Beside the article's "hundreds of times per second": what one switch costs
+    in cycles (net time x the CPU's clock, or counted by the CPU's hardware counters where
     perf_event_open can read them) and instructions (counted only), with perf stat beside.
     """
     if cpu is not None and cpu not in os.sched_getaffinity(0):

@@ -153,7 +153,10 @@ def queries_per_connection(queries: int, clients: int) -> int:
 
 
 def check_config(config: ConnectionsConfig) -> None:
-    """Refuse, before any server starts, what the host's limits cannot take."""
+    """Refuse, before any server starts, what the host's limits cannot take: tasks, memory,
+    open files, and the address space the thread server's stacks reserve (a thread each)."""
+    from ostoolkit.budget import check_thread_room  # here: this function is its one user
+
     for model in config.models:
         if model not in MODELS:
             raise InvalidRequest(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
@@ -164,6 +167,8 @@ def check_config(config: ConnectionsConfig) -> None:
     if "process" in config.models or "pooled" in config.models:
         backends = top if "process" in config.models else config.pool_size
         check_task_budget(backends + 8, BYTES_PER_BACKEND, "--clients")
+    if "thread" in config.models:
+        check_thread_room(top, f"--clients {top} (the thread server)", "--clients")
     fds, holder = open_files_needed(config)
     check_open_files(fds, f"--clients {top} ({holder})", "lower --clients")
 

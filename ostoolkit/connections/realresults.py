@@ -290,7 +290,12 @@ def charts(run: RealRun) -> list[Chart]:
     return out
 
 
-def _ceiling_finding(kind: str, ceiling: Ceiling, raised: int) -> str:
+def limit_change(default: int, used: int) -> str:
+    """A limit run at ``used`` instead of ``default``, in words: raised, lowered or set to it."""
+    return f"{'raised' if used > default else 'lowered' if used < default else 'set'} to {used}"
+
+
+def _ceiling_finding(kind: str, ceiling: Ceiling, used: int) -> str:
     """What the server did at its default limit, in its own words."""
     attempted, accepted = len(ceiling.accepted), ceiling.accepted.count(True)
     label = LABELS[kind]
@@ -300,15 +305,15 @@ def _ceiling_finding(kind: str, ceiling: Ceiling, raised: int) -> str:
             "clients: a pooler takes far more clients than its server has connections"
         )
     reserved = f", {ceiling.reserved} kept for superusers" if ceiling.reserved else ""
+    ran = f"the curves ran with it {limit_change(ceiling.limit or 0, used)}"
     if accepted == attempted:
         return (
             f"{label} accepted all {attempted} clients under its default max_connections "
-            f"{ceiling.limit}{reserved}; the curves ran with it raised to {raised}"
+            f"{ceiling.limit}{reserved}; {ran}"
         )
     return (
         f"{label}, default max_connections {ceiling.limit}{reserved}: accepted {accepted} "
-        f'direct clients and refused the other {attempted - accepted}: "{ceiling.refusal}"; '
-        f"the curves ran with it raised to {raised}"
+        f'direct clients and refused the other {attempted - accepted}: "{ceiling.refusal}"; {ran}'
     )
 
 
@@ -340,13 +345,9 @@ def findings(run: RealRun) -> list[str]:
     """The article's pay-off in words, from this run's figures."""
     out = []
     top = max(run.config.clients)
-    raised = top + LIMIT_MARGIN
-    for kind, ceiling in run.ceilings.items():
-        out.append(
-            _ceiling_finding(
-                kind, ceiling, raised + (run.config.pool_size if kind == "postgres" else 0)
-            )
-        )
+    for kind, ceiling in run.ceilings.items():  # the limits the curves ran with (realload)
+        used = top + LIMIT_MARGIN + (run.config.pool_size if kind == "postgres" else 0)
+        out.append(_ceiling_finding(kind, ceiling, used))
     tops = [c for c in run.cells if c.clients == top]
     if tops:
         out.append(f"at {top} clients: " + "; ".join(_at_top(c, run) for c in tops))

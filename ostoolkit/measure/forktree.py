@@ -20,12 +20,8 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import (
-    BYTES_PER_FORKED_PROCESS,
-    Children,
-    check_task_budget,
-    fork_descendant,
-)
+from ostoolkit.budget import BYTES_PER_FORKED_PROCESS, check_task_budget, nproc_note
+from ostoolkit.children import Children, fork_descendant
 from ostoolkit.errors import NoSuchPid, OstoolkitError, TreeTooLarge
 from ostoolkit.procfs import read_threads
 from ostoolkit.report import Measurement, Progress, Result, make_result
@@ -209,6 +205,24 @@ def _snapshot(pid: int) -> dict[str, Any] | None:
         return None
 
 
+def unread_uss_warnings(tree: dict[str, Any]) -> list[str]:
+    """One warning counting the processes whose USS the kernel refused (``uss`` None), or none.
+
+    smaps_rollup needs ptrace read access: another user's process is refused to a non-root
+    user; root is refused one with capabilities it lacks or in another user namespace.
+    """
+    nodes = _flatten(tree)
+    unread = sum(1 for node in nodes if "uss" in node and node["uss"] is None)
+    if not unread:
+        return []
+    why = (
+        "they belong to other users; run as root to see them"
+        if os.geteuid() != 0
+        else "even root may not read them here (the kernel's ptrace access check)"
+    )
+    return [f"USS of {unread} of {len(nodes)} processes could not be read: {why}"]
+
+
 def nest(nodes: dict[int, dict[str, Any]], root: int) -> dict[str, Any]:
     """Nest flat nodes (each with a "ppid") under ``root``, children ordered by pid."""
     children: dict[int, list[int]] = {}
@@ -267,9 +281,11 @@ def build_tree(
     """Fork the tree below this process, read it while it holds still, then end it.
 
     ``on_ready`` is called with the finished measurement while the tree still stands (e.g. to
-    let a user look at it with ps); the tree ends when it returns.
+    let a user look at it with ps); the tree ends when it returns. A task limit that does not
+    bind this process (RLIMIT_NPROC for root) is named in a warning.
     """
     total = check_tree(config)
+    unbound = nproc_note(total, "processes")
     root = os.getpid()
     release_r, release_w = os.pipe()
     report_r, report_w = os.pipe()
@@ -307,6 +323,8 @@ def build_tree(
             measurement = _tree_measurement(
                 nest(nodes, root), ancestry(root), forks, execs, skipped=total + 1 - len(nodes)
             )
+            if unbound:
+                measurement += Measurement((), warnings=(unbound,))
             if on_ready:
                 on_ready(measurement)
         finally:
@@ -393,6 +411,7 @@ def _tree_measurement(
             "parent's pages copy-on-write until one of them writes"
         )
     warnings = [f"{skipped} tree processes vanished before they could be read"] if skipped else []
+    warnings += unread_uss_warnings(tree)
     return Measurement(
         tuple(results), tuple(findings), tuple(warnings), {"tree": tree, "ancestry": lineage}
     )
@@ -438,7 +457,7 @@ def read_subtree(pid: int, threads: bool = False) -> Measurement:
     findings = ("ancestry: " + " → ".join(f"{n['name']}({n['pid']})" for n in lineage),)
     warnings = (
         (f"skipped {skipped} processes that vanished or could not be read",) if skipped else ()
-    )
+    ) + tuple(unread_uss_warnings(tree))
     return Measurement(
         results, findings, warnings, {"tree": tree, "ancestry": lineage, "skipped": skipped}
     )

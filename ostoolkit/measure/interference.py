@@ -55,6 +55,11 @@ Neither share sees a host that simply runs slower for a while (a busy SMT siblin
 tenant's VM). So the meter also times the host's speed reference (``measure.reference``) just
 before and just after the window, and the result carries it as ``reference_us``: context for
 ``compare``, which then tells a change of the host from a change of the figure.
+
+Nor does either share see a CPU quota (``ostoolkit.cgroup``): a throttled task is not
+runnable, so nothing else runs in its place. The meter reads the quota's counters at both
+ends too; a window in which the quota stopped the tasks even once makes its times and rates
+``throttled`` (``Interference.throttle_reason``).
 """
 
 from __future__ import annotations
@@ -70,6 +75,13 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
+from ostoolkit.cgroup import (
+    Throttling,
+    cpu_limits,
+    read_throttling,
+    throttled_between,
+    tightest_limit,
+)
 from ostoolkit.errors import ProcUnreadable
 from ostoolkit.measure.reference import reference_us
 from ostoolkit.procfs import (
@@ -120,6 +132,8 @@ class Interference:
     note: str | None = None
     judged: bool = True
     reference_samples: tuple[float, ...] = ()
+    throttled: Throttling | None = None
+    cpu_limit: float | None = None
 
     @property
     def reference_us(self) -> float | None:
@@ -141,11 +155,34 @@ class Interference:
             extra["reference_samples_us"] = [
                 round(sample, REFERENCE_DECIMALS) for sample in self.reference_samples
             ]
+        if self.throttled is not None:
+            extra["throttled_periods"] = self.throttled.throttled
+            extra["quota_periods"] = self.throttled.periods
         return extra
+
+    @property
+    def throttle_reason(self) -> str | None:
+        """Why a CPU quota makes the window's times untrustworthy, or None when it did not bite.
+
+        One period in which the quota ran out is enough: the tasks then stood still for the
+        rest of that period, and a sample that straddled it counts the wait as its own cost.
+        """
+        stopped = self.throttled
+        if stopped is None or stopped.throttled <= 0 or self.cpu_limit is None:
+            return None
+        return (
+            f"the cgroup's CPU quota ({self.cpu_limit:.2f} CPUs) stopped the measured tasks in "
+            f"{stopped.throttled} of {stopped.periods} periods "
+            f"({stopped.throttled_us / 1000:.0f} ms in all)"
+        )
 
     def judges(self, unit: str) -> bool:
         """Whether the shares judge a figure in ``unit``: one other tasks' CPU time can disturb."""
         return self.judged and unit not in UNAFFECTED_UNITS
+
+    def throttles(self, unit: str) -> str | None:
+        """Why a figure in ``unit`` was throttled by a CPU quota, or None (see throttle_reason)."""
+        return None if unit in UNAFFECTED_UNITS else self.throttle_reason
 
 
 def _rounded(share: float | None) -> float | None:
@@ -169,6 +206,7 @@ class Reading:
     tree: dict[tuple[int, int], float]
     error: str | None = None
     rounded: frozenset[tuple[int, int]] | None = None  # tasks timed in whole ticks; None: all
+    throttling: tuple[Throttling, ...] = ()  # each CPU quota's counters (cgroup)
 
 
 def own_cpu_s() -> float:
@@ -231,14 +269,16 @@ class Sources:
     tree: Callable[[Sequence[int]], Tree] = tree_cpu_s
     tick_s: Callable[[], float] = scheduler_tick_s
     reference: Callable[[], float | None] = reference_us
+    throttling: Callable[[], tuple[Throttling, ...]] = read_throttling
 
 
 def take_reading(sources: Sources, also: Sequence[int] = ()) -> Reading:
-    """Read every counter now: the tree, own time, /proc/stat, then the clock.
+    """Read every counter now: the CPU quotas', the tree, own time, /proc/stat, the clock.
 
     The same order at both ends of a window, so the few hundred microseconds between the
     reads shift both ends alike instead of adding up.
     """
+    throttling = sources.throttling()
     tree, rounded = sources.tree(also)
     own = sources.own_s()
     try:
@@ -246,7 +286,7 @@ def take_reading(sources: Sources, also: Sequence[int] = ()) -> Reading:
         error = None
     except ProcUnreadable as err:
         cpu_times, error = None, str(err)
-    return Reading(sources.clock(), cpu_times, own, tree, error, rounded)
+    return Reading(sources.clock(), cpu_times, own, tree, error, rounded, throttling)
 
 
 def _tick_timed(reading: Reading) -> set[tuple[int, int]]:
@@ -350,7 +390,13 @@ class Meter:
         assert self.cpus is not None
         found = interference_between(self._before, after, tuple(self.cpus), self.sources.tick_s())
         taken = tuple(r for r in self._references if r is not None)
-        self._result = replace(found, reference_samples=taken)
+        limit = tightest_limit(cpu_limits())
+        self._result = replace(
+            found,
+            reference_samples=taken,
+            throttled=throttled_between(self._before.throttling, after.throttling),
+            cpu_limit=None if limit is None else limit.cpus,
+        )
         return self._result
 
     @property

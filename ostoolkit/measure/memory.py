@@ -27,12 +27,14 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import (
+from ostoolkit.budget import (
     BYTES_PER_FORKED_PROCESS,
-    Children,
     check_open_files,
     check_task_budget,
+    check_thread_room,
+    nproc_note,
 )
+from ostoolkit.children import Children
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
@@ -114,7 +116,9 @@ class GroupTotal:
 
 
 def check_config(config: MemoryConfig) -> None:
-    """Refuse, before starting anything, counts over the limits or over the host's headroom."""
+    """Refuse, before starting anything, counts over the limits or over the host's headroom:
+    tasks and memory, open files for 'spawn' workers, and the address space (ulimit -v, -d)
+    that the thread model's default-sized stacks reserve in its one leader process."""
     if config.groups < 1:
         raise InvalidRequest(f"groups must be at least 1, not {config.groups}")
     for model in config.models:
@@ -129,6 +133,8 @@ def check_config(config: MemoryConfig) -> None:
             raise InvalidRequest(f"--workers {outside} is {where} {kind} (the accepted range)")
         per_worker = BYTES_PER_THREAD if model == "thread" else BYTES_PER_PROCESS[model]
         check_task_budget(top + 1, per_worker + config.state_kb * 1024, "--workers")
+        if model == "thread":
+            check_thread_room(top, f"--workers {top} (the thread model)", "--workers")
         if model == "mp_spawn":
             check_open_files(top * FDS_PER_MP_WORKER, f"--workers {top}", "lower --workers")
 
@@ -249,7 +255,8 @@ def _model_results(
 def measure_memory(config: MemoryConfig, progress: Progress | None = None) -> Measurement:
     """Measure each model's memory per worker at each count, against the same group at 0."""
     check_config(config)
-    warnings: list[str] = []
+    note = nproc_note(max(config.workers) + 1, "tasks")
+    warnings: list[str] = [note] if note else []
     if "mp_spawn" in config.models:
         note = spawn_launcher_warning()  # probed here once; the forked leaders inherit it
         warnings.extend([note] if note else [])

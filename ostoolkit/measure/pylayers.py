@@ -51,6 +51,7 @@ import psutil
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.netcost import net_per_hop, positive_blocks
 from ostoolkit.measure.reference import time_rounds
 from ostoolkit.measure.switch import (
     CALIBRATION_ROUND_TRIPS,
@@ -119,11 +120,6 @@ def choose_cpu(allowed: list[int], wanted: int | None) -> int:
             f"choose one of {','.join(map(str, allowed))}"
         )
     return wanted
-
-
-def net_per_hop(round_trip_us: list[float], baseline_us: list[float]) -> list[float]:
-    """lmbench's net cost per hop, sample by sample: (round trip - 2 x baseline) / 2."""
-    return [(rt - 2 * base) / 2 for rt, base in zip(round_trip_us, baseline_us, strict=True)]
 
 
 @dataclass
@@ -415,8 +411,11 @@ def switch_notes(layer: str, per_hop: float, involuntary: float) -> list[str]:
     return []
 
 
-def layer_result(layer: str, cpu: int, gathered: Gathered, interference: Interference) -> Result:
-    """One Python figure: net per hop, with its gross, baseline and kernel counts in extra."""
+def layer_result(
+    layer: str, cpu: int, gathered: Gathered, interference: Interference
+) -> Result | str:
+    """One Python figure: net per hop, with its gross, baseline and kernel counts in extra;
+    or, when no block's net cost is positive (``netcost``), why there is none."""
     voluntary, involuntary = gathered.per_hop()
     per_hop = voluntary + involuntary
     rt = statistics.median(gathered.round_trip_us)
@@ -430,14 +429,19 @@ def layer_result(layer: str, cpu: int, gathered: Gathered, interference: Interfe
         "voluntary_per_hop": round(voluntary, 3),
         "involuntary_per_hop": round(involuntary, 3),
     }
+    net = positive_blocks(
+        net_per_hop(gathered.round_trip_us, gathered.baseline_us), gathered.block_sizes or None
+    )
+    if not net.samples:
+        return f"{FIGURES[layer][1]}: not reported; {net.notes[0]}"
     return make_result(
         *FIGURES[layer],
         "us",
-        net_per_hop(gathered.round_trip_us, gathered.baseline_us),
+        net.samples,
         interference=replace(interference, reference_samples=tuple(gathered.reference_us)),
-        notes=switch_notes(layer, per_hop, involuntary),
+        notes=[*switch_notes(layer, per_hop, involuntary), *net.notes],
         extra=extra,
-        runs=gathered.block_sizes or None,
+        runs=net.runs,
     )
 
 
@@ -479,8 +483,10 @@ def measure_python_layers(config: PyLayersConfig, progress: Progress | None = No
     """Measure a GIL hand-off and an asyncio task switch, and the OS thread switch beside them."""
     cpu = choose_cpu(sorted(os.sched_getaffinity(0)), config.cpu)
     gathered, interference = _sample_python(cpu, config, progress)
-    results = [layer_result(layer, cpu, gathered[layer], interference) for layer in LAYERS]
+    layers = [layer_result(layer, cpu, gathered[layer], interference) for layer in LAYERS]
+    results = [r for r in layers if isinstance(r, Result)]
     os_measurement = measure_switch(config.os_switch(cpu), progress)
     results.extend(r for r in os_measurement.results if r.id == OS_ID)
     findings = layer_findings({r.id: r for r in results})
-    return Measurement(tuple(results), tuple(findings), os_measurement.warnings)
+    warnings = [w for w in layers if isinstance(w, str)] + list(os_measurement.warnings)
+    return Measurement(tuple(results), tuple(findings), tuple(warnings))

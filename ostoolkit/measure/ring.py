@@ -33,6 +33,7 @@ from ostoolkit.children import (
 )
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.netcost import positive_blocks
 from ostoolkit.measure.reference import TOKEN
 from ostoolkit.measure.switch import ABSENT, MAX_WORKING_SET_KB, MODELS, make_buffer, ping
 from ostoolkit.payloads import Chart
@@ -269,10 +270,22 @@ def cell_results(cell: RingCell, config: RingConfig, meter: Interference | None)
     per_hop = median(cell.switches_per_hop)
     if not 0.8 <= per_hop <= 1.5:
         notes.append(f"the kernel counted {per_hop:.2f} switches per hop, not about one")
+    net = positive_blocks(cell.net_us, None)  # one block: a negative sample condemns it
     return [
-        make_result(id_, label, "us", cell.net_us, interference=meter, notes=notes, extra=extra)
+        make_result(id_, label, "us", net.samples, interference=meter, notes=notes, extra=extra)
         for id_, label in _ids(cell, config)
+        if net.samples
     ]
+
+
+def dropped_warnings(cell: RingCell, config: RingConfig) -> list[str]:
+    """Why a ring's net figure is not reported: its samples went negative (``netcost``)."""
+    net = positive_blocks(cell.net_us, None)
+    return (
+        []
+        if net.samples
+        else [f"{label}: not reported; {net.notes[0]}" for _, label in _ids(cell, config)]
+    )
 
 
 def ring_findings(cells: list[RingCell], cache_kb: dict[str, int]) -> list[str]:
@@ -312,16 +325,18 @@ def measure_rings(
     cpu = config.cpu if config.cpu is not None else max(os.sched_getaffinity(0))
     if cache_kb is None:
         cache_kb = {name: size // 1024 for name, size in cache_sizes(cpu=cpu).items()}
-    cells, results = [], []
+    cells, results, warnings = [], [], []
     for model, tasks, kb in _cells_for(config):
         with Meter((cpu,)) as meter:
             cell = run_cell(model, tasks, kb, cpu, config.samples)
         cells.append(cell)
         results.extend(cell_results(cell, config, meter.result))
+        warnings.extend(dropped_warnings(cell, config))
         if progress:
             progress(1)
     data = {"charts": ring_charts(cells, cache_kb), "caches_kb": cache_kb}
-    return Measurement(tuple(results), tuple(ring_findings(cells, cache_kb)), (), data)
+    findings = ring_findings(cells, cache_kb)
+    return Measurement(tuple(results), tuple(findings), tuple(warnings), data)
 
 
 def holding_cache(kb: int, cache_kb: dict[str, int]) -> str:

@@ -40,10 +40,11 @@ from dataclasses import dataclass, field, replace
 import psutil
 
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
-from ostoolkit.claims import judge_speedup
+from ostoolkit.claims import judge_speedup, untrusted
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.host import tlb_tagging
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.netcost import net_per_hop, positive_blocks
 from ostoolkit.measure.placement import PLACEMENTS as PLACEMENTS
 from ostoolkit.measure.placement import Pair as Pair
 from ostoolkit.measure.placement import expand_topology
@@ -403,10 +404,7 @@ def _results_for(
     if not pair.pinned:
         extra["cpus"] = sorted({cpu for seen in samples.cpus_seen for cpu in seen})
         extra["cpus_seen"] = [list(seen) for seen in samples.cpus_seen]
-    net = [
-        (rt - 2 * base) / 2
-        for rt, base in zip(samples.round_trip_us, samples.baseline_us, strict=True)
-    ]
+    net = positive_blocks(net_per_hop(samples.round_trip_us, samples.baseline_us), runs)
     roundtrip = make_result(
         f"roundtrip.{key}",
         _label(model, pair.placement, "round trip, raw"),
@@ -416,18 +414,23 @@ def _results_for(
         interference=samples.interference,
         runs=runs,
     )
+    if not net.samples:
+        return [roundtrip], [
+            f"{_label(model, pair.placement, 'net')}: not reported; {net.notes[0]}"
+        ]
     switch = make_result(
         f"switch.{key}",
         _label(model, pair.placement, "net"),
         "us",
-        net,
+        net.samples,
         extra={
             **extra,
             "gross_us": round(roundtrip.median / 2, 4),
             "baseline_us": round(statistics.median(samples.baseline_us), 4),
         },
         interference=samples.interference,
-        runs=runs,
+        runs=net.runs,
+        notes=net.notes,
     )
     if samples.reference_us and judge_noise(samples.reference_us).status != "ok":
         reference = summarize(samples.reference_us)
@@ -461,7 +464,7 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
     by_id = {r.id: r for r in results}
     process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
     if process and thread:
-        findings.append(judge_speedup(process.median, thread.median))
+        findings.append(untrusted(process, thread) or judge_speedup(process.median, thread.median))
         tagging = tlb_tagging()
         if thread.median > 0 and process.median / thread.median < 2 and tagging in TLB_TAGS:
             findings.append(

@@ -6,6 +6,11 @@ only waits on a timer; its own wake-up adds two switches a window), then under a
 two tasks pinned to one CPU bouncing a byte over two pipes (``measure.switch``'s helpers),
 processes for half the windows, threads for the rest; /proc/schedstat gives per CPU figures.
 
+``ctxt`` is the whole host's, so per CPU it is divided by the online CPUs, not by the CPUs
+ostoolkit may use. Where /proc/schedstat counts (CONFIG_SCHEDSTATS, kernel.sched_schedstats
+on), each allowed CPU's own switches are used instead: its timeslices (field 9, switches to
+a task) plus its idle picks (field 4, switches to the idle task), as ``ctxt`` counts both.
+
 Before every ping-pong window one task does the same write+read on a private pipe: net time
 per hop = (round trip - 2 x baseline) / 2, as ``measure-switch`` defines it, and cycles per
 switch = net time x the CPU's clock. Where the CPU's counters can be read (perf_event_open(2),
@@ -38,6 +43,7 @@ from ostoolkit.measure.switch import (
 from ostoolkit.payloads import SummaryTable
 from ostoolkit.procfs import read_cpu_mhz, read_cpu_schedstat, read_ctxt
 from ostoolkit.report import Measurement, Progress, Result, make_result
+from ostoolkit.topology import format_cpu_list
 
 MODELS = ("process", "thread")
 # The baseline window runs this fraction of the ping-pong's round trips: per trip is enough.
@@ -47,8 +53,11 @@ DECADES = (
     (1e6, "millions"), (1e5, "hundreds of thousands"), (1e4, "tens of thousands"),
     (1e3, "thousands"), (1e2, "hundreds"), (1e1, "tens"),
 )  # fmt: skip
-# A window's edge: monotonic seconds, /proc/stat ctxt, per CPU (schedule() calls, timeslices).
-Edge = tuple[float, int, dict[int, tuple[int, int]]]
+# A window's edge: monotonic seconds, /proc/stat ctxt, per CPU /proc/schedstat's
+# (schedule() calls, idle picks, timeslices).
+Edge = tuple[float, int, dict[int, tuple[int, int, int]]]
+# Where the per-CPU figure came from: each allowed CPU's own count, or the host's shared out.
+OWN_COUNTS, SHARED_COUNT = "/proc/schedstat", "/proc/stat ctxt / online CPUs"
 
 
 @dataclass(frozen=True)
@@ -82,11 +91,13 @@ class RateConfig:
 
 @dataclass(frozen=True)
 class Window:
-    """What one window saw: its length, the host's switches and each CPU's timeslices."""
+    """What one window saw: its length, the host's switches, each CPU's timeslices and, where
+    schedstats counts, each CPU's switches."""
 
     elapsed_s: float
     switches: int
     slices: dict[int, int]
+    cpu_switches: dict[int, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -103,11 +114,26 @@ def take_edge() -> Edge:
 
 
 def window_between(start: Edge, end: Edge) -> Window:
-    """The window between two edges; timeslices for the CPUs both edges could read."""
+    """The window between two edges, per CPU for the CPUs both edges could read.
+
+    A CPU's switches are its timeslices plus its idle picks, but only if some CPU's
+    schedule() calls moved: with kernel.sched_schedstats off those two fields stand still.
+    """
     (t0, ctxt0, cpus0), (t1, ctxt1, cpus1) = start, end
-    return Window(
-        t1 - t0, ctxt1 - ctxt0, {c: cpus1[c][1] - cpus0[c][1] for c in cpus1 if c in cpus0}
-    )
+    both = [c for c in cpus1 if c in cpus0]
+    counting = any(cpus1[c][0] > cpus0[c][0] for c in both)
+    slices = {c: cpus1[c][2] - cpus0[c][2] for c in both}
+    switches = {c: slices[c] + cpus1[c][1] - cpus0[c][1] for c in both} if counting else {}
+    return Window(t1 - t0, ctxt1 - ctxt0, slices, switches)
+
+
+def per_cpu_rate(windows: list[Window], allowed: list[int], online: int) -> tuple[float, str]:
+    """Switches a second per CPU and where from: the allowed CPUs' own counts where every
+    window has them (their mean), else the host's count over its ``online`` CPUs."""
+    if windows and all(c in w.cpu_switches for w in windows for c in allowed):
+        own = [statistics.fmean(w.cpu_switches[c] for c in allowed) / w.elapsed_s for w in windows]
+        return _median(own), OWN_COUNTS
+    return _median([w.rate / online for w in windows]), SHARED_COUNT
 
 
 @dataclass
@@ -203,16 +229,30 @@ def decade(value: float) -> str:
     return f"{word} of times" if word else "fewer than ten times"
 
 
+def cpus_named(cpus: list[int]) -> str:
+    """CPUs for a sentence: "CPU 0", "CPUs 0-3"."""
+    return f"CPU{'s' * (len(cpus) != 1)} {format_cpu_list(cpus)}"
+
+
+def per_cpu_words(extra: dict[str, Any]) -> str:
+    """The idle rate per CPU in words, saying how it was counted (``measure_switch_rate``)."""
+    online, per_cpu, allowed = extra["online_cpus"], extra["per_cpu"], extra["cpus"]
+    host = f"on its {online} online CPU{'s' * (online != 1)}"
+    if extra["per_cpu_from"] != OWN_COUNTS:
+        return f"{host}, {per_cpu:,.0f} per CPU: the host's count over them, no per-CPU counts here"
+    each, whose = ("", "its own count") if len(allowed) == 1 else ("per CPU ", "their own counts")
+    return f"{host}; {per_cpu:,.0f} {each}on {cpus_named(allowed)}, by {whose} in {OWN_COUNTS}"
+
+
 def judge_rate(idle_result: Result, loaded_result: Result) -> str:
     """The article's "hundreds of times per second" against the idle and the ping-pong rate."""
-    idle, loaded = idle_result.median, loaded_result.median
-    cpus, cpu = len(idle_result.extra["cpus"]), loaded_result.extra["cpu"]
+    idle, loaded, cpu = idle_result.median, loaded_result.median, loaded_result.extra["cpu"]
     verdict = "as the article says" if decade(idle) == "hundreds of times" else "not hundreds"
     return (
-        f"the idle host switched {decade(idle)} a second ({idle:,.0f} on {cpus} CPUs, "
-        f"{idle / cpus:,.0f} per CPU): {verdict}; with two tasks handing a token back and forth "
-        f"on CPU {cpu}, {decade(loaded)} ({loaded:,.0f}): the article's \"hundreds of times "
-        'per second" is what a quiet host does, not what one CPU can do'
+        f"the idle host switched {decade(idle)} a second ({idle:,.0f} "
+        f"{per_cpu_words(idle_result.extra)}): {verdict}; with two tasks handing a token back "
+        f"and forth on CPU {cpu}, {decade(loaded)} ({loaded:,.0f}): the article's \"hundreds of "
+        'times per second" is what a quiet host does, not what one CPU can do'
     )
 
 
@@ -267,6 +307,7 @@ def _model_results(
 def measure_switch_rate(config: RateConfig, progress: Progress | None = None) -> Measurement:
     """Count the host's context switches per second idle and under a ping-pong; cost in cycles."""
     allowed = sorted(os.sched_getaffinity(0))
+    online = max(os.sysconf("SC_NPROCESSORS_ONLN"), len(allowed))  # ctxt's CPUs, not ours only
     cpu = choose_cpu(config.cpu, allowed)
     pmu, warnings = hardware.pmu_status()
     idle, idle_meter = _idle(config, progress)
@@ -278,10 +319,14 @@ def measure_switch_rate(config: RateConfig, progress: Progress | None = None) ->
     loaded = [w for run in runs.values() for w in run.windows]
     common = {"window_s": round(config.window_s, 4), "source": "/proc/stat ctxt"}
     uncounted = {} if pmu["available"] else {"pmu_unavailable": pmu["reason"]}  # claims say so
+    per_cpu, source = per_cpu_rate(idle, allowed, online)
+    shares = {"online_cpus": online, "per_cpu": round(per_cpu, 1), "per_cpu_from": source}
     results = [
         make_result("rate.switches_per_s", "context switches per second, idle host (all CPUs)",
-                    "per_s", [w.rate for w in idle], extra={**common, "cpus": allowed, **uncounted},
-                    interference=replace(idle_meter, judged=False))  # the rate IS others' work
+                    "per_s", [w.rate for w in idle],
+                    extra={**common, "cpus": allowed, **shares, **uncounted},
+                    interference=replace(idle_meter, judged=False),  # the rate IS others' work
+                    population=True)  # each second's bursts are the host's own: not noise
     ]  # fmt: skip
     if loaded:
         label = f"context switches per second, ping-pong on CPU {cpu} (all CPUs)"

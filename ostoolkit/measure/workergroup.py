@@ -3,6 +3,10 @@
 Each worker (a thread, a forked process, a fork+execve'd interpreter or a multiprocessing
 'spawn' worker) writes the same small private state, says it is ready, then blocks until the
 leader releases it, so the whole group can be measured standing still.
+
+Threads start with the default stack size, as a Python program's threads do: what they reserve
+is checked before any work (``budget.check_thread_room``). A leader stopped by a limit anyway
+says which in one line on the ready pipe (``FAILED``), and ``await_ready`` raises it.
 """
 
 from __future__ import annotations
@@ -20,13 +24,18 @@ from collections.abc import Callable, Sequence
 from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 
-from ostoolkit.children import enough_open_files, fork_descendant, set_parent_death_signal
-from ostoolkit.errors import OstoolkitError
+from ostoolkit.budget import enough_open_files, thread_start_failure
+from ostoolkit.children import fork_descendant, set_parent_death_signal
+from ostoolkit.errors import LimitExceeded, OstoolkitError, describe_os_error
 from ostoolkit.mpspawn import spawn_context, stopping_mp_helpers
 
 # Descriptors the leader holds per 'spawn' worker: its connection and multiprocessing's two pipe
 # ends (the sentinel and the one it wrote the worker's instructions to).
 FDS_PER_MP_WORKER = 3
+# What a leader stopped by a limit writes on the ready pipe, then why in one line.
+FAILED = b"!"
+# What a limit message tells the user to lower.
+LOWER = "lower --workers"
 # The program an exec'd worker runs: write its state, say ready on stdout, block on stdin.
 EXEC_WORKER = (
     "import os, sys\n"
@@ -49,6 +58,14 @@ def _reaper(pids: list[int]) -> Callable[[], None]:
             os.waitpid(pid, 0)
 
     return reap
+
+
+def _start(thread: threading.Thread, what: str) -> None:
+    """Start a thread; one that cannot (pthread_create failed) is a ``LimitExceeded``."""
+    try:
+        thread.start()
+    except RuntimeError as err:  # Python's only words for it: "can't start new thread"
+        raise LimitExceeded(thread_start_failure(what, LOWER)) from err
 
 
 def _mp_worker(kb: int, address: str, leader: int) -> None:
@@ -92,8 +109,8 @@ def _start_workers(
             del state
 
         threads = [threading.Thread(target=idle, daemon=True) for _ in range(count)]
-        for thread in threads:
-            thread.start()
+        for number, thread in enumerate(threads, 1):
+            _start(thread, f"worker thread {number} of {count}")
 
         def join_threads() -> None:
             for thread in threads:
@@ -144,7 +161,10 @@ def _start_mp_workers(
     args = (kb, address, os.getpid())
     procs = [context.Process(target=_mp_worker, args=args) for _ in range(count)]
     for proc in procs:
-        proc.start()
+        try:
+            proc.start()
+        except OSError as err:  # EAGAIN at a task limit, ENOMEM
+            raise describe_os_error(err, "starting a 'spawn' worker") from err
 
     def relay() -> None:
         try:
@@ -154,7 +174,7 @@ def _start_mp_workers(
             os._exit(1)
 
     thread = threading.Thread(target=relay, name="ostoolkit-relay", daemon=True)
-    thread.start()
+    _start(thread, "the leader's relay thread")
 
     def join() -> None:
         os.write(stop_w, b"x")
@@ -217,23 +237,33 @@ def lead_group(model: str, count: int, kb: int, release_r: int, ready_w: int) ->
     """The group's leader: start the workers, hold until released, then join or reap them.
 
     multiprocessing helpers it starts (the resource tracker) are stopped before it exits,
-    so none is orphaned; 'spawn' workers start through spawn_context's launcher.
+    so none is orphaned; 'spawn' workers start through spawn_context's launcher. A limit that
+    stops a worker from starting is reported on ``ready_w`` (``FAILED``, then the line), and
+    the leader exits quietly: the parent says it, not a traceback here.
     """
     with contextlib.ExitStack() as stack:
         stack.enter_context(stopping_mp_helpers([]))
-        if model == "mp_spawn":
-            stack.enter_context(enough_open_files(count * FDS_PER_MP_WORKER))
-            context = stack.enter_context(spawn_context([]))
-            join = _start_mp_workers(context, count, kb, ready_w)
-        else:
-            join = _start_workers(model, count, kb, release_r, ready_w)
+        try:
+            if model == "mp_spawn":
+                stack.enter_context(enough_open_files(count * FDS_PER_MP_WORKER))
+                context = stack.enter_context(spawn_context([]))
+                join = _start_mp_workers(context, count, kb, ready_w)
+            else:
+                join = _start_workers(model, count, kb, release_r, ready_w)
+        except LimitExceeded as err:
+            os.write(ready_w, FAILED + " ".join(str(err).split()).encode()[:4000] + b"\n")
+            raise SystemExit(1) from None
         os.write(ready_w, b"L")  # the leader itself is in place
         os.read(release_r, 1)
         join()
 
 
 def await_ready(ready_r: int, expected: int, timeout: float) -> None:
-    """Read ``expected`` ready bytes (workers' and the leader's) or fail after ``timeout``."""
+    """Read ``expected`` ready bytes (workers' and the leader's) or fail after ``timeout``.
+
+    A leader stopped by a limit wrote ``FAILED`` and one line in a single write (at most
+    PIPE_BUF bytes: never split): that line is raised as a ``LimitExceeded``.
+    """
     deadline = time.monotonic() + timeout
     seen = 0
     while seen < expected:
@@ -244,4 +274,7 @@ def await_ready(ready_r: int, expected: int, timeout: float) -> None:
         chunk = os.read(ready_r, 65536)
         if not chunk:
             raise OstoolkitError(f"the worker group died after {seen} of {expected} were ready")
+        if FAILED in chunk:
+            reason = chunk.partition(FAILED)[2].partition(b"\n")[0]
+            raise LimitExceeded(reason.decode(errors="replace"))
         seen += len(chunk)

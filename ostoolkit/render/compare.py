@@ -44,6 +44,7 @@ QUIET_VERDICTS = ("same", "baseline")  # rows of only these are hidden by --chan
 NOISY_MARK = "~"
 BIMODAL_MARK = "²"
 INTERFERENCE_MARK = "!"
+THROTTLED_MARK = "#"  # a CPU quota stopped the measured tasks (cgroup): the worst interference
 # The host's own speed reference moved as far as the figure (stats.HOST_MOVED): unclear.
 HOST_MARK = "↕"
 # "!" is shown beyond the limits that make a figure noisy (stats.judge_noise): other tasks'
@@ -115,7 +116,9 @@ def text_field(item: Mapping[str, Any], key: str) -> str:
 def _marks(item: Mapping[str, Any]) -> str:
     """The context marks of one host's figure: noisy or bimodal samples, interference."""
     status = text_field(item, "status")
-    marks = NOISY_MARK if status == "noisy" else BIMODAL_MARK if status == "bimodal" else ""
+    marks = {"noisy": NOISY_MARK, "bimodal": BIMODAL_MARK, "throttled": THROTTLED_MARK}.get(
+        status, ""
+    )
     other = finite(item.get("other_cpu_share"))
     steal = finite(item.get("steal_share"))
     if (other is not None and other > OTHER_CPU_LIMIT) or (
@@ -437,6 +440,8 @@ def legend_text(view: CompareView, rows: Sequence[CompareRow]) -> str:
             f"{HOST_MARK} the host's own speed moved as far (its reference task, timed beside "
             "the figure, changed as much): the runs cannot tell which moved"
         )
+    if THROTTLED_MARK in marks:
+        words.append(f"{THROTTLED_MARK} throttled: a CPU quota (cgroup) stopped its tasks")
     if INTERFERENCE_MARK in marks:
         other = format_value(OTHER_CPU_LIMIT, "percent")
         steal = format_value(STEAL_LIMIT, "percent")

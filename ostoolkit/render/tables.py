@@ -40,6 +40,9 @@ def host_line(host: dict[str, Any]) -> str:
         virt_text = str(virt)
     allowed = host.get("cpus_allowed", "unknown")
     allowed_text = ",".join(map(str, allowed)) if isinstance(allowed, list) else str(allowed)
+    quota = host.get("cpu_quota")
+    if isinstance(quota, dict) and isinstance(quota.get("cpus"), (int, float)):
+        allowed_text += f"; a CPU quota of {quota['cpus']:.2f} CPUs"
     load = host.get("loadavg", "unknown")
     load_text = f"{load[0]:.2f}" if isinstance(load, list) else str(load)
     return (
@@ -49,6 +52,16 @@ def host_line(host: dict[str, Any]) -> str:
         f"clocksource {host.get('clocksource', '?')}, load {load_text}, "
         f"{host.get('python', '?')}"
     )
+
+
+def _table(
+    rows: list[list[str]], headers: list[str], tablefmt: str, numparse: bool = False
+) -> list[str]:
+    """A table and the blank line after it; nothing at all for a table without rows."""
+    if not rows:
+        return []
+    table = tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=not numparse)
+    return [table, ""]
 
 
 def _results_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
@@ -99,8 +112,9 @@ def _node_text(node: TreeNode) -> str:
         node["status"],
         f"rss {format_value(node['rss'], 'bytes')}",
     ]
-    if node.get("uss") is not None:
-        words.append(f"uss {format_value(node['uss'], 'bytes')}")
+    if "uss" in node:  # None: the kernel refused it (counted in the report's warnings)
+        uss = node["uss"]
+        words.append("uss ?" if uss is None else f"uss {format_value(uss, 'bytes')}")
     if node.get("fork_us") is not None:
         words.append(f"fork {format_value(node['fork_us'], 'us')}")
     if node.get("exec_us") is not None:
@@ -164,17 +178,21 @@ def _summary(table: SummaryTable) -> tuple[list[str], list[list[str]]]:
 
 
 def _replaces_results(report: Report) -> bool:
-    """Whether the command's own table(s) already show every result (the JSON has them all)."""
+    """Whether the command's own table(s) already show every result (the JSON has them all);
+    a table without rows, which is not drawn, replaces nothing."""
     tables = [report.data.get("table", {}), *report.data.get("tables", [])]
-    return any(table.get("replaces_results") for table in tables)
+    return any(table.get("replaces_results") and table.get("rows") for table in tables)
 
 
 def _own_tables(report: Report, tablefmt: str) -> list[str]:
-    """The command's own tables (data.table, then each of data.tables under its title)."""
+    """The command's own tables (data.table, then each of data.tables under its title); one
+    without rows is left out whole, title and note too."""
     parts = []
     tables = [report.data["table"]] if "table" in report.data else []
     for table in [*tables, *report.data.get("tables", [])]:
         headers, rows = _summary(table)
+        if not rows:
+            continue
         if table.get("title"):
             parts += [f"**{table['title']}**" if tablefmt == "github" else table["title"]]
         parts += [tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)]
@@ -202,20 +220,19 @@ def render_table(report: Report, full_host: bool = False) -> str:
     """Plain-text table for terminals and CI logs."""
     parts = [f"ostoolkit {report.command}", host_line(report.host), ""]
     if full_host:
-        parts += [tabulate(_host_rows(report.host), headers=["field", "value"]), ""]
+        parts += _table(_host_rows(report.host), ["field", "value"], "simple", numparse=True)
     if "tree" in report.data:
         parts += [draw_tree(report.data["tree"]), ""]
     if "timeline" in report.data:
-        rows = _timeline_rows(report.data["timeline"])
-        parts += [tabulate(rows, headers=TIMELINE_HEADERS, disable_numparse=True), ""]
+        parts += _table(_timeline_rows(report.data["timeline"]), TIMELINE_HEADERS, "simple")
     if report.data.get("host_differences"):
         headers, rows = _host_differences(report)
-        parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
+        parts += _table(rows, headers, "simple")
     parts += _own_tables(report, "simple")  # the command's own summary; all is in the JSON
     parts += _charts(report, markdown=False)
-    if report.results and not _replaces_results(report):
+    if not _replaces_results(report):
         headers, rows = _results_table(report.results)
-        parts += [tabulate(rows, headers=headers, disable_numparse=True), ""]
+        parts += _table(rows, headers, "simple")
     parts += [f"* {finding}" for finding in report.findings]
     parts += [f"warning: {warning}" for warning in report.warnings]
     return "\n".join(parts).rstrip() + "\n"
@@ -225,24 +242,19 @@ def render_markdown(report: Report, full_host: bool = False) -> str:
     """GitHub-flavoured markdown, for step summaries and issues."""
     parts = [f"### ostoolkit {report.command}", "", f"_{host_line(report.host)}_", ""]
     if full_host:
-        parts += [
-            tabulate(_host_rows(report.host), headers=["field", "value"], tablefmt="github"),
-            "",
-        ]
+        parts += _table(_host_rows(report.host), ["field", "value"], "github", numparse=True)
     if "tree" in report.data:
         parts += ["```text", draw_tree(report.data["tree"]), "```", ""]
     if "timeline" in report.data:
-        rows = _timeline_rows(report.data["timeline"])
-        table = tabulate(rows, headers=TIMELINE_HEADERS, tablefmt="github", disable_numparse=True)
-        parts += [table, ""]
+        parts += _table(_timeline_rows(report.data["timeline"]), TIMELINE_HEADERS, "github")
     if report.data.get("host_differences"):
         headers, rows = _host_differences(report)
-        parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+        parts += _table(rows, headers, "github")
     parts += _own_tables(report, "github")
     parts += _charts(report, markdown=True)
-    if report.results and not _replaces_results(report):
+    if not _replaces_results(report):
         headers, rows = _results_table(report.results)
-        parts += [tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+        parts += _table(rows, headers, "github")
     parts += [f"- {finding}" for finding in report.findings]
     parts += [f"- ⚠️ {warning}" for warning in report.warnings]
     return "\n".join(parts).rstrip() + "\n"

@@ -8,7 +8,8 @@ variation, a resample here first draws as many runs as there are, with replaceme
 draws each picked run's samples with replacement (the two-stage bootstrap of Davison and
 Hinkley, "Bootstrap Methods and their Application", 1997, section 3.8). The variation
 between runs widens the interval; with one run, only the samples are resampled, and the
-verdict says so (stats.shift).
+verdict says so (stats.shift). A resample's draws are bounded whatever the figure holds:
+long runs are drawn through their quantiles, and many runs as blocks of adjacent runs.
 
 Every set is seeded by a text (compare uses the figure's id and the host's label), so the
 same samples always give the same draws on any machine. numpy is imported inside the
@@ -38,13 +39,22 @@ CONFIDENCE = 0.95
 # --full), and drawing fewer values than the run has can only widen the interval, never
 # narrow it.
 MAX_DRAWS_PER_RUN = 32
+# A figure of more runs than this is resampled as this many blocks of adjacent runs (each
+# block then a run, thinned as above), so that a resample draws at most MAX_RUNS_DRAWN *
+# MAX_DRAWS_PER_RUN values whatever the figure holds: a report of one-sample runs would
+# otherwise cost RESAMPLES draws per sample. Resampling blocks keeps the variation between
+# them, and the samples drawn within a block add that between its runs: wider, not narrower.
+# One report holds at most 100 runs of a figure (report --runs 20, five blocks of samples
+# each in measure-switch), so only reports pooled by label come near it.
+MAX_RUNS_DRAWN = 128
 
 
 class SampleSet:
     """One host's samples of one figure, in runs, with the numbers a comparison needs.
 
     ``runs`` are the sizes of the runs, in the order of ``samples``; sizes that do not add up
-    to the samples (or none) make one run of them all. ``key`` seeds the bootstrap.
+    to the samples (or none) make one run of them all. ``key`` seeds the bootstrap, which
+    resamples ``blocks``: the runs, or MAX_RUNS_DRAWN blocks of them.
     """
 
     def __init__(self, samples: Sequence[float], key: str, runs: Sequence[int] = ()) -> None:
@@ -56,18 +66,13 @@ class SampleSet:
         self.ordered: NDArray[np.float64] = np.sort(values)
         self.key = key
         self.n = len(values)
-        sizes = list(runs) if _fits(runs, self.n) else [self.n]
-        bounds = np.cumsum([0, *sizes])
-        self.runs = [values[start:end] for start, end in itertools.pairwise(bounds.tolist())]
+        sizes = runs if _fits(runs, self.n) else [self.n]
+        self.run_count = len(sizes)  # how many runs the samples came from
+        self.blocks = _blocks(values, sizes)
         self.median = sorted_quantile(self.ordered, 0.5)
         self.p10 = sorted_quantile(self.ordered, 0.1)
         self.p90 = sorted_quantile(self.ordered, 0.9)
         self._medians: NDArray[np.float64] | None = None
-
-    @property
-    def run_count(self) -> int:
-        """How many runs the samples came from."""
-        return len(self.runs)
 
     @property
     def spread(self) -> float | None:
@@ -78,13 +83,24 @@ class SampleSet:
     def bootstrap_medians(self) -> NDArray[np.float64]:
         """RESAMPLES medians of hierarchical resamples (runs, then samples), in random order."""
         if self._medians is None:
-            self._medians = hierarchical_medians(self.runs, seed_for(self.key))
+            self._medians = hierarchical_medians(self.blocks, seed_for(self.key))
         return self._medians
 
 
 def _fits(runs: Sequence[int], n: int) -> bool:
     """Whether run sizes split n samples: positive whole numbers adding up to n."""
     return bool(runs) and all(type(size) is int and size > 0 for size in runs) and sum(runs) == n
+
+
+def _blocks(values: NDArray[np.float64], sizes: Sequence[int]) -> list[NDArray[np.float64]]:
+    """The samples of each run, or of MAX_RUNS_DRAWN blocks of adjacent runs when there are
+    more runs (block sizes in runs differ by one at most)."""
+    import numpy as np
+
+    bounds = np.cumsum([0, *sizes])
+    count = min(len(sizes), MAX_RUNS_DRAWN)
+    edges = bounds[np.arange(count + 1) * len(sizes) // count].tolist()
+    return [values[start:end] for start, end in itertools.pairwise(edges)]
 
 
 def hierarchical_medians(

@@ -89,7 +89,7 @@ def is_bimodal(samples: Sequence[float]) -> bool:
 
 @dataclass(frozen=True)
 class Verdict:
-    """How far a figure can be trusted: ``ok``, ``noisy`` or ``bimodal``, with the reasons."""
+    """How far a figure can be trusted: ``ok``, ``noisy``, ``bimodal`` or ``throttled``, and why."""
 
     status: str
     reasons: tuple[str, ...]
@@ -102,9 +102,12 @@ def judge_noise(
     *,
     other_margin: float = 0.0,
     steal_margin: float = 0.0,
+    throttled: str | None = None,
 ) -> Verdict:
     """Judge a figure from its samples and the interference metered while they were taken.
 
+    ``throttled`` (why a CPU quota stopped the tasks meanwhile) makes it ``throttled``, the
+    worst status, whatever else is true: its times hold the quota's waits.
     ``bimodal`` when the samples fall into two clusters; else ``noisy`` when their p10-p90
     spread exceeds NOISY_SPREAD of the median, when other tasks took more than
     OTHER_CPU_LIMIT of the measured CPUs' time, or when the hypervisor stole more than
@@ -128,6 +131,8 @@ def judge_noise(
         )
     if steal_share is not None and steal_share > STEAL_LIMIT + steal_margin:
         interference.append(f"the hypervisor stole {steal_share:.1%} of the measured CPUs' time")
+    if throttled:
+        return Verdict("throttled", (throttled, *interference))
     if is_bimodal(samples):  # the interference, if any, may be why: say so too
         return Verdict("bimodal", ("samples fall into two separate clusters", *interference))
     summary = summarize(samples)

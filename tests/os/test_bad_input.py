@@ -176,6 +176,7 @@ class Case:
     prepare: Callable[[Path], None] | None = None
     env: tuple[tuple[str, str], ...] = ()
     nofile: int | None = None
+    rlimits: tuple[tuple[int, int], ...] = ()  # (resource, soft and hard limit) set before exec
     stdin_closed: bool = False
     deleted_cwd: bool = False
     stdout: str = "capture"
@@ -200,6 +201,8 @@ def compare_bad(case_id: str, name: str, prepare: Callable[[Path], None] | None)
 NESTED = "[" * 100_000 + "]" * 100_000
 WITH_NAN = GOOD_REPORT.read_text().replace('"median": ', '"median": NaN, "x": ', 1)
 QUICK_CONN = ("connections", "--quick", "--queries", "1")
+MEMORY_THREADS = ("measure-memory", "--quick", "--model", "thread", "--workers", "100")
+LOW = 300 * 2**20  # room for ostoolkit, not for 100 threads of default-sized stacks
 
 CASES = (
     # measure-switch --cpus: a set of allowed CPUs, distinct, something left to measure
@@ -372,6 +375,15 @@ CASES = (
                                         "1001"), must=(opt("--workers"), num(1000))),
     Case("memory-workers-5000-digits", ("measure-memory", "--workers", "9" * 5000),
          must=(opt("--workers"),)),
+    # threads whose stacks the address-space or data limit cannot hold (issue 21)
+    Case("memory-threads-over-ulimit-v", MEMORY_THREADS, rlimits=((resource.RLIMIT_AS, LOW),),
+         must=(re.escape("ulimit -v"), opt("--workers"), num(100), "threads")),
+    Case("memory-threads-over-ulimit-d", MEMORY_THREADS, rlimits=((resource.RLIMIT_DATA, LOW),),
+         must=(re.escape("ulimit -d"), opt("--workers"), num(100), "threads")),
+    Case("connections-threads-over-ulimit-v",
+         (*QUICK_CONN, "--model", "thread", "--clients", "300"),
+         rlimits=((resource.RLIMIT_AS, LOW),),
+         must=(re.escape("ulimit -v"), opt("--clients"), num(300), "threads")),
     Case("connections-queries-0", ("connections", "--queries", "0"),
          must=(opt("--queries"), num(1), num(10000))),
     Case("connections-pool-size-0", ("connections", "--pool-size", "0"),
@@ -397,7 +409,8 @@ CASES = (
 
 
 def preexec(case: Case, cwd: Path) -> Callable[[], None] | None:
-    """What the child does before exec: close stdin or stdout, lower RLIMIT_NOFILE, rmdir cwd."""
+    """What the child does before exec: close stdin or stdout, lower RLIMIT_NOFILE or other
+    limits, rmdir cwd."""
     steps: list[Callable[[], None]] = []
     if case.stdin_closed:
         steps.append(lambda: os.close(0))
@@ -406,6 +419,8 @@ def preexec(case: Case, cwd: Path) -> Callable[[], None] | None:
     if case.nofile is not None:
         limit = case.nofile
         steps.append(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+    for which, value in case.rlimits:
+        steps.append(lambda w=which, v=value: resource.setrlimit(w, (v, v)))
     if case.deleted_cwd:
         steps.append(lambda: os.rmdir(cwd))  # subprocess has already chdir'ed into it
     if not steps:

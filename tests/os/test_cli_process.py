@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 
 import psutil
 import pytest
@@ -184,3 +185,50 @@ def test_report_bad_section_is_exit_2():
                           timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert "--only" in done.stderr
+
+
+AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+def tmpdir_lines(tmpdir: str, as_user: tuple[str, ...] = ()) -> list[str]:
+    """Run a command that makes its run directory with TMPDIR=``tmpdir``: lines naming TMPDIR."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TEMP", "TMP")} | {"TMPDIR": tmpdir}
+    argv = [*as_user, ENTRY, "measure-spawn", "--method", "thread", "--repeat", "3"]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd="/", env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [line for line in (done.stdout + done.stderr).splitlines() if "TMPDIR" in line]
+
+
+def fallback(tmpdir: object) -> list[str]:
+    return [f"warning: TMPDIR={tmpdir} is not a writable folder: using /tmp"]
+
+
+def test_a_missing_tmpdir_is_said_once(tmp_path):
+    missing = tmp_path / "missing"
+    assert tmpdir_lines(str(missing)) == fallback(missing)
+    assert not missing.exists()
+
+
+def test_a_tmpdir_under_a_file_is_said_once(tmp_path):
+    """Even root cannot make a folder under a file (ENOTDIR)."""
+    (tmp_path / "file").write_text("")
+    assert tmpdir_lines(str(tmp_path / "file" / "x")) == fallback(tmp_path / "file" / "x")
+
+
+def test_a_read_only_tmpdir_is_said_once():
+    """0555: read-only for anyone but root, so root runs the command as the user nobody."""
+    as_user = AS_NOBODY if os.geteuid() == 0 else ()
+    probe = subprocess.run([*as_user, ENTRY, "--version"], capture_output=True, cwd="/", timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"the user nobody cannot run {ENTRY}: {probe.stderr.decode()[-200:]}")
+    folder = tempfile.mkdtemp(dir="/tmp")  # the user nobody can reach it, unlike tmp_path
+    try:
+        os.chmod(folder, 0o555)
+        assert tmpdir_lines(folder, as_user) == fallback(folder)
+        assert os.listdir(folder) == []
+    finally:
+        os.rmdir(folder)
+
+
+def test_a_writable_tmpdir_is_not_mentioned(tmp_path):
+    assert tmpdir_lines(str(tmp_path)) == []

@@ -1,6 +1,7 @@
 """fork-tree with real processes: the tree stands while read, then nothing is left behind."""
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -136,3 +137,38 @@ def test_threads_of_a_live_process_are_drawn_with_their_tid():
     tids = [t["tid"] for t in json.loads(done.stdout)["data"]["tree"]["threads"]]
     assert thread.native_id in tids
     assert f"({thread.native_id}) " in drawn.stdout
+
+
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+UNREAD_USS = re.compile(
+    r"^warning: USS of (\d+) of (\d+) processes could not be read: "
+    r"they belong to other users; run as root to see them$",
+    re.MULTILINE,
+)
+TABLE_RULE = re.compile(r"-+(  -+)*")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can run ostoolkit as the user nobody")
+def test_pid_1_as_an_unprivileged_user_says_what_it_could_not_read():
+    """Root's processes are drawn "uss ?", counted in one warning; no table without rows."""
+    env = {**os.environ, "TMPDIR": "/tmp"}
+    probe = subprocess.run(
+        [*AS_NOBODY, ENTRY, "--version"], capture_output=True, cwd="/", env=env, timeout=60
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"the user nobody cannot run {ENTRY}: {probe.stderr.decode()[-200:]}")
+    argv = [*AS_NOBODY, ENTRY, "fork-tree", "--pid", "1", "--threads"]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd="/", env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    said = UNREAD_USS.findall(done.stdout)
+    assert len(said) == 1, done.stdout
+    unread, total = map(int, said[0])
+    lines = done.stdout.splitlines()
+    drawn = [line for line in lines if " rss " in line]  # one per process; threads have none
+    assert "uss ?" in drawn[0], drawn[0]  # PID 1 is root's
+    assert unread == sum("uss ?" in line for line in drawn)
+    assert total == len(drawn)
+    assert 1 <= unread < total  # ostoolkit itself runs as nobody: its USS is read
+    for index, line in enumerate(lines):  # every table's rule has a row below it
+        if TABLE_RULE.fullmatch(line):
+            assert [*lines, ""][index + 1].strip(), done.stdout

@@ -7,23 +7,24 @@ switch more than it does idle, each hop is a switch, every child is reaped.
 import json
 import os
 import time
+from collections.abc import Callable
 
 import harness
 import pytest
 from harness import ENTRY
 
 from ostoolkit.claims import annotate
-from ostoolkit.measure import pmu
+from ostoolkit.measure import pmu, switchrate
 from ostoolkit.measure.pmu import Counters
 from ostoolkit.measure.switchrate import RateConfig, measure_switch_rate
 
 SMALL = RateConfig(duration_s=0.2, windows=4)
 
 
-def run_cli(*args: str) -> harness.Run:
+def run_cli(*args: str, preexec_fn: Callable[[], None] | None = None) -> harness.Run:
     marker, env = harness.marked_env()
-    return harness.run_marked([str(ENTRY), "switch-rate", *args], env=env, marker=marker,
-                              timeout=60)  # fmt: skip
+    argv = [str(ENTRY), "switch-rate", *args]
+    return harness.run_marked(argv, env=env, marker=marker, timeout=60, preexec_fn=preexec_fn)
 
 
 def test_the_command_counts_more_switches_under_the_ping_pong():
@@ -55,6 +56,35 @@ def test_the_command_counts_more_switches_under_the_ping_pong():
         assert len(counter_lines) == 1
         assert not any(key.endswith(".instructions") for key in by_id)
     assert any("hundreds of times per second" in f for f in report["findings"])
+
+
+def pin(cpu: int) -> None:
+    """The child's affinity before it execs ostoolkit, as ``taskset -c CPU`` sets it."""
+    os.sched_setaffinity(0, {cpu})
+
+
+def test_per_cpu_under_taskset_counts_every_online_cpu_not_the_allowed_one():
+    """As ``taskset -c 0``: one CPU allowed, but ctxt counts every online CPU's switches."""
+    cpu = min(os.sched_getaffinity(0))
+    run = run_cli("--duration", "0.2", "--json", "-", preexec_fn=lambda: pin(cpu))
+    assert run.returncode == 0, run.describe()
+    assert not run.leftovers, run.describe()
+    report = json.loads(run.stdout)
+    idle = next(r for r in report["results"] if r["id"] == "rate.switches_per_s")
+    online = os.sysconf("SC_NPROCESSORS_ONLN")
+    extra = idle["extra"]
+    assert extra["cpus"] == [cpu]
+    assert extra["online_cpus"] == online
+    if extra["per_cpu_from"] == switchrate.OWN_COUNTS:  # CONFIG_SCHEDSTATS, counting
+        said = f"on CPU {cpu}, by its own count in /proc/schedstat)"
+    else:  # the host's count shared by every online CPU, and the finding says so
+        assert extra["per_cpu_from"] == switchrate.SHARED_COUNT
+        assert extra["per_cpu"] == pytest.approx(idle["median"] / online, abs=0.06)
+        said = "per CPU: the host's count over them, no per-CPU counts here)"
+    finding = next(f for f in report["findings"] if f.startswith("the idle host switched"))
+    assert f" on its {online} online CPU{'s' * (online != 1)}" in finding
+    assert said in finding
+    assert "1 CPUs" not in finding
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from dataclasses import replace
 
+import pytest
+
 from ostoolkit.claims import (
     CLAIMS,
     GROUPED_SECTIONS,
@@ -216,6 +218,24 @@ def test_decade_claims_say_where_the_host_falls():
     assert judge_decade(100_000, instructions).startswith("100,000: 10×")
 
 
+@pytest.mark.parametrize("measured", [97.0, 99.4, 95.3])
+def test_a_figure_within_rounding_of_the_decade_is_not_one_times_fewer(measured):
+    from ostoolkit.claims import CLAIMS, judge_decade
+
+    verdict = judge_decade(measured, CLAIMS["switches_per_second"])
+    assert "1.0×" not in verdict
+    assert verdict.endswith(": just below the article's hundreds a second, about as it says")
+    assert judge_decade(97, CLAIMS["switches_per_second"]).startswith("97: just below")
+
+
+def test_a_figure_that_rounds_away_from_one_keeps_its_ratio():
+    from ostoolkit.claims import CLAIMS, judge_decade
+
+    rate = CLAIMS["switches_per_second"]
+    assert judge_decade(95.2, rate) == "95: 1.1× fewer than the article's hundreds a second"
+    assert judge_decade(9_700, CLAIMS["instructions_per_switch"]).startswith("9,700: just below")
+
+
 def test_switch_rate_and_instructions_results_carry_the_claims():
     rate = make_result("rate.switches_per_s", "switches", "per_s", [480.0])
     instr = make_result("switch.process.instructions", "instructions", "number", [2_000.0])
@@ -272,3 +292,23 @@ def test_without_a_pmu_the_claims_table_says_the_instructions_are_not_measurable
         assert rows[claim]["verdict"] == f"not measurable here: {why}"
     counted = make_result("rate.switches_per_s", "rate", "per_s", [650.0])
     assert "instructions per switch" not in {row["claim"] for row in article_rows([counted])}
+
+
+def test_no_verdict_on_a_figure_its_own_run_distrusts():
+    """Issue 21: 'agrees with the article' beside a bimodal, interfered figure said more
+    about the run than the host."""
+    from ostoolkit.claims import article_rows
+
+    ok = make_result("switch.process.same_core", "process switch", "us", [5.0, 5.0, 5.1])
+    bimodal = replace(ok, status="bimodal")
+    thread = make_result("switch.thread.same_core", "thread switch", "us", [1.0, 1.0, 1.1])
+    annotated = annotate(Measurement((bimodal, thread))).results
+    assert annotated[0].verdict == "not judged: bimodal"
+    assert annotated[1].verdict is not None
+    assert not annotated[1].verdict.startswith("not judged")
+    rows = {row["claim"]: row["verdict"] for row in article_rows([bimodal, thread])}
+    assert rows["context switch"] == "not judged: bimodal"
+    assert rows["threads switch faster"] == "not judged: process switch is bimodal"
+    assert not rows["thread switch"].startswith("not judged")
+    throttled = replace(thread, status="throttled")
+    assert annotate(Measurement((throttled,))).results[0].verdict == "not judged: throttled"

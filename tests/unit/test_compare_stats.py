@@ -34,6 +34,7 @@ from ostoolkit.stats import (
     strip_counts,
     strip_range,
 )
+from ostoolkit.stats.bootstrap import MAX_RUNS_DRAWN, percentile_interval
 
 TRIALS = 200
 
@@ -144,6 +145,23 @@ def test_long_runs_are_thinned_and_never_narrow_the_interval():
     thinned = hierarchical_medians(long, seed_for("w"))
     assert len(thinned) == RESAMPLES
     assert np.ptp(np.quantile(thinned, (0.025, 0.975))) > 0
+
+
+def test_many_runs_are_drawn_as_blocks_of_adjacent_runs_never_narrowing_the_interval():
+    """One-sample runs cost RESAMPLES draws each before issue 21; now at most MAX_RUNS_DRAWN
+    blocks of runs are drawn, and the run count stays what the report says."""
+    rng = np.random.default_rng(5)
+    values = rng.lognormal(0, 0.1, 2000)
+    many = SampleSet(values.tolist(), "k", [1] * 2000)
+    assert many.run_count == 2000
+    assert len(many.blocks) == MAX_RUNS_DRAWN
+    assert {len(block) for block in many.blocks} == {15, 16}  # 2000 / 128, as even as can be
+    assert np.array_equal(np.concatenate(many.blocks), values)  # adjacent runs, in order
+    every_run = hierarchical_medians([values[i : i + 1] for i in range(2000)], seed_for("k"))
+    width = np.ptp(percentile_interval(many.bootstrap_medians()))
+    assert width >= np.ptp(percentile_interval(every_run))
+    few = SampleSet(values[:300].tolist(), "k", [3] * 100)
+    assert [len(block) for block in few.blocks] == [3] * 100  # each run its own, as ever
 
 
 def test_the_bootstrap_is_seeded_by_the_key():

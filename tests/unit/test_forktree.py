@@ -1,5 +1,7 @@
 """Pure logic of fork-tree: sizes, limits, nesting and drawing from hand-written ppid maps."""
 
+import os
+
 import pytest
 from click.testing import CliRunner
 
@@ -12,6 +14,7 @@ from ostoolkit.measure.forktree import (
     count_nodes,
     nest,
     tree_size,
+    unread_uss_warnings,
 )
 from ostoolkit.render import draw_tree
 
@@ -96,3 +99,28 @@ def test_fork_tree_bad_input_exit_2(args, message):
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_draw_tree_marks_a_uss_that_could_not_be_read():
+    """uss None (the kernel refused it) is drawn "uss ?"; a node without the key draws none."""
+    nodes = {10: node(10, 1, "init", uss=None), 11: node(11, 10, uss=4096), 12: node(12, 10)}
+    assert draw_tree(nest(nodes, 10)) == (
+        "init(10) sleeping rss 2.0 KiB uss ?\n"
+        "├─ python(11) sleeping rss 2.0 KiB uss 4.0 KiB\n"
+        "└─ python(12) sleeping rss 2.0 KiB"
+    )
+
+
+@pytest.mark.parametrize(
+    ("euid", "why"),
+    [
+        (65534, "they belong to other users; run as root to see them"),
+        (0, "even root may not read them here"),
+    ],
+)
+def test_unread_uss_is_counted_in_one_warning(monkeypatch, euid, why):
+    monkeypatch.setattr(os, "geteuid", lambda: euid)
+    nodes = {1: node(1, 0, uss=None), 2: node(2, 1, uss=None), 3: node(3, 1, uss=10)}
+    (said,) = unread_uss_warnings(nest(nodes, 1))
+    assert said.startswith(f"USS of 2 of 3 processes could not be read: {why}")
+    assert unread_uss_warnings(nest({3: node(3, 1, uss=10)}, 3)) == []

@@ -15,6 +15,7 @@ KEYS = {
     "cpu_model",
     "cpus_logical",
     "cpus_allowed",
+    "cpu_quota",
     "kernel",
     "preemption",
     "tlb_tagging",

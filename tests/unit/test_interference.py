@@ -405,3 +405,32 @@ def test_the_limit_is_a_tenth():
     assert OTHER_CPU_LIMIT == 0.10
     below = Interference(0.099, 0.0, (0,), 1.0)
     assert make_result("x", "x", "us", TIGHT, interference=below).status == "ok"
+
+
+def test_a_quota_that_stopped_the_tasks_makes_times_throttled_but_not_sizes():
+    from ostoolkit.cgroup import Throttling
+
+    throttled = Interference(
+        0.0, 0.0, (0,), 1.0, throttled=Throttling(10, 9, 700_000.0), cpu_limit=0.2
+    )
+    result = make_result(
+        "switch.process.same_core", "s", "us", [2.0, 2.1, 2.0], interference=throttled
+    )
+    assert result.status == "throttled"
+    assert "0.20 CPUs" in result.notes[0]
+    assert "9 of 10 periods" in result.notes[0]
+    assert result.extra["throttled_periods"] == 9
+    assert result.extra["quota_periods"] == 10
+    size = make_result("memory.x", "m", "bytes", [4096.0], interference=throttled)
+    assert size.status == "ok"  # a quota does not change a size
+
+
+def test_a_quota_that_never_bit_changes_nothing():
+    from ostoolkit.cgroup import Throttling
+
+    idle = Interference(0.0, 0.0, (0,), 1.0, throttled=Throttling(10, 0, 0.0), cpu_limit=0.2)
+    assert make_result("x", "x", "us", [2.0, 2.1, 2.0], interference=idle).status == "ok"
+    unlimited = Interference(0.0, 0.0, (0,), 1.0)
+    result = make_result("x", "x", "us", [2.0, 2.1, 2.0], interference=unlimited)
+    assert result.status == "ok"
+    assert "throttled_periods" not in result.extra

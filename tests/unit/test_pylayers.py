@@ -30,12 +30,11 @@ from ostoolkit.measure.pylayers import (
     choose_cpu,
     layer_findings,
     layer_result,
-    net_per_hop,
     switch_notes,
     take_samples,
 )
 from ostoolkit.measure.switch import MAX_ITERATIONS, MIN_ITERATIONS, iterations_for
-from ostoolkit.report import Measurement, make_result
+from ostoolkit.report import Measurement, Result, make_result
 
 CPU = min(os.sched_getaffinity(0))
 QUIET = Interference(0.0, 0.0, (CPU,), 1.0)
@@ -73,12 +72,6 @@ def test_iterations_are_calibrated_within_bounds():
     assert iterations_for(2_000_000, 200, 0.05) == 5000
     assert iterations_for(10**12, 200, 0.05) == MIN_ITERATIONS
     assert iterations_for(0, 200, 0.05) == MAX_ITERATIONS
-
-
-def test_net_is_lmbench_s_definition():
-    assert net_per_hop([6.0, 8.0], [1.0, 0.5]) == [2.0, 3.5]
-    with pytest.raises(ValueError, match=r"shorter|longer"):
-        net_per_hop([6.0], [1.0, 2.0])
 
 
 def test_gathered_counts_switches_per_hop():
@@ -162,6 +155,7 @@ def test_layer_result_extras():
         block_sizes=[2, 1],
     )
     result = layer_result("gil", CPU, gathered, QUIET)
+    assert isinstance(result, Result)
     assert (result.id, result.unit, result.n) == (GIL_ID, "us", 3)
     assert result.median == pytest.approx(3.0)
     extra = result.extra
@@ -175,6 +169,7 @@ def test_layer_result_extras():
     assert extra["reference_samples_us"] == [0.5, 0.5, 0.6]
     assert any("2.60 OS switches per hand-off" in note for note in result.notes)
     task = layer_result("asyncio", CPU, Gathered(1, [4.0], [0.2], [0.5], 0, 0, 2, [1]), QUIET)
+    assert isinstance(task, Result)
     assert task.id == ASYNCIO_ID
     assert task.extra["switches_per_hop"] == 0
 

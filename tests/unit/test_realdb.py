@@ -9,7 +9,7 @@ import resource
 import dbservers
 import pytest
 
-from ostoolkit import children
+from ostoolkit import budget
 from ostoolkit.connections import discovery, realdb
 from ostoolkit.connections.realdb import SERVERS, measure_real_server
 from ostoolkit.errors import InvalidRequest, LimitExceeded
@@ -52,12 +52,12 @@ def test_missing_driver_says_how_to_install(kind, monkeypatch):
 
 def test_open_files_limit_is_raised_then_restored():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = 4 * children.FD_MARGIN
+    needed = 4 * budget.FD_MARGIN
     if hard != resource.RLIM_INFINITY and hard < needed * 4:
         pytest.skip(f"hard RLIMIT_NOFILE {hard} too low to test")
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
     try:
-        with children.enough_open_files(needed):
+        with budget.enough_open_files(needed):
             assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > needed
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (needed, hard)
     finally:
@@ -65,8 +65,8 @@ def test_open_files_limit_is_raised_then_restored():
 
 
 def test_open_files_over_the_hard_limit_are_refused(monkeypatch):
-    monkeypatch.setattr(children.resource, "getrlimit", lambda _: (256, 512))
-    with pytest.raises(LimitExceeded, match="ulimit -Hn"), children.enough_open_files(1000):
+    monkeypatch.setattr(budget.resource, "getrlimit", lambda _: (256, 512))
+    with pytest.raises(LimitExceeded, match="ulimit -Hn"), budget.enough_open_files(1000):
         pass
 
 

@@ -21,7 +21,12 @@ from ostoolkit.connections.realload import (
     check_real,
     resolve_servers,
 )
-from ostoolkit.connections.realresults import cell_results, charts, real_measurement
+from ostoolkit.connections.realresults import (
+    cell_results,
+    charts,
+    limit_change,
+    real_measurement,
+)
 from ostoolkit.connections.txload import window_latencies, window_percentiles
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.stats import percentile
@@ -249,8 +254,19 @@ def test_findings_say_what_the_servers_did():
     assert f'"{REFUSAL}"' in refusal
     assert refusal.endswith("raised to 140")  # 100 + margin 20 + pool 20
     assert "MariaDB accepted all 100 clients under its default max_connections 151" in text
+    mariadb = next(f for f in found if f.startswith("MariaDB accepted all 100 clients"))
+    assert mariadb.endswith("; the curves ran with it lowered to 120")  # 100 + margin 20 < 151
+    assert "raised to 120" not in text
     assert "PgBouncer held 100 clients on 20 PostgreSQL backends" in text
     assert "PostgreSQL ran 100 backend processes" in text
+
+
+@pytest.mark.parametrize(
+    ("default", "used", "words"),
+    [(100, 140, "raised to 140"), (151, 120, "lowered to 120"), (151, 151, "set to 151")],
+)
+def test_the_limit_change_is_named_by_the_numbers(default, used, words):
+    assert limit_change(default, used) == words
 
 
 def test_pgbench_ratio_explains_cpu_only_below_the_target():

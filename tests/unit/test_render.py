@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from ostoolkit.render import host_line, render
 from ostoolkit.report import Measurement, Result, build_report
 
@@ -70,3 +72,33 @@ def test_full_host_lists_nested_fields():
     text = render(report(), "table", full_host=True)
     assert "virtualization.hypervisor" in text
     assert "cpus_allowed" in text
+
+
+EMPTY_TABLE = {"columns": [["server", "text"], ["tx/s", "per_s"]], "rows": [], "note": ""}
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"table": {**EMPTY_TABLE, "title": "nothing here"}},
+        {"tables": [{**EMPTY_TABLE, "title": "nothing here"}]},
+        {"timeline": []},
+    ],
+)
+def test_a_table_without_rows_renders_nothing(fmt, data):
+    """No header, rule or title of an empty table; the rest of the report as without it."""
+    m = Measurement((), ("found",), ("careful",), data)
+    empty = build_report("report", [], m, HOST, "2026-11-25T08:00:00Z", 1.0)
+    bare = build_report("report", [], Measurement((), ("found",), ("careful",)), HOST, "", 1.0)
+    assert render(empty, fmt) == render(bare, fmt)
+
+
+def test_an_empty_table_replaces_no_results():
+    """The results table stays when the table that would replace it has no rows."""
+    m = report()
+    table = {**EMPTY_TABLE, "replaces_results": True}
+    both = build_report("report", [], Measurement(m.results, data={"table": table}), HOST, "", 1.0)
+    text = render(both, "table")
+    assert "process switch, same core (net)" in text
+    assert "tx/s" not in text

@@ -16,6 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from ostoolkit import loader
 from ostoolkit.errors import ReportError
 from ostoolkit.files import MAX_REPORT_BYTES
 from ostoolkit.loader import SCHEMA_FILE, load_report, report_from_dict
@@ -455,3 +456,28 @@ def test_every_example_validates_loads_and_round_trips(path):
     VALIDATOR.validate(parse_strictly(again))
     assert json.loads(again) == saved_form(original)
     assert report_from_dict(json.loads(again), "again") == report
+
+
+def test_a_result_of_more_samples_than_the_cap_is_refused_naming_the_field(tmp_path, monkeypatch):
+    """loader.MAX_SAMPLES is millions; a cap of 40 stands in for it, so the test is quick."""
+    assert loader.MAX_SAMPLES >= 1_000_000  # above what any command writes (see its comment)
+    monkeypatch.setattr(loader, "MAX_SAMPLES", 40)
+
+    def with_samples(count: int, runs: list[int]) -> Path:
+        data = valid()
+        data["results"][3].update(samples=[2.5] * count, n=count, runs=runs)
+        return write(tmp_path, json.dumps(data), name=f"r{count}-{len(runs)}.json")
+
+    at_cap = load_report(with_samples(40, [20, 20])).results[3]
+    assert (len(at_cap.samples), at_cap.runs) == (40, (20, 20))
+    assert len(load_report(with_samples(40, [1] * 40)).results[3].runs) == 40
+    over = with_samples(41, [20, 21])
+    with pytest.raises(ReportError) as err:
+        load_report(over)
+    assert_one_line_naming(
+        err, over, f"{over}: results[3].samples holds 41 samples, more than the 40 a result may"
+    )
+    too_many_runs = with_samples(40, [1] * 41)
+    with pytest.raises(ReportError) as err:
+        load_report(too_many_runs)
+    assert_one_line_naming(err, too_many_runs, "results[3].runs holds 41 runs, more than the 40")

@@ -26,6 +26,7 @@ from ostoolkit.measure.switchrate import (
     decade,
     judge_instruction_rate,
     judge_rate,
+    per_cpu_rate,
     window_between,
 )
 from ostoolkit.procfs import read_cpu_mhz, read_cpu_schedstat, read_ctxt, read_perf_paranoid
@@ -86,13 +87,14 @@ def test_ctxt_is_read_from_proc_stat(tmp_path):
     assert read_ctxt(fake_proc(tmp_path, stat="cpu  1 2 3 4\n")) is None
 
 
-def test_schedstat_gives_each_cpus_schedule_calls_and_timeslices(tmp_path):
+def test_schedstat_gives_each_cpus_schedule_calls_idle_picks_and_timeslices(tmp_path):
+    # sched-stats.rst, cpu<N>: 3) schedule() calls 4) times it left the CPU idle 9) timeslices
     assert read_cpu_schedstat(fake_proc(tmp_path, schedstat=SCHEDSTAT_V15)) == {
-        0: (87342, 54278),
-        1: (91102, 55010),
+        0: (87342, 33064, 54278),
+        1: (91102, 36004, 55010),
     }
     newer = SCHEDSTAT_V15.replace("version 15", "version 17")
-    assert read_cpu_schedstat(fake_proc(tmp_path, schedstat=newer))[1] == (91102, 55010)
+    assert read_cpu_schedstat(fake_proc(tmp_path, schedstat=newer))[1] == (91102, 36004, 55010)
 
 
 def test_schedstat_older_than_15_or_missing_gives_nothing(tmp_path):
@@ -124,11 +126,33 @@ def test_perf_paranoid(tmp_path):
 
 
 def test_a_window_between_two_edges():
-    start = (1.0, 100, {0: (5, 10), 1: (7, 20)})
-    end = (1.5, 350, {0: (6, 40)})  # CPU 1's line could not be read at the end
+    start = (1.0, 100, {0: (5, 3, 10), 1: (7, 4, 20)})
+    end = (1.5, 350, {0: (6, 9, 40)})  # CPU 1's line could not be read at the end
     window = window_between(start, end)
-    assert window == Window(0.5, 250, {0: 30})
+    assert window == Window(0.5, 250, {0: 30}, {0: 36})  # switches: 30 to a task, 6 to idle
     assert window.rate == 500.0
+
+
+def test_a_cpus_switches_need_schedstats_counting():
+    # kernel.sched_schedstats off: schedule() calls and idle picks stand still, slices do not
+    start = (1.0, 100, {0: (5, 3, 10), 1: (7, 4, 20)})
+    end = (1.5, 350, {0: (5, 3, 40), 1: (7, 4, 25)})
+    assert window_between(start, end) == Window(0.5, 250, {0: 30, 1: 5}, {})
+
+
+def test_per_cpu_the_host_count_is_shared_by_the_online_cpus_not_the_allowed_ones():
+    # taskset -c 0 on a 2-CPU host: ctxt's 122 a second are both CPUs', about 61 each
+    windows = [Window(0.5, 61, {}), Window(0.5, 60, {}), Window(0.5, 62, {})]
+    assert per_cpu_rate(windows, [0], 2) == (61.0, switchrate.SHARED_COUNT)
+    assert per_cpu_rate([], [0], 2) == (0.0, switchrate.SHARED_COUNT)
+
+
+def test_per_cpu_the_allowed_cpus_own_counts_where_schedstat_has_them():
+    windows = [Window(0.5, 61, {}, {0: 20, 1: 41}), Window(0.5, 60, {}, {0: 30, 1: 30})]
+    assert per_cpu_rate(windows, [0], 2) == (50.0, switchrate.OWN_COUNTS)  # 40 and 60 a second
+    assert per_cpu_rate(windows, [0, 1], 2) == (60.5, switchrate.OWN_COUNTS)  # their mean
+    gap = [*windows, Window(0.5, 60, {}, {1: 60})]  # CPU 0's line unread once: shared instead
+    assert per_cpu_rate(gap, [0], 2) == (120.0 / 2, switchrate.SHARED_COUNT)
 
 
 def test_config_presets_and_steps():
@@ -334,13 +358,34 @@ def test_decades_in_words():
     assert decade(3e6) == "millions of times"
 
 
+def idle_rate(median, cpus, online, per_cpu, source=switchrate.SHARED_COUNT):
+    extra = {"cpus": cpus, "online_cpus": online, "per_cpu": per_cpu, "per_cpu_from": source}
+    return rate("rate.switches_per_s", median, **extra)
+
+
 def test_verdict_on_hundreds_a_second():
     loaded = rate("rate.switches_per_s.pingpong", 710_000, cpu=1)
-    quiet = judge_rate(rate("rate.switches_per_s", 95, cpus=[0, 1]), loaded)
-    assert "tens of times a second (95 on 2 CPUs, 48 per CPU): not hundreds" in quiet
+    quiet = judge_rate(idle_rate(95, [0, 1], 2, 47.5), loaded)
+    assert "tens of times a second (95 on its 2 online CPUs, 48 per CPU: " in quiet
+    assert "no per-CPU counts here): not hundreds; " in quiet
     assert "on CPU 1, hundreds of thousands of times (710,000)" in quiet
-    usual = judge_rate(rate("rate.switches_per_s", 491, cpus=[0, 1]), loaded)
-    assert "hundreds of times a second (491 on 2 CPUs, 246 per CPU): as the article says" in usual
+    usual = judge_rate(idle_rate(491, [0, 1], 2, 245.5), loaded)
+    assert "hundreds of times a second (491 on its 2 online CPUs, 246 per CPU: " in usual
+    assert "): as the article says" in usual
+
+
+def test_verdict_per_cpu_under_taskset_counts_every_online_cpu():
+    loaded = rate("rate.switches_per_s.pingpong", 400_000, cpu=0)
+    shared = judge_rate(idle_rate(122, [0], 2, 61.0), loaded)
+    assert "(122 on its 2 online CPUs, 61 per CPU: the host's count over them, " in shared
+    assert "no per-CPU counts here): as the article says" in shared
+    assert "1 CPUs" not in shared
+    own = judge_rate(idle_rate(122, [0], 2, 58.0, switchrate.OWN_COUNTS), loaded)
+    assert "(122 on its 2 online CPUs; 58 on CPU 0, by its own count in /proc/schedstat)" in own
+    both = judge_rate(idle_rate(122, [0, 1], 2, 61.0, switchrate.OWN_COUNTS), loaded)
+    assert "; 61 per CPU on CPUs 0-1, by their own counts in /proc/schedstat)" in both
+    alone = judge_rate(idle_rate(122, [0], 1, 122.0), loaded)
+    assert "(122 on its 1 online CPU, 122 per CPU" in alone
 
 
 def test_verdict_on_billions_of_instructions():
