@@ -23,14 +23,6 @@ from collections.abc import Callable, Iterator
 from types import FrameType, TracebackType
 from typing import NoReturn, TypeVar
 
-# The limit checks live in ostoolkit.budget; re-exported for the modules that import them here.
-from ostoolkit.budget import BYTES_PER_FORKED_PROCESS as BYTES_PER_FORKED_PROCESS
-from ostoolkit.budget import FD_MARGIN as FD_MARGIN
-from ostoolkit.budget import MIN_OPEN_FILES as MIN_OPEN_FILES
-from ostoolkit.budget import check_open_files as check_open_files
-from ostoolkit.budget import check_task_budget as check_task_budget
-from ostoolkit.budget import enough_open_files as enough_open_files
-from ostoolkit.budget import task_headroom as task_headroom
 from ostoolkit.budget import thread_start_failure
 from ostoolkit.errors import LimitExceeded, OstoolkitError, Terminated, describe_os_error
 
@@ -97,7 +89,8 @@ def _run_child(setup: Callable[[], None], target: Callable[[], object]) -> NoRet
 
     The child never returns into the caller's stack (click, pytest). A traceback goes to
     stderr, never stdout, and only for a real bug: a child whose parent is gone, whose pipe
-    broke or that was interrupted is being torn down and dies silently.
+    broke or that was interrupted is being torn down and dies silently, and one that met a
+    known condition (an ``OstoolkitError``, such as a limit hit mid-run) says it in one line.
     """
     parent = os.getppid()
     code = 1
@@ -106,6 +99,10 @@ def _run_child(setup: Callable[[], None], target: Callable[[], object]) -> NoRet
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _TEARDOWN_SIGNALS)  # held by _fork
         target()
         code = 0
+    except OstoolkitError as err:  # a known condition (a limit hit mid-run): one line
+        with contextlib.suppress(BaseException):
+            sys.stderr.write(f"ostoolkit: {err}\n")
+            sys.stderr.flush()
     except BaseException as err:
         if not _being_torn_down(err, parent):
             with contextlib.suppress(BaseException):

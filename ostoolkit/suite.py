@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ostoolkit.children import MIN_OPEN_FILES, check_open_files
+from ostoolkit.budget import MIN_OPEN_FILES, check_open_files
 from ostoolkit.claims import annotate, claims_table
 from ostoolkit.connections.builtin import ConnectionsConfig, measure_connections
 from ostoolkit.connections.builtin import check_config as check_connections

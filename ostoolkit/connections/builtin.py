@@ -28,10 +28,11 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import (
+from ostoolkit.budget import (
     BYTES_PER_FORKED_PROCESS,
     check_open_files,
     check_task_budget,
+    check_thread_room,
     enough_open_files,
 )
 from ostoolkit.claims import CLAIMS, POOLED_NON_BACKENDS
@@ -155,8 +156,6 @@ def queries_per_connection(queries: int, clients: int) -> int:
 def check_config(config: ConnectionsConfig) -> None:
     """Refuse, before any server starts, what the host's limits cannot take: tasks, memory,
     open files, and the address space the thread server's stacks reserve (a thread each)."""
-    from ostoolkit.budget import check_thread_room  # here: this function is its one user
-
     for model in config.models:
         if model not in MODELS:
             raise InvalidRequest(f"unknown model {model!r}; choose from {', '.join(MODELS)}")

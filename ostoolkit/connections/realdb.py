@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from ostoolkit.children import enough_open_files
+from ostoolkit.budget import enough_open_files
 from ostoolkit.connections import discovery
 from ostoolkit.connections.builtin import MAX_CLIENTS
 from ostoolkit.connections.drivers import (

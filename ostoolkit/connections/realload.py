@@ -8,7 +8,7 @@ with the connections still open, its processes, threads and PSS (``realdb.measur
 PSS per connection against the idle server, never summed RSS). Before the curves each
 server meets the article's ceiling: with its default ``max_connections`` one client
 process opens connections until the server refuses them, in the server's own words; then
-the limit is raised to fit C (PostgreSQL restarts; MariaDB sets it live), and the findings
+the limit is set to fit C (PostgreSQL restarts; MariaDB sets it live), and the findings
 say so. pgbench, where installed, runs the same transaction against the same PostgreSQL.
 """
 
@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from ostoolkit.children import (
+from ostoolkit.budget import (
     BYTES_PER_FORKED_PROCESS,
     check_open_files,
     check_task_budget,
@@ -261,7 +261,7 @@ def load_cell(server: RealServer, stack: Sequence[int], clients: int, config: Re
         refused = [r["refusal"] for r in opened if r["refusal"]]
         if refused:
             raise OstoolkitError(f"{server.label} refused connections at {clients} clients "
-                                 f"after its limit was raised: {refused[0]}")  # fmt: skip
+                                 f"after its limit was set to fit them: {refused[0]}")  # fmt: skip
         cpu, switches = _stack_counters(stack)
         with Meter(also=tuple(stack)) as meter:
             reports = load.phase()

@@ -26,9 +26,10 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
+from ostoolkit.budget import thread_start_failure
 from ostoolkit.children import Children, Fds, fork_descendant, signals_held
 from ostoolkit.connections.protocol import GREETING, QUERY, REPLY, do_work
-from ostoolkit.errors import OstoolkitError
+from ostoolkit.errors import LimitExceeded, OstoolkitError
 
 LOOPBACK = "127.0.0.1"
 BACKLOG = 4096
@@ -99,7 +100,12 @@ def serve_thread(listener: socket.socket, control_r: int, ready: Callable[[], No
                 conn, _ = listener.accept()
             except ConnectionAbortedError:  # the client left before we took it
                 continue
-            threading.Thread(target=_serve_connection, args=(conn,), daemon=True).start()
+            try:
+                threading.Thread(target=_serve_connection, args=(conn,), daemon=True).start()
+            except RuntimeError as err:  # pthread_create failed: a limit, said in one line
+                conn.close()
+                why = thread_start_failure("the thread server", "lower --clients")
+                raise LimitExceeded(why) from err
 
 
 class _Pooler:

@@ -17,7 +17,8 @@ import statistics
 
 import psutil
 
-from ostoolkit.children import Children, check_task_budget
+from ostoolkit.budget import check_task_budget
+from ostoolkit.children import Children
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Meter
 from ostoolkit.report import Measurement, Progress, make_result

@@ -22,15 +22,13 @@ import threading
 from dataclasses import dataclass, field
 from statistics import median
 
-from ostoolkit.children import (
+from ostoolkit.budget import (
     BYTES_PER_FORKED_PROCESS,
-    Children,
-    Fds,
     check_open_files,
     check_task_budget,
-    pin_current,
-    pinned_main,
+    check_thread_room,
 )
+from ostoolkit.children import Children, Fds, pin_current, pinned_main
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.netcost import positive_blocks
@@ -103,6 +101,8 @@ def check_ring(config: RingConfig) -> None:
     if "process" in config.models:
         per_task = BYTES_PER_FORKED_PROCESS + max(config.sizes_kb) * 1024
         check_task_budget(top, per_task, "--tasks")
+    if "thread" in config.models:
+        check_thread_room(top, f"--tasks {top} (a thread ring)", "--tasks")
     check_open_files(2 * top, f"--tasks {top} (a pipe per task)", "lower --tasks")
 
 

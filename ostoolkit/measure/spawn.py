@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ostoolkit.children import Children, check_task_budget
+from ostoolkit.budget import check_task_budget
+from ostoolkit.children import Children
 from ostoolkit.errors import InvalidRequest, LimitExceeded
 from ostoolkit.measure.creation import (
     WARMUP,

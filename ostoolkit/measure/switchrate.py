@@ -32,6 +32,7 @@ from ostoolkit.children import Children, Fds, pinned_main
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.measure import pmu as hardware
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.netcost import positive_blocks
 from ostoolkit.measure.sched import choose_cpu
 from ostoolkit.measure.switch import (
     SWITCHES_PER_HOP_RANGE,
@@ -284,24 +285,30 @@ def _per_cpu(idle: list[Window], loaded: list[Window]) -> SummaryTable:
 
 def _model_results(
     model: str, run: ModelRun, cpu: int, mhz: tuple[float, str], loaded: Interference
-) -> list[Result]:
-    """A model's cycles per switch (counted, else net time x clock) and counted instructions."""
+) -> tuple[list[Result], list[str]]:
+    """A model's cycles per switch (counted, else net time x clock) and counted instructions;
+    and why the cycles are not reported when the net time went negative (``netcost``)."""
     counted = run.counted.get("cycles")
+    net = positive_blocks(run.net_us, None)  # one block: a negative sample condemns the run
     how = "counted (PERF_COUNT_HW_CPU_CYCLES)" if counted else f"net time x {mhz[0]:,.0f} MHz"
     extra = {
-        "cpus": [cpu, cpu], "iterations": run.iterations, "net_us": round(_median(run.net_us), 4),
+        "cpus": [cpu, cpu], "iterations": run.iterations, "net_us": round(_median(net.samples), 4),
         "mhz": mhz[0], "mhz_source": mhz[1], "cycles_from": how,
         "switches_per_hop": round(_median(run.switches_per_hop), 3),
     }  # fmt: skip
     figures = {"instructions": run.counted.get("instructions")}
-    figures["cycles"] = counted or ([us * mhz[0] for us in run.net_us] if mhz[0] > 0 else None)
+    timed = [us * mhz[0] for us in net.samples] if mhz[0] > 0 and net.samples else None
+    figures["cycles"] = counted or timed
+    warnings = []
+    if not counted and mhz[0] > 0 and not net.samples:
+        warnings.append(f"{model} switch, same core: cycles not reported; {net.notes[0]}")
     results = []
     for what, samples in figures.items():
         label = f"{model} switch, same core: {what} (net{', counted' * (what != 'cycles')})"
         if samples:
             results.append(make_result(f"switch.{model}.{what}", label, "number", samples,
                                        interference=loaded, extra=extra))  # fmt: skip
-    return results
+    return results, warnings
 
 
 def measure_switch_rate(config: RateConfig, progress: Progress | None = None) -> Measurement:
@@ -336,7 +343,9 @@ def measure_switch_rate(config: RateConfig, progress: Progress | None = None) ->
                                    extra=extra, interference=meter.result))  # fmt: skip
     mhz = read_cpu_mhz()
     for model, run in runs.items():
-        results += _model_results(model, run, cpu, mhz, meter.result)
+        model_results, model_warnings = _model_results(model, run, cpu, mhz, meter.result)
+        results += model_results
+        warnings += model_warnings
     if counted := [rate for run in runs.values() for rate in run.instructions_per_s]:
         label = f"instructions per second while switching, CPU {cpu} (counted)"
         extra = {"cpu": cpu, "user_only": pmu["user_only"], "models": list(runs)}

@@ -218,3 +218,24 @@ def test_a_program_run_by_a_killed_ostoolkit_dies_with_it(tmp_path):
 
 # Says its pid on the FIFO (its last argument), then waits far longer than the test.
 SLEEPER = ["/bin/sh", "-c", 'echo $$ > "$0"; exec sleep 60']
+
+
+def test_a_child_that_meets_a_known_condition_says_it_in_one_line():
+    """A limit hit mid-run in a child (a thread server that cannot start a thread) is an
+    OstoolkitError: one line on stderr and exit 1, never a traceback; a bug keeps its own."""
+    script = (
+        "from ostoolkit.children import Children\n"
+        "from ostoolkit.errors import LimitExceeded\n"
+        "def known():\n    raise LimitExceeded('the thread server could not start: ulimit -v')\n"
+        "def bug():\n    raise ValueError('a bug')\n"
+        "children = Children()\n"
+        "print(children.reap(children.fork(known)), children.reap(children.fork(bug)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["1", "1"]
+    lines = done.stderr.splitlines()
+    assert "ostoolkit: the thread server could not start: ulimit -v" in lines
+    assert done.stderr.count("Traceback") == 1  # the bug's, not the limit's
+    assert "ValueError: a bug" in done.stderr

@@ -319,9 +319,10 @@ LOADED = Interference(0.0, 0.0, (1,), 1.0)
 
 def test_cycles_from_the_clock_without_counters():
     run = ModelRun(net_us=[1.0, 1.5, 2.0], switches_per_hop=[1.0, 1.0, 1.0], iterations=500)
-    results = switchrate._model_results(
+    results, warnings = switchrate._model_results(
         "process", run, 1, (2600.0, "/proc/cpuinfo cpu MHz"), LOADED
     )
+    assert warnings == []
     assert [r.id for r in results] == ["switch.process.cycles"]
     cycles = results[0]
     assert cycles.unit == "number"
@@ -333,7 +334,7 @@ def test_cycles_from_the_clock_without_counters():
 def test_counted_cycles_are_preferred_and_instructions_reported():
     run = ModelRun(net_us=[1.0], switches_per_hop=[1.0])
     run.counted = {"instructions": [9000.0], "cycles": [3000.0]}
-    results = switchrate._model_results("thread", run, 1, (2600.0, "cpu MHz"), LOADED)
+    results, _ = switchrate._model_results("thread", run, 1, (2600.0, "cpu MHz"), LOADED)
     by_id = {r.id: r for r in results}
     assert by_id["switch.thread.cycles"].samples == (3000.0,)
     assert by_id["switch.thread.cycles"].extra["cycles_from"].startswith("counted")
@@ -342,7 +343,17 @@ def test_counted_cycles_are_preferred_and_instructions_reported():
 
 def test_no_clock_and_no_counters_gives_no_cycles():
     run = ModelRun(net_us=[1.0], switches_per_hop=[1.0])
-    assert switchrate._model_results("process", run, 1, (0.0, "no CPU clock"), LOADED) == []
+    assert switchrate._model_results("process", run, 1, (0.0, "no CPU clock"), LOADED) == ([], [])
+
+
+def test_a_negative_net_time_gives_no_cycles_and_says_why():
+    """Issue 21: under a CPU quota the clock-derived cycles went down to -39,988."""
+    run = ModelRun(net_us=[1.0, -15.0, 2.0], switches_per_hop=[1.0, 1.0, 1.0])
+    results, warnings = switchrate._model_results("thread", run, 1, (2600.0, "cpu MHz"), LOADED)
+    assert results == []
+    assert len(warnings) == 1
+    assert "cycles not reported" in warnings[0]
+    assert "negative cost" in warnings[0]
 
 
 def rate(id, median, **extra):
