@@ -13,8 +13,8 @@ usecs/op is a round trip). Exit status 0 when both models meet it. Not a test.
     thread   1.10-1.15       1.11      1/10           fewer than 90% within ±10%
 
 The ratios are tight but sit above 1 by a constant 0.15-0.2 µs per switch: the Python side's
-own path after each switch (README, "Accuracy"); in the VM's slow state, where a switch costs
-2.3 µs, the same gap made 1.06 and 1.07.
+own path after each switch (docs/method.md, "Accuracy"); in the VM's slow state, where a
+switch costs 2.3 µs, the same gap made 1.06 and 1.07.
 """
 
 from __future__ import annotations

@@ -4,6 +4,13 @@ Every child ostoolkit forks leads its own process group, gets SIGKILL when ostoo
 (``PR_SET_PDEATHSIG``, see prctl(2)), and is registered so that ``Children.close`` kills its
 whole group and reaps it: on normal exit, on exceptions, on Ctrl-C and, inside
 ``raising_on_sigterm``, on SIGTERM.
+
+The parent-death signal is armed in one of two ways, both here: a forked Python child arms
+it itself (``arm_parent_death``); a program that is exec'd runs under ``die_with_us``'s argv
+(util-linux setpriv arms it before the program exists). Both then check that their parent is
+still the process that started them, since a parent that died first sends no signal.
+``ostoolkit/spawn-launcher``, the executable multiprocessing runs for a 'spawn' worker, is the
+same argv written in shell (tests/os/test_memory_os.py holds the two to one argv).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType, TracebackType
 from typing import NoReturn, TypeVar
 
@@ -32,16 +39,22 @@ REAP_TIMEOUT_S = 5.0
 THREAD_JOIN_TIMEOUT_S = 5.0
 # The signals that end a run: held while forking and while cleaning up.
 _TEARDOWN_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-# What ``die_with_us`` has /bin/sh run: the program starts only if its parent is still us.
+# What ``die_with_us`` has /bin/sh run, once setpriv armed the parent-death signal: the
+# program ($2...) starts only if the parent is still the process whose pid is $1.
 GUARD = '[ "$PPID" = "$1" ] || exit 1; shift; exec "$@"'
 
 
-def set_parent_death_signal(sig: int = signal.SIGKILL) -> None:
-    """Ask the kernel to send ``sig`` to this process when the thread that forked it exits."""
+def arm_parent_death(parent_pid: int) -> bool:
+    """In a fresh child: get SIGKILL when the thread that forked it exits (prctl(2)).
+
+    Returns whether ``parent_pid`` is still the parent: one that died before the signal was
+    armed sends none, so a False child must end itself.
+    """
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+    if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+    return os.getppid() == parent_pid
 
 
 def pin_current(cpu: int) -> None:
@@ -57,8 +70,7 @@ def pin_current(cpu: int) -> None:
 
 def _die_with_parent(parent_pid: int) -> None:
     """In a fresh child: get SIGKILL when the parent exits, or exit now if it already did."""
-    set_parent_death_signal()
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+    if not arm_parent_death(parent_pid):
         os._exit(1)
 
 
@@ -261,15 +273,20 @@ class Children(ClosedOnExit):
         return pid
 
     def popen(
-        self, argv: list[str], stdin: int | None = None, stdout: int | None = None,
+        self,
+        argv: list[str],
+        stdin: int | None = None,
+        stdout: int | None = None,
         stderr: int | None = None,
-    ) -> subprocess.Popen[bytes]:  # fmt: skip
+    ) -> subprocess.Popen[bytes]:
         """Start a program through subprocess (vfork+execve) leading its own session.
 
         ``close`` or ``end`` kills its group and reaps it; then ``communicate`` closes its pipes.
+        To have it die with ostoolkit too, pass ``die_with_us(argv)``.
         """
-        proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            argv, stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True
+        )
         self.adopt(proc.pid, own_group=False)  # it leads its own session and group already
         return proc
 
@@ -359,8 +376,12 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    """Turn SIGTERM into an exception so ``finally`` blocks and context managers run."""
+def raise_terminated(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM's handler: an exception, so ``finally`` blocks and context managers run first.
+
+    Installed by ``raising_on_sigterm`` around a command, and by ``ostoolkit.entry`` for the
+    whole run.
+    """
     raise Terminated(signum)
 
 
@@ -370,7 +391,7 @@ def raising_on_sigterm() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         yield
     finally:
@@ -388,19 +409,35 @@ def pinned_main(cpu: int) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def die_with_us(argv: list[str]) -> list[str]:
-    """``argv`` under util-linux setpriv's parent-death SIGKILL, run only if we still live
-    (the guard closes the race where ostoolkit died first); as is where setpriv is missing."""
-    if shutil.which("setpriv") is None:
+def die_with_us(argv: list[str], as_user: Sequence[str] = ()) -> list[str]:
+    """``argv`` under util-linux setpriv's parent-death SIGKILL, run only if we still live.
+
+    ``as_user`` are setpriv's options that switch the user (``--reuid`` ...): the same setpriv
+    switches first and arms the signal after, as it must, since a change of uid clears the
+    signal (prctl(2)). The guard closes the race where ostoolkit died first. Where setpriv is
+    missing and no user is to be switched, ``argv`` runs as is.
+    """
+    if not as_user and shutil.which("setpriv") is None:
         return argv
-    pid = str(os.getpid())
-    return ["setpriv", "--pdeathsig", "KILL", "--", "/bin/sh", "-c", GUARD, "ostoolkit", pid, *argv]
+    guard = ["/bin/sh", "-c", GUARD, "ostoolkit", str(os.getpid())]
+    return ["setpriv", *as_user, "--pdeathsig", "KILL", "--", *guard, *argv]
 
 
-def run_program(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Run a program in its own session, dying with ostoolkit; kill its group if we stop early."""
-    proc = subprocess.Popen(die_with_us(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+def run_program(
+    argv: list[str], timeout: float, as_user: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run a program in its own session, dying with ostoolkit; kill its group if we stop early.
+
+    ``as_user``: setpriv's options to run it as another user (see ``die_with_us``).
+    """
+    proc = subprocess.Popen(
+        die_with_us(argv, as_user),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except BaseException:

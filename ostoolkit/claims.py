@@ -257,37 +257,31 @@ def _heavier(result: Result, by_id: Mapping[str, Result]) -> str | None:
     return judge_heavier(result.median, thread.median)
 
 
+def _pooled(result: Result, _: Mapping[str, Result]) -> str:
+    """A built-in pooled run: the backends its clients were funnelled into."""
+    return f"{pooled_backends(result)} backends for {pooled_clients(result)} clients"
+
+
+def _against_claim(pattern: str, claim: str, judge: Callable[[float, Claim], str]) -> Rule:
+    """A rule that judges a result's median against its claim's figure."""
+    return Rule(pattern, claim, lambda result, _: judge(result.median, CLAIMS[claim]))
+
+
+POOL_WORDS = "a pool of {text}"
 # Cross-core switch figures are wake-up latencies across CPUs, not the switch the article
 # describes, so they carry no claim.
 RULES: tuple[Rule, ...] = (
-    Rule(
-        "switch.process.same_core",
-        "context_switch",
-        lambda r, _: judge_time(r.median, CLAIMS["context_switch"]),
-    ),
-    Rule(
-        "switch.thread.same_core",
-        "thread_switch",
-        lambda r, _: judge_time(r.median, CLAIMS["thread_switch"]),
-    ),
+    _against_claim("switch.process.same_core", "context_switch", judge_time),
+    _against_claim("switch.thread.same_core", "thread_switch", judge_time),
     Rule("sched.timeslice", "timeslice", lambda r, _: judge_timeslice(r.median)),
     Rule("memory.*.uss_per_worker", "processes_heavy", _heavier),
-    Rule(
-        "conn.pooled.*.procs",
-        "pool_size",
-        lambda r, _: f"{pooled_backends(r)} backends for {pooled_clients(r)} clients",
-        words="a pool of {text}",
-    ),
-    Rule("conn.pgbouncer.*.procs", "pool_size", lambda r, _: judge_pool(r),
-         words="a pool of {text}"),
+    Rule("conn.pooled.*.procs", "pool_size", _pooled, words=POOL_WORDS),
+    Rule("conn.pgbouncer.*.procs", "pool_size", lambda r, _: judge_pool(r), words=POOL_WORDS),
     Rule("conn.pgbouncer.*.refused", "pooled_clients", lambda r, _: judge_pooled_clients(r)),
-    Rule("rate.switches_per_s", "switches_per_second",
-         lambda r, _: judge_decade(r.median, CLAIMS["switches_per_second"])),
-    Rule("switch.*.instructions", "instructions_per_switch",
-         lambda r, _: judge_decade(r.median, CLAIMS["instructions_per_switch"])),
-    Rule("rate.instructions_per_s", "instructions_per_second",
-         lambda r, _: judge_decade(r.median, CLAIMS["instructions_per_second"])),
-)  # fmt: skip
+    _against_claim("rate.switches_per_s", "switches_per_second", judge_decade),
+    _against_claim("switch.*.instructions", "instructions_per_switch", judge_decade),
+    _against_claim("rate.instructions_per_s", "instructions_per_second", judge_decade),
+)
 
 # The verdict of a row whose figure the article does not put a number on.
 NO_CLAIM = "measured, no claim"

@@ -37,17 +37,8 @@ if "__mp_main__" not in sys.modules and sys.argv[:1] != ["-c"]:
 
 import contextlib  # noqa: E402 - after the handlers, on purpose
 import signal  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
 
 from ostoolkit.errors import EXIT_SIGINT, EXIT_SIGTERM, Terminated  # noqa: E402
-
-if TYPE_CHECKING:
-    from types import FrameType
-
-
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM becomes an exception, so cleanup (finally, context managers) runs first."""
-    raise Terminated(signum)
 
 
 def _say(line: str) -> None:
@@ -67,7 +58,11 @@ def _die_of_sigpipe() -> None:
 def main() -> None:
     """Console-script entry point: run the CLI and exit with its status."""
     try:
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        # Here, not at the top: a 'spawn' worker imports this module again, and should not
+        # pay for children.py's imports (psutil) in every start measure-spawn times.
+        from ostoolkit.children import raise_terminated
+
+        signal.signal(signal.SIGTERM, raise_terminated)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         from ostoolkit.files import fallback_stream
 

@@ -364,6 +364,14 @@ def parse_kb_fields(text: str, names: tuple[str, ...]) -> dict[str, int]:
     return found
 
 
+def read_status_fields(pid: int, names: tuple[str, ...], proc: Path = PROC) -> dict[str, int]:
+    """``names``'s numbers from /proc/PID/status (``parse_kb_fields``); {} if it is gone."""
+    try:
+        return parse_kb_fields((proc / str(pid) / "status").read_text(), names)
+    except OSError:
+        return {}
+
+
 def parse_task_stat(stat_line: str) -> tuple[str, str]:
     """The command name (field 2, between the first "(" and the last ")") and state letter."""
     name = stat_line[stat_line.index("(") + 1 : stat_line.rindex(")")]

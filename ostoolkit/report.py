@@ -10,7 +10,6 @@ import json
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ostoolkit import __version__
@@ -229,13 +228,6 @@ class Report:
             raise OstoolkitError(
                 f"the {self.command} report holds a value JSON cannot: {err}"
             ) from err
-
-
-def save_report(report: Report, path: Path) -> None:
-    """Write the report as JSON, atomically so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(report.to_json(), encoding="utf-8")
-    tmp.replace(path)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ import functools
 import operator
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 
 import click
 
 from ostoolkit.cli import cli_errors, debugging, progress_bar, run_command
 from ostoolkit.cli.options import (
+    F,
     FiniteFloatRange,
     StrictIntRange,
     counts,
@@ -25,7 +27,6 @@ from ostoolkit.cli.options import (
     output_options,
     spoken,
 )
-from ostoolkit.cli.rates import switch_rate_command
 from ostoolkit.connections.builtin import (
     MAX_CLIENTS,
     MIN_RUN_QUERIES,
@@ -84,14 +85,33 @@ FORK_TREE_EPILOG = """Examples:
 
 
 @click.command("fork-tree", epilog=FORK_TREE_EPILOG)
-@click.option("--depth", type=StrictIntRange(1, 16), default=3, show_default=True,
-              help="Levels of processes below ostoolkit.")  # fmt: skip
-@click.option("--breadth", type=StrictIntRange(1, 64), default=2, show_default=True,
-              help="Children each process forks.")  # fmt: skip
-@click.option("--exec", "exec_leaves", is_flag=True,
-              help="Each leaf also forks and execve()s a small program (cat).")  # fmt: skip
-@click.option("--max-procs", type=StrictIntRange(1, MAX_TREE_PROCS), default=DEFAULT_MAX_PROCS,
-              show_default=True, help="Refuse a tree that would start more processes.")  # fmt: skip
+@click.option(
+    "--depth",
+    type=StrictIntRange(1, 16),
+    default=3,
+    show_default=True,
+    help="Levels of processes below ostoolkit.",
+)
+@click.option(
+    "--breadth",
+    type=StrictIntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Children each process forks.",
+)
+@click.option(
+    "--exec",
+    "exec_leaves",
+    is_flag=True,
+    help="Each leaf also forks and execve()s a small program (cat).",
+)
+@click.option(
+    "--max-procs",
+    type=StrictIntRange(1, MAX_TREE_PROCS),
+    default=DEFAULT_MAX_PROCS,
+    show_default=True,
+    help="Refuse a tree that would start more processes.",
+)
 @click.option("--pid", type=StrictIntRange(1), help="Draw this existing process's subtree instead.")
 @click.option(
     "--threads",
@@ -99,9 +119,12 @@ FORK_TREE_EPILOG = """Examples:
     is_flag=True,
     help="With --pid: draw each process's threads too, like pstree ({name}(tid) state).",
 )
-@click.option("--hold", is_flag=True,
-              help="Keep the tree standing (drawn on stderr) until Enter, Ctrl-D or Ctrl-C, "
-              "to look at it with ps or pstree.")  # fmt: skip
+@click.option(
+    "--hold",
+    is_flag=True,
+    help="Keep the tree standing (drawn on stderr) until Enter, Ctrl-D or Ctrl-C, "
+    "to look at it with ps or pstree.",
+)
 @output_options
 @click.pass_context
 def fork_tree_command(
@@ -157,37 +180,74 @@ CONNECTIONS_EPILOG = f"""Examples:
   ostoolkit connections --real postgres,pgbouncer --clients 10,100,1000 --connect-per-tx
 """
 REAL_DEFAULT = RealConfig(servers=())
+EMPTY_DSN = "is empty: give a DSN, e.g. ...://user@127.0.0.1:PORT/db"
+
+
+def dsn_option(kind: str, server: str, scheme: str) -> Callable[[F], F]:
+    """--postgres, --mysql or --pgbouncer: measure a running server, named by its DSN."""
+    return click.option(
+        f"--{kind}",
+        metavar="DSN",
+        help=f"Measure this {server} instead: {scheme}://user@host:port/db",
+    )
 
 
 @click.command("connections", epilog=CONNECTIONS_EPILOG)
-@click.option("--clients", type=counts(MAX_CLIENTS), default=listed(CONNECTIONS.clients),
-              show_default=True,
-              help=f"Concurrent connections, opened first (up to {MAX_CLIENTS}).")  # fmt: skip
-@click.option("--model", "models", type=click.Choice(CONNECTION_MODELS), multiple=True,
-              help="Built-in server model; repeat for several.  [default: all]")  # fmt: skip
-@click.option("--queries", type=StrictIntRange(1, 10000), default=CONNECTIONS.queries,
-              show_default=True,
-              help="Queries each connection runs, one in flight at a time (built-in "
-                   f"servers: more at few clients, {MIN_RUN_QUERIES} in all at the "
-                   "least).")  # fmt: skip
-@click.option("--pool-size", type=StrictIntRange(1, 1000), default=CONNECTIONS.pool_size,
-              show_default=True, help="Server connections the pooler funnels into.")  # fmt: skip
-@click.option("--postgres", metavar="DSN",
-              help="Measure this PostgreSQL instead: postgresql://user@host:port/db")  # fmt: skip
-@click.option("--mysql", metavar="DSN",
-              help="Measure this MySQL/MariaDB instead: mysql://user@host:port/db")  # fmt: skip
-@click.option("--pgbouncer", metavar="DSN",
-              help="Measure this PgBouncer instead: postgresql://user@host:port/db")  # fmt: skip
-@click.option("--real", metavar="SERVERS", is_flag=False, flag_value="all",
-              help=f"Start throwaway real servers and load them: all installed, or some of "
-                   f"{','.join(REAL_SERVERS)}.")  # fmt: skip
-@click.option("--duration", type=FiniteFloatRange(0.5, 60), default=REAL_DEFAULT.duration_s,
-              show_default=True,
-              help="With --real: seconds of transactions per server and client count.")  # fmt: skip
-@click.option("--connect-per-tx", is_flag=True,
-              help="With --real: a new connection per transaction (pgbench -C).")  # fmt: skip
-@click.option("--quick", is_flag=True,
-              help=f"{spoken(QUICK_CONNECTIONS.clients)} clients (for CI logs).")  # fmt: skip
+@click.option(
+    "--clients",
+    type=counts(MAX_CLIENTS),
+    default=listed(CONNECTIONS.clients),
+    show_default=True,
+    help=f"Concurrent connections, opened first (up to {MAX_CLIENTS}).",
+)
+@click.option(
+    "--model",
+    "models",
+    type=click.Choice(CONNECTION_MODELS),
+    multiple=True,
+    help="Built-in server model; repeat for several.  [default: all]",
+)
+@click.option(
+    "--queries",
+    type=StrictIntRange(1, 10000),
+    default=CONNECTIONS.queries,
+    show_default=True,
+    help="Queries each connection runs, one in flight at a time (built-in servers: more at "
+    f"few clients, {MIN_RUN_QUERIES} in all at the least).",
+)
+@click.option(
+    "--pool-size",
+    type=StrictIntRange(1, 1000),
+    default=CONNECTIONS.pool_size,
+    show_default=True,
+    help="Server connections the pooler funnels into.",
+)
+@dsn_option("postgres", "PostgreSQL", "postgresql")
+@dsn_option("mysql", "MySQL/MariaDB", "mysql")
+@dsn_option("pgbouncer", "PgBouncer", "postgresql")
+@click.option(
+    "--real",
+    metavar="SERVERS",
+    is_flag=False,
+    flag_value="all",
+    help=f"Start throwaway real servers and load them: all installed, or some of "
+    f"{','.join(REAL_SERVERS)}.",
+)
+@click.option(
+    "--duration",
+    type=FiniteFloatRange(0.5, 60),
+    default=REAL_DEFAULT.duration_s,
+    show_default=True,
+    help="With --real: seconds of transactions per server and client count.",
+)
+@click.option(
+    "--connect-per-tx",
+    is_flag=True,
+    help="With --real: a new connection per transaction (pgbench -C).",
+)
+@click.option(
+    "--quick", is_flag=True, help=f"{spoken(QUICK_CONNECTIONS.clients)} clients (for CI logs)."
+)
 @output_options
 @click.pass_context
 def connections_command(
@@ -218,25 +278,20 @@ def connections_command(
     pool) and PgBouncer started from this host's packages in a temporary directory,
     loaded pgbench-style, with each server's connection limit and pgbench beside.
     """
-    preset = QUICK_CONNECTIONS if quick else CONNECTIONS
-    default = click.core.ParameterSource.DEFAULT
-    given_here = {name for name in ("duration", "connect_per_tx", "queries")
-                  if ctx.get_parameter_source(name) != default}  # fmt: skip
-    default_clients = ctx.get_parameter_source("clients") == default
     if real is not None:
-        _real_connections(ctx, real, clients, default_clients, duration, pool_size,
-                          connect_per_tx, quick, (models, postgres, mysql, pgbouncer),
-                          given_here, fmt, json_path)  # fmt: skip
+        asked = RealConfig((), clients, duration, pool_size, connect_per_tx)
+        real_config = _real_config(ctx, real, asked, quick, (models, postgres, mysql, pgbouncer))
+        run_command(ctx, lambda: _load_real_servers(real_config), fmt, json_path)
         return
-    if given_here - {"queries"}:
+    if _given(ctx, "duration", "connect_per_tx"):
         raise click.UsageError("--duration and --connect-per-tx need --real")
-    if default_clients:
+    preset = QUICK_CONNECTIONS if quick else CONNECTIONS
+    if not _given(ctx, "clients"):
         clients = preset.clients
     given = (("postgres", postgres), ("mysql", mysql), ("pgbouncer", pgbouncer))
     for kind, dsn in given:
         if dsn is not None and not dsn.strip():
-            raise click.BadParameter("is empty: give a DSN, e.g. ...://user@127.0.0.1:PORT/db",
-                                     param_hint=f"--{kind}")  # fmt: skip
+            raise click.BadParameter(EMPTY_DSN, param_hint=f"--{kind}")
     dsns = {k: v for k, v in given if v}
     if dsns and models:
         raise click.UsageError("--model runs the built-in servers; measure real ones without it")
@@ -262,34 +317,44 @@ def connections_command(
     run_command(ctx, measure, fmt, json_path)
 
 
-def _real_connections(
-    ctx: click.Context, real: str, clients: tuple[int, ...], default_clients: bool,
-    duration: float, pool_size: int, connect_per_tx: bool, quick: bool,
-    others: tuple[object, ...], given: set[str], fmt: str, json_path: str | None,
-) -> None:  # fmt: skip
-    """connections --real: check the options that do not go with it, then run the servers."""
-    if any(others):
-        raise click.UsageError("--real starts its own servers: leave out --model, --postgres, "
-                               "--mysql and --pgbouncer")  # fmt: skip
-    if "queries" in given:
+def _given(ctx: click.Context, *names: str) -> set[str]:
+    """Which of these parameters the command line set (rather than left at their default)."""
+    default = click.core.ParameterSource.DEFAULT
+    return {name for name in names if ctx.get_parameter_source(name) != default}
+
+
+def _real_config(
+    ctx: click.Context, real: str, asked: RealConfig, quick: bool, builtin_only: tuple[object, ...]
+) -> RealConfig:
+    """connections --real: check the options that do not go with it, then name the servers.
+
+    ``asked`` holds the command line's clients, duration, pool size and connect-per-tx (the
+    servers are read from ``real``); ``builtin_only`` the options of the built-in servers.
+    """
+    if any(builtin_only):
+        raise click.UsageError(
+            "--real starts its own servers: leave out --model, --postgres, --mysql and --pgbouncer"
+        )
+    if _given(ctx, "queries"):
         raise click.UsageError("--real runs for --duration seconds: leave out --queries")
-    if default_clients:
+    clients, duration = asked.clients, asked.duration_s
+    if not _given(ctx, "clients"):
         clients = RealConfig.quick_clients() if quick else REAL_DEFAULT.clients
     if max(clients) > MAX_REAL_CLIENTS:
-        raise click.BadParameter(f"{max(clients)} is above {MAX_REAL_CLIENTS}, the most "
-                                 "--real opens", param_hint="--clients")  # fmt: skip
-    if "duration" not in given and quick:
+        too_many = f"{max(clients)} is above {MAX_REAL_CLIENTS}, the most --real opens"
+        raise click.BadParameter(too_many, param_hint="--clients")
+    if quick and not _given(ctx, "duration"):
         duration = 2.0
     names = [name.strip() for name in real.split(",") if name.strip()]
     with cli_errors(debugging(ctx)):
         servers = resolve_servers(names)
-    config = RealConfig(servers, clients, duration, pool_size, connect_per_tx)
+    return replace(asked, servers=servers, clients=clients, duration_s=duration)
 
-    def measure() -> Measurement:
-        with progress_bar(config.steps(), "loading real servers") as progress:
-            return measure_real(config, progress)
 
-    run_command(ctx, measure, fmt, json_path)
+def _load_real_servers(config: RealConfig) -> Measurement:
+    """connections --real's run: every server at every client count."""
+    with progress_bar(config.steps(), "loading real servers") as progress:
+        return measure_real(config, progress)
 
 
 SHARED_CPU = f"two busy processes sharing a CPU for {TIMESLICE.duration_s:g} s"
@@ -306,12 +371,20 @@ STATES_EPILOG = f"""Examples:
 @click.option(
     "--cpu", type=StrictIntRange(0), help="CPU the children share.  [default: the last allowed]"
 )
-@click.option("--duration", type=FiniteFloatRange(0.1, 60), default=TIMESLICE.duration_s,
-              show_default=True,
-              help="Seconds two busy processes share one CPU for the slice figures.")  # fmt: skip
-@click.option("--windows", type=StrictIntRange(1, 1000), default=TIMESLICE.windows,
-              show_default=True,
-              help="Windows the duration is split into: the samples of each figure.")  # fmt: skip
+@click.option(
+    "--duration",
+    type=FiniteFloatRange(0.1, 60),
+    default=TIMESLICE.duration_s,
+    show_default=True,
+    help="Seconds two busy processes share one CPU for the slice figures.",
+)
+@click.option(
+    "--windows",
+    type=StrictIntRange(1, 1000),
+    default=TIMESLICE.windows,
+    show_default=True,
+    help="Windows the duration is split into: the samples of each figure.",
+)
 @output_options
 @click.pass_context
 def states_command(
@@ -370,8 +443,9 @@ REPORT_EPILOG = """Examples:
     help=f"Independent runs of every section, interleaved.  [default: {RUNS['quick']} with "
     f"--quick, {RUNS['default']}, {RUNS['full']} with --full]",
 )
-@click.option("--only", metavar="SECTIONS",
-              help=f"Comma-separated sections.  [default: {','.join(SECTIONS)}]")  # fmt: skip
+@click.option(
+    "--only", metavar="SECTIONS", help=f"Comma-separated sections.  [default: {','.join(SECTIONS)}]"
+)
 @output_options
 @click.pass_context
 def report_command(
@@ -435,5 +509,4 @@ COMMANDS = (
     states_command,
     report_command,
     clone_command,
-    switch_rate_command,
 )

@@ -50,13 +50,22 @@ COMPARE_EPILOG = """Examples:
 @click.option(
     "--baseline", metavar="LABEL", help="The column others are compared with.  [default: the first]"
 )
-@click.option("--threshold", type=FiniteFloatRange(0, MAX_THRESHOLD * 100, min_open=True),
-              default=DEFAULT_THRESHOLD * 100, show_default=True, metavar="PCT",
-              help="The band of no practical difference: a figure whose whole 95 % interval "
-              "lies within ±PCT % of the baseline is the same.")  # fmt: skip
-@click.option("--fail-above", type=FiniteFloatRange(1.0, min_open=True), metavar="RATIO",
-              help="Exit 1 when a figure is worse than the baseline (slower, more, or lower "
-              "per second) and even its interval's end nearest 1 is beyond RATIO.")  # fmt: skip
+@click.option(
+    "--threshold",
+    type=FiniteFloatRange(0, MAX_THRESHOLD * 100, min_open=True),
+    default=DEFAULT_THRESHOLD * 100,
+    show_default=True,
+    metavar="PCT",
+    help="The band of no practical difference: a figure whose whole 95 % interval "
+    "lies within ±PCT % of the baseline is the same.",
+)
+@click.option(
+    "--fail-above",
+    type=FiniteFloatRange(1.0, min_open=True),
+    metavar="RATIO",
+    help="Exit 1 when a figure is worse than the baseline (slower, more, or lower "
+    "per second) and even its interval's end nearest 1 is beyond RATIO.",
+)
 @click.option("--changed", is_flag=True, help="Show only the figures whose verdict is not same.")
 @output_options
 @click.pass_context

@@ -1,4 +1,5 @@
-"""The measure-* commands: context switches, process and thread creation, memory per worker.
+"""The measure-* commands and switch-rate: context switches (their cost, and how often this
+host switches), process and thread creation, memory per worker.
 
 Each reads its quick and careful settings from its measurement's Config (``quick()``,
 ``full()``), in its options' defaults and help texts as in the run, and its progress bar's
@@ -16,10 +17,12 @@ from ostoolkit.cli import progress_bar, run_command
 from ostoolkit.cli.options import (
     MAX_REPEAT,
     CpuList,
+    FiniteFloatRange,
     IntList,
     StrictIntRange,
     counts,
     listed,
+    not_allowed,
     output_options,
     sizes_mb,
     spoken,
@@ -45,20 +48,32 @@ from ostoolkit.measure.switch import (
     SwitchConfig,
     measure_switch,
 )
+from ostoolkit.measure.switchrate import RateConfig, measure_switch_rate
 from ostoolkit.report import Measurement
 
 SWITCH, QUICK_SWITCH = SwitchConfig.full(), SwitchConfig.quick()
 SPAWN, QUICK_SPAWN = SpawnConfig.full(), SpawnConfig.quick()
 MEMORY, QUICK_MEMORY = MemoryConfig.full(), MemoryConfig.quick()
 PY_LAYERS, QUICK_PY_LAYERS = PyLayersConfig.full(), PyLayersConfig.quick()
+RATE = RateConfig.full()
+MAX_RATE_DURATION_S = 60.0
 LAYERS = ("os", "python")
 # measure-switch's options that only the OS switch has (option name, parameter name).
-OS_ONLY = (("--model", "models"), ("--placement", "placements"),
-           ("--working-set", "working_set_kb"), ("--cross-check", "cross_check"),
-           ("--tasks", "tasks"), ("--sizes", "sizes"))  # fmt: skip
+OS_ONLY = (
+    ("--model", "models"),
+    ("--placement", "placements"),
+    ("--working-set", "working_set_kb"),
+    ("--cross-check", "cross_check"),
+    ("--tasks", "tasks"),
+    ("--sizes", "sizes"),
+)
 # Options of the two-task ping-pong that rings (--tasks, --sizes) do not take.
-PAIR_ONLY = (("--placement", "placements"), ("--working-set", "working_set_kb"),
-             ("--iterations", "iterations"), ("--cross-check", "cross_check"))  # fmt: skip
+PAIR_ONLY = (
+    ("--placement", "placements"),
+    ("--working-set", "working_set_kb"),
+    ("--iterations", "iterations"),
+    ("--cross-check", "cross_check"),
+)
 
 SWITCH_EPILOG = """Examples:
 
@@ -74,10 +89,14 @@ SWITCH_EPILOG = """Examples:
 
 
 @click.command("measure-switch", epilog=SWITCH_EPILOG)
-@click.option("--layer", type=click.Choice(LAYERS), default="os", show_default=True,
-              help="os: the kernel's switch between processes or threads; python: a GIL "
-              "hand-off between two threads and an asyncio task switch, on one CPU, beside the "
-              "OS thread switch.")  # fmt: skip
+@click.option(
+    "--layer",
+    type=click.Choice(LAYERS),
+    default="os",
+    show_default=True,
+    help="os: the kernel's switch between processes or threads; python: a GIL hand-off between "
+    "two threads and an asyncio task switch, on one CPU, beside the OS thread switch.",
+)
 @click.option(
     "--model",
     "models",
@@ -94,13 +113,19 @@ SWITCH_EPILOG = """Examples:
     "topology: every placement /sys shows (SMT sibling, same or other last-level cache, other "
     "NUMA node) and unpinned.  [default: same-core and cross-core]",
 )
-@click.option("--tasks", type=IntList(2, MAX_TASKS, "2,32,256", ordered=True),
-              help="Rings of N tasks on one CPU passing a token (lmbench lat_ctx), "
-              f"e.g. {','.join(map(str, RingConfig().tasks))}.")  # fmt: skip
-@click.option("--sizes", type=IntList(0, MAX_WORKING_SET_KB, "0,64,1024", ordered=True),
-              metavar="KB,...",
-              help="Working set each ring task reads at every hop; alone, the two-task "
-              "curve, e.g. 0,4,16,64,256,1024,4096.")  # fmt: skip
+@click.option(
+    "--tasks",
+    type=IntList(2, MAX_TASKS, "2,32,256", ordered=True),
+    help="Rings of N tasks on one CPU passing a token (lmbench lat_ctx), "
+    f"e.g. {','.join(map(str, RingConfig().tasks))}.",
+)
+@click.option(
+    "--sizes",
+    type=IntList(0, MAX_WORKING_SET_KB, "0,64,1024", ordered=True),
+    metavar="KB,...",
+    help="Working set each ring task reads at every hop; alone, the two-task "
+    "curve, e.g. 0,4,16,64,256,1024,4096.",
+)
 @click.option(
     "--iterations",
     type=StrictIntRange(1, MAX_ITERATIONS),
@@ -124,9 +149,12 @@ SWITCH_EPILOG = """Examples:
     metavar="KB",
     help="Each task reads its own buffer of this size before every hop (lmbench lat_ctx size).",
 )
-@click.option("--cpus", type=CpuList(),
-              help="One CPU (same-core) or two (cross-core) of those this process may use, "
-              "e.g. 2,3.  [default: the first allowed]")  # fmt: skip
+@click.option(
+    "--cpus",
+    type=CpuList(),
+    help="One CPU (same-core) or two (cross-core) of those this process may use, "
+    "e.g. 2,3.  [default: the first allowed]",
+)
 @click.option("--quick", is_flag=True, help="Finish in about a second (for CI logs).")
 @click.option(
     "--cross-check",
@@ -189,21 +217,32 @@ def measure_switch_command(
 
 
 def rings(
-    ctx: click.Context, models: tuple[str, ...], tasks: tuple[int, ...] | None,
-    sizes: tuple[int, ...] | None, repeat: int | None, cpus: tuple[int, ...] | None,
-    quick: bool, fmt: str, json_path: str | None,
-) -> None:  # fmt: skip
+    ctx: click.Context,
+    models: tuple[str, ...],
+    tasks: tuple[int, ...] | None,
+    sizes: tuple[int, ...] | None,
+    repeat: int | None,
+    cpus: tuple[int, ...] | None,
+    quick: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
     """measure-switch --tasks/--sizes: rings on one CPU; the pair's own options refused."""
     for option, name in PAIR_ONLY:
         if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
-            raise click.UsageError(f"{option} is for the two-task ping-pong: --tasks and "
-                                   "--sizes build rings on one CPU")  # fmt: skip
+            why = "--tasks and --sizes build rings on one CPU"
+            raise click.UsageError(f"{option} is for the two-task ping-pong: {why}")
     if cpus is not None and len(cpus) != 1:
         raise click.UsageError(f"--cpus takes one CPU with --tasks/--sizes, not {len(cpus)}")
     preset = RingConfig.quick() if quick else RingConfig.full()
-    config = replace(preset, tasks=tasks or (2,), sizes_kb=sizes or (0,),
-                     models=models or preset.models, samples=repeat or preset.samples,
-                     cpu=cpus[0] if cpus else None)  # fmt: skip
+    config = replace(
+        preset,
+        tasks=tasks or (2,),
+        sizes_kb=sizes or (0,),
+        models=models or preset.models,
+        samples=repeat or preset.samples,
+        cpu=cpus[0] if cpus else None,
+    )
 
     def measure() -> Measurement:
         with progress_bar(ring_steps(config), "building rings") as progress:
@@ -213,9 +252,14 @@ def rings(
 
 
 def python_layers(
-    ctx: click.Context, iterations: int | None, repeat: int | None,
-    cpus: tuple[int, ...] | None, quick: bool, fmt: str, json_path: str | None,
-) -> None:  # fmt: skip
+    ctx: click.Context,
+    iterations: int | None,
+    repeat: int | None,
+    cpus: tuple[int, ...] | None,
+    quick: bool,
+    fmt: str,
+    json_path: str | None,
+) -> None:
     """measure-switch --layer python: refuse the OS switch's own options, then measure."""
     for option, name in OS_ONLY:
         if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
@@ -239,6 +283,56 @@ def python_layers(
     run_command(ctx, measure, fmt, json_path)
 
 
+PHASES = f"{RATE.duration_s:g} s idle, then {RATE.duration_s:g} s under the ping-pong"
+SWITCH_RATE_EPILOG = f"""Examples:
+
+\b
+  ostoolkit switch-rate                     # {PHASES}
+  ostoolkit switch-rate --duration 10 --cpu 1
+  ostoolkit switch-rate --json rate.json
+"""
+
+
+@click.command("switch-rate", epilog=SWITCH_RATE_EPILOG)
+@click.option(
+    "--duration",
+    type=FiniteFloatRange(0.1, MAX_RATE_DURATION_S),
+    default=RATE.duration_s,
+    show_default=True,
+    help="Seconds the host is watched idle, and again under the ping-pong, each in "
+    f"{RATE.windows} windows: the samples.",
+)
+@click.option(
+    "--cpu",
+    type=StrictIntRange(0),
+    help="CPU the ping-pong's two tasks share.  [default: the last allowed]",
+)
+@output_options
+@click.pass_context
+def switch_rate_command(
+    ctx: click.Context, duration: float, cpu: int | None, fmt: str, json_path: str | None
+) -> None:
+    """Count this host's context switches per second, idle and under a ping-pong.
+
+    The kernel's count of every switch on every CPU (/proc/stat ctxt) is read around equal
+    windows while ostoolkit only waits (the idle host), then while two processes and then two
+    threads pinned to one CPU bounce a byte over two pipes. Per CPU: each allowed CPU's own
+    count where /proc/schedstat has one, else the host's count over its online CPUs (not the
+    allowed ones). Beside the article's "hundreds of times per second": what one switch costs
+    in cycles (net time x the CPU's clock, or counted by the CPU's hardware counters where
+    perf_event_open can read them) and instructions (counted only), with perf stat beside.
+    """
+    if cpu is not None and cpu not in os.sched_getaffinity(0):
+        raise click.BadParameter(not_allowed(cpu), param_hint="--cpu")
+    config = replace(RATE, duration_s=duration, cpu=cpu)
+
+    def measure() -> Measurement:
+        with progress_bar(config.steps(), "counting switches") as progress:
+            return measure_switch_rate(config, progress)
+
+    run_command(ctx, measure, fmt, json_path)
+
+
 SPAWN_EPILOG = """Examples:
 
 \b
@@ -249,17 +343,32 @@ SPAWN_EPILOG = """Examples:
 
 
 @click.command("measure-spawn", epilog=SPAWN_EPILOG)
-@click.option("--method", "methods", type=click.Choice(METHODS), multiple=True,
-              help="Creation method to time; repeat for several.  [default: all]")  # fmt: skip
-@click.option("--repeat", type=StrictIntRange(1, MAX_REPEAT),
-              help="Timed operations per method.  "
-              f"[default: {SPAWN.repeat}, {QUICK_SPAWN.repeat} with --quick]")  # fmt: skip
-@click.option("--mp-repeat", type=StrictIntRange(1, MAX_REPEAT),
-              help="Starts per multiprocessing method.  "
-              f"[default: {SPAWN.mp_repeat}, {QUICK_SPAWN.mp_repeat} with --quick]")  # fmt: skip
-@click.option("--parent-rss", "parent_rss_mb", type=sizes_mb(MAX_PARENT_RSS_MB),
-              metavar="MB,...",
-              help="Also time fork with the parent holding this much more memory.")  # fmt: skip
+@click.option(
+    "--method",
+    "methods",
+    type=click.Choice(METHODS),
+    multiple=True,
+    help="Creation method to time; repeat for several.  [default: all]",
+)
+@click.option(
+    "--repeat",
+    type=StrictIntRange(1, MAX_REPEAT),
+    help="Timed operations per method.  "
+    f"[default: {SPAWN.repeat}, {QUICK_SPAWN.repeat} with --quick]",
+)
+@click.option(
+    "--mp-repeat",
+    type=StrictIntRange(1, MAX_REPEAT),
+    help="Starts per multiprocessing method.  "
+    f"[default: {SPAWN.mp_repeat}, {QUICK_SPAWN.mp_repeat} with --quick]",
+)
+@click.option(
+    "--parent-rss",
+    "parent_rss_mb",
+    type=sizes_mb(MAX_PARENT_RSS_MB),
+    metavar="MB,...",
+    help="Also time fork with the parent holding this much more memory.",
+)
 @click.option("--quick", is_flag=True, help="Fewer repetitions (for CI logs).")
 @output_options
 @click.pass_context
@@ -306,20 +415,40 @@ MEMORY_EPILOG = f"""Examples:
 
 
 @click.command("measure-memory", epilog=MEMORY_EPILOG)
-@click.option("--workers", type=counts(MAX_THREADS), default=listed(MEMORY.workers),
-              show_default=True,
-              help=f"Worker counts to measure (processes up to {MAX_PROCESSES}, threads up to "
-              f"{MAX_THREADS}).")  # fmt: skip
-@click.option("--model", "models", type=click.Choice(MEMORY_MODELS), multiple=True,
-              help="Worker model; repeat for several.  [default: all]")  # fmt: skip
+@click.option(
+    "--workers",
+    type=counts(MAX_THREADS),
+    default=listed(MEMORY.workers),
+    show_default=True,
+    help=f"Worker counts to measure (processes up to {MAX_PROCESSES}, threads up to "
+    f"{MAX_THREADS}).",
+)
+@click.option(
+    "--model",
+    "models",
+    type=click.Choice(MEMORY_MODELS),
+    multiple=True,
+    help="Worker model; repeat for several.  [default: all]",
+)
 @click.option("--cow", is_flag=True, help="Show copy-on-write after fork instead.")
-@click.option("--size", type=StrictIntRange(1, MAX_COW_MB), default=COW_SIZE_MB,
-              show_default=True,
-              metavar="MB", help="With --cow: the parent's memory the child writes.")  # fmt: skip
-@click.option("--repeat", type=StrictIntRange(1, 100), default=COW_REPEAT, show_default=True,
-              help="With --cow: children forked, one after the other.")  # fmt: skip
-@click.option("--quick", is_flag=True,
-              help=f"{spoken(QUICK_MEMORY.workers)} workers, or one --cow child.")  # fmt: skip
+@click.option(
+    "--size",
+    type=StrictIntRange(1, MAX_COW_MB),
+    default=COW_SIZE_MB,
+    show_default=True,
+    metavar="MB",
+    help="With --cow: the parent's memory the child writes.",
+)
+@click.option(
+    "--repeat",
+    type=StrictIntRange(1, 100),
+    default=COW_REPEAT,
+    show_default=True,
+    help="With --cow: children forked, one after the other.",
+)
+@click.option(
+    "--quick", is_flag=True, help=f"{spoken(QUICK_MEMORY.workers)} workers, or one --cow child."
+)
 @output_options
 @click.pass_context
 def measure_memory_command(
@@ -357,4 +486,9 @@ def measure_memory_command(
     run_command(ctx, measure, fmt, json_path)
 
 
-MEASURE_COMMANDS = (measure_switch_command, measure_spawn_command, measure_memory_command)
+MEASURE_COMMANDS = (
+    measure_switch_command,
+    switch_rate_command,
+    measure_spawn_command,
+    measure_memory_command,
+)

@@ -399,9 +399,16 @@ def summary_table(runs: Sequence[RunFigures], pool_size: int) -> SummaryTable:
         )
     return {
         "columns": [
-            ["model", "text"], ["clients", "count"], ["server procs", "count"],
-            ["threads", "count"], ["memory per connection", "bytes"], ["q/s", "per_s"],
-            ["p50", "us"], ["p99", "us"], ["connect p50", "us"], ["switches/query", "number"],
+            ["model", "text"],
+            ["clients", "count"],
+            ["server procs", "count"],
+            ["threads", "count"],
+            ["memory per connection", "bytes"],
+            ["q/s", "per_s"],
+            ["p50", "us"],
+            ["p99", "us"],
+            ["connect p50", "us"],
+            ["switches/query", "number"],
         ],
         "rows": rows,
         "replaces_results": True,
@@ -412,7 +419,7 @@ def summary_table(runs: Sequence[RunFigures], pool_size: int) -> SummaryTable:
             f"memory per connection: the median over {MEM_STEPS} connect steps of the PSS each "
             "added per connection"
         ),
-    }  # fmt: skip
+    }
 
 
 def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]:

@@ -167,8 +167,8 @@ def check_real(config: RealConfig) -> None:
     if "postgres" in config.servers or "pgbouncer" in config.servers:
         check_task_budget(top + LIMIT_MARGIN + 16, BYTES_PER_BACKEND, "--clients")
     # mariadbd and PgBouncer hold a socket per client; each client process its share.
-    check_open_files(top + LIMIT_MARGIN + config.pool_size + 64,
-                     f"--clients {top} (the server)", "lower --clients")  # fmt: skip
+    sockets = top + LIMIT_MARGIN + config.pool_size + 64
+    check_open_files(sockets, f"--clients {top} (the server)", "lower --clients")
 
 
 def resolve_servers(names: Sequence[str]) -> tuple[str, ...]:
@@ -187,8 +187,8 @@ def resolve_servers(names: Sequence[str]) -> tuple[str, ...]:
 
 def _spec(server: RealServer, duration_s: float = 0.0, per_tx: bool = False) -> Spec:
     """How the load's clients reach a server."""
-    return Spec(server.protocol, server.port, LOAD_USER, DATABASE[server.protocol],
-                duration_s, per_tx)  # fmt: skip
+    database = DATABASE[server.protocol]
+    return Spec(server.protocol, server.port, LOAD_USER, database, duration_s, per_tx)
 
 
 def _admin(server: RealServer) -> Spec:
@@ -260,22 +260,24 @@ def load_cell(server: RealServer, stack: Sequence[int], clients: int, config: Re
         opened = load.phase()
         refused = [r["refusal"] for r in opened if r["refusal"]]
         if refused:
-            raise OstoolkitError(f"{server.label} refused connections at {clients} clients "
-                                 f"after its limit was set to fit them: {refused[0]}")  # fmt: skip
+            raise OstoolkitError(
+                f"{server.label} refused connections at {clients} clients after its limit was "
+                f"set to fit them: {refused[0]}"
+            )
         cpu, switches = _stack_counters(stack)
         with Meter(also=tuple(stack)) as meter:
             reports = load.phase()
         cpu_after, switches_after = _stack_counters(stack)
         loaded = _stack_totals(stack, clients)
         load.finish()
+    connecting = reports if config.connect_per_tx else opened  # the phase that connected
     return Cell(
         server=server.kind,
         clients=clients,
         duration_s=config.duration_s,
         idle=idle,
         loaded=loaded,
-        connect_us=[t for r in (reports if config.connect_per_tx else opened)
-                    for t in r["connect_us"]],
+        connect_us=[t for r in connecting for t in r["connect_us"]],
         latency_us=[t for r in reports for t in r["latency_us"]],
         windows=window_latencies(reports, config.duration_s),
         errors=sum(r["errors"] for r in reports),
@@ -284,7 +286,7 @@ def load_cell(server: RealServer, stack: Sequence[int], clients: int, config: Re
         server_cpu_s=cpu_after - cpu,
         server_switches=switches_after - switches,
         interference=meter.result,
-    )  # fmt: skip
+    )
 
 
 def run_pgbench(
@@ -293,9 +295,10 @@ def run_pgbench(
     """pgbench -S (select-only, simple protocol) at ``clients``: its TPS without connecting,
     and each whole second's (its progress reports, -P 1)."""
     seconds = max(1, round(config.duration_s))
-    argv = ["pgbench", "-n", "-S", "-M", "simple", "-c", str(clients),
-            "-j", str(min(clients, MAX_CLIENT_PROCESSES)), "-T", str(seconds), "-P", "1",
-            "-h", "127.0.0.1", "-p", str(server.port), "-U", LOAD_USER, DATABASE["pg"]]  # fmt: skip
+    jobs = min(clients, MAX_CLIENT_PROCESSES)
+    argv = ["pgbench", "-n", "-S", "-M", "simple"]
+    argv += ["-c", str(clients), "-j", str(jobs), "-T", str(seconds), "-P", "1"]
+    argv += ["-h", "127.0.0.1", "-p", str(server.port), "-U", LOAD_USER, DATABASE["pg"]]
     if config.connect_per_tx:
         argv.insert(1, "-C")
     done = servers.run_tool(argv, PGBENCH_TIMEOUT_S)

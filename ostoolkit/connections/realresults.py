@@ -32,10 +32,18 @@ from ostoolkit.units import format_size, format_us
 # pgbench's TPS our client should reach on this host (the issue's 30 %).
 CLIENT_TARGET = 0.7
 COLUMNS = [
-    ["server", "text"], ["memory/conn", "bytes"], ["tx/s", "per_s"], ["p50", "us"],
-    ["p99", "us"], ["connect", "us"], ["procs", "count"], ["threads", "count"],
-    ["CPU/tx", "us"], ["switches/tx", "number"], ["refused", "count"],
-]  # fmt: skip
+    ["server", "text"],
+    ["memory/conn", "bytes"],
+    ["tx/s", "per_s"],
+    ["p50", "us"],
+    ["p99", "us"],
+    ["connect", "us"],
+    ["procs", "count"],
+    ["threads", "count"],
+    ["CPU/tx", "us"],
+    ["switches/tx", "number"],
+    ["refused", "count"],
+]
 
 
 def server_id(kind: str) -> str:
@@ -50,8 +58,12 @@ def _per_tx(total: float, cell: Cell) -> float:
 def pss_slope(run: RealRun, server: str) -> float:
     """PSS per connection as the least-squares slope over every client count of a server:
     each count gives its idle server at 0 connections and its loaded one at C."""
-    points = [(n, float(pss)) for c in run.cells if c.server == server
-              for n, pss in ((0, c.idle.pss), (c.clients, c.loaded.pss))]  # fmt: skip
+    points = [
+        (n, float(pss))
+        for c in run.cells
+        if c.server == server
+        for n, pss in ((0, c.idle.pss), (c.clients, c.loaded.pss))
+    ]
     return slope(points) if points else 0.0
 
 
@@ -88,10 +100,11 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
     }
     tps = [len(window) / WINDOW_S for window in cell.windows] or [0.0]
     tasks = {**params, "backends": cell.backends}
-    switches = [] if run.config.connect_per_tx else [  # exited tasks' are lost: see findings
-        figure(f"{key}.switches_per_tx", f"{label}: server context switches per transaction",
-               "number", [_per_tx(cell.server_switches, cell)])
-    ]  # fmt: skip
+    switches = []
+    if not run.config.connect_per_tx:  # exited tasks' switches are lost: see findings
+        what = f"{label}: server context switches per transaction"
+        per_tx = [_per_tx(cell.server_switches, cell)]
+        switches.append(figure(f"{key}.switches_per_tx", what, "number", per_tx))
     return [
         figure(
             f"{key}.tps",
@@ -358,8 +371,10 @@ def findings(run: RealRun) -> list[str]:
             p99 = " → ".join(format_us(percentile(c.latency_us, 99)) for c in cells)
             cpu = " → ".join(format_us(_per_tx(c.server_cpu_s, c) * 1e6) for c in cells)
             counts = "/".join(str(c.clients) for c in cells)
-            out.append(f"{LABELS[kind]}: {trend} tx/s at {counts} clients (p99 {p99}; the "
-                       f"server's CPU per transaction {cpu})")  # fmt: skip
+            out.append(
+                f"{LABELS[kind]}: {trend} tx/s at {counts} clients (p99 {p99}; the "
+                f"server's CPU per transaction {cpu})"
+            )
     for cell in run.cells:
         if cell.client_cpu_s > cell.server_cpu_s:
             out.append(
@@ -435,19 +450,28 @@ def _pgbench_findings(run: RealRun) -> list[str]:
 def _connect_finding(run: RealRun) -> str | None:
     """What opening one connection cost each server, at the largest count (median)."""
     top = max(run.config.clients)
-    how = {"postgres": "a backend process forked", "mariadb": "a thread",
-           "mariadb-pool": "a slot in the thread pool",
-           "pgbouncer": "a client slot; its backends reused"}  # fmt: skip
-    parts = [f"{LABELS[c.server]} {format_us(percentile(c.connect_us, 50))} ({how[c.server]})"
-             for c in run.cells if c.clients == top and c.connect_us]  # fmt: skip
+    how = {
+        "postgres": "a backend process forked",
+        "mariadb": "a thread",
+        "mariadb-pool": "a slot in the thread pool",
+        "pgbouncer": "a client slot; its backends reused",
+    }
+    parts = [
+        f"{LABELS[c.server]} {format_us(percentile(c.connect_us, 50))} ({how[c.server]})"
+        for c in run.cells
+        if c.clients == top and c.connect_us
+    ]
     return f"opening a connection at {top} clients: " + ", ".join(parts) if parts else None
 
 
 def _claim_findings(results: Sequence[Result]) -> list[str]:
     """The article's pooler claims, judged at PgBouncer's largest client count."""
     by_id = {r.id: r for r in results}
-    counts = sorted(int(r.id.split(".")[2]) for r in results
-                    if r.id.startswith("conn.pgbouncer.") and r.id.endswith(".procs"))  # fmt: skip
+    counts = sorted(
+        int(r.id.split(".")[2])
+        for r in results
+        if r.id.startswith("conn.pgbouncer.") and r.id.endswith(".procs")
+    )
     if not counts:
         return []
     top = counts[-1]

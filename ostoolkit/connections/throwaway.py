@@ -2,10 +2,11 @@
 
 Each server gets a fresh directory inside the run's scratch directory and a free loopback
 port, and runs in the foreground as a supervised child (its own session, so that Ctrl-C
-reaches ostoolkit only), under util-linux ``setpriv``: as the package's system user when
-ostoolkit is root (PostgreSQL refuses root; the user is switched *before* the parent-death
-signal is armed, since a change of uid clears it, prctl(2)), with SIGKILL armed for when
-ostoolkit dies, and a check that its parent is still ostoolkit before the server exists.
+reaches ostoolkit only), under util-linux ``setpriv`` (``children.die_with_us``, as are its
+set-up programs, initdb and mariadb-install-db): as the package's system user when ostoolkit
+is root (PostgreSQL refuses root; the user is switched *before* the parent-death signal is
+armed, since a change of uid clears it, prctl(2)), with SIGKILL armed for when ostoolkit
+dies, and a check that its parent is still ostoolkit before the server exists.
 It is ready when it says so on stderr; a thread keeps reading stderr after that (the last
 lines explain a failure). It stops with its own clean shutdown signal, then SIGKILL.
 
@@ -36,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
-from ostoolkit.children import GUARD, Children, ClosedOnExit, run_program, signals_held
+from ostoolkit.children import Children, ClosedOnExit, die_with_us, run_program, signals_held
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.janitor import Janitor
 from ostoolkit.scratch import note_sysv_segment, remove_run_dir
@@ -148,8 +149,8 @@ def check_installed(kind: str) -> None:
         bindir = pg_bindir()
         for name in ("initdb", "postgres"):
             if not (bindir / name).exists():
-                raise InvalidRequest(f"--real {kind}: {bindir / name} is missing: install "
-                                     "Debian's postgresql package")  # fmt: skip
+                missing = f"--real {kind}: {bindir / name} is missing"
+                raise InvalidRequest(f"{missing}: install Debian's postgresql package")
     if kind == "pgbouncer":
         _which("pgbouncer", kind)
     if kind.startswith("mariadb"):
@@ -207,8 +208,8 @@ class Servers(ClosedOnExit):
         self.own_dir = False
         if os.geteuid() == 0 and not _traversable(run_dir):
             # A private $TMPDIR: the servers' users could not reach their directories.
-            self.run_dir, self.own_dir = Path(tempfile.mkdtemp(prefix=f"ostoolkit-{os.getpid()}-",
-                                                               dir="/tmp")), True  # fmt: skip
+            self.run_dir = Path(tempfile.mkdtemp(prefix=f"ostoolkit-{os.getpid()}-", dir="/tmp"))
+            self.own_dir = True
         self.children = Children()
         self.janitor = Janitor(*dict.fromkeys([run_dir, self.run_dir]))
         self.logs: dict[int, collections.deque[str]] = {}
@@ -226,7 +227,7 @@ class Servers(ClosedOnExit):
         Its temporary files go to ``home`` (TMPDIR): the user may not reach ours.
         """
         env = ["env", f"TMPDIR={home}"]
-        done = run_program(["setpriv", *_as_user(user), "--", *env, *argv], SETUP_TIMEOUT_S)
+        done = run_program([*env, *argv], SETUP_TIMEOUT_S, as_user=_as_user(user))
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise OstoolkitError(f"{what} failed ({done.returncode}): {' / '.join(tail)}")
@@ -235,11 +236,10 @@ class Servers(ClosedOnExit):
         self, kind: str, argv: list[str], user: pwd.struct_passwd | None, home: Path
     ) -> int:
         """Start a server in the foreground (TMPDIR ``home``); its pid once it says it is ready."""
-        guarded = ["setpriv", *_as_user(user), "--pdeathsig", "KILL", "--",
-                   "/bin/sh", "-c", GUARD, "ostoolkit-server", str(os.getpid()),
-                   "env", f"TMPDIR={home}", *argv]  # fmt: skip
-        proc = self.children.popen(guarded, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        guarded = die_with_us(["env", f"TMPDIR={home}", *argv], as_user=_as_user(user))
+        proc = self.children.popen(
+            guarded, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         self.janitor.watch(proc.pid)
         assert proc.stderr is not None
         lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
@@ -303,8 +303,8 @@ class Servers(ClosedOnExit):
         # leaves none behind.
         for key in range(data.stat().st_ino, data.stat().st_ino + PG_SHM_KEYS):
             note_sysv_segment(self.run_dir, key)
-        initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                  "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]  # fmt: skip
+        initdb = [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
+        initdb += ["--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]
         self._setup(initdb, user, directory, "initdb")
         server = RealServer("postgres", "pg", 0, 0, "postgres", "postgres", directory, 0.0)
         return self._start_postgres(server, max_connections, started)
@@ -314,17 +314,26 @@ class Servers(ClosedOnExit):
     ) -> RealServer:
         """Run postgres on an initialised data directory (again, after a stop)."""
         port = free_port()
-        options = ["listen_addresses=127.0.0.1", "dynamic_shared_memory_type=mmap",
-                   f"unix_socket_directories={server.directory}", "fsync=off"]  # fmt: skip
+        options = [
+            "listen_addresses=127.0.0.1",
+            "dynamic_shared_memory_type=mmap",
+            f"unix_socket_directories={server.directory}",
+            "fsync=off",
+        ]
         if max_connections is not None:
             options.append(f"max_connections={max_connections}")
-        argv = [str(pg_bindir() / "postgres"), "-D", str(server.directory / "data"),
-                "-p", str(port)] + [arg for opt in options for arg in ("-c", opt)]  # fmt: skip
+        argv = [str(pg_bindir() / "postgres"), "-D", str(server.directory / "data")]
+        argv += ["-p", str(port), *(arg for opt in options for arg in ("-c", opt))]
         pid = self._launch("postgres", argv, _run_as("postgres"), server.directory)
         self.stop_signals[pid] = signal.SIGINT  # fast shutdown: ends clients, removes its IPC
         self._note_segment(server.directory / "data" / "postmaster.pid")
-        return replace(server, port=port, pid=pid, started_in_s=time.monotonic() - started,
-                       max_connections=max_connections)  # fmt: skip
+        return replace(
+            server,
+            port=port,
+            pid=pid,
+            started_in_s=time.monotonic() - started,
+            max_connections=max_connections,
+        )
 
     def restart(self, server: RealServer, max_connections: int | None) -> RealServer:
         """Stop a throwaway PostgreSQL and start it again with another max_connections."""
@@ -346,20 +355,29 @@ class Servers(ClosedOnExit):
         started = time.monotonic()
         directory, user = self._begin(kind)
         data = f"--datadir={directory / 'data'}"
-        self._setup([_which("mariadb-install-db", kind), "--no-defaults", data,
-                     "--auth-root-authentication-method=normal", "--skip-test-db"],
-                    user, directory, "mariadb-install-db")  # fmt: skip
+        install = [_which("mariadb-install-db", kind), "--no-defaults", data]
+        install += ["--auth-root-authentication-method=normal", "--skip-test-db"]
+        self._setup(install, user, directory, "mariadb-install-db")
         port = free_port()
         handling = "pool-of-threads" if pool else "one-thread-per-connection"
-        argv = [_which("mariadbd", kind), "--no-defaults", data, f"--port={port}",
-                "--bind-address=127.0.0.1", f"--socket={directory / 'mysqld.sock'}",
-                f"--pid-file={directory / 'mysqld.pid'}", "--skip-name-resolve",
-                f"--thread-handling={handling}", "--innodb-buffer-pool-size=64M",
-                "--skip-log-bin"]  # fmt: skip
+        argv = [
+            _which("mariadbd", kind),
+            "--no-defaults",
+            data,
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={directory / 'mysqld.sock'}",
+            f"--pid-file={directory / 'mysqld.pid'}",
+            "--skip-name-resolve",
+            f"--thread-handling={handling}",
+            "--innodb-buffer-pool-size=64M",
+            "--skip-log-bin",
+        ]
         pid = self._launch(kind, argv, user, directory)
         self.stop_signals[pid] = signal.SIGTERM
-        return RealServer(kind, "my", port, pid, "root", "mysql", directory,
-                          time.monotonic() - started)  # fmt: skip
+        return RealServer(
+            kind, "my", port, pid, "root", "mysql", directory, time.monotonic() - started
+        )
 
     def pgbouncer(
         self,
@@ -390,11 +408,21 @@ class Servers(ClosedOnExit):
         if user is not None:
             for path in directory.iterdir():
                 os.chown(path, user.pw_uid, user.pw_gid)
-        pid = self._launch("pgbouncer", [_which("pgbouncer", "pgbouncer"), str(ini)], user,
-                           directory)  # fmt: skip
+        pid = self._launch(
+            "pgbouncer", [_which("pgbouncer", "pgbouncer"), str(ini)], user, directory
+        )
         self.stop_signals[pid] = signal.SIGINT
-        return RealServer("pgbouncer", "pg", port, pid, upstream.user, upstream.database,
-                          directory, time.monotonic() - started, max_clients)  # fmt: skip
+        return RealServer(
+            "pgbouncer",
+            "pg",
+            port,
+            pid,
+            upstream.user,
+            upstream.database,
+            directory,
+            time.monotonic() - started,
+            max_clients,
+        )
 
     def version(self, server: RealServer) -> str:
         """PgBouncer's version, as its start-up line says ("process up: PgBouncer 1.18.0, ...")."""

@@ -112,8 +112,9 @@ class Session:
                 self.greeting = rest
                 return False
             try:
-                self.sock.sendall(wire.my_handshake_response(packets[0][1], self.spec.user,
-                                                             self.spec.database))  # fmt: skip
+                self.sock.sendall(
+                    wire.my_handshake_response(packets[0][1], self.spec.user, self.spec.database)
+                )
             except wire.WireError as err:
                 self.state, self.error = "refused", str(err)
                 return True
@@ -294,8 +295,9 @@ def _per_transaction(count: int, spec: Spec, requests: Sequence[bytes]) -> Tally
         while selector.get_map():
             events = selector.select(CONNECT_TIMEOUT_S)
             if not events:
-                raise TimeoutError(f"no answer from 127.0.0.1:{spec.port} in "
-                                   f"{CONNECT_TIMEOUT_S:.0f} s")  # fmt: skip
+                raise TimeoutError(
+                    f"no answer from 127.0.0.1:{spec.port} in {CONNECT_TIMEOUT_S:.0f} s"
+                )
             for key, _ in events:
                 session = key.data
                 if session.state == "connecting":

@@ -199,8 +199,10 @@ class MyReply:
                     return True
                 if self.auth and first == b"\xfe":
                     if not payload[1:].startswith(MY_NATIVE_AUTH):
-                        raise WireError("the server asks for an authentication plugin other "
-                                        "than mysql_native_password with no password")  # fmt: skip
+                        raise WireError(
+                            "the server asks for an authentication plugin other "
+                            "than mysql_native_password with no password"
+                        )
                     self.answer = my_packet(b"", sequence + 1)
                     continue
                 self.columns = payload[0]  # a length-encoded integer; < 251 columns here

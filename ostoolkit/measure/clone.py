@@ -255,10 +255,8 @@ def observe_thread(probe: _Probe, children: Children) -> Observation:
 def observe_vfork(probe: _Probe, children: Children) -> Observation:
     """A posix_spawn'ed program makes the same changes; it shares memory only until execve."""
     code = SPAWNED.format(path=probe.probe_file, fd=probe.fd, cwd=probe.workdir)
-    proc = children.popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
+    pipe = subprocess.PIPE
+    proc = children.popen([sys.executable, "-c", code], stdin=pipe, stdout=pipe, stderr=pipe)
     try:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], STEP_TIMEOUT_S)
@@ -327,8 +325,9 @@ def trace_flags() -> tuple[dict[str, str], str | None]:
         return {}, "strace is not installed: showing the experiments alone (Debian: strace)"
     with run_tempdir() as scratch, tempfile.TemporaryDirectory(dir=scratch) as folder:
         out = Path(folder) / "trace"
-        argv = [strace, "-f", "-qq", "-o", str(out), "-e", "trace=clone,clone3,vfork,fork,write",
-                sys.executable, "-c", TRACED.format(true=true)]  # fmt: skip
+        traced = [sys.executable, "-c", TRACED.format(true=true)]
+        calls = "trace=clone,clone3,vfork,fork,write"
+        argv = [strace, "-f", "-qq", "-o", str(out), "-e", calls, *traced]
         try:
             done = run_program(argv, STRACE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -394,15 +393,16 @@ def _to_measurement(
             mark = "shared" if obs.shares[aspect] else "copied"
             row[obs.kind] = f"{mark}{' · flag set' if flag_seen else ''}"
         rows.append(row)
-    rows.append({"shared with the parent?": "pid / tgid / ppid",
-                 **{o.kind: f"{o.identity['tid']} / {o.identity['tgid']} / {o.identity['ppid']}"
-                    for o in observations}})  # fmt: skip
+    ids = {o.kind: "{tid} / {tgid} / {ppid}".format(**o.identity) for o in observations}
+    rows.append({"shared with the parent?": "pid / tgid / ppid", **ids})
     same = {o.kind: "same" if o.namespaces_same else "different" for o in observations}
     rows.append({"shared with the parent?": "namespaces (/proc/*/ns)", **same})
     columns = [["shared with the parent?", "text"], *([o.kind, "text"] for o in observations)]
-    table = {"columns": columns, "rows": rows, "replaces_results": True,
-             "note": "vfork: a posix_spawn/subprocess child shares memory only until execve "
-                     "(the parent waits), so the new program made the changes"}  # fmt: skip
+    note = (
+        "vfork: a posix_spawn/subprocess child shares memory only until execve (the parent "
+        "waits), so the new program made the changes"
+    )
+    table = {"columns": columns, "rows": rows, "replaces_results": True, "note": note}
     findings = [f"{kind}: clone flags {value}" for kind, value in flags.items()]
     warnings = [skipped] if skipped else []
     return Measurement(

@@ -1,65 +1,18 @@
 """Interference, measured: the CPU time other tasks took from a measurement's CPUs meanwhile.
 
 The load average cannot tell whether a figure was disturbed: it lags by a minute and counts
-ostoolkit's own earlier work, so right after a heavy command it is high on idle CPUs. Instead,
-a ``Meter`` wraps each measurement's window and reads, at both ends:
+ostoolkit's own earlier work. Instead a ``Meter`` wraps each measurement's window and reads,
+at both ends, the busy and stolen time of the CPUs it ran on (/proc/stat) and the CPU time of
+its own tasks (getrusage, and /proc/PID/stat or schedstat for live descendants). Over wall
+time W on n CPUs, other_cpu_share = (busy - own) / (W x n) and steal_share = steal / (W x n).
+/proc counts in 10 ms units and the kernel charges time by ticks, so a short window cannot
+resolve a few percent: ``Interference.other_margin`` raises the noise limit by that much.
+The meter also times the host's speed reference (``measure.reference``) around the window,
+for ``compare``, and reads a CPU quota's counters (``ostoolkit.cgroup``): a window in which
+the quota stopped the tasks makes its times and rates ``throttled``.
 
-- the busy and stolen time of each CPU the measurement ran on, from the ``cpuN`` lines of
-  /proc/stat (proc(5); busy = user + nice + system + irq + softirq, see ``procfs``). For a
-  pinned measurement those are exactly its pinned CPUs; otherwise every CPU of this process's
-  affinity set, where its tasks may run;
-- the CPU time of the measurement's own tasks: this process's threads and its reaped children
-  (getrusage(2) RUSAGE_SELF + RUSAGE_CHILDREN, in microseconds), plus every descendant still
-  alive (utime + stime + cutime + cstime of /proc/PID/stat, rounded down to USER_HZ units).
-
-Then over the window of wall time W on n CPUs::
-
-    other_cpu_share = (busy - own) / (W x n)      steal_share = steal / (W x n)
-
-both clamped to 0..1. Everything this process started counts as its own: in the ostoolkit
-command, that is the measurement itself (a library caller's own busy children would be
-counted as the measurement's too). A descendant orphaned and reaped by someone else (init, a
-subreaper) during the window drops out of the own time and shows as other time.
-
-How exact that is, and the margin that makes the noise verdict robust to it
-(``Interference.other_margin``, added to the limit in ``stats.judge_noise``):
-
-- rounding: /proc/stat and /proc/PID/stat print time rounded down to USER_HZ units (10 ms), so
-  each CPU's busy time over a window is off by up to about two units (user and system each
-  up to one). A live descendant's own time is its threads' exact run time from schedstat;
-  only one timed in whole ticks (no schedstat, or holding reaped children's time) is off by
-  up to one unit, and only those widen the margin: a server's thousand backends, exactly
-  timed, no longer make the meter blind to a window's other work;
-- sampling: with tick-based accounting (CONFIG_TICK_CPU_ACCOUNTING, the usual one) the kernel
-  charges each whole tick (4 ms at HZ=250) to whatever it finds running then, while our own
-  time is the scheduler's exact run time. On a CPU busy a fraction p of the window in short
-  bursts, the busy time counted is off by a random error of standard deviation
-  sqrt(tick x W x p(1-p)); three of those are allowed. A CPU kept busy all the time (p = 1,
-  as a same-core switch measurement does) has none. The tick comes from CONFIG_HZ where the
-  kernel's config is readable, else the longest usual one (HZ=100) is assumed. Sampling can
-  also be biased: with NOHZ idle the tick stops while a CPU idles, and bursts of a few
-  microseconds between idle periods (a cross-core wake-up's) were counted about 15 % short
-  on the development VM. That hides other tasks' time; it never invents any;
-- placement: own time spent on CPUs outside the measured set (a pinned measurement's
-  set-up and teardown, the parent of ``states`` that keeps off its children's CPU) is still
-  subtracted, which can only make other tasks' share look smaller, never falsely noisy;
-- interrupts: on kernels with CONFIG_IRQ_TIME_ACCOUNTING, softirq work done for our own tasks
-  (loopback networking in ``connections``) is charged to the CPU, not to the task, and shows
-  as other time.
-
-So a short window has a wide margin: a 0.4 s window on one fully busy CPU cannot resolve less
-than about 5 %, on two half-busy CPUs about 15 % (HZ=250). steal_share gets a margin of one
-USER_HZ unit per CPU.
-
-Neither share sees a host that simply runs slower for a while (a busy SMT sibling in another
-tenant's VM). So the meter also times the host's speed reference (``measure.reference``) just
-before and just after the window, and the result carries it as ``reference_us``: context for
-``compare``, which then tells a change of the host from a change of the figure.
-
-Nor does either share see a CPU quota (``ostoolkit.cgroup``): a throttled task is not
-runnable, so nothing else runs in its place. The meter reads the quota's counters at both
-ends too; a window in which the quota stopped the tasks even once makes its times and rates
-``throttled`` (``Interference.throttle_reason``).
+The derivation (rounding, sampling error, placement, interrupts, margins) and the numbers
+measured: docs/method.md, "Interference, measured".
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -43,6 +42,7 @@ from ostoolkit.mpspawn import (
     main_script,
     spawn_launcher_warning,
 )
+from ostoolkit.procfs import read_status_fields
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.scratch import run_tempdir
 from ostoolkit.stats import slope
@@ -69,6 +69,7 @@ BYTES_PER_PROCESS = {
 BYTES_PER_THREAD = 256 * 2**10
 READY_TIMEOUT_PER_WORKER_S = 2.0
 READY_TIMEOUT_MIN_S = 30.0
+# From /proc/PID/status, which psutil does not read: page tables and stack (KiB), threads.
 STATUS_FIELDS = ("VmPTE", "VmStk", "Threads")
 
 
@@ -139,20 +140,6 @@ def check_config(config: MemoryConfig) -> None:
             check_open_files(top * FDS_PER_MP_WORKER, f"--workers {top}", "lower --workers")
 
 
-def _status_fields(pid: int) -> dict[str, int]:
-    """VmPTE, VmStk (KiB) and Threads from /proc/PID/status; psutil offers none of them."""
-    found: dict[str, int] = {}
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return found
-    for line in text.splitlines():
-        name, _, rest = line.partition(":")
-        if name in STATUS_FIELDS and rest.split():
-            found[name] = int(rest.split()[0])
-    return found
-
-
 def _is_helper(proc: psutil.Process) -> bool:
     """multiprocessing's resource tracker is shared plumbing, not a worker: left out."""
     try:
@@ -169,7 +156,7 @@ def measure_group(leader: int, workers: int) -> GroupTotal:
     for proc in procs:
         info = proc.memory_full_info()
         uss, pss, rss = uss + info.uss, pss + info.pss, rss + info.rss
-        fields = _status_fields(proc.pid)
+        fields = read_status_fields(proc.pid, STATUS_FIELDS)
         threads += fields.get("Threads", 1)
         pte += fields.get("VmPTE", 0)
         stk += fields.get("VmStk", 0)

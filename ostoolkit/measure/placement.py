@@ -4,11 +4,13 @@
 wake-up across them) are the default. ``topology`` measures every placement this host's CPU
 topology has (``ostoolkit.topology``: SMT sibling, same last-level cache, other LLC, other
 NUMA node; same CPU is ``same_core``) and ``unpinned``: no pinning at all, labelled with the
-CPUs the scheduler chose, never the headline.
+CPUs the scheduler chose, never the headline. ``choose_cpu`` picks the one CPU of a
+measurement whose tasks all share one (``states``, ``switch-rate``, ``--layer python``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ostoolkit.errors import InvalidRequest
@@ -105,3 +107,20 @@ def skipped_line(skipped: list[tuple[str, str]]) -> list[str]:
         reasons.setdefault(why, []).append(name)
     said = "; ".join(f"{', '.join(names)} ({why})" for why, names in reasons.items())
     return [f"placements not measured here: {said}"] if said else []
+
+
+def choose_cpu(wanted: int | None, allowed: Sequence[int], *, default: int) -> int:
+    """The one CPU a measurement's tasks share: ``wanted`` if this process may use it.
+
+    Without one it is ``default``, which each command documents in its help (``states`` and
+    ``switch-rate``: the last allowed CPU; ``measure-switch --layer python``: the first), so
+    the caller passes its own.
+    """
+    if wanted is None:
+        return default
+    if wanted not in allowed:
+        raise InvalidRequest(
+            f"CPU {wanted} is not available to this process (cpuset/affinity); "
+            f"choose one of {','.join(map(str, allowed))}"
+        )
+    return wanted

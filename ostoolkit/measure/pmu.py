@@ -26,9 +26,18 @@ from ostoolkit.procfs import read_perf_paranoid
 
 # perf_event_open(2)'s number per machine (the kernel's syscall tables).
 SYS_PERF_EVENT_OPEN = {
-    "x86_64": 298, "aarch64": 241, "riscv64": 241, "loongarch64": 241, "ppc64le": 319,
-    "ppc64": 319, "s390x": 331, "i686": 336, "i386": 336, "armv7l": 364, "armv6l": 364,
-}  # fmt: skip
+    "x86_64": 298,
+    "aarch64": 241,
+    "riscv64": 241,
+    "loongarch64": 241,
+    "ppc64le": 319,
+    "ppc64": 319,
+    "s390x": 331,
+    "i686": 336,
+    "i386": 336,
+    "armv7l": 364,
+    "armv6l": 364,
+}
 # PERF_TYPE_HARDWARE's PERF_COUNT_HW_INSTRUCTIONS and _CPU_CYCLES (linux/perf_event.h).
 PERF_TYPE_HARDWARE, PERF_FLAG_FD_CLOEXEC, EVENTS = 0, 8, {"instructions": 1, "cycles": 0}
 READ_TIMES = 1 | 2  # read_format: PERF_FORMAT_TOTAL_TIME_ENABLED | _RUNNING (multiplexing)
@@ -71,8 +80,9 @@ def make_attr(config: int, user_only: bool) -> PerfEventAttr:
     """A counting (not sampling) hardware event, inherited by tasks started after it opens."""
     flags = attr_bit(INHERIT) | (attr_bit(EXCLUDE_KERNEL) | attr_bit(EXCLUDE_HV)) * user_only
     size = ctypes.sizeof(PerfEventAttr)
-    return PerfEventAttr(type=PERF_TYPE_HARDWARE, size=size, config=config, flags=flags,
-                         read_format=READ_TIMES)  # fmt: skip
+    return PerfEventAttr(
+        type=PERF_TYPE_HARDWARE, size=size, config=config, flags=flags, read_format=READ_TIMES
+    )
 
 
 def perf_event_open(attr: PerfEventAttr) -> int:

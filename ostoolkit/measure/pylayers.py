@@ -49,9 +49,10 @@ from dataclasses import dataclass, field, replace
 import psutil
 
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
-from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.errors import OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.netcost import net_per_hop, positive_blocks
+from ostoolkit.measure.placement import choose_cpu
 from ostoolkit.measure.reference import time_rounds
 from ostoolkit.measure.switch import (
     CALIBRATION_ROUND_TRIPS,
@@ -108,18 +109,6 @@ class PyLayersConfig:
             target_sample_s=self.target_sample_s,
             cpus=(cpu,),
         )
-
-
-def choose_cpu(allowed: list[int], wanted: int | None) -> int:
-    """The CPU to pin every task to: the one asked for if this process may use it, or the first."""
-    if wanted is None:
-        return allowed[0]
-    if wanted not in allowed:
-        raise InvalidRequest(
-            f"--cpus {wanted}: CPU {wanted} is not available to this process (cpuset/affinity); "
-            f"choose one of {','.join(map(str, allowed))}"
-        )
-    return wanted
 
 
 @dataclass
@@ -481,7 +470,8 @@ def layer_findings(by_id: dict[str, Result]) -> list[str]:
 
 def measure_python_layers(config: PyLayersConfig, progress: Progress | None = None) -> Measurement:
     """Measure a GIL hand-off and an asyncio task switch, and the OS thread switch beside them."""
-    cpu = choose_cpu(sorted(os.sched_getaffinity(0)), config.cpu)
+    allowed = sorted(os.sched_getaffinity(0))
+    cpu = choose_cpu(config.cpu, allowed, default=allowed[0])  # --cpus's documented default
     gathered, interference = _sample_python(cpu, config, progress)
     layers = [layer_result(layer, cpu, gathered[layer], interference) for layer in LAYERS]
     results = [r for r in layers if isinstance(r, Result)]

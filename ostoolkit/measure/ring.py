@@ -95,8 +95,8 @@ def check_ring(config: RingConfig) -> None:
     if not config.tasks or min(config.tasks) < 2 or max(config.tasks) > MAX_TASKS:
         raise InvalidRequest(f"--tasks must be within 2..{MAX_TASKS}; got {list(config.tasks)}")
     if min(config.sizes_kb) < 0 or max(config.sizes_kb) > MAX_WORKING_SET_KB:
-        raise InvalidRequest(f"--sizes must be within 0..{MAX_WORKING_SET_KB} KB; "
-                             f"got {list(config.sizes_kb)}")  # fmt: skip
+        got = list(config.sizes_kb)
+        raise InvalidRequest(f"--sizes must be within 0..{MAX_WORKING_SET_KB} KB; got {got}")
     top = max(config.tasks)
     if "process" in config.models:
         per_task = BYTES_PER_FORKED_PROCESS + max(config.sizes_kb) * 1024
@@ -250,22 +250,26 @@ def _ids(cell: RingCell, config: RingConfig) -> list[tuple[str, str]]:
     if cell.tasks in config.tasks and not (curve and (cell.size_kb or len(config.tasks) == 1)):
         suffix = "" if cell.size_kb == 0 else f".ws.{cell.size_kb}"
         size = "" if cell.size_kb == 0 else f", {cell.size_kb} KB each"
-        ids.append((f"ring.{cell.model}.{cell.tasks}{suffix}",
-                    f"{cell.model} ring of {cell.tasks}{size}: net per switch"))  # fmt: skip
+        label = f"{cell.model} ring of {cell.tasks}{size}: net per switch"
+        ids.append((f"ring.{cell.model}.{cell.tasks}{suffix}", label))
     if curve:
-        ids.append((f"switch.{cell.model}.ws.{cell.size_kb}",
-                    f"{cell.model} switch, {cell.size_kb} KB working set: net"))  # fmt: skip
+        label = f"{cell.model} switch, {cell.size_kb} KB working set: net"
+        ids.append((f"switch.{cell.model}.ws.{cell.size_kb}", label))
     return ids
 
 
 def cell_results(cell: RingCell, config: RingConfig, meter: Interference | None) -> list[Result]:
     """One ring's figures: net µs per switch, with gross, baseline and counters in extra."""
     extra = {
-        "model": cell.model, "tasks": cell.tasks, "size_kb": cell.size_kb, "cpu": cell.cpu,
-        "laps": cell.laps, "gross_us": round(median(cell.gross_us), 3),
+        "model": cell.model,
+        "tasks": cell.tasks,
+        "size_kb": cell.size_kb,
+        "cpu": cell.cpu,
+        "laps": cell.laps,
+        "gross_us": round(median(cell.gross_us), 3),
         "baseline_us": round(median(cell.baseline_us), 3),
         "switches_per_hop": round(median(cell.switches_per_hop), 3),
-    }  # fmt: skip
+    }
     notes = []
     per_hop = median(cell.switches_per_hop)
     if not 0.8 <= per_hop <= 1.5:
@@ -292,8 +296,7 @@ def ring_findings(cells: list[RingCell], cache_kb: dict[str, int]) -> list[str]:
     """How the cost per switch grows with the ring and the working set, and why."""
     out = []
     for model in dict.fromkeys(c.model for c in cells):
-        rings = sorted((c for c in cells if c.model == model and c.size_kb == 0),
-                       key=lambda c: c.tasks)  # fmt: skip
+        rings, curve = _series(cells, model)
         if len(rings) > 1 and median(rings[0].net_us) > 0:
             first, last = rings[0], rings[-1]
             growth = median(last.net_us) / median(first.net_us)
@@ -304,14 +307,20 @@ def ring_findings(cells: list[RingCell], cache_kb: dict[str, int]) -> list[str]:
                 + ("stack, pages and address space (TLB)" if model == "process" else "stack")
                 + " the CPU's caches must find again"
             )
-        curve = sorted((c for c in cells if c.model == model and c.tasks == 2),
-                       key=lambda c: c.size_kb)  # fmt: skip
         if len(curve) > 1:
             points = ", ".join(f"{c.size_kb} KB {median(c.net_us):.2f} µs" for c in curve)
             caches = ", ".join(f"{name} {kb} KB" for name, kb in cache_kb.items())
-            out.append(f"{model} switch by working set: {points}"
-                       + (f" (caches here: {caches})" if caches else ""))  # fmt: skip
+            where = f" (caches here: {caches})" if caches else ""
+            out.append(f"{model} switch by working set: {points}{where}")
     return out
+
+
+def _series(cells: list[RingCell], model: str) -> tuple[list[RingCell], list[RingCell]]:
+    """A model's rings without a working set, by task count, and its two-task curve by size."""
+    mine = [c for c in cells if c.model == model]
+    rings = sorted((c for c in mine if c.size_kb == 0), key=lambda c: c.tasks)
+    curve = sorted((c for c in mine if c.tasks == 2), key=lambda c: c.size_kb)
+    return rings, curve
 
 
 def measure_rings(
@@ -349,20 +358,31 @@ def ring_charts(cells: list[RingCell], cache_kb: dict[str, int]) -> list[Chart]:
     marked with the cache that holds the two tasks' sets), where there are two points."""
     charts: list[Chart] = []
     for model in dict.fromkeys(c.model for c in cells):
-        rings = sorted((c for c in cells if c.model == model and c.size_kb == 0),
-                       key=lambda c: c.tasks)  # fmt: skip
-        curve = sorted((c for c in cells if c.model == model and c.tasks == 2),
-                       key=lambda c: c.size_kb)  # fmt: skip
+        rings, curve = _series(cells, model)
         if len(rings) > 1:
-            charts.append({"title": f"{model} switch in a ring of N tasks", "x_label": "tasks",
-                           "y_label": "µs per switch", "x": [str(c.tasks) for c in rings],
-                           "values": [round(median(c.net_us), 3) for c in rings],
-                           "kind": "line"})  # fmt: skip
+            by_tasks: Chart = {
+                "title": f"{model} switch in a ring of N tasks",
+                "x_label": "tasks",
+                "y_label": "µs per switch",
+                "x": [str(c.tasks) for c in rings],
+                "values": _net_medians(rings),
+                "kind": "line",
+            }
+            charts.append(by_tasks)
         if len(curve) > 1:
             held = [f" ({holding_cache(c.size_kb, cache_kb)})" if cache_kb else "" for c in curve]
-            x = [f"{c.size_kb} KB{where}" for c, where in zip(curve, held, strict=True)]
-            charts.append({"title": f"{model} switch by working set", "y_label": "µs per switch",
-                           "x_label": "KB per task (cache holding both)", "x": x,
-                           "values": [round(median(c.net_us), 3) for c in curve],
-                           "kind": "line"})  # fmt: skip
+            by_size: Chart = {
+                "title": f"{model} switch by working set",
+                "y_label": "µs per switch",
+                "x_label": "KB per task (cache holding both)",
+                "x": [f"{c.size_kb} KB{where}" for c, where in zip(curve, held, strict=True)],
+                "values": _net_medians(curve),
+                "kind": "line",
+            }
+            charts.append(by_size)
     return charts
+
+
+def _net_medians(cells: list[RingCell]) -> list[float]:
+    """Each cell's median net µs per switch, as a chart plots it."""
+    return [round(median(c.net_us), 3) for c in cells]

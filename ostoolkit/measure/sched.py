@@ -27,6 +27,7 @@ import psutil
 from ostoolkit.children import Children
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.placement import choose_cpu
 from ostoolkit.procfs import (
     NO_SCHEDSTAT,
     NS_PER_MS,
@@ -98,18 +99,6 @@ def window_figures(before: Snapshot, after: Snapshot) -> WindowFigures:
         busy,
         shares,
     )
-
-
-def choose_cpu(cpu: int | None, allowed: Sequence[int]) -> int:
-    """Pick the children's CPU: ``cpu`` if this process may use it, else the last allowed one."""
-    if cpu is None:
-        return allowed[-1]
-    if cpu not in allowed:
-        raise InvalidRequest(
-            f"CPU {cpu} is not available to this process (cpuset/affinity); "
-            f"choose one of {list(allowed)}"
-        )
-    return cpu
 
 
 @contextlib.contextmanager
@@ -244,7 +233,7 @@ def measure_timeslice(
             f"duration_s must be > 0 and windows >= 1 (got {duration_s} and {windows})"
         )
     allowed = sorted(os.sched_getaffinity(0))
-    cpu = choose_cpu(cpu, allowed)
+    cpu = choose_cpu(cpu, allowed, default=allowed[-1])  # --cpu's documented default
     schedstat = schedstat_available()
     with Meter({cpu}) as meter:
         figures, warnings = _sample_windows(cpu, duration_s, windows, schedstat, progress)

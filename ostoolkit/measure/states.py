@@ -22,7 +22,8 @@ import psutil
 
 from ostoolkit.children import Children
 from ostoolkit.errors import OstoolkitError
-from ostoolkit.measure.sched import choose_cpu, fork_announcing, parent_off, spin
+from ostoolkit.measure.placement import choose_cpu
+from ostoolkit.measure.sched import fork_announcing, parent_off, spin
 from ostoolkit.procfs import (
     NO_SCHEDSTAT,
     NS_PER_MS,
@@ -211,7 +212,7 @@ def observe_states(cpu: int | None = None, progress: Progress | None = None) -> 
     stopped, zombie, killed. Every child is pinned to ``cpu`` and reaped, also on errors.
     """
     allowed = sorted(os.sched_getaffinity(0))
-    cpu = choose_cpu(cpu, allowed)
+    cpu = choose_cpu(cpu, allowed, default=allowed[-1])  # --cpu's documented default
     with contextlib.ExitStack() as stack:
         warnings = stack.enter_context(parent_off(cpu))
         children = stack.enter_context(Children())

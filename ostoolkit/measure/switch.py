@@ -24,6 +24,9 @@ and the report says so when the kernel disagrees.
 Interference is metered on exactly the pinned CPUs (``measure.interference``): what other
 tasks and the hypervisor took from them while one model ran on one pair is in both of its
 results' extras (``other_cpu_share``, ``steal_share``) and in their status.
+
+The method in full, its accuracy evidence and the numbers measured: docs/method.md,
+"measure-switch".
 """
 
 from __future__ import annotations

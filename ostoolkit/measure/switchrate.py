@@ -33,7 +33,7 @@ from ostoolkit.errors import OstoolkitError
 from ostoolkit.measure import pmu as hardware
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.netcost import positive_blocks
-from ostoolkit.measure.sched import choose_cpu
+from ostoolkit.measure.placement import choose_cpu
 from ostoolkit.measure.switch import (
     SWITCHES_PER_HOP_RANGE,
     Pair,
@@ -51,9 +51,13 @@ MODELS = ("process", "thread")
 BASELINE_SHARE, MIN_BASELINE_TRIPS = 4, 100
 BILLION = 1e9  # the article: a CPU runs "billions of instructions per second"
 DECADES = (
-    (1e6, "millions"), (1e5, "hundreds of thousands"), (1e4, "tens of thousands"),
-    (1e3, "thousands"), (1e2, "hundreds"), (1e1, "tens"),
-)  # fmt: skip
+    (1e6, "millions"),
+    (1e5, "hundreds of thousands"),
+    (1e4, "tens of thousands"),
+    (1e3, "thousands"),
+    (1e2, "hundreds"),
+    (1e1, "tens"),
+)
 # A window's edge: monotonic seconds, /proc/stat ctxt, per CPU /proc/schedstat's
 # (schedule() calls, idle picks, timeslices).
 Edge = tuple[float, int, dict[int, tuple[int, int, int]]]
@@ -168,9 +172,13 @@ def _delta(after: dict[str, float], before: dict[str, float], trips: int) -> dic
 
 
 def _windows(
-    run: ModelRun, counters: hardware.Counters | None, pipes: tuple[int, int, int, int],
-    config: RateConfig, count: int, progress: Progress | None,
-) -> None:  # fmt: skip
+    run: ModelRun,
+    counters: hardware.Counters | None,
+    pipes: tuple[int, int, int, int],
+    config: RateConfig,
+    count: int,
+    progress: Progress | None,
+) -> None:
     """Calibrate, then per window a baseline sample and a ping-pong window between edges."""
     wfd, rfd, base_w, base_r = pipes
     trips = calibrate(wfd, rfd, None, config.window_s)  # also warms the partner up
@@ -292,10 +300,14 @@ def _model_results(
     net = positive_blocks(run.net_us, None)  # one block: a negative sample condemns the run
     how = "counted (PERF_COUNT_HW_CPU_CYCLES)" if counted else f"net time x {mhz[0]:,.0f} MHz"
     extra = {
-        "cpus": [cpu, cpu], "iterations": run.iterations, "net_us": round(_median(net.samples), 4),
-        "mhz": mhz[0], "mhz_source": mhz[1], "cycles_from": how,
+        "cpus": [cpu, cpu],
+        "iterations": run.iterations,
+        "net_us": round(_median(net.samples), 4),
+        "mhz": mhz[0],
+        "mhz_source": mhz[1],
+        "cycles_from": how,
         "switches_per_hop": round(_median(run.switches_per_hop), 3),
-    }  # fmt: skip
+    }
     figures = {"instructions": run.counted.get("instructions")}
     timed = [us * mhz[0] for us in net.samples] if mhz[0] > 0 and net.samples else None
     figures["cycles"] = counted or timed
@@ -304,10 +316,11 @@ def _model_results(
         warnings.append(f"{model} switch, same core: cycles not reported; {net.notes[0]}")
     results = []
     for what, samples in figures.items():
+        if not samples:
+            continue
+        id_ = f"switch.{model}.{what}"
         label = f"{model} switch, same core: {what} (net{', counted' * (what != 'cycles')})"
-        if samples:
-            results.append(make_result(f"switch.{model}.{what}", label, "number", samples,
-                                       interference=loaded, extra=extra))  # fmt: skip
+        results.append(make_result(id_, label, "number", samples, interference=loaded, extra=extra))
     return results, warnings
 
 
@@ -315,7 +328,7 @@ def measure_switch_rate(config: RateConfig, progress: Progress | None = None) ->
     """Count the host's context switches per second idle and under a ping-pong; cost in cycles."""
     allowed = sorted(os.sched_getaffinity(0))
     online = max(os.sysconf("SC_NPROCESSORS_ONLN"), len(allowed))  # ctxt's CPUs, not ours only
-    cpu = choose_cpu(config.cpu, allowed)
+    cpu = choose_cpu(config.cpu, allowed, default=allowed[-1])  # --cpu's documented default
     pmu, warnings = hardware.pmu_status()
     idle, idle_meter = _idle(config, progress)
     runs: dict[str, ModelRun] = {}
@@ -328,19 +341,26 @@ def measure_switch_rate(config: RateConfig, progress: Progress | None = None) ->
     uncounted = {} if pmu["available"] else {"pmu_unavailable": pmu["reason"]}  # claims say so
     per_cpu, source = per_cpu_rate(idle, allowed, online)
     shares = {"online_cpus": online, "per_cpu": round(per_cpu, 1), "per_cpu_from": source}
-    results = [
-        make_result("rate.switches_per_s", "context switches per second, idle host (all CPUs)",
-                    "per_s", [w.rate for w in idle],
-                    extra={**common, "cpus": allowed, **shares, **uncounted},
-                    interference=replace(idle_meter, judged=False),  # the rate IS others' work
-                    population=True)  # each second's bursts are the host's own: not noise
-    ]  # fmt: skip
+    idle_rate = make_result(
+        "rate.switches_per_s",
+        "context switches per second, idle host (all CPUs)",
+        "per_s",
+        [w.rate for w in idle],
+        extra={**common, "cpus": allowed, **shares, **uncounted},
+        interference=replace(idle_meter, judged=False),  # the rate IS others' work
+        population=True,  # each second's bursts are the host's own: not noise
+    )
+    results = [idle_rate]
+
+    def loaded_rate(id_: str, label: str, rates: list[float], extra: dict[str, Any]) -> Result:
+        """A rate counted while the ping-pong ran, judged by what the meter saw meanwhile."""
+        return make_result(id_, label, "per_s", rates, extra=extra, interference=meter.result)
+
     if loaded:
         label = f"context switches per second, ping-pong on CPU {cpu} (all CPUs)"
         extra = {**common, "cpu": cpu, "models": list(runs)}
         rates = [w.rate for w in loaded]
-        results.append(make_result("rate.switches_per_s.pingpong", label, "per_s", rates,
-                                   extra=extra, interference=meter.result))  # fmt: skip
+        results.append(loaded_rate("rate.switches_per_s.pingpong", label, rates, extra))
     mhz = read_cpu_mhz()
     for model, run in runs.items():
         model_results, model_warnings = _model_results(model, run, cpu, mhz, meter.result)
@@ -349,8 +369,7 @@ def measure_switch_rate(config: RateConfig, progress: Progress | None = None) ->
     if counted := [rate for run in runs.values() for rate in run.instructions_per_s]:
         label = f"instructions per second while switching, CPU {cpu} (counted)"
         extra = {"cpu": cpu, "user_only": pmu["user_only"], "models": list(runs)}
-        results.append(make_result("rate.instructions_per_s", label, "per_s", counted,
-                                   extra=extra, interference=meter.result))  # fmt: skip
+        results.append(loaded_rate("rate.instructions_per_s", label, counted, extra))
     for model, run in runs.items():
         if (per_hop := _median(run.switches_per_hop)) < SWITCHES_PER_HOP_RANGE[0]:
             warnings.append(f"{model} ping-pong: {per_hop:.2f} switches per hop, not about 1")

@@ -25,7 +25,7 @@ from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 
 from ostoolkit.budget import enough_open_files, thread_start_failure
-from ostoolkit.children import fork_descendant, set_parent_death_signal
+from ostoolkit.children import arm_parent_death, fork_descendant
 from ostoolkit.errors import LimitExceeded, OstoolkitError, describe_os_error
 from ostoolkit.mpspawn import spawn_context, stopping_mp_helpers
 
@@ -77,8 +77,7 @@ def _mp_worker(kb: int, address: str, leader: int) -> None:
     by the launcher, see spawn_context) as forked workers do; a leader already gone or no
     longer listening ends it quietly.
     """
-    set_parent_death_signal()
-    if os.getppid() != leader:
+    if not arm_parent_death(leader):
         return
     state = _touch_state(kb)
     try:

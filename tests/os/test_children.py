@@ -216,6 +216,19 @@ def test_a_program_run_by_a_killed_ostoolkit_dies_with_it(tmp_path):
                 os.kill(program, signal.SIGKILL)
 
 
+def test_a_program_run_as_another_user_still_dies_with_ostoolkit():
+    """setpriv switches the user before it arms the parent-death signal: a change of uid
+    clears the signal (prctl(2)), so switching after it would leave the program unguarded."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root (to switch users) and util-linux setpriv")
+    nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"]
+    done = run_program(["setpriv", "--dump"], timeout=30, as_user=nobody)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "uid: 65534" in lines
+    assert "Parent death signal: KILL" in lines
+
+
 # Says its pid on the FIFO (its last argument), then waits far longer than the test.
 SLEEPER = ["/bin/sh", "-c", 'echo $$ > "$0"; exec sleep 60']
 

@@ -15,7 +15,7 @@ be called slower or faster. Measured before writing this test: 0 of 160 same-cor
 comparisons in 40 pairs of quick runs (judged sample by sample, without the reference and
 with each figure sampled in one stretch: 39 of 160). Cross-core wake-ups are left out: they
 depend on where the hypervisor has put the two vCPUs, which no single-task reference sees
-(10 of 160 in the same pairs; README says so).
+(10 of 160 in the same pairs; docs/method.md says so).
 The claim is about a quiet host: when the interference meter saw other tasks take more than
 OTHER_CPU_LIMIT of the measured CPU (a busy CI runner, tests in parallel), the test skips and
 says how much; it failed once here that way, under five other test runs at once.

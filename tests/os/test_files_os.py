@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from harness import ENTRY
 
 from ostoolkit import files
 from ostoolkit.cli import cli
@@ -147,11 +150,43 @@ def test_fork_failing_with_eagain_is_one_line_naming_the_limit(
     assert "Traceback" not in result.output
 
 
-def test_describe_os_error_maps_limits_to_exit_2_and_the_rest_to_exit_1() -> None:
-    assert isinstance(files.OutputError("x"), OstoolkitError)
-    emfile = OSError(24, "Too many open files")
-    assert isinstance(describe_os_error(emfile, "pipe"), LimitExceeded)
-    assert "ulimit -n" in str(describe_os_error(emfile, "pipe"))
+# Enough open files for the interpreter to start (it needs 5), too few for the pipes of a
+# process switch measurement (it needs about 10).
+FEW_OPEN_FILES = 7
+
+
+def _run_entry(*args: str, open_files: int | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed ``ostoolkit ARGS``, with at most ``open_files`` open files if given."""
+
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
+    return subprocess.run(
+        [str(ENTRY), *args], capture_output=True, text=True, timeout=60, preexec_fn=limit
+    )
+
+
+def test_an_os_error_exits_2_for_a_limit_and_1_otherwise_in_one_line() -> None:
+    """Through the entry point: EMFILE mid-measurement (a limit the user can raise) exits 2,
+    ENOSPC writing --json exits 1; each is one line on stderr, never a traceback."""
+    switch = ["measure-switch", "--model", "process", "--quick", "--placement", "same-core"]
+    limited = _run_entry(*switch, open_files=FEW_OPEN_FILES)
+    assert limited.returncode == 2, limited.stderr
+    [line] = limited.stderr.splitlines()
+    assert line.startswith("Error: ostoolkit failed: Too many open files (EMFILE)"), line
+    assert "(ulimit -n)" in line
+    full = _run_entry("host", "--json", "/dev/full")
+    assert full.returncode == 1, full.stderr
+    assert full.stderr.splitlines() == [
+        "Error: cannot write --json /dev/full: No space left on device"
+    ]
+
+
+def test_describe_os_error_names_the_errno_and_what_to_do() -> None:
+    emfile = describe_os_error(OSError(24, "Too many open files"), "pipe")
+    assert isinstance(emfile, LimitExceeded)  # exit 2, as the entry point shows above
+    assert "ulimit -n" in str(emfile)
     other = describe_os_error(OSError(5, "Input/output error"), "read")
-    assert not isinstance(other, InvalidRequest)
+    assert not isinstance(other, InvalidRequest)  # exit 1
     assert str(other) == "read failed: Input/output error (EIO)"

@@ -12,6 +12,7 @@ import pytest
 from harness import ENTRY
 
 from ostoolkit.errors import InvalidRequest
+from ostoolkit.measure import forktree
 from ostoolkit.measure.forktree import TreeConfig, build_tree, read_subtree
 
 
@@ -50,18 +51,41 @@ def test_build_tree_with_exec_is_real_and_fully_reaped():
     assert not alive
 
 
-def test_read_subtree_of_a_live_child_and_of_no_process():
+# Forks one child, says both pids, and both wait for stdin to close; the parent reaps its child.
+PARENT_AND_CHILD = (
+    "import os, sys\n"
+    "kid = os.fork()\n"
+    "if kid:\n    print(os.getpid(), kid, flush=True)\n"
+    "sys.stdin.read()\n"
+    "if kid:\n    os.waitpid(kid, 0)\n"
+)
+
+
+def test_read_subtree_counts_the_processes_that_vanished(monkeypatch):
     r, w = os.pipe()
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=r)
+    top = subprocess.Popen(
+        [sys.executable, "-c", PARENT_AND_CHILD], stdin=r, stdout=subprocess.PIPE, text=True
+    )
     os.close(r)
     try:
-        m = read_subtree(os.getpid())
-        pids = {n["pid"] for n in flatten(m.data["tree"])}
-        assert child.pid in pids
-        assert m.data["skipped"] >= 0
+        _, kid = map(int, top.stdout.readline().split())
+        m = read_subtree(top.pid)
+        assert [n["pid"] for n in flatten(m.data["tree"])] == [top.pid, kid]
+        assert m.data["skipped"] == 0
+        assert not [w for w in m.warnings if "skipped" in w]
+        real = forktree._snapshot  # the child vanishes between the listing and its snapshot
+        monkeypatch.setattr(forktree, "_snapshot", lambda pid: None if pid == kid else real(pid))
+        m = read_subtree(top.pid)
+        assert [n["pid"] for n in flatten(m.data["tree"])] == [top.pid]
+        assert m.data["skipped"] == 1
+        assert "skipped 1 processes that vanished or could not be read" in m.warnings
     finally:
         os.close(w)
-        child.wait(timeout=30)
+        top.wait(timeout=30)
+        top.stdout.close()
+
+
+def test_read_subtree_of_no_process_is_refused():
     with pytest.raises(InvalidRequest, match="no process"):
         read_subtree(2**22 + 1)
 

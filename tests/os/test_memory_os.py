@@ -30,6 +30,7 @@ from harness import (
     workers_starting,
 )
 
+from ostoolkit import children
 from ostoolkit.measure import memory
 from ostoolkit.measure.cow import measure_cow
 from ostoolkit.measure.memory import MemoryConfig, measure_memory
@@ -153,6 +154,21 @@ def test_the_launcher_refuses_a_parent_it_was_not_started_by():
     env = {**os.environ, **spawn_launcher_env(sys.executable), "OSTOOLKIT_SPAWN_PARENT": "1"}
     done = subprocess.run([SPAWN_LAUNCHER, "-c", SLEEPER], env=env, timeout=10)
     assert done.returncode == 1
+
+
+def test_the_launcher_runs_what_die_with_us_would(tmp_path, monkeypatch):
+    """One die-with-parent mechanism: the launcher execs setpriv with children.die_with_us's
+    argv, guard included, taking from the environment what die_with_us takes as arguments."""
+    setpriv = tmp_path / "setpriv"  # prints the arguments it was given, a NUL after each
+    setpriv.write_text('#!/bin/sh\nprintf "%s\\0" "$@"\n')
+    setpriv.chmod(0o755)
+    env = {**os.environ, **spawn_launcher_env("/bin/true"), "OSTOOLKIT_SPAWN_SETPRIV": str(setpriv)}
+    done = subprocess.run(
+        [SPAWN_LAUNCHER, "-I", "-c", "pass"], env=env, capture_output=True, timeout=30, check=True
+    )
+    monkeypatch.setattr(children.shutil, "which", lambda name: str(setpriv))
+    expected = children.die_with_us(["/bin/true", "-I", "-c", "pass"])
+    assert ["setpriv", *done.stdout.decode().split("\0")[:-1]] == expected
 
 
 @needs_setpriv

@@ -76,7 +76,9 @@ def test_a_cpu_quota_is_seen_and_its_figures_are_not_judged(quota_group):
         if result["status"] == "throttled":
             assert result["extra"]["throttled_periods"] > 0
             assert any("CPU quota (0.20 CPUs)" in note for note in result["notes"])
-            assert result["verdict"] is None or result["verdict"].startswith("not judged")
+            # no verdict on a throttled figure: "not judged" where a claim covers it
+            expected = "not judged: throttled" if result["claim"] else None
+            assert result["verdict"] == expected, result["id"]
 
 
 def test_without_a_quota_nothing_is_throttled():

@@ -31,10 +31,15 @@ def test_refuses_more_memory_than_half_available(monkeypatch):
         budget.check_task_budget(12, 5 * 2**20, "--workers")
 
 
-def test_headroom_on_this_host_is_positive():
+def test_headroom_on_this_host_is_below_the_limit_it_names():
+    """Linux always has kernel.pid_max, so some limit binds: headroom is what is left of it
+    once this host's tasks are counted (at least this one)."""
     headroom, limit = budget.task_headroom()
-    assert headroom is None or headroom > 0
-    assert limit
+    name, _, value = limit.partition("=")
+    assert name in ("RLIMIT_NPROC", "kernel.threads-max", "kernel.pid_max"), limit
+    cap = int(value.split()[0])
+    assert headroom is not None
+    assert 0 < headroom < cap
 
 
 # --- threads and the address space ------------------------------------------------------------

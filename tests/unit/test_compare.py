@@ -20,8 +20,9 @@ from ostoolkit.compare import (
 )
 from ostoolkit.compare_hosts import host_differences, host_label
 from ostoolkit.errors import InvalidRequest
+from ostoolkit.files import write_text
 from ostoolkit.render import render
-from ostoolkit.report import Measurement, Result, build_report, save_report
+from ostoolkit.report import Measurement, Result, build_report
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = {
@@ -69,7 +70,7 @@ def items(measurement, host=None):
 
 def write(folder, name, rep):
     path = folder / name
-    save_report(rep, path)
+    write_text(str(path), rep.to_json(), "--json")  # as the CLI writes --json
     return str(path)
 
 

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from ostoolkit.compare import compare_reports, compared_hosts, load_all
+from ostoolkit.files import write_text
 from ostoolkit.render import render
-from ostoolkit.report import Measurement, build_report, make_result, save_report
+from ostoolkit.report import Measurement, build_report, make_result
 
 N = 5_000
 TRIES = 3
@@ -35,7 +36,7 @@ def write_pair(folder: Path, n: int, runs: int) -> Path:
         samples = [level * rng.lognormvariate(0, 0.1) for _ in range(n)]
         figure = make_result(FIGURE, "set-up", "us", samples, runs=[n // runs] * runs)
         report = build_report("connections", [], Measurement((figure,)), {"hostname": name}, "t", 1)
-        save_report(report, folder / f"{name}.json")
+        write_text(str(folder / f"{name}.json"), report.to_json(), "--json")
     return folder
 
 

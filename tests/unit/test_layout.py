@@ -8,16 +8,25 @@ Imports under ``if TYPE_CHECKING:`` are for annotations only and are not edges.
 from __future__ import annotations
 
 import ast
+import io
+import re
+import tokenize
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ostoolkit"
-# A module longer than this is hard to read in one sitting: split it where docs/design.md says.
-MAX_LINES = 500
+# A module longer than this is hard to read in one sitting: split it along a concern that
+# docs/design.md names. A line count is a backstop, not the rule (one concern per module is):
+# code is laid out by the formatter, never packed to stay under it.
+MAX_LINES = 600
 # Modules that were longer when this test was written. Each may shrink but not grow; split it
 # and remove its line here. (A reminder, not a wall.)
 STILL_LONG: dict[str, int] = {}
+# Code reads as the formatter lays it out: ``# fmt: skip`` only keeps a module-level constant
+# table (rows of a tuple laid out as columns) as written, never a call or a signature.
+FMT_SKIP = re.compile(r"fmt:\s*skip")
+FMT_OFF = re.compile(r"fmt:\s*(off|on)")
 # Layers, lowest first: a module may import from its own layer and the ones below, never above.
 # Measurement never renders and rendering never measures: render sits beside the measurements,
 # and neither imports the other.
@@ -164,4 +173,39 @@ def test_modules_stay_readable(name):
     assert lines <= limit, (
         f"{name} has {lines} lines (limit {limit}): split it along a seam that docs/design.md "
         "names (one concern per module), then update docs/design.md's layout"
+    )
+
+
+def formatter_comments(source: str, pattern: re.Pattern[str]) -> list[int]:
+    """The lines whose comment matches ``pattern`` (comments only: never a string's text)."""
+    tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+    return [
+        token.start[0]
+        for token in tokens
+        if token.type == tokenize.COMMENT and pattern.search(token.string)
+    ]
+
+
+def table_ends(source: str) -> set[int]:
+    """The last line of every module-level assignment: where a table's ``# fmt: skip`` sits."""
+    return {
+        node.end_lineno
+        for node in ast.parse(source).body
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.end_lineno is not None
+    }
+
+
+def test_code_is_laid_out_by_the_formatter():
+    packed = []
+    for path in modules().values():
+        name = path.relative_to(PACKAGE.parent).as_posix()
+        source = path.read_text(encoding="utf-8")
+        off = formatter_comments(source, FMT_OFF)
+        packed += [f"{name}:{line}: fmt: off/on (use fmt: skip on a table)" for line in off]
+        tables = table_ends(source)
+        skipped = formatter_comments(source, FMT_SKIP)
+        packed += [f"{name}:{line}" for line in skipped if line not in tables]
+    assert not packed, (
+        "# fmt: skip is only for a module-level constant table; let ruff format lay out the "
+        "rest (name a value or add a helper where its layout reads badly):\n" + "\n".join(packed)
     )

@@ -88,3 +88,15 @@ def test_task_run_ns_sums_every_live_threads_schedstat(tmp_path):
     (tmp_path / "42" / "task" / "44").rmdir()
     assert read_task_run_ns(42, tmp_path) == 3500
     assert read_task_run_ns(99, tmp_path) == 0  # gone: no live thread
+
+
+def test_status_fields_of_a_process_and_of_one_that_is_gone(tmp_path):
+    from ostoolkit.procfs import read_status_fields
+
+    (tmp_path / "7").mkdir()
+    (tmp_path / "7" / "status").write_text(
+        "Name:\tpython\nVmStk:\t     132 kB\nVmPTE:\t      84 kB\nThreads:\t3\nVmSwap:\t0 kB\n"
+    )
+    wanted = ("VmPTE", "VmStk", "Threads")
+    assert read_status_fields(7, wanted, proc=tmp_path) == {"VmPTE": 84, "VmStk": 132, "Threads": 3}
+    assert read_status_fields(99, wanted, proc=tmp_path) == {}

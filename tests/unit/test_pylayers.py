@@ -13,7 +13,6 @@ from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
 from ostoolkit.cli import measure as measure_cli
-from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.interference import Interference
 from ostoolkit.measure.pylayers import (
     ASYNCIO_ID,
@@ -27,7 +26,6 @@ from ostoolkit.measure.pylayers import (
     _future_baseline,
     _future_pong,
     _future_round_trips,
-    choose_cpu,
     layer_findings,
     layer_result,
     switch_notes,
@@ -58,13 +56,6 @@ def test_os_switch_is_the_thread_switch_on_the_same_cpu():
     assert (switch.repeat, switch.blocks, switch.iterations) == (7, 3, 500)
     assert switch.target_sample_s == 0.01
     assert switch.working_set_kb == 0
-
-
-def test_choose_cpu():
-    assert choose_cpu([2, 5], None) == 2
-    assert choose_cpu([2, 5], 5) == 5
-    with pytest.raises(InvalidRequest, match=r"--cpus 4: .*not available.*2,5"):
-        choose_cpu([2, 5], 4)
 
 
 def test_iterations_are_calibrated_within_bounds():

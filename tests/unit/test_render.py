@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -57,8 +58,11 @@ warning: be careful
 def test_markdown_has_github_table_and_findings():
     text = render(report(), "markdown")
     assert text.startswith("### ostoolkit measure-switch\n")
-    assert "| figure " in text
-    assert "|---" in text or "|:--" in text or "| ---" in text or "|--" in text
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| figure "))
+    delimiter = lines[header + 1]  # GitHub's delimiter row: a cell of dashes per column
+    assert re.fullmatch(r"\|(:?-{3,}:?\|)+", delimiter), delimiter
+    assert delimiter.count("|") == lines[header].count("|")
     assert "- threads switch 1.1× faster here" in text
     assert "- ⚠️ be careful" in text
 

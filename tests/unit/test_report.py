@@ -3,6 +3,7 @@ import json
 import pytest
 
 from ostoolkit.errors import ReportError
+from ostoolkit.files import write_text
 from ostoolkit.loader import load_report, report_from_dict
 from ostoolkit.report import (
     SCHEMA,
@@ -10,7 +11,6 @@ from ostoolkit.report import (
     Report,
     build_report,
     make_result,
-    save_report,
 )
 
 
@@ -29,7 +29,7 @@ def sample_report() -> Report:
 def test_json_round_trip(tmp_path):
     report = sample_report()
     path = tmp_path / "r.json"
-    save_report(report, path)
+    write_text(str(path), report.to_json(), "--json")  # as the CLI writes --json
     assert load_report(path) == report
     data = json.loads(path.read_text())
     assert list(data)[:7] == [
@@ -64,7 +64,7 @@ def test_round_trip_keeps_optional_fields_and_types(tmp_path):
     result = make_result("x", "x", "bytes", [1, 2, 3], notes=("n",), extra={"k": [1, {"a": None}]})
     report = build_report("c", [], Measurement((result,), data={"tree": {}}), {}, "t", 0)
     path = tmp_path / "r.json"
-    save_report(report, path)
+    write_text(str(path), report.to_json(), "--json")
     loaded = load_report(path)
     assert loaded == report
     assert loaded.to_json() == report.to_json()

@@ -5,7 +5,7 @@ import pytest
 
 from ostoolkit.claims import judge_timeslice
 from ostoolkit.errors import InvalidRequest
-from ostoolkit.measure.sched import Snapshot, TaskSample, choose_cpu, window_figures
+from ostoolkit.measure.sched import Snapshot, TaskSample, window_figures
 from ostoolkit.procfs import (
     SchedStat,
     fair_scheduler,
@@ -79,13 +79,6 @@ def test_fair_scheduler_by_release():
     assert fair_scheduler("6.6.0") == "EEVDF"
     assert fair_scheduler("5.15.0-91-generic") == "CFS"
     assert fair_scheduler("weird") == "unknown"
-
-
-def test_choose_cpu():
-    assert choose_cpu(None, [0, 1, 2]) == 2
-    assert choose_cpu(0, [0, 1]) == 0
-    with pytest.raises(InvalidRequest, match="CPU 5 is not available"):
-        choose_cpu(5, [0, 1])
 
 
 def test_a_bad_timeslice_request_is_refused_as_invalid_before_any_fork():

@@ -3,6 +3,7 @@ import pytest
 from ostoolkit.claims import annotate
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure import switch
+from ostoolkit.measure.placement import choose_cpu
 from ostoolkit.measure.switch import Pair, SwitchConfig, plan_pairs
 from ostoolkit.report import Measurement
 
@@ -22,6 +23,14 @@ def test_one_cpu_skips_cross_core_with_a_note():
 def test_wanted_cpus_outside_the_cpuset_are_refused_naming_the_choices():
     with pytest.raises(InvalidRequest, match=r"--cpus 0,3: CPU 0 is not available.*of 2,3"):
         plan_pairs([2, 3], (0, 3), ("same_core", "cross_core"))
+
+
+def test_choose_cpu_takes_an_allowed_cpu_or_the_callers_default():
+    assert choose_cpu(None, [2, 5, 7], default=7) == 7
+    assert choose_cpu(None, [2, 5, 7], default=2) == 2
+    assert choose_cpu(5, [2, 5, 7], default=7) == 5
+    with pytest.raises(InvalidRequest, match=r"^CPU 4 is not available .*choose one of 2,5,7$"):
+        choose_cpu(4, [2, 5, 7], default=2)
 
 
 def test_more_than_two_cpus_are_refused():
