@@ -16,7 +16,6 @@ from dataclasses import replace
 
 import click
 
-from ostoolkit.cli import cli_errors, debugging, progress_bar, run_command
 from ostoolkit.cli.options import (
     F,
     FiniteFloatRange,
@@ -27,6 +26,7 @@ from ostoolkit.cli.options import (
     output_options,
     spoken,
 )
+from ostoolkit.cli.run import cli_errors, debugging, progress_bar, run_command
 from ostoolkit.connections.builtin import (
     MAX_CLIENTS,
     MIN_RUN_QUERIES,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from ostoolkit.cli import cli_errors, debugging, run_command
 from ostoolkit.cli.options import FiniteFloatRange, output_options
+from ostoolkit.cli.run import cli_errors, debugging, run_command
 from ostoolkit.compare import (
     DEFAULT_THRESHOLD,
     MAX_THRESHOLD,

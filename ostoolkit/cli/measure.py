@@ -13,7 +13,6 @@ from dataclasses import replace
 
 import click
 
-from ostoolkit.cli import progress_bar, run_command
 from ostoolkit.cli.options import (
     MAX_REPEAT,
     CpuList,
@@ -27,6 +26,7 @@ from ostoolkit.cli.options import (
     sizes_mb,
     spoken,
 )
+from ostoolkit.cli.run import progress_bar, run_command
 from ostoolkit.measure.cow import (
     COW_REPEAT,
     COW_SIZE_MB,

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
 from ostoolkit import compare as compare_module
+from ostoolkit.cli import run as cli_run
 from ostoolkit.compare import (
     HEADLINES,
     SECTION_ORDER,
@@ -375,7 +376,7 @@ def test_cli_json_gate_and_exit_codes(tmp_path, monkeypatch):
     def no_host():
         raise AssertionError("compare measured this host")
 
-    monkeypatch.setattr(cli_module, "collect_host", no_host)
+    monkeypatch.setattr(cli_run, "collect_host", no_host)
     a = write(tmp_path, "a.json", report([result("x", 2.0)]))
     b = write(tmp_path, "b.json", report([result("x", 4.0)], hostname="b"))
     runner = CliRunner()
