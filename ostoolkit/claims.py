@@ -349,18 +349,66 @@ def with_claim(result: Result, by_id: Mapping[str, Result]) -> Result:
     return result
 
 
-def annotate(measurement: Measurement) -> Measurement:
-    """Set the article's claims and verdicts beside the results and warn about noisy figures.
+def claim_findings(results: Sequence[Result]) -> list[str]:
+    """The findings that judge a claim on several figures at once: threads against
+    processes, and the pooler's backends and clients at its largest client count."""
+    by_id = {r.id: r for r in results}
+    findings = []
+    process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
+    if process and thread:
+        withheld = untrusted(process, thread)
+        claim = CLAIMS["thread_speedup"].text
+        findings.append(
+            f"threads vs processes (the article: {claim} faster): {withheld}"
+            if withheld
+            else judge_speedup(process.median, thread.median)
+        )
+    return findings + pooler_findings(results)
 
-    The only place noise warnings are made, for every measurement: they follow the
-    measurement's own warnings. Idempotent: a warning the measurement already carries is not
-    added twice, so a part and the whole it is merged into may both be annotated.
+
+def pooler_findings(results: Sequence[Result]) -> list[str]:
+    """The article's pooler claims, judged at PgBouncer's largest client count."""
+    counts = sorted(
+        int(r.id.split(".")[2])
+        for r in results
+        if r.id.startswith("conn.pgbouncer.") and r.id.endswith(".procs")
+    )
+    if not counts:
+        return []
+    by_id = {r.id: r for r in results}
+    top = counts[-1]
+    findings = []
+    pool = judge_pool(by_id[f"conn.pgbouncer.{top}.procs"])
+    if pool:
+        findings.append(f"PgBouncer: {pool}")
+    refused = by_id.get(f"conn.pgbouncer.{top}.refused")
+    if refused:
+        findings.append(f"PgBouncer {judge_pooled_clients(refused)}")
+    return findings
+
+
+def annotate(measurement: Measurement) -> Measurement:
+    """Set the article's claims and verdicts beside the results, judge the claims that rest on
+    several figures (``claim_findings``, first among the findings), and warn about noisy
+    figures.
+
+    The only place claims are judged and noise warnings are made, for every measurement: the
+    warnings follow the measurement's own. Idempotent: a finding or warning the measurement
+    already carries is not added twice, so a part and the whole it is merged into may both
+    be annotated.
     """
     by_id = {r.id: r for r in measurement.results}
     results = tuple(with_claim(r, by_id) for r in measurement.results)
+    found = set(measurement.findings)
+    judged = [f for f in claim_findings(results) if f not in found]
     said = set(measurement.warnings)
     added = [w for w in noise_warnings(results) if w not in said]
-    return replace(measurement, results=results, warnings=(*measurement.warnings, *added))
+    return replace(
+        measurement,
+        results=results,
+        findings=(*judged, *measurement.findings),
+        warnings=(*measurement.warnings, *added),
+    )
 
 
 def _largest(results: Sequence[Result], prefix: str, suffix: str = "") -> Result | None:

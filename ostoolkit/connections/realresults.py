@@ -12,7 +12,6 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from ostoolkit.claims import judge_pool, judge_pooled_clients
 from ostoolkit.connections.builtin import PAGE_BYTES
 from ostoolkit.connections.realload import (
     LIMIT_MARGIN,
@@ -464,26 +463,6 @@ def _connect_finding(run: RealRun) -> str | None:
     return f"opening a connection at {top} clients: " + ", ".join(parts) if parts else None
 
 
-def _claim_findings(results: Sequence[Result]) -> list[str]:
-    """The article's pooler claims, judged at PgBouncer's largest client count."""
-    by_id = {r.id: r for r in results}
-    counts = sorted(
-        int(r.id.split(".")[2])
-        for r in results
-        if r.id.startswith("conn.pgbouncer.") and r.id.endswith(".procs")
-    )
-    if not counts:
-        return []
-    top = counts[-1]
-    out = []
-    pool = judge_pool(by_id[f"conn.pgbouncer.{top}.procs"])
-    if pool:
-        out.append(f"PgBouncer: {pool}")
-    served = judge_pooled_clients(by_id[f"conn.pgbouncer.{top}.refused"])
-    out.append(f"PgBouncer {served}")
-    return out
-
-
 def real_measurement(run: RealRun) -> Measurement:
     """Results, tables, charts and findings of one --real run."""
     results: list[Result] = []
@@ -501,7 +480,7 @@ def real_measurement(run: RealRun) -> Measurement:
     }
     said = findings(run)
     connect = _connect_finding(run)
-    said += ([connect] if connect else []) + _claim_findings(results)
+    said += [connect] if connect else []
     return Measurement(tuple(results), tuple(said), tuple(run.warnings), data)
 
 

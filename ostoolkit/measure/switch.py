@@ -43,7 +43,6 @@ from dataclasses import dataclass, field, replace
 import psutil
 
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
-from ostoolkit.claims import judge_speedup, untrusted
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.host import tlb_tagging
 from ostoolkit.measure.interference import Interference, Meter
@@ -467,7 +466,6 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
     by_id = {r.id: r for r in results}
     process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
     if process and thread:
-        findings.append(untrusted(process, thread) or judge_speedup(process.median, thread.median))
         tagging = tlb_tagging()
         if thread.median > 0 and process.median / thread.median < 2 and tagging in TLB_TAGS:
             findings.append(

@@ -312,3 +312,38 @@ def test_no_verdict_on_a_figure_its_own_run_distrusts():
     assert not rows["thread switch"].startswith("not judged")
     throttled = replace(thread, status="throttled")
     assert annotate(Measurement((throttled,))).results[0].verdict == "not judged: throttled"
+
+
+def test_claims_on_several_figures_are_judged_once_in_claims():
+    """Issue 22: measurements no longer judge the article themselves; annotate does, once,
+    first among the findings, however often a measurement is annotated."""
+    process = make_result("switch.process.same_core", "process switch", "us", [5.0, 5.0, 5.1])
+    thread = make_result("switch.thread.same_core", "thread switch", "us", [1.0, 1.0, 1.1])
+    once = annotate(Measurement((process, thread), ("the measurement's own",)))
+    assert once.findings == (judge_speedup(5.0, 1.0), "the measurement's own")
+    assert annotate(once).findings == once.findings
+    noisy = annotate(Measurement((replace(process, status="noisy"), thread)))
+    assert noisy.findings[0].startswith(
+        "threads vs processes (the article: ~5× faster): not judged"
+    )
+
+
+def test_the_pooler_is_judged_at_its_largest_client_count():
+    from ostoolkit.claims import claim_findings
+
+    def procs(clients, backends):
+        extra = {"backends": backends, "clients": clients}
+        return make_result(f"conn.pgbouncer.{clients}.procs", "p", "count", [2.0], extra=extra)
+
+    def refused(clients, count):
+        return make_result(
+            f"conn.pgbouncer.{clients}.refused", "r", "count", [count], extra={"clients": clients}
+        )
+
+    findings = claim_findings([procs(10, 3), refused(10, 0), procs(1000, 20), refused(1000, 0)])
+    assert findings[0].startswith("PgBouncer: 20 PostgreSQL backends for 1000 clients: within")
+    assert findings[1] == "PgBouncer served all 1000 clients: agrees with the article's thousands"
+    alone = claim_findings([procs(10, 3)])  # no refused figure: the backends alone
+    assert alone == [
+        "PgBouncer: 3 PostgreSQL backends for 10 clients: outside the article's 5–50 connections"
+    ]
