@@ -1,38 +1,18 @@
 """Python's own layers of switching: a GIL hand-off and an asyncio task switch, beside the OS's.
 
-``measure-switch --layer python`` measures, with the shape and baseline of ``measure.switch``
-(a token passed back and forth, round trip, net = (round trip - 2 x baseline) / 2):
+``measure-switch --layer python`` times them as ``measure.switch`` times the OS switch (a
+token passed back and forth on ONE CPU, net = (round trip - 2 x baseline) / 2, samples in
+blocks with a fresh partner each, the host's speed reference beside):
 
-- ``switch.python.gil``: two Python threads of this process, both pinned to ONE CPU, pass a
-  token through two ``threading.Lock`` objects used as binary semaphores: each hop releases
-  the partner's lock and blocks acquiring its own. Locks, not ``threading.Condition``: every
-  blocking tool of ``threading`` (Condition, Event, Semaphore, queue.Queue) is built on Lock,
-  so it is the least a Python programmer pays for making one thread wait for another, without
-  a Condition's own lock and waiter list. On one CPU the token cannot move unless the OS
-  switches threads and the GIL goes along: a hop is the lock's futex wake-up, the OS switch
-  and the GIL taken by the woken thread, however many switches the kernel needs for that. Its
-  switch counters of both threads are read around every sample; on a 2-vCPU VM (Linux 6.18,
-  CPython 3.11) they gave about 2.6 per hop, not 1, over one of them involuntary: the woken
-  thread preempts the one that woke it while that one still holds the GIL, and waits again.
-  Baseline: one thread releasing and re-acquiring a held lock of its own, the same two calls
-  a side makes per hop, never waiting (no switch).
-- ``switch.python.asyncio``: two tasks on one event loop pass a token through
-  ``asyncio.Future`` objects: each hop sets the partner's future and awaits a fresh one of
-  its own. Futures are what asyncio.Event, Queue and Lock wake their waiters with, so this
-  is the cheapest hand-off in which one task really waits for the other; a bare
-  ``await asyncio.sleep(0)`` would pass no token and cost the same with one task as with
-  two. Baseline: one task creating a future, setting its result and awaiting it, which is
-  already done and so returns without going back to the loop. The net figure is therefore
-  one trip through the event loop: suspend a task, one loop iteration (on Linux an
-  epoll_wait system call that does not block), resume the other task. No OS switch happens:
-  the kernel's counters of the one thread are reported too, as a check.
-- ``switch.thread.same_core``: the OS thread switch, measured by ``measure.switch`` itself
-  (model thread, same core, the same CPU), after the Python figures, for context.
+- ``switch.python.gil``: two threads pass the token through two ``threading.Lock`` objects
+  used as binary semaphores (the least a Python program pays to make one thread wait for
+  another: every blocking tool of ``threading`` is built on Lock);
+- ``switch.python.asyncio``: two tasks on one event loop pass it through ``asyncio.Future``
+  objects (what asyncio's Event, Queue and Lock wake their waiters with);
+- ``switch.thread.same_core``: the OS thread switch on the same CPU, for context.
 
-As in ``measure.switch``, each Python figure's samples are taken in blocks, round by round
-across the two figures, each block with a fresh partner (a new thread; a new event loop) and
-its own warm-up, one baseline sample before each round-trip sample and the host's speed
-reference beside each; one interference meter covers the pinned CPU for the Python rounds.
+Why these primitives, what each baseline is, and what the kernel's counters show per hop:
+docs/method.md, "Python's own switches".
 """
 
 from __future__ import annotations
