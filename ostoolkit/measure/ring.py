@@ -343,8 +343,9 @@ def measure_rings(
         warnings.extend(dropped_warnings(cell, config))
         if progress:
             progress(1)
-    data = {"charts": ring_charts(cells, cache_kb), "caches_kb": cache_kb}
-    findings = ring_findings(cells, cache_kb)
+    reported = [c for c in cells if not dropped_warnings(c, config)]  # no negative cost drawn
+    data = {"charts": ring_charts(reported, cache_kb), "caches_kb": cache_kb}
+    findings = ring_findings(reported, cache_kb)
     return Measurement(tuple(results), tuple(findings), tuple(warnings), data)
 
 

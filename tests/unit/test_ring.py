@@ -90,3 +90,16 @@ def test_charts_mark_the_cache_that_holds_both_working_sets():
     bare = ring.ring_charts(cells, {})  # a VM without cache information: no guess
     assert bare[1]["x"] == ["0 KB", "16 KB", "64 KB", "4096 KB"]
     assert ring.ring_charts(cells[:1], caches) == []  # one point is no chart
+
+
+def test_a_ring_whose_net_goes_negative_is_not_reported_and_says_why():
+    config = RingConfig(tasks=(8,), sizes_kb=(0,), models=("process",))
+    broken = cell("process", 8, 0, 2.5)
+    broken.gross_us[1] = 0.2  # shorter than its baseline: a negative cost
+    assert cell_results(broken, config, None) == []
+    (why,) = ring.dropped_warnings(broken, config)
+    assert why.startswith("process ring of 8: net per switch: not reported;")
+    assert "negative cost" in why
+    fine = cell("process", 8, 0, 3.0)
+    assert ring.dropped_warnings(fine, config) == []
+    assert len(cell_results(fine, config, None)) == 1
