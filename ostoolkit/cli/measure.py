@@ -27,6 +27,7 @@ from ostoolkit.cli.options import (
     spoken,
 )
 from ostoolkit.cli.run import progress_bar, run_command
+from ostoolkit.measure.blocks import MAX_ROUNDS
 from ostoolkit.measure.cow import (
     COW_REPEAT,
     COW_SIZE_MB,
@@ -41,7 +42,6 @@ from ostoolkit.measure.pylayers import PyLayersConfig, measure_python_layers
 from ostoolkit.measure.ring import MAX_TASKS, RingConfig, measure_rings, ring_steps
 from ostoolkit.measure.spawn import MAX_PARENT_RSS_MB, METHODS, SpawnConfig, measure_spawn
 from ostoolkit.measure.switch import (
-    MAX_ITERATIONS,
     MAX_WORKING_SET_KB,
     MODELS,
     PLACEMENTS,
@@ -128,7 +128,7 @@ SWITCH_EPILOG = """Examples:
 )
 @click.option(
     "--iterations",
-    type=StrictIntRange(1, MAX_ITERATIONS),
+    type=StrictIntRange(1, MAX_ROUNDS),
     help="Round trips per sample.  [default: calibrated to about "
     f"{SWITCH.target_sample_s * 1000:.0f} ms, {QUICK_SWITCH.target_sample_s * 1000:.0f} ms "
     "with --quick]",

@@ -30,16 +30,14 @@ import psutil
 
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
 from ostoolkit.errors import OstoolkitError
+from ostoolkit.measure.blocks import Calibration, Gathered, Timing, block_sizes, take_block
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.netcost import net_per_hop, positive_blocks
 from ostoolkit.measure.placement import choose_cpu
 from ostoolkit.measure.reference import time_rounds
 from ostoolkit.measure.switch import (
-    CALIBRATION_ROUND_TRIPS,
     SWITCHES_PER_HOP_RANGE,
     SwitchConfig,
-    block_sizes,
-    iterations_for,
     measure_switch,
     own_thread_switches,
 )
@@ -91,75 +89,19 @@ class PyLayersConfig:
         )
 
 
-@dataclass
-class Gathered:
-    """One Python figure's samples so far, gathered block by block."""
-
-    iterations: int | None = None
-    round_trip_us: list[float] = field(default_factory=list)
-    baseline_us: list[float] = field(default_factory=list)
-    reference_us: list[float] = field(default_factory=list)
-    voluntary: int = 0
-    involuntary: int = 0
-    hops: int = 0
-    block_sizes: list[int] = field(default_factory=list)
-
-    def count(self, switches: tuple[int, int], round_trips: int) -> None:
-        """Add one sample's kernel switch counts (voluntary, involuntary) and its hops."""
-        self.voluntary += switches[0]
-        self.involuntary += switches[1]
-        self.hops += 2 * round_trips
-
-    def per_hop(self) -> tuple[float, float]:
-        """Voluntary and involuntary OS switches per hop over every sample (0 if none)."""
-        hops = max(self.hops, 1)
-        return self.voluntary / hops, self.involuntary / hops
-
-
-@dataclass(frozen=True)
-class Sampler:
-    """What one block times: the round trip and baseline (n -> ns) and the switch counter."""
-
-    round_trip: Callable[[int], int]
-    baseline: Callable[[int], int]
-    switches: Callable[[], tuple[int, int]]
-
-
 @dataclass(frozen=True)
 class Run:
-    """What every block of one run shares: the CPU, the settings, the speed reference (n -> ns)."""
+    """What every block of one run shares: the CPU, the calibration, the speed reference."""
 
     cpu: int
-    config: PyLayersConfig
+    calibration: Calibration
     reference: Callable[[int], int]
     progress: Progress | None
 
-
-def take_samples(sampler: Sampler, run: Run, count: int, gathered: Gathered) -> None:
-    """Calibrate (first block), warm up, then take ``count`` baseline and round-trip samples."""
-    config, progress = run.config, run.progress
-    first = gathered.iterations is None
-    if gathered.iterations is None:
-        gathered.iterations = config.iterations or iterations_for(
-            sampler.round_trip(CALIBRATION_ROUND_TRIPS),
-            CALIBRATION_ROUND_TRIPS,
-            config.target_sample_s,
-        )
-    n = gathered.iterations
-    gathered.block_sizes.append(count)
-    sampler.baseline(n)  # warm-up: caches, branch predictors, CPU frequency
-    sampler.round_trip(n)
-    if progress and first:
-        progress(1)
-    for _ in range(count):
-        gathered.baseline_us.append(sampler.baseline(n) / 1e3 / n)
-        gathered.reference_us.append(run.reference(n) / 1e3 / n)
-        before = sampler.switches()
-        gathered.round_trip_us.append(sampler.round_trip(n) / 1e3 / n)
-        after = sampler.switches()
-        gathered.count((after[0] - before[0], after[1] - before[1]), n)
-        if progress:
-            progress(1)
+    def block(self, timing: Timing, count: int, gathered: Gathered) -> None:
+        """Take one block of ``timing`` with this run's reference (``blocks.take_block``)."""
+        timed = replace(timing, reference=self.reference)
+        take_block(timed, self.calibration, count, gathered, self.progress)
 
 
 # -- the GIL hand-off: two threads, two locks, one CPU -------------------------------------------
@@ -233,12 +175,12 @@ def _gil_block(run: Run, count: int, gathered: Gathered) -> None:
 
         own = threading.Lock()
         own.acquire()
-        sampler = Sampler(
+        timing = Timing(
             lambda n: _lock_round_trips(pair.to_pong, pair.to_ping, n),
             lambda n: _lock_round_trips(own, own, n),
             switches,
         )
-        take_samples(sampler, run, count, gathered)
+        run.block(timing, count, gathered)
 
 
 # -- the asyncio task switch: two tasks, fresh futures, one event loop ---------------------------
@@ -310,12 +252,12 @@ def _asyncio_block(run: Run, count: int, gathered: Gathered) -> None:
             court = _Court(loop.create_future(), loop.create_future())
             partner = loop.create_task(_future_pong(court))
             loop.run_until_complete(asyncio.sleep(0))  # the partner waits on its first future
-            sampler = Sampler(
+            timing = Timing(
                 lambda n: loop.run_until_complete(_future_round_trips(court, n)),
                 lambda n: loop.run_until_complete(_future_baseline(n)),
                 own_thread_switches,
             )
-            take_samples(sampler, run, count, gathered)
+            run.block(timing, count, gathered)
             court.to_pong.set_result(False)
             loop.run_until_complete(partner)
     finally:
@@ -338,7 +280,8 @@ def _sample_python(
         def reference(n: int) -> int:
             return time_rounds(base_w, base_r, n)
 
-        run = Run(cpu, config, reference, progress)
+        calibration = Calibration(config.target_sample_s, config.iterations)
+        run = Run(cpu, calibration, reference, progress)
         with Meter((cpu,)) as meter:
             for count in block_sizes(config.repeat, config.blocks):
                 _gil_block(run, count, gathered["gil"])
@@ -387,10 +330,10 @@ def layer_result(
     or, when no block's net cost is positive (``netcost``), why there is none."""
     voluntary, involuntary = gathered.per_hop()
     per_hop = voluntary + involuntary
-    rt = statistics.median(gathered.round_trip_us)
+    rt = statistics.median(gathered.round_us)
     extra = {
         "cpus": [cpu, cpu],
-        "iterations": gathered.iterations or 0,
+        "iterations": gathered.rounds or 0,
         "gross_us": round(rt / 2, 4),
         "baseline_us": round(statistics.median(gathered.baseline_us), 4),
         "round_trip_us": round(rt, 4),
@@ -399,7 +342,7 @@ def layer_result(
         "involuntary_per_hop": round(involuntary, 3),
     }
     net = positive_blocks(
-        net_per_hop(gathered.round_trip_us, gathered.baseline_us), gathered.block_sizes or None
+        net_per_hop(gathered.round_us, gathered.baseline_us), gathered.block_sizes or None
     )
     if not net.samples:
         return f"{FIGURES[layer][1]}: not reported; {net.notes[0]}"

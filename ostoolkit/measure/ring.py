@@ -30,19 +30,19 @@ from ostoolkit.budget import (
 )
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
 from ostoolkit.errors import InvalidRequest, OstoolkitError
+from ostoolkit.measure.blocks import Calibration, Gathered, Timing, take_block
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.netcost import positive_blocks
 from ostoolkit.measure.reference import TOKEN
 from ostoolkit.measure.switch import ABSENT, MAX_WORKING_SET_KB, MODELS, make_buffer, ping
 from ostoolkit.payloads import Chart
-from ostoolkit.procfs import PROC, parse_kb_fields, read_task_switches
+from ostoolkit.procfs import read_status_fields
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.topology import cache_sizes
 
 MAX_TASKS = 2048
-# One sample lasts about this long; laps per sample are calibrated to it.
-SAMPLE_S = 0.02
-MIN_LAPS, MAX_LAPS = 5, 100_000
+# Laps per sample: one sample lasts about 20 ms, within bounds.
+CALIBRATION = Calibration(target_s=0.02, probe=5, bounds=(5, 100_000))
 START_TIMEOUT_S = 10.0
 
 
@@ -122,37 +122,17 @@ def _pass_on(rfd: int, wfd: int, cpu: int, kb: int) -> None:
         write(wfd, TOKEN)
 
 
-def _baseline_us(rounds: int, buf: bytearray | None) -> float:
-    """One task's write + read (and touch) on a private pipe, per hop, in µs: no switch."""
-    rfd, wfd = os.pipe()
-    try:
-        return ping(wfd, rfd, rounds, buf) / 1e3 / rounds
-    finally:
-        os.close(rfd)
-        os.close(wfd)
+SWITCH_FIELDS = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
 
 
-def _member_tasks(model: str, natives: list[int]) -> list[tuple[int, int | None]]:
-    """(pid, tid) of every member and of this thread; tid None: every thread of the pid."""
-    pid = os.getpid()
-    members = [(n, None) if model == "process" else (pid, n) for n in natives]
-    return [*members, (pid, threading.get_native_id())]
-
-
-def _switches(tasks: list[tuple[int, int | None]]) -> int:
-    """Voluntary + involuntary switches of the ring's tasks (proc(5) status, per thread)."""
-    total = 0
-    for pid, tid in tasks:
-        if tid is None:
-            total += read_task_switches(pid)
-            continue
-        try:
-            text = (PROC / str(pid) / "task" / str(tid) / "status").read_text()
-        except OSError:
-            continue
-        names = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
-        total += sum(parse_kb_fields(text, names).values())
-    return total
+def _switches(tids: list[int]) -> tuple[int, int]:
+    """Voluntary and involuntary switches of the ring's tasks, by native thread id (proc(5))."""
+    voluntary = involuntary = 0
+    for tid in tids:
+        counts = read_status_fields(tid, SWITCH_FIELDS)
+        voluntary += counts.get(SWITCH_FIELDS[0], 0)
+        involuntary += counts.get(SWITCH_FIELDS[1], 0)
+    return voluntary, involuntary
 
 
 def _start_members(
@@ -183,21 +163,30 @@ def _start_members(
     return natives
 
 
-def _sample(cell: RingCell, first_w: int, last_r: int, natives: list[int], samples: int) -> None:
-    """Calibrate the laps per sample, then take the samples with a baseline before each."""
+def _sample(
+    cell: RingCell, ends: tuple[int, int, int, int], natives: list[int], count: int
+) -> None:
+    """Take the ring's samples, one block (``blocks.take_block``): laps timed by task 0.
+
+    ``ends`` are (first member's write end, last member's read end, a private pipe's write and
+    read ends for the baseline). Each hop blocks the task that passed the token on: one switch.
+    """
+    first_w, last_r, base_w, base_r = ends
     buf = make_buffer(cell.size_kb)
-    ping(first_w, last_r, 3, buf)  # every member has run once: warm
-    per_lap_s = max(ping(first_w, last_r, MIN_LAPS, buf), 1) / 1e9 / MIN_LAPS
-    cell.laps = max(MIN_LAPS, min(MAX_LAPS, int(SAMPLE_S / per_lap_s)))
-    members = _member_tasks(cell.model, natives)
-    hops = cell.laps * cell.tasks
-    for _ in range(samples):
-        cell.baseline_us.append(_baseline_us(hops, buf))
-        before = _switches(members)
-        elapsed = ping(first_w, last_r, cell.laps, buf)
-        # Each hop blocks the task that passed the token on: one switch away from it.
-        cell.switches_per_hop.append((_switches(members) - before) / hops)
-        cell.gross_us.append(elapsed / 1e3 / hops)
+    tasks = cell.tasks
+    members = [*natives, threading.get_native_id()]
+    timing = Timing(
+        rounds=lambda n: ping(first_w, last_r, n, buf),
+        baseline=lambda n: ping(base_w, base_r, n * tasks, buf) // tasks,
+        switches=lambda: _switches(members),
+        hops_per_round=tasks,
+    )
+    gathered = Gathered()
+    take_block(timing, CALIBRATION, count, gathered)
+    cell.laps = gathered.rounds or 0
+    cell.gross_us = [lap / tasks for lap in gathered.round_us]
+    cell.baseline_us = gathered.baseline_us
+    cell.switches_per_hop = gathered.switches_per_hop
 
 
 def run_cell(model: str, tasks: int, kb: int, cpu: int, samples: int) -> RingCell:
@@ -213,8 +202,9 @@ def run_cell(model: str, tasks: int, kb: int, cpu: int, samples: int) -> RingCel
     try:
         with pinned_main(cpu):
             pipes.extend(fds.pipe() for _ in range(tasks))
+            base_r, base_w = fds.pipe()
             natives = _start_members(model, pipes, cpu, kb, children, fds)
-            _sample(cell, pipes[1][1], pipes[0][0], natives, samples)
+            _sample(cell, (pipes[1][1], pipes[0][0], base_w, base_r), natives, samples)
     finally:
         for _, write_end in pipes:
             with contextlib.suppress(KeyError):

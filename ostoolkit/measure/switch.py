@@ -38,13 +38,14 @@ import statistics
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import psutil
 
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.host import tlb_tagging
+from ostoolkit.measure.blocks import Calibration, Gathered, Timing, block_sizes, take_block
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.netcost import net_per_hop, positive_blocks
 from ostoolkit.measure.placement import PLACEMENTS as PLACEMENTS
@@ -60,10 +61,6 @@ MODELS = ("process", "thread")
 ABSENT = b"\xff"
 FILL = b"\x01"
 MAX_WORKING_SET_KB = 64 * 1024
-# Round trips per sample are calibrated so one sample lasts about this long, within bounds.
-CALIBRATION_ROUND_TRIPS = 200
-MIN_ITERATIONS = 100
-MAX_ITERATIONS = 1_000_000
 # The method assumes about one kernel context switch per hop; outside this range it warns.
 SWITCHES_PER_HOP_RANGE = (0.8, 1.25)
 
@@ -99,23 +96,6 @@ class SwitchConfig:
         expanded, _, _ = expand_topology(sorted(os.sched_getaffinity(0)), self.placements)
         placements = [p for p in expanded if p in ("same_core", "unpinned") or cpus_allowed >= 2]
         return len(placements) * len(self.models) * (self.repeat + 1)
-
-
-@dataclass(frozen=True)
-class Samples:
-    """Raw per-sample figures of one model and placement, in microseconds and counts."""
-
-    round_trip_us: list[float]
-    baseline_us: list[float]
-    reference_us: list[float]
-    switches_per_hop: list[float]
-    voluntary: int
-    involuntary: int
-    hops: int
-    iterations: int
-    interference: Interference | None = None
-    block_sizes: tuple[int, ...] = ()
-    cpus_seen: tuple[tuple[int, int], ...] = ()  # unpinned: (ping CPU, pong CPU) pairs seen
 
 
 def make_buffer(kb: int) -> bytearray | None:
@@ -165,18 +145,6 @@ def own_thread_switches() -> tuple[int, int]:
     return usage.ru_nvcsw, usage.ru_nivcsw
 
 
-def iterations_for(elapsed_ns: int, round_trips: int, target_s: float) -> int:
-    """Round trips per sample so that one sample takes about ``target_s``, within bounds."""
-    per_trip_s = max(elapsed_ns, 1) / 1e9 / round_trips
-    return max(MIN_ITERATIONS, min(MAX_ITERATIONS, int(target_s / per_trip_s)))
-
-
-def calibrate(wfd: int, rfd: int, buf: bytearray | None, target_s: float) -> int:
-    """Pick round trips per sample so that one sample takes about ``target_s``."""
-    elapsed_ns = ping(wfd, rfd, CALIBRATION_ROUND_TRIPS, buf)
-    return iterations_for(elapsed_ns, CALIBRATION_ROUND_TRIPS, target_s)
-
-
 def start_partner(
     model: str, pair: Pair, kb: int, children: Children, fds: Fds, ends: tuple[int, int, int]
 ) -> psutil.Process:
@@ -213,52 +181,12 @@ def start_partner(
     return psutil.Process(native[0])
 
 
-@dataclass
-class _Gathered:
-    """One model and pair's samples so far, gathered block by block (see measure_switch)."""
-
-    iterations: int | None = None
-    round_trip_us: list[float] = field(default_factory=list)
-    baseline_us: list[float] = field(default_factory=list)
-    reference_us: list[float] = field(default_factory=list)
-    switches_per_hop: list[float] = field(default_factory=list)
-    cpus_seen: set[tuple[int, int]] = field(default_factory=set)
-    voluntary: int = 0
-    involuntary: int = 0
-    hops: int = 0
-    block_sizes: list[int] = field(default_factory=list)
-
-    def samples(self, interference: Interference) -> Samples:
-        """The samples, with the window's interference and this figure's own references."""
-        references = tuple(self.reference_us)
-        return Samples(
-            self.round_trip_us,
-            self.baseline_us,
-            self.reference_us,
-            self.switches_per_hop,
-            self.voluntary,
-            self.involuntary,
-            self.hops,
-            self.iterations or 0,
-            replace(interference, reference_samples=references),
-            tuple(self.block_sizes),
-            tuple(sorted(self.cpus_seen)),
-        )
-
-
-def block_sizes(repeat: int, blocks: int) -> list[int]:
-    """Split ``repeat`` samples into at most ``blocks`` blocks as even as can be, larger first."""
-    count = max(1, min(blocks, repeat))
-    size, extra = divmod(repeat, count)
-    return [size + (index < extra) for index in range(count)]
-
-
 def _sample_block(
     model: str,
     pair: Pair,
     config: SwitchConfig,
     count: int,
-    gathered: _Gathered,
+    gathered: Gathered,
     progress: Progress | None,
 ) -> None:
     """Start a fresh partner, pin this thread, take ``count`` samples; end the partner after."""
@@ -286,51 +214,38 @@ def _run_block(
     config: SwitchConfig,
     pipes: tuple[int, int, int, int],
     count: int,
-    gathered: _Gathered,
+    gathered: Gathered,
     progress: Progress | None,
 ) -> None:
-    """Time interleaved baseline and round-trip samples, with kernel counters around each.
+    """One block of round trips with the partner ``pong`` (``blocks.take_block``).
 
-    The first block of a figure calibrates the round trips per sample; every block warms up
-    first. ``pipes`` are (to the partner, from the partner, baseline write, baseline read).
+    ``pipes`` are (to the partner, from the partner, baseline write, baseline read); the
+    host's speed reference is the baseline itself without a working set.
     """
     wfd, rfd, base_w, base_r = pipes
     buf = make_buffer(config.working_set_kb)
-    first = gathered.iterations is None
-    if gathered.iterations is None:
-        gathered.iterations = config.iterations or calibrate(wfd, rfd, buf, config.target_sample_s)
-    n = gathered.iterations
-    gathered.block_sizes.append(count)
-    ping(base_w, base_r, n, buf)  # warm-up: caches, branch predictors, CPU frequency
-    ping(wfd, rfd, n, buf)
-    if progress and first:
-        progress(1)
-    for _ in range(count):
-        gathered.baseline_us.append(ping(base_w, base_r, n, buf) / 1e3 / n)
-        # The host's speed reference (measure.reference): the baseline itself without a buffer.
-        gathered.reference_us.append(
-            gathered.baseline_us[-1] if buf is None else time_rounds(base_w, base_r, n) / 1e3 / n
-        )
-        own_vol, own_invol = own_thread_switches()
-        pong_before = pong.num_ctx_switches()
-        gathered.round_trip_us.append(ping(wfd, rfd, n, buf) / 1e3 / n)
-        pong_after = pong.num_ctx_switches()
-        if not pinned:  # where the scheduler put the two tasks (each one's last CPU)
-            gathered.cpus_seen.add((psutil.Process().cpu_num(), pong.cpu_num()))
-        own_vol2, own_invol2 = own_thread_switches()
-        vol = own_vol2 - own_vol + pong_after.voluntary - pong_before.voluntary
-        invol = own_invol2 - own_invol + pong_after.involuntary - pong_before.involuntary
-        gathered.voluntary += vol
-        gathered.involuntary += invol
-        gathered.hops += 2 * n
-        gathered.switches_per_hop.append((vol + invol) / (2 * n))
-        if progress:
-            progress(1)
+
+    def switches() -> tuple[int, int]:
+        own, theirs = own_thread_switches(), pong.num_ctx_switches()
+        return own[0] + theirs.voluntary, own[1] + theirs.involuntary
+
+    def where() -> tuple[int, int]:  # where the scheduler put the two tasks last
+        return psutil.Process().cpu_num(), pong.cpu_num()
+
+    timing = Timing(
+        rounds=lambda n: ping(wfd, rfd, n, buf),
+        baseline=lambda n: ping(base_w, base_r, n, buf),
+        switches=switches,
+        reference=None if buf is None else (lambda n: time_rounds(base_w, base_r, n)),
+        where=None if pinned else where,
+    )
+    calibration = Calibration(config.target_sample_s, config.iterations)
+    take_block(timing, calibration, count, gathered, progress)
 
 
 def _sample_all(
     pairs: list[Pair], config: SwitchConfig, progress: Progress | None
-) -> list[tuple[str, Pair, Samples]]:
+) -> list[tuple[str, Pair, Gathered, Interference]]:
     """Every model on every pair, in rounds of blocks, each block with a fresh partner.
 
     Round by round, each figure takes its next block of samples, so each figure's samples
@@ -341,7 +256,7 @@ def _sample_all(
     is reaped; every block's tasks are ours, so all of their CPU time counts as our own.
     """
     jobs = [(model, pair) for pair in pairs for model in config.models]
-    gathered = {job: _Gathered() for job in jobs}
+    gathered = {job: Gathered() for job in jobs}
     meters: dict[frozenset[int], Meter] = {}
     with ExitStack() as stack:
         for pair in pairs:
@@ -352,11 +267,7 @@ def _sample_all(
             for model, pair in jobs:
                 _sample_block(model, pair, config, count, gathered[(model, pair)], progress)
     return [
-        (
-            model,
-            pair,
-            gathered[(model, pair)].samples(meters[_metered(pair)].result),
-        )
+        (model, pair, gathered[(model, pair)], meters[_metered(pair)].result)
         for model, pair in jobs
     ]
 
@@ -388,32 +299,38 @@ def _label(model: str, placement: str, what: str) -> str:
 
 
 def _results_for(
-    model: str, pair: Pair, samples: Samples, config: SwitchConfig
+    model: str,
+    pair: Pair,
+    samples: Gathered,
+    interference: Interference | None,
+    config: SwitchConfig,
 ) -> tuple[list[Result], list[str]]:
     """Turn one pair's samples into its switch and round-trip results plus warnings."""
     key = f"{model}.{pair.placement}"
-    hops = samples.hops
-    per_hop = (samples.voluntary + samples.involuntary) / hops
+    voluntary, involuntary = samples.per_hop()
+    per_hop = voluntary + involuntary
     extra = {
         "cpus": [pair.cpu_a, pair.cpu_b],
-        "iterations": samples.iterations,
+        "iterations": samples.rounds or 0,
         "working_set_kb": config.working_set_kb,
         "switches_per_hop": round(per_hop, 3),
-        "voluntary_per_hop": round(samples.voluntary / hops, 3),
-        "involuntary_per_hop": round(samples.involuntary / hops, 3),
+        "voluntary_per_hop": round(voluntary, 3),
+        "involuntary_per_hop": round(involuntary, 3),
     }
     runs = samples.block_sizes or None  # each block is a run: a fresh partner task
     if not pair.pinned:
         extra["cpus"] = sorted({cpu for seen in samples.cpus_seen for cpu in seen})
-        extra["cpus_seen"] = [list(seen) for seen in samples.cpus_seen]
-    net = positive_blocks(net_per_hop(samples.round_trip_us, samples.baseline_us), runs)
+        extra["cpus_seen"] = [list(seen) for seen in sorted(samples.cpus_seen)]
+    if interference is not None:
+        interference = replace(interference, reference_samples=tuple(samples.reference_us))
+    net = positive_blocks(net_per_hop(samples.round_us, samples.baseline_us), runs)
     roundtrip = make_result(
         f"roundtrip.{key}",
         _label(model, pair.placement, "round trip, raw"),
         "us",
-        samples.round_trip_us,
+        samples.round_us,
         extra=extra,
-        interference=samples.interference,
+        interference=interference,
         runs=runs,
     )
     if not net.samples:
@@ -430,7 +347,7 @@ def _results_for(
             "gross_us": round(roundtrip.median / 2, 4),
             "baseline_us": round(statistics.median(samples.baseline_us), 4),
         },
-        interference=samples.interference,
+        interference=interference,
         runs=net.runs,
         notes=net.notes,
     )
@@ -458,8 +375,8 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
     pairs, notes = plan_pairs(allowed, config.cpus, config.placements)
     results: list[Result] = []
     warnings = list(notes)
-    for model, pair, samples in _sample_all(pairs, config, progress):
-        pair_results, pair_warnings = _results_for(model, pair, samples, config)
+    for model, pair, samples, interference in _sample_all(pairs, config, progress):
+        pair_results, pair_warnings = _results_for(model, pair, samples, interference, config)
         results.extend(pair_results)
         warnings.extend(pair_warnings)
     findings = []

@@ -31,13 +31,13 @@ from typing import Any
 from ostoolkit.children import Children, Fds, pinned_main
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.measure import pmu as hardware
+from ostoolkit.measure.blocks import Calibration
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.netcost import positive_blocks
 from ostoolkit.measure.placement import choose_cpu
 from ostoolkit.measure.switch import (
     SWITCHES_PER_HOP_RANGE,
     Pair,
-    calibrate,
     ping,
     start_partner,
 )
@@ -181,7 +181,9 @@ def _windows(
 ) -> None:
     """Calibrate, then per window a baseline sample and a ping-pong window between edges."""
     wfd, rfd, base_w, base_r = pipes
-    trips = calibrate(wfd, rfd, None, config.window_s)  # also warms the partner up
+    calibration = Calibration(config.window_s)
+    ping(wfd, rfd, calibration.probe, None)  # warms the partner up
+    trips = calibration.rounds_for(ping(wfd, rfd, calibration.probe, None))
     base_trips = max(MIN_BASELINE_TRIPS, trips // BASELINE_SHARE)
     ping(base_w, base_r, base_trips, None)
     run.iterations = trips

@@ -5,7 +5,6 @@ asyncio hand-off runs on one event loop in this thread, and the CLI's measuremen
 """
 
 import asyncio
-import itertools
 import os
 
 import pytest
@@ -13,15 +12,13 @@ from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
 from ostoolkit.cli import measure as measure_cli
+from ostoolkit.measure.blocks import Gathered
 from ostoolkit.measure.interference import Interference
 from ostoolkit.measure.pylayers import (
     ASYNCIO_ID,
     GIL_ID,
     OS_ID,
-    Gathered,
     PyLayersConfig,
-    Run,
-    Sampler,
     _Court,
     _future_baseline,
     _future_pong,
@@ -29,9 +26,7 @@ from ostoolkit.measure.pylayers import (
     layer_findings,
     layer_result,
     switch_notes,
-    take_samples,
 )
-from ostoolkit.measure.switch import MAX_ITERATIONS, MIN_ITERATIONS, iterations_for
 from ostoolkit.report import Measurement, Result, make_result
 
 CPU = min(os.sched_getaffinity(0))
@@ -58,70 +53,6 @@ def test_os_switch_is_the_thread_switch_on_the_same_cpu():
     assert switch.working_set_kb == 0
 
 
-def test_iterations_are_calibrated_within_bounds():
-    # 200 round trips took 2 ms: 10 µs each, so 50 ms is 5000 round trips
-    assert iterations_for(2_000_000, 200, 0.05) == 5000
-    assert iterations_for(10**12, 200, 0.05) == MIN_ITERATIONS
-    assert iterations_for(0, 200, 0.05) == MAX_ITERATIONS
-
-
-def test_gathered_counts_switches_per_hop():
-    gathered = Gathered()
-    assert gathered.per_hop() == (0.0, 0.0)
-    gathered.count((30, 10), 10)  # 10 round trips: 20 hops
-    gathered.count((10, 0), 10)
-    assert gathered.hops == 40
-    assert gathered.per_hop() == (1.0, 0.25)
-
-
-def fake_sampler(calls: list[str], rt_ns: int = 10_000, base_ns: int = 1_000) -> Sampler:
-    """A sampler whose round trip takes rt_ns per round trip and baseline base_ns per op."""
-    counter = itertools.count()
-
-    def round_trip(n: int) -> int:
-        calls.append(f"rt{n}")
-        return rt_ns * n
-
-    def baseline(n: int) -> int:
-        calls.append(f"base{n}")
-        return base_ns * n
-
-    def switches() -> tuple[int, int]:
-        step = next(counter)
-        return 100 * step, 10 * step  # 100 voluntary and 10 involuntary per sample
-
-    return Sampler(round_trip, baseline, switches)
-
-
-def test_take_samples_calibrates_once_then_interleaves():
-    calls: list[str] = []
-    steps: list[int] = []
-    gathered = Gathered()
-    config = PyLayersConfig(target_sample_s=0.001)  # 1 ms / 10 µs = 100 round trips
-    run = Run(CPU, config, lambda n: 500 * n, steps.append)
-    take_samples(fake_sampler(calls), run, 2, gathered)
-    assert calls == ["rt200", "base100", "rt100", "base100", "rt100", "base100", "rt100"]
-    take_samples(fake_sampler(calls), run, 1, gathered)  # the next block: no calibration
-    assert calls[7:] == ["base100", "rt100", "base100", "rt100"]
-    assert gathered.iterations == 100
-    assert gathered.round_trip_us == [10.0, 10.0, 10.0]
-    assert gathered.baseline_us == [1.0, 1.0, 1.0]
-    assert gathered.reference_us == [0.5, 0.5, 0.5]
-    assert gathered.block_sizes == [2, 1]
-    assert gathered.hops == 600
-    assert gathered.per_hop() == (0.5, 0.05)
-    assert sum(steps) == 1 + 3  # calibration once, then one per sample
-
-
-def test_take_samples_uses_the_given_iterations():
-    calls: list[str] = []
-    gathered = Gathered()
-    run = Run(CPU, PyLayersConfig(iterations=7), lambda n: n, None)
-    take_samples(fake_sampler(calls), run, 1, gathered)
-    assert calls == ["base7", "rt7", "base7", "rt7"]  # no calibration
-    assert gathered.iterations == 7
-
-
 def test_switch_notes():
     assert switch_notes("gil", 1.0, 0.1) == []
     (above,) = switch_notes("gil", 2.6, 1.1)
@@ -136,8 +67,8 @@ def test_switch_notes():
 
 def test_layer_result_extras():
     gathered = Gathered(
-        iterations=100,
-        round_trip_us=[6.0, 6.2, 6.4],
+        rounds=100,
+        round_us=[6.0, 6.2, 6.4],
         baseline_us=[0.1, 0.1, 0.1],
         reference_us=[0.5, 0.5, 0.6],
         voluntary=300,
@@ -159,7 +90,9 @@ def test_layer_result_extras():
     assert result.runs == (2, 1)  # each block a run: a fresh partner thread
     assert extra["reference_samples_us"] == [0.5, 0.5, 0.6]
     assert any("2.60 OS switches per hand-off" in note for note in result.notes)
-    task = layer_result("asyncio", CPU, Gathered(1, [4.0], [0.2], [0.5], 0, 0, 2, [1]), QUIET)
+    task = layer_result(
+        "asyncio", CPU, Gathered(1, [4.0], [0.2], [0.5], [0.0], 0, 0, 2, [1]), QUIET
+    )
     assert isinstance(task, Result)
     assert task.id == ASYNCIO_ID
     assert task.extra["switches_per_hop"] == 0

@@ -3,6 +3,7 @@ import pytest
 from ostoolkit.claims import annotate
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure import switch
+from ostoolkit.measure.blocks import Gathered
 from ostoolkit.measure.placement import choose_cpu
 from ostoolkit.measure.switch import Pair, SwitchConfig, plan_pairs
 from ostoolkit.report import Measurement
@@ -68,34 +69,33 @@ def test_step_count_matches_placements():
 def samples_with(references):
     """Thirty tight samples of a process switch with the given speed reference samples."""
     n = len(references)
-    return switch.Samples(
-        round_trip_us=[7.5 + 0.01 * i for i in range(n)],
+    return Gathered(
+        rounds=1,
+        round_us=[7.5 + 0.01 * i for i in range(n)],
         baseline_us=[1.1] * n,
         reference_us=list(references),
         switches_per_hop=[1.0] * n,
         voluntary=2 * n,
         involuntary=0,
         hops=2 * n,
-        iterations=1,
     )
 
 
 def test_the_speed_reference_goes_into_both_results_and_a_change_of_it_is_said():
     pair = Pair("same_core", 0, 0)
     steady = samples_with([1.1] * 30)
-    interference = switch.Interference(0.0, 0.0, (0,), 1.0, reference_samples=(1.1,) * 30)
-    steady = switch.replace(steady, interference=interference)
-    results, warnings = switch._results_for("process", pair, steady, SwitchConfig())
+    interference = switch.Interference(0.0, 0.0, (0,), 1.0)
+    results, warnings = switch._results_for("process", pair, steady, interference, SwitchConfig())
     assert [r.extra["reference_us"] for r in results] == [1.1, 1.1]
     assert not warnings
     changed = samples_with([1.1] * 15 + [1.6] * 15)
-    results, warnings = switch._results_for("process", pair, changed, SwitchConfig())
+    results, warnings = switch._results_for("process", pair, changed, None, SwitchConfig())
     said = "the host's own speed changed meanwhile: its speed reference (one task's pipe "
     for result in results:  # a note on both; a warning only with a figure that is not ok
         assert result.notes[-1] == said + "write+read) took 1.10-1.60 µs"
     assert not warnings
-    wide = switch.replace(changed, round_trip_us=[7.5 * (1 + (i % 2) * 0.4) for i in range(30)])
-    results, warnings = switch._results_for("process", pair, wide, SwitchConfig())
+    wide = switch.replace(changed, round_us=[7.5 * (1 + (i % 2) * 0.4) for i in range(30)])
+    results, warnings = switch._results_for("process", pair, wide, None, SwitchConfig())
     assert results[0].status != "ok"
     assert not warnings  # its noise warning is claims.annotate's
     noise = annotate(Measurement(tuple(results))).warnings
