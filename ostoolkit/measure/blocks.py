@@ -1,9 +1,9 @@
 """The one block sampler behind every ping-pong, ring and Python-layer figure.
 
-A figure's samples come in blocks, each with a fresh partner (docs/method.md, "How it measures"). The
-first block calibrates the rounds per sample, every block warms up, and every sample times one
-task's own baseline (no switch) just before the rounds, with the kernel's switch counts of
-every task involved read around them.
+A figure's samples come in blocks, each with a fresh partner. The first block calibrates the
+rounds per sample, every block warms up, and every sample times one task's own baseline (no
+switch) just before the rounds, with the kernel's switch counts of every task involved read
+around them (docs/method.md, "How it measures").
 """
 
 from __future__ import annotations

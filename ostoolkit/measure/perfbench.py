@@ -27,7 +27,7 @@ C_ITERATIONS = {True: 5_000, False: 20_000}
 C_REPEAT = {True: 5, False: 15}
 
 
-def _parse_usecs_per_op(output: str) -> float | None:
+def parse_usecs_per_op(output: str) -> float | None:
     """Extract perf's usecs/op (one round trip) from its report."""
     match = USECS_PER_OP.search(output)
     return float(match.group(1)) if match else None
@@ -50,7 +50,7 @@ def cross_check_perf(cpu: int, loops: int, runs: int) -> Measurement:
                     done = run_program(argv, PERF_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 return Measurement((), warnings=("--cross-check: perf timed out; skipped",))
-            usecs = _parse_usecs_per_op(done.stdout)
+            usecs = parse_usecs_per_op(done.stdout)
             if done.returncode != 0 or usecs is None:
                 reason = (done.stderr.strip().splitlines() or ["no usecs/op in its output"])[-1]
                 return Measurement((), warnings=(f"--cross-check: perf failed: {reason}",))

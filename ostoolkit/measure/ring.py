@@ -67,8 +67,14 @@ class RingConfig:
         return cls(samples=5)
 
     def cells(self) -> list[tuple[str, int, int]]:
-        """Every (model, tasks, size) measured, in order."""
-        return [(m, n, kb) for m in self.models for n in self.tasks for kb in self.sizes_kb]
+        """Rings to build: every (model, N) at every size, then the two-task ring at each size
+        (the working-set curve) when 2 is not among the ring sizes."""
+        cells = [(m, n, kb) for m in self.models for n in self.tasks for kb in self.sizes_kb]
+        for model in self.models:
+            for kb in self.sizes_kb:
+                if (model, 2, kb) not in cells:
+                    cells.append((model, 2, kb))
+        return cells
 
 
 @dataclass
@@ -216,20 +222,9 @@ def run_cell(model: str, tasks: int, kb: int, cpu: int, samples: int) -> RingCel
     return cell
 
 
-def _cells_for(config: RingConfig) -> list[tuple[str, int, int]]:
-    """Rings to build: every (model, N) at every size, plus the two-task ring at each size
-    (the working-set curve) when 2 is not among the ring sizes."""
-    cells = config.cells()
-    for model in config.models:
-        for kb in config.sizes_kb:
-            if (model, 2, kb) not in cells:
-                cells.append((model, 2, kb))
-    return cells
-
-
 def ring_steps(config: RingConfig) -> int:
     """Progress steps of ``measure_rings``: one per ring built."""
-    return len(_cells_for(config))
+    return len(config.cells())
 
 
 def _ids(cell: RingCell, config: RingConfig) -> list[tuple[str, str]]:
@@ -325,7 +320,7 @@ def measure_rings(
     if cache_kb is None:
         cache_kb = {name: size // 1024 for name, size in cache_sizes(cpu=cpu).items()}
     cells, results, warnings = [], [], []
-    for model, tasks, kb in _cells_for(config):
+    for model, tasks, kb in config.cells():
         with Meter((cpu,)) as meter:
             cell = run_cell(model, tasks, kb, cpu, config.samples)
         cells.append(cell)

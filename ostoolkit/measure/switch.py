@@ -298,7 +298,7 @@ def _label(model: str, placement: str, what: str) -> str:
     return f"{model} wake-up, {PLACEMENT_WORDS.get(placement, placement)} ({what})"
 
 
-def _results_for(
+def pair_results(
     model: str,
     pair: Pair,
     samples: Gathered,
@@ -376,9 +376,9 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
     results: list[Result] = []
     warnings = list(notes)
     for model, pair, samples, interference in _sample_all(pairs, config, progress):
-        pair_results, pair_warnings = _results_for(model, pair, samples, interference, config)
-        results.extend(pair_results)
-        warnings.extend(pair_warnings)
+        figures, said = pair_results(model, pair, samples, interference, config)
+        results.extend(figures)
+        warnings.extend(said)
     findings = []
     by_id = {r.id: r for r in results}
     process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")

@@ -12,9 +12,9 @@ PERF_OUTPUT = """\
 """
 
 
-def test_parse_usecs_per_op():
-    assert perfbench._parse_usecs_per_op(PERF_OUTPUT) == 7.18715
-    assert perfbench._parse_usecs_per_op("garbage") is None
+def testparse_usecs_per_op():
+    assert perfbench.parse_usecs_per_op(PERF_OUTPUT) == 7.18715
+    assert perfbench.parse_usecs_per_op("garbage") is None
 
 
 def test_without_perf_one_line_warning(monkeypatch):

@@ -16,7 +16,7 @@ def cell(model: str, tasks: int, kb: int, net: float, per_hop: float = 1.0) -> R
 
 def test_the_two_task_ring_is_added_for_the_working_set_curve():
     config = RingConfig(tasks=(8, 32), sizes_kb=(0, 64), models=("process",))
-    assert ring._cells_for(config) == [
+    assert config.cells() == [
         ("process", 8, 0), ("process", 8, 64), ("process", 32, 0), ("process", 32, 64),
         ("process", 2, 0), ("process", 2, 64),
     ]  # fmt: skip

@@ -85,17 +85,17 @@ def test_the_speed_reference_goes_into_both_results_and_a_change_of_it_is_said()
     pair = Pair("same_core", 0, 0)
     steady = samples_with([1.1] * 30)
     interference = switch.Interference(0.0, 0.0, (0,), 1.0)
-    results, warnings = switch._results_for("process", pair, steady, interference, SwitchConfig())
+    results, warnings = switch.pair_results("process", pair, steady, interference, SwitchConfig())
     assert [r.extra["reference_us"] for r in results] == [1.1, 1.1]
     assert not warnings
     changed = samples_with([1.1] * 15 + [1.6] * 15)
-    results, warnings = switch._results_for("process", pair, changed, None, SwitchConfig())
+    results, warnings = switch.pair_results("process", pair, changed, None, SwitchConfig())
     said = "the host's own speed changed meanwhile: its speed reference (one task's pipe "
     for result in results:  # a note on both; a warning only with a figure that is not ok
         assert result.notes[-1] == said + "write+read) took 1.10-1.60 µs"
     assert not warnings
     wide = switch.replace(changed, round_us=[7.5 * (1 + (i % 2) * 0.4) for i in range(30)])
-    results, warnings = switch._results_for("process", pair, wide, None, SwitchConfig())
+    results, warnings = switch.pair_results("process", pair, wide, None, SwitchConfig())
     assert results[0].status != "ok"
     assert not warnings  # its noise warning is claims.annotate's
     noise = annotate(Measurement(tuple(results))).warnings
