@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dbservers
-import harness
 import pytest
+from harness import signal_trials
 
 from ostoolkit.connections.throwaway import RealServer, Servers, check_installed
 from ostoolkit.errors import InvalidRequest
@@ -47,14 +47,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     seed = config.getoption("signal_seed", default=None)
     if seed is not None:
-        harness.set_seed(seed)
+        signal_trials.set_seed(seed)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
     return (
-        f"signal harness: seed {harness.seed()} "
-        f"(replay: OSTOOLKIT_SIGNAL_SEED={harness.seed()}), "
-        f"trials per command: {harness.trials(config) or 'default set'}"
+        f"signal harness: seed {signal_trials.seed()} "
+        f"(replay: OSTOOLKIT_SIGNAL_SEED={signal_trials.seed()}), "
+        f"trials per command: {signal_trials.trials(config) or 'default set'}"
     )
 
 

@@ -39,16 +39,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import harness
 import pytest
+from harness import paths
+from harness.leftovers import listing
+from harness.runs import ERROR_DUMP, Run, marked_env, message_lines, run_marked
 
-ENTRY = str(harness.ENTRY)
+ENTRY = str(paths.ENTRY)
 TIMEOUT_S = 20.0
 MAX_LINE = 1000
 ALLOWED = sorted(os.sched_getaffinity(0))
 OUTSIDE = next(cpu for cpu in range(len(ALLOWED) + 1) if cpu not in ALLOWED)
 PID_MAX = int(Path("/proc/sys/kernel/pid_max").read_text())  # pids are below it: none is it
-GOOD_REPORT = harness.REPO / "examples" / "reports" / "a-vm-2cpus.json"
+GOOD_REPORT = paths.REPO / "examples" / "reports" / "a-vm-2cpus.json"
 SECTIONS = ("switch", "spawn", "forktree", "states", "memory", "connections")
 
 
@@ -437,12 +439,12 @@ def preexec(case: Case, cwd: Path) -> Callable[[], None] | None:
     return run_steps
 
 
-def run_case(case: Case, tmp: Path) -> tuple[harness.Run, list[str]]:
+def run_case(case: Case, tmp: Path) -> tuple[Run, list[str]]:
     """Run one case; return the run and what is wrong with it."""
     if case.prepare:
         case.prepare(tmp)
     args = [ENTRY, *(a.replace("{tmp}", str(tmp)) for a in case.args)]
-    marker, env = harness.marked_env(**{k: v.replace("{tmp}", str(tmp)) for k, v in case.env})
+    marker, env = marked_env(**{k: v.replace("{tmp}", str(tmp)) for k, v in case.env})
     cwd = tmp / "cwd"
     cwd.mkdir()
     stdout: int | None = None
@@ -452,7 +454,7 @@ def run_case(case: Case, tmp: Path) -> tuple[harness.Run, list[str]]:
         reader, stdout = os.pipe()
         os.close(reader)  # nobody will ever read: the first write gets EPIPE / SIGPIPE
     try:
-        run = harness.run_marked(
+        run = run_marked(
             args,
             env=env,
             marker=marker,
@@ -467,7 +469,7 @@ def run_case(case: Case, tmp: Path) -> tuple[harness.Run, list[str]]:
     return run, check(case, run)
 
 
-def check(case: Case, run: harness.Run) -> list[str]:
+def check(case: Case, run: Run) -> list[str]:
     problems = []
     if run.timed_out:
         problems.append(f"hung: still running after {TIMEOUT_S} s")
@@ -475,7 +477,7 @@ def check(case: Case, run: harness.Run) -> list[str]:
         problems.append(f"exit status {run.returncode}, expected one of {case.codes}")
     if case.max_s is not None and run.elapsed > case.max_s:
         problems.append(f"took {run.elapsed:.2f} s, more than {case.max_s} s")
-    dump = harness.ERROR_DUMP.search(run.stderr)
+    dump = ERROR_DUMP.search(run.stderr)
     if dump:
         problems.append(f"error dump on stderr ({dump.group(0)!r})")
     if run.leftovers:
@@ -491,7 +493,7 @@ def check(case: Case, run: harness.Run) -> list[str]:
         return problems
     if run.returncode == 0 and 0 in case.codes:
         return problems
-    lines = harness.message_lines(run.stderr)
+    lines = message_lines(run.stderr)
     if len(lines) != 1:
         problems.append(f"{len(lines)} message lines on stderr, expected exactly one")
     line = lines[-1] if lines else ""
@@ -524,26 +526,24 @@ def test_one_line_rule_counts_only_clicks_error_line():
         "Try 'ostoolkit states -h' for help.\n\n"
         "Error: Invalid value for '--duration': nan is not a number.\n"
     )
-    assert harness.message_lines(usage) == [
-        "Error: Invalid value for '--duration': nan is not a number."
-    ]
-    assert len(harness.message_lines("warning: x\nError: y\n")) == 2
+    assert message_lines(usage) == ["Error: Invalid value for '--duration': nan is not a number."]
+    assert len(message_lines("warning: x\nError: y\n")) == 2
 
 
 # --- --json PATH never destroys what PATH is -------------------------------------------------
 
 
-def json_run(tmp: Path, target: Path | str, *args: str) -> harness.Run:
-    marker, env = harness.marked_env()
-    return harness.run_marked(
+def json_run(tmp: Path, target: Path | str, *args: str) -> Run:
+    marker, env = marked_env()
+    return run_marked(
         [ENTRY, *(args or ("host",)), "--json", str(target)], env=env, marker=marker,
         timeout=TIMEOUT_S, cwd=tmp,
     )  # fmt: skip
 
 
-def assert_clean(run: harness.Run, codes: tuple[int, ...] = (0,)) -> None:
+def assert_clean(run: Run, codes: tuple[int, ...] = (0,)) -> None:
     assert run.returncode in codes, run.describe()
-    assert not harness.ERROR_DUMP.search(run.stderr), run.describe()
+    assert not ERROR_DUMP.search(run.stderr), run.describe()
     assert not run.leftovers, run.describe()
 
 
@@ -576,7 +576,7 @@ def test_json_into_a_fifo_with_a_reader(tmp_path):
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced"
     assert chunks, "the reader got nothing through the FIFO\n" + run.describe()
     assert_report(b"".join(chunks).decode())
-    assert harness.listing(tmp_path) == ["report.fifo"]
+    assert listing(tmp_path) == ["report.fifo"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
@@ -587,7 +587,7 @@ def test_json_into_a_character_device_copy(tmp_path):
     assert_clean(run)
     assert stat.S_ISCHR(os.lstat(null).st_mode), "the device node was replaced"
     assert os.lstat(null).st_rdev == os.makedev(1, 3)
-    assert harness.listing(tmp_path) == ["null"]
+    assert listing(tmp_path) == ["null"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
@@ -597,11 +597,11 @@ def test_json_into_a_full_device(tmp_path):
     os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
     run = json_run(tmp_path, full)
     assert_clean(run, codes=(1,))
-    lines = harness.message_lines(run.stderr)
+    lines = message_lines(run.stderr)
     assert len(lines) == 1, run.describe()
     assert "No space left on device" in lines[0]
     assert stat.S_ISCHR(os.lstat(full).st_mode), "the device node was replaced"
-    assert harness.listing(tmp_path) == ["full"], "a temporary file was left beside it"
+    assert listing(tmp_path) == ["full"], "a temporary file was left beside it"
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
 
 
@@ -615,14 +615,14 @@ def test_json_through_a_symlink(tmp_path):
     assert link.is_symlink(), "the symlink was replaced by a file"
     assert os.readlink(link) == target.name
     assert_report(target.read_text())
-    assert harness.listing(tmp_path) == ["link.json", "real.json"]
+    assert listing(tmp_path) == ["link.json", "real.json"]
 
 
 def test_json_in_a_missing_directory(tmp_path):
     path = tmp_path / "missing" / "report.json"
     run = json_run(tmp_path, path)
     assert_clean(run, codes=(1, 2))
-    lines = harness.message_lines(run.stderr)
+    lines = message_lines(run.stderr)
     assert len(lines) == 1, run.describe()
     assert "--json" in lines[0] or str(path) in lines[0], run.describe()
     assert not path.parent.exists()
@@ -639,7 +639,7 @@ def test_json_replaces_a_regular_file_atomically(tmp_path):
     assert_report(path.read_text())
     assert after.st_ino != before.st_ino, "written in place, not replaced by rename"
     assert stat.S_IMODE(after.st_mode) == 0o640, "the file's permissions were lost"
-    assert harness.listing(tmp_path) == ["report.json"], "a temporary file was left beside it"
+    assert listing(tmp_path) == ["report.json"], "a temporary file was left beside it"
 
 
 def test_message_patterns_match_what_they_should():

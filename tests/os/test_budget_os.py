@@ -13,8 +13,9 @@ import resource
 import sys
 from pathlib import Path
 
-import harness
 import pytest
+from harness.paths import ENTRY
+from harness.runs import ERROR_DUMP, marked_env, run_marked
 
 # Root of the initial user namespace, which RLIMIT_NPROC does not bind (kernel/fork.c).
 HOST_ROOT = os.getuid() == 0 and Path("/proc/self/uid_map").read_text().split() == [
@@ -37,8 +38,8 @@ except LimitExceeded as err:
 
 
 def test_a_leader_that_cannot_start_a_thread_names_the_limit_in_one_line(tmp_path):
-    marker, env = harness.marked_env()
-    run = harness.run_marked(
+    marker, env = marked_env()
+    run = run_marked(
         [sys.executable, "-c", LEADER_PAST_THE_CHECK],
         env=env,
         marker=marker,
@@ -49,7 +50,7 @@ def test_a_leader_that_cannot_start_a_thread_names_the_limit_in_one_line(tmp_pat
         ),
     )
     assert run.returncode == 2, run.describe()
-    dump = harness.ERROR_DUMP.search(run.stderr)
+    dump = ERROR_DUMP.search(run.stderr)
     assert dump is None, run.describe()
     assert run.stderr == "", run.describe()
     lines = run.stdout.splitlines()
@@ -62,9 +63,9 @@ def test_a_leader_that_cannot_start_a_thread_names_the_limit_in_one_line(tmp_pat
 def test_root_is_told_that_rlimit_nproc_does_not_bind_it():
     if not HOST_ROOT:
         pytest.skip("not root of the initial user namespace: RLIMIT_NPROC binds here")
-    marker, env = harness.marked_env()
-    run = harness.run_marked(
-        [str(harness.ENTRY), "fork-tree", "--depth", "2", "--breadth", "3", "--json", "-"],
+    marker, env = marked_env()
+    run = run_marked(
+        [str(ENTRY), "fork-tree", "--depth", "2", "--breadth", "3", "--json", "-"],
         env=env,
         marker=marker,
         timeout=60,

@@ -9,7 +9,8 @@ import tempfile
 
 import psutil
 import pytest
-from harness import ENTRY, wait_until
+from harness.paths import ENTRY
+from harness.waiting import wait_until
 
 TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
 RESULT_KEYS = {

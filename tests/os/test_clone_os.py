@@ -6,7 +6,7 @@ import signal
 from collections.abc import Callable
 
 import pytest
-from harness import MarkedRun, check_interrupted, check_killed, marked_run, signal_name
+from harness.signalled import MarkedRun, check_interrupted, check_killed, marked_run, signal_name
 
 from ostoolkit.measure.clone import measure_clone, parse_strace
 

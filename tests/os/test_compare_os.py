@@ -30,7 +30,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from harness import ENTRY
+from harness.paths import ENTRY
 
 from ostoolkit.measure.switch import MAX_WORKING_SET_KB
 from ostoolkit.stats import OTHER_CPU_LIMIT

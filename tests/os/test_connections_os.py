@@ -14,16 +14,10 @@ import uuid
 
 import psutil
 import pytest
-from harness import (
-    ENTRY,
-    MARKER_VAR,
-    marked_env,
-    marked_processes,
-    message_lines,
-    run_marked,
-    wait_gone,
-    wait_until,
-)
+from harness.leftovers import MARKER_VAR, marked_processes, wait_gone
+from harness.paths import ENTRY
+from harness.runs import marked_env, message_lines, run_marked
+from harness.waiting import wait_until
 
 from ostoolkit.connections.builtin import (
     MEM_STEPS,

@@ -3,7 +3,7 @@
 import os
 
 import pytest
-from harness import documented_ids
+from harness.result_docs import documented_ids
 
 from ostoolkit.measure import cref
 

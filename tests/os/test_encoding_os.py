@@ -10,7 +10,8 @@ import os
 import subprocess
 
 import pytest
-from harness import ENTRY, ERROR_DUMP, REPO
+from harness.paths import ENTRY, REPO
+from harness.runs import ERROR_DUMP
 
 REPORTS = [str(REPO / "examples" / "reports" / f) for f in ("a-vm-2cpus.json", "b-vm-cpuset1.json")]
 ASCII_ENVS = {

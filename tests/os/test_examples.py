@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import ENTRY
+from harness.paths import ENTRY
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from harness import ENTRY
+from harness.paths import ENTRY
 
 from ostoolkit import files
 from ostoolkit.cli import cli

@@ -9,7 +9,7 @@ import sys
 
 import psutil
 import pytest
-from harness import ENTRY
+from harness.paths import ENTRY
 
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure import forktree

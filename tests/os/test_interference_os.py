@@ -16,7 +16,8 @@ import sys
 import time
 
 import pytest
-from harness import ENTRY, wait_until
+from harness.paths import ENTRY
+from harness.waiting import wait_until
 
 from ostoolkit.procfs import read_cpu_times
 from ostoolkit.stats import OTHER_CPU_LIMIT

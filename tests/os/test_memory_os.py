@@ -17,16 +17,14 @@ from pathlib import Path
 
 import psutil
 import pytest
-from harness import (
+from harness.leftovers import MARKER_VAR, kill_marked, wait_gone
+from harness.signalled import (
     GONE_WITHIN_S,
-    MARKER_VAR,
     MP_WORKER,
     check_interrupted,
     check_killed,
-    kill_marked,
     marked_run,
     signal_name,
-    wait_gone,
     workers_starting,
 )
 

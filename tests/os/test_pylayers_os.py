@@ -14,26 +14,27 @@ import json
 import os
 import threading
 
-import harness
 import pytest
+from harness import paths
+from harness.runs import ERROR_DUMP, Run, marked_env, message_lines, run_marked
 
 from ostoolkit.measure.pylayers import ASYNCIO_ID, GIL_ID, OS_ID, PyLayersConfig
 from ostoolkit.measure.pylayers import measure_python_layers as measure
 
-ENTRY = str(harness.ENTRY)
+ENTRY = str(paths.ENTRY)
 QUICK = PyLayersConfig.quick()
 ALLOWED = sorted(os.sched_getaffinity(0))
 
 
-def run(*args: str, timeout: float = 30.0) -> harness.Run:
+def run(*args: str, timeout: float = 30.0) -> Run:
     """``ostoolkit measure-switch --layer python ARGS`` as a marked process."""
-    marker, env = harness.marked_env()
+    marker, env = marked_env()
     argv = [ENTRY, "measure-switch", "--layer", "python", *args]
-    return harness.run_marked(argv, env=env, marker=marker, timeout=timeout)
+    return run_marked(argv, env=env, marker=marker, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
-def quick_run() -> harness.Run:
+def quick_run() -> Run:
     return run("--quick", "--json", "-")
 
 
@@ -41,7 +42,7 @@ def test_quick_run_exits_cleanly_and_leaves_nothing(quick_run):
     assert quick_run.returncode == 0, quick_run.describe()
     assert not quick_run.timed_out
     assert not quick_run.leftovers, quick_run.describe()
-    assert harness.ERROR_DUMP.search(quick_run.stderr) is None, quick_run.describe()
+    assert ERROR_DUMP.search(quick_run.stderr) is None, quick_run.describe()
 
 
 def test_quick_run_reports_every_layer(quick_run):
@@ -92,13 +93,13 @@ def test_os_only_options_are_refused_in_one_line(args):
         pytest.skip("needs two allowed CPUs")
     refused = run("--quick", *args, timeout=20.0)
     assert refused.returncode == 2, refused.describe()
-    lines = harness.message_lines(refused.stderr)
+    lines = message_lines(refused.stderr)
     assert len(lines) == 1, refused.describe()
     assert lines[0].startswith(f"Error: {args[0]} "), lines
     assert "--layer python" in lines[0] or "--layer os" in lines[0]
     assert not refused.children, "refused only after starting work"
     assert not refused.leftovers
-    assert harness.ERROR_DUMP.search(refused.stderr) is None
+    assert ERROR_DUMP.search(refused.stderr) is None
 
 
 def test_library_call_restores_affinity_and_leaves_no_fd_or_thread():

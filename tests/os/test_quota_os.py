@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import ENTRY
+from harness.paths import ENTRY
 
 QUOTA_US, PERIOD_US = 20_000, 100_000  # a fifth of a CPU: docker --cpus=0.2
 

@@ -20,17 +20,11 @@ from pathlib import Path
 import dbservers
 import psutil
 import pytest
-from harness import (
-    ENTRY,
-    check_interrupted,
-    marked_env,
-    marked_processes,
-    marked_run,
-    poll_until,
-    run_dirs,
-    run_marked,
-    wait_until,
-)
+from harness.leftovers import marked_processes, run_dirs
+from harness.paths import ENTRY
+from harness.runs import marked_env, run_marked
+from harness.signalled import check_interrupted, marked_run
+from harness.waiting import poll_until, wait_until
 
 from ostoolkit.connections.realload import LOAD_USER
 from ostoolkit.connections.throwaway import KINDS, check_installed

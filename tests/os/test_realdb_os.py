@@ -10,7 +10,7 @@ import os
 import dbservers
 import psutil
 import pytest
-from harness import wait_until
+from harness.waiting import wait_until
 
 from ostoolkit.connections import discovery
 from ostoolkit.connections.realdb import measure_real_server

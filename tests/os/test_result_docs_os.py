@@ -3,7 +3,7 @@
 The ids of the example reports are checked in tests/unit/test_result_docs.py.
 """
 
-from harness import documented_ids
+from harness.result_docs import documented_ids
 
 from ostoolkit.measure.clone import measure_clone
 from ostoolkit.measure.cow import measure_cow

@@ -7,7 +7,8 @@ import json
 import os
 
 import pytest
-from harness import ENTRY, marked_env, message_lines, run_marked
+from harness.paths import ENTRY
+from harness.runs import marked_env, message_lines, run_marked
 
 from ostoolkit.measure.ring import RingConfig, measure_rings, run_cell
 

@@ -16,10 +16,10 @@ Then: exit 130 / 143 / -9 (0 is allowed when it had finished before the signal, 
 ``late`` signal that met the end of the run); no traceback or other error dump on stderr; after
 SIGINT / SIGTERM the last stderr line is the tool's one interrupted / terminated line; no
 marked process 1 s after the exit (a zombie counts while a live process of the run holds it
-unreaped; one already handed to PID 1 has died, see tests/harness.py); no new /dev/shm entry
-that looks like ours and that a process of the run was seen mapping (an entry nobody of the
-run mapped is only warned about: other test processes on the host make them too); the
-private TMPDIR empty (after SIGKILL: empty once ``ostoolkit host``
+unreaped; one already handed to PID 1 has died, see tests/harness/leftovers.py); no new
+/dev/shm entry that looks like ours and that a process of the run was seen mapping (an entry
+nobody of the run mapped is only warned about: other test processes on the host make them
+too); the private TMPDIR empty (after SIGKILL: empty once ``ostoolkit host``
 ran with it, the next run sweeping what the killed one could not).
 
 The default set is 3 trials per command (the three moments, the signal rotating so that every
@@ -45,9 +45,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import harness
 import pytest
 import sitehook
+from harness import signal_trials
+from harness.leftovers import MarkerWatch, listing, new_shm, remove_shm, shm_ours
+from harness.paths import ENTRY, REPO
+from harness.runs import ERROR_DUMP, marked_env, read_back, run_marked, tail
+from harness.waiting import POLL_S
 
 from ostoolkit.measure.forktree import DEFAULT_MAX_PROCS
 
@@ -127,7 +131,7 @@ def default_trials() -> list[Trial]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "trial" not in metafunc.fixturenames:
         return
-    count = harness.trials(metafunc.config)
+    count = signal_trials.trials(metafunc.config)
     if count:
         plan = [Trial(c, None, None, k) for c in COMMANDS for k in range(count)]
     else:
@@ -135,19 +139,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("trial", plan, ids=[t.id for t in plan])
 
 
-def watch_until(popen: subprocess.Popen[bytes], watch: harness.MarkerWatch, when: float) -> None:
+def watch_until(popen: subprocess.Popen[bytes], watch: MarkerWatch, when: float) -> None:
     """Poll the run (and its marked processes) until ``when`` or until it exits."""
     while popen.poll() is None and time.monotonic() < when:
         watch.poll()
-        time.sleep(harness.POLL_S)
+        time.sleep(POLL_S)
 
 
 def wait_readable(
-    popen: subprocess.Popen[bytes], watch: harness.MarkerWatch, fd: int, deadline: float
+    popen: subprocess.Popen[bytes], watch: MarkerWatch, fd: int, deadline: float
 ) -> float:
     """Poll until ``fd`` is readable (or the run exits, or ``deadline``); return when."""
     while popen.poll() is None and time.monotonic() < deadline:
-        if select.select([fd], [], [], harness.POLL_S)[0]:
+        if select.select([fd], [], [], POLL_S)[0]:
             break
         watch.poll()
     return time.monotonic()
@@ -155,7 +159,7 @@ def wait_readable(
 
 def wait_for_moment(
     popen: subprocess.Popen[bytes],
-    watch: harness.MarkerWatch,
+    watch: MarkerWatch,
     command: Command,
     moment: str,
     rng: random.Random,
@@ -184,7 +188,7 @@ def wait_for_moment(
         kids = [p for p in watch.poll().values() if p.pid != popen.pid]
         if kids:
             return f"first marked child {kids[0].describe()} seen"
-        time.sleep(harness.POLL_S)
+        time.sleep(POLL_S)
     if popen.poll() is None:
         return "NO marked child seen before the deadline; signalled anyway"
     return "it exited before any marked child was seen"
@@ -201,7 +205,7 @@ def send(pid: int, sig: signal.Signals) -> None:
 def check_stderr(stderr: str, sig: signal.Signals, interrupted: bool) -> list[str]:
     """What is wrong with stderr: an error dump, or not ending with the one exit line."""
     problems = []
-    dump = harness.ERROR_DUMP.search(stderr)
+    dump = ERROR_DUMP.search(stderr)
     if dump:
         line = next(x for x in stderr.splitlines() if dump.group(0) in x)
         problems.append(f"error dump on stderr: {line.strip()[:200]!r}")
@@ -218,13 +222,13 @@ def check_stderr(stderr: str, sig: signal.Signals, interrupted: bool) -> list[st
 
 def sweep_with_host(private: Path) -> list[str]:
     """After a SIGKILL, a following ``ostoolkit host`` must leave the same TMPDIR empty."""
-    marker, sweep_env = harness.marked_env(TMPDIR=str(private))
-    before = harness.listing(private)
-    run = harness.run_marked([str(harness.ENTRY), "host"], env=sweep_env, marker=marker)
+    marker, sweep_env = marked_env(TMPDIR=str(private))
+    before = listing(private)
+    run = run_marked([str(ENTRY), "host"], env=sweep_env, marker=marker)
     problems = []
     if run.returncode != 0:
         problems.append(f"the sweeping `ostoolkit host` exited {run.returncode}: {run.stderr!r}")
-    after = harness.listing(private)
+    after = listing(private)
     if after:
         problems.append(
             f"TMPDIR not empty after the next `ostoolkit host` ran with it: {after} "
@@ -249,8 +253,8 @@ def test_default_set_sends_every_signal_to_every_command():
 def test_harness_sees_an_orphan_and_a_leaked_shm_entry():
     """The detectors the trials rely on find leftover processes, a zombie held by a leftover
     and a /dev/shm entry a process of the run mapped."""
-    marker, env = harness.marked_env()
-    shm_before = harness.shm_ours()
+    marker, env = marked_env()
+    shm_before = shm_ours()
     name = f"sem.mp-ostoolkit-selftest-{uuid.uuid4().hex[:8]}"
     holder = "import os, time; os.fork() or os._exit(0); time.sleep(30)"  # keeps a zombie
     mapper = (
@@ -258,7 +262,7 @@ def test_harness_sees_an_orphan_and_a_leaked_shm_entry():
         "os.ftruncate(fd, 4096); m = mmap.mmap(fd, 4096); time.sleep(30)"
     )
     script = f'sleep 30 & python3 -c "{holder}" & python3 -c "{mapper}" & sleep 0.5; exit 0'
-    run = harness.run_marked(["sh", "-c", script], env=env, marker=marker, settle=0.2)
+    run = run_marked(["sh", "-c", script], env=env, marker=marker, settle=0.2)
     try:
         assert run.returncode == 0
         states = sorted((p.state, re.sub(r"^\S*/", "", p.cmdline)) for p in run.leftovers)
@@ -271,10 +275,10 @@ def test_harness_sees_an_orphan_and_a_leaked_shm_entry():
             ]
         )
         assert name in run.shm_seen
-        assert harness.new_shm(shm_before, marker) == [name]
+        assert new_shm(shm_before, marker) == [name]
     finally:
-        harness.remove_shm([name])
-    assert harness.MarkerWatch(marker).alive() == []  # run_marked killed the orphans
+        remove_shm([name])
+    assert MarkerWatch(marker).alive() == []  # run_marked killed the orphans
 
 
 def test_site_hook_reports_once_and_is_not_inherited(site_hook: Path) -> None:
@@ -299,7 +303,7 @@ def test_site_hook_sees_the_signals_blocked_for_good_at_the_end(site_hook: Path)
     reader, writer = os.pipe()
     env = {**os.environ, **sitehook.site_hook_env(site_hook, writer)}
     try:
-        done = subprocess.run([str(harness.ENTRY), "host"], env=env, pass_fds=(writer,),
+        done = subprocess.run([str(ENTRY), "host"], env=env, pass_fds=(writer,),
                               capture_output=True, timeout=60)  # fmt: skip
     finally:
         os.close(writer)
@@ -323,17 +327,17 @@ def site_hook(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.timeout(120)
 def test_signal_leaves_nothing_behind(trial: Trial, tmp_path: Path, site_hook: Path) -> None:
-    seed = harness.seed()
+    seed = signal_trials.seed()
     rng = random.Random(f"{seed}/{trial.id}")
     moment = trial.moment or rng.choice(MOMENTS)
     sig = trial.sig or rng.choice(SIGNALS)
     command = trial.command
     private = tmp_path / "tmpdir"
     private.mkdir()
-    marker, env = harness.marked_env(TMPDIR=str(private))
-    shm_before = harness.shm_ours()
-    watch = harness.MarkerWatch(marker)
-    argv = [str(harness.ENTRY), *command.args]
+    marker, env = marked_env(TMPDIR=str(private))
+    shm_before = shm_ours()
+    watch = MarkerWatch(marker)
+    argv = [str(ENTRY), *command.args]
     problems: list[str] = []
     leaked_shm: list[str] = []
     site_done, site_fd = os.pipe()
@@ -347,7 +351,7 @@ def test_signal_leaves_nothing_behind(trial: Trial, tmp_path: Path, site_hook: P
                 stdout=out,
                 stderr=err,
                 env=env,
-                cwd=harness.REPO,
+                cwd=REPO,
                 start_new_session=True,
                 pass_fds=(site_fd,),
             )
@@ -367,9 +371,9 @@ def test_signal_leaves_nothing_behind(trial: Trial, tmp_path: Path, site_hook: P
                 popen.wait()
             exited_at = time.monotonic() - start
             leftovers = watch.wait_gone(SETTLE_S)
-            stderr = harness.read_back(err)
-            leaked_shm = harness.new_shm(shm_before, marker)
-            in_tmp = harness.listing(private)
+            stderr = read_back(err)
+            leaked_shm = new_shm(shm_before, marker)
+            in_tmp = listing(private)
             blocked_ns = sitehook.blocked_since_ns(sitehook.drain(site_done))
         finally:
             if popen.poll() is None:
@@ -377,7 +381,7 @@ def test_signal_leaves_nothing_behind(trial: Trial, tmp_path: Path, site_hook: P
                     os.killpg(popen.pid, signal.SIGKILL)
                 popen.wait()
             watch.kill_all()
-            harness.remove_shm(n for n in leaked_shm if n in watch.shm_seen)  # ours only
+            remove_shm(n for n in leaked_shm if n in watch.shm_seen)  # ours only
             os.close(site_done)
 
     code = popen.returncode
@@ -416,7 +420,7 @@ def test_signal_leaves_nothing_behind(trial: Trial, tmp_path: Path, site_hook: P
         f"sent at {sent_at:.3f} s{' (it had already finished)' if finished else ''}, "
         f"exit {code} at {exited_at:.3f} s\n"
         + "\n".join(f"  - {p}" for p in problems)
-        + f"\nstderr:\n{harness.tail(stderr)}\n"
+        + f"\nstderr:\n{tail(stderr)}\n"
         f"replay: OSTOOLKIT_SIGNAL_SEED={seed}{replay_trials} .venv/bin/pytest "
         f"tests/os/test_signals.py -k '{trial.id}'"
     )

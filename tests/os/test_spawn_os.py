@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import psutil
 import pytest
-from harness import (
+from harness.signalled import (
     MarkedRun,
     check_interrupted,
     check_killed,

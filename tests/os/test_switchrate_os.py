@@ -9,9 +9,9 @@ import os
 import time
 from collections.abc import Callable
 
-import harness
 import pytest
-from harness import ENTRY
+from harness.paths import ENTRY
+from harness.runs import ERROR_DUMP, Run, marked_env, message_lines, run_marked
 
 from ostoolkit.claims import annotate
 from ostoolkit.measure import pmu, switchrate
@@ -21,10 +21,10 @@ from ostoolkit.measure.switchrate import RateConfig, measure_switch_rate
 SMALL = RateConfig(duration_s=0.2, windows=4)
 
 
-def run_cli(*args: str, preexec_fn: Callable[[], None] | None = None) -> harness.Run:
-    marker, env = harness.marked_env()
+def run_cli(*args: str, preexec_fn: Callable[[], None] | None = None) -> Run:
+    marker, env = marked_env()
     argv = [str(ENTRY), "switch-rate", *args]
-    return harness.run_marked(argv, env=env, marker=marker, timeout=60, preexec_fn=preexec_fn)
+    return run_marked(argv, env=env, marker=marker, timeout=60, preexec_fn=preexec_fn)
 
 
 def test_the_command_counts_more_switches_under_the_ping_pong():
@@ -32,7 +32,7 @@ def test_the_command_counts_more_switches_under_the_ping_pong():
     assert run.returncode == 0, run.describe()
     assert not run.leftovers, run.describe()
     assert run.children, "the process model's partner was never seen"
-    assert not harness.ERROR_DUMP.search(run.stderr), run.describe()
+    assert not ERROR_DUMP.search(run.stderr), run.describe()
     report = json.loads(run.stdout)
     by_id = {r["id"]: r for r in report["results"]}
     idle, loaded = by_id["rate.switches_per_s"], by_id["rate.switches_per_s.pingpong"]
@@ -99,7 +99,7 @@ def test_per_cpu_under_taskset_counts_every_online_cpu_not_the_allowed_one():
 def test_bad_input_is_one_line_and_exit_2(args, pattern):
     run = run_cli(*args)
     assert run.returncode == 2, run.describe()
-    lines = harness.message_lines(run.stderr)
+    lines = message_lines(run.stderr)
     assert len(lines) == 1, run.describe()
     assert pattern in lines[0]
     assert not run.children, run.describe()

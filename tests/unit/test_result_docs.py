@@ -6,7 +6,8 @@ The ids of a small live run are checked in tests/os/test_result_docs_os.py.
 import itertools
 import json
 
-from harness import REPO, documented_ids
+from harness.paths import REPO
+from harness.result_docs import documented_ids
 
 
 def produced() -> dict[str, str]:
