@@ -46,8 +46,9 @@ def one_run(
     """One C measurement then one ostoolkit measurement on the same CPU: (C net, ours net)."""
     ref = run_reference(binary, model, cpu, cpu, 20000, 15, working_set)
     preset = SwitchConfig.quick() if quick else SwitchConfig.full()
-    config = replace(preset, models=(model,), placements=("same_core",),
-                     working_set_kb=working_set, cpus=(cpu,))  # fmt: skip
+    config = replace(
+        preset, models=(model,), placements=("same_core",), working_set_kb=working_set, cpus=(cpu,)
+    )
     result = measure_switch(config).results[0]
     return float(ref["net_us_median"]), result.median
 
@@ -79,14 +80,22 @@ def compare(folder: Path) -> int:
         ok = ok and agrees
         verdict = "ok" if agrees else f"fewer than {NEEDED:.0%} within ±{band:.0%}"
         spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
-        rows.append([model, spread, f"{statistics.median(ratios):.2f}", f"{within}/{args.runs}",
-                     verdict])  # fmt: skip
+        rows.append(
+            [model, spread, f"{statistics.median(ratios):.2f}", f"{within}/{args.runs}", verdict]
+        )
     perf = cross_check_perf(args.cpu, 50_000, 3)
-    print(tabulate(rows, headers=["model", "ours/C range", "median", f"within ±{band:.0%}",
-                                  "verdict"], disable_numparse=True))  # fmt: skip
-    print(f"net µs per hop, ours against the C harness; CPU {args.cpu}, working set "
-          f"{args.working_set} KB, {'--quick' if args.quick else 'default'} settings; perf: "
-          + ", ".join(f"{r.id} {r.median:.2f} µs" for r in perf.results))  # fmt: skip
+    print(
+        tabulate(
+            rows,
+            headers=["model", "ours/C range", "median", f"within ±{band:.0%}", "verdict"],
+            disable_numparse=True,
+        )
+    )
+    print(
+        f"net µs per hop, ours against the C harness; CPU {args.cpu}, working set "
+        f"{args.working_set} KB, {'--quick' if args.quick else 'default'} settings; perf: "
+        + ", ".join(f"{r.id} {r.median:.2f} µs" for r in perf.results)
+    )
     return 0 if ok else 1
 
 

@@ -51,8 +51,15 @@ def host_report(sample: dict[str, Any], index: int) -> str:
             samples += [rng.choice(run) * factor for _ in range(size)]
             start += size
         summary = summarize(samples)
-        grown.append({**result, "samples": samples, "median": summary.median,
-                      "p10": summary.p10, "p90": summary.p90})  # fmt: skip
+        grown.append(
+            {
+                **result,
+                "samples": samples,
+                "median": summary.median,
+                "p10": summary.p10,
+                "p90": summary.p90,
+            }
+        )
     host = {**sample["host"], "hostname": f"host-{index:02d}"}
     return json.dumps({**sample, "host": host, "results": grown})
 

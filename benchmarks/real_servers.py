@@ -29,8 +29,13 @@ CLIENT_BAND = 0.30  # our client's tx/s within 30 % of pgbench's
 def run(args: list[str]) -> tuple[float, dict[str, Any]]:
     """One run of ``connections --real``: its wall time and its report."""
     start = time.monotonic()
-    done = subprocess.run([ENTRY, "connections", "--real", *args, "--json", "-"],
-                          check=True, capture_output=True, text=True, timeout=900)  # fmt: skip
+    done = subprocess.run(
+        [ENTRY, "connections", "--real", *args, "--json", "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return time.monotonic() - start, json.loads(done.stdout)
 
 
@@ -46,8 +51,14 @@ def main() -> int:
             took = facts["started_in_s"]
             within = took <= START_BUDGET_S
             ok = ok and within
-            rows.append([f"  {server} start-up", f"{START_BUDGET_S:g} s", f"{took:.2f} s",
-                         "ok" if within else "over"])  # fmt: skip
+            rows.append(
+                [
+                    f"  {server} start-up",
+                    f"{START_BUDGET_S:g} s",
+                    f"{took:.2f} s",
+                    "ok" if within else "over",
+                ]
+            )
         for result in report["results"]:
             if result["id"].startswith("conn.pgbench."):
                 ratio = result["extra"].get("ours_over_pgbench")

@@ -50,9 +50,13 @@ class MarkedRun:
         self.out, self.err = out, err
         self.shm_before = shm_ours()
         self.popen = subprocess.Popen(
-            [str(ENTRY), *args], stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
-            env=self.env, start_new_session=True,
-        )  # fmt: skip
+            [str(ENTRY), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=self.out,
+            stderr=self.err,
+            env=self.env,
+            start_new_session=True,
+        )
 
     def procs(self) -> list[Proc]:
         """The run's live processes, ostoolkit itself included."""
@@ -110,8 +114,9 @@ def check_killed(run: MarkedRun) -> None:
     stale = run_dirs(run.tmpdir)
     assert len(stale) == 1, stale
     assert stale[0].startswith(f"ostoolkit-{run.popen.pid}-")
-    host = subprocess.run([str(ENTRY), "host"], env=run.env, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    host = subprocess.run(
+        [str(ENTRY), "host"], env=run.env, capture_output=True, text=True, timeout=60
+    )
     assert host.returncode == 0, host.stderr
     assert list(run.tmpdir.iterdir()) == [], "the next run did not sweep the killed one's dir"
     assert not list(Path("/tmp").glob(f"ostoolkit-{run.popen.pid}-*"))  # nor its /tmp one

@@ -208,81 +208,152 @@ LOW = 300 * 2**20  # room for ostoolkit, not for 100 threads of default-sized st
 
 CASES = (
     # measure-switch --cpus: a set of allowed CPUs, distinct, something left to measure
-    Case("switch-cpus-99", ("measure-switch", "--quick", "--cpus", "99"),
-         must=(opt("--cpus"), cpu_set(ALLOWED))),
-    Case("switch-cpus-outside-allowed",
-         ("measure-switch", "--quick", "--cpus", ",".join(map(str, [*ALLOWED, OUTSIDE]))),
-         must=(opt("--cpus"), cpu_set(ALLOWED))),
+    Case(
+        "switch-cpus-99",
+        ("measure-switch", "--quick", "--cpus", "99"),
+        must=(opt("--cpus"), cpu_set(ALLOWED)),
+    ),
+    Case(
+        "switch-cpus-outside-allowed",
+        ("measure-switch", "--quick", "--cpus", ",".join(map(str, [*ALLOWED, OUTSIDE]))),
+        must=(opt("--cpus"), cpu_set(ALLOWED)),
+    ),
     Case("switch-cpus-empty", ("measure-switch", "--quick", "--cpus", ""), must=(opt("--cpus"),)),
     Case("switch-cpus-comma", ("measure-switch", "--quick", "--cpus", ","), must=(opt("--cpus"),)),
-    Case("switch-cpus-double-comma", ("measure-switch", "--quick", "--cpus", "0,,1"),
-         must=(opt("--cpus"),)),
-    Case("switch-cpus-negative", ("measure-switch", "--quick", "--cpus", "-1"),
-         must=(opt("--cpus"),)),
-    Case("switch-cpus-twice", ("measure-switch", "--quick", "--cpus", "0,0"),
-         must=(opt("--cpus"),)),
-    Case("switch-cross-core-one-cpu",
-         ("measure-switch", "--quick", "--placement", "cross-core", "--cpus", str(ALLOWED[0])),
-         must=(one_of(opt("--cpus"), opt("--placement"), "cross-core"),)),
+    Case(
+        "switch-cpus-double-comma",
+        ("measure-switch", "--quick", "--cpus", "0,,1"),
+        must=(opt("--cpus"),),
+    ),
+    Case(
+        "switch-cpus-negative", ("measure-switch", "--quick", "--cpus", "-1"), must=(opt("--cpus"),)
+    ),
+    Case(
+        "switch-cpus-twice", ("measure-switch", "--quick", "--cpus", "0,0"), must=(opt("--cpus"),)
+    ),
+    Case(
+        "switch-cross-core-one-cpu",
+        ("measure-switch", "--quick", "--placement", "cross-core", "--cpus", str(ALLOWED[0])),
+        must=(one_of(opt("--cpus"), opt("--placement"), "cross-core"),),
+    ),
     # states --duration: a finite number of seconds within 0.1..60
     *(
-        Case(f"states-duration-{label}", ("states", "--duration", value),
-             must=(opt("--duration"), num("0.1"), num(60)))
-        for label, value in (("nan", "nan"), ("inf", "inf"), ("negative", "-1"),
-                             ("tiny", "0.01"), ("1e309", "1e309"))
+        Case(
+            f"states-duration-{label}",
+            ("states", "--duration", value),
+            must=(opt("--duration"), num("0.1"), num(60)),
+        )
+        for label, value in (
+            ("nan", "nan"),
+            ("inf", "inf"),
+            ("negative", "-1"),
+            ("tiny", "0.01"),
+            ("1e309", "1e309"),
+        )
     ),
     # measure-spawn --parent-rss
-    Case("spawn-parent-rss-twice", ("measure-spawn", "--quick", "--parent-rss", "0,0"),
-         must=(opt("--parent-rss"),)),
-    Case("spawn-parent-rss-empty", ("measure-spawn", "--quick", "--parent-rss", ""),
-         must=(opt("--parent-rss"),)),
+    Case(
+        "spawn-parent-rss-twice",
+        ("measure-spawn", "--quick", "--parent-rss", "0,0"),
+        must=(opt("--parent-rss"),),
+    ),
+    Case(
+        "spawn-parent-rss-empty",
+        ("measure-spawn", "--quick", "--parent-rss", ""),
+        must=(opt("--parent-rss"),),
+    ),
     # measure-memory --workers: distinct ASCII counts within range
-    Case("memory-workers-twice", ("measure-memory", "--workers", "10,10"),
-         must=(opt("--workers"),)),
-    Case("memory-workers-arabic-indic", ("measure-memory", "--workers", "١٠"),
-         must=(opt("--workers"),)),
-    Case("memory-workers-fullwidth", ("measure-memory", "--workers", "２"),
-         must=(opt("--workers"),)),
-    Case("memory-workers-zero", ("measure-memory", "--workers", "0"),
-         must=(opt("--workers"), num(1), one_of(num(1000), num(10000)))),
-    Case("memory-workers-huge", ("measure-memory", "--workers", "99999999999999999999"),
-         must=(opt("--workers"), num(1), one_of(num(1000), num(10000)))),
+    Case(
+        "memory-workers-twice", ("measure-memory", "--workers", "10,10"), must=(opt("--workers"),)
+    ),
+    Case(
+        "memory-workers-arabic-indic",
+        ("measure-memory", "--workers", "١٠"),
+        must=(opt("--workers"),),
+    ),
+    Case(
+        "memory-workers-fullwidth", ("measure-memory", "--workers", "２"), must=(opt("--workers"),)
+    ),
+    Case(
+        "memory-workers-zero",
+        ("measure-memory", "--workers", "0"),
+        must=(opt("--workers"), num(1), one_of(num(1000), num(10000))),
+    ),
+    Case(
+        "memory-workers-huge",
+        ("measure-memory", "--workers", "99999999999999999999"),
+        must=(opt("--workers"), num(1), one_of(num(1000), num(10000))),
+    ),
     # connections: an empty DSN is not "no DSN"
     *(
-        Case(f"connections-{server}-empty", (*QUICK_CONN, f"--{server}", ""),
-             must=(opt(f"--{server}"),))
+        Case(
+            f"connections-{server}-empty",
+            (*QUICK_CONN, f"--{server}", ""),
+            must=(opt(f"--{server}"),),
+        )
         for server in ("postgres", "mysql", "pgbouncer")
     ),
     # report --only: a non-empty set of known sections
-    Case("report-only-empty", ("report", "--only", ""),
-         must=(opt("--only"), *map(re.escape, SECTIONS))),
-    Case("report-only-nosuch", ("report", "--only", "nosuch"),
-         must=(opt("--only"), *map(re.escape, SECTIONS))),
+    Case(
+        "report-only-empty",
+        ("report", "--only", ""),
+        must=(opt("--only"), *map(re.escape, SECTIONS)),
+    ),
+    Case(
+        "report-only-nosuch",
+        ("report", "--only", "nosuch"),
+        must=(opt("--only"), *map(re.escape, SECTIONS)),
+    ),
     # compare --fail-above: a finite ratio above 1 (inf is a gate that can never fail)
     *(
-        Case(f"compare-fail-above-{label}",
-             ("compare", "examples/reports/", "--fail-above", value),
-             must=(opt("--fail-above"),))
+        Case(
+            f"compare-fail-above-{label}",
+            ("compare", "examples/reports/", "--fail-above", value),
+            must=(opt("--fail-above"),),
+        )
         for label, value in (("nan", "nan"), ("inf", "inf"), ("one", "1"), ("negative", "-5"))
     ),
     # --json '' on any command: refused before any work
     *(
         Case(f"{args[0]}-json-empty", (*args, "--json", ""), must=(opt("--json"),))
-        for args in (("host",), ("clone",), ("states", "--duration", "0.1"),
-                     ("compare", "examples/reports/"), ("fork-tree",))
+        for args in (
+            ("host",),
+            ("clone",),
+            ("states", "--duration", "0.1"),
+            ("compare", "examples/reports/"),
+            ("fork-tree",),
+        )
     ),
     # fork-tree --hold needs a stdin to wait on
-    Case("fork-tree-hold-stdin-closed", ("fork-tree", "--depth", "4", "--breadth", "3", "--hold"),
-         stdin_closed=True, must=(opt("--hold"),)),
+    Case(
+        "fork-tree-hold-stdin-closed",
+        ("fork-tree", "--depth", "4", "--breadth", "3", "--hold"),
+        stdin_closed=True,
+        must=(opt("--hold"),),
+    ),
     # GITHUB_STEP_SUMMARY that can never be appended to: refused before any section runs
-    Case("report-step-summary-missing-dir", ("report", "--only", "states"),
-         env=(("GITHUB_STEP_SUMMARY", "/nonexistent/dir/file"),),
-         must=("GITHUB_STEP_SUMMARY",), max_s=3.0),
-    Case("report-step-summary-is-a-directory", ("report", "--only", "states"),
-         env=(("GITHUB_STEP_SUMMARY", "{tmp}"),), must=("GITHUB_STEP_SUMMARY",), max_s=3.0),
+    Case(
+        "report-step-summary-missing-dir",
+        ("report", "--only", "states"),
+        env=(("GITHUB_STEP_SUMMARY", "/nonexistent/dir/file"),),
+        must=("GITHUB_STEP_SUMMARY",),
+        max_s=3.0,
+    ),
+    Case(
+        "report-step-summary-is-a-directory",
+        ("report", "--only", "states"),
+        env=(("GITHUB_STEP_SUMMARY", "{tmp}"),),
+        must=("GITHUB_STEP_SUMMARY",),
+        max_s=3.0,
+    ),
     # stdout that cannot take the result
-    Case("host-stdout-dev-full", ("host",), codes=(1,), stdout="full",
-         must=("No space left on device",)),
+    Case(
+        "host-stdout-dev-full",
+        ("host",),
+        codes=(1,),
+        stdout="full",
+        must=("No space left on device",),
+    ),
     Case("host-stdout-closed", ("host",), codes=(1,), stdout="closed", must=(WRITE_WORDS,)),
     Case("host-stdout-broken-pipe", ("host",), codes=(-13, 141), stdout="broken", silent=True),
     # a hostile process environment
@@ -291,127 +362,262 @@ CASES = (
     Case("clone-nofile-32", ("clone",), codes=(0,), nofile=32, max_s=5.0),
     Case("report-nofile-32", ("report",), nofile=32, max_s=3.0, must=(NOFILE_WORDS,)),
     # compare on reports that are not reports
-    compare_bad("compare-median-string", "median-string.json",
-                write_report("median-string.json", first_result(median="fast"))),
-    compare_bad("compare-id-list", "id-list.json",
-                write_report("id-list.json", first_result(id=["switch"]))),
-    compare_bad("compare-unit-null", "unit-null.json",
-                write_report("unit-null.json", first_result(unit=None))),
-    compare_bad("compare-results-not-list", "results-dict.json",
-                write_report("results-dict.json", set_field("results", {"a": 1}))),
-    compare_bad("compare-median-nan", "median-nan.json",
-                write_text("median-nan.json", WITH_NAN)),
+    compare_bad(
+        "compare-median-string",
+        "median-string.json",
+        write_report("median-string.json", first_result(median="fast")),
+    ),
+    compare_bad(
+        "compare-id-list", "id-list.json", write_report("id-list.json", first_result(id=["switch"]))
+    ),
+    compare_bad(
+        "compare-unit-null",
+        "unit-null.json",
+        write_report("unit-null.json", first_result(unit=None)),
+    ),
+    compare_bad(
+        "compare-results-not-list",
+        "results-dict.json",
+        write_report("results-dict.json", set_field("results", {"a": 1})),
+    ),
+    compare_bad("compare-median-nan", "median-nan.json", write_text("median-nan.json", WITH_NAN)),
     compare_bad("compare-deeply-nested", "nested.json", write_text("nested.json", NESTED)),
-    compare_bad("compare-not-utf8", "latin.json",
-                write_bytes("latin.json", b"\xff\xfe{\x00\"\x00s\x00" + b"\xe9" * 64)),
+    compare_bad(
+        "compare-not-utf8",
+        "latin.json",
+        write_bytes("latin.json", b'\xff\xfe{\x00"\x00s\x00' + b"\xe9" * 64),
+    ),
     compare_bad("compare-empty-file", "empty.json", write_bytes("empty.json", b"")),
     compare_bad("compare-over-64mib", "huge.json", make_sparse("huge.json", 65 * 2**20)),
     compare_bad("compare-fifo", "pipe.json", make_fifo("pipe.json")),
     compare_bad("compare-folder-with-fifo", "folder/x.json", make_fifo("folder/x.json")),
-    Case("compare-symlink-to-dev-zero", ("compare", str(GOOD_REPORT), "{tmp}/zero.json"),
-         prepare=make_symlink("zero.json", "/dev/zero"),
-         must=(one_of("zero\\.json", "/dev/zero"),)),
-    Case("compare-dev-zero", ("compare", str(GOOD_REPORT), "/dev/zero"),
-         must=(re.escape("/dev/zero"),)),
+    Case(
+        "compare-symlink-to-dev-zero",
+        ("compare", str(GOOD_REPORT), "{tmp}/zero.json"),
+        prepare=make_symlink("zero.json", "/dev/zero"),
+        must=(one_of("zero\\.json", "/dev/zero"),),
+    ),
+    Case(
+        "compare-dev-zero",
+        ("compare", str(GOOD_REPORT), "/dev/zero"),
+        must=(re.escape("/dev/zero"),),
+    ),
     Case("compare-one-report", ("compare", str(GOOD_REPORT)), must=(one_of("two", num(2)),)),
-    Case("compare-nonexistent", ("compare", str(GOOD_REPORT), "{tmp}/nosuch.json"),
-         must=("nosuch.json",)),
-    Case("compare-empty-folder", ("compare", str(GOOD_REPORT), "{tmp}/void"),
-         prepare=make_dir("void"), must=("void",)),
-    Case("compare-three-labels-two-reports",
-         ("compare", "examples/reports/", "--label", "a", "--label", "b", "--label", "c"),
-         must=(opt("--label"),)),
-    Case("compare-baseline-nosuch", ("compare", "examples/reports/", "--baseline", "nosuch"),
-         must=(opt("--baseline"), "nosuch")),
+    Case(
+        "compare-nonexistent",
+        ("compare", str(GOOD_REPORT), "{tmp}/nosuch.json"),
+        must=("nosuch.json",),
+    ),
+    Case(
+        "compare-empty-folder",
+        ("compare", str(GOOD_REPORT), "{tmp}/void"),
+        prepare=make_dir("void"),
+        must=("void",),
+    ),
+    Case(
+        "compare-three-labels-two-reports",
+        ("compare", "examples/reports/", "--label", "a", "--label", "b", "--label", "c"),
+        must=(opt("--label"),),
+    ),
+    Case(
+        "compare-baseline-nosuch",
+        ("compare", "examples/reports/", "--baseline", "nosuch"),
+        must=(opt("--baseline"), "nosuch"),
+    ),
     # numbers out of range for every numeric option
-    Case("switch-repeat-0", ("measure-switch", "--repeat", "0"),
-         must=(opt("--repeat"), num(1), num(1000))),
-    Case("switch-iterations-0", ("measure-switch", "--iterations", "0"),
-         must=(opt("--iterations"), num(1), num(1000000))),
-    Case("switch-iterations-huge", ("measure-switch", "--iterations", "99999999999999999999"),
-         must=(opt("--iterations"),)),
-    Case("switch-working-set-negative", ("measure-switch", "--working-set=-1"),
-         must=(opt("--working-set"), num(0), num(65536))),
-    Case("switch-working-set-over", ("measure-switch", "--working-set", "65537"),
-         must=(opt("--working-set"), num(0), num(65536))),
-    Case("switch-cpus-100k-digits", ("measure-switch", "--quick", "--cpus", "1" * 100_000),
-         must=(opt("--cpus"),)),
-    Case("switch-cpus-fullwidth", ("measure-switch", "--quick", "--cpus", "０"),
-         must=(opt("--cpus"),)),
-    Case("switch-cpus-arabic-indic", ("measure-switch", "--quick", "--cpus", "٠,١"),
-         must=(opt("--cpus"),)),
-    Case("switch-cpus-zero-width-space", ("measure-switch", "--quick", "--cpus", "0\u200b"),
-         must=(opt("--cpus"),)),
-    Case("switch-model-nosuch", ("measure-switch", "--model", "nosuch"),
-         must=(opt("--model"), "process", "thread")),
-    Case("fork-tree-depth-0", ("fork-tree", "--depth", "0"),
-         must=(opt("--depth"), num(1), num(16))),
-    Case("fork-tree-breadth-1000", ("fork-tree", "--breadth", "1000"),
-         must=(opt("--breadth"), num(1), num(64))),
-    Case("fork-tree-max-procs-0", ("fork-tree", "--max-procs", "0"),
-         must=(opt("--max-procs"), num(1), num(4096))),
-    Case("fork-tree-over-max-procs", ("fork-tree", "--depth", "16", "--breadth", "64"),
-         must=(opt("--max-procs"),)),
+    Case(
+        "switch-repeat-0",
+        ("measure-switch", "--repeat", "0"),
+        must=(opt("--repeat"), num(1), num(1000)),
+    ),
+    Case(
+        "switch-iterations-0",
+        ("measure-switch", "--iterations", "0"),
+        must=(opt("--iterations"), num(1), num(1000000)),
+    ),
+    Case(
+        "switch-iterations-huge",
+        ("measure-switch", "--iterations", "99999999999999999999"),
+        must=(opt("--iterations"),),
+    ),
+    Case(
+        "switch-working-set-negative",
+        ("measure-switch", "--working-set=-1"),
+        must=(opt("--working-set"), num(0), num(65536)),
+    ),
+    Case(
+        "switch-working-set-over",
+        ("measure-switch", "--working-set", "65537"),
+        must=(opt("--working-set"), num(0), num(65536)),
+    ),
+    Case(
+        "switch-cpus-100k-digits",
+        ("measure-switch", "--quick", "--cpus", "1" * 100_000),
+        must=(opt("--cpus"),),
+    ),
+    Case(
+        "switch-cpus-fullwidth",
+        ("measure-switch", "--quick", "--cpus", "０"),
+        must=(opt("--cpus"),),
+    ),
+    Case(
+        "switch-cpus-arabic-indic",
+        ("measure-switch", "--quick", "--cpus", "٠,١"),
+        must=(opt("--cpus"),),
+    ),
+    Case(
+        "switch-cpus-zero-width-space",
+        ("measure-switch", "--quick", "--cpus", "0\u200b"),
+        must=(opt("--cpus"),),
+    ),
+    Case(
+        "switch-model-nosuch",
+        ("measure-switch", "--model", "nosuch"),
+        must=(opt("--model"), "process", "thread"),
+    ),
+    Case(
+        "fork-tree-depth-0", ("fork-tree", "--depth", "0"), must=(opt("--depth"), num(1), num(16))
+    ),
+    Case(
+        "fork-tree-breadth-1000",
+        ("fork-tree", "--breadth", "1000"),
+        must=(opt("--breadth"), num(1), num(64)),
+    ),
+    Case(
+        "fork-tree-max-procs-0",
+        ("fork-tree", "--max-procs", "0"),
+        must=(opt("--max-procs"), num(1), num(4096)),
+    ),
+    Case(
+        "fork-tree-over-max-procs",
+        ("fork-tree", "--depth", "16", "--breadth", "64"),
+        must=(opt("--max-procs"),),
+    ),
     Case("fork-tree-pid-0", ("fork-tree", "--pid", "0"), must=(opt("--pid"),)),
-    Case("fork-tree-pid-missing", ("fork-tree", "--pid", str(PID_MAX)), codes=(1, 2),
-         must=(num(PID_MAX),)),
+    Case(
+        "fork-tree-pid-missing",
+        ("fork-tree", "--pid", str(PID_MAX)),
+        codes=(1, 2),
+        must=(num(PID_MAX),),
+    ),
     Case("fork-tree-pid-and-hold", ("fork-tree", "--pid", "1", "--hold"), must=(opt("--hold"),)),
-    Case("spawn-repeat-0", ("measure-spawn", "--repeat", "0"),
-         must=(opt("--repeat"), num(1), num(1000))),
-    Case("spawn-mp-repeat-1001", ("measure-spawn", "--mp-repeat", "1001"),
-         must=(opt("--mp-repeat"), num(1), num(1000))),
-    Case("spawn-parent-rss-negative", ("measure-spawn", "--parent-rss=-1"),
-         must=(opt("--parent-rss"),)),
-    Case("spawn-parent-rss-huge", ("measure-spawn", "--parent-rss", "99999999999999999999"),
-         must=(opt("--parent-rss"),)),
-    Case("spawn-method-nosuch", ("measure-spawn", "--method", "nosuch"),
-         must=(opt("--method"), "fork")),
-    Case("states-windows-0", ("states", "--windows", "0"),
-         must=(opt("--windows"), num(1), num(1000))),
+    Case(
+        "spawn-repeat-0",
+        ("measure-spawn", "--repeat", "0"),
+        must=(opt("--repeat"), num(1), num(1000)),
+    ),
+    Case(
+        "spawn-mp-repeat-1001",
+        ("measure-spawn", "--mp-repeat", "1001"),
+        must=(opt("--mp-repeat"), num(1), num(1000)),
+    ),
+    Case(
+        "spawn-parent-rss-negative",
+        ("measure-spawn", "--parent-rss=-1"),
+        must=(opt("--parent-rss"),),
+    ),
+    Case(
+        "spawn-parent-rss-huge",
+        ("measure-spawn", "--parent-rss", "99999999999999999999"),
+        must=(opt("--parent-rss"),),
+    ),
+    Case(
+        "spawn-method-nosuch",
+        ("measure-spawn", "--method", "nosuch"),
+        must=(opt("--method"), "fork"),
+    ),
+    Case(
+        "states-windows-0", ("states", "--windows", "0"), must=(opt("--windows"), num(1), num(1000))
+    ),
     Case("states-cpu-99", ("states", "--cpu", "99"), must=(opt("--cpu"), cpu_set(ALLOWED))),
-    Case("memory-cow-size-0", ("measure-memory", "--cow", "--size", "0"),
-         must=(opt("--size"), num(1), num(4096))),
-    Case("memory-cow-repeat-0", ("measure-memory", "--cow", "--repeat", "0"),
-         must=(opt("--repeat"), num(1), num(100))),
-    Case("memory-processes-over-1000", ("measure-memory", "--model", "process", "--workers",
-                                        "1001"), must=(opt("--workers"), num(1000))),
-    Case("memory-workers-5000-digits", ("measure-memory", "--workers", "9" * 5000),
-         must=(opt("--workers"),)),
+    Case(
+        "memory-cow-size-0",
+        ("measure-memory", "--cow", "--size", "0"),
+        must=(opt("--size"), num(1), num(4096)),
+    ),
+    Case(
+        "memory-cow-repeat-0",
+        ("measure-memory", "--cow", "--repeat", "0"),
+        must=(opt("--repeat"), num(1), num(100)),
+    ),
+    Case(
+        "memory-processes-over-1000",
+        ("measure-memory", "--model", "process", "--workers", "1001"),
+        must=(opt("--workers"), num(1000)),
+    ),
+    Case(
+        "memory-workers-5000-digits",
+        ("measure-memory", "--workers", "9" * 5000),
+        must=(opt("--workers"),),
+    ),
     # threads whose stacks the address-space or data limit cannot hold (issue 21)
-    Case("memory-threads-over-ulimit-v", MEMORY_THREADS, rlimits=((resource.RLIMIT_AS, LOW),),
-         must=(re.escape("ulimit -v"), opt("--workers"), num(100), "threads")),
-    Case("memory-threads-over-ulimit-d", MEMORY_THREADS, rlimits=((resource.RLIMIT_DATA, LOW),),
-         must=(re.escape("ulimit -d"), opt("--workers"), num(100), "threads")),
-    Case("connections-threads-over-ulimit-v",
-         (*QUICK_CONN, "--model", "thread", "--clients", "300"),
-         rlimits=((resource.RLIMIT_AS, LOW),),
-         must=(re.escape("ulimit -v"), opt("--clients"), num(300), "threads")),
-    Case("ring-threads-over-ulimit-v",
-         ("measure-switch", "--model", "thread", "--tasks", "300", "--quick"),
-         rlimits=((resource.RLIMIT_AS, LOW),),
-         must=(re.escape("ulimit -v"), opt("--tasks"), num(300), "threads")),
-    Case("connections-queries-0", ("connections", "--queries", "0"),
-         must=(opt("--queries"), num(1), num(10000))),
-    Case("connections-pool-size-0", ("connections", "--pool-size", "0"),
-         must=(opt("--pool-size"), num(1), num(1000))),
+    Case(
+        "memory-threads-over-ulimit-v",
+        MEMORY_THREADS,
+        rlimits=((resource.RLIMIT_AS, LOW),),
+        must=(re.escape("ulimit -v"), opt("--workers"), num(100), "threads"),
+    ),
+    Case(
+        "memory-threads-over-ulimit-d",
+        MEMORY_THREADS,
+        rlimits=((resource.RLIMIT_DATA, LOW),),
+        must=(re.escape("ulimit -d"), opt("--workers"), num(100), "threads"),
+    ),
+    Case(
+        "connections-threads-over-ulimit-v",
+        (*QUICK_CONN, "--model", "thread", "--clients", "300"),
+        rlimits=((resource.RLIMIT_AS, LOW),),
+        must=(re.escape("ulimit -v"), opt("--clients"), num(300), "threads"),
+    ),
+    Case(
+        "ring-threads-over-ulimit-v",
+        ("measure-switch", "--model", "thread", "--tasks", "300", "--quick"),
+        rlimits=((resource.RLIMIT_AS, LOW),),
+        must=(re.escape("ulimit -v"), opt("--tasks"), num(300), "threads"),
+    ),
+    Case(
+        "connections-queries-0",
+        ("connections", "--queries", "0"),
+        must=(opt("--queries"), num(1), num(10000)),
+    ),
+    Case(
+        "connections-pool-size-0",
+        ("connections", "--pool-size", "0"),
+        must=(opt("--pool-size"), num(1), num(1000)),
+    ),
     Case("connections-clients-0", ("connections", "--clients", "0"), must=(opt("--clients"),)),
-    Case("connections-clients-10001", ("connections", "--clients", "10001"),
-         must=(opt("--clients"), num(10000))),
-    Case("connections-model-and-postgres",
-         ("connections", "--model", "thread", "--postgres", "postgresql://127.0.0.1:1/x"),
-         must=(opt("--model"),)),
-    Case("connections-postgres-refused",
-         ("connections", "--postgres", "postgresql://postgres@127.0.0.1:1/postgres"),
-         codes=(1,), must=(one_of("127.0.0.1", "postgres"),)),
+    Case(
+        "connections-clients-10001",
+        ("connections", "--clients", "10001"),
+        must=(opt("--clients"), num(10000)),
+    ),
+    Case(
+        "connections-model-and-postgres",
+        ("connections", "--model", "thread", "--postgres", "postgresql://127.0.0.1:1/x"),
+        must=(opt("--model"),),
+    ),
+    Case(
+        "connections-postgres-refused",
+        ("connections", "--postgres", "postgresql://postgres@127.0.0.1:1/postgres"),
+        codes=(1,),
+        must=(one_of("127.0.0.1", "postgres"),),
+    ),
     Case("report-only-twice", ("report", "--only", "switch,switch"), must=(opt("--only"),)),
     Case("report-only-trailing-comma", ("report", "--only", "states,"), must=(opt("--only"),)),
-    Case("host-format-nosuch", ("host", "--format", "nosuch"),
-         must=(opt("--format"), "table", "json", "markdown")),
+    Case(
+        "host-format-nosuch",
+        ("host", "--format", "nosuch"),
+        must=(opt("--format"), "table", "json", "markdown"),
+    ),
     Case("host-json-directory", ("host", "--json", "{tmp}"), must=(opt("--json"),)),
-    Case("host-json-name-too-long", ("host", "--json", "{tmp}/" + "a" * 300), codes=(1, 2),
-         must=(opt("--json"),)),
+    Case(
+        "host-json-name-too-long",
+        ("host", "--json", "{tmp}/" + "a" * 300),
+        codes=(1, 2),
+        must=(opt("--json"),),
+    ),
     Case("unknown-command", ("nosuch",), must=("nosuch",)),
-)  # fmt: skip
+)
 
 
 def preexec(case: Case, cwd: Path) -> Callable[[], None] | None:
@@ -536,9 +742,12 @@ def test_one_line_rule_counts_only_clicks_error_line():
 def json_run(tmp: Path, target: Path | str, *args: str) -> Run:
     marker, env = marked_env()
     return run_marked(
-        [ENTRY, *(args or ("host",)), "--json", str(target)], env=env, marker=marker,
-        timeout=TIMEOUT_S, cwd=tmp,
-    )  # fmt: skip
+        [ENTRY, *(args or ("host",)), "--json", str(target)],
+        env=env,
+        marker=marker,
+        timeout=TIMEOUT_S,
+        cwd=tmp,
+    )
 
 
 def assert_clean(run: Run, codes: tuple[int, ...] = (0,)) -> None:

@@ -155,9 +155,11 @@ def test_children_die_when_ostoolkit_is_sigkilled():
 
 @pytest.mark.parametrize(
     ("model", "message"),
-    [("process", "partner process failed before it was ready$"),
-     ("thread", "partner thread failed before it was ready: refused")],
-)  # fmt: skip
+    [
+        ("process", "partner process failed before it was ready$"),
+        ("thread", "partner thread failed before it was ready: refused"),
+    ],
+)
 def test_failing_partner_is_reported_not_hung_nor_leaking(model, message, monkeypatch):
     from ostoolkit.errors import OstoolkitError
     from ostoolkit.measure import switch
@@ -166,8 +168,9 @@ def test_failing_partner_is_reported_not_hung_nor_leaking(model, message, monkey
         raise OSError("refused")
 
     monkeypatch.setattr(switch, "_serve", broken_serve)
-    config = switch.SwitchConfig(models=(model,), placements=("same_core",), repeat=1,
-                                 iterations=10)  # fmt: skip
+    config = switch.SwitchConfig(
+        models=(model,), placements=("same_core",), repeat=1, iterations=10
+    )
     fds_before = set(os.listdir("/proc/self/fd"))
     with pytest.raises(OstoolkitError, match=message):
         switch.measure_switch(config)

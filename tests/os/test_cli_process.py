@@ -14,13 +14,36 @@ from harness.waiting import wait_until
 
 TWO_CPUS = len(os.sched_getaffinity(0)) >= 2
 RESULT_KEYS = {
-    "id", "label", "unit", "median", "p10", "p90", "samples", "n", "status", "notes", "extra",
-    "claim", "verdict", "runs", "exact", "resolution",
-}  # fmt: skip
+    "id",
+    "label",
+    "unit",
+    "median",
+    "p10",
+    "p90",
+    "samples",
+    "n",
+    "status",
+    "notes",
+    "extra",
+    "claim",
+    "verdict",
+    "runs",
+    "exact",
+    "resolution",
+}
 TOP_KEYS = {
-    "schema", "tool", "command", "argv", "started_at", "duration_s", "host", "results",
-    "findings", "warnings", "data",
-}  # fmt: skip
+    "schema",
+    "tool",
+    "command",
+    "argv",
+    "started_at",
+    "duration_s",
+    "host",
+    "results",
+    "findings",
+    "warnings",
+    "data",
+}
 
 
 def test_entry_point_is_installed_and_versioned():
@@ -28,17 +51,21 @@ def test_entry_point_is_installed_and_versioned():
     assert done.returncode == 0
     assert done.stdout.startswith("ostoolkit, version ")
     module = subprocess.run(
-        [sys.executable, "-m", "ostoolkit", "--version"], capture_output=True, text=True,
+        [sys.executable, "-m", "ostoolkit", "--version"],
+        capture_output=True,
+        text=True,
         timeout=60,
-    )  # fmt: skip
+    )
     assert module.stdout == done.stdout
 
 
 def test_quick_json_matches_the_documented_shape():
     done = subprocess.run(
         [ENTRY, "measure-switch", "--quick", "--repeat", "3", "--json", "-"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert set(data) == TOP_KEYS
@@ -92,8 +119,18 @@ def wait_for_threads(proc: psutil.Process, count: int, timeout: float) -> None:
 @pytest.mark.parametrize("model", ["process", "thread"])
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_run_leaves_nothing_behind(model, sig, code):
-    argv = [ENTRY, "measure-switch", "--model", model, "--placement", "same-core",
-            "--repeat", "1000", "--iterations", "2000"]  # fmt: skip
+    argv = [
+        ENTRY,
+        "measure-switch",
+        "--model",
+        model,
+        "--placement",
+        "same-core",
+        "--repeat",
+        "1000",
+        "--iterations",
+        "2000",
+    ]
     popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         proc = psutil.Process(popen.pid)
@@ -116,8 +153,10 @@ def test_signal_mid_run_leaves_nothing_behind(model, sig, code):
 def test_states_report_through_the_entry_point():
     done = subprocess.run(
         [ENTRY, "states", "--duration", "0.2", "--windows", "2", "--json", "-"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     states = [step["article_state"] for step in data["data"]["timeline"]]
@@ -129,10 +168,24 @@ def test_states_report_through_the_entry_point():
 
 def test_measure_spawn_through_the_entry_point():
     done = subprocess.run(
-        [ENTRY, "measure-spawn", "--method", "fork", "--method", "thread", "--repeat", "3",
-         "--parent-rss", "8", "--json", "-"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            ENTRY,
+            "measure-spawn",
+            "--method",
+            "fork",
+            "--method",
+            "thread",
+            "--repeat",
+            "3",
+            "--parent-rss",
+            "8",
+            "--json",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     ids = {r["id"] for r in data["results"]}
@@ -165,9 +218,11 @@ def test_report_sections_and_step_summary(tmp_path):
     summary.write_text("# earlier step\n")
     done = subprocess.run(
         [ENTRY, "report", "--only", "switch,states", "--json", "-"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "GITHUB_STEP_SUMMARY": str(summary)},
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     ids = {r["id"] for r in data["results"]}
@@ -182,8 +237,9 @@ def test_report_sections_and_step_summary(tmp_path):
 
 
 def test_report_bad_section_is_exit_2():
-    done = subprocess.run([ENTRY, "report", "--only", "disk"], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [ENTRY, "report", "--only", "disk"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     assert "--only" in done.stderr
 

@@ -94,10 +94,14 @@ MOMENTS: dict[str, Callable[[MarkedRun], bool]] = {
 
 @pytest.mark.parametrize(
     ("sig", "moment"),
-    [(signal.SIGKILL, "child"), (signal.SIGKILL, "strace"), (signal.SIGINT, "child"),
-     (signal.SIGTERM, "strace")],
+    [
+        (signal.SIGKILL, "child"),
+        (signal.SIGKILL, "strace"),
+        (signal.SIGINT, "child"),
+        (signal.SIGTERM, "strace"),
+    ],
     ids=signal_name,
-)  # fmt: skip
+)
 def test_clone_signalled_mid_run_leaves_nothing(sig, moment, tmp_path):
     if moment == "strace" and STRACE is None:
         pytest.skip("strace is not installed")

@@ -100,10 +100,22 @@ def test_every_result_has_samples_or_is_exact():
 
 def test_entry_point_json():
     done = subprocess.run(
-        [ENTRY, "connections", "--clients", "4", "--queries", "2", "--pool-size", "2",
-         "--json", "-"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            ENTRY,
+            "connections",
+            "--clients",
+            "4",
+            "--queries",
+            "2",
+            "--pool-size",
+            "2",
+            "--json",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     ids = {r["id"] for r in data["results"]}
@@ -127,8 +139,18 @@ def _lower_nofile():
 def _pooled(clients):
     """The entry point running the pooled model at ``clients`` under NOFILE; its Run."""
     marker, env = marked_env()
-    argv = [ENTRY, "connections", "--model", "pooled", "--clients", str(clients),
-            "--queries", "1", "--pool-size", "5"]  # fmt: skip
+    argv = [
+        ENTRY,
+        "connections",
+        "--model",
+        "pooled",
+        "--clients",
+        str(clients),
+        "--queries",
+        "1",
+        "--pool-size",
+        "5",
+    ]
     return run_marked(argv, env=env, marker=marker, timeout=60, preexec_fn=_lower_nofile)
 
 
@@ -193,9 +215,12 @@ def test_signal_ends_the_run_silently(model, signame, moment):
     marker = str(uuid.uuid4())
     popen = subprocess.Popen(
         [ENTRY, *SIGNAL_ARGV, "--model", model],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={**os.environ, MARKER_VAR: marker}, start_new_session=True,
-    )  # fmt: skip
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, MARKER_VAR: marker},
+        start_new_session=True,
+    )
     try:
 
         def came() -> bool:

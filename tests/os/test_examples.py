@@ -21,8 +21,11 @@ def test_ci_switch_summary(tmp_path):
     env = {**os.environ, "OSTOOLKIT": str(ENTRY)}
     done = subprocess.run(
         ["bash", EXAMPLES / "ci-switch-summary.sh", out],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("### ostoolkit measure-switch")
     assert json.loads(out.read_text())["schema"] == "ostoolkit/1"
@@ -39,8 +42,11 @@ def test_compare_hosts_example():
     env = {**os.environ, "OSTOOLKIT": str(ENTRY)}
     done = subprocess.run(
         ["bash", EXAMPLES / "compare-hosts.sh", "--format", "markdown"],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "| CPUs allowed |" in done.stdout
     assert "| process switch, same core (net) |" in done.stdout

@@ -109,8 +109,10 @@ def wait_for_line(stream, text, timeout):
 def test_signal_while_tree_stands_leaves_nothing(sig, code):
     popen = subprocess.Popen(
         [ENTRY, "fork-tree", "--hold", "--exec"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         wait_for_line(popen.stderr, "holding the tree", timeout=60)
         tree = psutil.Process(popen.pid).children(recursive=True)
@@ -128,8 +130,10 @@ def test_signal_while_tree_stands_leaves_nothing(sig, code):
 def test_hold_released_by_enter_prints_the_report():
     done = subprocess.run(
         [ENTRY, "fork-tree", "--depth", "2", "--hold", "--format", "json"],
-        input=b"\n", capture_output=True, timeout=60,
-    )  # fmt: skip
+        input=b"\n",
+        capture_output=True,
+        timeout=60,
+    )
     assert done.returncode == 0
     assert b"holding the tree" in done.stderr
     assert b'"forktree.fork"' in done.stdout

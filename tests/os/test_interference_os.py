@@ -23,8 +23,12 @@ from ostoolkit.procfs import read_cpu_times
 from ostoolkit.stats import OTHER_CPU_LIMIT
 
 CPU = max(os.sched_getaffinity(0))
-SAME_CORE = ("switch.process.same_core", "roundtrip.process.same_core",
-             "switch.thread.same_core", "roundtrip.thread.same_core")  # fmt: skip
+SAME_CORE = (
+    "switch.process.same_core",
+    "roundtrip.process.same_core",
+    "switch.thread.same_core",
+    "roundtrip.thread.same_core",
+)
 # A CPU busier than this with nobody's work of ours on it is not idle: others use the host.
 QUIET_SHARE = 0.03
 ATTEMPTS = 3
@@ -34,10 +38,22 @@ SPIN = f"import os\nos.sched_setaffinity(0, {{{CPU}}})\nwhile True:\n    pass\n"
 def measure_switch() -> dict[str, dict]:
     """One quick same-core run on CPU, through the installed entry point; results by id."""
     done = subprocess.run(
-        [str(ENTRY), "measure-switch", "--quick", "--placement", "same-core",
-         "--cpus", str(CPU), "--json", "-"],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
+        [
+            str(ENTRY),
+            "measure-switch",
+            "--quick",
+            "--placement",
+            "same-core",
+            "--cpus",
+            str(CPU),
+            "--json",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return {r["id"]: r for r in json.loads(done.stdout)["results"]}
 
 

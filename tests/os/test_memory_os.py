@@ -112,8 +112,15 @@ def test_mp_spawn_workers_use_no_named_semaphore(tmp_path):
     """While they stand, neither the leader nor a worker maps anything from /dev/shm."""
     with marked_run([*MEMORY_ARGS[:-1], "4"], tmp_path) as run:
         interpreter = f"{sys.executable} "  # a worker once the launcher exec'd it
-        run.wait_for(lambda run: sum(MP_WORKER in p.cmdline and p.cmdline.startswith(
-            interpreter) for p in run.procs()) >= 4)  # fmt: skip
+        run.wait_for(
+            lambda run: (
+                sum(
+                    MP_WORKER in p.cmdline and p.cmdline.startswith(interpreter)
+                    for p in run.procs()
+                )
+                >= 4
+            )
+        )
         for proc in run.alive():
             with contextlib.suppress(OSError):
                 assert "/dev/shm/" not in Path(f"/proc/{proc.pid}/maps").read_text()
@@ -142,8 +149,9 @@ def test_the_launcher_arms_sigkill_before_the_interpreter():
         "ctypes.CDLL(None).prctl(2, ctypes.byref(s), 0, 0, 0); print(s.value)"
     )
     env = {**os.environ, **spawn_launcher_env(sys.executable)}
-    done = subprocess.run([SPAWN_LAUNCHER, "-c", probe], env=env, capture_output=True, text=True,
-                          timeout=30)  # fmt: skip
+    done = subprocess.run(
+        [SPAWN_LAUNCHER, "-c", probe], env=env, capture_output=True, text=True, timeout=30
+    )
     assert (done.returncode, done.stdout, done.stderr) == (0, f"{int(signal.SIGKILL)}\n", "")
 
 
@@ -179,8 +187,9 @@ def test_a_launched_worker_never_outlives_its_parent(lifetime):
     script = f'OSTOOLKIT_SPAWN_PARENT=$$ "$0" -c "{SLEEPER}" & sleep {lifetime}; exit 0'
     try:
         for _ in range(3):
-            subprocess.run(["/bin/sh", "-c", script, SPAWN_LAUNCHER], env=env, timeout=10,
-                           check=True)  # fmt: skip
+            subprocess.run(
+                ["/bin/sh", "-c", script, SPAWN_LAUNCHER], env=env, timeout=10, check=True
+            )
             left = wait_gone(marker, GONE_WITHIN_S)
             assert not left, f"outlived its parent: {left}"
     finally:
@@ -276,8 +285,12 @@ def test_sweep_removes_only_stale_run_dirs(temp_base, tmp_path):
     (temp_base / f"ostoolkit-{dead}-symlink1").symlink_to(target, target_is_directory=True)
     (temp_base / f"ostoolkit-{dead}-afile001").write_text("x")
     (temp_base / "ostoolkit-notapid-x").mkdir()
-    kept = [locked.name, f"ostoolkit-{dead}-symlink1", f"ostoolkit-{dead}-afile001",
-            "ostoolkit-notapid-x"]  # fmt: skip
+    kept = [
+        locked.name,
+        f"ostoolkit-{dead}-symlink1",
+        f"ostoolkit-{dead}-afile001",
+        "ostoolkit-notapid-x",
+    ]
     if os.getuid() == 0:  # another user's directory (root can make one)
         others = temp_base / f"ostoolkit-{dead}-others01"
         others.mkdir()

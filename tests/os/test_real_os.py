@@ -33,8 +33,18 @@ from ostoolkit.errors import InvalidRequest
 from ostoolkit.procfs import read_sysv_shm
 
 SERVER_IDS = ("postgres", "mariadb", "mariadb_pool", "pgbouncer")
-FIGURES = ("tps", "p50", "p99", "connect", "mem_per_conn", "procs", "threads", "cpu_per_tx",
-           "switches_per_tx", "refused")  # fmt: skip
+FIGURES = (
+    "tps",
+    "p50",
+    "p99",
+    "connect",
+    "mem_per_conn",
+    "procs",
+    "threads",
+    "cpu_per_tx",
+    "switches_per_tx",
+    "refused",
+)
 GONE_WITHIN_S = 2.0
 
 
@@ -54,8 +64,13 @@ def quick_run(tmp_path_factory):
     tmpdir = tmp_path_factory.mktemp("real")
     marker, env = marked_env(TMPDIR=str(tmpdir))
     segments = set(read_sysv_shm())
-    run = run_marked([str(ENTRY), "connections", "--real", "--quick", "--json", "-"],
-                     env=env, marker=marker, timeout=240, settle=GONE_WITHIN_S)  # fmt: skip
+    run = run_marked(
+        [str(ENTRY), "connections", "--real", "--quick", "--json", "-"],
+        env=env,
+        marker=marker,
+        timeout=240,
+        settle=GONE_WITHIN_S,
+    )
     return run, run_dirs(tmpdir), set(read_sysv_shm()) - segments
 
 
@@ -142,8 +157,10 @@ def test_sigkill_mid_run_leaves_nothing_within_2_s(tmp_path, servers, moment):
             return not run.alive() and not still_running(below) and not run_dirs(run.tmpdir)
 
         if not poll_until(all_gone, GONE_WITHIN_S):  # all within 2 s of the SIGKILL
-            pytest.fail(f"after {GONE_WITHIN_S} s: alive {run.alive()} "
-                        f"{still_running(below)}, dirs {run_dirs(run.tmpdir)}")  # fmt: skip
+            pytest.fail(
+                f"after {GONE_WITHIN_S} s: alive {run.alive()} "
+                f"{still_running(below)}, dirs {run_dirs(run.tmpdir)}"
+            )
         assert set(read_sysv_shm()) - segments == set()
 
 
@@ -214,8 +231,13 @@ sleeper.wait()
 @pytest.mark.parametrize("end", ["kill", "close"])
 def test_janitor_cleans_up_only_after_its_parent_died(tmp_path, end):
     marker, env = marked_env()
-    done = subprocess.run([sys.executable, "-c", JANITOR_SCRIPT, end], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", JANITOR_SCRIPT, end],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     pid_text, folder = done.stdout.split()
     run_dir = Path(folder)
     try:
@@ -236,8 +258,18 @@ def test_janitor_cleans_up_only_after_its_parent_died(tmp_path, end):
 def test_connect_per_transaction_opens_a_connection_for_every_transaction(tmp_path):
     require_servers()
     marker, env = marked_env(TMPDIR=str(tmp_path))
-    args = ["connections", "--real", "postgres,mariadb,pgbouncer", "--clients", "4",
-            "--duration", "1", "--connect-per-tx", "--json", "-"]  # fmt: skip
+    args = [
+        "connections",
+        "--real",
+        "postgres,mariadb,pgbouncer",
+        "--clients",
+        "4",
+        "--duration",
+        "1",
+        "--connect-per-tx",
+        "--json",
+        "-",
+    ]
     run = run_marked([str(ENTRY), *args], env=env, marker=marker, timeout=120)
     assert run.returncode == 0, run.describe()
     assert not run.leftovers, run.describe()

@@ -32,8 +32,13 @@ def test_measure_rings_gives_ring_and_working_set_ids():
     measurement = measure_rings(config, {"L1d": 48})
     ids = {r.id for r in measurement.results}
     for model in ("process", "thread"):
-        assert {f"ring.{model}.2", f"ring.{model}.4", f"ring.{model}.4.ws.8",
-                f"switch.{model}.ws.0", f"switch.{model}.ws.8"} <= ids  # fmt: skip
+        assert {
+            f"ring.{model}.2",
+            f"ring.{model}.4",
+            f"ring.{model}.4.ws.8",
+            f"switch.{model}.ws.0",
+            f"switch.{model}.ws.8",
+        } <= ids
     assert any("by working set" in f for f in measurement.findings)
 
 
@@ -62,9 +67,13 @@ def test_cli_topology_measures_same_core_and_unpinned_at_least():
 
 @pytest.mark.parametrize(
     "args",
-    [["--tasks", "1"], ["--tasks", "4", "--placement", "same-core"],
-     ["--sizes", "0,8", "--cpus", "0,1"], ["--placement", "topology", "--cpus", "0"]],
-)  # fmt: skip
+    [
+        ["--tasks", "1"],
+        ["--tasks", "4", "--placement", "same-core"],
+        ["--sizes", "0,8", "--cpus", "0,1"],
+        ["--placement", "topology", "--cpus", "0"],
+    ],
+)
 def test_cli_refuses_what_rings_and_topology_do_not_take(args):
     run = _run(*args)
     assert run.returncode == 2, run.describe()

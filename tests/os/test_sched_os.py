@@ -22,8 +22,13 @@ def test_states_timeline_in_order():
     assert [e["article_state"] for e in timeline] == ARTICLE_ORDER
     assert [e["proc_state"] for e in timeline] == ["R", "R", "S", "T", "Z", "-"]
     assert [e["psutil_status"] for e in timeline] == [
-        "running", "running", "sleeping", "stopped", "zombie", "gone"
-    ]  # fmt: skip
+        "running",
+        "running",
+        "sleeping",
+        "stopped",
+        "zombie",
+        "gone",
+    ]
     times = [e["t_ms"] for e in timeline]
     assert times == sorted(times)
     assert all(e["pid"] > 0 and e["detail"] for e in timeline)

@@ -287,9 +287,13 @@ def test_site_hook_reports_once_and_is_not_inherited(site_hook: Path) -> None:
     code = f"import os; print(os.environ.get({sitehook.SITE_FD_VAR!r}))"
     try:
         done = subprocess.run(
-            [sys.executable, "-c", code], env=env, pass_fds=(writer,), capture_output=True,
-            text=True, timeout=30,
-        )  # fmt: skip
+            [sys.executable, "-c", code],
+            env=env,
+            pass_fds=(writer,),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     finally:
         os.close(writer)
     try:
@@ -303,8 +307,9 @@ def test_site_hook_sees_the_signals_blocked_for_good_at_the_end(site_hook: Path)
     reader, writer = os.pipe()
     env = {**os.environ, **sitehook.site_hook_env(site_hook, writer)}
     try:
-        done = subprocess.run([str(ENTRY), "host"], env=env, pass_fds=(writer,),
-                              capture_output=True, timeout=60)  # fmt: skip
+        done = subprocess.run(
+            [str(ENTRY), "host"], env=env, pass_fds=(writer,), capture_output=True, timeout=60
+        )
     finally:
         os.close(writer)
     try:

@@ -166,8 +166,9 @@ def test_mp_spawn_is_timed_through_the_launcher(run):
     assert "setpriv --pdeathsig KILL" in spawn_result.extra["launcher"]
     assert isinstance(spawn_result.extra["launcher_overhead_us"], float)
     assert spawn_result.extra["launcher_overhead_n"] == CONFIG.mp_repeat
-    assert any("parent-death launcher" in f and "timed in the same run" in f
-               for f in run.m.findings)  # fmt: skip
+    assert any(
+        "parent-death launcher" in f and "timed in the same run" in f for f in run.m.findings
+    )
 
 
 SPAWN_ARGS = ["measure-spawn", "--method", "mp_spawn", "--mp-repeat", "5"]

@@ -50,9 +50,14 @@ def test_figures_are_consistent(measurement):
 def test_working_set_is_recorded_and_affinity_restored():
     before = os.sched_getaffinity(0)
     m = measure_switch(
-        SwitchConfig(models=("thread",), placements=("same_core",), repeat=2, iterations=100,
-                     working_set_kb=64)
-    )  # fmt: skip
+        SwitchConfig(
+            models=("thread",),
+            placements=("same_core",),
+            repeat=2,
+            iterations=100,
+            working_set_kb=64,
+        )
+    )
     assert os.sched_getaffinity(0) == before
     assert m.results[0].extra["working_set_kb"] == 64
 

@@ -22,8 +22,11 @@ def _refuse(what: str) -> Any:
     """A stand-in for ``what`` that fails the test that called it."""
 
     def refused(*args: object, **kwargs: object) -> NoReturn:
-        pytest.fail(f"{what} called in tests/unit: a test that starts processes or threads "
-                    "belongs in tests/os", pytrace=True)  # fmt: skip
+        pytest.fail(
+            f"{what} called in tests/unit: a test that starts processes or threads "
+            "belongs in tests/os",
+            pytrace=True,
+        )
 
     return refused
 

@@ -2,9 +2,14 @@
 
 from ostoolkit.render.charts import PLOT_WIDTH, chart_number, chart_text, mermaid_xychart, text_plot
 
-CURVE = {"title": 'process switch "by" working set', "x_label": "KB per task",
-         "y_label": "µs per switch", "x": ["0 KB (L1d)", "64 KB (L2)", "1024 KB (L2)"],
-         "values": [1.01, 1.22, 9.58], "kind": "line"}  # fmt: skip
+CURVE = {
+    "title": 'process switch "by" working set',
+    "x_label": "KB per task",
+    "y_label": "µs per switch",
+    "x": ["0 KB (L1d)", "64 KB (L2)", "1024 KB (L2)"],
+    "values": [1.01, 1.22, 9.58],
+    "kind": "line",
+}
 
 
 def test_mermaid_draws_a_curve_as_a_line_and_keeps_its_strings_valid():

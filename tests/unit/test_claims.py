@@ -121,10 +121,12 @@ def test_a_grouped_sections_noisy_figures_share_one_warning_where_the_first_was(
         for m in ("uss", "pss")
     ]
     conn = [
-        replace(_noisy(make_result(f"conn.thread.{n}.p99", f"thread, {n}: p99", "us", [1.0])),
-                status=status)
+        replace(
+            _noisy(make_result(f"conn.thread.{n}.p99", f"thread, {n}: p99", "us", [1.0])),
+            status=status,
+        )
         for n, status in ((10, "noisy"), (100, "bimodal"))
-    ]  # fmt: skip
+    ]
     spawn = _noisy(make_result("spawn.fork", "fork", "us", [1.0]))
     lone = _noisy(make_result("memory.cow.uss_after_fork", "cow", "bytes", [1.0]))
     m = annotate(Measurement((mem[0], spawn, *conn, mem[1])))
@@ -157,8 +159,11 @@ def test_annotate_is_idempotent_and_keeps_warnings_a_measurement_already_carries
 def test_claims_table_shape():
     table = claims_table([make_result("sched.timeslice", "s", "ms", [4.0])])
     assert table["columns"] == [
-        ["claim", "text"], ["the article", "text"], ["this host", "text"], ["verdict", "text"]
-    ]  # fmt: skip
+        ["claim", "text"],
+        ["the article", "text"],
+        ["this host", "text"],
+        ["verdict", "text"],
+    ]
     assert table["note"] == ""
     assert table["rows"] == [
         {
@@ -179,8 +184,13 @@ def test_heavier_refuses_a_marginal_cost_of_zero_or_below_on_either_side():
 
 
 def _pgbouncer(figure: str, value: float, clients: int, **extra: object):
-    return make_result(f"conn.pgbouncer.{clients}.{figure}", "PgBouncer", "count", [value],
-                       extra={"clients": clients, **extra})  # fmt: skip
+    return make_result(
+        f"conn.pgbouncer.{clients}.{figure}",
+        "PgBouncer",
+        "count",
+        [value],
+        extra={"clients": clients, **extra},
+    )
 
 
 def test_pgbouncer_pool_is_judged_against_the_articles_5_to_50():
@@ -284,8 +294,9 @@ def test_without_a_pmu_the_claims_table_says_the_instructions_are_not_measurable
     from ostoolkit.claims import article_rows
 
     why = "perf_event_open: ENOENT, the CPU shows no PMU, usual in a VM"
-    rate = make_result("rate.switches_per_s", "rate", "per_s", [650.0],
-                       extra={"pmu_unavailable": why})  # fmt: skip
+    rate = make_result(
+        "rate.switches_per_s", "rate", "per_s", [650.0], extra={"pmu_unavailable": why}
+    )
     rows = {row["claim"]: row for row in article_rows([rate])}
     for claim in ("instructions per switch", "instructions per second"):
         assert rows[claim]["this host"] == "not counted"

@@ -68,9 +68,19 @@ def test_bad_input_is_a_usage_error_naming_the_option(runner, fake_switch, args,
 def test_quick_defaults_and_options_reach_the_config(runner, fake_switch):
     result = runner.invoke(
         cli_module.cli,
-        ["measure-switch", "--quick", "--model", "thread", "--placement", "cross-core",
-         "--working-set", "64", "--cpus", "1,0"],
-    )  # fmt: skip
+        [
+            "measure-switch",
+            "--quick",
+            "--model",
+            "thread",
+            "--placement",
+            "cross-core",
+            "--working-set",
+            "64",
+            "--cpus",
+            "1,0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     (config,) = fake_switch
     assert config.models == ("thread",)

@@ -79,17 +79,35 @@ def write(folder, name, rep):
 
 
 def test_verdict_words_follow_the_unit():
-    figures = [("t", "us"), ("m", "ms"), ("b", "bytes"), ("c", "count"), ("q", "per_s"),
-               ("r", "ratio")]  # fmt: skip
+    figures = [
+        ("t", "us"),
+        ("m", "ms"),
+        ("b", "bytes"),
+        ("c", "count"),
+        ("q", "per_s"),
+        ("r", "ratio"),
+    ]
     a = report([result(i, 100.0, unit) for i, unit in figures])
     up = report([result(i, 200.0, unit) for i, unit in figures], hostname="b")
     down = report([result(i, 50.0, unit) for i, unit in figures], hostname="c")
     m = compare_reports([a, up, down], ["a", "up", "down"])
     words = {(c["id"], c["host"]): c["verdict"] for c in m.data["comparisons"]}
-    assert [words[(i, "up")] for i, _ in figures] == ["slower", "slower", "more", "more",
-                                                      "higher", "higher"]  # fmt: skip
-    assert [words[(i, "down")] for i, _ in figures] == ["faster", "faster", "less", "less",
-                                                        "lower", "lower"]  # fmt: skip
+    assert [words[(i, "up")] for i, _ in figures] == [
+        "slower",
+        "slower",
+        "more",
+        "more",
+        "higher",
+        "higher",
+    ]
+    assert [words[(i, "down")] for i, _ in figures] == [
+        "faster",
+        "faster",
+        "less",
+        "less",
+        "lower",
+        "lower",
+    ]
     assert {words[(i, "a")] for i, _ in figures} == {"baseline"}
     regressed = {(c["id"], c["host"]) for c in m.data["comparisons"] if c["regressed"]}
     # worse: up for times, memory and counts, down for per_s; ratio has no worse direction
@@ -140,7 +158,11 @@ def test_a_comparison_object_holds_numbers_and_fixed_words():
     assert sum(item["strip"]) == 10
     base = items(m, "a")["switch.process.same_core"]
     assert (base["verdict"], base["reason"], base["ratio"], base["p_value"]) == (
-        "baseline", "baseline", None, None)  # fmt: skip
+        "baseline",
+        "baseline",
+        None,
+        None,
+    )
     assert (base["other_cpu_share"], base["steal_share"]) == (0.2, None)
 
 
@@ -151,10 +173,12 @@ SLOW = [1.6 / 1.13 * r for r in REFS]  # the same host 1.42x slower at it
 def test_the_host_speed_reference_qualifies_times_and_rates_only():
     """Each figure's own references give its host move: r for times, 1 / r for rates."""
     figures = [("t", "us", 7.5, 10.2), ("q", "per_s", 1000.0, 740.0), ("b", "bytes", 10.0, 13.6)]
-    a = report([result(i, x, unit, extra={"reference_samples_us": REFS})
-                for i, unit, x, _ in figures])  # fmt: skip
-    b = report([result(i, y, unit, extra={"reference_samples_us": SLOW})
-                for i, unit, _, y in figures])  # fmt: skip
+    a = report(
+        [result(i, x, unit, extra={"reference_samples_us": REFS}) for i, unit, x, _ in figures]
+    )
+    b = report(
+        [result(i, y, unit, extra={"reference_samples_us": SLOW}) for i, unit, _, y in figures]
+    )
     m = compare_reports([a, b], ["a", "b"])
     assert m.data["same_host"] == {"a": True, "b": True}
     got = items(m, "b")
@@ -186,9 +210,13 @@ def test_a_reference_without_an_interval_is_context_only():
 
 @pytest.mark.parametrize(
     "change",
-    [{"hostname": "b"}, {"kernel": "6.12.0"}, {"mitigations": {"spectre_v2": "off"}},
-     {"python": "CPython 3.13.0"}],
-)  # fmt: skip
+    [
+        {"hostname": "b"},
+        {"kernel": "6.12.0"},
+        {"mitigations": {"spectre_v2": "off"}},
+        {"python": "CPython 3.13.0"},
+    ],
+)
 def test_another_host_or_setup_shows_the_move_but_keeps_the_verdict(change):
     """Between hosts, how fast each runs system calls is part of what is compared."""
     a = report([result("t", 7.5, extra={"reference_samples_us": REFS})])
@@ -201,10 +229,16 @@ def test_another_host_or_setup_shows_the_move_but_keeps_the_verdict(change):
 
 
 def test_a_cpuset_or_the_load_average_is_still_the_same_host():
-    a = report([result("t", 7.5, extra={"reference_samples_us": REFS})], cpus_allowed=[0, 1],
-               loadavg=[0.1, 0.2, 0.3])  # fmt: skip
-    b = report([result("t", 10.2, extra={"reference_samples_us": SLOW})], cpus_allowed=[1],
-               loadavg=[5.0, 2.0, 1.0])  # fmt: skip
+    a = report(
+        [result("t", 7.5, extra={"reference_samples_us": REFS})],
+        cpus_allowed=[0, 1],
+        loadavg=[0.1, 0.2, 0.3],
+    )
+    b = report(
+        [result("t", 10.2, extra={"reference_samples_us": SLOW})],
+        cpus_allowed=[1],
+        loadavg=[5.0, 2.0, 1.0],
+    )
     got = items(compare_reports([a, b], ["a", "b"]), "b")["t"]
     assert (got["verdict"], got["reason"]) == ("unclear", "host moved as far")
 
@@ -271,16 +305,30 @@ def documented_keys():
 
 
 def test_summary_regressions_and_the_order_of_figures():
-    ids = ["conn.thread.100.qps", "spawn.fork", "switch.thread.cross_core",
-           "switch.process.same_core", "mystery.figure"]  # fmt: skip
+    ids = [
+        "conn.thread.100.qps",
+        "spawn.fork",
+        "switch.thread.cross_core",
+        "switch.process.same_core",
+        "mystery.figure",
+    ]
     a = report([result(i, 10.0, "per_s" if i.endswith("qps") else "us") for i in ids])
-    b = report([result(i, 10.0 * f, "per_s" if i.endswith("qps") else "us")
-                for i, f in zip(ids, [0.5, 1.0, 2.0, 1.01, 3.0], strict=True)],
-               hostname="b")  # fmt: skip
+    b = report(
+        [
+            result(i, 10.0 * f, "per_s" if i.endswith("qps") else "us")
+            for i, f in zip(ids, [0.5, 1.0, 2.0, 1.01, 3.0], strict=True)
+        ],
+        hostname="b",
+    )
     m = compare_reports([a, b], ["a", "b"], fail_above=1.5)
     order = list(dict.fromkeys(c["id"] for c in m.data["comparisons"]))
-    assert order == ["switch.process.same_core", "switch.thread.cross_core", "spawn.fork",
-                     "conn.thread.100.qps", "mystery.figure"]  # fmt: skip
+    assert order == [
+        "switch.process.same_core",
+        "switch.thread.cross_core",
+        "spawn.fork",
+        "conn.thread.100.qps",
+        "mystery.figure",
+    ]
     assert m.data["summary"] == {"b": {"same": 2, "slower": 2, "lower": 1}}
     assert [(r["id"], r["host"], r["verdict"]) for r in m.data["regressions"]] == [
         ("switch.thread.cross_core", "b", "slower"),
@@ -333,15 +381,22 @@ def test_baseline_by_label_and_the_results_stand_alone():
 
 def test_labels_and_host_differences():
     a = report([result("x", 2.0)])
-    b = report([result("x", 2.0)], hostname="b", kernel="6.8.0-1-generic",
-               virtualization={"hypervisor": False, "container": "none"})  # fmt: skip
+    b = report(
+        [result("x", 2.0)],
+        hostname="b",
+        kernel="6.8.0-1-generic",
+        virtualization={"hypervisor": False, "container": "none"},
+    )
     assert host_label(a) == "a (Intel Xeon Gold, 6.1.0)"
     assert host_differences([a, b]) == [
         {"key": "hostname", "field": "hostname", "values": ["a", "b"]},
         {"key": "kernel", "field": "kernel", "values": ["6.1.0-13-amd64", "6.8.0-1-generic"]},
-        {"key": "virtualization.hypervisor", "field": "virtualization: hypervisor",
-         "values": [True, False]},
-    ]  # fmt: skip
+        {
+            "key": "virtualization.hypervisor",
+            "field": "virtualization: hypervisor",
+            "values": [True, False],
+        },
+    ]
     c = report([result("x", 2.0)], cpus_allowed=[1])
     assert host_differences([a, c]) == [
         {"key": "cpus_allowed", "field": "CPUs allowed", "values": [None, [1]]}
@@ -380,8 +435,9 @@ def test_cli_json_gate_and_exit_codes(tmp_path, monkeypatch):
     a = write(tmp_path, "a.json", report([result("x", 2.0)]))
     b = write(tmp_path, "b.json", report([result("x", 4.0)], hostname="b"))
     runner = CliRunner()
-    ok = runner.invoke(cli_module.cli, ["compare", a, b, "--format", "json", "--label", "p",
-                                        "--label", "q"])  # fmt: skip
+    ok = runner.invoke(
+        cli_module.cli, ["compare", a, b, "--format", "json", "--label", "p", "--label", "q"]
+    )
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.stdout)
     assert data["host"] == {"compared": ["p", "q"]}
@@ -394,8 +450,9 @@ def test_cli_json_gate_and_exit_codes(tmp_path, monkeypatch):
     assert gate.exit_code == 1, gate.output
     passed = runner.invoke(cli_module.cli, ["compare", a, b, "--fail-above", "2.5"])
     assert passed.exit_code == 0, passed.output
-    changed = runner.invoke(cli_module.cli, ["compare", a, b, "--changed", "--threshold", "60",
-                                             "--json", "-"])  # fmt: skip
+    changed = runner.invoke(
+        cli_module.cli, ["compare", a, b, "--changed", "--threshold", "60", "--json", "-"]
+    )
     assert changed.exit_code == 0, changed.output
     changed_data = json.loads(changed.stdout)["data"]
     assert changed_data["changed_only"] is True
@@ -445,15 +502,21 @@ def test_cli_refuses_a_report_given_twice(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda r: r["results"][0].update(samples=[], n=0),
-         r"results\[0\] \(x\) has no samples; compare draws its verdicts from them"),
-        (lambda r: r["results"][0].update(n=7),
-         r"results\[0\] \(x\): n is 7 but it holds 10 samples"),
-        (lambda r: r.update(results=[*r["results"], r["results"][0]]),
-         r"results\[1\] \(x\): the id is given twice in the report"),
+        (
+            lambda r: r["results"][0].update(samples=[], n=0),
+            r"results\[0\] \(x\) has no samples; compare draws its verdicts from them",
+        ),
+        (
+            lambda r: r["results"][0].update(n=7),
+            r"results\[0\] \(x\): n is 7 but it holds 10 samples",
+        ),
+        (
+            lambda r: r.update(results=[*r["results"], r["results"][0]]),
+            r"results\[1\] \(x\): the id is given twice in the report",
+        ),
     ],
     ids=["no-samples", "n-mismatch", "duplicate-id"],
-)  # fmt: skip
+)
 def test_cli_reports_that_cannot_be_compared_are_refused_by_name(tmp_path, change, message):
     good = write(tmp_path, "good.json", report([result("x", 2.0)]))
     data = report([result("x", 2.0)]).to_dict()
@@ -479,8 +542,9 @@ def test_cli_appends_markdown_to_the_step_summary(tmp_path):
     appended = summary.read_text().removeprefix("before\n")
     assert "compare" in appended
     assert appended != done.stdout  # markdown there, the table on stdout
-    refused = runner.invoke(cli_module.cli, ["compare", a, b],
-                            env={"GITHUB_STEP_SUMMARY": str(tmp_path)})  # fmt: skip
+    refused = runner.invoke(
+        cli_module.cli, ["compare", a, b], env={"GITHUB_STEP_SUMMARY": str(tmp_path)}
+    )
     assert refused.exit_code == 2
     assert "GITHUB_STEP_SUMMARY" in refused.stderr
 
@@ -661,9 +725,18 @@ def test_exact_figures_are_judged_on_their_values():
 
 def test_a_figure_below_its_resolution_is_unclear_and_shown_below_it():
     def pss(values):
-        return Result("conn.pooled.10.mem_per_conn", "PSS per connection", "bytes",
-                      sorted(values)[2], min(values), max(values), tuple(values), 5,
-                      runs=(1,) * 5, resolution=4096.0)  # fmt: skip
+        return Result(
+            "conn.pooled.10.mem_per_conn",
+            "PSS per connection",
+            "bytes",
+            sorted(values)[2],
+            min(values),
+            max(values),
+            tuple(values),
+            5,
+            runs=(1,) * 5,
+            resolution=4096.0,
+        )
 
     a = report([pss([-3000.0, 200.0, 1000.0, 1200.0, 2000.0])])
     b = report([pss([5000.0, 6000.0, 7000.0, 8000.0, 9000.0])], hostname="b")

@@ -68,12 +68,15 @@ def test_draw_tree_exact():
 def test_draw_tree_with_threads_as_pstree_does():
     """Threads first, in braces, then the child processes."""
     nodes = {
-        10: {**node(10, 1, "mariadbd"), "threads": [
-            {"tid": 21, "name": "one_conn", "state": "S"},
-            {"tid": 22, "name": "two_conn", "state": "R"},
-        ]},
+        10: {
+            **node(10, 1, "mariadbd"),
+            "threads": [
+                {"tid": 21, "name": "one_conn", "state": "S"},
+                {"tid": 22, "name": "two_conn", "state": "R"},
+            ],
+        },
         11: {**node(11, 10, fork_us=812.5), "threads": []},
-    }  # fmt: skip
+    }
     assert draw_tree(nest(nodes, 10)) == (
         "mariadbd(10) sleeping rss 2.0 KiB\n"
         "├─ {one_conn}(21) S\n"

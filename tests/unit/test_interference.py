@@ -73,8 +73,16 @@ def test_unreadable_proc_stat_is_refused(text, problem):
 # -- /proc/PID/stat and the process tree --------------------------------------------------
 
 
-def pid_stat(pid: int, ppid: int, utime: int, stime: int, cutime: int = 0, cstime: int = 0,
-             comm: str = "python", start: int = 5000) -> str:  # fmt: skip
+def pid_stat(
+    pid: int,
+    ppid: int,
+    utime: int,
+    stime: int,
+    cutime: int = 0,
+    cstime: int = 0,
+    comm: str = "python",
+    start: int = 5000,
+) -> str:
     """A /proc/PID/stat line with the fields the reader uses; the rest are zeros."""
     fields = ["S", str(ppid)] + ["0"] * 9 + [str(utime), str(stime), str(cutime), str(cstime)]
     fields += ["20", "0", "1", "0", str(start)] + ["0"] * 30
@@ -169,9 +177,11 @@ def test_live_descendants_count_as_own_by_their_change():
     # child used 0.3 s more; gone exited and was reaped by us (its whole 0.8 s is in own);
     # pid 52 now names a new process that used 0.1 s; a newborn used 0.05 s
     after = reading(
-        1.0, {0: (0.3 + 0.8 - 0.5 + 0.1 + 0.05 + 0.25, 0.0)}, own=0.8,
+        1.0,
+        {0: (0.3 + 0.8 - 0.5 + 0.1 + 0.05 + 0.25, 0.0)},
+        own=0.8,
         tree={child: 2.3, reused_new: 0.1, (53, 950): 0.05},
-    )  # fmt: skip
+    )
     result = interference_between(before, after, [0], TICK)
     # own = 0.8 (reaped) - 0.5 (its time before the window) + 0.3 + 0.1 + 0.05 - 1.0 (old 52)
     # so other = busy - own = 0.25 + 1.0 (old 52's vanished time is subtracted, not counted)
@@ -195,12 +205,14 @@ def test_only_descendants_timed_in_whole_ticks_widen_the_margin():
     bare = interference_between(replace(before, tree={}), replace(after, tree={}), [0], TICK)
     ticks = interference_between(before, after, [0], TICK)  # rounded: None, all in ticks
     assert ticks.other_margin == pytest.approx(bare.other_margin + 100 * USER_HZ_S / 5.0)
-    exact = interference_between(replace(before, rounded=frozenset()),
-                                 replace(after, rounded=frozenset()), [0], TICK)  # fmt: skip
+    exact = interference_between(
+        replace(before, rounded=frozenset()), replace(after, rounded=frozenset()), [0], TICK
+    )
     assert exact.other_margin == pytest.approx(bare.other_margin)  # schedstat: nothing to allow
     one = frozenset({(50, 7)})  # one of them reaped children: /proc/PID/stat's cutime
-    mixed = interference_between(replace(before, rounded=one), replace(after, rounded=one),
-                                 [0], TICK)  # fmt: skip
+    mixed = interference_between(
+        replace(before, rounded=one), replace(after, rounded=one), [0], TICK
+    )
     assert mixed.other_margin == pytest.approx(bare.other_margin + USER_HZ_S / 5.0)
     assert exact.other_cpu_share == ticks.other_cpu_share  # the shares themselves are unchanged
 
@@ -223,14 +235,26 @@ def test_sampling_margin_grows_as_the_window_shrinks_and_is_largest_half_busy():
 @pytest.mark.parametrize(
     ("before", "after", "cpus", "why"),
     [
-        (Reading(0.0, None, 0.0, {}, "/proc/stat: Permission denied"),
-         reading(1.0, {0: (1.0, 0.0)}, 1.0), [0], "Permission denied"),
-        (reading(0.0, {0: (0.0, 0.0)}, 0.0), reading(1.0, {0: (1.0, 0.0)}, 1.0), [3],
-         "CPU 3 has no line"),
-        (reading(1.0, {0: (0.0, 0.0)}, 0.0), reading(1.0, {0: (0.0, 0.0)}, 0.0), [0],
-         "an empty window"),
+        (
+            Reading(0.0, None, 0.0, {}, "/proc/stat: Permission denied"),
+            reading(1.0, {0: (1.0, 0.0)}, 1.0),
+            [0],
+            "Permission denied",
+        ),
+        (
+            reading(0.0, {0: (0.0, 0.0)}, 0.0),
+            reading(1.0, {0: (1.0, 0.0)}, 1.0),
+            [3],
+            "CPU 3 has no line",
+        ),
+        (
+            reading(1.0, {0: (0.0, 0.0)}, 0.0),
+            reading(1.0, {0: (0.0, 0.0)}, 0.0),
+            [0],
+            "an empty window",
+        ),
     ],
-)  # fmt: skip
+)
 def test_what_cannot_be_measured_is_null_with_a_reason(before, after, cpus, why):
     result = interference_between(before, after, cpus, TICK)
     assert result.other_cpu_share is None
@@ -253,8 +277,9 @@ class FakeHost:
         self.unreadable = False
         self.references: list[float | None] = [1.0, 1.5]  # the speed reference, in turn
 
-    def run(self, seconds: float, *, cpu: int, ours: float, others: float = 0.0,
-            steal: float = 0.0) -> None:  # fmt: skip
+    def run(
+        self, seconds: float, *, cpu: int, ours: float, others: float = 0.0, steal: float = 0.0
+    ) -> None:
         """Let ``seconds`` pass; ``cpu`` was busy ``ours + others`` of them."""
         self.now += seconds
         self.own += ours
@@ -355,8 +380,9 @@ def test_unreadable_proc_stat_falls_back_to_the_spread_with_a_note():
     }
     assert result.status == "ok"
     assert any("CPU interference not measured" in n for n in result.notes)
-    wide = make_result("switch.thread.same_core", "t", "us", [3.0, 4.0, 5.0, 6.0, 7.0],
-                       interference=meter.result)  # fmt: skip
+    wide = make_result(
+        "switch.thread.same_core", "t", "us", [3.0, 4.0, 5.0, 6.0, 7.0], interference=meter.result
+    )
     assert wide.status == "noisy"
 
 

@@ -33,10 +33,24 @@ from ostoolkit.stats import percentile
 
 MIB = 2**20
 SERVERS = ("postgres", "pgbouncer", "mariadb", "mariadb-pool")
-IDS = {"postgres": "postgres", "pgbouncer": "pgbouncer", "mariadb": "mariadb",
-       "mariadb-pool": "mariadb_pool"}  # fmt: skip
-FIGURES = ("tps", "p50", "p99", "connect", "mem_per_conn", "procs", "threads", "cpu_per_tx",
-           "switches_per_tx", "refused")  # fmt: skip
+IDS = {
+    "postgres": "postgres",
+    "pgbouncer": "pgbouncer",
+    "mariadb": "mariadb",
+    "mariadb-pool": "mariadb_pool",
+}
+FIGURES = (
+    "tps",
+    "p50",
+    "p99",
+    "connect",
+    "mem_per_conn",
+    "procs",
+    "threads",
+    "cpu_per_tx",
+    "switches_per_tx",
+    "refused",
+)
 REFUSAL = "FATAL: sorry, too many clients already"
 # Per server and client count: transactions in 2 s, PSS per connection, client and server CPU.
 PLAN = {
@@ -212,8 +226,11 @@ def test_one_table_per_client_count_with_pgbench_where_it_ran():
     assert hundred["replaces_results"]
     # pgbench did not run at 10 clients: no row for it there
     assert [row["server"] for row in ten["rows"]] == [
-        "PostgreSQL", "PgBouncer", "MariaDB", "MariaDB (thread pool)",
-    ]  # fmt: skip
+        "PostgreSQL",
+        "PgBouncer",
+        "MariaDB",
+        "MariaDB (thread pool)",
+    ]
     assert [row["server"] for row in hundred["rows"]][-1] == "pgbench -S (PostgreSQL)"
     assert hundred["rows"][-1]["tx/s"] == 2000.0
     assert hundred["rows"][-1]["p99"] is None
@@ -230,12 +247,15 @@ def test_one_table_per_client_count_with_pgbench_where_it_ran():
 def test_two_charts_per_server_with_two_counts_or_more():
     made = charts(run())
     assert [c["title"] for c in made] == [
-        "PostgreSQL: transactions per second", "PostgreSQL: PSS per connection (KiB)",
-        "PgBouncer: transactions per second", "PgBouncer: PSS per connection (KiB)",
-        "MariaDB: transactions per second", "MariaDB: PSS per connection (KiB)",
+        "PostgreSQL: transactions per second",
+        "PostgreSQL: PSS per connection (KiB)",
+        "PgBouncer: transactions per second",
+        "PgBouncer: PSS per connection (KiB)",
+        "MariaDB: transactions per second",
+        "MariaDB: PSS per connection (KiB)",
         "MariaDB (thread pool): transactions per second",
         "MariaDB (thread pool): PSS per connection (KiB)",
-    ]  # fmt: skip
+    ]
     assert made[0]["x"] == ["10", "100"]
     assert made[0]["values"] == [800, 1000]
     assert made[1]["values"] == [3072.0, 2048.0]
@@ -304,8 +324,10 @@ def test_servers_data_holds_versions_and_start_times():
 
 def test_resolve_servers_orders_and_refuses_unknown_names(monkeypatch):
     assert resolve_servers(["pgbouncer", "mariadb", "postgres"]) == (
-        "postgres", "mariadb", "pgbouncer",
-    )  # fmt: skip
+        "postgres",
+        "mariadb",
+        "pgbouncer",
+    )
     assert resolve_servers(["mariadb-pool", "mariadb-pool"]) == ("mariadb-pool",)
     with pytest.raises(InvalidRequest) as caught:
         resolve_servers(["postgres", "oracle"])

@@ -22,11 +22,18 @@ HOST = {
 
 def report():
     switch = Result(
-        "switch.process.same_core", "process switch, same core (net)", "us",
-        2.5, 2.25, 2.75, (2.25, 2.5, 2.75), 3,
+        "switch.process.same_core",
+        "process switch, same core (net)",
+        "us",
+        2.5,
+        2.25,
+        2.75,
+        (2.25, 2.5, 2.75),
+        3,
         extra={"gross_us": 3.0, "baseline_us": 0.5, "switches_per_hop": 1.0},
-        claim="~5 µs", verdict="2.0× faster than the article's ~5 µs",
-    )  # fmt: skip
+        claim="~5 µs",
+        verdict="2.0× faster than the article's ~5 µs",
+    )
     rt = Result("roundtrip.process.same_core", "round trip", "us", 6.0, 5.5, 6.5, (6.0,), 1)
     m = Measurement((switch, rt), ("threads switch 1.1× faster here",), ("be careful",))
     return build_report("measure-switch", [], m, HOST, "2026-11-25T08:00:00Z", 1.0)

@@ -61,76 +61,151 @@ def comparison(id, host, median, **fields):
 def figure(id, label, unit, section, values, headline=False):
     """One figure across HOSTS: values holds (median, fields) per host."""
     return [
-        comparison(id, host, median, label=label, unit=unit, section=section,
-                   headline=headline, **extra)
+        comparison(
+            id, host, median, label=label, unit=unit, section=section, headline=headline, **extra
+        )
         for host, (median, extra) in zip(HOSTS, values, strict=True)
-    ]  # fmt: skip
+    ]
 
 
 SWITCH = figure(
-    "switch.process.same_core", "process switch, same core (net)", "us", "switch",
+    "switch.process.same_core",
+    "process switch, same core (net)",
+    "us",
+    "switch",
     [
         (2.46, {"strip": [0, 1, 2, 7, 8, 3, 1, 0], "status": "noisy"}),
-        (2.62, {"ratio": 1.065, "ci_low": 1.031, "ci_high": 1.108, "verdict": "slower",
+        (
+            2.62,
+            {
+                "ratio": 1.065,
+                "ci_low": 1.031,
+                "ci_high": 1.108,
+                "verdict": "slower",
                 "reason": "interval outside the band",
-                "strip": [0, 0, 1, 2, 8, 6, 3, 1], "status": "noisy", "other_cpu_share": 0.15}),
-        (2.47, {"ratio": 1.004, "ci_low": 0.98, "ci_high": 1.02, "verdict": "same",
-                "strip": [0, 1, 2, 8, 7, 3, 1, 0]}),
+                "strip": [0, 0, 1, 2, 8, 6, 3, 1],
+                "status": "noisy",
+                "other_cpu_share": 0.15,
+            },
+        ),
+        (
+            2.47,
+            {
+                "ratio": 1.004,
+                "ci_low": 0.98,
+                "ci_high": 1.02,
+                "verdict": "same",
+                "strip": [0, 1, 2, 8, 7, 3, 1, 0],
+            },
+        ),
     ],
     headline=True,
-)  # fmt: skip
+)
 ROUNDTRIP = figure(
-    "roundtrip.process.same_core", "process switch, same core (round trip, raw)", "us", "switch",
+    "roundtrip.process.same_core",
+    "process switch, same core (round trip, raw)",
+    "us",
+    "switch",
     [
         (7.2, {"strip": [1, 3, 8, 2, 1, 0, 0, 0]}),
-        (7.25, {"ratio": 1.007, "ci_low": 0.99, "ci_high": 1.03,
-                "strip": [1, 2, 8, 3, 1, 0, 0, 0]}),
-        (7.21, {"ratio": 1.001, "ci_low": 0.99, "ci_high": 1.01,
-                "strip": [1, 3, 8, 2, 1, 0, 0, 0]}),
+        (
+            7.25,
+            {"ratio": 1.007, "ci_low": 0.99, "ci_high": 1.03, "strip": [1, 2, 8, 3, 1, 0, 0, 0]},
+        ),
+        (
+            7.21,
+            {"ratio": 1.001, "ci_low": 0.99, "ci_high": 1.01, "strip": [1, 3, 8, 2, 1, 0, 0, 0]},
+        ),
     ],
-)  # fmt: skip
+)
 FORK = figure(
-    "spawn.fork", "fork + _exit + waitpid", "us", "spawn",
+    "spawn.fork",
+    "fork + _exit + waitpid",
+    "us",
+    "spawn",
     [
         (2368.0, {"strip": [2, 8, 4, 0, 0, 0, 3, 0], "status": "bimodal"}),
-        (2190.0, {"ratio": 0.925, "ci_low": 0.90, "ci_high": 0.94, "verdict": "faster",
-                  "reason": "interval outside the band",
-                  "strip": [6, 8, 1, 0, 0, 0, 0, 0]}),
-        (None, {"verdict": "missing", "reason": "missing here", "n": 0, "p10": None,
-                "p90": None, "status": None, "strip": None}),
+        (
+            2190.0,
+            {
+                "ratio": 0.925,
+                "ci_low": 0.90,
+                "ci_high": 0.94,
+                "verdict": "faster",
+                "reason": "interval outside the band",
+                "strip": [6, 8, 1, 0, 0, 0, 0, 0],
+            },
+        ),
+        (
+            None,
+            {
+                "verdict": "missing",
+                "reason": "missing here",
+                "n": 0,
+                "p10": None,
+                "p90": None,
+                "status": None,
+                "strip": None,
+            },
+        ),
     ],
     headline=True,
-)  # fmt: skip
+)
 MEMORY = figure(
-    "memory.process.uss_per_worker", "forked process: USS per worker", "bytes", "memory",
+    "memory.process.uss_per_worker",
+    "forked process: USS per worker",
+    "bytes",
+    "memory",
     [
         (507_930.0, {"strip": [0, 0, 0, 8, 0, 0, 0, 0], "n": 3}),
-        (534_000.0, {"ratio": 1.051, "verdict": "unclear", "reason": "few samples", "n": 3,
-                     "strip": [0, 0, 0, 0, 8, 0, 0, 0]}),
-        (508_000.0, {"ratio": 1.0, "ci_low": 0.97, "ci_high": 1.03, "n": 3,
-                     "strip": [0, 0, 0, 8, 0, 0, 0, 0]}),
+        (
+            534_000.0,
+            {
+                "ratio": 1.051,
+                "verdict": "unclear",
+                "reason": "few samples",
+                "n": 3,
+                "strip": [0, 0, 0, 0, 8, 0, 0, 0],
+            },
+        ),
+        (
+            508_000.0,
+            {
+                "ratio": 1.0,
+                "ci_low": 0.97,
+                "ci_high": 1.03,
+                "n": 3,
+                "strip": [0, 0, 0, 8, 0, 0, 0, 0],
+            },
+        ),
     ],
     headline=True,
-)  # fmt: skip
+)
 QPS = figure(
-    "conn.process.100.qps", "process-per-connection, 100 clients: queries per second", "per_s",
+    "conn.process.100.qps",
+    "process-per-connection, 100 clients: queries per second",
+    "per_s",
     "connections",
     [
         (22_754.0, {"n": 1}),
-        (11_230.0, {"ratio": 0.494, "verdict": "lower", "reason": "one sample", "n": 1,
-                    "regressed": True}),
+        (
+            11_230.0,
+            {"ratio": 0.494, "verdict": "lower", "reason": "one sample", "n": 1, "regressed": True},
+        ),
         (22_500.0, {"ratio": 0.989, "reason": "one sample", "n": 1}),
     ],
-)  # fmt: skip
+)
 THREADS = figure(
-    "conn.process.100.threads", "process-per-connection, 100 clients: server threads", "count",
+    "conn.process.100.threads",
+    "process-per-connection, 100 clients: server threads",
+    "count",
     "connections",
     [
         (101.0, {"n": 1}),
         (101.0, {"ratio": 1.0, "reason": "one sample", "n": 1}),
         (101.0, {"ratio": 1.0, "reason": "one sample", "n": 1}),
     ],
-)  # fmt: skip
+)
 # Listed out of section order, and a non-headline figure before a headline one, on purpose.
 COMPARISONS = [*MEMORY, *QPS, *THREADS, *ROUNDTRIP, *SWITCH, *FORK]
 
@@ -147,21 +222,38 @@ def data(**changes):
             GH: {"same": 5, "missing": 1},
         },
         "regressions": [
-            {"id": "conn.process.100.qps", "label": QPS[1]["label"], "unit": "per_s",
-             "host": CI, "verdict": "lower", "ratio": 0.494, "ci_low": None, "ci_high": None},
+            {
+                "id": "conn.process.100.qps",
+                "label": QPS[1]["label"],
+                "unit": "per_s",
+                "host": CI,
+                "verdict": "lower",
+                "ratio": 0.494,
+                "ci_low": None,
+                "ci_high": None,
+            },
         ],
         "host_differences": [
             {"field": "CPU model", "values": ["AMD EPYC 7B13", "AMD EPYC", "Intel Xeon 8370C"]},
             {"field": "kernel", "values": ["6.18.44", "6.18.44", "6.8.0"]},
         ],
-    }  # fmt: skip
+    }
     base.update(changes)
     return base
 
 
 def compare_report(**changes):
-    return Report("compare", ("compare",), "2026-11-25T09:00:00Z", 0.2, {}, (),
-                  ("6 result ids, 6 in more than one report",), (), data(**changes))  # fmt: skip
+    return Report(
+        "compare",
+        ("compare",),
+        "2026-11-25T09:00:00Z",
+        0.2,
+        {},
+        (),
+        ("6 result ids, 6 in more than one report",),
+        (),
+        data(**changes),
+    )
 
 
 def _md_escaped(text):
@@ -197,15 +289,26 @@ def test_cells_exact():
     assert compare_cell(MEMORY[1], base=fewer) == "521.5 KiB 1.05× 2 samples unclear ▁▁▁▁█▁▁▁"
     assert compare_cell(dict(MEMORY[1], n=None)) == "521.5 KiB 1.05× few samples unclear ▁▁▁▁█▁▁▁"
     assert compare_cell(QPS[1]) == "11,230/s 0.49× one sample lower"
-    missing_base = dict(FORK[1], verdict="missing", reason="missing in the baseline", ratio=None,
-                        ci_low=None, ci_high=None)  # fmt: skip
+    missing_base = dict(
+        FORK[1],
+        verdict="missing",
+        reason="missing in the baseline",
+        ratio=None,
+        ci_low=None,
+        ci_high=None,
+    )
     assert compare_cell(missing_base) == "2,190 µs no baseline missing ▇█▃▁▁▁▁▁"
     assert compare_cell(None) == "—"
 
 
 def test_a_host_that_moved_as_far_is_marked_in_the_cell_named_in_markdown_and_the_legend():
-    moved = dict(SWITCH[1], verdict="unclear", reason="host moved as far", host_ratio=1.42,
-                 other_cpu_share=0.0)  # fmt: skip
+    moved = dict(
+        SWITCH[1],
+        verdict="unclear",
+        reason="host moved as far",
+        host_ratio=1.42,
+        other_cpu_share=0.0,
+    )
     assert compare_cell(moved) == "2.62 µs 1.06× [1.03–1.11] unclear ▁▁▃▄█▇▄▃ ~↕"
     assert compare_cell_markdown(moved) == (
         "2.62 µs 1.06× [1.03–1.11] **unclear** (host 1.42×) ▁▁▃▄█▇▄▃ \\~↕"
@@ -249,8 +352,10 @@ def test_every_line_fits_120_columns_with_three_long_host_labels():
 
 
 def test_every_line_fits_with_long_figure_labels_and_values():
-    long = [dict(c, label="a figure whose label goes on and on " * 3, median=123_456_789.0)
-            for c in COMPARISONS]  # fmt: skip
+    long = [
+        dict(c, label="a figure whose label goes on and on " * 3, median=123_456_789.0)
+        for c in COMPARISONS
+    ]
     text = render(compare_report(comparisons=long), "table")
     assert all(len(line) <= TABLE_WIDTH for line in lines(text))
     assert "a figure whose label goes on and on" in text
@@ -258,8 +363,12 @@ def test_every_line_fits_with_long_figure_labels_and_values():
 
 def test_sections_in_order_headline_first():
     text = render(compare_report(), "table")
-    titles = ["context switches", "creating processes and threads", "memory per worker",
-              "connections"]  # fmt: skip
+    titles = [
+        "context switches",
+        "creating processes and threads",
+        "memory per worker",
+        "connections",
+    ]
     found = [line for line in lines(text) if line in titles]
     assert found == titles
     switch = text.index("context switches")
@@ -304,21 +413,76 @@ def test_two_hosts_show_value_and_interval():
 def test_small_table_exact():
     hosts = ["a", "b"]
     comparisons = [
-        comparison("x", "a", 2.0, label="thread switch", section="switch", headline=True,
-                   baseline="a", verdict="baseline", strip=[1, 8, 2, 0, 0, 0, 0, 0]),
-        comparison("x", "b", 2.5, label="thread switch", section="switch", headline=True,
-                   baseline="a", ratio=1.25, ci_low=1.2, ci_high=1.3, verdict="slower",
-                   strip=[0, 0, 0, 0, 1, 8, 2, 0]),
-        comparison("m", "a", 1024.0, label="USS", unit="bytes", section="memory",
-                   baseline="a", verdict="baseline", n=1),
-        comparison("m", "b", 1024.0, label="USS", unit="bytes", section="memory",
-                   baseline="a", ratio=1.0, verdict="same", reason="one sample", n=1),
-    ]  # fmt: skip
-    report = Report("compare", (), "t", 0.0, {}, (), (), (), {
-        "hosts": hosts, "baseline": "a", "threshold": 0.05, "changed_only": False,
-        "comparisons": comparisons, "summary": {"b": {"slower": 1, "same": 1}},
-        "regressions": [], "host_differences": [{"field": "kernel", "values": ["6.1", "6.8"]}],
-    })  # fmt: skip
+        comparison(
+            "x",
+            "a",
+            2.0,
+            label="thread switch",
+            section="switch",
+            headline=True,
+            baseline="a",
+            verdict="baseline",
+            strip=[1, 8, 2, 0, 0, 0, 0, 0],
+        ),
+        comparison(
+            "x",
+            "b",
+            2.5,
+            label="thread switch",
+            section="switch",
+            headline=True,
+            baseline="a",
+            ratio=1.25,
+            ci_low=1.2,
+            ci_high=1.3,
+            verdict="slower",
+            strip=[0, 0, 0, 0, 1, 8, 2, 0],
+        ),
+        comparison(
+            "m",
+            "a",
+            1024.0,
+            label="USS",
+            unit="bytes",
+            section="memory",
+            baseline="a",
+            verdict="baseline",
+            n=1,
+        ),
+        comparison(
+            "m",
+            "b",
+            1024.0,
+            label="USS",
+            unit="bytes",
+            section="memory",
+            baseline="a",
+            ratio=1.0,
+            verdict="same",
+            reason="one sample",
+            n=1,
+        ),
+    ]
+    report = Report(
+        "compare",
+        (),
+        "t",
+        0.0,
+        {},
+        (),
+        (),
+        (),
+        {
+            "hosts": hosts,
+            "baseline": "a",
+            "threshold": 0.05,
+            "changed_only": False,
+            "comparisons": comparisons,
+            "summary": {"b": {"slower": 1, "same": 1}},
+            "regressions": [],
+            "host_differences": [{"field": "kernel", "values": ["6.1", "6.8"]}],
+        },
+    )
     expected = """\
 ostoolkit compare: b against a
 
@@ -358,8 +522,11 @@ def test_changed_only_hides_rows_of_only_same_and_baseline():
 
 
 def test_changed_only_with_nothing_changed():
-    quiet = [c for c in COMPARISONS if c["id"] in ("roundtrip.process.same_core",
-                                                   "conn.process.100.threads")]  # fmt: skip
+    quiet = [
+        c
+        for c in COMPARISONS
+        if c["id"] in ("roundtrip.process.same_core", "conn.process.100.threads")
+    ]
     report = compare_report(changed_only=True, comparisons=quiet, regressions=[])
     assert "no figure changed: every one is the same within the band" in render(report, "table")
     assert "no figure changed" in render(report, "markdown")
@@ -379,10 +546,23 @@ def test_regressions_block():
 
 
 def test_regression_line_with_an_interval_and_one_other_host():
-    regression = {"id": "x", "label": "thread switch", "host": "b", "verdict": "slower",
-                  "ratio": 1.25, "ci_low": 1.2, "ci_high": 1.3}  # fmt: skip
-    two = compare_report(hosts=["a", "b"], baseline="a", comparisons=[], summary={},
-                         regressions=[regression], fail_above=1.1)  # fmt: skip
+    regression = {
+        "id": "x",
+        "label": "thread switch",
+        "host": "b",
+        "verdict": "slower",
+        "ratio": 1.25,
+        "ci_low": 1.2,
+        "ci_high": 1.3,
+    }
+    two = compare_report(
+        hosts=["a", "b"],
+        baseline="a",
+        comparisons=[],
+        summary={},
+        regressions=[regression],
+        fail_above=1.1,
+    )
     text = render(two, "table")
     assert "1 regression: worse than a by more than --fail-above 1.10×:\n" in text
     assert "  ✗ thread switch: 1.25× [1.20–1.30] slower (x)\n" in text
@@ -396,8 +576,16 @@ def test_host_block_lists_only_the_given_differences():
     block = out[start : out.index("", start)]
     rule = next(i for i, line in enumerate(block) if line.startswith("----"))
     assert [line.split("  ")[0] for line in block[rule + 1 :]] == ["CPU model", "kernel"]
-    assert block[rule + 1].split()[2:] == ["AMD", "EPYC", "7B13", "AMD", "EPYC", "Intel", "Xeon",
-                                           "8370C"]  # fmt: skip
+    assert block[rule + 1].split()[2:] == [
+        "AMD",
+        "EPYC",
+        "7B13",
+        "AMD",
+        "EPYC",
+        "Intel",
+        "Xeon",
+        "8370C",
+    ]
     no_diff = render(compare_report(host_differences=[]), "table")
     assert "host field" not in no_diff
 
@@ -410,8 +598,12 @@ def test_markdown_grouped_tables_summary_and_legend():
     assert md.startswith("### ostoolkit compare\n")
     assert f"- {CI} vs {BASE}: 1 slower, 1 faster, 1 lower, 2 same, 1 unclear" in md
     headings = re.findall(r"^#### (.+)$", md, flags=re.M)
-    assert headings == ["context switches", "creating processes and threads",
-                        "memory per worker", "connections"]  # fmt: skip
+    assert headings == [
+        "context switches",
+        "creating processes and threads",
+        "memory per worker",
+        "connections",
+    ]
     header = f"| figure | {BASE} (baseline) | {CI} | {GH} |"
     assert md.count(header) == 4
     assert "| process switch, same core (net) | 2.46 µs ▁▃▄▇█▄▃▁ \\~ | " in md

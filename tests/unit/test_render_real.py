@@ -27,11 +27,21 @@ TABLES = [
     },
 ]
 CHARTS = [
-    {"title": "PostgreSQL: transactions per second", "x_label": "clients", "y_label": "tx/s",
-     "x": ["10", "100"], "values": [800, 1000]},
-    {"title": "PostgreSQL: PSS per connection (KiB)", "x_label": "clients", "y_label": "KiB",
-     "x": ["10", "100"], "values": [3072.0, 2048.5]},
-]  # fmt: skip
+    {
+        "title": "PostgreSQL: transactions per second",
+        "x_label": "clients",
+        "y_label": "tx/s",
+        "x": ["10", "100"],
+        "values": [800, 1000],
+    },
+    {
+        "title": "PostgreSQL: PSS per connection (KiB)",
+        "x_label": "clients",
+        "y_label": "KiB",
+        "x": ["10", "100"],
+        "values": [3072.0, 2048.5],
+    },
+]
 RESULT = make_result("conn.postgres.10.tps", "PostgreSQL, 10 clients: tx/s", "per_s", [800.0])
 
 

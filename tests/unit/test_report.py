@@ -33,8 +33,14 @@ def test_json_round_trip(tmp_path):
     assert load_report(path) == report
     data = json.loads(path.read_text())
     assert list(data)[:7] == [
-        "schema", "tool", "command", "argv", "started_at", "duration_s", "host",
-    ]  # fmt: skip
+        "schema",
+        "tool",
+        "command",
+        "argv",
+        "started_at",
+        "duration_s",
+        "host",
+    ]
     assert data["schema"] == SCHEMA
     assert data["duration_s"] == 1.235
     assert data["results"][0]["median"] == 2.1

@@ -10,16 +10,28 @@ from ostoolkit.measure.ring import RingCell, RingConfig, cell_results, check_rin
 
 
 def cell(model: str, tasks: int, kb: int, net: float, per_hop: float = 1.0) -> RingCell:
-    return RingCell(model, tasks, kb, 1, laps=10, gross_us=[net + 0.5] * 3,
-                    baseline_us=[0.5] * 3, switches_per_hop=[per_hop] * 3)  # fmt: skip
+    return RingCell(
+        model,
+        tasks,
+        kb,
+        1,
+        laps=10,
+        gross_us=[net + 0.5] * 3,
+        baseline_us=[0.5] * 3,
+        switches_per_hop=[per_hop] * 3,
+    )
 
 
 def test_the_two_task_ring_is_added_for_the_working_set_curve():
     config = RingConfig(tasks=(8, 32), sizes_kb=(0, 64), models=("process",))
     assert config.cells() == [
-        ("process", 8, 0), ("process", 8, 64), ("process", 32, 0), ("process", 32, 64),
-        ("process", 2, 0), ("process", 2, 64),
-    ]  # fmt: skip
+        ("process", 8, 0),
+        ("process", 8, 64),
+        ("process", 32, 0),
+        ("process", 32, 64),
+        ("process", 2, 0),
+        ("process", 2, 64),
+    ]
     assert ring.ring_steps(config) == 6
 
 
@@ -28,8 +40,12 @@ def test_ids_of_rings_and_of_the_working_set_curve():
     cells = (cell("thread", 2, 0, 1.0), cell("thread", 2, 64, 2.0), cell("thread", 32, 64, 5.0))
     ids = {r.id for c in cells for r in cell_results(c, config, None)}
     # the two-task ring with a working set is the curve's point only: one id per figure
-    assert ids == {"ring.thread.2", "switch.thread.ws.0", "switch.thread.ws.64",
-                   "ring.thread.32.ws.64"}  # fmt: skip
+    assert ids == {
+        "ring.thread.2",
+        "switch.thread.ws.0",
+        "switch.thread.ws.64",
+        "ring.thread.32.ws.64",
+    }
     curve_only = RingConfig(tasks=(2,), sizes_kb=(0, 64), models=("thread",))
     assert [r.id for r in cell_results(cell("thread", 2, 0, 1.0), curve_only, None)] == [
         "switch.thread.ws.0"
@@ -64,8 +80,11 @@ def test_bad_rings_are_refused_before_any_fork(config, words):
 
 
 def test_findings_say_how_cost_grows_with_the_ring_and_the_working_set():
-    cells = [cell("process", 2, 0, 1.0), cell("process", 256, 0, 8.0),
-             cell("process", 2, 1024, 16.0)]  # fmt: skip
+    cells = [
+        cell("process", 2, 0, 1.0),
+        cell("process", 256, 0, 8.0),
+        cell("process", 2, 1024, 16.0),
+    ]
     said = ring_findings(cells, {"L1d": 48, "L2": 2048})
     assert said[0].startswith("process switches cost 1.00 µs in a ring of 2 and 8.00 µs")
     assert "(8.0×)" in said[0]
@@ -77,8 +96,13 @@ def test_findings_say_how_cost_grows_with_the_ring_and_the_working_set():
 
 
 def test_charts_mark_the_cache_that_holds_both_working_sets():
-    cells = [cell("process", 2, 0, 1.0), cell("process", 2, 16, 1.1), cell("process", 2, 64, 1.3),
-             cell("process", 2, 4096, 20.0), cell("process", 32, 0, 3.0)]  # fmt: skip
+    cells = [
+        cell("process", 2, 0, 1.0),
+        cell("process", 2, 16, 1.1),
+        cell("process", 2, 64, 1.3),
+        cell("process", 2, 4096, 20.0),
+        cell("process", 32, 0, 3.0),
+    ]
     caches = {"L1d": 48, "L2": 2048, "L3": 32768}
     by_title = {c["title"]: c for c in ring.ring_charts(cells, caches)}
     curve = by_title["process switch by working set"]

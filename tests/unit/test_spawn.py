@@ -153,9 +153,12 @@ def test_parent_finding_names_what_fork_copied():
     from ostoolkit.report import make_result
 
     fork = make_result(
-        "spawn.fork", "fork", "us", [900.0],
+        "spawn.fork",
+        "fork",
+        "us",
+        [900.0],
         extra={"parent_vmrss_kb": 23552, "parent_mappings": 214, "parent_vmpte_kb": 88},
-    )  # fmt: skip
+    )
     assert parent_finding([fork]) == (
         "fork's cost is its parent's: the parent timed here is a Python process with 23.0 MiB "
         "resident in 214 memory mappings (page tables 88 KiB), all of which fork copies; "

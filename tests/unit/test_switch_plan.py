@@ -108,16 +108,21 @@ def test_topology_measures_every_placement_the_host_has(monkeypatch):
     from ostoolkit.topology import Placement, Plan, Skipped
 
     plan = Plan(
-        placements=[Placement("same_cpu", (0, 0), "one CPU"),
-                    Placement("smt_sibling", (0, 8), "threads of one core"),
-                    Placement("other_node", (0, 4), "two nodes")],
+        placements=[
+            Placement("same_cpu", (0, 0), "one CPU"),
+            Placement("smt_sibling", (0, 8), "threads of one core"),
+            Placement("other_node", (0, 4), "two nodes"),
+        ],
         skipped=[Skipped("other_llc", "one L3 per node")],
-    )  # fmt: skip
+    )
     monkeypatch.setattr(placement, "survey", lambda allowed: plan)
     pairs, notes = plan_pairs([0, 4, 8], None, ("topology",))
     assert [(p.placement, p.cpu_a, p.cpu_b) for p in pairs] == [
-        ("same_core", 0, 0), ("smt_sibling", 0, 8), ("other_node", 0, 4), ("unpinned", -1, -1)
-    ]  # fmt: skip
+        ("same_core", 0, 0),
+        ("smt_sibling", 0, 8),
+        ("other_node", 0, 4),
+        ("unpinned", -1, -1),
+    ]
     assert notes == ["placements not measured here: other_llc (one L3 per node)"]
     assert not pairs[-1].pinned
     with pytest.raises(InvalidRequest, match="leave out --cpus"):
@@ -128,8 +133,12 @@ def test_placements_skipped_for_one_reason_share_one_line():
     from ostoolkit.measure.placement import skipped_line
 
     only = "only CPU 0 is allowed"
-    skipped = [("smt_sibling", only), ("same_llc", only), ("other_node", "one NUMA node"),
-               ("cross_core", only)]  # fmt: skip
+    skipped = [
+        ("smt_sibling", only),
+        ("same_llc", only),
+        ("other_node", "one NUMA node"),
+        ("cross_core", only),
+    ]
     assert skipped_line(skipped) == [
         "placements not measured here: smt_sibling, same_llc, cross_core (only CPU 0 is "
         "allowed); other_node (one NUMA node)"

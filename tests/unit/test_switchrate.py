@@ -165,12 +165,28 @@ def test_config_presets_and_steps():
 # -- struct perf_event_attr ------------------------------------------------------------------
 
 OFFSETS = {
-    "type": 0, "size": 4, "config": 8, "sample_period": 16, "sample_type": 24,
-    "read_format": 32, "flags": 40, "wakeup_events": 48, "bp_type": 52, "config1": 56,
-    "config2": 64, "branch_sample_type": 72, "sample_regs_user": 80, "sample_stack_user": 88,
-    "clockid": 92, "sample_regs_intr": 96, "aux_watermark": 104, "sample_max_stack": 108,
-    "aux_sample_size": 112, "sig_data": 120, "config3": 128,
-}  # fmt: skip
+    "type": 0,
+    "size": 4,
+    "config": 8,
+    "sample_period": 16,
+    "sample_type": 24,
+    "read_format": 32,
+    "flags": 40,
+    "wakeup_events": 48,
+    "bp_type": 52,
+    "config1": 56,
+    "config2": 64,
+    "branch_sample_type": 72,
+    "sample_regs_user": 80,
+    "sample_stack_user": 88,
+    "clockid": 92,
+    "sample_regs_intr": 96,
+    "aux_watermark": 104,
+    "sample_max_stack": 108,
+    "aux_sample_size": 112,
+    "sig_data": 120,
+    "config3": 128,
+}
 
 
 def test_perf_event_attr_has_the_kernels_layout():
@@ -400,8 +416,9 @@ def test_verdict_per_cpu_under_taskset_counts_every_online_cpu():
 
 
 def test_verdict_on_billions_of_instructions():
-    assert judge_instruction_rate(2.5e9, False).endswith("2.50 billion instructions a second: "
-                                                         "as the article says")  # fmt: skip
+    assert judge_instruction_rate(2.5e9, False).endswith(
+        "2.50 billion instructions a second: as the article says"
+    )
     slow = judge_instruction_rate(4e8, True)
     assert "0.40 billion instructions a second in user space alone" in slow
     assert slow.endswith("fewer than the article's billions")

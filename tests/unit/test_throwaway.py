@@ -13,8 +13,11 @@ from ostoolkit.errors import InvalidRequest
 def test_a_missing_program_names_its_debian_package(monkeypatch):
     monkeypatch.setattr(throwaway.shutil, "which", lambda name, path=None: None)
     monkeypatch.setattr(throwaway.glob, "glob", lambda pattern: [])
-    for kind, package in (("postgres", "postgresql"), ("mariadb", "mariadb-server"),
-                          ("mariadb-pool", "mariadb-server")):  # fmt: skip
+    for kind, package in (
+        ("postgres", "postgresql"),
+        ("mariadb", "mariadb-server"),
+        ("mariadb-pool", "mariadb-server"),
+    ):
         with pytest.raises(InvalidRequest, match=f"install Debian's {package} package"):
             throwaway.check_installed(kind)
     assert throwaway.installed() == ()

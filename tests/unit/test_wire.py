@@ -43,8 +43,12 @@ def data_row(*values: bytes | None) -> bytes:
 
 def error_response(severity: str, code: str, message: str) -> bytes:
     """An ErrorResponse: fields as a code byte and a NUL-terminated string, then a NUL."""
-    fields = (b"S" + severity.encode(), b"V" + severity.encode(), b"C" + code.encode(),
-              b"M" + message.encode())  # fmt: skip
+    fields = (
+        b"S" + severity.encode(),
+        b"V" + severity.encode(),
+        b"C" + code.encode(),
+        b"M" + message.encode(),
+    )
     return pg(b"E", b"".join(f + b"\0" for f in fields) + b"\0")
 
 
