@@ -90,9 +90,8 @@ def _user_tasks(uid: int) -> int:
 def task_headroom() -> tuple[int | None, str]:
     """How many more tasks (processes or threads) this user may start, and the binding limit.
 
-    RLIMIT_NPROC counts every task of the real user id (getrlimit(2)) unless it does not bind
-    this process (``nproc_exemption``); kernel.threads-max and kernel.pid_max bound the whole
-    system (proc(5)). None means no limit was found.
+    RLIMIT_NPROC (unless ``nproc_exemption``), kernel.threads-max and kernel.pid_max (proc(5));
+    None means no limit was found.
     """
     candidates: list[tuple[int, str]] = []
     soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
@@ -231,8 +230,7 @@ def threads_that_fit(room: int, per_thread: int, arena: int = 0, arenas: int = 0
     """The most threads whose reservations fit in ``room`` bytes at the worst: each reserves
     ``per_thread``, and each of the first ``arenas`` also a malloc arena of ``arena`` bytes.
 
-    glibc makes fewer arenas when one does not fit (it falls back to mmap), so more threads
-    may start; this is the count that always does, however the threads interleave.
+    glibc falls back to mmap when an arena does not fit, so this many always start.
     """
     if room <= 0 or per_thread <= 0:
         return 0
@@ -267,8 +265,7 @@ def check_thread_room(threads: int, what: str, option: str) -> None:
     """Refuse, before any work, ``threads`` threads in a process forked from this one that
     its address-space (RLIMIT_AS) or data (RLIMIT_DATA) limit cannot hold.
 
-    Each thread reserves its whole stack at once (``thread_stack_bytes``, 8 MiB by default
-    on most hosts: ``ulimit -s``); under RLIMIT_AS glibc's malloc arenas count as well.
+    Each thread reserves its whole stack at once (``ulimit -s``); under RLIMIT_AS arenas count.
     """
     stack = thread_stack_bytes()
     per_thread = stack + os.sysconf("SC_PAGE_SIZE") + THREAD_OVERHEAD  # and its guard page

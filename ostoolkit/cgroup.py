@@ -1,17 +1,9 @@
 """The CPU limit of this process's control group and how often it throttled us.
 
-A CFS quota (Docker's ``--cpus``, a Kubernetes CPU limit, systemd's ``CPUQuota``) lets a
-group's tasks run for ``quota`` microseconds in every ``period``, then stops them until the
-next period. A task stopped that way is neither running nor waiting for a busy CPU, so the
-other-tasks and steal shares stay near zero while a switch that straddles a stop takes
-milliseconds. Only the group's own counters show it: cgroup v2's ``cpu.max`` and
-``cpu.stat`` (``nr_periods``, ``nr_throttled``, ``throttled_usec``), v1's
-``cpu.cfs_quota_us``, ``cpu.cfs_period_us`` and ``cpu.stat`` (``throttled_time`` in ns).
-
-A quota set on any ancestor binds too, so every level from this process's group up to the
-root of the mounted hierarchy is read (/proc/self/cgroup for the path, /proc/self/mountinfo
-for where each hierarchy is mounted and which part of it the mount shows, as in a container).
-Nothing here raises: an unreadable or absent file means no limit seen there.
+A CFS quota (``--cpus``, a Kubernetes limit, ``CPUQuota``) stops a group's tasks until the
+next period once used up, unseen by the other-tasks and steal shares: only the group's own
+counters show it. Every level up to the mounted root is read, v2 or v1; nothing here raises.
+The files and why: docs/method.md, "Interference, measured".
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
 """Start, pin and always reap child processes and threads.
 
-Every child ostoolkit forks leads its own process group, gets SIGKILL when ostoolkit dies
-(``PR_SET_PDEATHSIG``, see prctl(2)), and is registered so that ``Children.close`` kills its
-whole group and reaps it: on normal exit, on exceptions, on Ctrl-C and, inside
-``raising_on_sigterm``, on SIGTERM.
-
-The parent-death signal is armed in one of two ways, both here: a forked Python child arms
-it itself (``arm_parent_death``); a program that is exec'd runs under ``die_with_us``'s argv
-(util-linux setpriv arms it before the program exists). Both then check that their parent is
-still the process that started them, since a parent that died first sends no signal.
-``ostoolkit/spawn-launcher``, the executable multiprocessing runs for a 'spawn' worker, is the
-same argv written in shell (tests/os/test_memory_os.py holds the two to one argv).
+Every child leads its own process group, dies with ostoolkit (PR_SET_PDEATHSIG, armed by a
+forked child itself or by setpriv before an exec'd program exists: ``die_with_us``) and is
+killed and reaped by ``Children.close`` on every exit path. The promises:
+docs/guarantees.md, "No process left behind".
 """
 
 from __future__ import annotations
@@ -41,6 +34,7 @@ THREAD_JOIN_TIMEOUT_S = 5.0
 _TEARDOWN_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 # What ``die_with_us`` has /bin/sh run, once setpriv armed the parent-death signal: the
 # program ($2...) starts only if the parent is still the process whose pid is $1.
+# ostoolkit/spawn-launcher is the same in shell (tests/os/test_memory_os.py holds them alike).
 GUARD = '[ "$PPID" = "$1" ] || exit 1; shift; exec "$@"'
 
 
@@ -99,10 +93,8 @@ def fork_descendant(target: Callable[[], object]) -> int:
 def _run_child(setup: Callable[[], None], target: Callable[[], object]) -> NoReturn:
     """In a fresh child: set up, run ``target``, and always ``_exit`` (0, or 1 on an error).
 
-    The child never returns into the caller's stack (click, pytest). A traceback goes to
-    stderr, never stdout, and only for a real bug: a child whose parent is gone, whose pipe
-    broke or that was interrupted is being torn down and dies silently, and one that met a
-    known condition (an ``OstoolkitError``, such as a limit hit mid-run) says it in one line.
+    A traceback goes to stderr, and only for a real bug: a child being torn down (parent gone,
+    pipe broken, interrupted) dies silently, and a known condition is said in one line.
     """
     parent = os.getppid()
     code = 1
@@ -132,11 +124,8 @@ def _being_torn_down(err: BaseException, parent: int) -> bool:
 def _fork() -> int:
     """os.fork, its failure (EAGAIN at a task limit, ENOMEM) in the project's words.
 
-    Call it inside ``signals_held``: a Ctrl-C sent to the process group would otherwise
-    reach the new child while Python's own after-fork hooks run, before the child can reset
-    its handlers, and print a traceback there; and in the parent it could land between the
-    fork and the record of the pid. The child unblocks them in ``_run_child``, once its set-up
-    has reset the handlers.
+    Call it inside ``signals_held``: a Ctrl-C could otherwise land in the child before it resets
+    its handlers, or in the parent before the pid is recorded; ``_run_child`` unblocks them.
     """
     try:
         return os.fork()
@@ -250,10 +239,8 @@ class Children(ClosedOnExit):
     def fork(self, target: Callable[[], object], cpu: int | None = None, bare: bool = False) -> int:
         """Fork a child that runs ``target`` (pinned to ``cpu`` if given), then ``_exit``s.
 
-        The child never returns into the caller's stack: whatever happens it ends in
-        ``os._exit`` (0 on success, 1 on an exception, whose traceback goes to stderr).
-        ``bare`` skips the child's set-up (own group, parent-death signal) so that timing a
-        fork measures the fork alone; use it only for a target that exits at once.
+        ``bare`` skips the child's set-up (own group, parent-death signal) so that timing a fork
+        measures the fork alone; use it only for a target that exits at once.
         """
         parent_pid = os.getpid()
 
@@ -324,9 +311,8 @@ class Children(ClosedOnExit):
     def close(self) -> None:
         """Stop and join every thread, then kill every child's process group and reap it.
 
-        Children are ended newest first (clients before the servers they talk to), and
-        SIGINT/SIGTERM are held back meanwhile so that a second Ctrl-C cannot cut the
-        cleanup short; a signal that arrived is delivered when it is done.
+        Newest first (clients before their servers), with SIGINT/SIGTERM held until done, so that a
+        second Ctrl-C cannot cut the cleanup short.
         """
         with signals_held():
             self._close()
@@ -365,9 +351,8 @@ class Children(ClosedOnExit):
 def signals_held() -> Iterator[None]:
     """Block SIGINT and SIGTERM in this thread for the block; one that came fires right after.
 
-    Makes a short step whole for Ctrl-C: a fork and the record of its pid, a close and the
-    record that the fd is closed, the kill-and-reap of cleanup (pthread_sigmask(3)). Only
-    the main thread takes Python's signal handlers, so holding them there is enough.
+    Makes a short step whole for Ctrl-C (a fork and the record of its pid, cleanup's kill and
+    reap); only the main thread takes Python's handlers, so holding them there is enough.
     """
     before = signal.pthread_sigmask(signal.SIG_BLOCK, _TEARDOWN_SIGNALS)
     try:
@@ -412,10 +397,8 @@ def pinned_main(cpu: int) -> Iterator[None]:
 def die_with_us(argv: list[str], as_user: Sequence[str] = ()) -> list[str]:
     """``argv`` under util-linux setpriv's parent-death SIGKILL, run only if we still live.
 
-    ``as_user`` are setpriv's options that switch the user (``--reuid`` ...): the same setpriv
-    switches first and arms the signal after, as it must, since a change of uid clears the
-    signal (prctl(2)). The guard closes the race where ostoolkit died first. Where setpriv is
-    missing and no user is to be switched, ``argv`` runs as is.
+    ``as_user`` (setpriv's ``--reuid`` ...) switches the user before the signal is armed, since a
+    uid change clears it; without setpriv and no user to switch, ``argv`` runs as is.
     """
     if not as_user and shutil.which("setpriv") is None:
         return argv

@@ -388,14 +388,10 @@ def pooler_findings(results: Sequence[Result]) -> list[str]:
 
 
 def annotate(measurement: Measurement) -> Measurement:
-    """Set the article's claims and verdicts beside the results, judge the claims that rest on
-    several figures (``claim_findings``, first among the findings), and warn about noisy
-    figures.
+    """Set the article's claims and verdicts beside the results, judge the claims resting on
+    several figures (first among the findings), and warn about figures not ``ok``.
 
-    The only place claims are judged and noise warnings are made, for every measurement: the
-    warnings follow the measurement's own. Idempotent: a finding or warning the measurement
-    already carries is not added twice, so a part and the whole it is merged into may both
-    be annotated.
+    Idempotent, so that a part and the whole it is merged into may both be annotated.
     """
     by_id = {r.id: r for r in measurement.results}
     results = tuple(with_claim(r, by_id) for r in measurement.results)

@@ -1,21 +1,9 @@
 """Compare saved reports across hosts: every figure's samples against the baseline host's.
 
-Reports that share a ``--label`` are one host's runs pooled (CI jobs repeated on one runner
-type): each figure's runs are all of theirs (``report.merge_runs``). For each figure (result
-id) in the baseline (the first label, or ``--baseline LABEL``) and another host,
-``stats.judge_shift`` gives the ratio of medians, its 95 % hierarchical bootstrap interval
-(runs, then samples within them), a bootstrap p-value, and a direction from a
-practical-equivalence band (±5 % by default), named here after the figure's unit:
-``slower``/``faster`` (times), ``more``/``less`` (bytes, counts), ``higher``/``lower``
-(anything else, per second included: there "lower" is the worse direction), ``same``,
-``unclear``, or ``missing``. Exact figures are judged on their values; a sampled figure of
-one run, or of few samples, never gets a direction. A figure's noise status and the
-interference its measurement saw are carried beside, never folded into the verdict.
-
-Everything goes into ``data`` as numbers and fixed words (``comparisons``, one object per
-figure and host; ``summary``; ``regressions``; ``host_differences``): the text is made by
-the render package alone (the shapes are typed in ``payloads``). The report's ``host`` names
-the compared hosts; what their fingerprints say is in ``compare_hosts``. Nothing is measured.
+Reports sharing a ``--label`` are pooled as one host's runs; ``stats.judge_shift`` judges each
+figure, and the direction is named here after its unit (slower, more, higher...). All goes
+into ``data`` as numbers and fixed words (typed in ``payloads``, drawn by ``render`` alone);
+nothing is measured. The rule and its evidence: docs/comparing.md.
 """
 
 from __future__ import annotations
@@ -114,13 +102,8 @@ def section_of(result_id: str) -> str:
 def collect_paths(paths: Sequence[Path]) -> list[Path]:
     """Expand folders into the ``*.json`` entries they hold, sorted; keep other paths as given.
 
-    Entries are only listed here, never opened: every path, given or found, goes through the
-    one loader, ``loader.load_report``, which reads regular files only. So a FIFO, a device, a
-    directory or a broken symlink named ``x.json`` is refused in one line naming it (exit
-    status 2) instead of hanging compare; it is not skipped, since skipping would silently drop
-    a host from the comparison. A folder that cannot be listed, or holds no ``*.json``
-    entry (most likely the wrong folder), is refused the same way, and so is a file named
-    twice (directly or through a folder or a link): it would be compared with itself.
+    Nothing is opened here (``loader.load_report`` reads each); a bad entry, an empty folder or a
+    file named twice is refused, never skipped, which would silently drop a host.
     """
     found: list[Path] = []
     for path in paths:
@@ -195,10 +178,8 @@ def compare_reports(
 ) -> Measurement:
     """Compare every figure of the reports with the baseline's; all of it goes into ``data``.
 
-    Reports given the same label are pooled into one host (``pool_reports``). ``threshold``
-    is the band's half-width as a fraction (0.05: ±5 %); ``fail_above`` the ratio beyond
-    which a worse figure is a regression (without it, every worse verdict is);
-    ``changed_only`` is passed on to the renderer. The data's shape is in docs/results.md.
+    ``threshold`` is the band's half-width (0.05: ±5 %); ``fail_above`` the ratio beyond which a
+    worse figure is a regression (without it, every worse verdict is).
     """
     if len(reports) < 2:
         raise InvalidRequest(f"compare needs at least two reports; found {len(reports)}")
@@ -327,11 +308,8 @@ def _host_move(
 ) -> HostMove | None:
     """How far the host's speed reference moved from the baseline's run to another's.
 
-    Results need reference samples in their extra (``reference_samples_us``, else the one
-    ``reference_us``), and a unit whose value depends on the host's speed (SPEED_EXPONENT).
-    Its interval is worked out only on the baseline's own host (``same``), where the move may
-    withhold a verdict; between hosts the move is part of what is compared: its ratio is
-    context. A reference too short for an interval is context only, too.
+    Only for a unit that depends on the host's speed; an interval only on the baseline's own host
+    (``same``), where the move may withhold a verdict; between hosts it is context.
     """
     if base.unit not in SPEED_EXPONENT:
         return None

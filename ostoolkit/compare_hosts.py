@@ -92,8 +92,7 @@ def pool_reports(
     """Pool the reports that share a label into one: the labels, the pooled reports, and
     how many reports each pools.
 
-    A pooled report is the first one's, with each figure's runs being every report's runs of
-    it (report.merge_runs), in the order given; a figure some reports lack pools the others'.
+    Each figure's runs are every report's runs of it, in order (report.merge_runs).
     """
     groups: dict[str, list[Report]] = {}
     for label, report in zip(labels, reports, strict=True):
@@ -112,9 +111,8 @@ def pool_reports(
 def host_differences(reports: Sequence[Report]) -> list[HostDifference]:
     """The host fields whose values differ between the reports, with readable names.
 
-    One object per field: ``key`` (its JSON path in the host block, e.g.
-    ``virtualization.container``), ``field`` (readable), ``values`` (one per report, as
-    stored; null where a report lacks it).
+    One object per field: ``key`` (its JSON path in the host block), ``field`` (readable) and
+    ``values`` (one per report, as stored; null where a report lacks it).
     """
     rows: list[HostDifference] = []
     for key, name in HOST_FIELDS:

@@ -1,14 +1,9 @@
 """The console entry point: import and run the CLI inside one signal and exit-code boundary.
 
-This module is the process's entry (the console script and ``python -m ostoolkit``), not a
-library: importing it makes SIGINT and SIGTERM end the process at once, with one line and the
-conventional status (130, 143), because a Ctrl-C that lands while click, psutil and the
-measurements are still being imported (the first ~0.3 s) would otherwise print a traceback.
-``main`` then turns both into exceptions, so that every command cleans up first, and blocks
-them once the exit status is decided, so that a late signal cannot kill the interpreter while
-it shuts down. A broken stdout pipe ends the run as SIGPIPE would. stdout and stderr are
-wrapped, where their encoding cannot carry µ or ×, to write ASCII instead (files.fallback_stream),
-so that nothing written to them, click's messages included, can fail on an encoding.
+Importing it makes SIGINT and SIGTERM end the process at once (130, 143), so a Ctrl-C during
+the first imports prints no traceback; ``main`` then turns them into exceptions so that every
+command cleans up, and blocks them once the exit status is decided. A broken stdout ends as
+SIGPIPE; stdout and stderr write ASCII where needed (files.fallback_stream).
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
 """Read and write the files a user points ostoolkit at, without ever destroying one.
 
-Writing (``--json PATH``, ``GITHUB_STEP_SUMMARY``): a new path or an existing regular file is
-written atomically (a uniquely named temporary file in the same directory, then rename(2)), so
-a reader never sees half a report; a symlink is followed and its target written, the link
-itself stays; anything else that exists (a character device such as /dev/null, a FIFO,
-/dev/stdout) is written through in place, as ``cat > PATH`` would, and an error such as ENOSPC
-from /dev/full is reported. A directory is refused. Nothing is ever replaced that is not a
-regular file.
-
-Reading (saved reports): regular files only, opened without blocking and capped in size, so
-a FIFO, /dev/zero or a huge file can neither hang ostoolkit nor exhaust its memory.
-
-Standard output: ``write_stdout`` reports a closed stdout or a full disk in one line and turns
-a broken pipe into ``BrokenOutput``, which the entry point ends with SIGPIPE like any Unix
-filter (``ostoolkit host | head -1``).
-
-Output encoding: a terminal that cannot carry µ, × or a strip's blocks (``LC_ALL=C``,
-``PYTHONIOENCODING=ascii``) gets ASCII in their place (``fit_encoding``), so a measurement is
-never lost to an encoding; a JSON document gets ``\\u`` escapes instead, which keep every value.
-``write_stdout`` applies it, and ``fallback_stream`` does for everything else written to stdout
-and stderr (click's messages and help, the table beside ``--json -``). Files stay UTF-8.
+Writes are atomic for regular files and write-through for devices and FIFOs; reads take
+regular files only, capped in size, so nothing can hang or exhaust ostoolkit; a broken stdout
+ends as SIGPIPE; what an output's encoding cannot carry becomes ASCII (``fit_encoding``).
+The promises: docs/guarantees.md ("safe writes", "bad input").
 """
 
 from __future__ import annotations
@@ -251,9 +235,8 @@ def _json_escape(char: str) -> str:
 def fit_encoding(text: str, encoding: str | None) -> str:
     """``text`` as a stream in ``encoding`` can write it: unchanged when it can carry it all.
 
-    Otherwise only the characters it lacks change: to ASCII (to_ascii), or, in a JSON
-    document, to ``\\u`` escapes, which a JSON reader decodes back (JSON has characters beyond
-    ASCII only inside strings). A stream without an encoding takes any text.
+    Otherwise only the characters it lacks change: to ASCII (to_ascii), or in a JSON document to
+    ``\\u`` escapes, which a JSON reader decodes back. A stream without an encoding takes any text.
     """
     if not encoding or _encodes(text, encoding):
         return text

@@ -95,9 +95,8 @@ def _cmdline_param(root: Path, name: str) -> str | None:
 def _preemption(root: Path) -> str:
     """Kernel preemption model: the active mode from debugfs, else the uname -v build tag.
 
-    scripts/mkcompile_h appends exactly one of PREEMPT_RT, PREEMPT_DYNAMIC or PREEMPT to the
-    version string; a PREEMPT_DYNAMIC kernel's mode is then only known from preempt= on the
-    command line (see Documentation/admin-guide/kernel-parameters.txt).
+    The tag is PREEMPT_RT, PREEMPT_DYNAMIC or PREEMPT (scripts/mkcompile_h); a PREEMPT_DYNAMIC
+    kernel's mode is then known only from preempt= on the command line.
     """
     active = _ACTIVE_MODE.search(_read_text(root / "sys/kernel/debug/sched/preempt") or "")
     if active:

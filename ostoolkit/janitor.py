@@ -1,14 +1,8 @@
 """A watcher that cleans up after ostoolkit if it is killed: servers first, then the run dir.
 
-SIGKILL runs no cleanup. The parent-death signal stops a server's main process, but a
-PostgreSQL backend takes a moment to notice, and the run's directory (data, sockets, the
-System V segment it lists) would wait for the next command's sweep. So a run that starts
-servers first forks a janitor: in its own session (Ctrl-C and a kill of ostoolkit's group
-miss it), with no parent-death signal, holding only the read end of a pipe. ostoolkit
-writes the process group of each server it starts; at the end it writes ``done`` and
-the janitor exits. If the pipe reaches end-of-file without ``done``, ostoolkit died: the
-janitor kills those groups, waits until their processes are gone, removes the run
-directory and exits.
+Forked in its own session with no parent-death signal, it reads on a pipe the server groups
+ostoolkit starts; end-of-file without ``done`` means ostoolkit died: it kills those groups,
+waits until they are gone and removes the run directory. Why: docs/guarantees.md.
 """
 
 from __future__ import annotations

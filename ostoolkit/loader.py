@@ -1,11 +1,8 @@
 """The one strict loader of saved reports (``load_report``), used by ``compare``.
 
-Reading a saved report is the one place where files from elsewhere (other hosts, CI
-artifacts, a user's editor) enter ostoolkit, so it trusts nothing: regular files only, at most
-64 MiB (``files.read_regular_bytes``), strict UTF-8, JSON without NaN or Infinity, at most
-MAX_SAMPLES samples a result, and every field's type checked against the published JSON Schema
-``schema/ostoolkit-1.schema.json`` (``SCHEMA_FILE``). Whatever is wrong ends in one
-``ReportError`` line naming the file and the JSON path of the field, never in a traceback.
+Saved reports are where files from elsewhere enter ostoolkit, so it trusts nothing: regular
+files of bounded size, strict UTF-8 and JSON, every field checked against the published
+schema (``SCHEMA_FILE``); whatever is wrong is one ``ReportError`` line naming the field.
 """
 
 from __future__ import annotations
@@ -31,9 +28,8 @@ SCHEMA_FILE = Path(__file__).resolve().with_name("schema") / "ostoolkit-1.schema
 def report_from_dict(data: Any, source: str = "report") -> Report:
     """Build a Report from its JSON form, checking every field's type on the way.
 
-    ``source`` names the file in messages. Any problem is a ``ReportError`` of one line,
-    ``"<source>: results[3].median is a string, expected a number"``; a report of
-    another schema is refused before its fields are looked at.
+    Any problem is one ``ReportError`` line naming ``source`` and the field; a report of another
+    schema is refused before its fields are looked at.
     """
     if not isinstance(data, dict):
         raise ReportError(
@@ -54,14 +50,8 @@ def report_from_dict(data: Any, source: str = "report") -> Report:
 def load_report(path: Path, limit: int = MAX_REPORT_BYTES) -> Report:
     """Read a report saved by any ostoolkit command, or refuse it in one line.
 
-    Regular files only, at most ``limit`` bytes (a FIFO, /dev/zero or a directory is refused
-    before it is read); strict UTF-8 (a leading byte order mark is ignored, as RFC 8259
-    allows); JSON whose nesting Python's parser can take; then every field checked by
-    ``report_from_dict``. NaN and Infinity (and 1e400, which Python reads as infinity) are
-    refused wherever they are, free-form ``data`` included: Python's json module accepts them,
-    but they are not JSON, other tools (jq, browsers, validators in other languages) reject
-    such a file, and a NaN figure would make every comparison with it silently false. So is a
-    string holding an unpaired surrogate escape (``"\\ud800"``), which cannot be printed.
+    Regular files of at most ``limit`` bytes, strict UTF-8 (a BOM ignored), JSON without NaN,
+    Infinity or unpaired surrogates, then every field checked by ``report_from_dict``.
     """
     name = _file_name(path)
     try:

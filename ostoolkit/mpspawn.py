@@ -52,10 +52,8 @@ def spawn_launcher_env(program: str = sys.executable) -> dict[str, str]:
 def spawn_launcher_warning() -> str | None:
     """Why 'spawn' workers cannot start through SPAWN_LAUNCHER here, as a warning; None if they can.
 
-    Checked once per process by running the launcher for real: it must arm SIGKILL as the
-    parent-death signal before the interpreter starts (util-linux setpriv 2.33+ has
-    --pdeathsig). Call it before forking processes that use spawn_context, so that they
-    inherit the answer instead of probing again, and to report the warning.
+    Probed once per process by running the launcher (setpriv 2.33+ has --pdeathsig); call it
+    before forking processes that use spawn_context, so that they inherit the answer.
     """
     reason = _launcher_problem()
     if reason is None:
@@ -94,16 +92,8 @@ def _launcher_problem() -> str | None:
 def spawn_context(warnings: list[str]) -> Iterator[multiprocessing.context.SpawnContext]:
     """multiprocessing's 'spawn' context, whose workers die with the thread that starts them.
 
-    A 'spawn' worker is fork+exec of a fresh interpreter that imports the parent's main script
-    (heavy) before it runs any of our code, so a PR_SET_PDEATHSIG set by the worker itself
-    comes too late: a parent killed meanwhile leaves it running for seconds. Within the block
-    multiprocessing's executable is SPAWN_LAUNCHER, which arms the signal (prctl(2), through
-    setpriv) before exec of the interpreter, and exits if its parent already died. The
-    executable is process-wide (multiprocessing.spawn.set_executable), so the resource tracker
-    and forkserver started in the block get it too; it and the launcher's variables are
-    restored after. Enter it in the process, and the thread, that starts the workers and
-    outlives them (the signal fires when that thread exits). Without a working setpriv:
-    plain 'spawn', and a warning in ``warnings`` says what was skipped and why.
+    Its (process-wide) executable is SPAWN_LAUNCHER within the block; enter it in the thread
+    that starts the workers and outlives them. Why, and without setpriv: docs/guarantees.md.
     """
     context = multiprocessing.get_context("spawn")
     note = spawn_launcher_warning()

@@ -1,10 +1,8 @@
 """The documented ``data`` payloads of reports as types, shared by their producers and the renderer.
 
-docs/results.md describes every key; these TypedDicts give mypy the same shapes, so a producer
-and the renderer cannot drift apart on a key unnoticed. At run time they are plain dicts and
-the JSON is unchanged. A report loaded from a file is checked only as far as ``data`` being an
-object (``loader.load_report``), so code reading a loaded report (the compare renderer) still
-reads these payloads defensively.
+docs/results.md describes every key; these TypedDicts give mypy the same shapes. At run time
+they are plain dicts, and a loaded report's ``data`` is checked only as an object, so the
+compare renderer still reads them defensively.
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
 """/proc and /sys readers: the project's one home for what the kernel reports about tasks.
 
-Readers of processes take the /proc directory as a parameter so that tests can hand them a
-fake one.
-
-The interference meter's counters:
-
-- ``read_cpu_times``: the ``cpuN`` lines of /proc/stat (proc(5)), the time each CPU spent in
-  each kind of work since boot, in units of USER_HZ (``sysconf(_SC_CLK_TCK)``, 100 on Linux),
-  returned in seconds. ``busy`` is what tasks and interrupts used the CPU for; ``steal`` is
-  time the hypervisor ran something else while this virtual CPU wanted to run, kept apart.
-- ``read_tree_times``: every live descendant of a process with the CPU time it used
-  (``utime + stime``, fields 14-15 of /proc/PID/stat) and the time of its children that it
-  has reaped (``cutime + cstime``, fields 16-17), also in USER_HZ units, in seconds.
-
-Every counter here is printed by the kernel rounded down to whole USER_HZ units (10 ms):
-``USER_HZ_S`` is that granularity, which the meter counts into its error allowance.
-
-The scheduler's view of a task and of itself: a task's state letter (/proc/PID/stat), its
-schedstat counters (Documentation/scheduler/sched-stats.rst) and wait channel, and the
-kernel's tick rate (CONFIG_HZ) and fair scheduler's base slice.
+The interference meter's counters (/proc/stat's ``cpuN`` lines, a process tree's CPU times;
+whole USER_HZ units, ``USER_HZ_S``), the scheduler's view of a task (state letter, schedstat,
+wait channel), its tick rate and base slice. Process readers take the /proc directory as a
+parameter so that tests can hand them a fake one.
 """
 
 from __future__ import annotations
@@ -191,9 +176,8 @@ def _scan_parents(proc: Path) -> dict[int, list[int]]:
 def read_tree_times(root: int, proc: Path = PROC) -> dict[tuple[int, int], TaskTimes]:
     """Every live descendant of ``root`` (not ``root`` itself) with its CPU times.
 
-    Keys are (pid, start ticks), so a pid reused by a new process is a different key. The
-    tree is walked through the children files when the kernel has them, else found by
-    scanning every process's parent. A process that exits while it is read is left out.
+    Keyed by (pid, start ticks), so a reused pid is a new key; found through the children files
+    where the kernel has them, else from every process's parent; one that exits is left out.
     """
     try:
         below = {root: _child_pids(root, proc)}
@@ -460,10 +444,8 @@ def read_task_switches(pid: int, proc: Path = PROC) -> int:
 def read_task_run_ns(pid: int, proc: Path = PROC) -> int | None:
     """CPU time of every live thread of ``pid`` in ns (schedstat's first field), exact.
 
-    /proc/PID/stat's utime and stime are whole clock ticks per task: summed over a thousand
-    backends that each ran a few milliseconds, the rounding loses most of it. None where
-    schedstat is missing; a thread that exited is left out (its time is in its process's
-    stat, or in its parent's cutime once reaped).
+    /proc/PID/stat's whole ticks lose most of many short-lived tasks' time (docs/method.md).
+    None where schedstat is missing; a thread that exited is left out.
     """
     total = 0
     for text in _task_texts(pid, "schedstat", proc):

@@ -71,22 +71,8 @@ def make_result(
 ) -> Result:
     """Summarise samples into a Result whose status says how noisy they were.
 
-    ``runs``: how many samples each independent run gave, in order (fresh partner tasks,
-    workers or servers each; see docs/results.md); one run of them all when not given.
-    ``exact``: the figure is fixed by construction (a process count), so one value is the
-    whole truth and compare may judge it alone. ``resolution``: the smallest magnitude the
-    method can tell from zero, in the figure's unit; a median below it is shown as
-    "< resolution", never as a (possibly negative) number.
-
-    ``population``: the samples are distinct events under changing conditions (each
-    connection's set-up, opened while the earlier ones stay open), so their spread and
-    clusters are the figure's own, not noise: only the interference can make it noisy.
-
-    ``interference`` is what a ``measure.interference.Meter`` saw during the window the
-    samples were taken in: its ``other_cpu_share`` and ``steal_share`` go into ``extra``
-    (null when /proc/stat could not be read, with a note saying so), and, for figures other
-    tasks' CPU time can disturb (times and rates, not bytes, counts or yes/no), into the
-    status. Without it (nothing metered) the spread alone judges the noise.
+    ``runs``, ``exact`` and ``resolution`` are the Result fields of docs/results.md;
+    ``population`` marks samples whose spread is the figure's own (only interference judges it).
     """
     summary = summarize(samples)
     more_notes: tuple[str, ...] = ()
@@ -141,11 +127,8 @@ PER_RUN_EXTRAS = ("other_cpu_share", "steal_share", "throttled_periods", "quota_
 def merge_runs(parts: Sequence[Result]) -> Result:
     """One figure measured in several independent runs (``report``'s rounds), as one Result.
 
-    The samples are pooled and summarised again; ``runs`` lists every part's runs in order,
-    so compare can resample runs and then samples within them. The worst status and every
-    note are kept; the interference shares become the worst of the runs (each run's is in
-    ``extra.runs_other_cpu_share``), the speed reference's samples are pooled, and the
-    other extras are the first run's (they are the parameters, the same in every run).
+    Samples pooled with every part's ``runs`` in order; the worst status and interference
+    shares, every note, the pooled reference samples and the first run's other extras.
     """
     first = parts[0]
     if len(parts) == 1:

@@ -54,9 +54,8 @@ def note_sysv_segment(run_dir: Path, key: int, shmid: int | None = None) -> None
 def _release_sysv_segments(run_dir: Path) -> None:
     """Mark for removal each listed segment still there under its key (shmctl(2)).
 
-    A segment listed by id goes if that id still has the key; one listed by key alone only
-    once nothing has it attached. IPC_RMID is safe even while a process has it attached:
-    the segment goes with the last detach.
+    One listed by id goes if that id still has the key; one listed by key only once nothing has
+    it attached. IPC_RMID is safe while attached: the segment goes with the last detach.
     """
     try:
         listed = (run_dir / SYSV_SHM_LIST).read_text(encoding="ascii").split("\n")
@@ -126,15 +125,8 @@ def tmpdir_warnings() -> list[str]:
 def run_tempdir() -> Iterator[Path]:
     """This run's scratch directory, ``$TMPDIR/ostoolkit-<pid>-<random>/`` (0700), removed after.
 
-    The one home for a run's temporary files (pass it as ``dir=``), so that what a SIGKILL
-    leaves behind is one directory that sweep_stale_tempdirs finds. multiprocessing's
-    per-process temp dir (util.get_temp_dir: the forkserver's socket lives there) is pinned
-    to it for the block, so that it makes no ``pymp-*`` directory of its own; if a socket
-    path in it would be too long (unix(7): 107 bytes), to a second run directory in /tmp
-    instead, as CPython 3.13 falls back for its sockets. A directory is flock(2)ed while in
-    use, which is how a sweep tells it from a stale one. Re-entrant: a nested block (or one
-    in a child forked inside) gets the same directory, and only the outermost block of the
-    process that made it removes it.
+    The one home for a run's temporary files (``dir=``), multiprocessing's too; flock(2)ed in
+    use. Re-entrant: only the outermost block of the process that made it removes it.
     """
     active = _RUN_DIR.get("path")
     if active is not None and active.is_dir():
@@ -188,9 +180,8 @@ def _owner_may_run(pid: int, changed: float) -> bool:
 def _stale_run_dir(path: Path, pid: int) -> bool:
     """Whether a run directory is ours to remove: our uid's real directory, no owner left.
 
-    Opened without following symlinks, and checked on the open descriptor. Stale only if
-    nobody holds its flock (the owner, and children forked from it, hold it until they
-    die, even by SIGKILL) and its pid no longer runs the process that made it.
+    Checked on a descriptor opened without following symlinks; stale only if nobody holds its
+    flock (held until the owner and its forks die) and its pid no longer runs its maker.
     """
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
@@ -217,11 +208,8 @@ def _stale_run_dir(path: Path, pid: int) -> bool:
 def sweep_stale_tempdirs() -> list[Path]:
     """Remove the run directories (run_tempdir) that killed ostoolkit processes left behind.
 
-    SIGKILL runs no cleanup, so a killed run's ``$TMPDIR/ostoolkit-<pid>-*`` stays (and its
-    multiprocessing directory in /tmp, if $TMPDIR was too deep); the next command removes
-    them. Only real directories (never symlinks) of this uid whose owner is gone are
-    touched; see _stale_run_dir. Never raises: a sweep must not stop a command. Returns what
-    it removed.
+    Only real directories of this uid whose owner is gone (_stale_run_dir). Never raises: a
+    sweep must not stop a command. Returns what it removed.
     """
     removed: list[Path] = []
     entries: list[os.DirEntry[str]] = []

@@ -243,11 +243,8 @@ def run_suite(
 ) -> Measurement:
     """Run every section ``preset.runs`` times, interleaved, and merge them into one report.
 
-    Each round runs every chosen section once, with fresh partner tasks, workers and servers,
-    so a figure's runs are spread over the command's time and a slow stretch of a shared host
-    lands in one run of each section rather than in all of one section's. A figure's runs
-    are merged by ``report.merge_runs``; each section's findings, data and tables are its
-    first round's, and the claims are judged on the merged figures.
+    Each round runs every section once with fresh tasks, so a slow stretch of the host lands in
+    one run of each section; why, and how runs merge: docs/method.md, "report".
     """
     preset = preset or Preset.named("quick")
     check_suite(sections, preset)

@@ -1,21 +1,9 @@
 """The host's CPU topology from sysfs, and the CPU pairs worth measuring a switch between.
 
-Where two tasks run decides what a switch or a hand-off costs: one CPU, two hardware threads
-of one core, two cores under one last-level cache, two caches on one NUMA node, two nodes.
-This reads the kernel's own account of the machine (Documentation/ABI/stable/sysfs-devices-
-system-cpu and sysfs-devices-node) and picks, among the CPUs this process may use, one pair
-for each placement that exists here, and says why the others do not.
-
-Per CPU, under ``<sys_root>/devices/system/cpu/cpuN``:
-
-- ``topology/thread_siblings_list``: the hardware threads of its core (SMT siblings);
-- ``topology/package_cpus_list`` (since 5.3; ``core_siblings_list`` before) and
-  ``topology/physical_package_id``: its socket;
-- ``cache/indexK/{level,type,size,shared_cpu_list}``: each cache and the CPUs sharing it;
-
-and its NUMA node from ``<sys_root>/devices/system/node/nodeM/cpulist``. Containers and VMs
-may hide any of these: a missing or malformed file is an unknown fact, never an error, and a
-placement that needs it is skipped with the reason. Nothing here starts a process.
+Where two tasks run decides what a switch costs (one CPU, SMT siblings, one last-level cache,
+one NUMA node, two nodes): among the allowed CPUs this picks one pair per placement the host
+has and says why the others are absent. A missing sysfs file is an unknown fact, never an
+error; the files read: docs/method.md, "Rings, working sets, placements".
 """
 
 from __future__ import annotations
@@ -350,10 +338,8 @@ _FITS: dict[str, Callable[[CpuTopology, CpuTopology], bool]] = {
 def plan_placements(allowed: Iterable[int], topology: dict[int, CpuTopology]) -> Plan:
     """One pair per placement these CPUs offer, lowest numbers first, and why others are absent.
 
-    ``topology`` holds what sysfs says about the allowed CPUs (read_topology); a CPU missing
-    from it is one sysfs says nothing about. When sysfs says too little to find any pair of
-    two different CPUs, a generic ``other_cpu`` pair stands in for them. ValueError if no CPU
-    is allowed.
+    When sysfs says too little to find a pair of two different CPUs, a generic ``other_cpu``
+    pair stands in for them. ValueError if no CPU is allowed.
     """
     cpus = sorted(set(allowed))
     if not cpus:

@@ -1,19 +1,9 @@
 """Process- vs thread-per-connection and the pooler's funnel, measured on built-in servers.
 
-For each model and client count C: start the server, measure its group (processes, threads,
-USS/PSS, open files) idle, open C connections from separate client processes in MEM_STEPS
-steps, reading the group's PSS after each (memory per connection: each step's added PSS over
-its connections), then run Q queries per connection with the kernel's context-switch
-counters read around the run. The query phase's steady state (every connection in its
-closed loop) is cut into WINDOWS time windows: each gives a sample of the queries per
-second and of the latency percentiles. The server's processes and threads at C clients are
-fixed by the model: those figures are exact.
-
-No figure has a timing window of its own: an interference meter covers each run (one model at
-one client count, from the server's start until every process of it is reaped), on every CPU
-this process may use, and each of the run's results carries it. Loopback networking that the
-kernel does in softirq context for our own clients may count as other tasks' time on kernels
-with CONFIG_IRQ_TIME_ACCOUNTING (see ``measure.interference``).
+For each model and client count: start the server, read it idle, connect the clients in steps
+(PSS per connection from each step), then run the queries, the steady state cut into time
+windows for q/s and latency. One interference meter covers each run. The method:
+docs/method.md, "connections".
 """
 
 from __future__ import annotations
@@ -124,10 +114,8 @@ class ServerState:
 def open_files_per_process(model: str, clients: int, pool_size: int) -> tuple[int, str]:
     """The most sockets one process holds in a run of ``model``, and which process that is.
 
-    Each process holds its own ends only: the pooler every client's socket and its pool's
-    connections, the thread server one socket per client, the process model's supervisor
-    its listener (each backend one socket), a load client process its share of the
-    clients; ostoolkit itself pipes only. Listeners and selectors count one each.
+    Each process holds its own ends only: the pooler every client's and its pool's, the thread
+    server one per client, a backend one, a load client its share; ostoolkit pipes only.
     """
     share = -(-clients // min(MAX_CLIENT_PROCESSES, clients))
     servers = {
@@ -252,9 +240,8 @@ def _start_model(model: str, stack: contextlib.ExitStack, pool_size: int) -> lis
 class RunFigures:
     """One model at one client count: the server before and with the clients, and the load.
 
-    ``after`` is the server after the queries, its memory not read (``server_state``);
-    ``steps`` holds, for each connect step, the connections it opened and the server's PSS
-    after it (the last one's is ``loaded.pss``).
+    ``after``: the server after the queries, memory not read; ``steps``: each connect step's
+    connections and the server's PSS after it (the last one's is ``loaded.pss``).
     """
 
     model: str
@@ -270,10 +257,8 @@ class RunFigures:
 def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigures:
     """Start the model's server, connect ``clients``, run the queries, stop everything.
 
-    One cleanup order, however the run ends (done, an error, Ctrl-C, SIGTERM): the clients,
-    then the server they talk to, then the one behind it (the pooler's upstream), each
-    registered before it starts. So no process outlives the one it needs and none of them
-    sees a peer vanish mid-work and fails noisily.
+    However the run ends, the clients stop first, then their server, then its upstream: no
+    process outlives one it needs, or sees a peer vanish mid-work and fails noisily.
     """
     with contextlib.ExitStack() as stack:
         servers = _start_model(model, stack, pool_size)
@@ -301,10 +286,7 @@ def mem_samples(run: RunFigures) -> list[float]:
     """PSS per connection, one sample per connect step: the PSS the step added, over the
     connections it opened. Without steps, the whole difference over every client.
 
-    Their median is what a further connection costs: the server's one-time costs of its
-    first connections (a thread server's first malloc arenas, a pooler's first clean-up)
-    stay in the first step's sample, which the whole difference over N would spread over
-    every connection (``extra``'s ``pss_idle`` and ``pss_loaded`` still give it).
+    Why per step (the first step holds one-time costs): docs/method.md, "connections".
     """
     if not run.steps:
         return [(run.loaded.pss - run.idle.pss) / run.clients]

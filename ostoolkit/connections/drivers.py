@@ -156,9 +156,8 @@ def _parse_mysql(dsn: str) -> Target:
 def _open_mysql(target: Target) -> tuple[MyClient, float]:
     """Connect with PyMySQL over TCP, as the URL says; time the handshake alone.
 
-    PyMySQL builds a fresh TLS context for every connection before it connects (its
-    "preferred" TLS mode loads the system's CA bundle, ~25 ms here): client-side work that
-    says nothing about the server, so it is left out of the time (``defer_connect``).
+    PyMySQL's fresh TLS context per connection is client work that says nothing about the
+    server, so it is left out of the time (``defer_connect``; docs/method.md).
     """
     import pymysql
 

@@ -1,15 +1,9 @@
 """The load generator: client processes that open connections first, then run queries.
 
-Clients run in their own processes, so the load does not share the server's interpreter.
-Each client process opens its share of the connections one after the other (timing each
-connect up to the server's greeting), in one step or several (``LoadRun``'s ``steps``, so
-that the server can be read between them), says so after each, waits for the common start,
-then keeps one query in flight per connection until each has run its queries (a closed
-loop). It reports every query's latency and completion time (``time.perf_counter_ns``,
-CLOCK_MONOTONIC: one clock for every process), when its loop began and when its first
-connection finished, so that ostoolkit can split the steady state into time windows
-(``split_windows``). A client never prints: if the server or ostoolkit vanishes it says why
-on its report pipe (when someone still reads it) and exits with status 1.
+Clients run in their own processes, so the load does not share the server's interpreter:
+each opens its share of the connections (timed up to the greeting), in steps, then keeps one
+query in flight per connection, timing each on one clock for ``split_windows``. A client
+never prints: a vanished peer ends it with status 1 and a reason on its report pipe.
 """
 
 from __future__ import annotations
@@ -52,9 +46,8 @@ ClientBody = Callable[[Sequence[int], int, Sequence[int]], None]
 class LoadResult:
     """What the clients saw: connect times, query latencies (µs), the query phase's length.
 
-    ``ends_ns[i]`` is when the query of ``latency_us[i]`` completed; ``steady_ns`` the span in
-    which every connection was in its closed loop: from the last client's start to the
-    first connection that finished its queries ((0, 0) when not known).
+    ``ends_ns[i]``: when query i completed; ``steady_ns``: the span with every connection in its
+    loop, from the last client's start to the first connection done ((0, 0) when not known).
     """
 
     connect_us: list[float]
@@ -69,10 +62,9 @@ def split_windows(
     ends: Sequence[int], values: Sequence[float], start: int, stop: int, count: int
 ) -> list[list[float]]:
     """``values`` by the window their ``ends`` fall in: ``count`` equal windows from ``start``
-    to ``stop`` (any one integer clock unit), each including its start and excluding its end.
+    to ``stop``, each including its start and excluding its end.
 
-    A value whose end lies outside every window is left out; with no span (``stop`` not
-    after ``start``) every window is empty.
+    A value outside every window is left out; without a span every window is empty.
     """
     windows: list[list[float]] = [[] for _ in range(max(count, 0))]
     span = stop - start
@@ -98,10 +90,7 @@ def query_windows(load: LoadResult) -> Windows:
     """Cut the steady state into WINDOWS equal windows: each window's completions over its
     length, and the percentiles of the queries that completed in it.
 
-    Only the steady state counts: before the last client process starts, and once the first
-    connection has run all its queries, fewer connections are in the loop. Without a steady
-    state (a few queries per connection, a client process late to start), the whole phase
-    is one sample and a note says so.
+    Without a steady state, the whole phase is one sample and a note says so (docs/method.md).
     """
     start, stop = load.steady_ns
     windows = split_windows(load.ends_ns, load.latency_us, start, stop, WINDOWS)
@@ -140,9 +129,8 @@ def _open(port: int, count: int) -> tuple[list[socket.socket], list[float]]:
 def _run_queries(socks: Sequence[socket.socket], queries: int) -> dict[str, Any]:
     """Keep one query in flight per connection until each ran ``queries``.
 
-    Returns the report of the query phase: each query's latency (µs) and completion time
-    (ns), when every connection had its first query out (``start_ns``) and when the first
-    connection ran its last (``first_done_ns``): between the two, all of them were busy.
+    Reports each query's latency (µs) and completion (ns), and the steady span: from every
+    connection's first query out (``start_ns``) to the first one done (``first_done_ns``).
     """
     selector = selectors.DefaultSelector()
     left = dict.fromkeys(socks, queries)
@@ -230,10 +218,8 @@ def _run_client(
 def plan_connects(total: int, processes: int, steps: int) -> list[list[int]]:
     """How many connections each client process opens in each connect step.
 
-    Connection j is opened by process j mod P (so the processes' shares differ by one at
-    most) in step j × S // total (so every step opens total / S connections, give or take
-    one: at least one while there are no more steps than connections). At most ``total``
-    processes: none is left without a connection.
+    Connection j goes to process j mod P in step j × S // total: shares differ by one at most,
+    every step opens at least one, and no process is left without a connection.
     """
     parts = min(processes, total)
     plan = [[0] * steps for _ in range(parts)]
@@ -245,12 +231,8 @@ def plan_connects(total: int, processes: int, steps: int) -> list[list[int]]:
 class LoadRun(ClosedOnExit):
     """Client processes driven through the phases: connect (in ``steps``), query, finish.
 
-    A context manager: ``start`` it inside the ``with`` block, and leaving the block kills
-    and reaps whatever clients are left, before any server stops. Creating the client
-    processes first matters: they are forks of ostoolkit and share pages with the server,
-    so the server's PSS is measured idle with them already present. Connecting in several
-    steps (``connect`` once per step) lets the server be read between them; there are never
-    more steps than connections.
+    A context manager: leaving it kills and reaps the clients left, before any server stops.
+    Start it before reading the idle server, whose PSS counts the pages the clients share.
     """
 
     def __init__(

@@ -1,19 +1,9 @@
 """What one more client connection costs a real database server running on this host.
 
-Three connection models, measured the same way: PostgreSQL starts a *backend process* per
-connection (postgres(1): the postmaster forks one per client), MariaDB/MySQL runs a *thread*
-per connection inside one mysqld, and PgBouncer multiplexes many clients onto a few server
-connections (its "pool"). For each client count C (ascending, connections added to those
-already open) every client runs ``SELECT 1``; then the server's processes are summed with
-psutil's memory_full_info, as ``measure.memory`` sums a worker group: USS and PSS (RSS only
-for contrast; summed RSS counts shared_buffers once per backend). The cost of one connection
-is the least-squares slope of the group's PSS over C, C = 0 included (measured before any
-connection is opened). PgBouncer's clients also all query at once (``pg_sleep``), so that its
-pool fills and its admin console (``SHOW SERVERS``) shows how many PostgreSQL backends it needs.
-
-Memory is read only when the server runs on this host: the DSN's host is local and psutil can
-read the process that listens on its port (``discovery`` finds it). Otherwise only connect
-times are reported, and a warning says why. The database drivers live in ``drivers``.
+PostgreSQL (a backend process per connection), MariaDB/MySQL (a thread per connection) and
+PgBouncer (a pool of server connections), measured alike: connections added step by step,
+the server's processes summed (the slope of PSS over C). Memory only for a local server
+(``discovery``); drivers in ``drivers``. The method: docs/method.md, "connections".
 """
 
 from __future__ import annotations
@@ -320,10 +310,8 @@ def measure_real_server(
 ) -> Measurement:
     """Open ever more connections to a real server and measure what each one costs it.
 
-    An interference meter covers the whole run, on every CPU this process may use, with the
-    local server's process tree counted as the measurement's own: its work is done for our
-    clients. Where that work cannot be counted (see ``_metered_as``), the shares are recorded
-    as context and do not judge the connect times.
+    The interference meter counts a local server's processes as the measurement's own (their
+    work is for our clients); where it cannot, the shares are context only (``_metered_as``).
     """
     if kind not in SERVERS:
         raise InvalidRequest(f"unknown server {kind!r}; choose from {', '.join(SERVERS)}")

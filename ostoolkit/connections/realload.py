@@ -1,15 +1,9 @@
 """``connections --real``: throwaway servers under load, their ceilings, and pgbench beside.
 
-For each server (``throwaway``) and each client count C: C connections open first (timed),
-then every connection runs pgbench's select-only transaction in a closed loop for the
-duration, from several client processes (``txload``). Around the transaction phase the
-server's own counters are read (its tasks' CPU time and context switches, from /proc);
-with the connections still open, its processes, threads and PSS (``realdb.measure_group``;
-PSS per connection against the idle server, never summed RSS). Before the curves each
-server meets the article's ceiling: with its default ``max_connections`` one client
-process opens connections until the server refuses them, in the server's own words; then
-the limit is set to fit C (PostgreSQL restarts; MariaDB sets it live), and the findings
-say so. pgbench, where installed, runs the same transaction against the same PostgreSQL.
+For each server (``throwaway``) and client count: connections open first (timed), then
+pgbench's select-only transaction runs in a closed loop (``txload``), with the server's CPU,
+switches, tasks and PSS read around it; each server also meets its ``max_connections``.
+The method: docs/method.md, "connections --real".
 """
 
 from __future__ import annotations
@@ -217,10 +211,8 @@ def _stack_totals(pids: Sequence[int], clients: int) -> ServerTotal:
 def _stack_counters(pids: Sequence[int]) -> tuple[float, int]:
     """CPU seconds and live tasks' context switches of a stack, every process below included.
 
-    CPU: each live thread's exact run time (schedstat) plus what each process has reaped
-    (cutime + cstime, summed by the kernel before rounding). Between two readings that
-    counts a backend that exited in between exactly once: its time moves from the first
-    sum into its parent's reaped time. Without schedstat, /proc/PID/stat's whole ticks.
+    CPU is each live thread's schedstat run time plus each process's reaped time, so a backend
+    that exits between two readings counts once; without schedstat, whole ticks.
     """
     cpu, switches = 0.0, 0
     for root in pids:
@@ -355,9 +347,8 @@ def _postgres_family(run: RealRun, servers: Servers, progress: Progress | None) 
 def _mariadb(run: RealRun, servers: Servers, pool: bool, progress: Progress | None) -> None:
     """MariaDB with a thread per connection or its thread pool: curves, then its ceiling.
 
-    The ceiling comes last: MariaDB caches the threads of closed connections
-    (thread_cache_size), so a ceiling run first would leave its threads in every count.
-    The curves go up in client count, so a count's figure holds at most its own threads.
+    The ceiling comes last: MariaDB caches closed connections' threads (thread_cache_size),
+    which a ceiling run first would leave in every count.
     """
     kind, top = ("mariadb-pool" if pool else "mariadb"), max(run.config.clients)
     server = servers.mariadb(pool)

@@ -1,16 +1,9 @@
 """Built-in servers on 127.0.0.1: process-, thread-per-connection, and a pooling funnel.
 
-- ``process``: a supervisor accepts and forks one backend process per client connection and
-  reaps it when the client leaves, as PostgreSQL's postmaster does.
-- ``thread``: one process, one thread per connection, as mysqld does.
-- ``pooled``: one event-driven process (selectors) that accepts any number of clients and
-  passes each query over a fixed pool of K connections to a ``process`` server, as PgBouncer
-  does in transaction mode.
-
-Each server runs in a child started through ``Children`` and stops when its control pipe
-reaches end-of-file. A server never prints: a peer that vanishes (a killed client, ostoolkit
-itself, the pooler's upstream) ends a connection or the server silently; ostoolkit learns
-what went wrong from its clients or from the start-up pipe.
+``process`` forks a backend per client (as PostgreSQL's postmaster), ``thread`` runs one per
+client (as mysqld), ``pooled`` passes each query over a fixed pool of K connections to a
+``process`` server (as PgBouncer in transaction mode). Each runs in a supervised child,
+stops at its control pipe's end-of-file and never prints.
 """
 
 from __future__ import annotations
@@ -225,9 +218,8 @@ def _read_line(fd: int, timeout: float) -> bytes:
 def _run_server(serve: Serve, control_r: int, port_w: int) -> None:
     """In the server's process: listen, say the port on ``port_w``, serve; never print.
 
-    An OSError (ostoolkit, a client or the upstream vanished; a limit hit) or a failure of
-    its own ends the server with status 1: before it is ready the reason goes to ostoolkit
-    on ``port_w``, after that ostoolkit hears about it from the clients.
+    An OSError or a failure ends it with status 1: before it is ready the reason goes to
+    ostoolkit on ``port_w``; after that ostoolkit hears of it from the clients.
     """
     port_pipe = [port_w]  # emptied once the port is said: a list, so ready() can pop it
     try:
@@ -251,10 +243,8 @@ def _run_server(serve: Serve, control_r: int, port_w: int) -> None:
 class Server:
     """One built-in server in a child process: ``start`` it, then leave its ``with`` block.
 
-    Leaving the block normally stops it (its control pipe reaches end-of-file, it ends its
-    connections and exits) and reaps it; leaving on an exception (an error, Ctrl-C,
-    SIGTERM) kills its process group, backends included, at once. Either way its clients
-    must be gone first, and a pooler before its upstream.
+    Leaving normally closes its control pipe and reaps it; on an exception its process group is
+    killed at once. Either way its clients must be gone first, and a pooler before its upstream.
     """
 
     def __init__(self, serve: Serve) -> None:

@@ -1,19 +1,9 @@
 """Throwaway PostgreSQL, MariaDB and PgBouncer servers, started from this host's binaries.
 
-Each server gets a fresh directory inside the run's scratch directory and a free loopback
-port, and runs in the foreground as a supervised child (its own session, so that Ctrl-C
-reaches ostoolkit only), under util-linux ``setpriv`` (``children.die_with_us``, as are its
-set-up programs, initdb and mariadb-install-db): as the package's system user when ostoolkit
-is root (PostgreSQL refuses root; the user is switched *before* the parent-death signal is
-armed, since a change of uid clears it, prctl(2)), with SIGKILL armed for when ostoolkit
-dies, and a check that its parent is still ostoolkit before the server exists.
-It is ready when it says so on stderr; a thread keeps reading stderr after that (the last
-lines explain a failure). It stops with its own clean shutdown signal, then SIGKILL.
-
-A ``janitor`` watches every server's process group: if ostoolkit is killed, it kills what
-is left and removes the run directory, including PostgreSQL's System V segment (listed
-in the directory, see ``scratch.note_sysv_segment``). The test suite's fixtures start
-their servers through this module too.
+Each runs in a fresh folder of the run's scratch directory on a free loopback port, in the
+foreground as a supervised child under setpriv (``children.die_with_us``), and a ``janitor``
+cleans up if ostoolkit is killed. How and why: docs/method.md, "connections --real". The
+test suite's fixtures start their servers here too.
 """
 
 from __future__ import annotations

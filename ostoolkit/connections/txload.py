@@ -1,12 +1,8 @@
 """The load on a real server: client processes speaking its wire protocol, pgbench-style.
 
-Each client process (a ``load.LoadRun`` body) owns its share of the connections in one
-epoll loop: in ``persistent`` mode it opens them one after another in the connect phase
-(timing each to the end of authentication, and counting what the server refuses, with the
-server's own words), then keeps one small read transaction in flight on every connection
-until the duration is over (a closed loop, as pgbench -S); with ``per_tx`` every
-transaction opens its own connection, authenticates, queries and says goodbye (pgbench -C).
-A client never prints; it reports JSON lines, and its own CPU time, to ostoolkit.
+Each client process owns its share of the connections in one epoll loop and keeps one small
+read transaction in flight on each (``persistent``, as pgbench -S) or opens a connection per
+transaction (``per_tx``, as pgbench -C). It never prints; it reports JSON lines to ostoolkit.
 """
 
 from __future__ import annotations
@@ -224,9 +220,8 @@ class Tally:
 def _closed_loop(sessions: Sequence[Session], spec: Spec, requests: Sequence[bytes]) -> Tally:
     """One transaction in flight per session until the deadline; only those done by it count.
 
-    The hot loop of the load, kept lean so that the client is not what limits the server:
-    epoll directly, requests built beforehand, a whole reply recognised by its ends
-    (``wire.pg_one_row_done``, ``wire.my_result_done``) and parsed only otherwise.
+    The load's hot loop, kept lean so that the client does not limit the server: epoll directly,
+    requests built beforehand, a reply recognised by its ends and parsed only otherwise.
     """
     done_fast = wire.pg_one_row_done if spec.protocol == "pg" else wire.my_result_done
     parser: type[wire.PgReply] | type[wire.MyReply] = (
@@ -333,9 +328,7 @@ def window_latencies(reports: Sequence[dict[str, Any]], duration_s: float) -> li
     """The latencies (µs) of the transactions completed in each whole WINDOW_S window of the
     duration, over every client process's report.
 
-    Each client process's windows begin at its own start: they all start on one pipe's
-    end-of-file, within a millisecond of each other, and keep every connection busy to their
-    deadline, so no window holds a ragged end.
+    Each process's windows begin at its own start; all start within a millisecond of each other.
     """
     count = int(duration_s / WINDOW_S)
     merged: list[list[float]] = [[] for _ in range(count)]

@@ -1,18 +1,9 @@
 """Just enough of PostgreSQL's and MySQL's wire protocols to load a throwaway server.
 
-The load must not be limited by its client, and must keep thousands of connections busy
-from a few processes: that needs non-blocking sockets, one request in flight per
-connection, and a reply recognised in a few bytes. psycopg's async API and PyMySQL (which
-has none) cost several times the server's own work per query in Python, so the load
-speaks the protocols itself: a start-up message with trust (no password) authentication,
-a simple query, and a parser that says when the reply is complete and whether it was an
-error. Only the throwaway servers ostoolkit starts are loaded this way; a server the user
-runs (a DSN) is still measured through the drivers.
-
-PostgreSQL: protocol 3.0 (postgresql.org/docs/current/protocol-flow.html). A message is a
-type byte and a 4-byte big-endian length; a reply ends with ReadyForQuery ('Z').
-MySQL/MariaDB: a packet is a 3-byte little-endian length and a sequence number; a
-result set ends with its second EOF packet (we do not ask for CLIENT_DEPRECATE_EOF).
+The drivers' Python costs several times the server's own work per query, so the load speaks
+the protocols itself: start-up with trust authentication, a simple query, and a parser that
+tells a complete reply and an error. A user's server (a DSN) still goes through the drivers.
+The subset and why: docs/method.md, "connections --real".
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """What fork, threads and vfork-style spawning share with the parent, shown by experiment.
 
-On Linux fork(), pthread_create() and posix_spawn() all end in clone(2); its flags decide what
-the new task shares: CLONE_VM (address space), CLONE_FILES (fd table), CLONE_FS (cwd, umask),
-CLONE_SIGHAND (signal handlers), CLONE_THREAD (same thread group). For each way of creating a
-task, the new task changes one thing after it starts and the parent looks whether it changed
-too. With strace installed, the flags the C library really passed are read as well.
+Their clone(2) flags decide it (CLONE_VM, CLONE_FILES, CLONE_FS, CLONE_SIGHAND,
+CLONE_THREAD): each new task changes one thing and the parent looks whether it changed too;
+with strace, the flags the C library passed are read as well.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """Copy-on-write after fork: a child's unique memory as it reads and writes its parent's.
 
 ``measure_cow`` shows why forking is affordable at all: a child's unique memory right after
-fork is near zero and grows only with what it writes (proc(5): smaps, Documentation/mm).
-
-An interference meter covers all its runs, on every CPU this process may use. Other tasks'
-CPU time cannot change a byte or fault count, so the shares are recorded in each result's
-extra as context and leave its status alone.
+fork is near zero and grows only with what it writes (proc(5): smaps). The interference
+shares are context only: they cannot change a byte or a fault count.
 """
 
 from __future__ import annotations

@@ -97,10 +97,8 @@ def _fields(line: str, prefixes: tuple[str, ...]) -> list[float] | None:
 def parse_output(stdout: str) -> dict[str, Any]:
     """Parse lat_pipe's stdout: per-repetition net, gross and baseline µs, and its medians.
 
-    Returns ``{"net_us": [...], "gross_us": [...], "base_us": [...], "net_us_median": float,
-    "gross_us_median": float}`` (one value per repetition; gross = rt / 2, net = (rt − 2 ×
-    base) / 2 per hop, base = one write + read). Raises HarnessError on any other line or
-    when the repetitions or the summary are missing.
+    Returns lists ``net_us``, ``gross_us``, ``base_us`` and ``net_us_median``, ``gross_us_median``
+    (as measure-switch defines them); HarnessError on any other line or a missing part.
     """
     net_us: list[float] = []
     gross_us: list[float] = []

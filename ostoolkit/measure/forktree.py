@@ -1,11 +1,8 @@
 """Build a real process tree with fork() (and execve()), or read an existing one.
 
-"When a computer boots up, a single process is initiated and all others are descendants of
-this one." ``build_tree`` forks a tree below ostoolkit, depth x breadth, timing every fork
-(and, with ``exec_leaves``, every fork+execve). Every node blocks on one shared "release"
-pipe until the tree has been read, then reaps its own children and exits, so nothing is
-orphaned. Each node dies with its parent (PR_SET_PDEATHSIG), so killing ostoolkit, even with
-SIGKILL, takes the whole tree down. ``read_subtree`` draws any live process's subtree.
+``build_tree`` forks a tree below ostoolkit, timing every fork (and fork+execve); every node
+holds until the tree has been read, then reaps its children, and dies with its parent.
+``read_subtree`` draws any live process's subtree. The method: docs/method.md, "fork-tree".
 """
 
 from __future__ import annotations
@@ -280,9 +277,8 @@ def build_tree(
 ) -> Measurement:
     """Fork the tree below this process, read it while it holds still, then end it.
 
-    ``on_ready`` is called with the finished measurement while the tree still stands (e.g. to
-    let a user look at it with ps); the tree ends when it returns. A task limit that does not
-    bind this process (RLIMIT_NPROC for root) is named in a warning.
+    ``on_ready`` gets the finished measurement while the tree still stands (to look at it with
+    ps); a task limit that does not bind this process (RLIMIT_NPROC for root) is warned of.
     """
     total = check_tree(config)
     unbound = nproc_note(total, "processes")

@@ -1,18 +1,9 @@
 """Interference, measured: the CPU time other tasks took from a measurement's CPUs meanwhile.
 
-The load average cannot tell whether a figure was disturbed: it lags by a minute and counts
-ostoolkit's own earlier work. Instead a ``Meter`` wraps each measurement's window and reads,
-at both ends, the busy and stolen time of the CPUs it ran on (/proc/stat) and the CPU time of
-its own tasks (getrusage, and /proc/PID/stat or schedstat for live descendants). Over wall
-time W on n CPUs, other_cpu_share = (busy - own) / (W x n) and steal_share = steal / (W x n).
-/proc counts in 10 ms units and the kernel charges time by ticks, so a short window cannot
-resolve a few percent: ``Interference.other_margin`` raises the noise limit by that much.
-The meter also times the host's speed reference (``measure.reference``) around the window,
-for ``compare``, and reads a CPU quota's counters (``ostoolkit.cgroup``): a window in which
-the quota stopped the tasks makes its times and rates ``throttled``.
-
-The derivation (rounding, sampling error, placement, interrupts, margins) and the numbers
-measured: docs/method.md, "Interference, measured".
+A ``Meter`` wraps a window and reads, at both ends, the measured CPUs' busy and stolen time
+and its own tasks' CPU time; it also times the host's speed reference around the window and
+reads a CPU quota's counters. The derivation, margins and numbers: docs/method.md,
+"Interference, measured".
 """
 
 from __future__ import annotations
@@ -51,9 +42,9 @@ from ostoolkit.procfs import (
 # Units of figures that other tasks' CPU time cannot change: memory, counts, yes/no. Their
 # results carry the shares as context, but their status does not depend on them.
 UNAFFECTED_UNITS = ("bytes", "count", "bool")
-# Error allowance of one window (see the module docstring): USER_HZ units of rounding per CPU
-# for its busy time, per descendant timed in ticks for its own time, and per CPU for steal;
-# standard deviations of tick sampling.
+# Error allowance of one window (docs/method.md, "Interference, measured"): USER_HZ units of
+# rounding per CPU for its busy time, per descendant timed in ticks for its own time, and per
+# CPU for steal; standard deviations of tick sampling.
 BUSY_ROUNDING_UNITS = 2
 TASK_ROUNDING_UNITS = 1
 STEAL_ROUNDING_UNITS = 1
@@ -69,11 +60,8 @@ REFERENCE_DECIMALS = 4
 class Interference:
     """What other tasks and the hypervisor took from a measurement's CPUs during its window.
 
-    Shares are fractions 0..1 of the window's CPU time (wall time x CPUs), or None when they
-    could not be measured (``note`` says why). The margins are the shares the meter cannot
-    resolve in this window (see the module docstring). ``judged`` False keeps the shares as
-    context only, for a window where work done for the measurement runs in processes the
-    meter cannot count as its own (``note`` says which).
+    Shares: 0..1 of wall time × CPUs, None when unmeasured (``note`` says why); margins: what the
+    window cannot resolve; ``judged`` False: context only (our work ran where it cannot count).
     """
 
     other_cpu_share: float | None
@@ -146,11 +134,8 @@ def _rounded(share: float | None) -> float | None:
 class Reading:
     """The counters at one end of a window.
 
-    ``cpu_times`` is None when /proc/stat could not be read (``error`` says why); ``own_s``
-    is RUSAGE_SELF + RUSAGE_CHILDREN user and system time; ``tree`` maps each live
-    descendant, keyed by (pid, start ticks), to its own plus its reaped children's time;
-    ``rounded`` holds the ones whose time is in whole USER_HZ ticks (no schedstat, or reaped
-    children), the only ones whose rounding the margin allows for.
+    ``cpu_times`` None when /proc/stat could not be read (``error`` says why); ``tree``: each live
+    descendant's own plus reaped time; ``rounded``: those timed in whole ticks (the margin's).
     """
 
     t_s: float
@@ -176,8 +161,7 @@ def tree_cpu_s(also: Sequence[int] = ()) -> Tree:
     """Live descendants of this process (and ``also`` with theirs): own + reaped children's
     time, and which of them are timed in whole ticks (see ``Reading``).
 
-    A /proc that cannot be listed gives an empty tree: the own time is then what getrusage
-    says, and the descendants' time shows as other tasks' time.
+    An unlistable /proc gives an empty tree: descendants' time then shows as other tasks'.
     """
     found: dict[tuple[int, int], float] = {}
     rounded: set[tuple[int, int]] = set()
@@ -297,10 +281,8 @@ def _replace_note(interference: Interference, note: str) -> Interference:
 class Meter:
     """Meter one window: ``with Meter(cpus) as meter: ...`` then ``meter.result``.
 
-    ``cpus`` are the CPUs the measurement runs on (its pinned ones); None means this
-    process's affinity set when the window opens. ``also`` names processes outside this
-    process's tree whose work is the measurement's own (a database server it loads): their
-    time and their descendants' counts as own time.
+    ``cpus``: the measured CPUs (None: this process's affinity set); ``also``: processes outside
+    this process's tree whose work is the measurement's own (a database server it loads).
     """
 
     cpus: Iterable[int] | None = None
@@ -332,9 +314,8 @@ class Meter:
     def stop(self) -> Interference:
         """Close the window, take a speed reference, and work out the shares.
 
-        The references are taken outside the window, so their CPU time is nobody's; the
-        result carries both (a measurement that times the reference beside every sample
-        replaces them with those).
+        The references are taken outside the window, so their CPU time is nobody's; a measurement
+        that times one beside every sample replaces them with those.
         """
         if self._before is None:
             raise RuntimeError("Meter.stop() before start()")

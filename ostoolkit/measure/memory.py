@@ -1,20 +1,9 @@
-"""Memory per process versus per thread, counted as experts count it.
+"""Memory per process versus per thread, counted as experts count it: USS and PSS, not RSS.
 
-"Processes are heavy: there is memory overhead." For each model a fresh *leader* process is
-forked; it starts N idle workers (measure.workergroup) that each write the same small private
-state and then block on a pipe. The whole group (leader and workers) is measured with
-psutil's memory_full_info: USS (pages only it maps), PSS (shared pages split among their
-sharers) and RSS (shared pages counted in full, once per process). The marginal cost of one
-worker is the least-squares slope of the group's total over N = 0 and each N asked for, so
-the leader's own memory and the interpreter's shared pages cancel out. Summed RSS is shown
-too, to show how far it overstates a process's cost.
-
-Copy-on-write after fork, which shows why forking is affordable at all, is measure.cow.
-
-Memory figures have no timing window of their own: an interference meter covers each model's
-whole measurement (every worker count), on every CPU this process may use. Other tasks' CPU
-time cannot change a byte or fault count, so the shares are recorded in each result's extra
-as context and leave its status alone.
+For each model a fresh leader starts N idle workers (measure.workergroup); one worker's cost
+is the slope of the group's total over N, so the leader and shared pages cancel out. The
+interference shares are context only: they cannot change a byte. Copy-on-write is
+measure.cow; the method: docs/method.md, "measure-memory".
 """
 
 from __future__ import annotations
@@ -77,9 +66,8 @@ STATUS_FIELDS = ("VmPTE", "VmStk", "Threads")
 class MemoryConfig:
     """Which models to start, how many workers in each group, and how many groups of the most.
 
-    A figure's samples are the marginal per worker at the largest count, one per group of
-    that many (``groups``): the marginal at each smaller count is another quantity (the
-    first worker also pays for what later ones share), kept in ``extra.by_workers``.
+    A figure's samples are the marginal per worker at the largest count, one per group; the
+    marginals at smaller counts are in ``extra.by_workers`` (docs/method.md).
     """
 
     workers: tuple[int, ...] = (1, 10, 100)

@@ -56,11 +56,8 @@ MAIN_REIMPORT_HINT = (
 def _interrupts_deferred() -> Iterator[None]:
     """Run the block whole: a SIGINT or SIGTERM that arrives meanwhile is sent again after it.
 
-    For ``Process.start``. Interrupted half-way it leaves a worker started but unknown to its
-    Process object, so never killed, which waits for instructions that never come and holds
-    the resource tracker's pipe, and ostoolkit then waits for the tracker forever. Python-level
-    handlers are swapped (not the signal mask, which the worker would inherit), so a signal
-    already caught but not yet handled is deferred too. A few µs per start.
+    For ``Process.start``, which interrupted half-way leaves an unknown worker holding the
+    resource tracker's pipe forever; Python's handlers are swapped, not the (inherited) mask.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -124,10 +121,8 @@ def mp_block(method: str, warnings: list[str]) -> AbstractContextManager[object]
 def launcher_extra(children: Children, true: str | None, count: int) -> dict[str, Any]:
     """How the timed 'spawn' workers started, and what the parent-death launcher itself costs.
 
-    The launcher (sh, setpriv, sh, then exec of the interpreter) is timed on its own in the
-    same run: ``true`` posix_spawn'ed through it against ``true`` posix_spawn'ed directly,
-    alternately, after one warm-up pair; the difference of the medians is what it adds to
-    every 'spawn' start. If that fails, the overhead is None and the reason is given.
+    The launcher's cost: ``true`` posix_spawn'ed through it against directly, alternately, after
+    a warm-up pair (the difference of medians); None, with the reason, if that fails.
     """
     if spawn_launcher_warning() is not None:
         return {"launcher": None}

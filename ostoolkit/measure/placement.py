@@ -1,11 +1,8 @@
 """Where the two tasks of a switch measurement run: the placements and their CPU pairs.
 
-``same_core`` (both tasks on one CPU: a real context switch) and ``cross_core`` (two CPUs: a
-wake-up across them) are the default. ``topology`` measures every placement this host's CPU
-topology has (``ostoolkit.topology``: SMT sibling, same last-level cache, other LLC, other
-NUMA node; same CPU is ``same_core``) and ``unpinned``: no pinning at all, labelled with the
-CPUs the scheduler chose, never the headline. ``choose_cpu`` picks the one CPU of a
-measurement whose tasks all share one (``states``, ``switch-rate``, ``--layer python``).
+``same_core`` (a real context switch) and ``cross_core`` (a wake-up across CPUs) by default;
+``topology`` adds every placement this host has and ``unpinned``, never the headline.
+``choose_cpu`` picks the one CPU that all of a measurement's tasks share.
 """
 
 from __future__ import annotations
@@ -57,9 +54,8 @@ def plan_pairs(
 ) -> tuple[list[Pair], list[str]]:
     """Choose CPUs for each placement among those this process may use; say what was skipped.
 
-    A request that names a CPU this process may not use, more than two CPUs, or a placement
-    its CPUs cannot give (cross-core on one CPU) is refused: nothing would be measured as
-    asked. Without --cpus, a placement the host cannot give is skipped with a note.
+    A request for a CPU not allowed, more than two CPUs or a placement they cannot give is
+    refused; without --cpus, a placement the host cannot give is skipped with a note.
     """
     choices = ",".join(map(str, allowed))
     if wanted and TOPOLOGY in placements:
@@ -112,9 +108,7 @@ def skipped_line(skipped: list[tuple[str, str]]) -> list[str]:
 def choose_cpu(wanted: int | None, allowed: Sequence[int], *, default: int) -> int:
     """The one CPU a measurement's tasks share: ``wanted`` if this process may use it.
 
-    Without one it is ``default``, which each command documents in its help (``states`` and
-    ``switch-rate``: the last allowed CPU; ``measure-switch --layer python``: the first), so
-    the caller passes its own.
+    Without one it is ``default``, which the caller passes and its command's help documents.
     """
     if wanted is None:
         return default

@@ -1,10 +1,7 @@
 """The CPU's hardware counters: perf_event_open(2) via ctypes, and ``perf stat`` beside.
 
-Instructions and cycles are counted for the calling thread and every task it starts after the
-counters open (``inherit``), user and kernel where kernel.perf_event_paranoid allows, else user
-space only. Most VMs and CI runners have no PMU: then the reason is returned in words, for the
-one warning and ``data.pmu``. Python has no binding for perf_event_open, and the perf
-packages would add a compiler to the set-up, so the syscall is made through libc's syscall(2).
+Instructions and cycles of the calling thread and the tasks it starts; without a PMU (most
+VMs) the reason in words. How, and why libc's syscall(2): docs/method.md, "switch-rate".
 """
 
 from __future__ import annotations

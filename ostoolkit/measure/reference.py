@@ -1,18 +1,9 @@
 """The host's speed reference: one task writes a byte to a private pipe and reads it back.
 
-Why: on a shared VM the same code runs at two or more speeds, for tenths of a second to tens
-of seconds at a time, and the guest sees no cause. Measured here (2-vCPU VM, 60 s): this
-reference took 1.1 µs or 1.6 µs, flipping per vCPU, while steal time and other tasks' CPU
-time stayed at zero; a pipe ping-pong's round trip moved with it (7.5 or 10.5 µs, correlation
-0.97), and so did a Python loop (+47 %) and getppid (+37 %), but not SHA-256 (+3 %), which
-points at a busy SMT sibling on the hypervisor's side rather than the clock. So two runs on
-one host can differ by a third for reasons outside both of them.
-
-A fixed task timed beside a figure tells such a change of the host from a change of the thing
-measured: ``compare`` reads the references of the two runs and does not call a figure slower
-or faster when the reference moved as far (it never adjusts a figure). The reference is the
-switch harness's own baseline without a working set: write(2) and read(2) of one byte, no
-switch, so it exercises the same system-call path the switch figures do.
+A shared VM runs the same code at different speeds for seconds at a time, unseen by the
+guest; this fixed task, timed beside a figure, lets ``compare`` tell a host that moved from
+a figure that did (no figure is ever adjusted by it). It is the switch harness's baseline
+without a working set. Evidence: docs/method.md, "The host's own speed".
 """
 
 from __future__ import annotations

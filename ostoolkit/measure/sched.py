@@ -1,13 +1,8 @@
 """Time slices: how long two CPU-bound children run in turn when they share one CPU.
 
-The article says time slices last milliseconds. ``measure_timeslice`` pins two identical
-CPU-bound children to one CPU, so they must take turns, and reads their schedstat counters
-around equal windows: run time / slices run is the average slice, run-queue wait / slices is
-how long each waited, ready, per slice. Run time and wait include slices cut by a window's
-edges; over many slices that averages out.
-
-The children are forked pinned and announced by ``fork_announcing``, with the parent kept off
-their CPU by ``parent_off``: measure.states starts its children the same way.
+Two identical CPU-bound children pinned to one CPU take turns; their schedstat counters over
+equal windows give the average slice and the run-queue wait per slice (docs/method.md).
+measure.states starts its children the same way (``fork_announcing``, ``parent_off``).
 """
 
 from __future__ import annotations
@@ -222,11 +217,8 @@ def measure_timeslice(
 ) -> Measurement:
     """Measure the time slices two CPU-bound children get when they share one CPU.
 
-    Results: ``sched.timeslice`` (average slice, ms), ``sched.runqueue_wait`` (run-queue
-    wait per slice, ms) and ``sched.involuntary_per_s`` (preemptions per second, both
-    children); one sample per window. An interference meter on the children's CPU covers
-    all windows, from before the children start until they are reaped: a third task there
-    would take turns with them and change every figure.
+    Results ``sched.timeslice``, ``sched.runqueue_wait`` and ``sched.involuntary_per_s``, one
+    sample per window, metered on the children's CPU (a third task there would change them all).
     """
     if duration_s <= 0 or windows < 1:
         raise InvalidRequest(

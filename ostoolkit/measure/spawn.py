@@ -1,25 +1,9 @@
-"""Creation cost: what one fork, fork+execve, posix_spawn, subprocess.run, thread start or
-multiprocessing start costs on this host, each operation timed on its own.
+"""Creation cost: one fork, fork+execve, posix_spawn, subprocess.run, thread or multiprocessing
+start on this host, each complete operation (started, run, waited for) timed on its own.
 
-Every operation is complete: the new task is started, runs nothing (or ``true``) and is waited
-for, so one figure is the price of a short-lived worker, not of a half-made one. Two warm-up
-operations run first and are not counted: they pay first-use costs (page cache, imports, the
-multiprocessing forkserver's own start). Each figure is also set beside a thread start + join,
-the cheapest way to get another task.
-
-``fork`` copies the parent's page tables and marks its private pages copy-on-write (fork(2)),
-so ``--parent-rss`` repeats the bare fork while the parent holds more written memory, and
-records the parent's page-table size (``VmPTE``, proc(5)) at each size. The kernel's own
-counters back the figures: the minor page faults the parent (and its reaped children) took per
-operation, from getrusage(2).
-
-One interference meter covers the whole measurement, on every CPU this process may use (the
-new tasks are not pinned): the operations of one method take tens of milliseconds in all,
-too short a window for /proc's 10 ms counters, so each result carries the share other tasks
-took during the measurement as a whole.
-
-The operations themselves are in measure/creation.py (direct ones, and how they are timed)
-and measure/mpstart.py (the multiprocessing start methods).
+Each figure is set beside a thread start + join, the cheapest way to get another task. The
+operations are in measure/creation.py and measure/mpstart.py; the method and why one meter
+covers them all: docs/method.md, "measure-spawn".
 """
 
 from __future__ import annotations
@@ -318,9 +302,8 @@ def parent_finding(results: Sequence[Result]) -> str | None:
 def main_reimport_finding(results: Sequence[Result]) -> str | None:
     """Say when forkserver and spawn workers pay for re-running the parent's main script.
 
-    multiprocessing runs a script-started parent's main file again in each such worker, as
-    ``__mp_main__`` (multiprocessing.spawn._fixup_main_from_path), with all it imports; a
-    parent started with ``python -m`` is not re-run.
+    multiprocessing re-runs a script-started parent's main file in each such worker (as
+    ``__mp_main__``, with all it imports); a parent started with ``python -m`` is not re-run.
     """
     measured = {r.id for r in results} & {result_id("mp_forkserver"), result_id("mp_spawn")}
     path = main_script()

@@ -1,13 +1,9 @@
 """Process states: what Linux reports while real children change state.
 
-The article describes a process as running (on the CPU), ready (its time slice ended, waiting
-for the scheduler), waiting (blocked on I/O) or killed.
-
-``observe_states`` walks real children through those states and records, with timestamps, what
-the kernel says: psutil's status and the state letter of /proc/PID/stat (proc(5)). Linux shows
-``R`` for running and ready alike; only the run-queue wait in /proc/PID/schedstat
-(Documentation/scheduler/sched-stats.rst) tells them apart. It also shows two states the
-article does not name: ``T`` (stopped by a signal) and ``Z`` (exited, not yet reaped).
+``observe_states`` walks real children through the article's states (running, ready,
+waiting, killed) and records what psutil and /proc/PID/stat say at each step: ``R`` for
+running and ready alike (only schedstat's run-queue wait tells them apart), and ``T`` and
+``Z``, which the article does not name. The method: docs/method.md, "states".
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
 """Context switches per second on this host, idle and under a ping-pong; a switch in cycles.
 
-/proc/stat's ``ctxt`` counts every context switch on every CPU since boot (proc(5)); read at
-the edges of equal windows it gives the host's rate, a sample per window: idle (ostoolkit
-only waits on a timer; its own wake-up adds two switches a window), then under a ping-pong,
-two tasks pinned to one CPU bouncing a byte over two pipes (``measure.switch``'s helpers),
-processes for half the windows, threads for the rest; /proc/schedstat gives per CPU figures.
-
-``ctxt`` is the whole host's, so per CPU it is divided by the online CPUs, not by the CPUs
-ostoolkit may use. Where /proc/schedstat counts (CONFIG_SCHEDSTATS, kernel.sched_schedstats
-on), each allowed CPU's own switches are used instead: its timeslices (field 9, switches to
-a task) plus its idle picks (field 4, switches to the idle task), as ``ctxt`` counts both.
-
-Before every ping-pong window one task does the same write+read on a private pipe: net time
-per hop = (round trip - 2 x baseline) / 2, as ``measure-switch`` defines it, and cycles per
-switch = net time x the CPU's clock. Where the CPU's counters can be read (perf_event_open(2),
-inherited by the partner), instructions and cycles are counted and netted the same way, and
-counted cycles preferred (``measure.pmu``). Without a PMU (most VMs): one warning,
-``data.pmu.available`` false. ``perf stat`` cross-checks where installed.
+The rate is /proc/stat's ``ctxt`` (per CPU from /proc/schedstat where it counts) over equal
+windows; cycles per switch are the net time per hop times the CPU's clock, or counted by the
+PMU where there is one (``measure.pmu``). Method: docs/method.md, "switch-rate".
 """
 
 from __future__ import annotations

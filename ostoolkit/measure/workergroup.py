@@ -1,12 +1,8 @@
 """A worker group for measure.memory: a leader process and N idle workers of one model.
 
-Each worker (a thread, a forked process, a fork+execve'd interpreter or a multiprocessing
-'spawn' worker) writes the same small private state, says it is ready, then blocks until the
-leader releases it, so the whole group can be measured standing still.
-
-Threads start with the default stack size, as a Python program's threads do: what they reserve
-is checked before any work (``budget.check_thread_room``). A leader stopped by a limit anyway
-says which in one line on the ready pipe (``FAILED``), and ``await_ready`` raises it.
+Each worker (thread, forked process, fork+execve'd interpreter or multiprocessing 'spawn'
+worker) writes the same small state, says it is ready, then blocks until released, so the
+group can be measured standing still. A leader stopped by a limit says so on the ready pipe.
 """
 
 from __future__ import annotations
@@ -71,11 +67,8 @@ def _start(thread: threading.Thread, what: str) -> None:
 def _mp_worker(kb: int, address: str, leader: int) -> None:
     """A multiprocessing worker: write its state, say ready, wait for the release.
 
-    It connects to the leader's abstract unix socket, sends one byte, then reads until
-    end-of-file: the leader closing the connection is the release, and so is its death (the
-    kernel closes its descriptors). It dies with its leader (PR_SET_PDEATHSIG, armed already
-    by the launcher, see spawn_context) as forked workers do; a leader already gone or no
-    longer listening ends it quietly.
+    Over the leader's abstract unix socket: one byte out, then read to end-of-file, which the
+    leader's close or death brings; it dies with the leader (the launcher armed the signal).
     """
     if not arm_parent_death(leader):
         return
@@ -145,11 +138,8 @@ def _start_mp_workers(
 ) -> Callable[[], None]:
     """Start 'spawn' workers synchronised over an abstract unix socket; return how to join them.
 
-    The leader listens on a name in Linux's abstract socket namespace (unix(7)): no file, so
-    nothing to unlink, and it vanishes with its last descriptor, however the leader dies.
-    (multiprocessing's semaphores are files in /dev/shm that a SIGKILLed leader never
-    unlinks.) A relay thread accepts each worker and passes its ready byte on to ``ready_w``;
-    ``join`` closes every connection, which releases the workers, and joins them.
+    An abstract socket has no file and vanishes with its last descriptor, however the leader dies
+    (multiprocessing's /dev/shm semaphores outlive a SIGKILL). ``join`` releases and joins them.
     """
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     address = f"\0ostoolkit-{os.getpid()}-{secrets.token_hex(8)}"
@@ -235,10 +225,8 @@ def _relay_ready(
 def lead_group(model: str, count: int, kb: int, release_r: int, ready_w: int) -> None:
     """The group's leader: start the workers, hold until released, then join or reap them.
 
-    multiprocessing helpers it starts (the resource tracker) are stopped before it exits,
-    so none is orphaned; 'spawn' workers start through spawn_context's launcher. A limit that
-    stops a worker from starting is reported on ``ready_w`` (``FAILED``, then the line), and
-    the leader exits quietly: the parent says it, not a traceback here.
+    It stops the resource tracker it started before it exits; a limit that stops a worker is
+    said on ``ready_w`` (``FAILED``, then the line), and the leader exits quietly.
     """
     with contextlib.ExitStack() as stack:
         stack.enter_context(stopping_mp_helpers([]))

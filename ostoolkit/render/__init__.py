@@ -1,10 +1,7 @@
 """Turn a Report into a table, JSON or markdown; shared by every command, never forks.
 
-Rendering is pure: it reads the Report it is given (numbers stay numbers until here, and
-become text through ostoolkit.units) and measures nothing. A command's report is drawn by
-``tables``; the compare report (``data.comparisons``) has its own layout: ``compare`` reads it
-into rows and cells, ``compare_table`` draws it for a terminal within TABLE_WIDTH columns for
-three hosts, ``compare_markdown`` in markdown with mermaid charts.
+Rendering reads the Report it is given and measures nothing: ``tables`` draws a command's
+report; ``compare``, ``compare_table`` and ``compare_markdown`` the compare report.
 """
 
 from __future__ import annotations

@@ -153,10 +153,8 @@ def compare_cell_parts(
 ) -> dict[str, str]:
     """The text of one host's figure, part by part (CELL_PARTS); "" where a part is unknown.
 
-    A host without the figure shows "—". The baseline's verdict (``baseline``) is not
-    repeated in its cells: its column says so. ``base`` is the baseline's comparison of the
-    same figure, for the reason's sample count. Without an interval, its part holds the
-    reason, if one adds anything ("one sample", "3 samples").
+    A missing figure shows "—"; the baseline's cells omit its verdict. ``base``: the baseline's
+    comparison, for the sample count a reason gives where there is no interval.
     """
     parts = dict.fromkeys([*CELL_PARTS, "reason"], "")
     if item is None:

@@ -66,9 +66,8 @@ def compare_cell_markdown(
 def mermaid_chart(view: CompareView, host: str) -> list[str]:
     """A mermaid xychart of one host's headline figures relative to the baseline (= 1).
 
-    Horizontal bars, one per headline figure with a ratio, and a line at 1 for the baseline;
-    [] when the host has no headline figure with a ratio. One chart per host, since
-    xychart-beta draws no legend that could tell several hosts' bars apart.
+    One bar per headline figure with a ratio and a line at 1; [] without one. One chart per
+    host: xychart-beta draws no legend that could tell several hosts' bars apart.
     """
     points = []
     for row in view.rows:

@@ -1,12 +1,8 @@
 """The statistics layer: every summary, verdict and resampling ostoolkit reports rests on.
 
-``summary``: one figure's median, p10, p90 and spread, its noise verdict, and plain helpers
-(a percentile, a least-squares slope). ``bootstrap``: one host's samples of a figure and the
-hierarchical bootstrap of their median (runs, then samples within them; seeded draws,
-intervals). ``shift``: how a figure moved between two reports (compare's verdicts, the
-host's move, strips).
-Only the comparing part needs numpy, and imports it inside its functions, so importing this
-package costs no other command numpy's import.
+``summary``: a figure's median, percentiles, spread and noise verdict, and plain helpers;
+``bootstrap``: the hierarchical bootstrap of a median; ``shift``: how a figure moved between
+two reports. Only the comparing part needs numpy, and imports it inside its functions.
 """
 
 from ostoolkit.stats.bootstrap import (

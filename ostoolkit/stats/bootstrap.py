@@ -1,19 +1,9 @@
 """The hierarchical bootstrap of a figure's median: runs first, then samples within each run.
 
-A figure's samples come in runs (fresh partner tasks, workers or servers each, spread over
-the command's time). Samples of one run share that run's state of the host, so they are not
-independent draws: resampling them one by one gives an interval as narrow as if they were,
-whatever the runs disagree about. As pyperf treats its worker processes' runs as the unit of
-variation, a resample here first draws as many runs as there are, with replacement, and then
-draws each picked run's samples with replacement (the two-stage bootstrap of Davison and
-Hinkley, "Bootstrap Methods and their Application", 1997, section 3.8). The variation
-between runs widens the interval; with one run, only the samples are resampled, and the
-verdict says so (stats.shift). A resample's draws are bounded whatever the figure holds:
-long runs are drawn through their quantiles, and many runs as blocks of adjacent runs.
-
-Every set is seeded by a text (compare uses the figure's id and the host's label), so the
-same samples always give the same draws on any machine. numpy is imported inside the
-functions that use it, so that no other command pays for its import (about 0.1 s).
+One run's samples share its state of the host, so they are not independent draws: a resample
+draws runs with replacement, then each picked run's samples (why, and the evidence:
+docs/comparing.md). Draws are bounded, and seeded by a text so that the same samples always
+give the same draws. numpy is imported inside the functions that use it.
 """
 
 from __future__ import annotations
@@ -52,9 +42,8 @@ MAX_RUNS_DRAWN = 128
 class SampleSet:
     """One host's samples of one figure, in runs, with the numbers a comparison needs.
 
-    ``runs`` are the sizes of the runs, in the order of ``samples``; sizes that do not add up
-    to the samples (or none) make one run of them all. ``key`` seeds the bootstrap, which
-    resamples ``blocks``: the runs, or MAX_RUNS_DRAWN blocks of them.
+    ``runs``: the run sizes, in the order of ``samples`` (sizes that do not add up make one run);
+    ``key`` seeds the bootstrap, which resamples ``blocks``: the runs, or MAX_RUNS_DRAWN blocks.
     """
 
     def __init__(self, samples: Sequence[float], key: str, runs: Sequence[int] = ()) -> None:
@@ -108,11 +97,8 @@ def hierarchical_medians(
 ) -> NDArray[np.float64]:
     """Medians of ``resamples`` two-stage resamples of the runs (see the module docstring).
 
-    Each resample draws len(runs) runs with replacement, then from each picked run as many
-    samples as it has (MAX_DRAWS_PER_RUN at most, from its quantiles), and takes the median
-    of all the drawn samples together. The draws are ranks among every sample of the set,
-    counted per resample (one bincount), and the median is read off the counts' running
-    sums: no resample is sorted, which keeps 50 reports' comparison within seconds.
+    The draws are ranks counted per resample, and the median is read off the running counts:
+    no resample is sorted (docs/comparing.md, "The rule", cost).
     """
     import numpy as np
 

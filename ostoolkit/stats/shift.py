@@ -1,20 +1,8 @@
 """How one figure moved between two reports: compare's verdicts, the host's move, strips.
 
-``judge_shift`` is the whole rule, in order:
-
-1. exact figures (fixed by construction) on both sides are judged on their values alone;
-2. a median below the figure's resolution on either side: ``unclear`` (below resolution);
-3. fewer than MIN_SAMPLES samples, or a single run, on a side: ``unclear``: one run's
-   samples do not carry the variation between runs, and a few samples carry nothing;
-4. else the ratio of medians, its 95 % hierarchical bootstrap interval (stats.bootstrap) and
-   a practical-equivalence band (±5 % by default) give the direction: ``up``/``down`` when
-   the whole interval lies beyond the band, ``same`` when it lies inside, else ``unclear``;
-5. ``up``/``down`` becomes ``unclear`` when the host's speed reference moved as far between
-   the two runs (``host_move``): the host may explain as much as the figure does.
-
-The bootstrap p-value of "no change" goes beside and never decides: a significant 1.01x is
-no change worth a word, which is what the band is for. compare.py names the direction after
-the figure's unit (slower, more, higher...). numpy is imported inside the functions.
+``judge_shift`` is the whole rule of docs/comparing.md, in order: exact values, resolution,
+too few samples or one run, the bootstrap interval against the band, then the host's move.
+The p-value goes beside and never decides. numpy is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -83,9 +71,8 @@ class Figure:
 class ShiftVerdict:
     """How one figure moved from the baseline's samples to another host's.
 
-    ``direction`` is ``up``, ``down``, ``same`` or ``unclear``; ``reason`` one of the reason
-    constants above. ``ratio`` is other / baseline of the medians, ``ci_low``/``ci_high`` its
-    bootstrap interval and ``p_value`` the bootstrap p-value (None without an interval).
+    ``direction``: ``up``, ``down``, ``same`` or ``unclear``; ``ratio``: other / baseline of the
+    medians, with its bootstrap interval and p-value (None without an interval).
     """
 
     direction: str
@@ -100,9 +87,8 @@ class ShiftVerdict:
 class HostMove:
     """How far the host's speed reference moved between two runs, as a figure would show it.
 
-    ``ratio`` is the ratio of the references' medians (inverted for a rate); ``low`` and
-    ``high`` its bootstrap interval, or both ``ratio`` with too few samples; ``draws`` then
-    its bootstrap draws, else None.
+    ``ratio`` of the medians (inverted for a rate); ``low``/``high`` its bootstrap interval (both
+    ``ratio`` with too few samples); ``draws`` its bootstrap draws, else None.
     """
 
     ratio: float
@@ -116,10 +102,8 @@ def host_move(
 ) -> HostMove | None:
     """The host's move from the baseline's reference samples to another run's, or None.
 
-    ``exponent`` is 1 for a time (it takes as much longer as the reference does) and -1 for
-    a rate. An interval only when asked (``interval``: where the move may withhold a verdict)
-    and both sides have MIN_SAMPLES samples; else the ratio alone. None when a sample is not
-    positive.
+    ``exponent``: 1 for a time, -1 for a rate. An interval only when asked and both sides have
+    MIN_SAMPLES samples; None when a sample is not positive.
     """
     if base.ordered[0] <= 0 or other.ordered[0] <= 0:
         return None

@@ -106,22 +106,8 @@ def judge_noise(
 ) -> Verdict:
     """Judge a figure from its samples and the interference metered while they were taken.
 
-    ``throttled`` (why a CPU quota stopped the tasks meanwhile) makes it ``throttled``, the
-    worst status, whatever else is true: its times hold the quota's waits.
-    ``bimodal`` when the samples fall into two clusters; else ``noisy`` when their p10-p90
-    spread exceeds NOISY_SPREAD of the median, when other tasks took more than
-    OTHER_CPU_LIMIT of the measured CPUs' time, or when the hypervisor stole more than
-    STEAL_LIMIT of it; else ``ok``. The reasons are given in words (a bimodal figure's
-    include the interference too, which may be what split it).
-
-    The shares come from /proc counters, which cannot resolve small amounts in a short
-    window: they count in 10 ms units, and the kernel charges CPU time by whole scheduler
-    ticks while a task's own time is exact. ``other_margin`` and ``steal_margin`` are the
-    shares the meter cannot tell from zero in this window (``measure.interference``); a
-    limit is crossed only when a share exceeds the limit plus its margin, so an idle host
-    right after heavy work comes out ``ok`` even in a short window. None means not measured:
-    the spread alone decides. The load average plays no part: it lags by a minute and counts
-    ostoolkit's own earlier work (it stays in the host fingerprint as context).
+    ``throttled`` outranks all, then ``bimodal``, then ``noisy`` (the spread, or a share over its
+    limit plus the meter's margin), else ``ok``; docs/method.md, "Trusting a figure".
     """
     interference: list[str] = []
     if other_cpu_share is not None and other_cpu_share > OTHER_CPU_LIMIT + other_margin:
