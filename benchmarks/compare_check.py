@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from ostoolkit.compare import compare_reports
+from ostoolkit.compare.engine import compare_reports
 from ostoolkit.loader import load_report
 from ostoolkit.report import Report, Result
 

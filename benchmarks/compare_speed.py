@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.compare import compare_reports, compared_hosts, load_all
+from ostoolkit.compare.engine import compare_reports, compared_hosts, load_all
 from ostoolkit.render import render
 from ostoolkit.report import build_report
 from ostoolkit.stats import summarize

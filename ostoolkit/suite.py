@@ -15,11 +15,11 @@ from typing import Any
 
 from ostoolkit.budget import MIN_OPEN_FILES, check_open_files
 from ostoolkit.claims import annotate, claims_table
-from ostoolkit.connections.builtin import ConnectionsConfig, measure_connections
-from ostoolkit.connections.builtin import check_config as check_connections
-from ostoolkit.connections.realload import RealConfig, check_real
-from ostoolkit.connections.realresults import measure_real
-from ostoolkit.connections.throwaway import installed
+from ostoolkit.connections.builtin.measure import ConnectionsConfig, measure_connections
+from ostoolkit.connections.builtin.measure import check_config as check_connections
+from ostoolkit.connections.real.results import measure_real
+from ostoolkit.connections.real.run import RealConfig, check_real
+from ostoolkit.connections.real.servers import installed
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.forktree import TreeConfig, build_tree, check_tree
 from ostoolkit.measure.memory import MemoryConfig, measure_memory

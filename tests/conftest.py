@@ -1,7 +1,7 @@
 """Shared fixtures: every test must leave no child process and no extra thread behind.
 
 The real-server fixtures live in tests/os/conftest.py, next to the tests that use them; the
-database drivers' fixtures are here, for the pure realdb tests and the server tests alike.
+database drivers' fixtures are here, for the pure DSN-path tests and the server tests alike.
 """
 
 from __future__ import annotations

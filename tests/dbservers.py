@@ -1,6 +1,6 @@
 """The real-server tests' helpers: skip (or fail under CI) when a server or driver is missing.
 
-The servers themselves are ostoolkit's own throwaway ones (ostoolkit.connections.throwaway):
+The servers themselves are ostoolkit's own throwaway ones (ostoolkit.connections.real.servers):
 the same code starts them for ``connections --real`` and for these tests. The session's
 servers are children of pytest; ``SESSION_SERVERS`` lists them so that the autouse
 ``no_leftovers`` fixture does not count their backends (an autovacuum worker, say) as a
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ostoolkit.connections.throwaway import free_port as free_port  # re-exported for tests
+from ostoolkit.connections.real.servers import free_port as free_port  # re-exported for tests
 
 # Generous, so that tests may open a few hundred clients.
 MAX_CONNECTIONS = 300

@@ -27,17 +27,17 @@ from ostoolkit.cli.options import (
     spoken,
 )
 from ostoolkit.cli.run import cli_errors, debugging, progress_bar, run_command
-from ostoolkit.connections.builtin import (
+from ostoolkit.connections.builtin.measure import (
     MAX_CLIENTS,
     MIN_RUN_QUERIES,
     ConnectionsConfig,
     measure_connections,
 )
-from ostoolkit.connections.builtin import MODELS as CONNECTION_MODELS
-from ostoolkit.connections.realdb import measure_real_server, real_server_steps
-from ostoolkit.connections.realload import MAX_REAL_CLIENTS, RealConfig, resolve_servers
-from ostoolkit.connections.realresults import measure_real
-from ostoolkit.connections.throwaway import KINDS as REAL_SERVERS
+from ostoolkit.connections.builtin.measure import MODELS as CONNECTION_MODELS
+from ostoolkit.connections.dsn.measure import measure_real_server, real_server_steps
+from ostoolkit.connections.real.results import measure_real
+from ostoolkit.connections.real.run import MAX_REAL_CLIENTS, RealConfig, resolve_servers
+from ostoolkit.connections.real.servers import KINDS as REAL_SERVERS
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.files import check_output_path, write_text
 from ostoolkit.measure.clone import measure_clone

@@ -15,7 +15,7 @@ import click
 
 from ostoolkit.cli.options import FiniteFloatRange, output_options
 from ostoolkit.cli.run import cli_errors, debugging, run_command
-from ostoolkit.compare import (
+from ostoolkit.compare.engine import (
     DEFAULT_THRESHOLD,
     MAX_THRESHOLD,
     compare_reports,

@@ -1,7 +1,7 @@
 """The one rule for a list of counts (--clients, --workers): each a whole number within 1..most.
 
 The CLI's option type (``cli.options.counts``) and the library's own checks
-(``connections.builtin``, ``connections.realdb``, ``measure.memory``) all apply it here, with
+(``connections.builtin``, ``connections.dsn``, ``measure.memory``) all apply it here, with
 the library's limits (MAX_CLIENTS, MAX_PROCESSES, MAX_THREADS), so the two cannot drift apart.
 """
 

@@ -22,7 +22,7 @@ import dbservers
 import pytest
 from harness import signal_trials
 
-from ostoolkit.connections.throwaway import RealServer, Servers, check_installed
+from ostoolkit.connections.real.servers import RealServer, Servers, check_installed
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.scratch import remove_run_dir
 

@@ -19,21 +19,21 @@ from harness.paths import ENTRY
 from harness.runs import marked_env, message_lines, run_marked
 from harness.waiting import wait_until
 
-from ostoolkit.connections.builtin import (
+from ostoolkit.connections.builtin.measure import (
     MEM_STEPS,
     ConnectionsConfig,
     measure_connections,
     run_model,
 )
-from ostoolkit.connections.load import WINDOWS
-from ostoolkit.connections.protocol import GREETING, QUERY, REPLY
-from ostoolkit.connections.servers import (
+from ostoolkit.connections.builtin.protocol import GREETING, QUERY, REPLY
+from ostoolkit.connections.builtin.servers import (
     LOOPBACK,
     Server,
     serve_pooled,
     serve_process,
     serve_thread,
 )
+from ostoolkit.connections.clients import WINDOWS
 from ostoolkit.errors import OstoolkitError
 
 # 50 connections from 4 client processes; queries enough that no poll can miss the query

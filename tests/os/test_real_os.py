@@ -26,9 +26,9 @@ from harness.runs import marked_env, run_marked
 from harness.signalled import check_interrupted, marked_run
 from harness.waiting import poll_until, wait_until
 
-from ostoolkit.connections.realload import LOAD_USER
-from ostoolkit.connections.throwaway import KINDS, check_installed
-from ostoolkit.connections.txload import WINDOW_S
+from ostoolkit.connections.real.run import LOAD_USER
+from ostoolkit.connections.real.servers import KINDS, check_installed
+from ostoolkit.connections.real.transactions import WINDOW_S
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.procfs import read_sysv_shm
 

@@ -12,8 +12,8 @@ import psutil
 import pytest
 from harness.waiting import wait_until
 
-from ostoolkit.connections import discovery
-from ostoolkit.connections.realdb import measure_real_server
+from ostoolkit.connections.dsn import discovery
+from ostoolkit.connections.dsn.measure import measure_real_server
 from ostoolkit.errors import OstoolkitError
 
 CLIENTS = (5, 20)

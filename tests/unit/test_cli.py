@@ -10,9 +10,9 @@ from ostoolkit import cli as cli_module
 from ostoolkit.cli import commands as commands_cli
 from ostoolkit.cli import measure as measure_cli
 from ostoolkit.cli.options import CpuList, IntList, counts, spoken
-from ostoolkit.connections.builtin import MAX_CLIENTS, ConnectionsConfig
-from ostoolkit.connections.builtin import check_config as check_connections
-from ostoolkit.connections.realdb import check_clients
+from ostoolkit.connections.builtin.measure import MAX_CLIENTS, ConnectionsConfig
+from ostoolkit.connections.builtin.measure import check_config as check_connections
+from ostoolkit.connections.dsn.measure import check_clients
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.cow import COW_REPEAT, COW_SIZE_MB, QUICK_COW_REPEAT
 from ostoolkit.measure.memory import MAX_PROCESSES, MAX_THREADS, MemoryConfig

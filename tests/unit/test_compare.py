@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
-from ostoolkit import compare as compare_module
 from ostoolkit.cli import run as cli_run
-from ostoolkit.compare import (
+from ostoolkit.compare import engine as compare_module
+from ostoolkit.compare.engine import (
     HEADLINES,
     SECTION_ORDER,
     collect_paths,
@@ -19,7 +19,7 @@ from ostoolkit.compare import (
     load_all,
     section_of,
 )
-from ostoolkit.compare_hosts import host_differences, host_label
+from ostoolkit.compare.hosts import host_differences, host_label
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.files import write_text
 from ostoolkit.render import render

@@ -11,7 +11,7 @@ import random
 import time
 from pathlib import Path
 
-from ostoolkit.compare import compare_reports, compared_hosts, load_all
+from ostoolkit.compare.engine import compare_reports, compared_hosts, load_all
 from ostoolkit.files import write_text
 from ostoolkit.render import render
 from ostoolkit.report import Measurement, build_report, make_result

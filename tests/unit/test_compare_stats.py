@@ -12,7 +12,7 @@ import random
 import numpy as np
 import pytest
 
-from ostoolkit.compare import compare_reports
+from ostoolkit.compare.engine import compare_reports
 from ostoolkit.report import Measurement, build_report, make_result
 from ostoolkit.stats import (
     BELOW_RESOLUTION,

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from ostoolkit import cli as cli_module
 from ostoolkit.children import Fds
-from ostoolkit.connections import builtin
-from ostoolkit.connections.builtin import (
+from ostoolkit.connections.builtin import measure as builtin
+from ostoolkit.connections.builtin.measure import (
     MEM_STEPS,
     MIN_RUN_QUERIES,
     ConnectionsConfig,
@@ -26,7 +26,7 @@ from ostoolkit.connections.builtin import (
     queries_per_connection,
     summary_table,
 )
-from ostoolkit.connections.load import (
+from ostoolkit.connections.clients import (
     MIN_WINDOW_QUERIES,
     WINDOWS,
     LoadResult,

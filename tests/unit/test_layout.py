@@ -51,7 +51,7 @@ LAYERS = (
     ),
     ("processes", ("budget", "children", "scratch", "mpspawn", "janitor")),
     ("measurements", ("measure", "connections")),
-    ("commands", ("suite", "compare", "compare_hosts")),
+    ("commands", ("suite", "compare")),
     ("output", ("render",)),
     ("entry", ("cli", "entry", "__main__")),
 )

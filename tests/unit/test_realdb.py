@@ -10,8 +10,9 @@ import dbservers
 import pytest
 
 from ostoolkit import budget
-from ostoolkit.connections import discovery, realdb
-from ostoolkit.connections.realdb import SERVERS, measure_real_server
+from ostoolkit.connections.dsn import discovery
+from ostoolkit.connections.dsn import measure as realdb
+from ostoolkit.connections.dsn.measure import SERVERS, measure_real_server
 from ostoolkit.errors import InvalidRequest, LimitExceeded
 
 

@@ -10,9 +10,15 @@ from dataclasses import replace
 
 import pytest
 
-from ostoolkit.connections import realload
-from ostoolkit.connections.realdb import ServerTotal
-from ostoolkit.connections.realload import (
+from ostoolkit.connections.dsn.measure import ServerTotal
+from ostoolkit.connections.real import run as realload
+from ostoolkit.connections.real.results import (
+    cell_results,
+    charts,
+    limit_change,
+    real_measurement,
+)
+from ostoolkit.connections.real.run import (
     MAX_REAL_CLIENTS,
     Ceiling,
     Cell,
@@ -21,13 +27,7 @@ from ostoolkit.connections.realload import (
     check_real,
     resolve_servers,
 )
-from ostoolkit.connections.realresults import (
-    cell_results,
-    charts,
-    limit_change,
-    real_measurement,
-)
-from ostoolkit.connections.txload import window_latencies, window_percentiles
+from ostoolkit.connections.real.transactions import window_latencies, window_percentiles
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.stats import percentile
 
@@ -356,8 +356,8 @@ def test_check_real_refuses_no_servers_and_unknown_ones():
 
 
 def test_pss_slope_uses_every_count_of_a_server():
-    from ostoolkit.connections.realload import RealConfig, RealRun
-    from ostoolkit.connections.realresults import pss_slope
+    from ostoolkit.connections.real.results import pss_slope
+    from ostoolkit.connections.real.run import RealConfig, RealRun
 
     run = RealRun(RealConfig(servers=("postgres",), clients=(10, 100)))
     for clients in (10, 100):  # 1 MiB per connection on a 50 MiB idle server, exactly

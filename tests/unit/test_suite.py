@@ -6,9 +6,9 @@ import pytest
 
 from ostoolkit import suite
 from ostoolkit.claims import article_rows
-from ostoolkit.connections.builtin import ConnectionsConfig
-from ostoolkit.connections.realdb import real_server_steps
-from ostoolkit.connections.realload import RealConfig
+from ostoolkit.connections.builtin.measure import ConnectionsConfig
+from ostoolkit.connections.dsn.measure import real_server_steps
+from ostoolkit.connections.real.run import RealConfig
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.memory import MemoryConfig
 from ostoolkit.measure.placement import PLACEMENTS

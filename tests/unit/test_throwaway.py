@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from ostoolkit.cli import cli
-from ostoolkit.connections import throwaway
+from ostoolkit.connections.real import servers as throwaway
 from ostoolkit.errors import InvalidRequest
 
 

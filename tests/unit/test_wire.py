@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from ostoolkit.connections.wire import (
+from ostoolkit.connections.real.wire import (
     MY_CAPABILITIES,
     MY_NATIVE_AUTH,
     MyReply,

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ostoolkit.connections import wire
-from ostoolkit.connections.load import ClientBody, send_report, split_windows
+from ostoolkit.connections.clients import ClientBody, send_report, split_windows
+from ostoolkit.connections.real import wire
 from ostoolkit.stats import percentile
 
 CONNECT_TIMEOUT_S = 10.0
@@ -396,5 +396,5 @@ def _client(spec: Spec, counts: Sequence[int], report_w: int, phases: Sequence[i
 
 
 def client_body(spec: Spec) -> ClientBody:
-    """The body of each client process of a real-server load (``load.LoadRun``)."""
+    """The body of each client process of a real-server load (``clients.LoadRun``)."""
     return functools.partial(_client, spec)

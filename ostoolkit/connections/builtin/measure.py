@@ -26,19 +26,19 @@ from ostoolkit.budget import (
     enough_open_files,
 )
 from ostoolkit.claims import CLAIMS, POOLED_NON_BACKENDS
-from ostoolkit.connections.load import (
-    MAX_CLIENT_PROCESSES,
-    LoadResult,
-    LoadRun,
-    builtin_client,
-    query_windows,
-)
-from ostoolkit.connections.servers import (
+from ostoolkit.connections.builtin.servers import (
     Serve,
     Server,
     serve_pooled,
     serve_process,
     serve_thread,
+)
+from ostoolkit.connections.clients import (
+    MAX_CLIENT_PROCESSES,
+    LoadResult,
+    LoadRun,
+    builtin_client,
+    query_windows,
 )
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
@@ -48,7 +48,7 @@ from ostoolkit.report import Measurement, Progress, Result, make_result
 
 MODELS = ("process", "thread", "pooled")
 DEFAULT_POOL_SIZE = 20
-# The most client connections one run opens, built-in or real server alike (realdb reads it).
+# The most client connections one run opens, built-in or real server alike (the DSN path reads it).
 MAX_CLIENTS = 10000
 # A backend process per connection costs about this much at the most (a forked Python).
 BYTES_PER_BACKEND = BYTES_PER_FORKED_PROCESS

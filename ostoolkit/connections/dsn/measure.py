@@ -16,9 +16,9 @@ from typing import Any
 import psutil
 
 from ostoolkit.budget import enough_open_files
-from ostoolkit.connections import discovery
-from ostoolkit.connections.builtin import MAX_CLIENTS
-from ostoolkit.connections.drivers import (
+from ostoolkit.connections.builtin.measure import MAX_CLIENTS
+from ostoolkit.connections.dsn import discovery
+from ostoolkit.connections.dsn.drivers import (
     LABELS,
     Client,
     Target,

@@ -12,8 +12,8 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from ostoolkit.connections.builtin import PAGE_BYTES
-from ostoolkit.connections.realload import (
+from ostoolkit.connections.builtin.measure import PAGE_BYTES
+from ostoolkit.connections.real.run import (
     LIMIT_MARGIN,
     Ceiling,
     Cell,
@@ -21,8 +21,8 @@ from ostoolkit.connections.realload import (
     RealRun,
     measure_real_load,
 )
-from ostoolkit.connections.throwaway import LABELS
-from ostoolkit.connections.txload import WINDOW_S, window_percentiles
+from ostoolkit.connections.real.servers import LABELS
+from ostoolkit.connections.real.transactions import WINDOW_S, window_percentiles
 from ostoolkit.payloads import Chart, SummaryTable
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.stats import percentile, slope
@@ -357,7 +357,7 @@ def findings(run: RealRun) -> list[str]:
     """The article's pay-off in words, from this run's figures."""
     out = []
     top = max(run.config.clients)
-    for kind, ceiling in run.ceilings.items():  # the limits the curves ran with (realload)
+    for kind, ceiling in run.ceilings.items():  # the limits the curves ran with (real.run)
         used = top + LIMIT_MARGIN + (run.config.pool_size if kind == "postgres" else 0)
         out.append(_ceiling_finding(kind, ceiling, used))
     tops = [c for c in run.cells if c.clients == top]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.compare_hosts import host_differences, pool_reports, same_host, unique_labels
+from ostoolkit.compare.hosts import host_differences, pool_reports, same_host, unique_labels
 from ostoolkit.errors import InvalidRequest, ReportError
 from ostoolkit.loader import load_report
 from ostoolkit.payloads import (
@@ -254,7 +254,7 @@ def _compare_figure(
     """The comparison objects of one figure, one per host in the order of ``names``.
 
     ``same`` says, per host, whether it is the baseline's host configured the same: only
-    then may the host's move withhold a verdict (compare_hosts.SAME_HOST_FIELDS).
+    then may the host's move withhold a verdict (hosts.SAME_HOST_FIELDS).
     """
     results = [host.get(result_id) for host in by_host]
     sets = [

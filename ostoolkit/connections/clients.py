@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ostoolkit.children import Children, ClosedOnExit, Fds, signals_held
-from ostoolkit.connections.protocol import GREETING, QUERY
-from ostoolkit.connections.servers import LOOPBACK
+from ostoolkit.connections.builtin.protocol import GREETING, QUERY
+from ostoolkit.connections.builtin.servers import LOOPBACK
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.stats import percentile
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import psutil
 
-from ostoolkit.connections.drivers import Client, PgClient, Target, one_line
+from ostoolkit.connections.dsn.drivers import Client, PgClient, Target, one_line
 
 # Process names of each server's main (listening) process, to refuse a proxy in between.
 SERVER_NAMES = {

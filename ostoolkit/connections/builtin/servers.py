@@ -21,7 +21,7 @@ from types import TracebackType
 
 from ostoolkit.budget import thread_start_failure
 from ostoolkit.children import Children, Fds, fork_descendant, signals_held
-from ostoolkit.connections.protocol import GREETING, QUERY, REPLY, do_work
+from ostoolkit.connections.builtin.protocol import GREETING, QUERY, REPLY, do_work
 from ostoolkit.errors import LimitExceeded, OstoolkitError
 
 LOOPBACK = "127.0.0.1"

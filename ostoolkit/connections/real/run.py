@@ -1,9 +1,9 @@
 """``connections --real``: throwaway servers under load, their ceilings, and pgbench beside.
 
-For each server (``throwaway``) and client count: connections open first (timed), then
-pgbench's select-only transaction runs in a closed loop (``txload``), with the server's CPU,
-switches, tasks and PSS read around it; each server also meets its ``max_connections``.
-The method: docs/method.md, "connections --real".
+For each server (``real.servers``) and client count: connections open first (timed), then
+pgbench's select-only transaction runs in a closed loop (``real.transactions``), with the
+server's CPU, switches, tasks and PSS read around it; each server also meets its
+``max_connections``. The method: docs/method.md, "connections --real".
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from ostoolkit.budget import (
     check_task_budget,
     enough_open_files,
 )
-from ostoolkit.connections.load import MAX_CLIENT_PROCESSES, LoadRun
-from ostoolkit.connections.realdb import ServerTotal, measure_group
-from ostoolkit.connections.throwaway import RealServer, Servers, check_installed, installed
-from ostoolkit.connections.txload import Spec, client_body, execute, window_latencies
-from ostoolkit.connections.wire import WireError
+from ostoolkit.connections.clients import MAX_CLIENT_PROCESSES, LoadRun
+from ostoolkit.connections.dsn.measure import ServerTotal, measure_group
+from ostoolkit.connections.real.servers import RealServer, Servers, check_installed, installed
+from ostoolkit.connections.real.transactions import Spec, client_body, execute, window_latencies
+from ostoolkit.connections.real.wire import WireError
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.procfs import (
@@ -114,7 +114,7 @@ class Cell:
     loaded: ServerTotal  # with them open, after the transactions
     connect_us: list[float]
     latency_us: list[float]
-    windows: list[list[float]]  # the latencies (µs) of each txload.WINDOW_S window
+    windows: list[list[float]]  # the latencies (µs) of each transactions.WINDOW_S window
     errors: int
     first_error: str | None
     client_cpu_s: float
@@ -131,7 +131,7 @@ class Cell:
 
 @dataclass
 class RealRun:
-    """Everything a --real run measured, for ``realresults`` to turn into results."""
+    """Everything a --real run measured, for ``real.results`` to turn into results."""
 
     config: RealConfig
     cells: list[Cell] = field(default_factory=list)
@@ -167,7 +167,7 @@ def check_real(config: RealConfig) -> None:
 
 def resolve_servers(names: Sequence[str]) -> tuple[str, ...]:
     """``--real``'s value: 'all' (what is installed) or a list, in a fixed order."""
-    from ostoolkit.connections.throwaway import KINDS
+    from ostoolkit.connections.real.servers import KINDS
 
     if not names or "all" in names:
         return installed()

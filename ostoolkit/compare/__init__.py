@@ -1,0 +1,1 @@
+"""Comparing saved reports: figure by figure (engine) and host by host (hosts)."""

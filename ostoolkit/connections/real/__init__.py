@@ -1,0 +1,1 @@
+"""``connections --real``: throwaway PostgreSQL, MariaDB and PgBouncer servers under load."""
