@@ -37,84 +37,30 @@ class Claim:
         return f"{self.low:g}–{self.value:g}"
 
 
-CLAIMS: dict[str, Claim] = {
-    claim.key: claim
-    for claim in (
-        Claim(
-            "context_switch",
-            5.0,
-            "us",
-            "~5 µs",
-            "The full time of a context switch takes ~5 microseconds on modern CPUs",
-        ),
-        Claim(
-            "thread_switch",
-            1.0,
-            "us",
-            "~1 µs",
-            "switching between threads is ~5x faster than between processes (~1 µs)",
-        ),
-        Claim(
-            "timeslice",
-            1.0,
-            "ms",
-            "milliseconds",
-            "the OS multiplexes the CPU across processes by time slicing, typically "
-            "milliseconds per slice",
-        ),
-        Claim(
-            "processes_heavy",
-            1.0,
-            "ratio",
-            "processes are heavy",
-            "Processes are heavy: there is memory overhead and a time overhead for managing them",
-        ),
-        Claim(
-            "thread_speedup",
-            5.0,
-            "ratio",
-            "~5×",
-            "thread switches are about five times faster than process switches",
-        ),
-        Claim(
-            "pool_size",
-            50.0,
-            "count",
-            "5–50 connections",
-            "a pooler funnels its clients into a small pool of server connections, 5–50",
-            low=5.0,
-        ),
-        # Stated as a decade ("hundreds", "tens of thousands"): ``value`` is its lower end.
-        Claim(
-            "switches_per_second",
-            100.0,
-            "per_s",
-            "hundreds a second",
-            "context switches happen hundreds of times per second",
-        ),
-        Claim(
-            "instructions_per_switch",
-            10_000.0,
-            "count",
-            "tens of thousands of instructions",
-            "a context switch executes tens of thousands of instructions",
-        ),
-        Claim(
-            "instructions_per_second",
-            1e9,
-            "per_s",
-            "billions a second",
-            "a CPU executes billions of instructions per second",
-        ),
-        Claim(
-            "pooled_clients",
-            1000.0,
-            "count",
-            "thousands of clients",
-            "a pooler lets thousands of clients share a few server connections",
-        ),
-    )
-}
+# Stated as a decade ("hundreds", "tens of thousands"): ``value`` is its lower end.
+CLAIMS: dict[str, Claim] = {claim.key: claim for claim in (
+    Claim("context_switch", 5.0, "us", "~5 µs",
+          "The full time of a context switch takes ~5 microseconds on modern CPUs"),
+    Claim("thread_switch", 1.0, "us", "~1 µs",
+          "switching between threads is ~5x faster than between processes (~1 µs)"),
+    Claim("timeslice", 1.0, "ms", "milliseconds",
+          "the OS multiplexes the CPU across processes by time slicing, typically "
+          "milliseconds per slice"),
+    Claim("processes_heavy", 1.0, "ratio", "processes are heavy",
+          "Processes are heavy: there is memory overhead and a time overhead for managing them"),
+    Claim("thread_speedup", 5.0, "ratio", "~5×",
+          "thread switches are about five times faster than process switches"),
+    Claim("pool_size", 50.0, "count", "5–50 connections",
+          "a pooler funnels its clients into a small pool of server connections, 5–50", low=5.0),
+    Claim("switches_per_second", 100.0, "per_s", "hundreds a second",
+          "context switches happen hundreds of times per second"),
+    Claim("instructions_per_switch", 10_000.0, "count", "tens of thousands of instructions",
+          "a context switch executes tens of thousands of instructions"),
+    Claim("instructions_per_second", 1e9, "per_s", "billions a second",
+          "a CPU executes billions of instructions per second"),
+    Claim("pooled_clients", 1000.0, "count", "thousands of clients",
+          "a pooler lets thousands of clients share a few server connections"),
+)}  # fmt: skip
 
 # "Milliseconds" read as one to a hundred: below is sub-millisecond, above a tenth of a second.
 TIMESLICE_RANGE_MS = (1.0, 100.0)
