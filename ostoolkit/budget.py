@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 
 from ostoolkit.errors import LimitExceeded
+from ostoolkit.procfs import parse_file
 
 # File descriptors kept free beyond what a measurement asks for (stdio, pipes, libraries).
 FD_MARGIN = 64
@@ -79,20 +80,17 @@ def nproc_exemption_here() -> str | None:
 
 def _user_tasks(uid: int) -> int:
     """Every task (process or thread) whose real user id is ``uid``: what RLIMIT_NPROC counts."""
-    mine = 0
-    for proc in psutil.process_iter(["uids", "num_threads"]):
-        uids, threads = proc.info["uids"], proc.info["num_threads"]
-        if uids is not None and uids.real == uid:
-            mine += threads or 1
-    return mine
+    return sum(
+        proc.info["num_threads"] or 1
+        for proc in psutil.process_iter(["uids", "num_threads"])
+        if proc.info["uids"] is not None and proc.info["uids"].real == uid
+    )
 
 
 def task_headroom() -> tuple[int | None, str]:
     """How many more tasks (processes or threads) this user may start, and the binding limit.
-
-    RLIMIT_NPROC (unless ``nproc_exemption``), kernel.threads-max and kernel.pid_max (proc(5));
-    None means no limit was found.
-    """
+    RLIMIT_NPROC (unless ``nproc_exemption``), kernel.threads-max and kernel.pid_max (proc(5)); None
+    means no limit was found."""
     candidates: list[tuple[int, str]] = []
     soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
     if soft != resource.RLIM_INFINITY and nproc_exemption_here() is None:
@@ -100,22 +98,18 @@ def task_headroom() -> tuple[int | None, str]:
         candidates.append((soft - mine, f"RLIMIT_NPROC={soft} (ulimit -u)"))
     total_tasks = sum((p.info["num_threads"] or 1) for p in psutil.process_iter(["num_threads"]))
     for name in ("threads-max", "pid_max"):
-        try:
-            limit = int(Path(f"/proc/sys/kernel/{name}").read_text())
-        except (OSError, ValueError):
-            continue
-        candidates.append((limit - total_tasks, f"kernel.{name}={limit}"))
+        limit = parse_file(f"/proc/sys/kernel/{name}", int)
+        if limit is not None:
+            candidates.append((limit - total_tasks, f"kernel.{name}={limit}"))
     if not candidates:
         return None, "no limit found"
     return min(candidates)
 
 
 def check_task_budget(tasks: int, bytes_per_task: int, option: str) -> None:
-    """Refuse, before any fork, a request for more tasks or memory than the host can give.
-
-    Leaves half the headroom and half the available memory free: a measurement must never
-    be what pushes a host into its limits.
-    """
+    """Refuse, before any fork, a request for more tasks or memory than the host can give. Leaves
+    half the headroom and half the available memory free: a measurement must never be what pushes a
+    host into its limits."""
     headroom, limit = task_headroom()
     if headroom is not None and tasks > headroom // 2:
         raise LimitExceeded(
@@ -149,10 +143,8 @@ def _open_files_needed(descriptors: int) -> int:
 
 
 def check_open_files(descriptors: int, what: str, lower: str = "") -> None:
-    """Refuse, before anything starts, a need for more open files than RLIMIT_NOFILE allows.
-
-    Only the hard limit (``ulimit -Hn``) is binding: the soft one is raised when needed.
-    """
+    """Refuse, before anything starts, a need for more open files than RLIMIT_NOFILE allows. Only
+    the hard limit (``ulimit -Hn``) is binding: the soft one is raised when needed."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = _open_files_needed(descriptors)
     if hard != resource.RLIM_INFINITY and hard < needed:
@@ -164,11 +156,9 @@ def check_open_files(descriptors: int, what: str, lower: str = "") -> None:
 
 @contextlib.contextmanager
 def enough_open_files(descriptors: int) -> Iterator[None]:
-    """Raise RLIMIT_NOFILE's soft limit for the block if ``descriptors`` more fds need it.
-
-    Counted on top of those open now and a margin; the hard limit (``ulimit -Hn``) cannot
-    be passed without privileges, so a count above it is refused before anything starts.
-    """
+    """Raise RLIMIT_NOFILE's soft limit for the block if ``descriptors`` more fds need it. Counted
+    on top of those open now and a margin; the hard limit (``ulimit -Hn``) cannot be passed without
+    privileges, so a count above it is refused before anything starts."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = _open_files_needed(descriptors)
     if soft == resource.RLIM_INFINITY or soft >= needed:
@@ -228,10 +218,8 @@ def malloc_arenas() -> int:
 
 def threads_that_fit(room: int, per_thread: int, arena: int = 0, arenas: int = 0) -> int:
     """The most threads whose reservations fit in ``room`` bytes at the worst: each reserves
-    ``per_thread``, and each of the first ``arenas`` also a malloc arena of ``arena`` bytes.
-
-    glibc falls back to mmap when an arena does not fit, so this many always start.
-    """
+    ``per_thread``, and each of the first ``arenas`` also a malloc arena of ``arena`` bytes. glibc
+    falls back to mmap when an arena does not fit, so this many always start."""
     if room <= 0 or per_thread <= 0:
         return 0
     each_with_arena = per_thread + arena
@@ -262,11 +250,9 @@ def _space_limits() -> list[tuple[int, int, int, str]]:
 
 
 def check_thread_room(threads: int, what: str, option: str) -> None:
-    """Refuse, before any work, ``threads`` threads in a process forked from this one that
-    its address-space (RLIMIT_AS) or data (RLIMIT_DATA) limit cannot hold.
-
-    Each thread reserves its whole stack at once (``ulimit -s``); under RLIMIT_AS arenas count.
-    """
+    """Refuse, before any work, ``threads`` threads in a process forked from this one that its
+    address-space (RLIMIT_AS) or data (RLIMIT_DATA) limit cannot hold. Each thread reserves its
+    whole stack at once (``ulimit -s``); under RLIMIT_AS arenas count."""
     stack = thread_stack_bytes()
     per_thread = stack + os.sysconf("SC_PAGE_SIZE") + THREAD_OVERHEAD  # and its guard page
     for which, soft, used, name in _space_limits():

@@ -118,18 +118,14 @@ def read_limit(folder: Path) -> CpuLimit | None:
     text = _read(folder / "cpu.max")
     if text is not None:
         quota, _, period = text.strip().partition(" ")
-        if quota.isdigit() and period.isdigit() and int(period) > 0:
-            return CpuLimit(int(quota), int(period), folder, 2)
-        return None
-    quota_text, period_text = (
-        _read(folder / "cpu.cfs_quota_us"),
-        _read(folder / "cpu.cfs_period_us"),
-    )
-    if quota_text is None or period_text is None:
-        return None
-    quota, period = quota_text.strip(), period_text.strip()
-    if quota.isdigit() and period.isdigit() and int(period) > 0:  # -1: no quota
-        return CpuLimit(int(quota), int(period), folder, 1)
+        version = 2
+    else:  # v1: two files, and a quota of -1 for none
+        quota, period = [
+            (_read(folder / f"cpu.cfs_{name}_us") or "").strip() for name in ("quota", "period")
+        ]
+        version = 1
+    if quota.isdigit() and period.isdigit() and int(period) > 0:
+        return CpuLimit(int(quota), int(period), folder, version)
     return None
 
 

@@ -1,9 +1,8 @@
 """Start, pin and always reap child processes and threads.
 
 Every child leads its own process group, dies with ostoolkit (PR_SET_PDEATHSIG, armed by a
-forked child itself or by setpriv before an exec'd program exists: ``die_with_us``) and is
-killed and reaped by ``Children.close`` on every exit path. The promises:
-docs/guarantees.md, "No process left behind".
+forked child itself or by setpriv before an exec'd program exists) and is killed and reaped by
+``Children.close`` on every exit path: docs/guarantees.md, "No process left behind".
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import NoReturn, TypeVar
 
 from ostoolkit.budget import thread_start_failure
@@ -39,11 +38,8 @@ GUARD = '[ "$PPID" = "$1" ] || exit 1; shift; exec "$@"'
 
 
 def arm_parent_death(parent_pid: int) -> bool:
-    """In a fresh child: get SIGKILL when the thread that forked it exits (prctl(2)).
-
-    Returns whether ``parent_pid`` is still the parent: one that died before the signal was
-    armed sends none, so a False child must end itself.
-    """
+    """In a fresh child: get SIGKILL when the thread that forked it exits (prctl(2)); whether
+    ``parent_pid`` is still the parent (one that died first sends none: end yourself)."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
         err = ctypes.get_errno()
@@ -77,11 +73,8 @@ def _enter_child(parent_pid: int) -> None:
 
 
 def fork_descendant(target: Callable[[], object]) -> int:
-    """Fork from inside a child: the new process dies with its parent (PR_SET_PDEATHSIG).
-
-    For trees of processes: each parent reaps its own children, and killing any process
-    (or ostoolkit itself) takes everything below it down in a cascade.
-    """
+    """Fork from inside a child a process that dies with its parent (PR_SET_PDEATHSIG): in a
+    tree, each parent reaps its own, and killing any process takes all below it down."""
     parent_pid = os.getpid()
     with signals_held():
         pid = _fork()
@@ -91,11 +84,8 @@ def fork_descendant(target: Callable[[], object]) -> int:
 
 
 def _run_child(setup: Callable[[], None], target: Callable[[], object]) -> NoReturn:
-    """In a fresh child: set up, run ``target``, and always ``_exit`` (0, or 1 on an error).
-
-    A traceback goes to stderr, and only for a real bug: a child being torn down (parent gone,
-    pipe broken, interrupted) dies silently, and a known condition is said in one line.
-    """
+    """In a fresh child: set up, run ``target``, and always ``_exit`` (0, or 1 on an error); a
+    traceback only for a real bug, one line for a known condition, nothing when torn down."""
     parent = os.getppid()
     code = 1
     try:
@@ -122,11 +112,9 @@ def _being_torn_down(err: BaseException, parent: int) -> bool:
 
 
 def _fork() -> int:
-    """os.fork, its failure (EAGAIN at a task limit, ENOMEM) in the project's words.
-
-    Call it inside ``signals_held``: a Ctrl-C could otherwise land in the child before it resets
-    its handlers, or in the parent before the pid is recorded; ``_run_child`` unblocks them.
-    """
+    """os.fork, its failure (EAGAIN at a task limit, ENOMEM) in the project's words. Call it in
+    ``signals_held``: a Ctrl-C then lands neither in a half-made child nor before the pid is
+    recorded (``_run_child`` unblocks them)."""
     try:
         return os.fork()
     except OSError as err:
@@ -134,11 +122,8 @@ def _fork() -> int:
 
 
 class Fds:
-    """The pipe ends one process owns; each is closed exactly once, even on Ctrl-C.
-
-    ``close`` forgets an fd and closes it with signals held, so a signal never leaves it
-    recorded but closed: closing it again later could close whatever file got its number.
-    """
+    """The pipe ends one process owns; each is closed exactly once, even on Ctrl-C (forgotten
+    and closed with signals held: closed twice, it could close a file that got its number)."""
 
     def __init__(self) -> None:
         self._open: set[int] = set()
@@ -210,12 +195,7 @@ class ClosedOnExit:
     def __enter__(self: _Closable) -> _Closable:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -237,11 +217,9 @@ class Children(ClosedOnExit):
         return frozenset(self._pids)
 
     def fork(self, target: Callable[[], object], cpu: int | None = None, bare: bool = False) -> int:
-        """Fork a child that runs ``target`` (pinned to ``cpu`` if given), then ``_exit``s.
-
-        ``bare`` skips the child's set-up (own group, parent-death signal) so that timing a fork
-        measures the fork alone; use it only for a target that exits at once.
-        """
+        """Fork a child that runs ``target`` (pinned to ``cpu`` if given), then ``_exit``s. ``bare``
+        skips its set-up (own group, parent-death signal) so that a timed fork is the fork alone:
+        only for a target that exits at once."""
         parent_pid = os.getpid()
 
         def setup() -> None:
@@ -266,11 +244,8 @@ class Children(ClosedOnExit):
         stdout: int | None = None,
         stderr: int | None = None,
     ) -> subprocess.Popen[bytes]:
-        """Start a program through subprocess (vfork+execve) leading its own session.
-
-        ``close`` or ``end`` kills its group and reaps it; then ``communicate`` closes its pipes.
-        To have it die with ostoolkit too, pass ``die_with_us(argv)``.
-        """
+        """Start a program (vfork+execve) leading its own session; ``close`` or ``end`` kills
+        its group and reaps it. Pass ``die_with_us(argv)`` to have it die with ostoolkit too."""
         proc = subprocess.Popen(
             argv, stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True
         )
@@ -295,10 +270,8 @@ class Children(ClosedOnExit):
     def start_thread(
         self, target: Callable[[], object], stop: Callable[[], None], name: str
     ) -> threading.Thread:
-        """Start a daemon thread; ``stop`` must make ``target`` return (e.g. close its pipe).
-
-        A thread that cannot start (a task or memory limit) is a ``LimitExceeded`` naming it.
-        """
+        """Start a daemon thread; ``stop`` must make ``target`` return (e.g. close its pipe). One
+        that cannot start (a task or memory limit) is a ``LimitExceeded`` naming it."""
         thread = threading.Thread(target=target, name=name, daemon=True)
         self._threads.append((thread, stop))
         try:
@@ -309,28 +282,22 @@ class Children(ClosedOnExit):
         return thread
 
     def close(self) -> None:
-        """Stop and join every thread, then kill every child's process group and reap it.
-
-        Newest first (clients before their servers), with SIGINT/SIGTERM held until done, so that a
-        second Ctrl-C cannot cut the cleanup short.
-        """
+        """Stop and join every thread, then kill every child's process group and reap it, newest
+        first (clients before their servers), with SIGINT/SIGTERM held: a second Ctrl-C cannot
+        cut the cleanup short."""
         with signals_held():
-            self._close()
-
-    def _close(self) -> None:
-        """The body of ``close``, run with SIGINT and SIGTERM held."""
-        for thread, stop in self._threads:
-            if thread.ident is None:  # interrupted between registration and start
-                continue
-            if thread.is_alive():
-                with contextlib.suppress(OSError):
-                    stop()
-            thread.join(THREAD_JOIN_TIMEOUT_S)
-            if thread.is_alive():
-                self.lost.append(f"thread {thread.name} did not stop")
-        self._threads.clear()
-        for pid in reversed(list(self._pids)):
-            self.end(pid)
+            for thread, stop in self._threads:
+                if thread.ident is None:  # interrupted between registration and start
+                    continue
+                if thread.is_alive():
+                    with contextlib.suppress(OSError):
+                        stop()
+                thread.join(THREAD_JOIN_TIMEOUT_S)
+                if thread.is_alive():
+                    self.lost.append(f"thread {thread.name} did not stop")
+            self._threads.clear()
+            for pid in reversed(list(self._pids)):
+                self.end(pid)
 
     def end(self, pid: int) -> None:
         """SIGKILL one child now (its process group if it leads one), reap it and forget it."""
@@ -349,11 +316,8 @@ class Children(ClosedOnExit):
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Block SIGINT and SIGTERM in this thread for the block; one that came fires right after.
-
-    Makes a short step whole for Ctrl-C (a fork and the record of its pid, cleanup's kill and
-    reap); only the main thread takes Python's handlers, so holding them there is enough.
-    """
+    """Block SIGINT and SIGTERM in this thread for the block (one that came fires right after),
+    making a short step whole for Ctrl-C; only the main thread takes Python's handlers."""
     before = signal.pthread_sigmask(signal.SIG_BLOCK, _TEARDOWN_SIGNALS)
     try:
         yield
@@ -362,11 +326,8 @@ def signals_held() -> Iterator[None]:
 
 
 def raise_terminated(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM's handler: an exception, so ``finally`` blocks and context managers run first.
-
-    Installed by ``raising_on_sigterm`` around a command, and by ``ostoolkit.entry`` for the
-    whole run.
-    """
+    """SIGTERM's handler (``raising_on_sigterm``, ``ostoolkit.entry``): an exception, so that
+    ``finally`` blocks and context managers run first."""
     raise Terminated(signum)
 
 
@@ -396,10 +357,8 @@ def pinned_main(cpu: int) -> Iterator[None]:
 
 def die_with_us(argv: list[str], as_user: Sequence[str] = ()) -> list[str]:
     """``argv`` under util-linux setpriv's parent-death SIGKILL, run only if we still live.
-
-    ``as_user`` (setpriv's ``--reuid`` ...) switches the user before the signal is armed, since a
-    uid change clears it; without setpriv and no user to switch, ``argv`` runs as is.
-    """
+    ``as_user`` (setpriv's ``--reuid`` ...) switches the user first, as that clears the signal;
+    without setpriv and no user to switch, ``argv`` runs as is."""
     if not as_user and shutil.which("setpriv") is None:
         return argv
     guard = ["/bin/sh", "-c", GUARD, "ostoolkit", str(os.getpid())]
@@ -410,9 +369,7 @@ def run_program(
     argv: list[str], timeout: float, as_user: Sequence[str] = ()
 ) -> subprocess.CompletedProcess[str]:
     """Run a program in its own session, dying with ostoolkit; kill its group if we stop early.
-
-    ``as_user``: setpriv's options to run it as another user (see ``die_with_us``).
-    """
+    ``as_user``: setpriv's options to run it as another user (``die_with_us``)."""
     proc = subprocess.Popen(
         die_with_us(argv, as_user),
         stdin=subprocess.DEVNULL,

@@ -119,9 +119,9 @@ def judge_heavier(process_bytes: float, thread_bytes: float) -> str:
     if process_bytes <= 0:
         return "not comparable here: a process's marginal cost measured ≤ 0"
     ratio = process_bytes / thread_bytes
-    if ratio >= 1.25:
+    if ratio >= AGREE_FACTOR:
         return f"a process costs {ratio:,.1f}× a thread here: heavier, as the article says"
-    if ratio > 1 / 1.25:
+    if ratio > 1 / AGREE_FACTOR:
         return f"a process costs about a thread's memory here (×{ratio:.2f}); the article: heavier"
     return f"a process costs {1 / ratio:.1f}× less than a thread here; the article says heavier"
 
@@ -251,24 +251,20 @@ def grouped_warning(section: str, results: Sequence[Result]) -> str:
 
 
 def noise_warnings(results: Sequence[Result]) -> list[str]:
-    """A warning for every figure that is not ``ok``, in the results' order.
-
-    Several from one grouped section share a single warning, placed where their first one's
-    would be.
-    """
-    untrusted = [r for r in results if r.status != "ok"]
-    by_section: dict[str, list[Result]] = {}
-    for result in untrusted:
-        by_section.setdefault(result.id.split(".", 1)[0], []).append(result)
+    """A warning for every figure that is not ``ok``, in the results' order; several from one
+    grouped section share a single warning, placed where their first one's would be."""
+    flagged = [r for r in results if r.status != "ok"]
+    sections: dict[str, list[Result]] = {}
+    for result in flagged:
+        sections.setdefault(result.id.split(".", 1)[0], []).append(result)
     warnings = []
-    for result in untrusted:
+    for result in flagged:
         section = result.id.split(".", 1)[0]
-        group = by_section[section]
-        if section in GROUPED_SECTIONS and len(group) > 1:
-            if result is group[0]:
-                warnings.append(grouped_warning(section, group))
-        else:
+        group = sections[section]
+        if section not in GROUPED_SECTIONS or len(group) == 1:
             warnings.append(noise_warning(result))
+        elif result is group[0]:
+            warnings.append(grouped_warning(section, group))
     return warnings
 
 
@@ -297,7 +293,7 @@ def with_claim(result: Result, by_id: Mapping[str, Result]) -> Result:
 
 def claim_findings(results: Sequence[Result]) -> list[str]:
     """The findings that judge a claim on several figures at once: threads against
-    processes, and the pooler's backends and clients at its largest client count."""
+    processes, and the pooler's backends and clients at PgBouncer's largest client count."""
     by_id = {r.id: r for r in results}
     findings = []
     process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
@@ -309,36 +305,26 @@ def claim_findings(results: Sequence[Result]) -> list[str]:
             if withheld
             else judge_speedup(process.median, thread.median)
         )
-    return findings + pooler_findings(results)
-
-
-def pooler_findings(results: Sequence[Result]) -> list[str]:
-    """The article's pooler claims, judged at PgBouncer's largest client count."""
-    counts = sorted(
-        int(r.id.split(".")[2])
-        for r in results
-        if r.id.startswith("conn.pgbouncer.") and r.id.endswith(".procs")
+    top = max(
+        (
+            int(r.id.split(".")[2])
+            for r in results
+            if r.id.startswith("conn.pgbouncer.") and r.id.endswith(".procs")
+        ),
+        default=None,
     )
-    if not counts:
-        return []
-    by_id = {r.id: r for r in results}
-    top = counts[-1]
-    findings = []
-    pool = judge_pool(by_id[f"conn.pgbouncer.{top}.procs"])
-    if pool:
-        findings.append(f"PgBouncer: {pool}")
-    refused = by_id.get(f"conn.pgbouncer.{top}.refused")
-    if refused:
-        findings.append(f"PgBouncer {judge_pooled_clients(refused)}")
+    if top is not None:
+        if pool := judge_pool(by_id[f"conn.pgbouncer.{top}.procs"]):
+            findings.append(f"PgBouncer: {pool}")
+        if refused := by_id.get(f"conn.pgbouncer.{top}.refused"):
+            findings.append(f"PgBouncer {judge_pooled_clients(refused)}")
     return findings
 
 
 def annotate(measurement: Measurement) -> Measurement:
-    """Set the article's claims and verdicts beside the results, judge the claims resting on
-    several figures (first among the findings), and warn about figures not ``ok``.
-
-    Idempotent, so that a part and the whole it is merged into may both be annotated.
-    """
+    """Set the article's claims and verdicts beside the results, judge the claims resting on several
+    figures (first among the findings), and warn about figures not ``ok``. Idempotent, so that a
+    part and the whole it is merged into may both be annotated."""
     by_id = {r.id: r for r in measurement.results}
     results = tuple(with_claim(r, by_id) for r in measurement.results)
     found = set(measurement.findings)
@@ -353,103 +339,75 @@ def annotate(measurement: Measurement) -> Measurement:
     )
 
 
-def _largest(results: Sequence[Result], prefix: str, suffix: str = "") -> Result | None:
-    """The result whose id starts and ends so, the largest client count first."""
-    found = [r for r in results if r.id.startswith(prefix) and r.id.endswith(suffix)]
-    return max(found, key=pooled_clients, default=None)
-
-
-def _row(claim: str, article: str, here: str, verdict: str, *figures: Result) -> dict[str, str]:
-    """One row of "the article vs this host"; no verdict where a figure it rests on is not
-    trusted by its own run (``untrusted``)."""
+def _row(name: str, key: str | None, here: str, verdict: str, *figures: Result) -> dict[str, str]:
+    """One row of "the article vs this host" (``key`` names the claim; None: not stated); no
+    verdict where a figure it rests on is not trusted by its own run (``untrusted``)."""
+    article = CLAIMS[key].text if key else "(not stated)"
     verdict = untrusted(*figures) or verdict
-    return {"claim": claim, "the article": article, "this host": here, "verdict": verdict}
+    return {"claim": name, "the article": article, "this host": here, "verdict": verdict}
+
+
+def _judged(
+    name: str, figure: Result, key: str, here: str, judge: Callable[[float, Claim], str]
+) -> dict[str, str]:
+    """The row of one figure whose median ``judge`` weighs against the claim ``key``."""
+    return _row(name, key, here, judge(figure.median, CLAIMS[key]), figure)
 
 
 def article_rows(results: Sequence[Result]) -> list[dict[str, str]]:
-    """Each of the article's claims beside what this host measured, with a verdict."""
+    """Each of the article's claims beside what this host measured, with a verdict; issue 14's
+    rates, cycles, rings and Python's own switches where this run measured them."""
     by_id = {r.id: r for r in results}
     rows = []
     process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
     if process:
-        claim = CLAIMS["context_switch"]
-        verdict = judge_time(process.median, claim)
-        rows.append(
-            _row("context switch", claim.text, f"{process.median:.2f} µs", verdict, process)
-        )
+        here = f"{process.median:.2f} µs"
+        rows.append(_judged("context switch", process, "context_switch", here, judge_time))
     if thread:
-        claim = CLAIMS["thread_switch"]
-        verdict = judge_time(thread.median, claim)
-        rows.append(_row("thread switch", claim.text, f"{thread.median:.2f} µs", verdict, thread))
+        here = f"{thread.median:.2f} µs"
+        rows.append(_judged("thread switch", thread, "thread_switch", here, judge_time))
     if process and thread and thread.median > 0:
         here = f"{process.median / thread.median:.2f}×"
         verdict = judge_speedup(process.median, thread.median)
-        claim = CLAIMS["thread_speedup"]
-        rows.append(_row("threads switch faster", claim.text, here, verdict, process, thread))
-    slice_ = by_id.get("sched.timeslice")
-    if slice_:
-        here, verdict = f"{slice_.median:.2f} ms", judge_timeslice(slice_.median)
-        rows.append(_row("time slice", CLAIMS["timeslice"].text, here, verdict, slice_))
-    pooled = _largest(results, "conn.pooled.", ".procs")
-    if pooled:
+        rows.append(_row("threads switch faster", "thread_speedup", here, verdict, process, thread))
+    if slice_ := by_id.get("sched.timeslice"):
+        verdict = judge_timeslice(slice_.median)
+        rows.append(_row("time slice", "timeslice", f"{slice_.median:.2f} ms", verdict, slice_))
+    pools = [r for r in results if r.id.startswith("conn.pooled.") and r.id.endswith(".procs")]
+    if pooled := max(pools, key=pooled_clients, default=None):  # the largest client count
         backends, clients = pooled_backends(pooled), pooled_clients(pooled)
-        here = f"{backends} backends"
         verdict = f"{backends} server connections served {clients} clients"
-        rows.append(_row("pool size", CLAIMS["pool_size"].text, here, verdict, pooled))
+        rows.append(_row("pool size", "pool_size", f"{backends} backends", verdict, pooled))
     p_mem = by_id.get("memory.process.uss_per_worker")
     t_mem = by_id.get("memory.thread.uss_per_worker")
     if p_mem and t_mem:
         here = f"{p_mem.median / 2**10:.0f} KiB vs {t_mem.median / 2**10:.0f} KiB"
         verdict = judge_heavier(p_mem.median, t_mem.median)
-        claim = CLAIMS["processes_heavy"]
-        rows.append(_row("processes are heavier", claim.text, here, verdict, p_mem, t_mem))
-    rows.extend(_rate_rows(by_id, results))
-    return rows
-
-
-def _rate_rows(by_id: Mapping[str, Result], results: Sequence[Result]) -> list[dict[str, str]]:
-    """Issue 14's rows: switches per second, cycles and instructions per switch, the largest
-    ring's cost and Python's own switches, each where this run measured it."""
-    rows = []
-    rate = by_id.get("rate.switches_per_s")
-    if rate:
-        claim = CLAIMS["switches_per_second"]
-        here, verdict = f"{rate.median:,.0f}/s", judge_decade(rate.median, claim)
-        rows.append(_row("switches per second", claim.text, here, verdict, rate))
+        rows.append(_row("processes are heavier", "processes_heavy", here, verdict, p_mem, t_mem))
+    if rate := by_id.get("rate.switches_per_s"):
+        here = f"{rate.median:,.0f}/s"
+        rows.append(_judged("switches per second", rate, "switches_per_second", here, judge_decade))
         if why := rate.extra.get("pmu_unavailable"):  # no hardware counters: said, not guessed
-            for name, key in (
-                ("instructions per switch", "instructions_per_switch"),
-                ("instructions per second", "instructions_per_second"),
-            ):
-                verdict = f"not measurable here: {why}"
-                rows.append(_row(name, CLAIMS[key].text, "not counted", verdict))
-    ips = by_id.get("rate.instructions_per_s")
-    if ips:
-        claim = CLAIMS["instructions_per_second"]
-        here, verdict = f"{ips.median / 1e9:.2f} billion/s", judge_decade(ips.median, claim)
-        rows.append(_row("instructions per second", claim.text, here, verdict, ips))
+            for name in ("instructions per switch", "instructions per second"):
+                key = name.replace(" ", "_")
+                rows.append(_row(name, key, "not counted", f"not measurable here: {why}"))
+    if ips := by_id.get("rate.instructions_per_s"):
+        here = f"{ips.median / 1e9:.2f} billion/s"
+        rows.append(
+            _judged("instructions per second", ips, "instructions_per_second", here, judge_decade)
+        )
     for model in ("process", "thread"):
-        instructions = by_id.get(f"switch.{model}.instructions")
-        if instructions:
-            claim = CLAIMS["instructions_per_switch"]
-            here = f"{instructions.median:,.0f}"
-            verdict = judge_decade(instructions.median, claim)
-            name = f"instructions per {model} switch"
-            rows.append(_row(name, claim.text, here, verdict, instructions))
-        cycles = by_id.get(f"switch.{model}.cycles")
-        if cycles:
-            here = f"{cycles.median:,.0f}"
-            rows.append(_row(f"cycles per {model} switch", "(not stated)", here, NO_CLAIM))
-        ring = _largest_ring(results, model)
-        if ring:
-            claim = CLAIMS["context_switch"]
+        if instructions := by_id.get(f"switch.{model}.instructions"):
+            name, here = f"instructions per {model} switch", f"{instructions.median:,.0f}"
+            rows.append(_judged(name, instructions, "instructions_per_switch", here, judge_decade))
+        if cycles := by_id.get(f"switch.{model}.cycles"):
+            rows.append(_row(f"cycles per {model} switch", None, f"{cycles.median:,.0f}", NO_CLAIM))
+        if ring := _largest_ring(results, model):
             name = f"{model} switch in a ring of {ring.extra.get('tasks')}"
-            verdict = judge_time(ring.median, claim)
-            rows.append(_row(name, claim.text, f"{ring.median:.2f} µs", verdict, ring))
+            rows.append(_judged(name, ring, "context_switch", f"{ring.median:.2f} µs", judge_time))
     for layer, name in (("gil", "Python GIL hand-off"), ("asyncio", "Python asyncio switch")):
-        python = by_id.get(f"switch.python.{layer}")
-        if python:
-            rows.append(_row(name, "(not stated)", f"{python.median:.2f} µs", NO_CLAIM))
+        if python := by_id.get(f"switch.python.{layer}"):
+            rows.append(_row(name, None, f"{python.median:.2f} µs", NO_CLAIM))
     return rows
 
 

@@ -21,10 +21,6 @@ class InvalidRequest(OstoolkitError):
     """The user asked for something that cannot be done as asked (exit status 2)."""
 
 
-class UnsupportedPlatform(InvalidRequest):
-    """The host is not one ostoolkit can measure (it needs Linux): exit status 2."""
-
-
 class LimitExceeded(InvalidRequest):
     """A request would exceed a process, thread or memory limit; refused before forking."""
 
@@ -72,11 +68,9 @@ OS_ERROR_ADVICE = {
 
 
 def describe_os_error(err: OSError, doing: str) -> OstoolkitError:
-    """Turn an OS error raised while ``doing`` something into the project's one-line error.
-
-    The one boundary for fork/exec/pipe/socket/open failures (errno(3)): the message says
-    what failed, the errno and what to lower or raise. Limits are user-fixable (exit 2).
-    """
+    """Turn an OS error raised while ``doing`` something into the project's one-line error. The one
+    boundary for fork/exec/pipe/socket/open failures (errno(3)): the message says what failed, the
+    errno and what to lower or raise. Limits are user-fixable (exit 2)."""
     name = errno_names.errorcode.get(err.errno or 0, "")
     reason = err.strerror or os.strerror(err.errno or 0)
     advice = OS_ERROR_ADVICE.get(name)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 from ostoolkit.errors import BrokenOutput, InvalidRequest, OstoolkitError, OutputError
 
@@ -46,18 +46,8 @@ ASCII_FALLBACK = {
     "⚠": "!",
     "\ufe0f": "",  # the emoji presentation selector after ⚠
     "✗": "x",
-    "─": "-",  # trees and charts: "`- ", "|- ", "|  "
-    "│": "|",
-    "├": "|",
-    "└": "`",
-    "▁": "_",  # strips (sparklines) and bars, lowest to highest
-    "▂": ".",
-    "▃": ":",
-    "▄": "-",
-    "▅": "=",
-    "▆": "+",
-    "▇": "*",
-    "█": "#",
+    **dict(zip("─│├└", "-||`", strict=True)),  # trees and charts: "`- ", "|- ", "|  "
+    **dict(zip("▁▂▃▄▅▆▇█", "_.:-=+*#", strict=True)),  # strips and bars, lowest to highest
 }
 
 
@@ -76,10 +66,8 @@ def _kind(mode: int) -> str:
 
 
 def check_output_path(path: str, what: str) -> None:
-    """Refuse, before any work, an output path that can never be written (exit status 2).
-
-    ``what`` names the option or variable in the message, e.g. "--json".
-    """
+    """Refuse, before any work, an output path that can never be written (exit status 2). ``what``
+    names the option or variable in the message, e.g. "--json"."""
     if not path:
         raise InvalidRequest(f"{what} is empty: give a file path, or '-' for stdout")
     if "\0" in path:
@@ -113,11 +101,9 @@ def _through_fd_link(path: str) -> bool:
 
 
 def _write_through(path: str, data: bytes, append: bool) -> None:
-    """Write into an existing non-regular file in place (device, FIFO, open-fd link).
-
-    O_NONBLOCK makes opening a FIFO without a reader fail (ENXIO) instead of hanging; it is
-    cleared again so that the write itself waits for a slow reader.
-    """
+    """Write into an existing non-regular file in place (device, FIFO, open-fd link). O_NONBLOCK
+    makes opening a FIFO without a reader fail (ENXIO) instead of hanging; it is cleared again so
+    that the write itself waits for a slow reader."""
     flags = os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK
     if append:
         flags |= os.O_APPEND
@@ -133,11 +119,9 @@ def _write_through(path: str, data: bytes, append: bool) -> None:
 
 
 def _replace_atomically(target: str, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``target`` and rename it over ``target``.
-
-    An existing file keeps its permission bits (and owner, when we may set it); a new one
-    gets 0666 less the umask, as open(2) would give it.
-    """
+    """Write ``data`` to a temporary file beside ``target`` and rename it over ``target``. An
+    existing file keeps its permission bits (and owner, when we may set it); a new one gets 0666
+    less the umask, as open(2) would give it."""
     folder, name = os.path.split(target)
     try:
         before: os.stat_result | None = os.stat(target)
@@ -166,9 +150,7 @@ def _replace_atomically(target: str, data: bytes) -> None:
 
 def write_text(path: str, text: str, what: str, append: bool = False) -> None:
     """Write (or append) ``text`` to ``path`` without ever replacing what is not a regular file.
-
-    Errors become ``OutputError`` naming ``what`` and the reason in one line.
-    """
+    Errors become ``OutputError`` naming ``what`` and the reason in one line."""
     data = text.encode("utf-8")
     try:
         try:
@@ -234,7 +216,6 @@ def _json_escape(char: str) -> str:
 
 def fit_encoding(text: str, encoding: str | None) -> str:
     """``text`` as a stream in ``encoding`` can write it: unchanged when it can carry it all.
-
     Otherwise only the characters it lacks change: to ASCII (to_ascii), or in a JSON document to
     ``\\u`` escapes, which a JSON reader decodes back. A stream without an encoding takes any text.
     """
@@ -249,28 +230,19 @@ def fit_encoding(text: str, encoding: str | None) -> str:
 
 class FallbackStream:
     """A text stream that writes through to ``stream`` what its encoding can carry (fit_encoding).
+    It has no ``buffer`` on purpose: click, given an ASCII stream with one, would write UTF-8 bytes
+    around it; without one, click writes here."""
 
-    It has no ``buffer`` on purpose: click, given an ASCII stream with one, would write UTF-8
-    bytes around it; without one, click writes here.
-    """
+    # What the stream written to answers for this one (its encoding, fileno, isatty, ...).
+    PASSED = frozenset({"encoding", "errors", "closed", "flush", "fileno", "isatty"})
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
 
-    @property
-    def encoding(self) -> str:
-        """The encoding of the stream written to."""
-        return self.stream.encoding
-
-    @property
-    def errors(self) -> str | None:
-        """The error handler of the stream written to."""
-        return self.stream.errors
-
-    @property
-    def closed(self) -> bool:
-        """Whether the stream written to is closed."""
-        return self.stream.closed
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.PASSED:
+            raise AttributeError(name)
+        return getattr(self.stream, name)
 
     def write(self, text: str) -> int:
         """Write ``text`` as the stream can carry it; bytes are refused, as by any text stream."""
@@ -278,18 +250,6 @@ class FallbackStream:
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         self.stream.write(fit_encoding(text, self.stream.encoding))
         return len(text)
-
-    def flush(self) -> None:
-        """Flush the stream written to."""
-        self.stream.flush()
-
-    def fileno(self) -> int:
-        """The file descriptor of the stream written to."""
-        return self.stream.fileno()
-
-    def isatty(self) -> bool:
-        """Whether the stream written to is a terminal (progress bars ask)."""
-        return self.stream.isatty()
 
     def writable(self) -> bool:
         """A text stream for writing."""
@@ -307,10 +267,8 @@ def fallback_stream(stream: TextIO | None) -> TextIO | None:
 
 
 def write_stdout(text: str) -> None:
-    """Write the result to stdout and flush it, reporting what went wrong in one line.
-
-    What stdout's encoding cannot carry is written as ASCII (fit_encoding), never an error.
-    """
+    """Write the result to stdout and flush it, reporting what went wrong in one line. What stdout's
+    encoding cannot carry is written as ASCII (fit_encoding), never an error."""
     stream = sys.stdout
     if stream is None:
         raise OutputError("stdout is closed: the result could not be written")
@@ -334,11 +292,9 @@ def _silence_stdout() -> None:
 
 
 def read_regular_bytes(path: Path, limit: int = MAX_REPORT_BYTES) -> bytes:
-    """Read a whole regular file of at most ``limit`` bytes; refuse anything else.
-
-    Opened with O_NONBLOCK so that a FIFO cannot block the open; its type is checked on the
-    open descriptor (no race with a rename), and the read stops one byte past the cap.
-    """
+    """Read a whole regular file of at most ``limit`` bytes; refuse anything else. Opened with
+    O_NONBLOCK so that a FIFO cannot block the open; its type is checked on the open descriptor (no
+    race with a rename), and the read stops one byte past the cap."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as err:

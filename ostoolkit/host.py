@@ -44,10 +44,8 @@ def _cpuinfo(root: Path) -> list[tuple[str, str]]:
 
 
 def _cpu_model(cpuinfo: list[tuple[str, str]]) -> str:
-    """CPU name: x86 "model name", else "Processor" (old arm) or "cpu model" (mips); case matters.
-
-    Keys are matched case-sensitively because x86 also has a lowercase "processor" (the CPU index).
-    """
+    """CPU name: x86 "model name", else "Processor" (old arm) or "cpu model" (mips); keys match
+    case-sensitively because x86 also has a lowercase "processor" (the CPU index)."""
     for wanted in ("model name", "Processor", "cpu model"):
         for key, value in cpuinfo:
             if key == wanted and value:
@@ -64,10 +62,8 @@ def _hypervisor(cpuinfo: list[tuple[str, str]]) -> bool | str:
 
 
 def _tlb_tagging(cpuinfo: list[tuple[str, str]]) -> str:
-    """Whether TLB entries carry an address-space tag, so a process switch need not flush them.
-
-    x86 reports it as the "pcid" flag; arm64 ("Features" line) always tags entries with ASIDs.
-    """
+    """Whether TLB entries carry an address-space tag, so a process switch need not flush them. x86
+    reports it as the "pcid" flag; arm64 ("Features" line) always tags entries with ASIDs."""
     for key, value in cpuinfo:
         if key == "flags":
             return "pcid" if "pcid" in value.split() else "none"
@@ -93,11 +89,9 @@ def _cmdline_param(root: Path, name: str) -> str | None:
 
 
 def _preemption(root: Path) -> str:
-    """Kernel preemption model: the active mode from debugfs, else the uname -v build tag.
-
-    The tag is PREEMPT_RT, PREEMPT_DYNAMIC or PREEMPT (scripts/mkcompile_h); a PREEMPT_DYNAMIC
-    kernel's mode is then known only from preempt= on the command line.
-    """
+    """Kernel preemption model: the active mode from debugfs, else the uname -v build tag. The tag
+    is PREEMPT_RT, PREEMPT_DYNAMIC or PREEMPT (scripts/mkcompile_h); a PREEMPT_DYNAMIC kernel's mode
+    is then known only from preempt= on the command line."""
     active = _ACTIVE_MODE.search(_read_text(root / "sys/kernel/debug/sched/preempt") or "")
     if active:
         return f"dynamic ({active.group(1)})"
@@ -122,9 +116,7 @@ def _dmi(root: Path) -> str:
 
 def _container(root: Path) -> str:
     """Container runtime: marker files, then PID 1's cgroup path, then the $container variable.
-
-    Under cgroup v2 with a cgroup namespace proc/1/cgroup is just "0::/" and says nothing.
-    """
+    Under cgroup v2 with a cgroup namespace proc/1/cgroup is just "0::/" and says nothing."""
     if os.path.exists(root / ".dockerenv"):
         return "docker"
     if os.path.exists(root / "run/.containerenv"):
@@ -174,11 +166,9 @@ def _cpus_allowed() -> list[int] | str:
 
 
 def _cpu_quota() -> dict[str, Any] | str:
-    """The CFS quota that binds this process hardest (``ostoolkit.cgroup``), or "none".
-
-    In CPUs (0.2 is a fifth of one CPU's time) with its quota, period and group folder: a
-    quota stops the measured tasks mid-sample, which the other-tasks share does not show.
-    """
+    """The CFS quota that binds this process hardest (``ostoolkit.cgroup``), or "none". In CPUs (0.2
+    is a fifth of one CPU's time) with its quota, period and group folder: a quota stops the
+    measured tasks mid-sample, which the other-tasks share does not show."""
     limit = tightest_limit(cpu_limits())
     if limit is None:
         return "none"

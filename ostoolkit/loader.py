@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from ostoolkit.errors import OstoolkitError, ReportError
 from ostoolkit.files import MAX_REPORT_BYTES, read_regular_bytes
@@ -23,14 +23,38 @@ from ostoolkit.report import SCHEMA, STATUSES, UNITS, Report, Result
 # (no runtime dependency, and messages that name the field); tests/unit/test_report_loader.py
 # proves with the jsonschema library that the two agree.
 SCHEMA_FILE = Path(__file__).resolve().with_name("schema") / "ostoolkit-1.schema.json"
+# The most samples (and so runs) a result may hold, so that its arrays stay bounded (80 MB a
+# copy; compare's time is linear in them). The largest figure, connection set-up with
+# `connections --real --connect-per-tx`, took 54,385 in 5 s on a 2-CPU VM: about 650,000 at
+# the longest --duration (60 s), some millions on a many-core host.
+MAX_SAMPLES = 10_000_000
+# The largest finite double: beyond it (1e400, an integer of 400 digits) a figure cannot be
+# compared or written as JSON again (the schema's bounds).
+FLOAT_MAX = sys.float_info.max
+# A JSON escape of a UTF-16 surrogate; a surrogate left in a decoded string is an unpaired one,
+# which cannot be encoded as UTF-8, so printing it would end in a traceback.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_UNPAIRED = "holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff): not Unicode text"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A JSON array: a list from json.loads, a tuple from Report.to_dict() given to report_from_dict.
+_SEQUENCE = (list, tuple)
+_KINDS = (
+    (type(None), "null"),
+    (bool, "a boolean"),
+    (int, "an integer"),
+    (float, "a number"),
+    (str, "a string"),
+    (_SEQUENCE, "a list"),
+    (dict, "an object"),
+)
+
+Checker = Callable[[Any], Any]
 
 
 def report_from_dict(data: Any, source: str = "report") -> Report:
-    """Build a Report from its JSON form, checking every field's type on the way.
-
-    Any problem is one ``ReportError`` line naming ``source`` and the field; a report of another
-    schema is refused before its fields are looked at.
-    """
+    """Build a Report from its JSON form, checking every field on the way: any problem is one
+    ``ReportError`` line naming ``source`` and the field (another schema's, before its fields)."""
     if not isinstance(data, dict):
         raise ReportError(
             f"{source} is not an ostoolkit report: the top level is {_describe(data)}, "
@@ -42,18 +66,16 @@ def report_from_dict(data: Any, source: str = "report") -> Report:
     try:
         fields = _fields(data, REPORT_FIELDS, "an ostoolkit/1 report")
     except _Invalid as bad:
-        raise ReportError(f"{source}: {bad.path} {bad.problem}") from None
+        raise ReportError(f"{source}: {_path(bad.segments)} {bad.problem}") from None
     del fields["schema"]
     return Report(**fields)
 
 
 def load_report(path: Path, limit: int = MAX_REPORT_BYTES) -> Report:
-    """Read a report saved by any ostoolkit command, or refuse it in one line.
-
-    Regular files of at most ``limit`` bytes, strict UTF-8 (a BOM ignored), JSON without NaN,
-    Infinity or unpaired surrogates, then every field checked by ``report_from_dict``.
-    """
-    name = _file_name(path)
+    """Read a report saved by any ostoolkit command, or refuse it in one line: a regular file of
+    at most ``limit`` bytes, strict UTF-8 (a BOM ignored), JSON without NaN, Infinity or
+    unpaired surrogates, then every field checked by ``report_from_dict``."""
+    name = str(path) if str(path).isprintable() else json.dumps(str(path))
     try:
         raw = read_regular_bytes(path, limit)
     except OstoolkitError as err:
@@ -67,13 +89,16 @@ def load_report(path: Path, limit: int = MAX_REPORT_BYTES) -> Report:
             f"{name} is not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start} "
             f"({err.reason}); reports are UTF-8 JSON"
         ) from None
-    numbers = _NumberWatch()
+    flagged: list[float] = []  # NaN, Infinity, and decimals beyond a double (1e400 is inf)
+
+    def number(word: str) -> float:
+        value = float(word)
+        if not math.isfinite(value):
+            flagged.append(value)
+        return value
+
     try:
-        data = json.loads(
-            text.removeprefix("\ufeff"),
-            parse_constant=numbers.constant,
-            parse_float=numbers.decimal,
-        )
+        data = json.loads(text.removeprefix("\ufeff"), parse_constant=number, parse_float=number)
     except json.JSONDecodeError as err:
         raise ReportError(
             f"{name} is not JSON: {err.msg} at line {err.lineno} column {err.colno}"
@@ -84,14 +109,34 @@ def load_report(path: Path, limit: int = MAX_REPORT_BYTES) -> Report:
             f"{name} is nested too deeply to read (over about {depth} levels)"
         ) from None
     except ValueError as err:  # an integer longer than sys.get_int_max_str_digits()
-        reason = _one_line(err).split(";")[0]
+        reason = str(err).split(";")[0]
         raise ReportError(f"{name} holds a number too long to read: {reason}") from None
     report = report_from_dict(data, name)
-    if numbers.non_finite or _SURROGATE_ESCAPE.search(raw):
+    if flagged or _SURROGATE_ESCAPE.search(raw):  # walked for the path only then
         bad = _not_json_value(data)
         if bad is not None:
             raise ReportError(f"{name}: {bad[0]} {bad[1]}")
     return report
+
+
+def _not_json_value(data: Any) -> tuple[str, str] | None:
+    """The first value JSON cannot hold (NaN, Infinity, an unpaired surrogate) and its path;
+    iterative, so a report nested as deeply as the parser allows cannot overflow the stack."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, segments = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    return _path((*segments, key)), f"is a key that {_UNPAIRED}"
+                stack.append((item, (*segments, key)))
+        elif isinstance(value, _SEQUENCE):
+            stack.extend((item, (*segments, index)) for index, item in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            return _path(segments), f"is {_describe(value)}: JSON has no NaN or Infinity"
+        elif isinstance(value, str) and _SURROGATE.search(value):
+            return _path(segments), _UNPAIRED
+    return None
 
 
 # -- checking a report's fields -------------------------------------------------------------
@@ -99,46 +144,15 @@ def load_report(path: Path, limit: int = MAX_REPORT_BYTES) -> Report:
 # as the dataclass holds it, or raises _Invalid; the JSON path is put together only then, on
 # the way out, so a valid report (the usual case) costs no string building.
 
-# The most samples a result may hold (and so runs: each has one at least), so that a figure's
-# arrays stay bounded (80 MB a copy) whatever the file holds. ostoolkit's largest figure is
-# connection set-up with `connections --real --connect-per-tx`, one sample per transaction:
-# 54,385 in its default 5 s against PgBouncer on a 2-CPU VM, so about 650,000 at the longest
-# --duration (60 s), and some millions on a many-core host (four client processes at some
-# 10,000 a second each). The rest write far fewer: 20,000 connection set-ups at most in a
-# report (--full: 1000 clients, --runs 20), 10,000 in `connections --clients 10000`, 1,000 per
-# figure in measure-switch and measure-spawn (--repeat). compare's time is linear in them.
-MAX_SAMPLES = 10_000_000
-# The largest finite double: JSON numbers beyond it (1e400, or an integer of 400 digits) cannot
-# be compared or re-serialised as JSON, so figures must lie within it (the schema's bounds).
-FLOAT_MAX = sys.float_info.max
-# A JSON escape of a UTF-16 surrogate. Paired ones decode to one character; an unpaired one
-# leaves a string Python cannot encode to UTF-8, so printing it would end in a traceback.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# A JSON array: a list from json.loads, or a tuple from Report.to_dict() given to
-# report_from_dict.
-_SEQUENCE = (list, tuple)
-_UNPAIRED = "holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff): not Unicode text"
-
-Checker = Callable[[Any], Any]
-
 
 class _Invalid(Exception):
-    """One value is wrong: what is wrong ("is null, expected a string") and where.
-
-    ``segments`` is its JSON path, keys and list indices, outermost first; each enclosing
-    checker puts its own key or index in front as the exception passes through it.
-    """
+    """One value is wrong: what ("is null, expected a string") and where, its JSON path's keys
+    and indices outermost first (each enclosing checker puts its own in front)."""
 
     def __init__(self, problem: str, *segments: str | int) -> None:
         super().__init__(problem)
         self.problem = problem
         self.segments = list(segments)
-
-    @property
-    def path(self) -> str:
-        """The JSON path as a message shows it."""
-        return _path(self.segments)
 
 
 def _path(segments: Sequence[str | int]) -> str:
@@ -154,41 +168,6 @@ def _path(segments: Sequence[str | int]) -> str:
     return text or "the top level"
 
 
-class _NumberWatch:
-    """json.loads hooks noting NaN, Infinity and overflowing decimals (1e400 parses as inf).
-
-    The file is walked for the offending value's path only when one was seen
-    (``_not_json_value``), so a valid report pays one Python call per decimal number.
-    """
-
-    def __init__(self) -> None:
-        self.non_finite = False
-
-    def constant(self, name: str) -> float:
-        """Called for the bare words NaN, Infinity and -Infinity."""
-        self.non_finite = True
-        return float(name)
-
-    def decimal(self, text: str) -> float:
-        """Called for every number with a fraction or an exponent."""
-        value = float(text)
-        if value in (math.inf, -math.inf):
-            self.non_finite = True
-        return value
-
-
-def _file_name(path: Path) -> str:
-    """The path as messages show it: as given, JSON-quoted if it holds a newline or the like."""
-    text = str(path)
-    return text if text.isprintable() else json.dumps(text)
-
-
-def _one_line(err: BaseException) -> str:
-    """An exception's message cut to its first line (messages here are one line each)."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def _show(value: Any) -> str:
     """A value quoted for a one-line message, cut short: "furlongs", 42, [1, 2]."""
     try:
@@ -200,85 +179,85 @@ def _show(value: Any) -> str:
 
 def _describe(value: Any) -> str:
     """What a JSON value is, for "X is <this>, expected Y": null, a string, NaN, a list..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer" if -FLOAT_MAX <= value <= FLOAT_MAX else "a number beyond a double"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, _SEQUENCE):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, int) and not -FLOAT_MAX <= value <= FLOAT_MAX:
+        return "a number beyond a double"
+    for kind, name in _KINDS:
+        if isinstance(value, kind):
+            return name
     return f"a Python {type(value).__name__}"
 
 
-def _number_problem(value: Any) -> str | None:
-    """Why ``value`` is not a finite JSON number, or None when it is one (a bool is not)."""
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return None
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if -FLOAT_MAX <= value <= FLOAT_MAX:
-            return None
-    else:
-        return f"is {_describe(value)}, expected a number"
-    return f"is {_describe(value)}, expected a finite number"
+def _typed(kind: type | tuple[type, ...], expected: str) -> Checker:
+    """A checker for a value of one JSON type: "is <what it is>, expected <expected>"."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, kind):
+            raise _Invalid(f"is {_describe(value)}, expected {expected}")
+        return value
+
+    return check
+
+
+_string = _typed(str, "a string")
+_optional_string = _typed((str, type(None)), "a string or null")
+_flag = _typed(bool, "true or false")
+_dict = _typed(dict, "an object")
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of free-form values, copied: host, extra, data."""
+    return dict(_dict(value))
 
 
 def _figure(value: Any) -> float:
-    """A finite number, int or float: median, p10, p90, duration_s."""
-    problem = _number_problem(value)
-    if problem is not None:
-        raise _Invalid(problem)
-    return cast(float, value)
-
-
-def _figures(value: Any) -> tuple[float, ...]:
-    """A list of finite numbers: samples."""
-    if not isinstance(value, _SEQUENCE):
-        raise _Invalid(f"is {_describe(value)}, expected a list of numbers")
-    if len(value) > MAX_SAMPLES:
-        raise _Invalid(f"holds {len(value)} samples, more than the {MAX_SAMPLES} a result may hold")
-    for index, item in enumerate(value):
-        if type(item) is float and item - item == 0.0:  # finite: the usual case, no call
-            continue
-        if type(item) is int and -FLOAT_MAX <= item <= FLOAT_MAX:  # bytes, counts: no call
-            continue
-        problem = _number_problem(item)
-        if problem is not None:
-            raise _Invalid(problem, index)
-    return tuple(value)
-
-
-def _string(value: Any) -> str:
-    """A string: label, command, started_at, tool.name..."""
-    if not isinstance(value, str):
-        raise _Invalid(f"is {_describe(value)}, expected a string")
+    """A finite number, int or float (a bool is not one): median, p10, p90, a sample."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise _Invalid(f"is {_describe(value)}, expected a number")
+    if not -FLOAT_MAX <= value <= FLOAT_MAX:  # NaN fails every comparison
+        raise _Invalid(f"is {_describe(value)}, expected a finite number")
     return value
+
+
+def _integer(value: Any) -> int:
+    """A whole number: 30.0 counts, as JSON Schema's "integer" says."""
+    if isinstance(value, float) and math.isfinite(value):
+        if not value.is_integer():
+            raise _Invalid(f"is {value}, expected an integer")
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Invalid(f"is {_describe(value)}, expected an integer")
+    return value
+
+
+def _at_least(check: Checker, low: float, expected: str) -> Checker:
+    """``check``, then refuse a number below ``low``: "is -1, expected <expected>"."""
+
+    def checked(value: Any) -> Any:
+        number = check(value)
+        if number < low:
+            raise _Invalid(f"is {number}, expected {expected}")
+        return number
+
+    return checked
+
+
+_count = _at_least(_integer, 0, "a count of 0 or more")
+_size = _at_least(_figure, 0, "0 or more")
+
+
+def _optional_size(value: Any) -> float | None:
+    """A finite number of 0 or more, or null: resolution."""
+    return None if value is None else _size(value)
 
 
 def _result_id(value: Any) -> str:
     """A non-empty string: a result's id, the key compare matches figures by."""
-    text = _string(value)
+    text: str = _string(value)
     if not text:
         raise _Invalid("is empty, expected a result id such as switch.process.same_core")
     return text
-
-
-def _optional_string(value: Any) -> str | None:
-    """A string or null: claim, verdict."""
-    if value is not None and not isinstance(value, str):
-        raise _Invalid(f"is {_describe(value)}, expected a string or null")
-    return value
 
 
 def _one_of(choices: tuple[str, ...]) -> Checker:
@@ -293,87 +272,37 @@ def _one_of(choices: tuple[str, ...]) -> Checker:
     return check
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    """A list of strings: argv, notes, findings, warnings."""
-    if not isinstance(value, _SEQUENCE):
-        raise _Invalid(f"is {_describe(value)}, expected a list of strings")
-    for index, item in enumerate(value):
-        if not isinstance(item, str):
-            raise _Invalid(f"is {_describe(item)}, expected a string", index)
-    return tuple(value)
+def _list(item: Checker, what: str, capped: str = "") -> Checker:
+    """A checker for a list of ``item``s (what: "strings"), kept as a tuple; a ``capped`` list
+    (its noun: "samples") holds MAX_SAMPLES at most."""
 
-
-def _count(value: Any) -> int:
-    """A whole number of at least 0: n. 30.0 counts, as JSON Schema's "integer" says."""
-    if isinstance(value, float) and math.isfinite(value):
-        if not value.is_integer():
-            raise _Invalid(f"is {value}, expected an integer")
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _Invalid(f"is {_describe(value)}, expected an integer")
-    if value < 0:
-        raise _Invalid(f"is {value}, expected a count of 0 or more")
-    return value
-
-
-def _run_sizes(value: Any) -> tuple[int, ...]:
-    """A list of positive whole numbers: runs (how many samples each run gave)."""
-    if not isinstance(value, _SEQUENCE):
-        raise _Invalid(f"is {_describe(value)}, expected a list of sample counts")
-    if len(value) > MAX_SAMPLES:
-        raise _Invalid(f"holds {len(value)} runs, more than the {MAX_SAMPLES} a result may hold")
-    sizes = []
-    for index, item in enumerate(value):
-        if type(item) is int and item > 0:  # the usual case, no call
-            sizes.append(item)
-            continue
+    def check(value: Any) -> tuple[Any, ...]:
+        if not isinstance(value, _SEQUENCE):
+            raise _Invalid(f"is {_describe(value)}, expected a list of {what}")
+        if capped and len(value) > MAX_SAMPLES:
+            raise _Invalid(
+                f"holds {len(value)} {capped}, more than the {MAX_SAMPLES} a result may hold"
+            )
+        checked = []
         try:
-            size = _count(item)
+            for element in value:
+                checked.append(item(element))
         except _Invalid as err:
-            err.segments.insert(0, index)
+            err.segments.insert(0, len(checked))
             raise
-        if size < 1:
-            raise _Invalid("is 0, expected a run of at least one sample", index)
-        sizes.append(size)
-    return tuple(sizes)
+        return tuple(checked)
 
-
-def _flag(value: Any) -> bool:
-    """true or false: exact."""
-    if not isinstance(value, bool):
-        raise _Invalid(f"is {_describe(value)}, expected true or false")
-    return value
-
-
-def _optional_size(value: Any) -> float | None:
-    """A finite number of 0 or more, or null: resolution."""
-    if value is None:
-        return None
-    size = _figure(value)
-    if size < 0:
-        raise _Invalid(f"is {size}, expected 0 or more")
-    return size
-
-
-def _object(value: Any) -> dict[str, Any]:
-    """A JSON object of free-form values: host, extra, data."""
-    if not isinstance(value, dict):
-        raise _Invalid(f"is {_describe(value)}, expected an object")
-    return dict(value)
+    return check
 
 
 def _fields(
     value: Any, fields: dict[str, tuple[Checker, bool]], what: str, others: Checker | None = None
 ) -> dict[str, Any]:
-    """Check an object against ``{key: (checker, required)}``; return the checked values.
-
-    A key not in ``fields`` is refused (``what`` names the object in the message) unless
-    ``others`` checks it: a loaded report saved again loses nothing unnoticed.
-    """
-    if not isinstance(value, dict):
-        raise _Invalid(f"is {_describe(value)}, expected an object")
+    """Check an object against ``{key: (checker, required)}``; return the checked values. A key
+    not in ``fields`` is refused (``what`` names the object) unless ``others`` checks it: a
+    loaded report saved again loses nothing unnoticed."""
     out: dict[str, Any] = {}
-    for key, item in value.items():
+    for key, item in _dict(value).items():
         spec = fields.get(key)
         try:
             if spec is not None:
@@ -396,20 +325,13 @@ def _tool(value: Any) -> dict[str, str]:
     return _fields(value, TOOL_FIELDS, "tool", others=_string)
 
 
-def _results(value: Any) -> tuple[Result, ...]:
-    """The list of results, each checked field by field."""
-    if not isinstance(value, _SEQUENCE):
-        raise _Invalid(f"is {_describe(value)}, expected a list of results")
-    results = []
-    for index, item in enumerate(value):
-        try:
-            results.append(Result(**_fields(item, RESULT_FIELDS, "a result")))
-        except _Invalid as err:
-            err.segments.insert(0, index)
-            raise
-    return tuple(results)
+def _result(value: Any) -> Result:
+    """One result, checked field by field."""
+    return Result(**_fields(value, RESULT_FIELDS, "a result"))
 
 
+_strings = _list(_string, "strings")
+_run = _at_least(_count, 1, "a run of at least one sample")
 TOOL_FIELDS: dict[str, tuple[Checker, bool]] = {"name": (_string, True), "version": (_string, True)}
 # Required: what the dataclass cannot do without. Optional ones take the dataclass's default.
 RESULT_FIELDS: dict[str, tuple[Checker, bool]] = {
@@ -419,14 +341,14 @@ RESULT_FIELDS: dict[str, tuple[Checker, bool]] = {
     "median": (_figure, True),
     "p10": (_figure, True),
     "p90": (_figure, True),
-    "samples": (_figures, True),
+    "samples": (_list(_figure, "numbers", "samples"), True),
     "n": (_count, True),
     "status": (_one_of(STATUSES), False),
     "notes": (_strings, False),
     "extra": (_object, False),
     "claim": (_optional_string, False),
     "verdict": (_optional_string, False),
-    "runs": (_run_sizes, False),
+    "runs": (_list(_run, "sample counts", "runs"), False),
     "exact": (_flag, False),
     "resolution": (_optional_size, False),
 }
@@ -439,40 +361,8 @@ REPORT_FIELDS: dict[str, tuple[Checker, bool]] = {
     "started_at": (_string, True),
     "duration_s": (_figure, True),
     "host": (_object, True),
-    "results": (_results, True),
+    "results": (_list(_result, "results"), True),
     "findings": (_strings, False),
     "warnings": (_strings, False),
     "data": (_object, False),
 }
-
-
-def _not_json_value(data: Any) -> tuple[str, str] | None:
-    """The first value JSON cannot hold (NaN, Infinity, an unpaired surrogate) and its path.
-
-    Iterative, so a report nested as deeply as the parser allows cannot overflow the stack.
-    Run only when the parser saw such a number or the file holds a surrogate escape.
-    """
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
-    while stack:
-        value, segments = stack.pop()
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if not key.isascii() and not _is_unicode(key):
-                    return _path((*segments, key)), f"is a key that {_UNPAIRED}"
-                stack.append((item, (*segments, key)))
-        elif isinstance(value, _SEQUENCE):
-            stack.extend((item, (*segments, index)) for index, item in enumerate(value))
-        elif isinstance(value, float) and not math.isfinite(value):
-            return _path(segments), f"is {_describe(value)}: JSON has no NaN or Infinity"
-        elif isinstance(value, str) and not value.isascii() and not _is_unicode(value):
-            return _path(segments), _UNPAIRED
-    return None
-
-
-def _is_unicode(text: str) -> bool:
-    """Whether ``text`` can be written as UTF-8 (it cannot when it holds a lone surrogate)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -36,11 +36,8 @@ _LAUNCHER_PROBE = (
 
 
 def spawn_launcher_env(program: str = sys.executable) -> dict[str, str]:
-    """The variables SPAWN_LAUNCHER reads: setpriv, the ``program`` it becomes, this process.
-
-    The launcher checks its parent against this process's pid, so they must be set by (and
-    in) the process that starts the workers.
-    """
+    """The variables SPAWN_LAUNCHER reads: setpriv, the ``program`` it becomes, and this
+    process's pid, which it checks its parent against: set them in the one starting workers."""
     return {
         SPAWN_SETPRIV_VAR: shutil.which("setpriv") or "setpriv",
         SPAWN_PROGRAM_VAR: program,
@@ -50,11 +47,9 @@ def spawn_launcher_env(program: str = sys.executable) -> dict[str, str]:
 
 @functools.cache
 def spawn_launcher_warning() -> str | None:
-    """Why 'spawn' workers cannot start through SPAWN_LAUNCHER here, as a warning; None if they can.
-
-    Probed once per process by running the launcher (setpriv 2.33+ has --pdeathsig); call it
-    before forking processes that use spawn_context, so that they inherit the answer.
-    """
+    """Why 'spawn' workers cannot start through SPAWN_LAUNCHER here, as a warning, or None.
+    Probed once per process by running the launcher (setpriv 2.33+ has --pdeathsig): call it
+    before forking processes that use spawn_context, so that they inherit the answer."""
     reason = _launcher_problem()
     if reason is None:
         return None
@@ -90,11 +85,9 @@ def _launcher_problem() -> str | None:
 
 @contextlib.contextmanager
 def spawn_context(warnings: list[str]) -> Iterator[multiprocessing.context.SpawnContext]:
-    """multiprocessing's 'spawn' context, whose workers die with the thread that starts them.
-
-    Its (process-wide) executable is SPAWN_LAUNCHER within the block; enter it in the thread
-    that starts the workers and outlives them. Why, and without setpriv: docs/guarantees.md.
-    """
+    """multiprocessing's 'spawn' context, whose workers die with the thread that starts them:
+    its (process-wide) executable is SPAWN_LAUNCHER within the block, entered in the thread
+    that starts the workers and outlives them (docs/guarantees.md)."""
     context = multiprocessing.get_context("spawn")
     note = spawn_launcher_warning()
     if note is not None:
@@ -125,18 +118,17 @@ def mp_helper_pids() -> tuple[int | None, int | None]:
     return getattr(server, "_forkserver_pid", None), getattr(tracker, "_pid", None)
 
 
-def _stop_helper(holder: object, name: str, pid: int) -> str | None:
-    """Stop one multiprocessing helper process through its ``_stop``; say if that is missing.
-
-    ``_stop`` closes the helper's "alive" pipe, so it exits, and waits for it: CPython's own
-    tests use it (3.10 to 3.13 have it). Without it the helper ends when ostoolkit does.
-    """
+def _stop_helper(holder: object, name: str, pid: int, warnings: list[str]) -> None:
+    """Stop one multiprocessing helper through its ``_stop`` (closes its "alive" pipe and waits:
+    CPython 3.10 to 3.13 have it, its own tests use it); else say it ends with ostoolkit."""
     stop = getattr(holder, "_stop", None)
     if stop is None:
-        return f"multiprocessing's {name} (pid {pid}) runs until ostoolkit exits: no way to stop it"
+        warnings.append(
+            f"multiprocessing's {name} (pid {pid}) runs until ostoolkit exits: no way to stop it"
+        )
+        return
     with contextlib.suppress(ChildProcessError):
         stop()
-    return None
 
 
 @contextlib.contextmanager
@@ -149,12 +141,10 @@ def stopping_mp_helpers(warnings: list[str]) -> Iterator[None]:
         server_after, tracker_after = mp_helper_pids()
         if server_after is not None and server_after != server_before:
             server = getattr(multiprocessing.forkserver, "_forkserver", None)
-            note = _stop_helper(server, "forkserver", server_after)
-            warnings.extend([note] if note else [])
+            _stop_helper(server, "forkserver", server_after, warnings)
         if tracker_after is not None and tracker_after != tracker_before:
             tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
-            note = _stop_helper(tracker, "resource tracker", tracker_after)
-            warnings.extend([note] if note else [])
+            _stop_helper(tracker, "resource tracker", tracker_after, warnings)
 
 
 def main_script() -> str | None:

@@ -43,9 +43,6 @@ class Chart(_Chart, total=False):
     kind: str  # "bar" (the default) or "line", for a curve such as the working-set sweep
 
 
-# clone's data.flags: each creation (fork, thread, vfork) to the clone flags strace saw.
-CloneFlags = dict[str, str]
-
 # -- fork-tree's data.tree -------------------------------------------------------------------
 
 

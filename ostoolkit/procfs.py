@@ -12,11 +12,14 @@ import contextlib
 import gzip
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ostoolkit.errors import ProcUnreadable
+
+_T = TypeVar("_T")
 
 PROC = Path("/proc")
 # USER_HZ: the unit of the time fields of /proc/stat and /proc/PID/stat (proc(5)).
@@ -56,6 +59,34 @@ NO_SCHEDSTAT = (
 )
 
 
+def parse_file(path: Path | str, parse: Callable[[str], _T]) -> _T | None:
+    """``parse`` of a /proc or /sys file's text; None where it is gone, unreadable or not in
+    the format the kernel gives (a task that exits while it is read, a kernel without it)."""
+    try:
+        return parse(Path(path).read_text())
+    except (OSError, ValueError, IndexError, ProcUnreadable):
+        return None
+
+
+def _task_files(pid: int, name: str, proc: Path) -> dict[str, str | None]:
+    """/proc/PID/task/TID/<name> of every live thread, by tid: None where a live thread lacks
+    the file (the kernel has none); a thread that exits meanwhile is left out."""
+    try:
+        tids = os.listdir(proc / str(pid) / "task")
+    except OSError:
+        return {}
+    texts: dict[str, str | None] = {}
+    for tid in tids:
+        try:
+            texts[tid] = (proc / str(pid) / "task" / tid / name).read_text()
+        except FileNotFoundError:
+            if (proc / str(pid) / "task" / tid).is_dir():
+                texts[tid] = None
+        except OSError:
+            continue
+    return texts
+
+
 @dataclass(frozen=True)
 class CpuTimes:
     """One CPU's time since boot, in seconds: busy (tasks and interrupts) and stolen."""
@@ -65,11 +96,8 @@ class CpuTimes:
 
 
 def parse_cpu_times(text: str, user_hz: int = USER_HZ) -> dict[int, CpuTimes]:
-    """The per-CPU lines (``cpu0``, ``cpu1``, ...) of /proc/stat text, by CPU number.
-
-    The aggregate ``cpu`` line is skipped; a CPU that is offline has no line. Raises
-    ``ProcUnreadable`` when no per-CPU line can be read.
-    """
+    """The per-CPU lines (``cpu0``, ...; an offline CPU has none) of /proc/stat text, by CPU
+    number; ``ProcUnreadable`` when no per-CPU line can be read."""
     times: dict[int, CpuTimes] = {}
     for line in text.splitlines():
         name, _, rest = line.partition(" ")
@@ -100,22 +128,15 @@ def read_cpu_times(proc: Path = PROC) -> dict[int, CpuTimes]:
 
 @dataclass(frozen=True)
 class TaskTimes:
-    """One process's CPU time from /proc/PID/stat, in seconds.
-
-    ``cpu_s`` is utime + stime of all its threads, alive and exited; ``children_s`` is
-    cutime + cstime, the time of the children it has waited for (and of theirs).
-    """
+    """One process's CPU time from /proc/PID/stat, in seconds: ``cpu_s`` is utime + stime of
+    all its threads, alive and exited; ``children_s`` is cutime + cstime, the time of the
+    children it has waited for (and of theirs)."""
 
     pid: int
     ppid: int
     start_ticks: int
     cpu_s: float
     children_s: float
-
-    @property
-    def total_s(self) -> float:
-        """Its own time and that of the children it reaped."""
-        return self.cpu_s + self.children_s
 
 
 def parse_pid_stat(text: str, user_hz: int = USER_HZ) -> TaskTimes:
@@ -136,88 +157,51 @@ def parse_pid_stat(text: str, user_hz: int = USER_HZ) -> TaskTimes:
     )
 
 
+def read_pid_times(pid: int, proc: Path = PROC) -> TaskTimes | None:
+    """One process's CPU times from /proc/PID/stat, or None once it is gone or unreadable."""
+    return parse_file(proc / str(pid) / "stat", parse_pid_stat)
+
+
 def _child_pids(pid: int, proc: Path) -> list[int]:
-    """Children of ``pid`` from /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN).
-
-    Raises ProcUnreadable where that file does not exist, so the caller can scan instead.
-    """
-    found: list[int] = []
-    try:
-        tids = os.listdir(proc / str(pid) / "task")
-    except OSError:
-        return []  # the process is gone: it has no children to list
-    for tid in tids:
-        try:
-            text = (proc / str(pid) / "task" / tid / "children").read_text()
-        except FileNotFoundError:
-            if (proc / str(pid) / "task" / tid).is_dir():
-                raise ProcUnreadable("no /proc/PID/task/TID/children on this kernel") from None
-            continue  # the thread exited meanwhile
-        except OSError:
-            continue
-        found.extend(int(word) for word in text.split())
-    return found
-
-
-def _scan_parents(proc: Path) -> dict[int, list[int]]:
-    """Every process's children, from the ppid field of every /proc/PID/stat."""
-    children: dict[int, list[int]] = {}
-    for name in os.listdir(proc):
-        if not name.isdigit():
-            continue
-        try:
-            task = parse_pid_stat((proc / name / "stat").read_text())
-        except (OSError, ProcUnreadable):
-            continue  # exited meanwhile
-        children.setdefault(task.ppid, []).append(task.pid)
-    return children
+    """Children of ``pid`` from /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN); none once
+    it is gone. Raises ProcUnreadable where that file does not exist, so the caller can scan."""
+    texts = _task_files(pid, "children", proc).values()
+    if None in texts:
+        raise ProcUnreadable("no /proc/PID/task/TID/children on this kernel")
+    return [int(word) for text in texts if text for word in text.split()]
 
 
 def read_tree_times(root: int, proc: Path = PROC) -> dict[tuple[int, int], TaskTimes]:
-    """Every live descendant of ``root`` (not ``root`` itself) with its CPU times.
-
-    Keyed by (pid, start ticks), so a reused pid is a new key; found through the children files
-    where the kernel has them, else from every process's parent; one that exits is left out.
-    """
+    """Every live descendant of ``root`` by (pid, start ticks), so a reused pid is a new key:
+    found through the children files where the kernel has them, else from every process's
+    parent; one that exits is left out."""
+    children: dict[int, list[int]] = {}
+    scanned = False
     try:
-        below = {root: _child_pids(root, proc)}
-        scanned = None
+        children[root] = _child_pids(root, proc)
     except ProcUnreadable:
-        scanned = _scan_parents(proc)
-        below = {}
+        scanned = True
+        for name in os.listdir(proc):
+            task = parse_file(proc / name / "stat", parse_pid_stat) if name.isdigit() else None
+            if task is not None:
+                children.setdefault(task.ppid, []).append(task.pid)
     found: dict[tuple[int, int], TaskTimes] = {}
     stack = [root]
     seen = {root}
     while stack:
         parent = stack.pop()
-        if scanned is not None:
-            kids = scanned.get(parent, [])
-        elif parent in below:
-            kids = below[parent]
-        else:
-            try:
-                kids = _child_pids(parent, proc)
-            except ProcUnreadable:
-                kids = []
-        for pid in kids:
+        if not scanned and parent not in children:
+            with contextlib.suppress(ProcUnreadable):
+                children[parent] = _child_pids(parent, proc)
+        for pid in children.get(parent, []):
             if pid in seen:
                 continue
             seen.add(pid)
-            try:
-                task = parse_pid_stat((proc / str(pid) / "stat").read_text())
-            except (OSError, ProcUnreadable):
-                continue
-            found[(task.pid, task.start_ticks)] = task
-            stack.append(pid)
+            task = read_pid_times(pid, proc)
+            if task is not None:
+                found[(task.pid, task.start_ticks)] = task
+                stack.append(pid)
     return found
-
-
-def read_pid_times(pid: int, proc: Path = PROC) -> TaskTimes | None:
-    """One process's CPU times from /proc/PID/stat, or None once it is gone or unreadable."""
-    try:
-        return parse_pid_stat((proc / str(pid) / "stat").read_text())
-    except (OSError, ProcUnreadable):
-        return None
 
 
 @dataclass(frozen=True)
@@ -229,23 +213,22 @@ class SchedStat:
     slices: int
 
     def __add__(self, other: SchedStat) -> SchedStat:
-        return SchedStat(
-            self.run_ns + other.run_ns, self.wait_ns + other.wait_ns, self.slices + other.slices
-        )
+        return SchedStat(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     def __sub__(self, other: SchedStat) -> SchedStat:
-        return SchedStat(
-            self.run_ns - other.run_ns, self.wait_ns - other.wait_ns, self.slices - other.slices
-        )
+        return SchedStat(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 def parse_state_letter(stat_line: str) -> str:
-    """Return field 3 of /proc/PID/stat, the state letter (proc(5)).
-
-    Field 2, the command name, is in parentheses and may itself contain spaces and ``)``, so
-    the state is the first word after the last ``)``.
-    """
+    """Return field 3 of /proc/PID/stat, the state letter (proc(5)): the first word after the
+    last ``)``, as the command name before it may itself hold spaces and ``)``."""
     return stat_line[stat_line.rindex(")") + 1 :].split()[0]
+
+
+def parse_task_stat(stat_line: str) -> tuple[str, str]:
+    """The command name (field 2, between the first "(" and the last ")") and state letter."""
+    name = stat_line[stat_line.index("(") + 1 : stat_line.rindex(")")]
+    return name, parse_state_letter(stat_line)
 
 
 def parse_schedstat(text: str) -> SchedStat:
@@ -265,71 +248,48 @@ def fair_scheduler(release: str) -> str:
     match = re.match(r"(\d+)\.(\d+)", release)
     if not match:
         return "unknown"
-    version = (int(match.group(1)), int(match.group(2)))
-    return "EEVDF" if version >= EEVDF_SINCE else "CFS"
+    return "EEVDF" if tuple(map(int, match.groups())) >= EEVDF_SINCE else "CFS"
 
 
 def read_state_letter(pid: int, proc: Path = PROC) -> str:
     """The state letter of /proc/PID/stat, or "-" once the process is gone."""
-    try:
-        return parse_state_letter((proc / str(pid) / "stat").read_text())
-    except (OSError, ValueError, IndexError):
-        return "-"
+    return parse_file(proc / str(pid) / "stat", parse_state_letter) or "-"
 
 
 def read_schedstat(pid: int, proc: Path = PROC) -> SchedStat | None:
     """The schedstat counters of ``pid``, or None if unreadable (no CONFIG_SCHED_INFO, gone)."""
-    try:
-        return parse_schedstat((proc / str(pid) / "schedstat").read_text())
-    except (OSError, ValueError):
-        return None
+    return parse_file(proc / str(pid) / "schedstat", parse_schedstat)
 
 
 def schedstat_available() -> bool:
-    """Tell whether /proc/PID/schedstat exists and counts slices (CONFIG_SCHED_INFO, on).
-
-    A kernel with the file but sched_info off prints "0 0 0"; this process has surely run at
-    least one slice, so a zero count means the counters are off.
-    """
+    """Whether /proc/PID/schedstat exists and counts slices: with sched_info off it reads
+    "0 0 0", and this process has surely run at least one slice."""
     own = read_schedstat(os.getpid())
     return own is not None and own.slices > 0
 
 
 def read_wchan(pid: int, proc: Path = PROC) -> str | None:
     """The kernel function a sleeping task waits in (proc(5) wchan), where shown."""
-    try:
-        wchan = (proc / str(pid) / "wchan").read_text().strip()
-    except OSError:
-        return None
-    return wchan if wchan not in ("", "0") else None
-
-
-def read_base_slice() -> tuple[float, str] | None:
-    """The fair scheduler's base slice in ms and the file it came from, where readable."""
-    for path in BASE_SLICE_PATHS:
-        try:
-            return int(Path(path).read_text()) / NS_PER_MS, path
-        except (OSError, ValueError):
-            continue
-    return None
+    wchan = parse_file(proc / str(pid) / "wchan", str.strip)
+    return wchan if wchan not in (None, "", "0") else None
 
 
 def read_config_hz() -> int | None:
     """CONFIG_HZ of the running kernel from /proc/config.gz or /boot/config-RELEASE."""
     with contextlib.suppress(OSError, EOFError, gzip.BadGzipFile):
         return parse_config_hz(gzip.decompress(Path("/proc/config.gz").read_bytes()).decode())
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        return parse_config_hz(Path(f"/boot/config-{os.uname().release}").read_text())
-    return None
+    return parse_file(f"/boot/config-{os.uname().release}", parse_config_hz)
 
 
 def scheduler_facts() -> dict[str, Any]:
     """What the kernel says about its fair scheduler's slice: base slice, tick rate, name."""
     facts: dict[str, Any] = {"scheduler": fair_scheduler(os.uname().release)}
-    base = read_base_slice()
-    if base is not None:
-        facts["base_slice_ms"] = round(base[0], 3)
-        facts["base_slice_source"] = base[1]
+    for path in BASE_SLICE_PATHS:
+        base_ns = parse_file(path, int)
+        if base_ns is not None:
+            facts["base_slice_ms"] = round(base_ns / NS_PER_MS, 3)
+            facts["base_slice_source"] = path
+            break
     hz = read_config_hz()
     if hz:
         facts["config_hz"] = hz
@@ -350,40 +310,48 @@ def parse_kb_fields(text: str, names: tuple[str, ...]) -> dict[str, int]:
 
 def read_status_fields(pid: int, names: tuple[str, ...], proc: Path = PROC) -> dict[str, int]:
     """``names``'s numbers from /proc/PID/status (``parse_kb_fields``); {} if it is gone."""
-    try:
-        return parse_kb_fields((proc / str(pid) / "status").read_text(), names)
-    except OSError:
-        return {}
-
-
-def parse_task_stat(stat_line: str) -> tuple[str, str]:
-    """The command name (field 2, between the first "(" and the last ")") and state letter."""
-    name = stat_line[stat_line.index("(") + 1 : stat_line.rindex(")")]
-    return name, parse_state_letter(stat_line)
+    return parse_file(proc / str(pid) / "status", lambda text: parse_kb_fields(text, names)) or {}
 
 
 def read_threads(pid: int, proc: Path = PROC) -> list[dict[str, Any]]:
-    """The threads of ``pid`` besides its main one, by tid: ``{tid, name, state}`` each.
-
-    From /proc/PID/task/TID/stat (psutil lists thread ids but not their names or states); a
-    thread that ends while it is read is left out, and an unreadable process has none.
-    """
-    threads = []
+    """The threads of ``pid`` besides its main one, by tid: ``{tid, name, state}`` each, from
+    /proc/PID/task/TID/stat (psutil lists thread ids but not their names or states)."""
     try:
-        tids = sorted(int(entry.name) for entry in (proc / str(pid) / "task").iterdir())
-    except (OSError, ValueError):
+        texts = {int(tid): text for tid, text in _task_files(pid, "stat", proc).items()}
+    except ValueError:
         return []
-    for tid in tids:
-        if tid == pid:
+    threads = []
+    for tid in sorted(texts):
+        text = texts[tid]
+        if tid == pid or text is None:
             continue
         try:
-            name, state = parse_task_stat(
-                (proc / str(pid) / "task" / str(tid) / "stat").read_text()
-            )
-        except (OSError, ValueError, IndexError):
+            name, state = parse_task_stat(text)
+        except (ValueError, IndexError):
             continue
         threads.append({"tid": tid, "name": name, "state": state})
     return threads
+
+
+def read_task_switches(pid: int, proc: Path = PROC) -> int:
+    """Context switches (voluntary + involuntary) of every live thread of ``pid``, from each
+    thread's own status (/proc/PID/status counts the main thread only). A thread that exited
+    took its counts with it, so this suits long-lived tasks."""
+    names = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
+    texts = _task_files(pid, "status", proc).values()
+    return sum(sum(parse_kb_fields(text, names).values()) for text in texts if text is not None)
+
+
+def read_task_run_ns(pid: int, proc: Path = PROC) -> int | None:
+    """CPU time of every live thread of ``pid`` in ns, exact (schedstat's first field, where
+    /proc/PID/stat's whole ticks lose most of many short-lived tasks' time); None without it."""
+    total = 0
+    for text in _task_files(pid, "schedstat", proc).values():
+        if text is None:
+            return None
+        with contextlib.suppress(ValueError):
+            total += parse_schedstat(text).run_ns
+    return total
 
 
 def parse_sysv_shm(text: str) -> dict[int, tuple[int, int]]:
@@ -406,54 +374,7 @@ def parse_sysv_shm(text: str) -> dict[int, tuple[int, int]]:
 
 def read_sysv_shm(proc: Path = PROC) -> dict[int, tuple[int, int]]:
     """This IPC namespace's System V shared-memory segments; none where the file is missing."""
-    try:
-        return parse_sysv_shm((proc / "sysvipc" / "shm").read_text())
-    except OSError:
-        return {}
-
-
-def _task_texts(pid: int, name: str, proc: Path) -> list[str | None]:
-    """/proc/PID/task/TID/<name> of every live thread; None where a live thread lacks it."""
-    try:
-        tids = os.listdir(proc / str(pid) / "task")
-    except OSError:
-        return []
-    texts: list[str | None] = []
-    for tid in tids:
-        try:
-            texts.append((proc / str(pid) / "task" / tid / name).read_text())
-        except FileNotFoundError:
-            if (proc / str(pid) / "task" / tid).is_dir():
-                texts.append(None)  # the thread lives: the kernel has no such file
-        except OSError:
-            continue  # exited meanwhile
-    return texts
-
-
-def read_task_switches(pid: int, proc: Path = PROC) -> int:
-    """Context switches (voluntary + involuntary) of every live thread of ``pid``.
-
-    /proc/PID/status counts the main thread only; each thread's own status has its counts.
-    A thread that exited took its counts with it, so this suits long-lived tasks.
-    """
-    names = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
-    texts = [text for text in _task_texts(pid, "status", proc) if text is not None]
-    return sum(sum(parse_kb_fields(text, names).values()) for text in texts)
-
-
-def read_task_run_ns(pid: int, proc: Path = PROC) -> int | None:
-    """CPU time of every live thread of ``pid`` in ns (schedstat's first field), exact.
-
-    /proc/PID/stat's whole ticks lose most of many short-lived tasks' time (docs/method.md).
-    None where schedstat is missing; a thread that exited is left out.
-    """
-    total = 0
-    for text in _task_texts(pid, "schedstat", proc):
-        if text is None:
-            return None
-        with contextlib.suppress(ValueError):
-            total += parse_schedstat(text).run_ns
-    return total
+    return parse_file(proc / "sysvipc" / "shm", parse_sysv_shm) or {}
 
 
 def read_ctxt(proc: Path = PROC) -> int | None:
@@ -464,12 +385,11 @@ def read_ctxt(proc: Path = PROC) -> int | None:
 
 def read_cpu_schedstat(proc: Path = PROC) -> dict[int, tuple[int, int, int]]:
     """Per CPU: schedule() calls, idle picks, timeslices (/proc/schedstat v15+ fields 3, 4, 9)."""
-    with contextlib.suppress(OSError):
-        text = (proc / "schedstat").read_text()
-        if re.match(r"version (1[5-9]|[2-9]\d)\n", text):  # a cpuN line has 9 fields since v15
-            rows = re.findall(r"^cpu(\d+) (?:\d+ ){2}(\d+) (\d+) (?:\d+ ){4}(\d+)", text, re.M)
-            return {int(c): (int(calls), int(idle), int(slices)) for c, calls, idle, slices in rows}
-    return {}
+    text = parse_file(proc / "schedstat", str) or ""
+    if not re.match(r"version (1[5-9]|[2-9]\d)\n", text):  # a cpuN line has 9 fields since v15
+        return {}
+    rows = re.findall(r"^cpu(\d+) (?:\d+ ){2}(\d+) (\d+) (?:\d+ ){4}(\d+)", text, re.M)
+    return {int(c): (int(calls), int(idle), int(slices)) for c, calls, idle, slices in rows}
 
 
 def read_cpu_mhz(proc: Path = PROC) -> tuple[float, str]:
@@ -483,6 +403,4 @@ def read_cpu_mhz(proc: Path = PROC) -> tuple[float, str]:
 
 def read_perf_paranoid(proc: Path = PROC) -> int | None:
     """kernel.perf_event_paranoid: above 1, unprivileged perf_event_open(2) counts no kernel."""
-    with contextlib.suppress(OSError, ValueError):
-        return int((proc / "sys/kernel/perf_event_paranoid").read_text())
-    return None
+    return parse_file(proc / "sys/kernel/perf_event_paranoid", int)

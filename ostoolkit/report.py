@@ -69,11 +69,9 @@ def make_result(
     exact: bool = False,
     resolution: float | None = None,
 ) -> Result:
-    """Summarise samples into a Result whose status says how noisy they were.
-
-    ``runs``, ``exact`` and ``resolution`` are the Result fields of docs/results.md;
-    ``population`` marks samples whose spread is the figure's own (only interference judges it).
-    """
+    """Summarise samples into a Result whose status says how noisy they were. ``runs``, ``exact``
+    and ``resolution`` are the Result fields of docs/results.md; ``population`` marks samples whose
+    spread is the figure's own (only interference judges it)."""
     summary = summarize(samples)
     more_notes: tuple[str, ...] = ()
     judged = [summary.median] if population else samples  # one value: no spread, no clusters
@@ -125,11 +123,9 @@ PER_RUN_EXTRAS = ("other_cpu_share", "steal_share", "throttled_periods", "quota_
 
 
 def merge_runs(parts: Sequence[Result]) -> Result:
-    """One figure measured in several independent runs (``report``'s rounds), as one Result.
-
-    Samples pooled with every part's ``runs`` in order; the worst status and interference
-    shares, every note, the pooled reference samples and the first run's other extras.
-    """
+    """One figure measured in several independent runs (``report``'s rounds), as one Result. Samples
+    pooled with every part's ``runs`` in order; the worst status and interference shares, every
+    note, the pooled reference samples and the first run's other extras."""
     first = parts[0]
     if len(parts) == 1:
         return first
@@ -168,11 +164,9 @@ def merge_runs(parts: Sequence[Result]) -> Result:
 
 @dataclass(frozen=True)
 class Report:
-    """Everything one command found: host fingerprint, results, findings and warnings.
-
-    ``data`` holds a command's structured payload that is not a figure (a process tree, a
-    timeline of states), under keys documented in docs/results.md and typed in ``payloads``.
-    """
+    """Everything one command found: host fingerprint, results, findings and warnings. ``data``
+    holds a command's structured payload that is not a figure (a process tree, a timeline of
+    states), under keys documented in docs/results.md and typed in ``payloads``."""
 
     command: str
     argv: tuple[str, ...]
@@ -201,10 +195,8 @@ class Report:
         return ordered
 
     def to_json(self) -> str:
-        """Serialise to indented JSON text; NaN or Infinity (not JSON) is refused as a bug.
-
-        The loader refuses them too, so a report that could not be read back is never written.
-        """
+        """Serialise to indented JSON text; NaN or Infinity (not JSON) is refused as a bug. The
+        loader refuses them too, so a report that could not be read back is never written."""
         try:
             return json.dumps(self.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
         except ValueError as err:

@@ -52,11 +52,9 @@ def note_sysv_segment(run_dir: Path, key: int, shmid: int | None = None) -> None
 
 
 def _release_sysv_segments(run_dir: Path) -> None:
-    """Mark for removal each listed segment still there under its key (shmctl(2)).
-
-    One listed by id goes if that id still has the key; one listed by key only once nothing has
-    it attached. IPC_RMID is safe while attached: the segment goes with the last detach.
-    """
+    """Mark for removal (shmctl(2) IPC_RMID: it goes with the last detach) each listed segment
+    still there under its key: one listed by id if that id still has the key, one listed by key
+    only once nothing has it attached."""
     try:
         listed = (run_dir / SYSV_SHM_LIST).read_text(encoding="ascii").split("\n")
     except OSError:
@@ -102,15 +100,13 @@ def _fits_sockets(path: Path) -> bool:
 
 def _short_base() -> str | None:
     """The first of SHORT_TEMP_BASES that is a writable directory, or None."""
-    for base in SHORT_TEMP_BASES:
-        if os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
-            return base
-    return None
+    writable = (b for b in SHORT_TEMP_BASES if os.path.isdir(b) and os.access(b, os.W_OK | os.X_OK))
+    return next(writable, None)
 
 
 def tmpdir_warnings() -> list[str]:
-    """A warning when $TMPDIR is set but tempfile did not take it (not a writable folder), so
-    this run's temporary files went to its fallback (/tmp) instead; else none."""
+    """A warning when $TMPDIR is set but tempfile did not take it (not a writable folder) and
+    fell back (to /tmp); else none."""
     asked = os.environ.get("TMPDIR")
     if not asked:
         return []
@@ -123,11 +119,9 @@ def tmpdir_warnings() -> list[str]:
 
 @contextlib.contextmanager
 def run_tempdir() -> Iterator[Path]:
-    """This run's scratch directory, ``$TMPDIR/ostoolkit-<pid>-<random>/`` (0700), removed after.
-
-    The one home for a run's temporary files (``dir=``), multiprocessing's too; flock(2)ed in
-    use. Re-entrant: only the outermost block of the process that made it removes it.
-    """
+    """This run's scratch directory, ``$TMPDIR/ostoolkit-<pid>-<random>/`` (0700), removed after
+    by the outermost block of the process that made it; multiprocessing's too (in a second one
+    under a short base when $TMPDIR is too deep for its sockets)."""
     active = _RUN_DIR.get("path")
     if active is not None and active.is_dir():
         yield active
@@ -161,11 +155,8 @@ def run_tempdir() -> Iterator[Path]:
 
 
 def _owner_may_run(pid: int, changed: float) -> bool:
-    """Whether ``pid`` may still be the process that made a run directory last changed then.
-
-    A pid that is gone, a zombie, or a process started after the directory last changed (the
-    pid was reused) is not its owner. When in doubt (no permission), it may be.
-    """
+    """Whether ``pid`` may still be the maker of a run directory last changed then: not if it
+    is gone, a zombie, or started after that (reused); when in doubt (no permission), it may."""
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -178,11 +169,8 @@ def _owner_may_run(pid: int, changed: float) -> bool:
 
 
 def _stale_run_dir(path: Path, pid: int) -> bool:
-    """Whether a run directory is ours to remove: our uid's real directory, no owner left.
-
-    Checked on a descriptor opened without following symlinks; stale only if nobody holds its
-    flock (held until the owner and its forks die) and its pid no longer runs its maker.
-    """
+    """Whether a run directory is ours to remove: our uid's real directory (not followed as a
+    symlink), whose flock nobody holds (its owner and forks died) and whose maker is gone."""
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(path, flags)
@@ -206,11 +194,8 @@ def _stale_run_dir(path: Path, pid: int) -> bool:
 
 
 def sweep_stale_tempdirs() -> list[Path]:
-    """Remove the run directories (run_tempdir) that killed ostoolkit processes left behind.
-
-    Only real directories of this uid whose owner is gone (_stale_run_dir). Never raises: a
-    sweep must not stop a command. Returns what it removed.
-    """
+    """Remove the run directories that killed ostoolkit processes left behind (_stale_run_dir)
+    and return them. Never raises: a sweep must not stop a command."""
     removed: list[Path] = []
     entries: list[os.DirEntry[str]] = []
     with signals_held():  # its first call probes each candidate with a file it then removes

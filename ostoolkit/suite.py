@@ -1,8 +1,7 @@
 """Every measurement in one run, and "the article vs this host" in one table.
 
 ``run_suite`` runs the chosen sections at a preset's settings, several times over (its runs,
-interleaved), and merges their results into one report; each section's structured data is
-kept under its own name in ``data``.
+interleaved), and merges them into one report; each section's data is kept under its name.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import functools
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ostoolkit.budget import MIN_OPEN_FILES, check_open_files
 from ostoolkit.claims import annotate, claims_table
@@ -35,6 +34,12 @@ from ostoolkit.measure.switch import SwitchConfig, measure_switch
 from ostoolkit.measure.switchrate import RateConfig, measure_switch_rate
 from ostoolkit.report import Measurement, Progress, Result, merge_runs
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Config = TypeVar("_Config", bound="DataclassInstance")
+
+TREE = TreeConfig(exec_leaves=True)  # the fork tree of every preset
 # The presets of ``report``: how many rounds (independent runs of every section, interleaved)
 # and how much each round measures. The run counts were chosen from the A/A measurements of
 # benchmarks/compare_check.py (docs/comparing.md); the budgets of benchmarks/duration.py hold
@@ -69,54 +74,49 @@ class Preset:
         return self.name == "quick"
 
 
+def _pick(preset: Preset, full: _Config, default: _Config, **quick: Any) -> _Config:
+    """A section's settings for the preset: ``full``, ``default``, or default with ``quick``'s
+    changes, so that three quick rounds fit 30 s."""
+    if preset.full:
+        return full
+    return replace(default, **quick) if preset.quick else default
+
+
 def _switch_config(preset: Preset) -> SwitchConfig:
     """Quick and default: same and cross core. Full: every placement of the topology, too."""
-    if preset.full:
-        return replace(SwitchConfig.full(), placements=(*PLACEMENTS, TOPOLOGY))
-    if preset.quick:
-        return replace(SwitchConfig.quick(), repeat=6, blocks=2)
-    return SwitchConfig.quick()
+    full = replace(SwitchConfig.full(), placements=(*PLACEMENTS, TOPOLOGY))
+    return _pick(preset, full, SwitchConfig.quick(), repeat=6, blocks=2)
 
 
 def _ring_config(preset: Preset) -> RingConfig:
     """Quick and default: rings of 2 and 32 tasks. Full: lat_ctx's 2 to 512."""
-    if preset.full:
-        return RingConfig.full()
-    return replace(RingConfig.quick(), tasks=(2, 32), samples=3 if preset.quick else 5)
+    default = replace(RingConfig.quick(), tasks=(2, 32))
+    return _pick(preset, RingConfig.full(), default, samples=3)
 
 
 def _python_config(preset: Preset) -> PyLayersConfig:
-    if preset.full:
-        return PyLayersConfig.full()
-    if preset.quick:
-        return replace(PyLayersConfig.quick(), repeat=6, blocks=2)
-    return PyLayersConfig.quick()
+    return _pick(preset, PyLayersConfig.full(), PyLayersConfig.quick(), repeat=6, blocks=2)
 
 
 def _rate_config(preset: Preset) -> RateConfig:
-    if preset.full:
-        return RateConfig.full()
-    return replace(RateConfig.quick(), duration_s=0.5) if preset.quick else RateConfig.quick()
+    return _pick(preset, RateConfig.full(), RateConfig.quick(), duration_s=0.5)
 
 
 def _spawn_config(preset: Preset) -> SpawnConfig:
-    if preset.full:
-        return SpawnConfig.full()
-    return (
-        replace(SpawnConfig.quick(), repeat=5, mp_repeat=2) if preset.quick else SpawnConfig.quick()
-    )
-
-
-def _tree_config(preset: Preset) -> TreeConfig:
-    return TreeConfig(exec_leaves=True)
+    return _pick(preset, SpawnConfig.full(), SpawnConfig.quick(), repeat=5, mp_repeat=2)
 
 
 def _memory_config(preset: Preset) -> MemoryConfig:
-    return MemoryConfig.full() if preset.full else MemoryConfig.quick()
+    return _pick(preset, MemoryConfig.full(), MemoryConfig.quick())
 
 
 def _connections_config(preset: Preset) -> ConnectionsConfig:
-    return ConnectionsConfig.full() if preset.full else ConnectionsConfig.quick()
+    return _pick(preset, ConnectionsConfig.full(), ConnectionsConfig.quick())
+
+
+def _timeslice_config(preset: Preset) -> TimesliceConfig:
+    full, default = TimesliceConfig.full(), TimesliceConfig.quick()
+    return _pick(preset, full, default, duration_s=0.5, windows=5)
 
 
 def _real_config(preset: Preset) -> RealConfig | None:
@@ -133,23 +133,15 @@ def _check_connections(preset: Preset) -> None:
 
 
 def _connections(preset: Preset, first: bool) -> Measurement:
-    """The built-in models, then (full, first round only, where installed) the real servers.
-
-    The real servers run once: a round of them takes minutes, so their figures are one run.
-    """
+    """The built-in models, then (full, where installed) the real servers: in the first round
+    only, since a round of them takes minutes (their figures are one run)."""
     measurement = measure_connections(_connections_config(preset))
     real = _real_config(preset) if first else None
     return measurement if real is None else measurement + measure_real(real)
 
 
 def _check_tree(preset: Preset) -> None:
-    check_tree(_tree_config(preset))
-
-
-def _timeslice_config(preset: Preset) -> TimesliceConfig:
-    if preset.full:
-        return TimesliceConfig.full()
-    return TimesliceConfig(duration_s=0.5, windows=5) if preset.quick else TimesliceConfig.quick()
+    check_tree(TREE)
 
 
 def _states(preset: Preset, first: bool) -> Measurement:
@@ -159,10 +151,8 @@ def _states(preset: Preset, first: bool) -> Measurement:
 
 @dataclass(frozen=True)
 class Section:
-    """One part of the report: how to check its limits before anything runs, and to run it.
-
-    ``run`` is called once per round, with whether this is the first round.
-    """
+    """One part of the report: how to check its limits before anything runs, and to run it
+    (once per round, told whether this is the first)."""
 
     check: Callable[[Preset], None]
     run: Callable[[Preset, bool], Measurement]
@@ -186,7 +176,7 @@ SECTIONS: dict[str, Section] = {
         lambda preset: check_spawn(_spawn_config(preset)),
         lambda preset, first: measure_spawn(_spawn_config(preset)),
     ),
-    "forktree": Section(_check_tree, lambda preset, first: build_tree(_tree_config(preset))),
+    "forktree": Section(_check_tree, lambda preset, first: build_tree(TREE)),
     "states": Section(_no_check, _states),
     "memory": Section(
         lambda preset: check_memory(_memory_config(preset)),
@@ -199,32 +189,23 @@ SECTIONS: dict[str, Section] = {
 def _first_of_each(measurement: Measurement) -> Measurement:
     """Keep a figure two sections measured once, from the first: ``python`` measures the OS
     thread switch beside its own figures, as ``switch`` does, and a report's ids are unique."""
-    seen: set[str] = set()
-    kept = []
+    kept: dict[str, Result] = {}
     for result in measurement.results:
-        if result.id not in seen:
-            seen.add(result.id)
-            kept.append(result)
-    return replace(measurement, results=tuple(kept))
+        kept.setdefault(result.id, result)
+    return replace(measurement, results=tuple(kept.values()))
 
 
 def check_suite(sections: Sequence[str], preset: Preset) -> None:
-    """Refuse, before the first section runs, limits that any chosen section would hit.
-
-    A report that fails after ten seconds of other sections wastes the user's time; every
-    section's task, memory and open-file needs are known in advance.
-    """
+    """Refuse, before the first section runs, limits that any chosen section would hit (their
+    needs are known in advance: failing after other sections ran wastes the user's time)."""
     check_open_files(MIN_OPEN_FILES, "a report")
     for name in sections:
         SECTIONS[name].check(preset)
 
 
 def parse_sections(text: str | None) -> tuple[str, ...]:
-    """Parse --only "switch,spawn" into known section names, in the suite's order.
-
-    Every item must name a section once: an empty item, a repeat or an unknown name is
-    refused, as the other list options refuse them.
-    """
+    """Parse --only "switch,spawn" into known section names, in the suite's order; an empty
+    item, a repeat or an unknown name is refused, as the other list options refuse them."""
     if text is None:
         return tuple(SECTIONS)
     choices = ",".join(SECTIONS)
@@ -241,11 +222,8 @@ def parse_sections(text: str | None) -> tuple[str, ...]:
 def run_suite(
     sections: Sequence[str], preset: Preset | None = None, progress: Progress | None = None
 ) -> Measurement:
-    """Run every section ``preset.runs`` times, interleaved, and merge them into one report.
-
-    Each round runs every section once with fresh tasks, so a slow stretch of the host lands in
-    one run of each section; why, and how runs merge: docs/method.md, "report".
-    """
+    """Run every section ``preset.runs`` times, interleaved (a slow stretch of the host lands in
+    one run of each section), and merge them into one report: docs/method.md, "report"."""
     preset = preset or Preset.named("quick")
     check_suite(sections, preset)
     rounds: dict[str, list[Measurement]] = {name: [] for name in sections}
@@ -267,16 +245,12 @@ def run_suite(
 
 
 def merge_rounds(rounds: Sequence[Measurement]) -> Measurement:
-    """One section's rounds as one measurement: each figure's runs merged (merge_runs).
-
-    Figures keep the first round's order (one measured only in later rounds follows);
-    findings and data are the first round's, warnings every round's, each said once.
-    """
+    """One section's rounds as one measurement: each figure's runs merged, in the first round's
+    order; findings and data the first round's, warnings every round's, each said once."""
     by_id: dict[str, list[Result]] = {}
     for measurement in rounds:
         for result in measurement.results:
             by_id.setdefault(result.id, []).append(result)
-    first = rounds[0]
     warnings = tuple(dict.fromkeys(w for measurement in rounds for w in measurement.warnings))
     results = tuple(merge_runs(parts) for parts in by_id.values())
-    return Measurement(results, first.findings, warnings, first.data)
+    return Measurement(results, rounds[0].findings, warnings, rounds[0].data)

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ostoolkit.procfs import parse_file
+
 SYS = Path("/sys")
 # The placements in the order a caller measures them, nearest first.
 PLACEMENT_NAMES = ("same_cpu", "smt_sibling", "same_llc", "other_llc", "other_node")
@@ -23,7 +25,6 @@ MAX_CPU = 65535
 _RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?", re.ASCII)
 _SIZE = re.compile(r"([0-9]+)([KMG]?)", re.ASCII)
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
-_NUMBERED = re.compile(r"(?:cpu|node|index)([0-9]+)", re.ASCII)
 # What sysfs calls each kind of cache (the ``type`` file) and its letter in a name like L1d.
 _KIND_LETTER = {"Data": "d", "Instruction": "i", "Unified": ""}
 HIDDEN = "(a container or VM may hide it)"
@@ -32,25 +33,21 @@ CpuSet = frozenset[int]
 
 
 def parse_cpu_list(text: str) -> list[int]:
-    """A kernel CPU list ("0-3,8,10-11", cpuset(7)'s list format) as sorted distinct numbers.
-
-    An empty list (a node without CPUs) is []; anything else that is not ASCII numbers and
-    low-high ranges separated by commas raises ValueError in one line.
-    """
+    """A kernel CPU list ("0-3,8,10-11", cpuset(7)'s list format) as sorted distinct numbers. An
+    empty list (a node without CPUs) is []; anything else that is not ASCII numbers and low-high
+    ranges separated by commas raises ValueError in one line."""
     stripped = text.strip()
-    if not stripped:
-        return []
     cpus: set[int] = set()
-    for part in stripped.split(","):
+    for part in stripped.split(",") if stripped else ():
         match = _RANGE.fullmatch(part.strip())
         if match is None:
-            raise ValueError(f"{text.strip()!r} is not a CPU list like 0-3,8: bad item {part!r}")
+            raise ValueError(f"{stripped!r} is not a CPU list like 0-3,8: bad item {part!r}")
         low = int(match[1])
         high = int(match[2]) if match[2] is not None else low
         if high < low:
-            raise ValueError(f"{text.strip()!r} is not a CPU list: range {part!r} runs backwards")
+            raise ValueError(f"{stripped!r} is not a CPU list: range {part!r} runs backwards")
         if high > MAX_CPU:
-            raise ValueError(f"{text.strip()!r} is not a CPU list: CPU {high} is over {MAX_CPU}")
+            raise ValueError(f"{stripped!r} is not a CPU list: CPU {high} is over {MAX_CPU}")
         cpus.update(range(low, high + 1))
     return sorted(cpus)
 
@@ -132,27 +129,14 @@ class Plan:
     skipped: tuple[Skipped, ...]
 
 
-def _read(path: Path) -> str | None:
-    """A sysfs file's text, or None if it is missing or unreadable."""
-    try:
-        return path.read_text(encoding="ascii", errors="strict").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
+def _cpu_set(text: str) -> CpuSet:
+    return frozenset(parse_cpu_list(text))
 
 
-def _read_cpus(path: Path) -> CpuSet | None:
-    """A CPU-list file as a set, or None if missing or malformed."""
-    text = _read(path)
-    try:
-        return None if text is None else frozenset(parse_cpu_list(text))
-    except ValueError:
-        return None
-
-
-def _read_int(path: Path) -> int | None:
-    """A file holding one whole number, or None if missing or malformed."""
-    text = _read(path)
-    return int(text) if text is not None and re.fullmatch(r"-?[0-9]{1,9}", text) else None
+def _whole(text: str) -> int:
+    if not re.fullmatch(r"-?[0-9]{1,9}", text.strip()):
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(text)
 
 
 def _numbered(folder: Path, prefix: str) -> list[tuple[int, Path]]:
@@ -161,12 +145,8 @@ def _numbered(folder: Path, prefix: str) -> list[tuple[int, Path]]:
         names = [entry.name for entry in folder.iterdir()]
     except OSError:
         return []
-    found = []
-    for name in names:
-        match = _NUMBERED.fullmatch(name)
-        if match and name.startswith(prefix):
-            found.append((int(match[1]), folder / name))
-    return sorted(found)
+    numbered = (re.fullmatch(f"{prefix}([0-9]+)", name, re.ASCII) for name in names)
+    return sorted((int(match[1]), folder / match[0]) for match in numbered if match)
 
 
 def _cpu_dir(sys_root: Path, cpu: int) -> Path:
@@ -177,16 +157,11 @@ def read_caches(cpu: int, sys_root: Path = SYS) -> tuple[Cache, ...]:
     """A CPU's caches from cache/index*/ (an index without a readable level is left out)."""
     caches = []
     for _, index in _numbered(_cpu_dir(sys_root, cpu) / "cache", "index"):
-        level = _read_int(index / "level")
-        kind = _read(index / "type")
-        if level is None or kind is None:
-            continue
-        size_text = _read(index / "size")
-        try:
-            size = None if size_text is None else parse_cache_size(size_text)
-        except ValueError:
-            size = None
-        caches.append(Cache(level, kind, size, _read_cpus(index / "shared_cpu_list")))
+        level = parse_file(index / "level", _whole)
+        kind = parse_file(index / "type", str.strip)
+        if level is not None and kind is not None:
+            size = parse_file(index / "size", parse_cache_size)
+            caches.append(Cache(level, kind, size, parse_file(index / "shared_cpu_list", _cpu_set)))
     return tuple(caches)
 
 
@@ -194,7 +169,7 @@ def read_nodes(sys_root: Path = SYS) -> dict[int, int]:
     """Each CPU's NUMA node from node*/cpulist; {} where sysfs has no nodes."""
     nodes: dict[int, int] = {}
     for node, folder in _numbered(sys_root / "devices/system/node", "node"):
-        for cpu in _read_cpus(folder / "cpulist") or ():
+        for cpu in parse_file(folder / "cpulist", _cpu_set) or ():
             nodes.setdefault(cpu, node)
     return nodes
 
@@ -202,13 +177,13 @@ def read_nodes(sys_root: Path = SYS) -> dict[int, int]:
 def read_cpu(cpu: int, sys_root: Path = SYS, nodes: dict[int, int] | None = None) -> CpuTopology:
     """What sysfs says about one CPU (``nodes`` from read_nodes, read here if not given)."""
     topology = _cpu_dir(sys_root, cpu) / "topology"
-    package_cpus = _read_cpus(topology / "package_cpus_list")
+    package_cpus = parse_file(topology / "package_cpus_list", _cpu_set)
     if package_cpus is None:
-        package_cpus = _read_cpus(topology / "core_siblings_list")
+        package_cpus = parse_file(topology / "core_siblings_list", _cpu_set)
     return CpuTopology(
         cpu=cpu,
-        threads=_read_cpus(topology / "thread_siblings_list"),
-        package=_read_int(topology / "physical_package_id"),
+        threads=parse_file(topology / "thread_siblings_list", _cpu_set),
+        package=parse_file(topology / "physical_package_id", _whole),
         package_cpus=package_cpus,
         caches=read_caches(cpu, sys_root),
         node=(read_nodes(sys_root) if nodes is None else nodes).get(cpu),
@@ -223,10 +198,8 @@ def read_topology(cpus: Iterable[int], sys_root: Path = SYS) -> dict[int, CpuTop
 
 def cache_sizes(sys_root: Path = SYS, cpu: int = 0) -> dict[str, int]:
     """A CPU's data caches by name ("L1d", "L2", "L3") and size in bytes, smallest level first.
-
-    Instruction caches are left out (a working set is data); a cache whose size sysfs does not
-    give is absent, so a VM without cache information gives {}.
-    """
+    Instruction caches are left out (a working set is data); a cache whose size sysfs does not give
+    is absent, so a VM without cache information gives {}."""
     caches = sorted(read_caches(cpu, sys_root), key=lambda c: (c.level, c.kind != "Data"))
     sizes: dict[str, int] = {}
     for cache in caches:
@@ -238,8 +211,12 @@ def cache_sizes(sys_root: Path = SYS, cpu: int = 0) -> dict[str, int]:
 # -- choosing the pairs --------------------------------------------------------------------
 
 
+# Whether two CPUs, in this order, fit a placement.
+_Fits = Callable[[CpuTopology, CpuTopology], bool]
+
+
 def _first_pair(
-    cpus: list[int], fits: Callable[[CpuTopology, CpuTopology], bool], topo: dict[int, CpuTopology]
+    cpus: list[int], fits: _Fits, topo: dict[int, CpuTopology]
 ) -> tuple[int, int] | None:
     """The pair (a, b), a < b, with the lowest numbers (a first, then b) for which fits holds."""
     for i, a in enumerate(cpus):
@@ -256,19 +233,6 @@ def _llc_cpus(cpu: CpuTopology) -> CpuSet | None:
 
 def _smt(a: CpuTopology, b: CpuTopology) -> bool:
     return a.threads is not None and b.cpu in a.threads
-
-
-def _same_llc(a: CpuTopology, b: CpuTopology) -> bool:
-    shared = _llc_cpus(a)
-    return not _smt(a, b) and shared is not None and b.cpu in shared
-
-
-def _other_llc(a: CpuTopology, b: CpuTopology) -> bool:
-    return a.node == b.node and _llc_cpus(a) != _llc_cpus(b)
-
-
-def _other_node(a: CpuTopology, b: CpuTopology) -> bool:
-    return a.node != b.node
 
 
 def _both_packages(a: CpuTopology, b: CpuTopology) -> str:
@@ -314,33 +278,32 @@ def _absent_reason(name: str, known: list[int], topo: dict[int, CpuTopology]) ->
     return f"every allowed CPU ({listed}) is on NUMA node {topo[known[0]].node}"
 
 
-# What each placement needs sysfs to say about both CPUs, and how to say it is missing.
-_NEEDS: dict[str, tuple[Callable[[CpuTopology], bool], str]] = {
-    "smt_sibling": (lambda c: c.threads is not None, "topology/thread_siblings_list"),
+# Per placement: what sysfs must say about each CPU (and the files that say it), and whether
+# a pair of CPUs that it says it about fits.
+_PLACEMENTS: dict[str, tuple[Callable[[CpuTopology], bool], str, _Fits]] = {
+    "smt_sibling": (lambda c: c.threads is not None, "topology/thread_siblings_list", _smt),
     "same_llc": (
         lambda c: c.threads is not None and _llc_cpus(c) is not None,
         "topology/thread_siblings_list or cache/index*/shared_cpu_list",
+        lambda a, b: not _smt(a, b) and b.cpu in (_llc_cpus(a) or ()),
     ),
     "other_llc": (
         lambda c: c.node is not None and _llc_cpus(c) is not None,
         "NUMA nodes (devices/system/node) or cache/index*/shared_cpu_list",
+        lambda a, b: a.node == b.node and _llc_cpus(a) != _llc_cpus(b),
     ),
-    "other_node": (lambda c: c.node is not None, "NUMA nodes (devices/system/node)"),
-}
-_FITS: dict[str, Callable[[CpuTopology, CpuTopology], bool]] = {
-    "smt_sibling": _smt,
-    "same_llc": _same_llc,
-    "other_llc": _other_llc,
-    "other_node": _other_node,
+    "other_node": (
+        lambda c: c.node is not None,
+        "NUMA nodes (devices/system/node)",
+        lambda a, b: a.node != b.node,
+    ),
 }
 
 
 def plan_placements(allowed: Iterable[int], topology: dict[int, CpuTopology]) -> Plan:
     """One pair per placement these CPUs offer, lowest numbers first, and why others are absent.
-
-    When sysfs says too little to find a pair of two different CPUs, a generic ``other_cpu``
-    pair stands in for them. ValueError if no CPU is allowed.
-    """
+    When sysfs says too little to find a pair of two different CPUs, a generic ``other_cpu`` pair
+    stands in for them. ValueError if no CPU is allowed."""
     cpus = sorted(set(allowed))
     if not cpus:
         raise ValueError("no CPU is allowed: a placement needs at least one")
@@ -356,9 +319,9 @@ def plan_placements(allowed: Iterable[int], topology: dict[int, CpuTopology]) ->
         if len(cpus) == 1:
             skipped.append(Skipped(name, f"only CPU {first} is allowed"))
             continue
-        has_facts, files = _NEEDS[name]
+        has_facts, files, fits = _PLACEMENTS[name]
         known = [c for c in cpus if has_facts(topo[c])]
-        pair = _first_pair(known, _FITS[name], topo) if len(known) >= 2 else None
+        pair = _first_pair(known, fits, topo)
         if pair is not None:
             found.append(Placement(name, pair, _why(name, topo[pair[0]], topo[pair[1]])))
         elif len(known) < 2:
@@ -377,13 +340,3 @@ def survey(allowed: Iterable[int], sys_root: Path = SYS) -> Plan:
     """The placements of the allowed CPUs on the machine sysfs under sys_root describes."""
     cpus = sorted(set(allowed))
     return plan_placements(cpus, read_topology(cpus, sys_root))
-
-
-def placements(allowed: Iterable[int], sys_root: Path = SYS) -> list[Placement]:
-    """The placements found among the allowed CPUs, nearest first (survey(...).placements)."""
-    return list(survey(allowed, sys_root).placements)
-
-
-def skipped(allowed: Iterable[int], sys_root: Path = SYS) -> list[Skipped]:
-    """The placements the allowed CPUs do not offer, with the reason (survey(...).skipped)."""
-    return list(survey(allowed, sys_root).skipped)

@@ -52,11 +52,11 @@ def format_figure(value: float | None, unit: str, resolution: float | None = Non
 def _format_bytes(value: float) -> str:
     """Bytes in binary units (KiB, MiB, GiB)."""
     size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB"):
+        if abs(size) < 1024:
             return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
         size /= 1024
-    return f"{size:,.1f} GiB"  # pragma: no cover - the loop always returns
+    return f"{size:,.1f} GiB"
 
 
 # -- figures in sentences: a finding's words round harder than a table's cells

@@ -1,9 +1,8 @@
 """Compare saved reports across hosts: every figure's samples against the baseline host's.
 
-Reports sharing a ``--label`` are pooled as one host's runs; ``stats.judge_shift`` judges each
-figure, and the direction is named here after its unit (slower, more, higher...). All goes
-into ``data`` as numbers and fixed words (typed in ``payloads``, drawn by ``render`` alone);
-nothing is measured. The rule and its evidence: docs/comparing.md.
+Reports sharing a ``--label`` pool as one host's runs; ``stats.judge_shift`` judges each figure
+and its direction is named here after its unit. All goes into ``data`` as numbers and fixed
+words, drawn by ``render`` alone. The rule and its evidence: docs/comparing.md.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from ostoolkit.stats import (
     HostMove,
     SampleSet,
     ShiftVerdict,
+    finite,
     host_move,
     judge_shift,
     strip_counts,
@@ -43,18 +43,18 @@ from ostoolkit.stats import (
 # The practical-equivalence band (a fraction of the baseline's median) and its widest setting.
 DEFAULT_THRESHOLD = 0.05
 MAX_THRESHOLD = 1.0
-# The verdict words: (up, down) by unit. Times and sizes have a worse direction (up); per_s
-# is worse down; ratio and bool have none, so they are never a regression.
+# A unit's verdict words (up, down) and its worse direction: up for times and sizes, down for a
+# rate (per_s); other units (ratio, bool) have none, so they are never a regression.
 WORDS = {
-    "us": ("slower", "faster"),
-    "ms": ("slower", "faster"),
-    "bytes": ("more", "less"),
-    "count": ("more", "less"),
-    "number": ("more", "less"),
+    "us": ("slower", "faster", "up"),
+    "ms": ("slower", "faster", "up"),
+    "bytes": ("more", "less", "up"),
+    "count": ("more", "less", "up"),
+    "number": ("more", "less", "up"),
+    "per_s": ("higher", "lower", "down"),
 }
-OTHER_WORDS = ("higher", "lower")
-WORSE = {"us": "up", "ms": "up", "bytes": "up", "count": "up", "number": "up", "per_s": "down"}
-SAME, UNCLEAR, MISSING, BASELINE = "same", "unclear", "missing", "baseline"
+OTHER_WORDS = ("higher", "lower", None)
+MISSING, BASELINE = "missing", "baseline"
 # Reasons of the verdicts compare.py gives itself (the stats package gives the statistical ones).
 MISSING_HERE = "missing here"
 MISSING_IN_BASELINE = "missing in the baseline"
@@ -101,10 +101,7 @@ def section_of(result_id: str) -> str:
 
 def collect_paths(paths: Sequence[Path]) -> list[Path]:
     """Expand folders into the ``*.json`` entries they hold, sorted; keep other paths as given.
-
-    Nothing is opened here (``loader.load_report`` reads each); a bad entry, an empty folder or a
-    file named twice is refused, never skipped, which would silently drop a host.
-    """
+    An unreadable or empty folder or a file named twice is refused: skipped, it drops a host."""
     found: list[Path] = []
     for path in paths:
         if not path.is_dir():
@@ -145,11 +142,8 @@ def load_all(paths: Sequence[Path]) -> list[Report]:
 
 
 def check_comparable(report: Report, name: str) -> None:
-    """Refuse a report whose results cannot be compared from their samples, naming the field.
-
-    Every result needs its samples (the verdicts are drawn from them), as many as its ``n``
-    says and its ``runs`` add up to, and an id no other result of the report has.
-    """
+    """Refuse a report whose results cannot be compared from their samples, naming the field:
+    each needs its samples, as many as ``n`` says and ``runs`` add up to, and a unique id."""
     ids: set[str] = set()
     for index, result in enumerate(report.results):
         where = f"{name}: results[{index}] ({result.id})"
@@ -251,11 +245,9 @@ def _compare_figure(
     fail_above: float | None,
     same: Sequence[bool],
 ) -> list[Comparison]:
-    """The comparison objects of one figure, one per host in the order of ``names``.
-
-    ``same`` says, per host, whether it is the baseline's host configured the same: only
-    then may the host's move withhold a verdict (hosts.SAME_HOST_FIELDS).
-    """
+    """The comparison objects of one figure, one per host in the order of ``names``. ``same``:
+    per host, whether it is the baseline's host configured the same (only then may the host's
+    move withhold a verdict)."""
     results = [host.get(result_id) for host in by_host]
     sets = [
         None if result is None else SampleSet(result.samples, f"{result_id}\0{name}", result.runs)
@@ -279,7 +271,10 @@ def _compare_figure(
             move = _host_move(result_id, base, result, names[index], same[index])
             withholding = move if same[index] and move and move.draws is not None else None
             shift = judge_shift(
-                _figure(base, base_set), _figure(result, samples), threshold, withholding
+                Figure(base_set, base.exact, base.resolution),
+                Figure(samples, result.exact, result.resolution),
+                threshold,
+                withholding,
             )
             verdict = _verdict_fields(shift, result.unit, fail_above, move)
         items.append(
@@ -298,19 +293,12 @@ def _compare_figure(
     return items
 
 
-def _figure(result: Result, samples: SampleSet) -> Figure:
-    """A result as stats.judge_shift takes it."""
-    return Figure(samples, result.exact, result.resolution)
-
-
 def _host_move(
     result_id: str, base: Result, other: Result, name: str, same: bool
 ) -> HostMove | None:
-    """How far the host's speed reference moved from the baseline's run to another's.
-
-    Only for a unit that depends on the host's speed; an interval only on the baseline's own host
-    (``same``), where the move may withhold a verdict; between hosts it is context.
-    """
+    """How far the host's speed reference moved from the baseline's run to another's, for a
+    unit that depends on the host's speed; with an interval only on the baseline's own host
+    (``same``), where the move may withhold a verdict (between hosts it is context)."""
     if base.unit not in SPEED_EXPONENT:
         return None
     before, after = _references(base), _references(other)
@@ -329,10 +317,10 @@ def _references(result: Result) -> list[float]:
     """A result's speed reference samples (finite numbers), or its one median, or none."""
     samples = result.extra.get("reference_samples_us")
     if isinstance(samples, list):
-        found = [_share(sample) for sample in samples]
+        found = [finite(sample) for sample in samples]
         if found and all(value is not None for value in found):
             return [value for value in found if value is not None]
-    median = _share(result.extra.get("reference_us"))
+    median = finite(result.extra.get("reference_us"))
     return [] if median is None else [median]
 
 
@@ -350,11 +338,8 @@ def _host_fields(move: HostMove | None) -> HostMoveFields:
 def _figure_fields(
     result: Result | None, samples: SampleSet | None, strip: list[int] | None
 ) -> FigureFields:
-    """One host's own numbers for a figure: its distribution, status, interference and strip.
-
-    The interference its measurement recorded in the result's extra is shown beside, never a
-    verdict; so is the host's speed reference (measure.reference), which qualifies times.
-    """
+    """One host's own numbers for a figure: its distribution, status, strip, and the context
+    shown beside, never a verdict: the interference and the host's speed reference."""
     if result is None or samples is None:
         return {
             "median": None,
@@ -381,9 +366,9 @@ def _figure_fields(
         "resolution": result.resolution,
         "spread": samples.spread,
         "status": result.status,
-        "other_cpu_share": _share(result.extra.get("other_cpu_share")),
-        "steal_share": _share(result.extra.get("steal_share")),
-        "reference_us": _share(result.extra.get("reference_us")),
+        "other_cpu_share": finite(result.extra.get("other_cpu_share")),
+        "steal_share": finite(result.extra.get("steal_share")),
+        "reference_us": finite(result.extra.get("reference_us")),
         "strip": strip,
     }
 
@@ -405,11 +390,9 @@ def _no_verdict(verdict: str, reason: str) -> VerdictFields:
 def _verdict_fields(
     shift: ShiftVerdict, unit: str, fail_above: float | None, move: HostMove | None
 ) -> VerdictFields:
-    """The verdict fields of a compared figure: the word for its unit, the gate, and the
-    host's move (``move``) beside."""
-    up, down = WORDS.get(unit, OTHER_WORDS)
+    """The verdict fields of a compared figure: the word for its unit, the gate, the host's move."""
+    up, down, worse = WORDS.get(unit, OTHER_WORDS)
     word = {"up": up, "down": down}.get(shift.direction, shift.direction)
-    worse = WORSE.get(unit)
     regressed = False
     low, high = shift.ci_low, shift.ci_high  # a direction always comes with its interval
     if worse is not None and shift.direction == worse and low is not None and high:
@@ -444,13 +427,6 @@ def _regression(item: Comparison) -> Regression:
 def _rounded(value: float | None) -> float | None:
     """A ratio to 5 significant digits: more would be noise, and the JSON stays readable."""
     return None if value is None else float(f"{value:.5g}")
-
-
-def _share(value: Any) -> float | None:
-    """A context number from a result's extra (a share, the reference): finite, else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _shown(value: object) -> str:

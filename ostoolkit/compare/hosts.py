@@ -1,9 +1,8 @@
 """The hosts behind the compared reports: column labels, reports pooled by label, differing
 fingerprint fields, and whether two reports are runs of one host configured the same.
 
-Apart from the figures' statistics (``compare.py``): these read the reports' ``host`` blocks
-and labels, and give ``data.host_differences``, ``data.same_host``, ``data.reports`` and the
-labels of ``data.hosts``.
+Apart from the figures' statistics (``engine``): these give ``data.hosts``' labels,
+``data.reports``, ``data.host_differences`` and ``data.same_host``.
 """
 
 from __future__ import annotations
@@ -37,21 +36,9 @@ HOST_FIELDS = (
 # The fingerprint fields two reports must share to be runs of one host, configured the same:
 # only then is a move of the host's speed reference the host's passing state, which may
 # withhold a verdict. Between different hosts (or one host booted or set up differently) it
-# is part of what is compared: shown, never a reason. The CPUs allowed (a cpuset) and the
-# load average may differ.
-SAME_HOST_FIELDS = (
-    "hostname",
-    "cpu_model",
-    "cpus_logical",
-    "kernel",
-    "preemption",
-    "tlb_tagging",
-    "virtualization",
-    "mitigations",
-    "clocksource",
-    "governor",
-    "python",
-)
+# is part of what is compared: shown, never a reason. The CPUs allowed (a cpuset), the CPU
+# quota and the load average may differ.
+SAME_HOST_FIELDS = tuple(key for key, _ in HOST_FIELDS if key not in ("cpus_allowed", "cpu_quota"))
 
 
 def host_label(report: Report) -> str:
@@ -65,17 +52,13 @@ def host_label(report: Report) -> str:
 
 
 def unique_labels(reports: Sequence[Report], given: Sequence[str]) -> list[str]:
-    """Labels for the columns: the user's (one per report), else the hosts'.
-
-    Reports given the same label are one host's runs, pooled by compare. Labels made from
-    the hosts are numbered when two hosts look alike ("vm #1", "vm #2").
-    """
+    """Labels for the columns: the user's (one per report; alike, they pool reports), else the
+    hosts', numbered when two hosts look alike ("vm #1", "vm #2")."""
     if given:
         if len(given) != len(reports):
             raise InvalidRequest(f"--label was given {len(given)} times for {len(reports)} reports")
-        for label in given:
-            if not label.strip():
-                raise InvalidRequest("--label is empty: give each report a name")
+        if any(not label.strip() for label in given):
+            raise InvalidRequest("--label is empty: give each report a name")
         return list(given)
     labels = [host_label(r) for r in reports]
     seen: dict[str, int] = {}
@@ -89,11 +72,8 @@ def unique_labels(reports: Sequence[Report], given: Sequence[str]) -> list[str]:
 def pool_reports(
     reports: Sequence[Report], labels: Sequence[str]
 ) -> tuple[list[str], list[Report], list[int]]:
-    """Pool the reports that share a label into one: the labels, the pooled reports, and
-    how many reports each pools.
-
-    Each figure's runs are every report's runs of it, in order (report.merge_runs).
-    """
+    """Pool the reports that share a label into one, each figure's runs every report's runs of
+    it, in order (report.merge_runs): the labels, the pooled reports, how many each pools."""
     groups: dict[str, list[Report]] = {}
     for label, report in zip(labels, reports, strict=True):
         groups.setdefault(label, []).append(report)
@@ -109,11 +89,8 @@ def pool_reports(
 
 
 def host_differences(reports: Sequence[Report]) -> list[HostDifference]:
-    """The host fields whose values differ between the reports, with readable names.
-
-    One object per field: ``key`` (its JSON path in the host block), ``field`` (readable) and
-    ``values`` (one per report, as stored; null where a report lacks it).
-    """
+    """The host fields whose values differ between the reports: their JSON path in the host
+    block (``key``), readable name (``field``) and values (null where a report lacks it)."""
     rows: list[HostDifference] = []
     for key, name in HOST_FIELDS:
         values = [r.host.get(key) for r in reports]
@@ -130,10 +107,8 @@ def host_differences(reports: Sequence[Report]) -> list[HostDifference]:
 
 
 def same_host(base: Report, other: Report) -> bool:
-    """Whether two reports are runs of one host, configured the same (SAME_HOST_FIELDS).
-
-    Both must name their host; a field neither report has counts as shared.
-    """
+    """Whether two reports are runs of one host, configured the same (SAME_HOST_FIELDS): both
+    name their host, and a field neither has counts as shared."""
     if "hostname" not in base.host or "hostname" not in other.host:
         return False
     return not any(

@@ -1,10 +1,6 @@
-"""The load generator: client processes that open connections first, then run queries.
-
-Clients run in their own processes, so the load does not share the server's interpreter:
-each opens its share of the connections (timed up to the greeting), in steps, then keeps one
-query in flight per connection, timing each on one clock for ``split_windows``. A client
-never prints: a vanished peer ends it with status 1 and a reason on its report pipe.
-"""
+"""The load: client processes (not sharing the server's interpreter) that open their share
+of the connections in steps, then keep a query in flight on each, timed on one clock. A client
+never prints: a vanished peer ends it with status 1 and a reason on its report pipe."""
 
 from __future__ import annotations
 
@@ -44,11 +40,9 @@ ClientBody = Callable[[Sequence[int], int, Sequence[int]], None]
 
 @dataclass(frozen=True)
 class LoadResult:
-    """What the clients saw: connect times, query latencies (µs), the query phase's length.
-
-    ``ends_ns[i]``: when query i completed; ``steady_ns``: the span with every connection in its
-    loop, from the last client's start to the first connection done ((0, 0) when not known).
-    """
+    """What the clients saw: connect times, query latencies (µs) and completions (``ends_ns``),
+    the query phase's length; ``steady_ns``: the span with every connection in its loop, from the
+    last client's start to the first connection done ((0, 0) when not known)."""
 
     connect_us: list[float]
     latency_us: list[float]
@@ -62,10 +56,7 @@ def split_windows(
     ends: Sequence[int], values: Sequence[float], start: int, stop: int, count: int
 ) -> list[list[float]]:
     """``values`` by the window their ``ends`` fall in: ``count`` equal windows from ``start``
-    to ``stop``, each including its start and excluding its end.
-
-    A value outside every window is left out; without a span every window is empty.
-    """
+    to ``stop``, each including its start, not its end (a value outside them is left out)."""
     windows: list[list[float]] = [[] for _ in range(max(count, 0))]
     span = stop - start
     if span <= 0 or not windows:
@@ -87,11 +78,8 @@ class Windows:
 
 
 def query_windows(load: LoadResult) -> Windows:
-    """Cut the steady state into WINDOWS equal windows: each window's completions over its
-    length, and the percentiles of the queries that completed in it.
-
-    Without a steady state, the whole phase is one sample and a note says so (docs/method.md).
-    """
+    """Cut the steady state into WINDOWS equal windows: each one's completions per second and
+    the percentiles of its queries; without one, the whole phase is one sample, with a note."""
     start, stop = load.steady_ns
     windows = split_windows(load.ends_ns, load.latency_us, start, stop, WINDOWS)
     if stop <= start or not any(windows):
@@ -113,9 +101,9 @@ def query_windows(load: LoadResult) -> Windows:
     )
 
 
-def _open(port: int, count: int) -> tuple[list[socket.socket], list[float]]:
-    """Open ``count`` connections, timing each until the server's greeting arrives."""
-    socks, times = [], []
+def _open(port: int, count: int, socks: list[socket.socket]) -> list[float]:
+    """Open ``count`` more connections into ``socks``, timing each until the server greets."""
+    times = []
     for _ in range(count):
         start = time.perf_counter_ns()
         sock = socket.create_connection((LOOPBACK, port))
@@ -123,15 +111,13 @@ def _open(port: int, count: int) -> tuple[list[socket.socket], list[float]]:
             raise OstoolkitError("the server did not greet")
         times.append((time.perf_counter_ns() - start) / 1e3)
         socks.append(sock)
-    return socks, times
+    return times
 
 
 def _run_queries(socks: Sequence[socket.socket], queries: int) -> dict[str, Any]:
-    """Keep one query in flight per connection until each ran ``queries``.
-
-    Reports each query's latency (µs) and completion (ns), and the steady span: from every
-    connection's first query out (``start_ns``) to the first one done (``first_done_ns``).
-    """
+    """Keep one query in flight per connection until each ran ``queries``: each query's
+    latency (µs) and completion (ns), and the steady span, from every connection's first query
+    out (``start_ns``) to the first one done (``first_done_ns``)."""
     selector = selectors.DefaultSelector()
     left = dict.fromkeys(socks, queries)
     sent_at: dict[socket.socket, int] = {}
@@ -175,22 +161,36 @@ def send_report(report_w: int, payload: dict[str, Any]) -> None:
         data = data[os.write(report_w, data) :]
 
 
+def run_phases(
+    counts: Sequence[int],
+    report_w: int,
+    phases: Sequence[int],
+    connect: Callable[[int], dict[str, Any]],
+    load: Callable[[], dict[str, Any]],
+) -> None:
+    """A client process's side of ``LoadRun``: report each phase's work, ``connect(count)`` at
+    each connect step, ``load()`` at go, then wait for finish. A phase begins at end-of-file
+    on its pipe, so every client moves on at once."""
+    *connect_rs, go_r, finish_r = phases
+    send_report(report_w, {})  # started: the server can be measured with us in the picture
+    for connect_r, count in zip(connect_rs, counts, strict=True):
+        os.read(connect_r, 1)
+        send_report(report_w, connect(count))
+    os.read(go_r, 1)
+    send_report(report_w, load())
+    os.read(finish_r, 1)
+
+
 def _client(
     port: int, queries: int, counts: Sequence[int], report_w: int, phases: Sequence[int]
 ) -> None:
-    """One client process: at each phase's start, connect (a step at a time), then query,
-    then close."""
-    *connect_rs, go_r, finish_r = phases
-    send_report(report_w, {})  # started: the server can be measured with us in the picture
+    """One client process of the built-in servers: connect in steps, query, then close."""
     socks: list[socket.socket] = []
-    for connect_r, count in zip(connect_rs, counts, strict=True):
-        os.read(connect_r, 1)  # end-of-file on each phase pipe: every client moves on at once
-        opened, connect_us = _open(port, count)
-        socks += opened
-        send_report(report_w, {"connect_us": connect_us})
-    os.read(go_r, 1)
-    send_report(report_w, _run_queries(socks, queries))
-    os.read(finish_r, 1)
+
+    def connect(count: int) -> dict[str, Any]:
+        return {"connect_us": _open(port, count, socks)}
+
+    run_phases(counts, report_w, phases, connect, lambda: _run_queries(socks, queries))
     for sock in socks:
         sock.close()
 
@@ -203,10 +203,8 @@ def builtin_client(port: int, queries: int) -> ClientBody:
 def _run_client(
     body: ClientBody, counts: Sequence[int], report_w: int, phases: Sequence[int]
 ) -> None:
-    """``body``, but a vanished server or ostoolkit ends it with status 1 and no traceback.
-
-    The reason goes to ostoolkit as ``{"error": ...}`` if it still reads the report pipe.
-    """
+    """``body``, but a vanished server or ostoolkit ends it with status 1 and no traceback, the
+    reason sent as ``{"error": ...}`` if ostoolkit still reads the report pipe."""
     try:
         body(counts, report_w, phases)
     except (OSError, OstoolkitError) as err:
@@ -216,11 +214,9 @@ def _run_client(
 
 
 def plan_connects(total: int, processes: int, steps: int) -> list[list[int]]:
-    """How many connections each client process opens in each connect step.
-
-    Connection j goes to process j mod P in step j × S // total: shares differ by one at most,
-    every step opens at least one, and no process is left without a connection.
-    """
+    """How many connections each client process opens in each connect step: connection j goes
+    to process j mod P in step j × S // total, so shares differ by one at most, every step opens
+    at least one, and no process is left without a connection."""
     parts = min(processes, total)
     plan = [[0] * steps for _ in range(parts)]
     for j in range(total):
@@ -230,10 +226,8 @@ def plan_connects(total: int, processes: int, steps: int) -> list[list[int]]:
 
 class LoadRun(ClosedOnExit):
     """Client processes driven through the phases: connect (in ``steps``), query, finish.
-
-    A context manager: leaving it kills and reaps the clients left, before any server stops.
-    Start it before reading the idle server, whose PSS counts the pages the clients share.
-    """
+    Leaving its ``with`` kills and reaps the clients left, before any server stops; start it
+    before reading the idle server, whose PSS counts the pages the clients share."""
 
     def __init__(
         self,

@@ -1,29 +1,31 @@
 """The one block sampler behind every ping-pong, ring and Python-layer figure.
 
-A figure's samples come in blocks, each with a fresh partner. The first block calibrates the
-rounds per sample, every block warms up, and every sample times one task's own baseline (no
-switch) just before the rounds, with the kernel's switch counts of every task involved read
-around them (docs/method.md, "How it measures").
+A figure's samples come in blocks, each with a fresh partner; the first block calibrates the
+rounds per sample, every block warms up, and every sample times one task's baseline just
+before the rounds (docs/method.md, "How it measures").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Hashable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+from ostoolkit.measure.netcost import NetCost, net_per_hop, positive_blocks
 from ostoolkit.report import Progress
 
 MIN_ROUNDS, MAX_ROUNDS = 100, 1_000_000
+Key = TypeVar("Key", bound=Hashable)
+Config = TypeVar("Config", bound="Sampling")
 
 
 @dataclass(frozen=True)
 class Timing:
-    """What one block times; ``rounds`` and ``baseline`` take n and return elapsed ns.
-
-    ``baseline(n)`` is n hops' worth of the same work by one task alone. ``reference`` is the
-    host's speed reference (None: the baseline is it); ``where``, for an unpinned pair, the
-    CPUs the two tasks last ran on.
-    """
+    """What one block times: ``rounds(n)``, and ``baseline(n)`` (n hops' worth of the same work
+    by one task alone), in elapsed ns; ``reference``: the host's speed reference (None: the
+    baseline is it); ``where``, for an unpinned pair: the CPUs the two tasks last ran on."""
 
     rounds: Callable[[int], int]
     baseline: Callable[[int], int]
@@ -48,6 +50,39 @@ class Calibration:
         low, high = self.bounds
         return max(low, min(high, int(self.target_s / per_round_s)))
 
+    def rounds_of(self, rounds: Callable[[int], int]) -> int:
+        """``fixed``, else timed: ``probe`` rounds twice, the first to wake every partner up."""
+        if self.fixed is not None:
+            return self.fixed
+        rounds(self.probe)
+        return self.rounds_for(rounds(self.probe))
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a command samples each figure: ``repeat`` samples in up to ``blocks`` blocks, each
+    sample ``iterations`` rounds or timed to last about ``target_sample_s``."""
+
+    repeat: int = 30
+    blocks: int = 5
+    iterations: int | None = None
+    target_sample_s: float = 0.05
+
+    @classmethod
+    def full(cls: type[Config]) -> Config:
+        """The careful settings (the defaults): samples of about 50 ms, 30 per figure."""
+        return cls()
+
+    @classmethod
+    def quick(cls: type[Config]) -> Config:
+        """Settings that finish in a second or two, for CI logs and the report's quick run."""
+        return cls(repeat=15, target_sample_s=0.02)
+
+    @property
+    def calibration(self) -> Calibration:
+        """The rounds per sample these settings ask for."""
+        return Calibration(self.target_sample_s, self.iterations)
+
 
 @dataclass
 class Gathered:
@@ -69,6 +104,26 @@ class Gathered:
         hops = max(self.hops, 1)
         return self.voluntary / hops, self.involuntary / hops
 
+    def net(self) -> NetCost:
+        """A ping-pong's net µs per hop, every block whose net cost went negative left out."""
+        return positive_blocks(net_per_hop(self.round_us, self.baseline_us), self.block_sizes)
+
+    def hop_extra(self) -> dict[str, float]:
+        """A ping-pong's gross (half the median round trip) and baseline µs, for a result."""
+        return {
+            "gross_us": round(statistics.median(self.round_us) / 2, 4),
+            "baseline_us": round(statistics.median(self.baseline_us), 4),
+        }
+
+    def counts_extra(self) -> dict[str, float]:
+        """The kernel's switches per hop, all, voluntary and involuntary, for a result."""
+        voluntary, involuntary = self.per_hop()
+        return {
+            "switches_per_hop": round(voluntary + involuntary, 3),
+            "voluntary_per_hop": round(voluntary, 3),
+            "involuntary_per_hop": round(involuntary, 3),
+        }
+
 
 def block_sizes(repeat: int, blocks: int) -> list[int]:
     """Split ``repeat`` samples into at most ``blocks`` blocks as even as can be, larger first."""
@@ -84,16 +139,11 @@ def take_block(
     gathered: Gathered,
     progress: Progress | None = None,
 ) -> None:
-    """Calibrate (first block only), warm up, then take ``count`` samples into ``gathered``.
-
-    ``progress`` gets one step after the first block's warm-up and one per sample.
-    """
+    """Calibrate (first block only), warm up, then take ``count`` samples into ``gathered``;
+    ``progress`` gets one step after the first block's warm-up and one per sample."""
     first = gathered.rounds is None
     if gathered.rounds is None:
-        gathered.rounds = calibration.fixed
-    if gathered.rounds is None:
-        timing.rounds(calibration.probe)  # the first rounds wake every partner up
-        gathered.rounds = calibration.rounds_for(timing.rounds(calibration.probe))
+        gathered.rounds = calibration.rounds_of(timing.rounds)
     n = gathered.rounds
     hops = n * timing.hops_per_round
     gathered.block_sizes.append(count)
@@ -119,3 +169,19 @@ def take_block(
         gathered.switches_per_hop.append((voluntary + involuntary) / hops)
         if progress:
             progress(1)
+
+
+def take_rounds(
+    figures: Mapping[Key, Callable[[], AbstractContextManager[Timing]]],
+    sampling: Sampling,
+    progress: Progress | None = None,
+) -> dict[Key, Gathered]:
+    """Every figure's samples in rounds of blocks, each in a fresh context of its figure, so that
+    its samples span the whole run: a shared host changes speed for seconds at a time, and one
+    stretch of samples would show one state of it, tightly."""
+    gathered = {key: Gathered() for key in figures}
+    for count in block_sizes(sampling.repeat, sampling.blocks):
+        for key, fresh in figures.items():
+            with fresh() as timing:
+                take_block(timing, sampling.calibration, count, gathered[key], progress)
+    return gathered

@@ -8,6 +8,7 @@ with strace, the flags the C library passed are read as well.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import resource
@@ -23,13 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.children import Children, run_program
+from ostoolkit.children import Children, Fds, run_program
 from ostoolkit.errors import LimitExceeded, OstoolkitError, describe_os_error
-from ostoolkit.report import Measurement, Result, make_result
+from ostoolkit.report import Measurement, make_result
 from ostoolkit.scratch import run_tempdir
 
-KINDS = ("fork", "thread", "vfork")
-ASPECTS = ("vm", "files", "fs", "sighand", "thread")
+# What a new task may share with its parent, and the clone(2) flag that shares it.
 FLAG_FOR = {
     "vm": "CLONE_VM",
     "files": "CLONE_FILES",
@@ -37,6 +37,7 @@ FLAG_FOR = {
     "sighand": "CLONE_SIGHAND",
     "thread": "CLONE_THREAD",
 }
+ASPECTS = tuple(FLAG_FOR)
 # The fd number the new task opens its file at, far above anything the parent holds; below
 # the soft RLIMIT_NOFILE when that is lower (dup2(2) fails with EBADF past it).
 PROBE_FD = 901
@@ -68,11 +69,8 @@ class Observation:
 
 def _status(tid: int) -> dict[str, str]:
     """Fields of /proc/<tid>/status (proc(5)): Pid, Tgid, PPid, SigIgn..."""
-    fields = {}
-    for line in Path(f"/proc/{tid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return fields
+    lines = Path(f"/proc/{tid}/status").read_text().splitlines()
+    return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
 
 
 def _ignores_probe(pid: int) -> bool:
@@ -83,20 +81,11 @@ def _ignores_probe(pid: int) -> bool:
 
 def _namespaces(tid: int) -> dict[str, str]:
     """The namespace links of a task (/proc/<tid>/ns/*)."""
-    ns_dir = Path(f"/proc/{tid}/ns")
     links = {}
-    for entry in sorted(ns_dir.iterdir()):
-        try:
+    for entry in sorted(Path(f"/proc/{tid}/ns").iterdir()):
+        with contextlib.suppress(OSError):
             links[entry.name] = os.readlink(entry)
-        except OSError:
-            continue
     return links
-
-
-def _identity(tid: int) -> dict[str, int]:
-    """pid (the task id), tgid and ppid of a task, as the kernel reports them."""
-    fields = _status(tid)
-    return {"tid": int(fields["Pid"]), "tgid": int(fields["Tgid"]), "ppid": int(fields["PPid"])}
 
 
 def probe_fd() -> int:
@@ -149,7 +138,10 @@ class _Probe:
         os.dup2(fd, self.fd)
         os.close(fd)
         os.chdir(self.workdir)
-        _ignore_probe_signal()
+        # SIG_IGN through libc: Python's signal module works in the main thread only.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.signal.restype = ctypes.c_void_p
+        libc.signal(int(PROBE_SIGNAL), ctypes.c_void_p(1))
 
     def restore(self) -> None:
         """Undo in the parent whatever a sharing task changed."""
@@ -157,21 +149,7 @@ class _Probe:
         with contextlib.suppress(OSError):
             os.close(self.fd)
         os.chdir(self.cwd)
-        _restore_probe_signal()
-
-
-def _ignore_probe_signal() -> None:
-    """Set PROBE_SIGNAL to ignored from any thread (Python's signal module is main-only)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.signal.restype = ctypes.c_void_p
-    libc.signal(int(PROBE_SIGNAL), ctypes.c_void_p(1))  # SIG_IGN
-
-
-def _restore_probe_signal() -> None:
-    """Give PROBE_SIGNAL its default disposition again."""
-    signal.signal(PROBE_SIGNAL, signal.SIG_DFL)
+        signal.signal(PROBE_SIGNAL, signal.SIG_DFL)
 
 
 def _await(fd: int, what: str) -> None:
@@ -183,10 +161,20 @@ def _await(fd: int, what: str) -> None:
         raise OstoolkitError(f"the {what} ended before it reported its changes")
 
 
+def _observed(kind: str, probe: _Probe, tid: int) -> Observation:
+    """What the parent sees now that task ``tid`` made its changes, and who that task is."""
+    shares = probe.look()
+    fields = _status(tid)  # the task id is /proc's "Pid"
+    identity = {"tid": int(fields["Pid"]), "tgid": int(fields["Tgid"]), "ppid": int(fields["PPid"])}
+    shares["thread"] = identity["tgid"] == os.getpid()
+    return Observation(kind, shares, identity, _namespaces(tid) == _namespaces(os.getpid()))
+
+
 def observe_fork(probe: _Probe, children: Children) -> Observation:
     """A forked child makes its changes; the parent looks while the child waits."""
-    done_r, done_w = os.pipe()
-    hold_r, hold_w = os.pipe()
+    fds = Fds()
+    done_r, done_w = fds.pipe()
+    hold_r, _ = fds.pipe()  # the child waits on it, holding still, until it is ended
     try:
 
         def child() -> None:
@@ -195,19 +183,11 @@ def observe_fork(probe: _Probe, children: Children) -> Observation:
             os.read(hold_r, 1)
 
         pid = children.fork(child)
-        os.close(done_w)  # the child's copy is the only one left: its death is end-of-file
-        done_w = -1
+        fds.close(done_w)  # the child's copy is the only one left: its death is end-of-file
         _await(done_r, "forked child")
-        shares = probe.look()
-        ident = _identity(pid)
-        same_ns = _namespaces(pid) == _namespaces(os.getpid())
-        shares["thread"] = ident["tgid"] == os.getpid()
-        return Observation("fork", shares, ident, same_ns)
+        return _observed("fork", probe, pid)
     finally:
-        os.close(hold_w)
-        for fd in (done_r, done_w, hold_r):
-            if fd >= 0:
-                os.close(fd)
+        fds.close_all()
         probe.restore()
 
 
@@ -217,8 +197,9 @@ def observe_thread(probe: _Probe, children: Children) -> Observation:
     The thread is joined before its pipes are closed: a thread still about to read a closed
     fd number could read whatever file reuses that number next.
     """
-    done_r, done_w = os.pipe()
-    hold_r, hold_w = os.pipe()
+    fds = Fds()
+    done_r, done_w = fds.pipe()
+    hold_r, hold_w = fds.pipe()
     tid: list[int] = []
     failed: list[str] = []
 
@@ -237,16 +218,11 @@ def observe_thread(probe: _Probe, children: Children) -> Observation:
         _await(done_r, "thread")
         if failed:
             raise OstoolkitError(failed[0])
-        shares = probe.look()
-        ident = _identity(tid[0])
-        same_ns = _namespaces(tid[0]) == _namespaces(os.getpid())
-        shares["thread"] = ident["tgid"] == os.getpid()
-        return Observation("thread", shares, ident, same_ns)
+        return _observed("thread", probe, tid[0])
     finally:
         os.write(hold_w, b"x")
         worker.join(STEP_TIMEOUT_S)
-        for fd in (done_r, done_w, hold_r, hold_w):
-            os.close(fd)
+        fds.close_all()
         probe.restore()
 
 
@@ -259,22 +235,14 @@ def observe_vfork(probe: _Probe, children: Children) -> Observation:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], STEP_TIMEOUT_S)
         line = proc.stdout.readline() if ready else b""
-        if line != b"done\n":
-            children.end(proc.pid)
-            _, err = proc.communicate()
-            last = (err.decode(errors="replace").strip().splitlines() or ["no error output"])[-1]
-            raise OstoolkitError(
-                f"the spawned program did not report its changes ({line!r}): {last}"
-            )
-        shares = probe.look()
-        ident = _identity(proc.pid)
-        same_ns = _namespaces(proc.pid) == _namespaces(os.getpid())
-        shares["thread"] = ident["tgid"] == os.getpid()
-        return Observation("vfork", shares, ident, same_ns)
+        if line == b"done\n":
+            return _observed("vfork", probe, proc.pid)
     finally:
         children.end(proc.pid)
-        proc.communicate()
+        _, err = proc.communicate()
         probe.restore()
+    last = (err.decode(errors="replace").strip().splitlines() or ["no error output"])[-1]
+    raise OstoolkitError(f"the spawned program did not report its changes ({line!r}): {last}")
 
 
 TRACED = """
@@ -348,13 +316,8 @@ def measure_clone(progress: Callable[[int], None] | None = None) -> Measurement:
             probe_file = str(Path(workdir) / "probe")
             Path(probe_file).write_text("probe\n")
             probe = _Probe(workdir, probe_file)
-            observers: list[Callable[[], Observation]] = [
-                lambda: observe_fork(probe, children),
-                lambda: observe_thread(probe, children),
-                lambda: observe_vfork(probe, children),
-            ]
-            for observe in observers:
-                observations.append(observe())
+            for observe in (observe_fork, observe_thread, observe_vfork):
+                observations.append(observe(probe, children))
                 if progress:
                     progress(1)
         flags, skipped = trace_flags()
@@ -365,25 +328,23 @@ def _to_measurement(
     observations: list[Observation], flags: dict[str, str], skipped: str | None
 ) -> Measurement:
     """Results (one bool per kind and aspect), the side-by-side table, and findings."""
-    results: list[Result] = []
+    results = [
+        make_result(
+            f"clone.{obs.kind}.shares.{aspect}",
+            f"{obs.kind}: shares {aspect}",
+            "bool",
+            [1.0 if obs.shares[aspect] else 0.0],
+            extra={
+                **({"flags": flags[obs.kind]} if flags.get(obs.kind) else {}),
+                **obs.identity,
+                "namespaces_same": obs.namespaces_same,
+            },
+            exact=True,  # what the kernel did, seen once: yes or no, no spread
+        )
+        for obs in observations
+        for aspect in ASPECTS
+    ]
     rows: list[dict[str, Any]] = []
-    for obs in observations:
-        kind_flags = flags.get(obs.kind, "")
-        for aspect in ASPECTS:
-            shared = obs.shares[aspect]
-            extra: dict[str, Any] = {"flags": kind_flags} if kind_flags else {}
-            extra.update(obs.identity)
-            extra["namespaces_same"] = obs.namespaces_same
-            results.append(
-                make_result(
-                    f"clone.{obs.kind}.shares.{aspect}",
-                    f"{obs.kind}: shares {aspect}",
-                    "bool",
-                    [1.0 if shared else 0.0],
-                    extra=extra,
-                    exact=True,  # what the kernel did, seen once: yes or no, no spread
-                )
-            )
     for aspect in ASPECTS:
         row: dict[str, Any] = {"shared with the parent?": f"{aspect} ({FLAG_FOR[aspect]})"}
         for obs in observations:

@@ -15,13 +15,21 @@ import statistics
 import psutil
 
 from ostoolkit.budget import check_task_budget
-from ostoolkit.children import Children
+from ostoolkit.children import Children, Fds
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Meter
 from ostoolkit.report import Measurement, Progress, make_result
 from ostoolkit.units import format_size
 
-COW_STEPS = ("fork", "read", "write10", "write50", "write100")
+# The child's steps, as its result labels say them.
+COW_WORDS = {
+    "fork": "fork",
+    "read": "reading all",
+    "write10": "writing 10%",
+    "write50": "writing 50%",
+    "write100": "writing 100%",
+}
+COW_STEPS = tuple(COW_WORDS)
 MAX_COW_MB = 4096
 # The parent's memory (MiB) and the children forked one after the other: the careful settings
 # (measure_cow's defaults), and the quick run's one child (measure-memory --cow --quick).
@@ -65,21 +73,23 @@ def measure_cow(
     if not 1 <= size_mb <= MAX_COW_MB:
         raise InvalidRequest(f"--size {size_mb} is outside 1..{MAX_COW_MB} MiB")
     check_task_budget(1, 2 * size_mb * 2**20, "--size")
+    pages = size_mb * 2**20 // mmap.PAGESIZE
     buf = bytearray(b"\x01" * (size_mb * 2**20))
-    uss: dict[str, list[float]] = {step: [] for step in COW_STEPS}
-    faults: dict[str, list[float]] = {step: [] for step in COW_STEPS}
+    runs = []
     try:
         with Meter() as meter:
             for _ in range(repeat):
-                _one_cow_run(buf, uss, faults)
+                runs.append(_one_cow_run(buf))
                 if progress:
                     progress(1)
     finally:
         del buf
+    uss = {step: [run[index] for run, _ in runs] for index, step in enumerate(COW_STEPS)}
+    faults = [run_faults for _, run_faults in runs]
     results = [
         make_result(
             f"memory.cow.uss_after_{step}",
-            f"child's USS after {_COW_WORDS[step]}",
+            f"child's USS after {COW_WORDS[step]}",
             "bytes",
             uss[step],
             interference=meter.result,
@@ -91,8 +101,8 @@ def measure_cow(
             "memory.cow.minor_faults_write100",
             "child's minor faults, fork to 100% written",
             "count",
-            faults["write100"],
-            extra={"pages": size_mb * 2**20 // mmap.PAGESIZE, "page_size": mmap.PAGESIZE},
+            faults,
+            extra={"pages": pages, "page_size": mmap.PAGESIZE},
             interference=meter.result,
         )
     )
@@ -101,57 +111,42 @@ def measure_cow(
     findings = (
         f"right after fork the child owns {owned} of its parent's {size_mb} MiB; reading it all "
         f"copies nothing; writing it all makes {format_size(written)} its "
-        f"own, with {statistics.median(faults['write100']):,.0f} minor faults for "
-        f"{size_mb * 2**20 // mmap.PAGESIZE:,} pages: each first write to a shared page copies it",
+        f"own, with {statistics.median(faults):,.0f} minor faults for "
+        f"{pages:,} pages: each first write to a shared page copies it",
     )
     return Measurement(tuple(results), findings, data={"cow_size_mb": size_mb})
 
 
-_COW_WORDS = {
-    "fork": "fork",
-    "read": "reading all",
-    "write10": "writing 10%",
-    "write50": "writing 50%",
-    "write100": "writing 100%",
-}
-
-
-def _one_cow_run(
-    buf: bytearray, uss: dict[str, list[float]], faults: dict[str, list[float]]
-) -> None:
-    """Fork one child over ``buf`` and record its USS and faults at every step."""
-    step_r, step_w = os.pipe()
-    report_r, report_w = os.pipe()
+def _one_cow_run(buf: bytearray) -> tuple[list[int], int]:
+    """Fork one child over ``buf``: its USS at every step, and its minor faults, fork to end."""
+    fds = Fds()
+    step_r, step_w = fds.pipe()
+    report_r, report_w = fds.pipe()
     with Children() as children:
         try:
 
             def child() -> None:
-                os.close(step_w)
-                os.close(report_r)
+                fds.close_copies({step_r, report_w})
                 _cow_child(buf, step_r, report_w)
 
             pid = children.fork(child)
-            os.close(report_w)
-            report_w = -1
+            fds.close(report_w)
             proc = psutil.Process(pid)
             reports = os.fdopen(report_r, "rb", buffering=0)
-            report_r = -1
-            start_faults = 0
+            fds.release(report_r)  # the file object closes it
+            uss: list[int] = []
+            faults: list[int] = []
             with reports:
-                for index, step in enumerate(COW_STEPS):
+                for index in range(len(COW_STEPS)):
                     if index:
                         os.write(step_w, b"n")
                     line = reports.readline()
                     if not line:
                         raise OstoolkitError("the copy-on-write child died")
-                    count = int(line)
-                    if index == 0:
-                        start_faults = count
-                    uss[step].append(proc.memory_full_info().uss)
-                    faults[step].append(count - start_faults)
+                    faults.append(int(line))
+                    uss.append(proc.memory_full_info().uss)
                 os.write(step_w, b"n")
                 children.reap(pid)
         finally:
-            for fd in (step_r, step_w, report_r, report_w):
-                if fd >= 0:
-                    os.close(fd)
+            fds.close_all()
+    return uss, faults[-1] - faults[0]

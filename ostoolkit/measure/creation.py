@@ -13,9 +13,8 @@ import resource
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 
 from ostoolkit.children import Children
@@ -25,45 +24,30 @@ from ostoolkit.report import Progress
 
 # Operations run before timing and not counted: first-use costs are not creation costs.
 WARMUP = 2
-# /proc/self/status fields kept for --parent-rss (proc(5)): page tables and resident memory.
-STATUS_FIELDS = ("VmPTE", "VmRSS")
+# The parent's memory as result extras, from /proc/self/status and smaps_rollup (proc(5)).
+MEMORY_EXTRAS = {
+    "VmPTE": "parent_vmpte_kb",
+    "VmRSS": "parent_vmrss_kb",
+    "AnonHugePages": "parent_anon_huge_kb",
+}
 
 Operation = Callable[[], None]
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Per-operation times of one method, with the kernel's fault counts over the same ops."""
-
-    samples_us: list[float]
-    parent_minflt: int
-    child_minflt: int
 
 
 def noop() -> None:
     """Do nothing: the target whose start and end is what gets measured."""
 
 
-def _memory_kb() -> dict[str, int]:
-    """This process's page-table size, resident memory and transparent huge pages, in KiB."""
-    fields = parse_kb_fields(Path("/proc/self/status").read_text(), STATUS_FIELDS)
+def memory_extra() -> dict[str, int]:
+    """This process's page tables, resident memory, transparent huge pages (KiB) and memory
+    mappings (VMAs), all of which fork copies, as result extras, e.g. ``parent_vmpte_kb``."""
+    text = Path("/proc/self/status").read_text()
     with suppress(OSError):  # smaps_rollup exists since Linux 4.14
-        rollup = Path("/proc/self/smaps_rollup").read_text()
-        fields.update(parse_kb_fields(rollup, ("AnonHugePages",)))
-    return fields
-
-
-def _mappings() -> int:
-    """How many memory mappings (VMAs) this process has: fork copies each one (proc(5) maps)."""
+        text += Path("/proc/self/smaps_rollup").read_text()
+    fields = parse_kb_fields(text, tuple(MEMORY_EXTRAS))
+    extra = {MEMORY_EXTRAS[name]: kb for name, kb in fields.items()}
     with open("/proc/self/maps", "rb") as maps:
-        return sum(1 for _ in maps)
-
-
-def memory_extra(prefix: str) -> dict[str, int]:
-    """The parent's memory figures as result extras, e.g. ``parent_vmpte_kb``."""
-    names = {"VmPTE": "vmpte_kb", "VmRSS": "vmrss_kb", "AnonHugePages": "anon_huge_kb"}
-    extra = {f"{prefix}_{names[k]}": v for k, v in _memory_kb().items()}
-    extra[f"{prefix}_mappings"] = _mappings()
+        extra["parent_mappings"] = sum(1 for _ in maps)
     return extra
 
 
@@ -84,33 +68,28 @@ def reaped(children: Children, pid: int, what: str) -> None:
         raise OstoolkitError(f"{what}: child {pid} exited with {code}")
 
 
+def posix_spawned(children: Children, path: str, env: Mapping[str, str], what: str) -> None:
+    """posix_spawn(3) ``path`` (glibc uses clone(CLONE_VM|CLONE_VFORK)), then waitpid."""
+    pid = os.posix_spawn(path, [path], env)
+    children.adopt(pid, own_group=False)
+    reaped(children, pid, what)
+
+
 def fork_op(children: Children) -> Operation:
     """A bare fork whose child ``_exit``s at once, then waitpid."""
-
-    def op() -> None:
-        reaped(children, children.fork(noop, bare=True), "fork")
-
-    return op
+    return lambda: reaped(children, children.fork(noop, bare=True), "fork")
 
 
 def fork_exec_op(children: Children, true: str) -> Operation:
     """Fork, execve ``true`` in the child, then waitpid."""
-
-    def op() -> None:
-        reaped(children, children.fork(lambda: os.execv(true, [true]), bare=True), "fork+execve")
-
-    return op
+    return lambda: reaped(
+        children, children.fork(lambda: os.execv(true, [true]), bare=True), "fork+execve"
+    )
 
 
 def posix_spawn_op(children: Children, true: str) -> Operation:
-    """posix_spawn(3) ``true`` (glibc uses clone(CLONE_VM|CLONE_VFORK)), then waitpid."""
-
-    def op() -> None:
-        pid = os.posix_spawn(true, [true], os.environ)
-        children.adopt(pid, own_group=False)
-        reaped(children, pid, "posix_spawn")
-
-    return op
+    """posix_spawn(3) ``true``, then waitpid."""
+    return lambda: posix_spawned(children, true, os.environ, "posix_spawn")
 
 
 def subprocess_op(true: str) -> Operation:
@@ -124,15 +103,11 @@ def subprocess_op(true: str) -> Operation:
     return op
 
 
-def thread_op() -> Operation:
-    """Create, start and join a thread that does nothing."""
-
-    def op() -> None:
-        thread = threading.Thread(target=noop, name="ostoolkit-spawn")
-        thread.start()
-        thread.join()
-
-    return op
+def thread_start_join() -> None:
+    """The thread operation: create, start and join a thread that does nothing."""
+    thread = threading.Thread(target=noop, name="ostoolkit-spawn")
+    thread.start()
+    thread.join()
 
 
 def _minflt(who: int) -> int:
@@ -140,8 +115,11 @@ def _minflt(who: int) -> int:
     return resource.getrusage(who).ru_minflt
 
 
-def time_operations(op: Operation, count: int, progress: Progress | None) -> Timing:
-    """Time ``count`` operations one by one, with the faults taken during each."""
+def time_operations(
+    op: Operation, count: int, progress: Progress | None, own_child: bool
+) -> tuple[list[float], dict[str, float]]:
+    """Time ``count`` operations one by one: the samples (µs), and the minor faults per
+    operation as result extras (the children's only when they are ours)."""
     samples: list[float] = []
     parent = child = 0
     for _ in range(count):
@@ -155,7 +133,10 @@ def time_operations(op: Operation, count: int, progress: Progress | None) -> Tim
         samples.append(elapsed / 1e3)
         if progress:
             progress(1)
-    return Timing(samples, parent, child)
+    faults = {"parent_minflt_per_op": round(parent / count, 2)}
+    if own_child:
+        faults["child_minflt_per_op"] = round(child / count, 2)
+    return samples, faults
 
 
 def warm_up(op: Operation) -> str | None:
@@ -166,12 +147,3 @@ def warm_up(op: Operation) -> str | None:
     except (OSError, OstoolkitError) as err:
         return str(err)
     return None
-
-
-def fault_extra(timing: Timing, own_child: bool) -> dict[str, float]:
-    """Minor faults per operation as result extras (children's only when they are ours)."""
-    n = len(timing.samples_us)
-    extra = {"parent_minflt_per_op": round(timing.parent_minflt / n, 2)}
-    if own_child:
-        extra["child_minflt_per_op"] = round(timing.child_minflt / n, 2)
-    return extra

@@ -42,11 +42,7 @@ class HarnessError(RuntimeError):
 
 def find_compiler() -> str | None:
     """The path of a C compiler on PATH (gcc, else cc), or None."""
-    for name in COMPILERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+    return next(filter(None, map(shutil.which, COMPILERS)), None)
 
 
 def _last_line(stderr: str, fallback: str) -> str:
@@ -95,33 +91,31 @@ def _fields(line: str, prefixes: tuple[str, ...]) -> list[float] | None:
 
 
 def parse_output(stdout: str) -> dict[str, Any]:
-    """Parse lat_pipe's stdout: per-repetition net, gross and baseline µs, and its medians.
-
-    Returns lists ``net_us``, ``gross_us``, ``base_us`` and ``net_us_median``, ``gross_us_median``
-    (as measure-switch defines them); HarnessError on any other line or a missing part.
-    """
-    net_us: list[float] = []
-    gross_us: list[float] = []
-    base_us: list[float] = []
+    """lat_pipe's stdout: each repetition's ``net_us``, ``gross_us`` and ``base_us`` (as
+    measure-switch defines them) and its ``net_us_median``, ``gross_us_median``; HarnessError
+    on any other line or a missing part."""
+    reps: list[list[float]] = []
     summary: dict[str, float] | None = None
     for raw in stdout.splitlines():
         line = raw.strip()
         if not line:
             continue
         if (rep := _fields(line, REP_PREFIXES)) is not None:
-            rt_ns, base_ns = rep
-            gross_us.append(rt_ns / 2.0 / 1000.0)
-            net_us.append((rt_ns - 2.0 * base_ns) / 2.0 / 1000.0)
-            base_us.append(base_ns / 1000.0)
+            reps.append(rep)
         elif (medians := _fields(line, SUMMARY_PREFIXES)) is not None:
             summary = {"net_us_median": medians[0], "gross_us_median": medians[1]}
         else:
             raise HarnessError(f"unexpected line in lat_pipe output: {line[:MAX_QUOTED]!r}")
-    if not net_us:
+    if not reps:
         raise HarnessError("incomplete lat_pipe output: no repetition line")
     if summary is None:
         raise HarnessError("incomplete lat_pipe output: no summary line")
-    return {"net_us": net_us, "gross_us": gross_us, "base_us": base_us, **summary}
+    return {
+        "net_us": [(rt_ns - 2.0 * base_ns) / 2.0 / 1000.0 for rt_ns, base_ns in reps],
+        "gross_us": [rt_ns / 2.0 / 1000.0 for rt_ns, _ in reps],
+        "base_us": [base_ns / 1000.0 for _, base_ns in reps],
+        **summary,
+    }
 
 
 def run_harness(

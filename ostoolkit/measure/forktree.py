@@ -18,18 +18,15 @@ from typing import Any
 import psutil
 
 from ostoolkit.budget import BYTES_PER_FORKED_PROCESS, check_task_budget, nproc_note
-from ostoolkit.children import Children, fork_descendant
+from ostoolkit.children import Children, Fds, fork_descendant
 from ostoolkit.errors import NoSuchPid, OstoolkitError, TreeTooLarge
 from ostoolkit.procfs import read_threads
-from ostoolkit.report import Measurement, Progress, Result, make_result
+from ostoolkit.report import Measurement, Result, make_result
 
 DEFAULT_MAX_PROCS = 512
 # What a leaf execs with --exec: a small program that blocks reading the release pipe on its
 # stdin until end-of-file, so it holds still like the forked nodes and exits with them.
 EXEC_PROGRAM = "cat"
-# A rough upper bound of what one more forked Python process costs in memory, used only to
-# refuse a tree the host cannot hold before the first fork.
-BYTES_PER_PROCESS = BYTES_PER_FORKED_PROCESS
 # How long the tree may take to report in, per process, before ostoolkit gives up on it.
 REPORT_TIMEOUT_PER_PROC_S = 0.5
 REPORT_TIMEOUT_MIN_S = 15.0
@@ -72,8 +69,15 @@ def check_tree(config: TreeConfig) -> int:
             f"{' with --exec' if config.exec_leaves else ''} starts {total} processes, over "
             f"--max-procs {config.max_procs}; lower --depth/--breadth or raise --max-procs"
         )
-    check_task_budget(total, BYTES_PER_PROCESS, "--depth/--breadth")
+    check_task_budget(total, BYTES_PER_FORKED_PROCESS, "--depth/--breadth")
     return total
+
+
+def report_lines(config: TreeConfig) -> int:
+    """Report lines the tree sends: one per forked node (ready), per exec, and per fork below
+    level 1 (the root times the first level's forks itself)."""
+    below_first = config.breadth * tree_size(config.depth - 1, config.breadth)
+    return tree_size(config.depth, config.breadth, config.exec_leaves) + below_first
 
 
 def _fork_exec(argv: list[str], stdin_fd: int) -> tuple[int, float, float]:
@@ -82,19 +86,17 @@ def _fork_exec(argv: list[str], stdin_fd: int) -> tuple[int, float, float]:
     The exec time runs until the new program image is in place: a close-on-exec pipe held by
     the child reaches end-of-file exactly when execve succeeds (the subprocess module's trick).
     """
-    done_r, done_w = os.pipe()  # both ends close-on-exec (PEP 446)
+    fds = Fds()
+    done_r, done_w = fds.pipe()  # both ends close-on-exec (PEP 446)
     try:
         start = time.perf_counter_ns()
         pid = fork_descendant(lambda: _exec_leaf(argv, stdin_fd, done_r, done_w))
         forked = time.perf_counter_ns()
-        os.close(done_w)
-        done_w = -1
+        fds.close(done_w)
         failed = os.read(done_r, 1)
         execd = time.perf_counter_ns()
     finally:
-        for fd in (done_r, done_w):
-            if fd >= 0:
-                os.close(fd)
+        fds.close_all()
     if failed:
         os.waitpid(pid, 0)
         raise OSError(f"execve of {argv[0]} failed")
@@ -124,39 +126,32 @@ def _node(level: int, config: TreeConfig, release_r: int, report_w: int) -> None
     A failure is reported on the report pipe ("X pid reason") so the root fails at once
     instead of waiting for a report that will never come.
     """
-    try:
-        _grow(level, config, release_r, report_w)
-    except Exception as err:
-        os.write(report_w, f"X {os.getpid()} {type(err).__name__}: {err}\n".encode())
-        raise
-
-
-def _grow(level: int, config: TreeConfig, release_r: int, report_w: int) -> None:
-    """The body of ``_node``."""
     kids: list[int] = []
     lines: list[str] = []
     me = os.getpid()
-    if level < config.depth:
-        for _ in range(config.breadth):
-            start = time.perf_counter_ns()
-            pid = fork_descendant(lambda: _node(level + 1, config, release_r, report_w))
+    try:
+        if level < config.depth:
+            for _ in range(config.breadth):
+                start = time.perf_counter_ns()
+                pid = fork_descendant(lambda: _node(level + 1, config, release_r, report_w))
+                kids.append(pid)
+                lines.append(f"F {pid} {me} {(time.perf_counter_ns() - start) / 1e3:.3f}")
+        elif config.exec_leaves:
+            program = shutil.which(EXEC_PROGRAM) or EXEC_PROGRAM
+            pid, fork_us, exec_us = _fork_exec([program], release_r)
             kids.append(pid)
-            lines.append(f"F {pid} {me} {(time.perf_counter_ns() - start) / 1e3:.3f}")
-    elif config.exec_leaves:
-        program = shutil.which(EXEC_PROGRAM) or EXEC_PROGRAM
-        pid, fork_us, exec_us = _fork_exec([program], release_r)
-        kids.append(pid)
-        lines.append(f"E {pid} {me} {fork_us:.3f} {exec_us:.3f}")
-    lines.append(f"R {me}")
-    os.write(report_w, ("\n".join(lines) + "\n").encode())
-    os.read(release_r, 1)  # blocks until the root closes the release pipe
-    for pid in kids:
-        os.waitpid(pid, 0)
+            lines.append(f"E {pid} {me} {fork_us:.3f} {exec_us:.3f}")
+        lines.append(f"R {me}")
+        os.write(report_w, ("\n".join(lines) + "\n").encode())
+        os.read(release_r, 1)  # blocks until the root closes the release pipe
+        for pid in kids:
+            os.waitpid(pid, 0)
+    except Exception as err:
+        os.write(report_w, f"X {me} {type(err).__name__}: {err}\n".encode())
+        raise
 
 
-def _collect_reports(
-    report_r: int, expected: int, timeout: float, progress: Progress | None
-) -> list[list[str]]:
+def _collect_reports(report_r: int, expected: int, timeout: float) -> list[list[str]]:
     """Read report lines until ``expected`` arrived; fail on end-of-file or time-out."""
     deadline = time.monotonic() + timeout
     buffer = b""
@@ -176,8 +171,6 @@ def _collect_reports(
             if words[0] == "X":
                 raise OstoolkitError(f"tree process {words[1]} failed: {' '.join(words[2:])}")
             lines.append(words)
-            if progress:
-                progress(1)
     return lines
 
 
@@ -208,7 +201,7 @@ def unread_uss_warnings(tree: dict[str, Any]) -> list[str]:
     smaps_rollup needs ptrace read access: another user's process is refused to a non-root
     user; root is refused one with capabilities it lacks or in another user namespace.
     """
-    nodes = _flatten(tree)
+    nodes = flatten(tree)
     unread = sum(1 for node in nodes if "uss" in node and node["uss"] is None)
     if not unread:
         return []
@@ -233,9 +226,9 @@ def nest(nodes: dict[int, dict[str, Any]], root: int) -> dict[str, Any]:
     return build(root)
 
 
-def count_nodes(tree: dict[str, Any]) -> int:
-    """Number of nodes in a nested tree, its root included."""
-    return 1 + sum(count_nodes(kid) for kid in tree["children"])
+def flatten(tree: dict[str, Any]) -> list[dict[str, Any]]:
+    """Nodes of a nested tree in depth-first order, root first."""
+    return [tree, *(node for kid in tree["children"] for node in flatten(kid))]
 
 
 def ancestry(pid: int) -> list[dict[str, Any]]:
@@ -253,27 +246,16 @@ def _name(proc: psutil.Process) -> str:
         return "?"
 
 
-def _await_blocked(pids: list[int], timeout: float) -> None:
-    """Poll under a deadline until exec'd programs have reached their blocking read."""
-    deadline = time.monotonic() + timeout
-    waiting = list(pids)
-    while waiting and time.monotonic() < deadline:
-        still = []
-        for pid in waiting:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_SLEEPING:
-                    still.append(pid)
-            except psutil.NoSuchProcess:
-                continue
-        waiting = still
-        if waiting:
-            time.sleep(0.005)
+def _sleeping_or_gone(pid: int) -> bool:
+    """Whether an exec'd program has reached its blocking read (or ended)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_SLEEPING
+    except psutil.NoSuchProcess:
+        return True
 
 
 def build_tree(
-    config: TreeConfig,
-    progress: Progress | None = None,
-    on_ready: Callable[[Measurement], None] | None = None,
+    config: TreeConfig, on_ready: Callable[[Measurement], None] | None = None
 ) -> Measurement:
     """Fork the tree below this process, read it while it holds still, then end it.
 
@@ -283,35 +265,31 @@ def build_tree(
     total = check_tree(config)
     unbound = nproc_note(total, "processes")
     root = os.getpid()
-    release_r, release_w = os.pipe()
-    report_r, report_w = os.pipe()
-    open_fds = {release_r, release_w, report_r, report_w}
+    fds = Fds()
+    release_r, release_w = fds.pipe()
+    report_r, report_w = fds.pipe()
     first_level: dict[int, float] = {}
     with Children() as children:
         try:
 
             def first_level_node() -> None:
-                os.close(release_w)  # only the root may hold it, or the release never comes
-                os.close(report_r)
+                # Only the root may hold release_w, or the release never comes.
+                fds.close_copies({release_r, report_w})
                 _node(1, config, release_r, report_w)
 
             for _ in range(config.breadth if config.depth else 0):
                 start = time.perf_counter_ns()
                 pid = children.fork(first_level_node)
                 first_level[pid] = (time.perf_counter_ns() - start) / 1e3
-            os.close(report_w)  # only the tree writes now: end-of-file means it died
-            open_fds.discard(report_w)
-            expected = _expected_lines(config)
+            fds.close(report_w)  # only the tree writes now: end-of-file means it died
             timeout = max(REPORT_TIMEOUT_MIN_S, total * REPORT_TIMEOUT_PER_PROC_S)
-            lines = _collect_reports(report_r, expected, timeout, progress)
-            forks = dict(first_level)
-            execs: dict[int, float] = {}
-            for line in lines:
-                if line[0] in ("F", "E"):
-                    forks[int(line[1])] = float(line[3])
-                if line[0] == "E":
-                    execs[int(line[1])] = float(line[4])
-            _await_blocked(list(execs), EXEC_SETTLE_S)
+            lines = _collect_reports(report_r, report_lines(config), timeout)
+            # "F pid parent fork_us" and "E pid parent fork_us exec_us"; "R pid" says ready.
+            forks = {**first_level, **{int(w[1]): float(w[3]) for w in lines if w[0] in ("F", "E")}}
+            execs = {int(w[1]): float(w[4]) for w in lines if w[0] == "E"}
+            deadline = time.monotonic() + EXEC_SETTLE_S
+            while not all(map(_sleeping_or_gone, execs)) and time.monotonic() < deadline:
+                time.sleep(0.005)
             nodes = _snapshot_all([root, *forks])
             for pid, node in nodes.items():
                 node["fork_us"] = forks.get(pid)
@@ -324,31 +302,26 @@ def build_tree(
             if on_ready:
                 on_ready(measurement)
         finally:
-            os.close(release_w)  # every node reads end-of-file, reaps its children, exits
-            open_fds.discard(release_w)
+            fds.close(release_w)  # every node reads end-of-file, reaps its children, exits
             for pid in first_level:
                 children.reap(pid)
-            for fd in open_fds:
-                os.close(fd)
+            fds.close_all()
     return measurement
-
-
-def _expected_lines(config: TreeConfig) -> int:
-    """Report lines the tree sends: one per fork below level 1, per exec, and per ready node."""
-    nodes = tree_size(config.depth, config.breadth)
-    below_first = nodes - (config.breadth if config.depth else 0)
-    execs = _power(config.breadth, config.depth) if config.exec_leaves and config.depth else 0
-    return below_first + execs + nodes
 
 
 def _snapshot_all(pids: list[int]) -> dict[int, dict[str, Any]]:
     """Snapshot each pid, dropping those that vanished."""
-    nodes = {}
-    for pid in pids:
-        node = _snapshot(pid)
-        if node is not None:
-            nodes[pid] = node
-    return nodes
+    return {pid: node for pid in pids if (node := _snapshot(pid)) is not None}
+
+
+def _processes(tree: dict[str, Any], label: str) -> Result:
+    """How many processes the tree holds below its root: an exact count."""
+    return make_result("forktree.processes", label, "count", [len(flatten(tree)) - 1], exact=True)
+
+
+def _chain(lineage: list[dict[str, Any]]) -> str:
+    """The ancestry in words: ``init(1) → bash(77) → ...``."""
+    return "ancestry: " + " → ".join(f"{n['name']}({n['pid']})" for n in lineage)
 
 
 def _tree_measurement(
@@ -359,48 +332,25 @@ def _tree_measurement(
     skipped: int,
 ) -> Measurement:
     """Results (fork and exec times, memory per process) and the tree as data."""
-    results: list[Result] = [
-        make_result(
-            "forktree.processes",
-            "processes in the tree",
-            "count",
-            [count_nodes(tree) - 1],
-            exact=True,
-        )
-    ]
-    if forks:
-        label = "fork() as the parent sees it"
-        results.append(
-            make_result(
-                "forktree.fork", label, "us", list(forks.values()), notes=(CONCURRENT_NOTE,)
+    results = [_processes(tree, "processes in the tree")]
+    timed = {
+        "forktree.fork": ("fork() as the parent sees it", forks),
+        "forktree.fork_exec": ("fork() + execve() until the program is loaded", execs),
+    }
+    for result_id, (label, times) in timed.items():
+        if times:
+            results.append(
+                make_result(result_id, label, "us", list(times.values()), notes=(CONCURRENT_NOTE,))
             )
-        )
-    if execs:
-        results.append(
-            make_result(
-                "forktree.fork_exec",
-                "fork() + execve() until the program is loaded",
-                "us",
-                list(execs.values()),
-                notes=(CONCURRENT_NOTE,),
-            )
-        )
-    below = [n for n in _flatten(tree)[1:] if n.get("exec_us") is None]  # forked Python only
+    below = [n for n in flatten(tree)[1:] if n.get("exec_us") is None]  # forked Python only
     rss = [n["rss"] for n in below]
     uss = [n["uss"] for n in below if n.get("uss") is not None]
-    findings = [
-        "ancestry: "
-        + " → ".join(f"{n['name']}({n['pid']})" for n in lineage)
-        + f": every process descends from PID {lineage[0]['pid']}"
-    ]
-    if rss:
-        results.append(
-            make_result("forktree.rss_per_process", "RSS per tree process", "bytes", rss)
-        )
+    findings = [f"{_chain(lineage)}: every process descends from PID {lineage[0]['pid']}"]
+    for name, values in (("rss", rss), ("uss", uss)):
+        if values:
+            label = f"{name.upper()} per tree process"
+            results.append(make_result(f"forktree.{name}_per_process", label, "bytes", values))
     if uss:
-        results.append(
-            make_result("forktree.uss_per_process", "USS per tree process", "bytes", uss)
-        )
         findings.append(
             f"the {len(uss)} forked tree processes sum to {sum(rss) / 2**20:.1f} MiB of RSS but "
             f"only {sum(uss) / 2**20:.1f} MiB unique (USS): a forked child shares its "
@@ -411,11 +361,6 @@ def _tree_measurement(
     return Measurement(
         tuple(results), tuple(findings), tuple(warnings), {"tree": tree, "ancestry": lineage}
     )
-
-
-def _flatten(tree: dict[str, Any]) -> list[dict[str, Any]]:
-    """Nodes of a nested tree in depth-first order, root first."""
-    return [tree, *(node for kid in tree["children"] for node in _flatten(kid))]
 
 
 def read_subtree(pid: int, threads: bool = False) -> Measurement:
@@ -439,21 +384,14 @@ def read_subtree(pid: int, threads: bool = False) -> Measurement:
         for node_pid, node in nodes.items():
             node["threads"] = read_threads(node_pid)
     tree = nest(nodes, pid)
-    skipped = len(below) + 1 - count_nodes(tree)
-    results = (
-        make_result(
-            "forktree.processes",
-            "processes below it",
-            "count",
-            [count_nodes(tree) - 1],
-            exact=True,
-        ),
-    )
+    skipped = len(below) + 1 - len(flatten(tree))
     lineage = ancestry(pid)
-    findings = ("ancestry: " + " → ".join(f"{n['name']}({n['pid']})" for n in lineage),)
     warnings = (
-        (f"skipped {skipped} processes that vanished or could not be read",) if skipped else ()
-    ) + tuple(unread_uss_warnings(tree))
+        [f"skipped {skipped} processes that vanished or could not be read"] if skipped else []
+    )
     return Measurement(
-        results, findings, warnings, {"tree": tree, "ancestry": lineage, "skipped": skipped}
+        (_processes(tree, "processes below it"),),
+        (_chain(lineage),),
+        tuple(warnings + unread_uss_warnings(tree)),
+        {"tree": tree, "ancestry": lineage, "skipped": skipped},
     )

@@ -31,7 +31,6 @@ from ostoolkit.measure.reference import reference_us
 from ostoolkit.procfs import (
     USER_HZ_S,
     CpuTimes,
-    TaskTimes,
     read_config_hz,
     read_cpu_times,
     read_pid_times,
@@ -39,12 +38,11 @@ from ostoolkit.procfs import (
     read_tree_times,
 )
 
-# Units of figures that other tasks' CPU time cannot change: memory, counts, yes/no. Their
+# Units of figures that other tasks' CPU time cannot change (memory, counts, yes/no): their
 # results carry the shares as context, but their status does not depend on them.
 UNAFFECTED_UNITS = ("bytes", "count", "bool")
-# Error allowance of one window (docs/method.md, "Interference, measured"): USER_HZ units of
-# rounding per CPU for its busy time, per descendant timed in ticks for its own time, and per
-# CPU for steal; standard deviations of tick sampling.
+# A window's error allowance, in USER_HZ units: of each CPU's busy time, of each descendant
+# timed in ticks, of each CPU's steal; and the standard deviations of tick sampling allowed.
 BUSY_ROUNDING_UNITS = 2
 TASK_ROUNDING_UNITS = 1
 STEAL_ROUNDING_UNITS = 1
@@ -59,10 +57,8 @@ REFERENCE_DECIMALS = 4
 @dataclass(frozen=True)
 class Interference:
     """What other tasks and the hypervisor took from a measurement's CPUs during its window.
-
     Shares: 0..1 of wall time × CPUs, None when unmeasured (``note`` says why); margins: what the
-    window cannot resolve; ``judged`` False: context only (our work ran where it cannot count).
-    """
+    window cannot resolve; ``judged`` False: context only (our work ran where it cannot count)."""
 
     other_cpu_share: float | None
     steal_share: float | None
@@ -82,11 +78,8 @@ class Interference:
         return statistics.median(self.reference_samples) if self.reference_samples else None
 
     def extra(self) -> dict[str, Any]:
-        """The result extras: the two shares, rounded, or null; the host's speed reference.
-
-        The reference goes in as its median (``reference_us``) and its samples
-        (``reference_samples_us``), so compare can tell how far the host moved.
-        """
+        """The result extras: the two shares (or null), the speed reference's median and its
+        samples (so compare can tell how far the host moved), a CPU quota's periods."""
         extra: dict[str, Any] = {
             "other_cpu_share": _rounded(self.other_cpu_share),
             "steal_share": _rounded(self.steal_share),
@@ -103,11 +96,8 @@ class Interference:
 
     @property
     def throttle_reason(self) -> str | None:
-        """Why a CPU quota makes the window's times untrustworthy, or None when it did not bite.
-
-        One period in which the quota ran out is enough: the tasks then stood still for the
-        rest of that period, and a sample that straddled it counts the wait as its own cost.
-        """
+        """Why a CPU quota makes the window's times untrustworthy (it stopped the tasks in one
+        period or more: a sample that straddled the stop counts the wait), or None."""
         stopped = self.throttled
         if stopped is None or stopped.throttled <= 0 or self.cpu_limit is None:
             return None
@@ -132,11 +122,8 @@ def _rounded(share: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class Reading:
-    """The counters at one end of a window.
-
-    ``cpu_times`` None when /proc/stat could not be read (``error`` says why); ``tree``: each live
-    descendant's own plus reaped time; ``rounded``: those timed in whole ticks (the margin's).
-    """
+    """The counters at one end of a window; ``cpu_times`` None when /proc/stat could not be read
+    (``error`` says why); ``tree``: each live descendant's own plus reaped time."""
 
     t_s: float
     cpu_times: dict[int, CpuTimes] | None
@@ -158,11 +145,9 @@ Tree = tuple[dict[tuple[int, int], float], frozenset[tuple[int, int]]]
 
 
 def tree_cpu_s(also: Sequence[int] = ()) -> Tree:
-    """Live descendants of this process (and ``also`` with theirs): own + reaped children's
-    time, and which of them are timed in whole ticks (see ``Reading``).
-
-    An unlistable /proc gives an empty tree: descendants' time then shows as other tasks'.
-    """
+    """Live descendants of this process (and ``also`` with theirs): own + reaped children's time,
+    exact (schedstat) where the kernel has it, and which are timed in whole ticks. An unlistable
+    /proc gives an empty tree: their time then shows as other tasks'."""
     found: dict[tuple[int, int], float] = {}
     rounded: set[tuple[int, int]] = set()
     try:
@@ -171,22 +156,13 @@ def tree_cpu_s(also: Sequence[int] = ()) -> Tree:
             tasks.extend(read_tree_times(root).values())
         for task in tasks:
             key = (task.pid, task.start_ticks)
-            found[key], whole_ticks = _exact_total_s(task)
-            if whole_ticks:
+            run_ns = read_task_run_ns(task.pid)
+            found[key] = task.children_s + (task.cpu_s if run_ns is None else run_ns / 1e9)
+            if run_ns is None or task.children_s > 0:
                 rounded.add(key)
     except OSError:
         return {}, frozenset()
     return found, frozenset(rounded)
-
-
-def _exact_total_s(task: TaskTimes) -> tuple[float, bool]:
-    """A process's time with its live threads' exact run time (schedstat) where the kernel
-    has it, and whether any of it is in whole ticks: /proc/PID/stat's ticks, summed over
-    hundreds of short-running tasks (a server's backends), lose most of their time, which
-    would then show as other tasks'."""
-    run_ns = read_task_run_ns(task.pid)
-    own = task.cpu_s if run_ns is None else run_ns / 1e9
-    return task.children_s + own, run_ns is None or task.children_s > 0
 
 
 @functools.cache
@@ -210,11 +186,8 @@ class Sources:
 
 
 def take_reading(sources: Sources, also: Sequence[int] = ()) -> Reading:
-    """Read every counter now: the CPU quotas', the tree, own time, /proc/stat, the clock.
-
-    The same order at both ends of a window, so the few hundred microseconds between the
-    reads shift both ends alike instead of adding up.
-    """
+    """Read every counter now: the CPU quotas', the tree, own time, /proc/stat, the clock; in
+    the same order at both ends, so the time between the reads shifts both ends alike."""
     throttling = sources.throttling()
     tree, rounded = sources.tree(also)
     own = sources.own_s()
@@ -238,16 +211,20 @@ def interference_between(
     """The shares other tasks and the hypervisor took of ``cpus`` between two readings."""
     window = after.t_s - before.t_s
     chosen = tuple(sorted(set(cpus)))
-    unmeasured = Interference(None, None, chosen, max(window, 0.0))
+
+    def unmeasured(why: str) -> Interference:
+        note = f"CPU interference not measured: {why}"
+        return Interference(None, None, chosen, max(window, 0.0), note=note)
+
     if before.cpu_times is None or after.cpu_times is None:
-        error = before.error or after.error or "/proc/stat unreadable"
-        return _replace_note(unmeasured, f"CPU interference not measured: {error}")
+        return unmeasured(before.error or after.error or "/proc/stat unreadable")
     missing = [c for c in chosen if c not in before.cpu_times or c not in after.cpu_times]
     if not chosen or missing:
-        which = f"CPU {missing[0]} has no line in /proc/stat" if missing else "no CPU to meter"
-        return _replace_note(unmeasured, f"CPU interference not measured: {which}")
+        return unmeasured(
+            f"CPU {missing[0]} has no line in /proc/stat" if missing else "no CPU to meter"
+        )
     if window <= 0:
-        return _replace_note(unmeasured, "CPU interference not measured: an empty window")
+        return unmeasured("an empty window")
     capacity = window * len(chosen)
     busy = {c: after.cpu_times[c].busy - before.cpu_times[c].busy for c in chosen}
     steal = sum(after.cpu_times[c].steal - before.cpu_times[c].steal for c in chosen)
@@ -257,11 +234,8 @@ def interference_between(
     other = sum(busy.values()) - own
     tasks = len(_tick_timed(before) | _tick_timed(after))  # exact times need no allowance
     rounding = (BUSY_ROUNDING_UNITS * len(chosen) + TASK_ROUNDING_UNITS * tasks) * USER_HZ_S
-    variance = 0.0
-    for used in busy.values():
-        p = min(max(used / window, 0.0), 1.0)
-        variance += tick_s * window * p * (1 - p)
-    sampling = SAMPLING_SIGMAS * math.sqrt(variance)
+    shares = [min(max(used / window, 0.0), 1.0) for used in busy.values()]
+    sampling = SAMPLING_SIGMAS * math.sqrt(sum(tick_s * window * p * (1 - p) for p in shares))
     return Interference(
         other_cpu_share=min(max(other / capacity, 0.0), 1.0),
         steal_share=min(max(steal / capacity, 0.0), 1.0),
@@ -272,18 +246,11 @@ def interference_between(
     )
 
 
-def _replace_note(interference: Interference, note: str) -> Interference:
-    """The same unmeasured window, saying why."""
-    return Interference(None, None, interference.cpus, interference.window_s, note=note)
-
-
 @dataclass
 class Meter:
-    """Meter one window: ``with Meter(cpus) as meter: ...`` then ``meter.result``.
-
-    ``cpus``: the measured CPUs (None: this process's affinity set); ``also``: processes outside
-    this process's tree whose work is the measurement's own (a database server it loads).
-    """
+    """Meter one window: ``with Meter(cpus) as meter: ...`` then ``meter.result``. ``cpus``: the
+    measured CPUs (None: this process's affinity set); ``also``: processes outside this process's
+    tree whose work is the measurement's own (a database server it loads)."""
 
     cpus: Iterable[int] | None = None
     also: Sequence[int] = ()
@@ -312,11 +279,8 @@ class Meter:
         self._before = take_reading(self.sources, self.also)
 
     def stop(self) -> Interference:
-        """Close the window, take a speed reference, and work out the shares.
-
-        The references are taken outside the window, so their CPU time is nobody's; a measurement
-        that times one beside every sample replaces them with those.
-        """
+        """Close the window, take a speed reference (outside the window: its CPU time is nobody's;
+        a measurement that times one beside every sample replaces them), work out the shares."""
         if self._before is None:
             raise RuntimeError("Meter.stop() before start()")
         after = take_reading(self.sources, self.also)

@@ -17,8 +17,6 @@ def farthest_outside(numbers: Iterable[int], low: int, high: int) -> int | None:
     """The number farthest outside low..high (the highest above it, else the lowest below it),
     or None when every one is within."""
     values = list(numbers)
-    above = [n for n in values if n > high]
-    if above:
+    if above := [n for n in values if n > high]:
         return max(above)
-    below = [n for n in values if n < low]
-    return min(below) if below else None
+    return min((n for n in values if n < low), default=None)

@@ -8,7 +8,6 @@ measure.cow; the method: docs/method.md, "measure-memory".
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,44 +21,38 @@ from ostoolkit.budget import (
     check_thread_room,
     nproc_note,
 )
-from ostoolkit.children import Children
+from ostoolkit.children import Children, Fds
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
 from ostoolkit.measure.workergroup import FDS_PER_MP_WORKER, await_ready, lead_group
-from ostoolkit.mpspawn import (
-    main_script,
-    spawn_launcher_warning,
-)
+from ostoolkit.mpspawn import main_script, spawn_launcher_warning
 from ostoolkit.procfs import read_status_fields
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.scratch import run_tempdir
 from ostoolkit.stats import slope
 from ostoolkit.units import format_size
 
-MODELS = ("process", "thread", "exec_process", "mp_spawn")
-LABELS = {
-    "process": "forked process",
-    "thread": "thread",
-    "exec_process": "fork+execve'd interpreter",
-    "mp_spawn": "multiprocessing 'spawn' worker",
-}
+# Each model's label, and its budget per worker for the limit check before starting (bytes,
+# generous for a fresh interpreter).
+WORKER_MODELS = {
+    "process":      ("forked process",                 BYTES_PER_FORKED_PROCESS),
+    "thread":       ("thread",                         256 * 2**10),
+    "exec_process": ("fork+execve'd interpreter",      16 * 2**20),
+    "mp_spawn":     ("multiprocessing 'spawn' worker", 48 * 2**20),
+}  # fmt: skip
+MODELS = tuple(WORKER_MODELS)
 METRICS = ("uss", "pss", "rss")
 MAX_PROCESSES = 1000
 MAX_THREADS = 10000
 # Each worker writes this much private state before it blocks, the same in every model.
 STATE_KB = 64
-# Budget per worker for the limit check before starting: generous for a fresh interpreter.
-BYTES_PER_PROCESS = {
-    "process": BYTES_PER_FORKED_PROCESS,
-    "exec_process": 16 * 2**20,
-    "mp_spawn": 48 * 2**20,
-}
-BYTES_PER_THREAD = 256 * 2**10
 READY_TIMEOUT_PER_WORKER_S = 2.0
 READY_TIMEOUT_MIN_S = 30.0
 # From /proc/PID/status, which psutil does not read: page tables and stack (KiB), threads.
 STATUS_FIELDS = ("VmPTE", "VmStk", "Threads")
+# The kernel's own figures of a group, in extra.kernel (GroupTotal's fields).
+KERNEL = ("processes", "threads", "vmpte_kb", "vmstk_kb")
 
 
 @dataclass(frozen=True)
@@ -110,18 +103,17 @@ def check_config(config: MemoryConfig) -> None:
     that the thread model's default-sized stacks reserve in its one leader process."""
     if config.groups < 1:
         raise InvalidRequest(f"groups must be at least 1, not {config.groups}")
+    top = max(config.workers, default=0)
     for model in config.models:
         if model not in MODELS:
             raise InvalidRequest(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
-        top = max(config.workers, default=0)
         limit = MAX_THREADS if model == "thread" else MAX_PROCESSES
         outside = farthest_outside(config.workers, LEAST_COUNT, limit)
         if outside is not None:
             kind = "threads" if model == "thread" else "processes"
             where = f"over {limit}" if outside > limit else f"outside {LEAST_COUNT}..{limit}"
             raise InvalidRequest(f"--workers {outside} is {where} {kind} (the accepted range)")
-        per_worker = BYTES_PER_THREAD if model == "thread" else BYTES_PER_PROCESS[model]
-        check_task_budget(top + 1, per_worker + config.state_kb * 1024, "--workers")
+        check_task_budget(top + 1, WORKER_MODELS[model][1] + config.state_kb * 1024, "--workers")
         if model == "thread":
             check_thread_room(top, f"--workers {top} (the thread model)", "--workers")
         if model == "mp_spawn":
@@ -157,35 +149,32 @@ def run_group(model: str, count: int, kb: int) -> GroupTotal:
     Measured, the group is released and ends on its own; interrupted or failed, it is not
     waited for: Children.close kills the leader's whole process group at once.
     """
-    release_r, release_w = os.pipe()
-    ready_r, ready_w = os.pipe()
+    fds = Fds()
+    release_r, release_w = fds.pipe()
+    ready_r, ready_w = fds.pipe()
     measured = False
     with Children() as children:
         try:
 
             def lead() -> None:
-                os.close(release_w)
-                os.close(ready_r)
+                fds.close_copies({release_r, ready_w})
                 lead_group(model, count, kb, release_r, ready_w)
 
             leader = children.fork(lead)
-            os.close(ready_w)
-            ready_w = -1
+            fds.close(ready_w)
             timeout = max(READY_TIMEOUT_MIN_S, count * READY_TIMEOUT_PER_WORKER_S)
             await_ready(ready_r, count + 1, timeout)
             total = measure_group(leader, count)
             measured = True
             return total
         finally:
-            os.close(release_w)  # leader and workers read end-of-file and finish
+            fds.close(release_w)  # leader and workers read end-of-file and finish
             if measured:
                 children.reap(leader)
-            for fd in (release_r, ready_r, ready_w):
-                if fd >= 0:
-                    os.close(fd)
+            fds.close_all()
 
 
-def _model_results(
+def per_worker_results(
     model: str,
     totals: list[GroupTotal],
     largest: list[GroupTotal],
@@ -203,21 +192,13 @@ def _model_results(
             "by_workers": {str(t.workers): getattr(t, metric) for t in totals},
         }
         if metric == "uss":
-            extra["kernel"] = {
-                str(t.workers): {
-                    "processes": t.processes,
-                    "threads": t.threads,
-                    "vmpte_kb": t.vmpte_kb,
-                    "vmstk_kb": t.vmstk_kb,
-                }
-                for t in totals
-            }
+            extra["kernel"] = {str(t.workers): {k: getattr(t, k) for k in KERNEL} for t in totals}
             pte_kb = slope([(t.workers, t.vmpte_kb) for t in totals])
             extra["vmpte_per_worker_bytes"] = round(pte_kb * 1024)
         results.append(
             make_result(
                 f"memory.{model}.{metric}_per_worker",
-                f"{LABELS[model]}: {metric.upper()} per worker",
+                f"{WORKER_MODELS[model][0]}: {metric.upper()} per worker",
                 "bytes",
                 marginals,
                 extra=extra,
@@ -235,22 +216,19 @@ def measure_memory(config: MemoryConfig, progress: Progress | None = None) -> Me
     if "mp_spawn" in config.models:
         note = spawn_launcher_warning()  # probed here once; the forked leaders inherit it
         warnings.extend([note] if note else [])
+    top = max(config.workers)
     results: list[Result] = []
     with run_tempdir():
         for model in config.models:
-            totals = []
+            groups = []  # every count once, from 0, then more groups of the largest
             with Meter() as meter:
-                for count in (0, *config.workers):
-                    totals.append(run_group(model, count, config.state_kb))
+                for count in (0, *config.workers, *[top] * (config.groups - 1)):
+                    groups.append(run_group(model, count, config.state_kb))
                     if progress:
                         progress(1)
-                top = max(config.workers)
-                largest = [next(t for t in totals if t.workers == top)]
-                for _ in range(config.groups - 1):
-                    largest.append(run_group(model, top, config.state_kb))
-                    if progress:
-                        progress(1)
-            results.extend(_model_results(model, totals, largest, meter.result))
+            totals = groups[: len(config.workers) + 1]
+            largest = [next(t for t in totals if t.workers == top), *groups[len(totals) :]]
+            results.extend(per_worker_results(model, totals, largest, meter.result))
     return Measurement(tuple(results), tuple(memory_findings(results)), tuple(warnings))
 
 
@@ -279,7 +257,7 @@ def memory_findings(results: Sequence[Result]) -> list[str]:
                 f", and re-runs its main script {script}" if script and model == "mp_spawn" else ""
             )
             findings.append(
-                f"a {LABELS[model]} costs {format_size(other.median)} unique, "
+                f"a {WORKER_MODELS[model][0]} costs {format_size(other.median)} unique, "
                 f"{other.median / process.median:.1f}× a forked process: a fresh interpreter "
                 f"shares nothing copy-on-write with its parent{rerun}"
             )

@@ -8,15 +8,13 @@ worker is left unknown to its Process object.
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.forkserver
-import multiprocessing.resource_tracker
 import os
 import signal
 import statistics
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from multiprocessing.context import ForkProcess, ForkServerProcess, SpawnProcess
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -24,13 +22,8 @@ from typing import Any
 
 from ostoolkit.children import Children
 from ostoolkit.errors import OstoolkitError
-from ostoolkit.measure.creation import Operation, noop, reaped
-from ostoolkit.mpspawn import (
-    SPAWN_LAUNCHER,
-    spawn_context,
-    spawn_launcher_env,
-    spawn_launcher_warning,
-)
+from ostoolkit.measure.creation import Operation, noop, posix_spawned
+from ostoolkit.mpspawn import SPAWN_LAUNCHER, spawn_launcher_env, spawn_launcher_warning
 
 # multiprocessing start method behind each mp_* method, and its Process class (what
 # get_context(method).Process gives).
@@ -109,15 +102,6 @@ def mp_op(start_method: str) -> Operation:
     return op
 
 
-def mp_block(method: str, warnings: list[str]) -> AbstractContextManager[object]:
-    """spawn_context for a multiprocessing method, nothing for the others.
-
-    A 'spawn' worker, the forkserver and the resource tracker exec a fresh interpreter;
-    started within spawn_context they die with ostoolkit even while it is starting up.
-    """
-    return spawn_context(warnings) if method in MP_START_METHODS else nullcontext()
-
-
 def launcher_extra(children: Children, true: str | None, count: int) -> dict[str, Any]:
     """How the timed 'spawn' workers started, and what the parent-death launcher itself costs.
 
@@ -136,9 +120,7 @@ def launcher_extra(children: Children, true: str | None, count: int) -> dict[str
         for index in range(count + 1):
             for path, environ in ((true, os.environ), (launcher, env)):
                 start = time.perf_counter_ns()
-                pid = os.posix_spawn(path, [path], environ)
-                children.adopt(pid, own_group=False)
-                reaped(children, pid, "the spawn launcher")
+                posix_spawned(children, path, environ, "the spawn launcher")
                 if index:  # the first pair warms up
                     runs[path].append((time.perf_counter_ns() - start) / 1e3)
     except (OSError, OstoolkitError) as err:

@@ -1,13 +1,9 @@
 """lmbench's net cost of a hop, and the blocks whose net cost is not a cost.
 
-net = (round trip - 2 x baseline) / 2: the round trip's two hops, each less what one task's
-own write and read cost without a switch (``measure.switch``). The baseline is timed just
-before each round trip, on the same CPU, so that both see the same host. When they do not
-(a CPU quota stopped the tasks during one and not the other, or the host changed speed
-between them) a round trip can come out shorter than twice its baseline: a negative "cost",
-which is the harness's error, not the kernel's. Such a sample condemns its whole block (the
-block shares one partner task and one stretch of the host's time), so the block is left out
-of the net figure and a note says which block and why; the raw round trip keeps every sample.
+net = (round trip - 2 x baseline) / 2. A round trip shorter than twice its baseline (a quota or
+the host stopped one and not the other) is the harness's error, and condemns its whole block,
+which shares one partner task and one stretch of the host's time (docs/results.md, "A CPU
+quota, and net costs that are not costs").
 """
 
 from __future__ import annotations
@@ -30,13 +26,14 @@ class NetCost:
     runs: list[int]
     notes: list[str]
 
+    def dropped(self, label: str) -> str:
+        """The warning for the figure ``label`` when no block is left: why it is not reported."""
+        return f"{label}: not reported; {self.notes[0]}"
+
 
 def positive_blocks(net_us: Sequence[float], runs: Sequence[int] | None) -> NetCost:
-    """Leave out every block (run) with a negative net sample; say which and why.
-
-    ``runs`` are the blocks' sizes in the order of ``net_us`` (None: one block). When every
-    block goes, ``samples`` is empty: the caller reports no net figure at all.
-    """
+    """Leave out every block (run) with a negative net sample and say which; ``runs``: the
+    blocks' sizes in the order of ``net_us`` (None: one block). No block left: no samples."""
     sizes = list(runs) if runs else [len(net_us)]
     kept: list[float] = []
     kept_runs: list[int] = []

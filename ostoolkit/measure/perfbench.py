@@ -13,7 +13,7 @@ import shutil
 import subprocess
 
 from ostoolkit.children import pinned_main, run_program
-from ostoolkit.measure.cref import cross_check_c
+from ostoolkit.measure.cref import MODELS, cross_check_c
 from ostoolkit.report import Measurement, Result, make_result
 from ostoolkit.scratch import run_tempdir
 
@@ -72,7 +72,7 @@ def add_perf_findings(measurement: Measurement) -> Measurement:
     beside ostoolkit's (each where both figures are there)."""
     by_id = {r.id: r for r in measurement.results}
     findings = []
-    for model in ("process", "thread"):
+    for model in MODELS:
         ours = by_id.get(f"switch.{model}.same_core")
         if ours is None:
             continue

@@ -52,18 +52,15 @@ def expand_topology(
 def plan_pairs(
     allowed: list[int], wanted: tuple[int, ...] | None, placements: tuple[str, ...]
 ) -> tuple[list[Pair], list[str]]:
-    """Choose CPUs for each placement among those this process may use; say what was skipped.
-
-    A request for a CPU not allowed, more than two CPUs or a placement they cannot give is
-    refused; without --cpus, a placement the host cannot give is skipped with a note.
-    """
+    """Choose CPUs for each placement among those this process may use; say what was skipped. A
+    request for a CPU not allowed, more than two CPUs or a placement they cannot give is refused;
+    without --cpus, a placement the host cannot give is skipped with a note."""
     choices = ",".join(map(str, allowed))
     if wanted and TOPOLOGY in placements:
         raise InvalidRequest("--placement topology chooses its own CPUs: leave out --cpus")
     placements, chosen, skipped = expand_topology(allowed, placements)
     if wanted:
-        refused = [c for c in wanted if c not in allowed]
-        if refused:
+        if refused := [c for c in wanted if c not in allowed]:
             raise InvalidRequest(
                 f"--cpus {','.join(map(str, wanted))}: CPU {refused[0]} is not available to "
                 f"this process (cpuset/affinity); choose one or two of {choices}"
@@ -106,10 +103,8 @@ def skipped_line(skipped: list[tuple[str, str]]) -> list[str]:
 
 
 def choose_cpu(wanted: int | None, allowed: Sequence[int], *, default: int) -> int:
-    """The one CPU a measurement's tasks share: ``wanted`` if this process may use it.
-
-    Without one it is ``default``, which the caller passes and its command's help documents.
-    """
+    """The one CPU a measurement's tasks share: ``wanted`` if this process may use it, else
+    ``default``, which the caller passes and its command's help documents."""
     if wanted is None:
         return default
     if wanted not in allowed:

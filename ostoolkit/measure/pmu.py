@@ -21,20 +21,15 @@ from typing import Any
 from ostoolkit.children import pinned_main, run_program
 from ostoolkit.procfs import read_perf_paranoid
 
-# perf_event_open(2)'s number per machine (the kernel's syscall tables).
+# perf_event_open(2)'s number per machine (the kernel's syscall tables), a row per number.
 SYS_PERF_EVENT_OPEN = {
     "x86_64": 298,
-    "aarch64": 241,
-    "riscv64": 241,
-    "loongarch64": 241,
-    "ppc64le": 319,
-    "ppc64": 319,
+    "aarch64": 241, "riscv64": 241, "loongarch64": 241,
+    "ppc64le": 319, "ppc64": 319,
     "s390x": 331,
-    "i686": 336,
-    "i386": 336,
-    "armv7l": 364,
-    "armv6l": 364,
-}
+    "i686": 336, "i386": 336,
+    "armv7l": 364, "armv6l": 364,
+}  # fmt: skip
 # PERF_TYPE_HARDWARE's PERF_COUNT_HW_INSTRUCTIONS and _CPU_CYCLES (linux/perf_event.h).
 PERF_TYPE_HARDWARE, PERF_FLAG_FD_CLOEXEC, EVENTS = 0, 8, {"instructions": 1, "cycles": 0}
 READ_TIMES = 1 | 2  # read_format: PERF_FORMAT_TOTAL_TIME_ENABLED | _RUNNING (multiplexing)

@@ -1,38 +1,30 @@
-"""Python's own layers of switching: a GIL hand-off and an asyncio task switch, beside the OS's.
+"""Python's own switches beside the OS's: a GIL hand-off and an asyncio task switch.
 
-``measure-switch --layer python`` times them as ``measure.switch`` times the OS switch (a
-token passed back and forth on ONE CPU, net = (round trip - 2 x baseline) / 2, samples in
-blocks with a fresh partner each, the host's speed reference beside):
-
-- ``switch.python.gil``: two threads pass the token through two ``threading.Lock`` objects
-  used as binary semaphores (the least a Python program pays to make one thread wait for
-  another: every blocking tool of ``threading`` is built on Lock);
-- ``switch.python.asyncio``: two tasks on one event loop pass it through ``asyncio.Future``
-  objects (what asyncio's Event, Queue and Lock wake their waiters with);
-- ``switch.thread.same_core``: the OS thread switch on the same CPU, for context.
-
-Why these primitives, what each baseline is, and what the kernel's counters show per hop:
-docs/method.md, "Python's own switches".
+``measure-switch --layer python`` times them on one CPU as ``measure.switch`` times the OS
+switch: ``switch.python.gil`` (two threads, two ``threading.Lock`` objects as binary
+semaphores), ``switch.python.asyncio`` (two tasks on one loop, ``asyncio.Future`` objects) and
+``switch.thread.same_core`` for context. Why these primitives and baselines: docs/method.md,
+"Python's own switches".
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import statistics
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields, replace
 
 import psutil
 
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
 from ostoolkit.errors import OstoolkitError
-from ostoolkit.measure.blocks import Calibration, Gathered, Timing, block_sizes, take_block
+from ostoolkit.measure.blocks import Gathered, Sampling, Timing, take_rounds
 from ostoolkit.measure.interference import Interference, Meter
-from ostoolkit.measure.netcost import net_per_hop, positive_blocks
 from ostoolkit.measure.placement import choose_cpu
 from ostoolkit.measure.reference import time_rounds
 from ostoolkit.measure.switch import (
@@ -40,6 +32,7 @@ from ostoolkit.measure.switch import (
     SwitchConfig,
     measure_switch,
     own_thread_switches,
+    switches_with,
 )
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.units import format_us
@@ -53,24 +46,10 @@ ASYNCIO_MAX_SWITCHES_PER_HOP = 0.05
 
 
 @dataclass(frozen=True)
-class PyLayersConfig:
+class PyLayersConfig(Sampling):
     """What ``measure-switch --layer python`` measures and for how long."""
 
-    repeat: int = 30
-    blocks: int = 5
-    iterations: int | None = None
-    target_sample_s: float = 0.05
     cpu: int | None = None
-
-    @classmethod
-    def full(cls) -> PyLayersConfig:
-        """The careful settings (the defaults): samples of about 50 ms, 30 per figure."""
-        return cls()
-
-    @classmethod
-    def quick(cls) -> PyLayersConfig:
-        """Settings that finish in a second or two, for CI logs."""
-        return cls(repeat=15, target_sample_s=0.02)
 
     def steps(self) -> int:
         """Progress steps of ``measure_python_layers``: two Python figures and the OS one."""
@@ -78,40 +57,13 @@ class PyLayersConfig:
 
     def os_switch(self, cpu: int) -> SwitchConfig:
         """The ``measure.switch`` settings for the OS thread switch beside the Python figures."""
-        return SwitchConfig(
-            models=("thread",),
-            placements=("same_core",),
-            repeat=self.repeat,
-            blocks=self.blocks,
-            iterations=self.iterations,
-            target_sample_s=self.target_sample_s,
-            cpus=(cpu,),
-        )
-
-
-@dataclass(frozen=True)
-class Run:
-    """What every block of one run shares: the CPU, the calibration, the speed reference."""
-
-    cpu: int
-    calibration: Calibration
-    reference: Callable[[int], int]
-    progress: Progress | None
-
-    def block(self, timing: Timing, count: int, gathered: Gathered) -> None:
-        """Take one block of ``timing`` with this run's reference (``blocks.take_block``)."""
-        timed = replace(timing, reference=self.reference)
-        take_block(timed, self.calibration, count, gathered, self.progress)
-
-
-# -- the GIL hand-off: two threads, two locks, one CPU -------------------------------------------
+        sampling = {f.name: getattr(self, f.name) for f in fields(Sampling)}
+        return SwitchConfig(models=("thread",), placements=("same_core",), cpus=(cpu,), **sampling)
 
 
 def _lock_round_trips(to_partner: threading.Lock, mine: threading.Lock, n: int) -> int:
-    """Release the partner's lock and wait on our own, n times; elapsed nanoseconds.
-
-    Given one held lock as both, it is the baseline: the same calls, never a wait.
-    """
+    """Release the partner's lock and wait on our own, n times; elapsed nanoseconds. Given one
+    held lock as both, it is the baseline: the same calls, never a wait."""
     acquire, release = mine.acquire, to_partner.release
     start = time.perf_counter_ns()
     for _ in range(n):
@@ -158,32 +110,25 @@ class _LockPair:
             self.to_pong.release()
 
 
-def _gil_block(run: Run, count: int, gathered: Gathered) -> None:
-    """One block of GIL hand-offs with a fresh partner thread, both pinned to ``cpu``."""
+@contextlib.contextmanager
+def _gil_timing(cpu: int, reference: Callable[[int], int]) -> Iterator[Timing]:
+    """One block's GIL hand-offs with a fresh partner thread, both pinned to ``cpu``."""
     pair = _LockPair()
-    with Children() as children, pinned_main(run.cpu):
-        children.start_thread(lambda: pair.pong(run.cpu), pair.stop, name="ostoolkit-gil-pong")
+    with Children() as children, pinned_main(cpu):
+        children.start_thread(lambda: pair.pong(cpu), pair.stop, name="ostoolkit-gil-pong")
         if not pair.to_ping.acquire(timeout=READY_TIMEOUT_S) or pair.native_id is None:
             raise OstoolkitError("the partner thread of the GIL hand-off never became ready")
         if pair.failure is not None:
             raise OstoolkitError(f"the partner thread of the GIL hand-off failed: {pair.failure}")
         partner = psutil.Process(pair.native_id)
-
-        def switches() -> tuple[int, int]:
-            own, theirs = own_thread_switches(), partner.num_ctx_switches()
-            return own[0] + theirs.voluntary, own[1] + theirs.involuntary
-
         own = threading.Lock()
         own.acquire()
-        timing = Timing(
+        yield Timing(
             lambda n: _lock_round_trips(pair.to_pong, pair.to_ping, n),
             lambda n: _lock_round_trips(own, own, n),
-            switches,
+            lambda: switches_with(partner),
+            reference=reference,
         )
-        run.block(timing, count, gathered)
-
-
-# -- the asyncio task switch: two tasks, fresh futures, one event loop ---------------------------
 
 
 @dataclass
@@ -228,70 +173,34 @@ async def _future_pong(court: _Court) -> None:
         court.to_ping.set_result(True)
 
 
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """End every task still on the loop (the partner, after an error) and close the loop."""
-    try:
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    finally:
-        loop.close()
-
-
-def _asyncio_block(run: Run, count: int, gathered: Gathered) -> None:
-    """One block of asyncio task switches on a fresh event loop, its thread pinned to ``cpu``.
-
-    The partner task stays on the loop between the timed loops, each of which runs in a task
-    of its own (run_until_complete) and is timed inside it.
-    """
+@contextlib.contextmanager
+def _asyncio_timing(cpu: int, reference: Callable[[int], int]) -> Iterator[Timing]:
+    """One block's asyncio task switches on a fresh event loop, its thread pinned to ``cpu``; the
+    partner stays on the loop between the timed loops, each timed inside a task of its own."""
     loop = asyncio.new_event_loop()
     try:
-        with pinned_main(run.cpu):
+        with pinned_main(cpu):
             court = _Court(loop.create_future(), loop.create_future())
             partner = loop.create_task(_future_pong(court))
             loop.run_until_complete(asyncio.sleep(0))  # the partner waits on its first future
-            timing = Timing(
+            yield Timing(
                 lambda n: loop.run_until_complete(_future_round_trips(court, n)),
                 lambda n: loop.run_until_complete(_future_baseline(n)),
                 own_thread_switches,
+                reference=reference,
             )
-            run.block(timing, count, gathered)
             court.to_pong.set_result(False)
             loop.run_until_complete(partner)
     finally:
-        _close_loop(loop)
+        try:
+            pending = asyncio.all_tasks(loop)  # the partner, after an error
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        finally:
+            loop.close()
 
-
-def _sample_python(
-    cpu: int, config: PyLayersConfig, progress: Progress | None
-) -> tuple[dict[str, Gathered], Interference]:
-    """Both Python figures in rounds of blocks on ``cpu``, under one interference meter.
-
-    Round by round each figure takes its next block, so that both span the whole window (see
-    ``measure.switch``); the host's speed reference is a private pipe's write+read.
-    """
-    gathered = {layer: Gathered() for layer in LAYERS}
-    fds = Fds()
-    try:
-        base_r, base_w = fds.pipe()
-
-        def reference(n: int) -> int:
-            return time_rounds(base_w, base_r, n)
-
-        calibration = Calibration(config.target_sample_s, config.iterations)
-        run = Run(cpu, calibration, reference, progress)
-        with Meter((cpu,)) as meter:
-            for count in block_sizes(config.repeat, config.blocks):
-                _gil_block(run, count, gathered["gil"])
-                _asyncio_block(run, count, gathered["asyncio"])
-    finally:
-        fds.close_all()
-    return gathered, meter.result
-
-
-# -- results and findings ------------------------------------------------------------------------
 
 FIGURES = {  # each layer's result id and label
     "gil": (GIL_ID, "GIL hand-off between two Python threads, one CPU (net)"),
@@ -328,30 +237,23 @@ def layer_result(
 ) -> Result | str:
     """One Python figure: net per hop, with its gross, baseline and kernel counts in extra;
     or, when no block's net cost is positive (``netcost``), why there is none."""
+    net = gathered.net()
+    if not net.samples:
+        return net.dropped(FIGURES[layer][1])
     voluntary, involuntary = gathered.per_hop()
-    per_hop = voluntary + involuntary
-    rt = statistics.median(gathered.round_us)
     extra = {
         "cpus": [cpu, cpu],
         "iterations": gathered.rounds or 0,
-        "gross_us": round(rt / 2, 4),
-        "baseline_us": round(statistics.median(gathered.baseline_us), 4),
-        "round_trip_us": round(rt, 4),
-        "switches_per_hop": round(per_hop, 3),
-        "voluntary_per_hop": round(voluntary, 3),
-        "involuntary_per_hop": round(involuntary, 3),
+        **gathered.hop_extra(),
+        "round_trip_us": round(statistics.median(gathered.round_us), 4),
+        **gathered.counts_extra(),
     }
-    net = positive_blocks(
-        net_per_hop(gathered.round_us, gathered.baseline_us), gathered.block_sizes or None
-    )
-    if not net.samples:
-        return f"{FIGURES[layer][1]}: not reported; {net.notes[0]}"
     return make_result(
         *FIGURES[layer],
         "us",
         net.samples,
         interference=replace(interference, reference_samples=tuple(gathered.reference_us)),
-        notes=[*switch_notes(layer, per_hop, involuntary), *net.notes],
+        notes=[*switch_notes(layer, voluntary + involuntary, involuntary), *net.notes],
         extra=extra,
         runs=net.runs,
     )
@@ -395,8 +297,19 @@ def measure_python_layers(config: PyLayersConfig, progress: Progress | None = No
     """Measure a GIL hand-off and an asyncio task switch, and the OS thread switch beside them."""
     allowed = sorted(os.sched_getaffinity(0))
     cpu = choose_cpu(config.cpu, allowed, default=allowed[0])  # --cpus's documented default
-    gathered, interference = _sample_python(cpu, config, progress)
-    layers = [layer_result(layer, cpu, gathered[layer], interference) for layer in LAYERS]
+    fds = Fds()
+    try:
+        base_r, base_w = fds.pipe()  # the host's speed reference: a private pipe's write+read
+        reference = functools.partial(time_rounds, base_w, base_r)
+        figures = {
+            "gil": functools.partial(_gil_timing, cpu, reference),
+            "asyncio": functools.partial(_asyncio_timing, cpu, reference),
+        }
+        with Meter((cpu,)) as meter:  # both figures in rounds of blocks
+            gathered = take_rounds(figures, config, progress)
+    finally:
+        fds.close_all()
+    layers = [layer_result(layer, cpu, gathered[layer], meter.result) for layer in LAYERS]
     results = [r for r in layers if isinstance(r, Result)]
     os_measurement = measure_switch(config.os_switch(cpu), progress)
     results.extend(r for r in os_measurement.results if r.id == OS_ID)

@@ -1,17 +1,8 @@
 """Rings of N tasks on one CPU, lmbench lat_ctx's method: switch cost as N and footprint grow.
 
-N tasks (processes or threads), all pinned to one CPU, pass a one-byte token round a ring of
-pipes: task i reads pipe i, touches its working set, writes pipe i+1. ostoolkit's own thread
-is task 0 and times whole laps, so every hop is one context switch on that CPU:
-
-- gross = lap time / N (one read, one write, one touch and one switch per hop);
-- net = gross − baseline, where the baseline is the same write + read (and touch) done by one
-  task on a private pipe, no switch, timed on the same CPU before every sample.
-
-With two tasks this is ``measure-switch``'s ping-pong; with more, each switch brings in a
-task whose pages, page tables and (for processes) address space the CPU's caches and TLB
-must find again: lat_ctx's curve over N and the working-set size. The kernel's counters
-(voluntary switches of every task, proc(5)) confirm about one switch per hop.
+N tasks pinned to one CPU pass a token round a ring of pipes, each touching its working set;
+task 0 (ostoolkit's thread) times whole laps: gross = lap / N, net = gross - baseline (one
+task's own write+read and touch, no switch). docs/method.md, "Rings, working sets, ...".
 """
 
 from __future__ import annotations
@@ -19,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from statistics import median
 
 from ostoolkit.budget import (
@@ -33,8 +25,7 @@ from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.blocks import Calibration, Gathered, Timing, take_block
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.netcost import positive_blocks
-from ostoolkit.measure.reference import TOKEN
-from ostoolkit.measure.switch import ABSENT, MAX_WORKING_SET_KB, MODELS, make_buffer, ping
+from ostoolkit.measure.switch import MAX_WORKING_SET_KB, MODELS, answer, make_buffer, ping
 from ostoolkit.payloads import Chart
 from ostoolkit.procfs import read_status_fields
 from ostoolkit.report import Measurement, Progress, Result, make_result
@@ -69,31 +60,30 @@ class RingConfig:
     def cells(self) -> list[tuple[str, int, int]]:
         """Rings to build: every (model, N) at every size, then the two-task ring at each size
         (the working-set curve) when 2 is not among the ring sizes."""
-        cells = [(m, n, kb) for m in self.models for n in self.tasks for kb in self.sizes_kb]
-        for model in self.models:
-            for kb in self.sizes_kb:
-                if (model, 2, kb) not in cells:
-                    cells.append((model, 2, kb))
-        return cells
+        rings = [(m, n, kb) for m in self.models for n in self.tasks for kb in self.sizes_kb]
+        curve = dict.fromkeys((m, 2, kb) for m in self.models for kb in self.sizes_kb)
+        return rings + [cell for cell in curve if cell not in rings]
 
 
 @dataclass
 class RingCell:
-    """One model at one ring size and working set: the samples, in µs per hop."""
+    """One model at one ring size and working set, and its samples (µs per lap)."""
 
     model: str
     tasks: int
     size_kb: int
     cpu: int
-    laps: int = 0
-    gross_us: list[float] = field(default_factory=list)
-    baseline_us: list[float] = field(default_factory=list)
-    switches_per_hop: list[float] = field(default_factory=list)
+    gathered: Gathered
+
+    @property
+    def gross_us(self) -> list[float]:
+        """Each sample's µs per hop: its lap over the ring's tasks."""
+        return [lap / self.tasks for lap in self.gathered.round_us]
 
     @property
     def net_us(self) -> list[float]:
         """Each sample's gross minus the baseline taken just before it."""
-        return [g - b for g, b in zip(self.gross_us, self.baseline_us, strict=True)]
+        return [g - b for g, b in zip(self.gross_us, self.gathered.baseline_us, strict=True)]
 
 
 def check_ring(config: RingConfig) -> None:
@@ -112,20 +102,10 @@ def check_ring(config: RingConfig) -> None:
     check_open_files(2 * top, f"--tasks {top} (a pipe per task)", "lower --tasks")
 
 
-def _touch(buf: bytearray | None) -> None:
-    """Read every byte of the working set (memchr for a byte it never holds)."""
-    if buf is not None:
-        buf.find(ABSENT)
-
-
 def _pass_on(rfd: int, wfd: int, cpu: int, kb: int) -> None:
     """A ring member: pin, take a working set, then pass every token on until end-of-file."""
     pin_current(cpu)
-    buf = make_buffer(kb)
-    read, write = os.read, os.write
-    while read(rfd, 1) == TOKEN:
-        _touch(buf)
-        write(wfd, TOKEN)
+    answer(rfd, wfd, make_buffer(kb))
 
 
 SWITCH_FIELDS = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
@@ -133,11 +113,8 @@ SWITCH_FIELDS = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
 
 def _switches(tids: list[int]) -> tuple[int, int]:
     """Voluntary and involuntary switches of the ring's tasks, by native thread id (proc(5))."""
-    voluntary = involuntary = 0
-    for tid in tids:
-        counts = read_status_fields(tid, SWITCH_FIELDS)
-        voluntary += counts.get(SWITCH_FIELDS[0], 0)
-        involuntary += counts.get(SWITCH_FIELDS[1], 0)
+    counts = [read_status_fields(tid, SWITCH_FIELDS) for tid in tids]
+    voluntary, involuntary = (sum(c.get(name, 0) for c in counts) for name in SWITCH_FIELDS)
     return voluntary, involuntary
 
 
@@ -169,40 +146,11 @@ def _start_members(
     return natives
 
 
-def _sample(
-    cell: RingCell, ends: tuple[int, int, int, int], natives: list[int], count: int
-) -> None:
-    """Take the ring's samples, one block (``blocks.take_block``): laps timed by task 0.
-
-    ``ends`` are (first member's write end, last member's read end, a private pipe's write and
-    read ends for the baseline). Each hop blocks the task that passed the token on: one switch.
-    """
-    first_w, last_r, base_w, base_r = ends
-    buf = make_buffer(cell.size_kb)
-    tasks = cell.tasks
-    members = [*natives, threading.get_native_id()]
-    timing = Timing(
-        rounds=lambda n: ping(first_w, last_r, n, buf),
-        baseline=lambda n: ping(base_w, base_r, n * tasks, buf) // tasks,
-        switches=lambda: _switches(members),
-        hops_per_round=tasks,
-    )
-    gathered = Gathered()
-    take_block(timing, CALIBRATION, count, gathered)
-    cell.laps = gathered.rounds or 0
-    cell.gross_us = [lap / tasks for lap in gathered.round_us]
-    cell.baseline_us = gathered.baseline_us
-    cell.switches_per_hop = gathered.switches_per_hop
-
-
-def run_cell(model: str, tasks: int, kb: int, cpu: int, samples: int) -> RingCell:
-    """Build one ring, calibrate, take the samples, tear it down (always).
-
-    Teardown closes the write ends first: every member reads end-of-file and returns (a
-    thread blocked in read(2) would not notice its read end being closed), then the
-    supervisor joins the threads and reaps the processes.
-    """
-    cell = RingCell(model, tasks, kb, cpu)
+@contextlib.contextmanager
+def _ring(model: str, tasks: int, kb: int, cpu: int) -> Iterator[Timing]:
+    """Build one ring and yield its laps to time (ours: task 0); tear it down after, write ends
+    first: every member reads end-of-file and returns (a thread blocked in read(2) would not
+    notice its read end closing), then the threads are joined and the processes reaped."""
     children, fds = Children(), Fds()
     pipes: list[tuple[int, int]] = []
     try:
@@ -210,7 +158,14 @@ def run_cell(model: str, tasks: int, kb: int, cpu: int, samples: int) -> RingCel
             pipes.extend(fds.pipe() for _ in range(tasks))
             base_r, base_w = fds.pipe()
             natives = _start_members(model, pipes, cpu, kb, children, fds)
-            _sample(cell, (pipes[1][1], pipes[0][0], base_w, base_r), natives, samples)
+            members = [*natives, threading.get_native_id()]
+            first_w, last_r, buf = pipes[1][1], pipes[0][0], make_buffer(kb)
+            yield Timing(
+                rounds=lambda n: ping(first_w, last_r, n, buf),
+                baseline=lambda n: ping(base_w, base_r, n * tasks, buf) // tasks,
+                switches=lambda: _switches(members),
+                hops_per_round=tasks,
+            )
     finally:
         for _, write_end in pipes:
             with contextlib.suppress(KeyError):
@@ -219,7 +174,14 @@ def run_cell(model: str, tasks: int, kb: int, cpu: int, samples: int) -> RingCel
             children.close()
         finally:
             fds.close_all()
-    return cell
+
+
+def run_cell(model: str, tasks: int, kb: int, cpu: int, samples: int) -> RingCell:
+    """Build one ring, calibrate, take the samples in one block, tear it down (always)."""
+    gathered = Gathered()
+    with _ring(model, tasks, kb, cpu) as timing:
+        take_block(timing, CALIBRATION, samples, gathered)
+    return RingCell(model, tasks, kb, cpu, gathered)
 
 
 def ring_steps(config: RingConfig) -> int:
@@ -243,38 +205,32 @@ def _ids(cell: RingCell, config: RingConfig) -> list[tuple[str, str]]:
     return ids
 
 
-def cell_results(cell: RingCell, config: RingConfig, meter: Interference | None) -> list[Result]:
-    """One ring's figures: net µs per switch, with gross, baseline and counters in extra."""
+def cell_results(
+    cell: RingCell, config: RingConfig, meter: Interference | None
+) -> tuple[list[Result], list[str]]:
+    """One ring's figures, net µs per switch with gross, baseline and counters in extra; or,
+    when a sample's net cost went negative (``netcost``), the warnings why there are none."""
+    net = positive_blocks(cell.net_us, None)  # one block: a negative sample condemns it
+    if not net.samples:
+        return [], [net.dropped(label) for _, label in _ids(cell, config)]
+    per_hop = median(cell.gathered.switches_per_hop)
     extra = {
         "model": cell.model,
         "tasks": cell.tasks,
         "size_kb": cell.size_kb,
         "cpu": cell.cpu,
-        "laps": cell.laps,
+        "laps": cell.gathered.rounds or 0,
         "gross_us": round(median(cell.gross_us), 3),
-        "baseline_us": round(median(cell.baseline_us), 3),
-        "switches_per_hop": round(median(cell.switches_per_hop), 3),
+        "baseline_us": round(median(cell.gathered.baseline_us), 3),
+        "switches_per_hop": round(per_hop, 3),
     }
     notes = []
-    per_hop = median(cell.switches_per_hop)
     if not 0.8 <= per_hop <= 1.5:
         notes.append(f"the kernel counted {per_hop:.2f} switches per hop, not about one")
-    net = positive_blocks(cell.net_us, None)  # one block: a negative sample condemns it
     return [
         make_result(id_, label, "us", net.samples, interference=meter, notes=notes, extra=extra)
         for id_, label in _ids(cell, config)
-        if net.samples
-    ]
-
-
-def dropped_warnings(cell: RingCell, config: RingConfig) -> list[str]:
-    """Why a ring's net figure is not reported: its samples went negative (``netcost``)."""
-    net = positive_blocks(cell.net_us, None)
-    return (
-        []
-        if net.samples
-        else [f"{label}: not reported; {net.notes[0]}" for _, label in _ids(cell, config)]
-    )
+    ], []
 
 
 def ring_findings(cells: list[RingCell], cache_kb: dict[str, int]) -> list[str]:
@@ -312,23 +268,22 @@ def measure_rings(
     config: RingConfig, cache_kb: dict[str, int] | None = None, progress: Progress | None = None
 ) -> Measurement:
     """Build every ring of the config on one CPU; net µs per switch, findings on the growth.
-
-    ``cache_kb`` (the data caches' sizes, for the findings) is read from /sys when not given.
-    """
+    ``cache_kb`` (the data caches' sizes, for the findings) is read from /sys when not given."""
     check_ring(config)
     cpu = config.cpu if config.cpu is not None else max(os.sched_getaffinity(0))
     if cache_kb is None:
         cache_kb = {name: size // 1024 for name, size in cache_sizes(cpu=cpu).items()}
-    cells, results, warnings = [], [], []
+    reported, results, warnings = [], [], []  # reported: no negative cost drawn
     for model, tasks, kb in config.cells():
         with Meter((cpu,)) as meter:
             cell = run_cell(model, tasks, kb, cpu, config.samples)
-        cells.append(cell)
-        results.extend(cell_results(cell, config, meter.result))
-        warnings.extend(dropped_warnings(cell, config))
+        figures, dropped = cell_results(cell, config, meter.result)
+        results += figures
+        warnings += dropped
+        if not dropped:
+            reported.append(cell)
         if progress:
             progress(1)
-    reported = [c for c in cells if not dropped_warnings(c, config)]  # no negative cost drawn
     data = {"charts": ring_charts(reported, cache_kb), "caches_kb": cache_kb}
     findings = ring_findings(reported, cache_kb)
     return Measurement(tuple(results), tuple(findings), tuple(warnings), data)
@@ -346,29 +301,26 @@ def ring_charts(cells: list[RingCell], cache_kb: dict[str, int]) -> list[Chart]:
     for model in dict.fromkeys(c.model for c in cells):
         rings, curve = _series(cells, model)
         if len(rings) > 1:
-            by_tasks: Chart = {
-                "title": f"{model} switch in a ring of N tasks",
-                "x_label": "tasks",
-                "y_label": "µs per switch",
-                "x": [str(c.tasks) for c in rings],
-                "values": _net_medians(rings),
-                "kind": "line",
-            }
-            charts.append(by_tasks)
+            x = [str(c.tasks) for c in rings]
+            charts.append(_line(f"{model} switch in a ring of N tasks", "tasks", x, rings))
         if len(curve) > 1:
-            held = [f" ({holding_cache(c.size_kb, cache_kb)})" if cache_kb else "" for c in curve]
-            by_size: Chart = {
-                "title": f"{model} switch by working set",
-                "y_label": "µs per switch",
-                "x_label": "KB per task (cache holding both)",
-                "x": [f"{c.size_kb} KB{where}" for c, where in zip(curve, held, strict=True)],
-                "values": _net_medians(curve),
-                "kind": "line",
-            }
-            charts.append(by_size)
+            x = [
+                f"{c.size_kb} KB" + (f" ({holding_cache(c.size_kb, cache_kb)})" if cache_kb else "")
+                for c in curve
+            ]
+            title, x_label = f"{model} switch by working set", "KB per task (cache holding both)"
+            charts.append(_line(title, x_label, x, curve))
     return charts
 
 
-def _net_medians(cells: list[RingCell]) -> list[float]:
-    """Each cell's median net µs per switch, as a chart plots it."""
-    return [round(median(c.net_us), 3) for c in cells]
+def _line(title: str, x_label: str, x: list[str], cells: list[RingCell]) -> Chart:
+    """A line chart of each cell's median net µs per switch over ``x``."""
+    values = [round(median(c.net_us), 3) for c in cells]
+    return {
+        "title": title,
+        "x_label": x_label,
+        "y_label": "µs per switch",
+        "x": x,
+        "values": values,
+        "kind": "line",
+    }

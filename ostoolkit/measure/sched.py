@@ -15,13 +15,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
-from typing import Any
 
 import psutil
 
 from ostoolkit.children import Children
 from ostoolkit.errors import InvalidRequest, OstoolkitError
-from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.interference import Meter
 from ostoolkit.measure.placement import choose_cpu
 from ostoolkit.procfs import (
     NO_SCHEDSTAT,
@@ -37,6 +36,20 @@ from ostoolkit.report import Measurement, Progress, Result, make_result
 READY = b"r"
 # Bound on the wait for a child to start: generous, since a loaded host is slow.
 START_TIMEOUT_S = 5.0
+
+
+# The results: id, label, unit, and the WindowFigures field whose windows (where schedstat
+# could say) are the samples.
+RESULTS = (
+    ("sched.timeslice", "time slice, two CPU-bound tasks on one CPU", "ms", "slice_ms"),
+    ("sched.runqueue_wait", "run-queue wait per slice (ready)", "ms", "wait_per_slice_ms"),
+    (
+        "sched.involuntary_per_s",
+        "involuntary switches per second (both tasks)",
+        "per_s",
+        "involuntary_per_s",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -84,16 +97,9 @@ def window_figures(before: Snapshot, after: Snapshot) -> WindowFigures:
     total = sum(deltas, SchedStat(0, 0, 0))
     busy = total.run_ns / 1e9 / elapsed if elapsed > 0 else None
     shares = tuple(d.run_ns / total.run_ns for d in deltas) if total.run_ns > 0 else None
-    if total.slices <= 0:
-        return WindowFigures(elapsed, None, None, per_s, busy, shares)
-    return WindowFigures(
-        elapsed,
-        total.run_ns / total.slices / NS_PER_MS,
-        total.wait_ns / total.slices / NS_PER_MS,
-        per_s,
-        busy,
-        shares,
-    )
+    slice_ms = total.run_ns / total.slices / NS_PER_MS if total.slices > 0 else None
+    wait_ms = total.wait_ns / total.slices / NS_PER_MS if total.slices > 0 else None
+    return WindowFigures(elapsed, slice_ms, wait_ms, per_s, busy, shares)
 
 
 @contextlib.contextmanager
@@ -117,15 +123,8 @@ def parent_off(cpu: int) -> Iterator[list[str]]:
 
 def spin() -> None:
     """Burn CPU forever: the children's CPU-bound work, ended only by SIGKILL."""
-    count = 0
     while True:
-        count += 1
-
-
-def _announce_then(fd: int, target: Callable[[], object]) -> None:
-    """In the child: say it is pinned and running, then run ``target``."""
-    os.write(fd, READY)
-    target()
+        pass
 
 
 def fork_announcing(
@@ -138,8 +137,13 @@ def fork_announcing(
     """
     read_end, write_end = os.pipe()
     stack.callback(os.close, read_end)
+
+    def announced() -> None:
+        os.write(write_end, READY)  # pinned and running
+        target()
+
     try:
-        pid = children.fork(lambda: _announce_then(write_end, target), cpu=cpu)
+        pid = children.fork(announced, cpu=cpu)
     finally:
         os.close(write_end)
     ready, _, _ = select.select([read_end], [], [], START_TIMEOUT_S)
@@ -157,13 +161,6 @@ def _snapshot(procs: Sequence[psutil.Process], schedstat: bool) -> Snapshot:
     return Snapshot(time.perf_counter(), tasks)
 
 
-def _wait_window(live_fds: Sequence[int], window_s: float) -> None:
-    """Block for one window; a child's liveness pipe turning readable means it died."""
-    died, _, _ = select.select(list(live_fds), [], [], window_s)
-    if died:
-        raise OstoolkitError("a CPU-bound child exited during the measurement; see stderr")
-
-
 def _sample_windows(
     cpu: int, duration_s: float, windows: int, schedstat: bool, progress: Progress | None
 ) -> tuple[list[WindowFigures], list[str]]:
@@ -176,7 +173,9 @@ def _sample_windows(
         live_fds = [fd for _, fd in started]
         snapshots = [_snapshot(procs, schedstat)]
         for _ in range(windows):
-            _wait_window(live_fds, duration_s / windows)
+            died, _, _ = select.select(live_fds, [], [], duration_s / windows)
+            if died:  # a liveness pipe turned readable: its child exited
+                raise OstoolkitError("a CPU-bound child exited during the measurement; see stderr")
             snapshots.append(_snapshot(procs, schedstat))
             if progress:
                 progress(1)
@@ -229,77 +228,42 @@ def measure_timeslice(
     schedstat = schedstat_available()
     with Meter({cpu}) as meter:
         figures, warnings = _sample_windows(cpu, duration_s, windows, schedstat, progress)
-    interference = meter.result
-    extra: dict[str, Any] = {
-        "cpu": cpu,
-        "windows": windows,
-        "window_ms": round(duration_s / windows * 1e3, 3),
-        **scheduler_facts(),
-    }
-    results: list[Result] = []
-    findings: list[str] = []
+    context = {"cpu": cpu, "windows": windows}
+    window_ms = round(duration_s / windows * 1e3, 3)
+    counted = [f for f in figures if f.slice_ms is not None and f.wait_per_slice_ms is not None]
     if not schedstat:
         warnings.append(NO_SCHEDSTAT + "; only involuntary switches (psutil) are reported")
-    else:
-        slice_results, notes = _slice_results(figures, extra, interference)
-        results.extend(slice_results)
-        warnings.extend(notes)
-    invol = make_result(
-        "sched.involuntary_per_s",
-        "involuntary switches per second (both tasks)",
-        "per_s",
-        [f.involuntary_per_s for f in figures],
-        interference=interference,
-        extra={"cpu": cpu, "windows": windows},
-    )
-    if invol.median > 0:
-        invol = replace(
-            invol, extra={**invol.extra, "slice_estimate_ms": round(1e3 / invol.median, 3)}
-        )
-    results.append(invol)
-    findings.extend(_timeslice_findings(results, cpu))
-    return Measurement(tuple(results), tuple(findings), tuple(warnings))
-
-
-def _slice_results(
-    figures: Sequence[WindowFigures], extra: dict[str, Any], interference: Interference
-) -> tuple[list[Result], list[str]]:
-    """The slice and run-queue wait results from schedstat windows, and what to warn about."""
-    counted = [f for f in figures if f.slice_ms is not None and f.wait_per_slice_ms is not None]
-    warnings: list[str] = []
-    if len(counted) < len(figures):
+    elif len(counted) < len(figures):
         warnings.append(
             f"{len(figures) - len(counted)} of {len(figures)} windows saw no new slice: a "
-            f"slice lasted longer than a {extra['window_ms']} ms window"
+            f"slice lasted longer than a {window_ms} ms window"
         )
-    if not counted:
-        return [], [*warnings, "no slice was counted: measure longer or with fewer windows"]
+    if schedstat and not counted:
+        warnings.append("no slice was counted: measure longer or with fewer windows")
+    slice_extra = {**context, "window_ms": window_ms, **scheduler_facts()}
     busy = [f.busy_share for f in counted if f.busy_share is not None]
     shares = [f.run_shares for f in counted if f.run_shares is not None]
-    slice_extra = dict(extra)
     if busy:
         slice_extra["cpu_busy_share"] = round(statistics.median(busy), 3)
     if shares:
         slice_extra["run_shares"] = [
             round(sum(s[i] for s in shares) / len(shares), 3) for i in range(len(shares[0]))
         ]
-    timeslice = make_result(
-        "sched.timeslice",
-        "time slice, two CPU-bound tasks on one CPU",
-        "ms",
-        [f.slice_ms for f in counted if f.slice_ms is not None],
-        interference=interference,
-        extra=slice_extra,
-    )
-    wait = make_result(
-        "sched.runqueue_wait",
-        "run-queue wait per slice (ready)",
-        "ms",
-        [f.wait_per_slice_ms for f in counted if f.wait_per_slice_ms is not None],
-        interference=interference,
-        extra={"cpu": extra["cpu"], "windows": extra["windows"]},
-    )
-    return [timeslice, wait], warnings  # their claim and noise warnings: claims.annotate
+    results = []  # their claim and noise warnings: claims.annotate
+    for result_id, label, unit, field in RESULTS:
+        samples = [value for f in figures if (value := getattr(f, field)) is not None]
+        extra = slice_extra if result_id == "sched.timeslice" else dict(context)
+        if samples:
+            results.append(
+                make_result(result_id, label, unit, samples, interference=meter.result, extra=extra)
+            )
+    invol = results[-1]
+    if invol.median > 0:
+        results[-1] = replace(
+            invol, extra={**invol.extra, "slice_estimate_ms": round(1e3 / invol.median, 3)}
+        )
+    findings = _timeslice_findings(results, cpu)
+    return Measurement(tuple(results), tuple(findings), tuple(warnings))
 
 
 def _timeslice_findings(results: Sequence[Result], cpu: int) -> list[str]:

@@ -12,7 +12,9 @@ import multiprocessing
 import os
 import shutil
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from ostoolkit.budget import check_task_budget
@@ -21,40 +23,35 @@ from ostoolkit.errors import InvalidRequest, LimitExceeded
 from ostoolkit.measure.creation import (
     WARMUP,
     Operation,
-    fault_extra,
     fork_exec_op,
     fork_op,
     memory_extra,
     posix_spawn_op,
     subprocess_op,
-    thread_op,
+    thread_start_join,
     time_operations,
     touched_buffer,
     warm_up,
 )
-from ostoolkit.measure.interference import Interference, Meter
-from ostoolkit.measure.mpstart import (
-    FORKSERVER_PRELOAD,
-    MP_START_METHODS,
-    launcher_extra,
-    mp_block,
-    mp_op,
-)
-from ostoolkit.mpspawn import main_script, stopping_mp_helpers
+from ostoolkit.measure.interference import Meter
+from ostoolkit.measure.mpstart import FORKSERVER_PRELOAD, MP_START_METHODS, launcher_extra, mp_op
+from ostoolkit.mpspawn import main_script, spawn_context, stopping_mp_helpers
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.scratch import run_tempdir
 from ostoolkit.units import format_kib, format_times, format_us
 
-METHODS = (
-    "fork",
-    "fork_exec",
-    "posix_spawn",
-    "subprocess",
-    "thread",
-    "mp_fork",
-    "mp_forkserver",
-    "mp_spawn",
-)
+# Each method's result label, and its name in findings ("a fork+exit costs 14× a thread start").
+NAMES = {
+    "fork":          ("fork + _exit + waitpid",                     "a fork+exit"),
+    "fork_exec":     ("fork + execve(true) + waitpid",              "fork+execve"),
+    "posix_spawn":   ("posix_spawn(true) + waitpid",                "posix_spawn"),
+    "subprocess":    ("subprocess.run([true])",                     "subprocess.run"),
+    "thread":        ("thread start + join",                        "a thread start"),
+    "mp_fork":       ("multiprocessing 'fork': start + join",       "multiprocessing 'fork'"),
+    "mp_forkserver": ("multiprocessing 'forkserver': start + join", "multiprocessing 'forkserver'"),
+    "mp_spawn":      ("multiprocessing 'spawn': start + join",      "multiprocessing 'spawn'"),
+}  # fmt: skip
+METHODS = tuple(NAMES)
 # Methods that run the ``true`` executable.
 EXEC_METHODS = ("fork_exec", "posix_spawn", "subprocess")
 # Methods whose new process is our own child, so getrusage(RUSAGE_CHILDREN) sees its faults
@@ -64,27 +61,8 @@ OWN_CHILD_METHODS = ("fork", "fork_exec", "posix_spawn", "subprocess", "mp_fork"
 MAX_PARENT_RSS_MB = 16384
 # Above this factor between the largest and the smallest parent, fork cost is said to grow.
 GROWTH_FACTOR = 1.25
-
-LABELS = {
-    "fork": "fork + _exit + waitpid",
-    "fork_exec": "fork + execve(true) + waitpid",
-    "posix_spawn": "posix_spawn(true) + waitpid",
-    "subprocess": "subprocess.run([true])",
-    "thread": "thread start + join",
-    "mp_fork": "multiprocessing 'fork': start + join",
-    "mp_forkserver": "multiprocessing 'forkserver': start + join",
-    "mp_spawn": "multiprocessing 'spawn': start + join",
-}
-# How findings name each method, after "a thread start".
-SHORT_NAMES = {
-    "fork": "a fork+exit",
-    "fork_exec": "fork+execve",
-    "posix_spawn": "posix_spawn",
-    "subprocess": "subprocess.run",
-    "mp_fork": "multiprocessing 'fork'",
-    "mp_forkserver": "multiprocessing 'forkserver'",
-    "mp_spawn": "multiprocessing 'spawn'",
-}
+# A method's figure: its Result, made once the meter has closed (``figure(interference=...)``).
+Figure = partial[Result]
 
 
 @dataclass(frozen=True)
@@ -106,26 +84,13 @@ class SpawnConfig:
         """Fewer repetitions, for CI logs and the report's quick run."""
         return cls(repeat=10, mp_repeat=5)
 
+    def count(self, method: str) -> int:
+        """Timed operations of one method: multiprocessing ones are slow, so they have their own."""
+        return self.mp_repeat if method in MP_START_METHODS else self.repeat
+
     def steps(self) -> int:
         """How many progress steps ``measure_spawn`` reports (one per timed operation)."""
-        methods = sum(_count_for(m, self) for m in self.methods)
-        return methods + self.repeat * len(self.parent_rss_mb)
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One method's timed samples and extras, made into a Result once the meter has closed."""
-
-    id: str
-    label: str
-    samples_us: list[float]
-    extra: dict[str, Any]
-
-    def result(self, interference: Interference | None) -> Result:
-        """The Result, judged with the interference metered over the measurement."""
-        return make_result(
-            self.id, self.label, "us", self.samples_us, extra=self.extra, interference=interference
-        )
+        return sum(map(self.count, self.methods)) + self.repeat * len(self.parent_rss_mb)
 
 
 def result_id(method: str) -> str:
@@ -136,18 +101,6 @@ def result_id(method: str) -> str:
 def rss_result_id(mb: int) -> str:
     """The stable result id of a bare fork from a parent holding ``mb`` MiB more."""
     return f"spawn.fork_rss_{mb}mb"
-
-
-def planned_ids(config: SpawnConfig) -> tuple[str, ...]:
-    """Every result id ``measure_spawn`` reports for this config when all methods are available."""
-    return tuple(result_id(m) for m in config.methods) + tuple(
-        rss_result_id(mb) for mb in config.parent_rss_mb
-    )
-
-
-def _count_for(method: str, config: SpawnConfig) -> int:
-    """Timed operations for one method: multiprocessing ones are slow, so they have their own."""
-    return config.mp_repeat if method in MP_START_METHODS else config.repeat
 
 
 def check_config(config: SpawnConfig) -> None:
@@ -186,7 +139,7 @@ def _operation(method: str, children: Children, true: str | None) -> Operation:
     if method == "fork":
         return fork_op(children)
     if method == "thread":
-        return thread_op()
+        return thread_start_join
     if method in MP_START_METHODS:
         return mp_op(MP_START_METHODS[method])
     assert true is not None  # unavailable_reason checked it
@@ -205,18 +158,15 @@ def _measure_method(
     progress: Progress | None,
 ) -> tuple[Figure | None, str | None]:
     """Warm up and time one method; return its figure, or why it was skipped."""
-    count = _count_for(method, config)
-    reason = unavailable_reason(method, true)
-    op = None if reason else _operation(method, children, true)
-    if op is not None:
-        reason = warm_up(op)
-    if op is None or reason:
+    count = config.count(method)
+    # An unavailable method is not even set up; one that fails its warm-up is skipped too.
+    reason = unavailable_reason(method, true) or warm_up(op := _operation(method, children, true))
+    if reason:
         if progress:
             progress(count)
         return None, f"{result_id(method)} skipped: {reason}"
-    timing = time_operations(op, count, progress)
-    extra: dict[str, Any] = {"warmup": WARMUP}
-    extra.update(fault_extra(timing, method in OWN_CHILD_METHODS))
+    samples, faults = time_operations(op, count, progress, method in OWN_CHILD_METHODS)
+    extra: dict[str, Any] = {"warmup": WARMUP, **faults}
     if method in EXEC_METHODS:
         extra["executable"] = true
     if method in MP_START_METHODS:
@@ -226,8 +176,9 @@ def _measure_method(
     if method == "mp_spawn":
         extra.update(launcher_extra(children, true, count))
     if method == "fork":
-        extra.update(memory_extra("parent"))
-    return Figure(result_id(method), LABELS[method], timing.samples_us, extra), None
+        extra.update(memory_extra())
+    figure = partial(make_result, result_id(method), NAMES[method][0], "us", samples, extra=extra)
+    return figure, None
 
 
 def _measure_fork_rss(
@@ -237,21 +188,16 @@ def _measure_fork_rss(
     check_task_budget(1, mb * 2**20, "--parent-rss")
     buf = touched_buffer(mb)
     try:
-        memory = memory_extra("parent")
+        memory = memory_extra()
         op = fork_op(children)
         for _ in range(WARMUP):
             op()
-        timing = time_operations(op, config.repeat, progress)
+        samples, faults = time_operations(op, config.repeat, progress, own_child=True)
     finally:
         del buf
-    extra: dict[str, Any] = {"parent_rss_mb": mb, "warmup": WARMUP, **memory}
-    extra.update(fault_extra(timing, own_child=True))
-    return Figure(
-        rss_result_id(mb),
-        f"{LABELS['fork']}, parent holding {mb} MiB more",
-        timing.samples_us,
-        extra,
-    )
+    extra = {"parent_rss_mb": mb, "warmup": WARMUP, **memory, **faults}
+    label = f"{NAMES['fork'][0]}, parent holding {mb} MiB more"
+    return partial(make_result, rss_result_id(mb), label, "us", samples, extra=extra)
 
 
 def with_thread_ratios(results: Sequence[Result]) -> list[Result]:
@@ -272,7 +218,7 @@ def thread_finding(results: Sequence[Result]) -> str | None:
     if thread is None or thread.median <= 0:
         return None
     parts = [
-        (SHORT_NAMES[m], format_times(by_id[result_id(m)].median / thread.median))
+        (NAMES[m][1], format_times(by_id[result_id(m)].median / thread.median))
         for m in METHODS
         if m != "thread" and result_id(m) in by_id
     ]
@@ -390,31 +336,25 @@ def measure_spawn(config: SpawnConfig, progress: Progress | None = None) -> Meas
     true = shutil.which("true")
     figures: list[Figure] = []
     warnings: list[str] = []
-    with (
-        Meter() as meter,
-        Children() as children,
-        run_tempdir(),
-        stopping_mp_helpers(warnings),
-    ):
+    with Meter() as meter, Children() as children, run_tempdir(), stopping_mp_helpers(warnings):
         for method in config.methods:
-            with mp_block(method, warnings):
+            # A 'spawn' worker, the forkserver and the resource tracker exec a fresh interpreter:
+            # started within spawn_context, they die with ostoolkit even while it starts up.
+            with spawn_context(warnings) if method in MP_START_METHODS else nullcontext():
                 figure, skipped = _measure_method(method, config, children, true, progress)
             figures.extend([figure] if figure else [])
             warnings.extend([skipped] if skipped else [])
         for mb in config.parent_rss_mb:
             figures.append(_measure_fork_rss(mb, config, children, progress))
-    results = with_thread_ratios([f.result(meter.result) for f in figures])
-    findings = [
-        f
-        for f in (
-            thread_finding(results),
-            parent_finding(results),
-            main_reimport_finding(results),
-            launcher_finding(results),
-            exec_finding(results),
-            rss_finding(results),
-        )
-        if f
-    ]
+    results = with_thread_ratios([figure(interference=meter.result) for figure in figures])
+    finders = (
+        thread_finding,
+        parent_finding,
+        main_reimport_finding,
+        launcher_finding,
+        exec_finding,
+        rss_finding,
+    )
+    findings = tuple(f for find in finders if (f := find(results)))
     warnings.extend(children.lost)  # the figures' noise warnings: claims.annotate
-    return Measurement(tuple(results), tuple(findings), tuple(warnings))
+    return Measurement(tuple(results), findings, tuple(warnings))

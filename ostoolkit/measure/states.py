@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
@@ -62,30 +63,24 @@ def _wait_status(pid: int, wanted: str) -> None:
         time.sleep(POLL_S)
 
 
+@dataclass
 class _StateWalk:
     """The children of observe_states and the timeline of what the kernel said about them."""
 
-    def __init__(
-        self,
-        cpu: int,
-        children: Children,
-        stack: contextlib.ExitStack,
-        progress: Progress | None,
-    ) -> None:
-        self.cpu = cpu
-        self.children = children
-        self.stack = stack
-        self.progress = progress
-        self.schedstat = schedstat_available()
-        self.timeline: list[dict[str, Any]] = []
-        self.t0 = time.perf_counter()
-        self.busy = 0
-        self.blocked = 0
-        self.wake_fd = -1
+    cpu: int
+    children: Children
+    stack: contextlib.ExitStack
+    progress: Progress | None
+    schedstat: bool = field(default_factory=schedstat_available)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    t0: float = field(default_factory=time.perf_counter)
+    busy: int = 0
+    blocked: int = 0
+    wake_fd: int = -1
 
     def _observe(self, article_state: str, pid: int, detail: str) -> dict[str, Any]:
-        """Read psutil's status and the /proc state letter of ``pid`` now."""
-        return {
+        """Add psutil's status and the /proc state letter of ``pid`` now to the timeline."""
+        entry = {
             "t_ms": round((time.perf_counter() - self.t0) * 1e3, 3),
             "article_state": article_state,
             "pid": pid,
@@ -93,12 +88,10 @@ class _StateWalk:
             "proc_state": read_state_letter(pid),
             "detail": detail,
         }
-
-    def _record(self, entry: dict[str, Any]) -> None:
-        """Add one observation to the timeline and report the step done."""
         self.timeline.append(entry)
         if self.progress:
             self.progress(1)
+        return entry
 
     def running(self) -> None:
         """A busy child pinned to the CPU: on it, R."""
@@ -108,7 +101,7 @@ class _StateWalk:
         stat = read_schedstat(self.busy) if self.schedstat else None
         if stat is not None:
             detail += f"; {stat.run_ns / NS_PER_MS:.1f} ms on the CPU so far (schedstat)"
-        self._record(self._observe("running", self.busy, detail))
+        self._observe("running", self.busy, detail)
 
     def ready(self) -> None:
         """A second busy child on the same CPU: both R, each waiting while the other runs."""
@@ -125,29 +118,28 @@ class _StateWalk:
             f"ran; {second} then killed"
         )
         self.children.end(second)
-        self._record(entry)
 
     def _wait_both_waited(self, pids: tuple[int, int]) -> str:
         """Poll until both children have waited on the run queue; say how much, in words."""
         deadline = time.monotonic() + STATE_TIMEOUT_S
         procs = [psutil.Process(pid) for pid in pids]
-        if self.schedstat:
-            stat_before = [read_schedstat(pid) or SchedStat(0, 0, 0) for pid in pids]
-        invol_before = [p.num_ctx_switches().involuntary for p in procs]
+
+        def counts() -> list[int]:
+            """Run-queue waits (schedstat, ns), or else involuntary switches (psutil)."""
+            if self.schedstat:
+                return [(read_schedstat(pid) or SchedStat(0, 0, 0)).wait_ns for pid in pids]
+            return [p.num_ctx_switches().involuntary for p in procs]
+
+        before = counts()
         while time.monotonic() < deadline:
             time.sleep(POLL_S)
-            if self.schedstat:
-                now = [read_schedstat(pid) or SchedStat(0, 0, 0) for pid in pids]
-                waits = [(b - a).wait_ns for a, b in zip(stat_before, now, strict=True)]
-                if all(w > 0 for w in waits):
-                    shown = " and ".join(f"{w / NS_PER_MS:.1f} ms" for w in waits)
-                    return f"their run-queue waits grew by {shown} (schedstat)"
-            else:
-                invol = [p.num_ctx_switches().involuntary for p in procs]
-                grown = [b - a for a, b in zip(invol_before, invol, strict=True)]
-                if all(g > 0 for g in grown):
-                    shown = " and ".join(str(g) for g in grown)
-                    return f"their involuntary switches grew by {shown} (psutil)"
+            grown = [b - a for a, b in zip(before, counts(), strict=True)]
+            if all(g > 0 for g in grown) and self.schedstat:
+                shown = " and ".join(f"{g / NS_PER_MS:.1f} ms" for g in grown)
+                return f"their run-queue waits grew by {shown} (schedstat)"
+            if all(g > 0 for g in grown):
+                shown = " and ".join(str(g) for g in grown)
+                return f"their involuntary switches grew by {shown} (psutil)"
         raise OstoolkitError(
             f"children {pids} on CPU {self.cpu} did not take turns within "
             f"{STATE_TIMEOUT_S:.0f} s; is the host overloaded?"
@@ -168,7 +160,7 @@ class _StateWalk:
         wchan = read_wchan(self.blocked)
         where = f" (wchan {wchan})" if wchan else ""
         detail = f"blocked in read(2) on an empty pipe{where}: an interruptible sleep"
-        self._record(self._observe("waiting", self.blocked, detail))
+        self._observe("waiting", self.blocked, detail)
 
     def stopped(self) -> None:
         """SIGSTOP the blocked child: T, a state the article does not name; then SIGCONT."""
@@ -180,14 +172,13 @@ class _StateWalk:
         os.kill(self.blocked, signal.SIGCONT)
         _wait_status(self.blocked, "sleeping")
         entry["detail"] += "; after SIGCONT it sleeps on its pipe again"
-        self._record(entry)
 
     def zombie(self) -> None:
         """Wake the blocked child so it exits; until reaped it is a zombie, Z."""
         os.write(self.wake_fd, WAKE)
         _wait_status(self.blocked, "zombie")
         detail = "read its byte and exited; not yet reaped, its exit status waits for waitpid(2)"
-        self._record(self._observe("zombie", self.blocked, detail))
+        self._observe("zombie", self.blocked, detail)
 
     def killed(self) -> None:
         """SIGKILL the busy child and reap it (and the zombie): gone from /proc."""
@@ -198,7 +189,7 @@ class _StateWalk:
             f"SIGKILL, then waitpid(2) reaped it (exit code {code}); the zombie "
             f"{self.blocked} reaped too (exit code {zombie_code})"
         )
-        self._record(self._observe("killed", self.busy, detail))
+        self._observe("killed", self.busy, detail)
 
 
 def observe_states(cpu: int | None = None, progress: Progress | None = None) -> Measurement:

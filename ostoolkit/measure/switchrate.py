@@ -14,25 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ostoolkit.children import Children, Fds, pinned_main
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.measure import pmu as hardware
 from ostoolkit.measure.blocks import Calibration
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.netcost import positive_blocks
-from ostoolkit.measure.placement import choose_cpu
-from ostoolkit.measure.switch import (
-    SWITCHES_PER_HOP_RANGE,
-    Pair,
-    ping,
-    start_partner,
-)
+from ostoolkit.measure.placement import Pair, choose_cpu
+from ostoolkit.measure.switch import MODELS, SWITCHES_PER_HOP_RANGE, ping, ping_pong
 from ostoolkit.payloads import SummaryTable
 from ostoolkit.procfs import read_cpu_mhz, read_cpu_schedstat, read_ctxt
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.topology import format_cpu_list
 
-MODELS = ("process", "thread")
 # The baseline window runs this fraction of the ping-pong's round trips: per trip is enough.
 BASELINE_SHARE, MIN_BASELINE_TRIPS = 4, 100
 BILLION = 1e9  # the article: a CPU runs "billions of instructions per second"
@@ -105,11 +98,9 @@ def take_edge() -> Edge:
 
 
 def window_between(start: Edge, end: Edge) -> Window:
-    """The window between two edges, per CPU for the CPUs both edges could read.
-
-    A CPU's switches are its timeslices plus its idle picks, but only if some CPU's
-    schedule() calls moved: with kernel.sched_schedstats off those two fields stand still.
-    """
+    """The window between two edges, per CPU for the CPUs both edges could read. A CPU's switches
+    are its timeslices plus its idle picks, but only if some CPU's schedule() calls moved: with
+    kernel.sched_schedstats off those two fields stand still."""
     (t0, ctxt0, cpus0), (t1, ctxt1, cpus1) = start, end
     both = [c for c in cpus1 if c in cpus0]
     counting = any(cpus1[c][0] > cpus0[c][0] for c in both)
@@ -157,64 +148,39 @@ def _delta(after: dict[str, float], before: dict[str, float], trips: int) -> dic
     return {name: (after[name] - before[name]) / trips for name in after}
 
 
-def _windows(
-    run: ModelRun,
-    counters: hardware.Counters | None,
-    pipes: tuple[int, int, int, int],
-    config: RateConfig,
-    count: int,
-    progress: Progress | None,
-) -> None:
-    """Calibrate, then per window a baseline sample and a ping-pong window between edges."""
-    wfd, rfd, base_w, base_r = pipes
-    calibration = Calibration(config.window_s)
-    ping(wfd, rfd, calibration.probe, None)  # warms the partner up
-    trips = calibration.rounds_for(ping(wfd, rfd, calibration.probe, None))
-    base_trips = max(MIN_BASELINE_TRIPS, trips // BASELINE_SHARE)
-    ping(base_w, base_r, base_trips, None)
-    run.iterations = trips
-    read: Callable[[], dict[str, float]] = counters.read if counters else dict
-    for _ in range(count):
-        before = read()
-        base_ns = ping(base_w, base_r, base_trips, None)
-        base = _delta(read(), before, base_trips)
-        start, before = take_edge(), read()
-        trip_ns = ping(wfd, rfd, trips, None)
-        trip = _delta(read(), before, trips)
-        window = window_between(start, take_edge())
-        run.windows.append(window)
-        run.net_us.append((trip_ns / trips - 2 * base_ns / base_trips) / 2 / 1e3)
-        run.switches_per_hop.append(window.switches / (2 * trips))
-        for name in trip:
-            run.counted.setdefault(name, []).append((trip[name] - 2 * base[name]) / 2)
-        if "instructions" in trip:
-            run.instructions_per_s.append(trip["instructions"] * trips / (trip_ns / 1e9))
-        if progress:
-            progress(1)
-
-
 def _pingpong(
     model: str, cpu: int, config: RateConfig, count: int, counting: bool, progress: Progress | None
 ) -> ModelRun:
-    """Run one model's ping-pong on ``cpu`` for ``count`` windows, its counters opened first."""
-    run, fds = ModelRun(), Fds()
-    counters: hardware.Counters | None = None
+    """One model's ping-pong on ``cpu``: its counters opened first (the partner inherits them),
+    calibrated, then per window a baseline sample and a ping-pong window between edges."""
+    run = ModelRun()
+    opened = hardware.open_counters() if counting else None
+    counters = opened if isinstance(opened, hardware.Counters) else None
+    read: Callable[[], dict[str, float]] = counters.read if counters else dict
     try:
-        to_pong_r, to_pong_w = fds.pipe()
-        to_ping_r, to_ping_w = fds.pipe()
-        base_r, base_w = fds.pipe()
-        pipes = (to_pong_w, to_ping_r, base_w, base_r)
-        with Children() as children, pinned_main(cpu):
-            try:
-                opened = hardware.open_counters() if counting else None  # the partner inherits them
-                counters = opened if isinstance(opened, hardware.Counters) else None
-                ends = (to_pong_r, to_ping_w, to_ping_r)
-                start_partner(model, Pair("same_core", cpu, cpu), 0, children, fds, ends)
-                _windows(run, counters, pipes, config, count, progress)
-            finally:
-                fds.close(to_pong_w)  # the partner reads end-of-file and returns
+        with ping_pong(model, Pair("same_core", cpu, cpu), 0) as (_, (wfd, rfd, base_w, base_r)):
+            trips = Calibration(config.window_s).rounds_of(lambda n: ping(wfd, rfd, n, None))
+            base_trips = max(MIN_BASELINE_TRIPS, trips // BASELINE_SHARE)
+            ping(base_w, base_r, base_trips, None)
+            run.iterations = trips
+            for _ in range(count):
+                before = read()
+                base_ns = ping(base_w, base_r, base_trips, None)
+                base = _delta(read(), before, base_trips)
+                start, before = take_edge(), read()
+                trip_ns = ping(wfd, rfd, trips, None)
+                trip = _delta(read(), before, trips)
+                window = window_between(start, take_edge())
+                run.windows.append(window)
+                run.net_us.append((trip_ns / trips - 2 * base_ns / base_trips) / 2 / 1e3)
+                run.switches_per_hop.append(window.switches / (2 * trips))
+                for name in trip:
+                    run.counted.setdefault(name, []).append((trip[name] - 2 * base[name]) / 2)
+                if "instructions" in trip:
+                    run.instructions_per_s.append(trip["instructions"] * trips / (trip_ns / 1e9))
+                if progress:
+                    progress(1)
     finally:
-        fds.close_all()
         if counters is not None:
             counters.close()
     return run
@@ -226,19 +192,16 @@ def decade(value: float) -> str:
     return f"{word} of times" if word else "fewer than ten times"
 
 
-def cpus_named(cpus: list[int]) -> str:
-    """CPUs for a sentence: "CPU 0", "CPUs 0-3"."""
-    return f"CPU{'s' * (len(cpus) != 1)} {format_cpu_list(cpus)}"
-
-
 def per_cpu_words(extra: dict[str, Any]) -> str:
     """The idle rate per CPU in words, saying how it was counted (``measure_switch_rate``)."""
     online, per_cpu, allowed = extra["online_cpus"], extra["per_cpu"], extra["cpus"]
     host = f"on its {online} online CPU{'s' * (online != 1)}"
     if extra["per_cpu_from"] != OWN_COUNTS:
         return f"{host}, {per_cpu:,.0f} per CPU: the host's count over them, no per-CPU counts here"
-    each, whose = ("", "its own count") if len(allowed) == 1 else ("per CPU ", "their own counts")
-    return f"{host}; {per_cpu:,.0f} {each}on {cpus_named(allowed)}, by {whose} in {OWN_COUNTS}"
+    one = len(allowed) == 1
+    each, whose = ("", "its own count") if one else ("per CPU ", "their own counts")
+    cpus = f"CPU{'' if one else 's'} {format_cpu_list(allowed)}"
+    return f"{host}; {per_cpu:,.0f} {each}on {cpus}, by {whose} in {OWN_COUNTS}"
 
 
 def judge_rate(idle_result: Result, loaded_result: Result) -> str:
@@ -266,7 +229,7 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def _per_cpu(idle: list[Window], loaded: list[Window]) -> SummaryTable:
+def per_cpu_table(idle: list[Window], loaded: list[Window]) -> SummaryTable:
     """Each CPU's timeslices per second (schedstat), idle and under the ping-pong."""
 
     def rate(windows: list[Window], cpu: int) -> float:
@@ -279,7 +242,7 @@ def _per_cpu(idle: list[Window], loaded: list[Window]) -> SummaryTable:
     return {"columns": columns, "rows": rows, "note": note, "title": "per CPU"}
 
 
-def _model_results(
+def cycle_results(
     model: str, run: ModelRun, cpu: int, mhz: tuple[float, str], loaded: Interference
 ) -> tuple[list[Result], list[str]]:
     """A model's cycles per switch (counted, else net time x clock) and counted instructions;
@@ -351,7 +314,7 @@ def measure_switch_rate(config: RateConfig, progress: Progress | None = None) ->
         results.append(loaded_rate("rate.switches_per_s.pingpong", label, rates, extra))
     mhz = read_cpu_mhz()
     for model, run in runs.items():
-        model_results, model_warnings = _model_results(model, run, cpu, mhz, meter.result)
+        model_results, model_warnings = cycle_results(model, run, cpu, mhz, meter.result)
         results += model_results
         warnings += model_warnings
     if counted := [rate for run in runs.values() for rate in run.instructions_per_s]:
@@ -364,7 +327,7 @@ def measure_switch_rate(config: RateConfig, progress: Progress | None = None) ->
     findings = _findings(results, runs, pmu)
     data: dict[str, Any] = {"pmu": pmu}
     if any(w.slices for w in idle + loaded):
-        data["table"] = _per_cpu(idle, loaded)
+        data["table"] = per_cpu_table(idle, loaded)
     else:
         findings.append("per CPU: /proc/schedstat is not readable here (CONFIG_SCHEDSTATS off)")
     perf_findings, perf_warnings, perf_data = hardware.perf_stat_check(cpu, config.perf_loops)

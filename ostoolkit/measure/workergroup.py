@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 
@@ -46,14 +47,22 @@ def _touch_state(kb: int) -> bytearray:
     return bytearray(b"\x01" * (kb * 1024))
 
 
-def _reaper(pids: list[int]) -> Callable[[], None]:
-    """How a leader waits for the worker processes it forked."""
+def _idle(kb: int, release_r: int, ready_w: int) -> None:
+    """A thread or forked worker: write its state, say ready, block until released."""
+    state = _touch_state(kb)
+    os.write(ready_w, b"r")
+    os.read(release_r, 1)
+    del state
 
-    def reap() -> None:
-        for pid in pids:
-            os.waitpid(pid, 0)
 
-    return reap
+def _joining(waits: list[Callable[[], object]]) -> Callable[[], None]:
+    """How a leader waits for its workers: each wait (a join, a waitpid) in turn."""
+
+    def join() -> None:
+        for wait in waits:
+            wait()
+
+    return join
 
 
 def _start(thread: threading.Thread, what: str) -> None:
@@ -92,45 +101,24 @@ def _start_workers(
     Each worker writes its state, writes one byte to ``ready_w``, then blocks reading
     ``release_r`` until end-of-file. 'spawn' workers are started by ``_start_mp_workers``.
     """
+    args = (kb, release_r, ready_w)
     if model == "thread":
-
-        def idle() -> None:
-            state = _touch_state(kb)
-            os.write(ready_w, b"r")
-            os.read(release_r, 1)
-            del state
-
-        threads = [threading.Thread(target=idle, daemon=True) for _ in range(count)]
+        threads = [threading.Thread(target=_idle, args=args, daemon=True) for _ in range(count)]
         for number, thread in enumerate(threads, 1):
             _start(thread, f"worker thread {number} of {count}")
+        return _joining([thread.join for thread in threads])
+    if model not in ("process", "exec_process"):
+        raise ValueError(f"no forked or threaded model {model!r}")
+    code = EXEC_WORKER.format(size=kb * 1024)
 
-        def join_threads() -> None:
-            for thread in threads:
-                thread.join()
+    def execd() -> None:
+        os.dup2(release_r, 0)
+        os.dup2(ready_w, 1)
+        os.execv(sys.executable, [sys.executable, "-c", code])
 
-        return join_threads
-
-    if model == "process":
-
-        def forked() -> None:
-            state = _touch_state(kb)
-            os.write(ready_w, b"r")
-            os.read(release_r, 1)
-            del state
-
-        return _reaper([fork_descendant(forked) for _ in range(count)])
-
-    if model == "exec_process":
-        code = EXEC_WORKER.format(size=kb * 1024)
-
-        def execd() -> None:
-            os.dup2(release_r, 0)
-            os.dup2(ready_w, 1)
-            os.execv(sys.executable, [sys.executable, "-c", code])
-
-        return _reaper([fork_descendant(execd) for _ in range(count)])
-
-    raise ValueError(f"no forked or threaded model {model!r}")
+    target: Callable[[], None] = execd if model == "exec_process" else partial(_idle, *args)
+    pids = [fork_descendant(target) for _ in range(count)]
+    return _joining([partial(os.waitpid, pid, 0) for pid in pids])
 
 
 def _start_mp_workers(

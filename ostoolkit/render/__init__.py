@@ -19,7 +19,7 @@ from ostoolkit.render.compare_markdown import (
     render_compare_markdown,
 )
 from ostoolkit.render.compare_table import TABLE_WIDTH, render_compare_table
-from ostoolkit.render.tables import draw_tree, host_line, render_markdown, render_table
+from ostoolkit.render.tables import draw_tree, host_line, render_report
 from ostoolkit.report import Report
 
 __all__ = [
@@ -44,12 +44,9 @@ def render(report: Report, fmt: str, full_host: bool = False) -> str:
     """Render in one of FORMATS; a compare report in its own layout."""
     if fmt == "json":
         return report.to_json()
-    if fmt == "markdown":
-        if is_compare(report):
-            return render_compare_markdown(report)
-        return render_markdown(report, full_host)
-    if fmt == "table":
-        if is_compare(report):
-            return render_compare_table(report)
-        return render_table(report, full_host)
-    raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    markdown = fmt == "markdown"
+    if is_compare(report):
+        return render_compare_markdown(report) if markdown else render_compare_table(report)
+    return render_report(report, full_host, markdown)

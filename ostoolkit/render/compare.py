@@ -1,25 +1,22 @@
 """The compare report's data read into rows and cells, and the words around them.
 
-Shared by the terminal table (compare_table) and markdown (compare_markdown): the view of
-``data.comparisons`` grouped by figure and section, each host's cell part by part, the strips,
-marks, summary lines, regressions and the legend.
+Shared by compare_table and compare_markdown: ``data.comparisons`` grouped by figure and
+section, each host's cell part by part, the strips, marks, summary lines and the legend.
 """
 
 from __future__ import annotations
 
-import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ostoolkit.payloads import CompareSummary
 from ostoolkit.report import Report
-from ostoolkit.stats import EXACT, HOST_MOVED, ONE_RUN, OTHER_CPU_LIMIT, STEAL_LIMIT
+from ostoolkit.stats import EXACT, HOST_MOVED, ONE_RUN, OTHER_CPU_LIMIT, STEAL_LIMIT, finite
 from ostoolkit.units import format_figure, format_value
 
-# The report of `ostoolkit compare`: its figures arrive as numbers in data.comparisons (one
-# object per figure and host, see docs/results.md); every word and number of text about them
-# is made in this package.
+Item = Mapping[str, Any]  # one object of data.comparisons or data.regressions, read defensively
 
 # A strip: one character per bin of a figure's samples, binned over a range all hosts share,
 # so a shifted, wide or two-humped distribution is seen. An empty bin is the floor character,
@@ -39,21 +36,21 @@ SECTION_TITLES = {
 # The verdict words in the order a summary line counts them.
 VERDICTS = ("slower", "faster", "more", "less", "higher", "lower", "same", "unclear", "missing")
 QUIET_VERDICTS = ("same", "baseline")  # rows of only these are hidden by --changed
-# Context beside a figure, never its verdict: its samples' status and the interference the
-# measurement saw (the CPU time other tasks took on its CPUs, and the hypervisor's steal).
+# Context beside a figure, never its verdict: its samples' status; "!" for interference beyond
+# the limits that make a figure noisy (stats.judge_noise: other tasks' share of the measured
+# CPUs' time, the hypervisor's steal); "↕" when the host's own speed reference moved as far as
+# the figure (stats.HOST_MOVED: unclear).
 NOISY_MARK = "~"
 BIMODAL_MARK = "²"
-INTERFERENCE_MARK = "!"
 THROTTLED_MARK = "#"  # a CPU quota stopped the measured tasks (cgroup): the worst interference
-# The host's own speed reference moved as far as the figure (stats.HOST_MOVED): unclear.
+STATUS_MARKS = {"noisy": NOISY_MARK, "bimodal": BIMODAL_MARK, "throttled": THROTTLED_MARK}
+INTERFERENCE_MARK = "!"
 HOST_MARK = "↕"
-# "!" is shown beyond the limits that make a figure noisy (stats.judge_noise): other tasks'
-# share of the measured CPUs' time above OTHER_CPU_LIMIT, or the steal share above STEAL_LIMIT.
-
-# Why a verdict came out as it did, as compare.py and stats.judge_shift word it, and as a cell
-# says it: only where it adds to what the cell shows. A reason that merely restates the verdict
-# or the interval ("interval outside the band", "wide interval") is left out; so is every
-# reason of a figure with an interval, which shows its width itself.
+# Why a verdict came out as it did (compare.engine and stats.judge_shift word it), as a cell
+# says it: only where it adds to what the cell shows. A reason that restates the verdict or the
+# interval is left out; so is every reason of a figure with an interval, which shows its width
+# itself. Reasons not listed are said as they are ("few samples": "3 samples" when the counts
+# are known; "one run" and "exact" in place of the interval, as why there is none).
 REASON_TEXT = {
     "interval outside the band": "",
     "interval inside the band": "",
@@ -64,10 +61,6 @@ REASON_TEXT = {
     "missing in the baseline": "no baseline",
     "not positive": "median ≤ 0",
     "both zero": "both 0",
-    "few samples": "few samples",  # "3 samples" when the counts are known
-    "one run": "one run",  # said in place of the interval: it is why there is no direction
-    "exact": "exact",  # in place of the interval: an exact figure has none
-    "below resolution": "below resolution",
 }
 # The parts of a host's cell, in order; "interval" holds the reason when there is no interval.
 # Parts that no row of a column has are left out; when the table would be wider than
@@ -82,11 +75,8 @@ def is_compare(report: Report) -> bool:
 
 
 def sparkline(counts: Sequence[Any] | None) -> str:
-    """Bin counts as a strip of block characters, scaled to the fullest bin; "" without bins.
-
-    ``[0, 1, 4, 8, 2, 0, 0, 1]`` gives ``"▁▃▅█▄▁▁▃"``: an empty bin is the floor, any filled one
-    stands above it, so one sample in a bin is never lost. Anything not a count is empty.
-    """
+    """Bin counts as a strip of block characters scaled to the fullest bin, "" without bins:
+    ``[0, 1, 4, 8, 2, 0, 0, 1]`` gives ``"▁▃▅█▄▁▁▃"`` (anything not a count is empty)."""
     if not isinstance(counts, (list, tuple)) or not counts:
         return ""
     values = [finite(count) or 0.0 for count in counts]
@@ -100,41 +90,27 @@ def sparkline(counts: Sequence[Any] | None) -> str:
     )
 
 
-def finite(value: Any) -> float | None:
-    """A finite number as float, or None (for null, a bool, text, NaN...)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def text_field(item: Mapping[str, Any], key: str) -> str:
+def text_field(item: Item, key: str) -> str:
     """A string field, or "" when it is absent or not a string."""
     value = item.get(key)
     return value if isinstance(value, str) else ""
 
 
-def _marks(item: Mapping[str, Any]) -> str:
+def _marks(item: Item) -> str:
     """The context marks of one host's figure: noisy or bimodal samples, interference."""
-    status = text_field(item, "status")
-    marks = {"noisy": NOISY_MARK, "bimodal": BIMODAL_MARK, "throttled": THROTTLED_MARK}.get(
-        status, ""
-    )
-    other = finite(item.get("other_cpu_share"))
-    steal = finite(item.get("steal_share"))
-    if (other is not None and other > OTHER_CPU_LIMIT) or (
-        steal is not None and steal > STEAL_LIMIT
-    ):
+    marks = STATUS_MARKS.get(text_field(item, "status"), "")
+    other = finite(item.get("other_cpu_share")) or 0.0
+    steal = finite(item.get("steal_share")) or 0.0
+    if other > OTHER_CPU_LIMIT or steal > STEAL_LIMIT:
         marks += INTERFERENCE_MARK
     if text_field(item, "reason") == HOST_MOVED:
         marks += HOST_MARK
     return marks
 
 
-def reason_text(item: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> str:
-    """The reason of a verdict as a cell shows it (REASON_TEXT): "" when it adds nothing.
-
-    "few samples" names the smaller count when the baseline's comparison is given: "3 samples".
-    """
+def reason_text(item: Item, base: Item | None = None) -> str:
+    """The reason of a verdict as a cell shows it (REASON_TEXT), "" when it adds nothing; with
+    the baseline's comparison, "few samples" names the smaller count: "3 samples"."""
     reason = text_field(item, "reason")
     if reason == HOST_MOVED:  # said even beside an interval: it is why there is no verdict
         host = format_value(finite(item.get("host_ratio")), "factor")
@@ -149,31 +125,26 @@ def reason_text(item: Mapping[str, Any], base: Mapping[str, Any] | None = None) 
 
 
 def compare_cell_parts(
-    item: Mapping[str, Any] | None, is_baseline: bool, base: Mapping[str, Any] | None = None
+    item: Item | None, is_baseline: bool, base: Item | None = None
 ) -> dict[str, str]:
-    """The text of one host's figure, part by part (CELL_PARTS); "" where a part is unknown.
-
-    A missing figure shows "—"; the baseline's cells omit its verdict. ``base``: the baseline's
-    comparison, for the sample count a reason gives where there is no interval.
-    """
+    """The text of one host's figure, part by part (CELL_PARTS), "" where unknown: "—" for a
+    missing figure, no verdict for the baseline's; ``base``: the baseline's comparison."""
     parts = dict.fromkeys([*CELL_PARTS, "reason"], "")
     if item is None:
         parts["value"] = "—"
         return parts
+    median, resolution = finite(item.get("median")), finite(item.get("resolution"))
     unit = text_field(item, "unit")
-    median = finite(item.get("median"))
-    resolution = finite(item.get("resolution"))
     parts["value"] = "—" if median is None else format_figure(median, unit, resolution)
     parts["strip"] = sparkline(item.get("strip"))
     parts["marks"] = _marks(item)
     if is_baseline:
         return parts
-    ratio = finite(item.get("ratio"))
     low, high = finite(item.get("ci_low")), finite(item.get("ci_high"))
-    parts["ratio"] = format_value(ratio, "factor")
+    parts["ratio"] = format_value(finite(item.get("ratio")), "factor")
     parts["reason"] = reason_text(item, base)
     if text_field(item, "reason") in (ONE_RUN, EXACT):  # an interval that decides nothing
-        parts["reason"] = parts["interval"] = REASON_TEXT[text_field(item, "reason")]
+        parts["reason"] = parts["interval"] = text_field(item, "reason")
     elif low is not None and high is not None:
         bounds = (format_value(low, "factor_bound"), format_value(high, "factor_bound"))
         parts["interval"] = f"[{bounds[0]}–{bounds[1]}]"
@@ -184,11 +155,7 @@ def compare_cell_parts(
     return parts
 
 
-def compare_cell(
-    item: Mapping[str, Any] | None,
-    is_baseline: bool = False,
-    base: Mapping[str, Any] | None = None,
-) -> str:
+def compare_cell(item: Item | None, is_baseline: bool = False, base: Item | None = None) -> str:
     """One host's figure as one short text: "2.62 µs 1.07× [1.03–1.11] slower ▁▂▇█▃▁▁▁ ~"."""
     parts = compare_cell_parts(item, is_baseline, base)
     return " ".join(parts[name] for name in CELL_PARTS if parts[name])
@@ -202,7 +169,7 @@ class CompareRow:
     label: str
     section: str
     headline: bool
-    cells: dict[str, Mapping[str, Any]]
+    cells: dict[str, Item]
 
     def changed(self, hosts: Sequence[str]) -> bool:
         """Whether any host's verdict is other than same/baseline (an absent one counts)."""
@@ -223,17 +190,15 @@ class CompareView:
     changed_only: bool
     rows: list[CompareRow]  # every figure, grouped by section, headline figures first
     summary: CompareSummary
-    regressions: list[Mapping[str, Any]]
+    regressions: list[Item]
     host_differences: list[tuple[str, list[str]]]
     fail_above: float | None
-    host_moved: dict[str, int] = field(default_factory=dict)  # unclear as the host moved
+    host_moved: dict[str, int]  # unclear as the host moved
 
     @property
     def shown(self) -> list[CompareRow]:
         """The rows the tables show: all of them, or with --changed the changed ones."""
-        if not self.changed_only:
-            return self.rows
-        return [row for row in self.rows if row.changed(self.hosts)]
+        return [row for row in self.rows if not self.changed_only or row.changed(self.hosts)]
 
     def sections(self) -> list[tuple[str, list[CompareRow]]]:
         """The shown rows by section title, in the order of the rows."""
@@ -252,17 +217,13 @@ def compare_view(data: Mapping[str, Any]) -> CompareView:
         host = text_field(item, "host")
         if host and host not in hosts:
             hosts.append(host)
-    baseline = data.get("baseline")
-    if not isinstance(baseline, str) or not baseline:
-        baseline = next(
-            (text_field(c, "host") for c in items if text_field(c, "verdict") == "baseline"), ""
-        )
-        baseline = baseline or (hosts[0] if hosts else "")
-    threshold = finite(data.get("threshold"))
+    marked = [text_field(c, "host") for c in items if text_field(c, "verdict") == "baseline"]
+    baseline = text_field(data, "baseline") or next(iter(marked), "") or next(iter(hosts), "")
+    moved = Counter(text_field(c, "host") for c in items if text_field(c, "reason") == HOST_MOVED)
     return CompareView(
         hosts=hosts,
         baseline=baseline,
-        threshold=threshold,
+        threshold=finite(data.get("threshold")),
         confidence=finite(data.get("confidence")),
         changed_only=data.get("changed_only") is True,
         rows=_compare_rows(items),
@@ -270,53 +231,39 @@ def compare_view(data: Mapping[str, Any]) -> CompareView:
         regressions=[r for r in data.get("regressions") or [] if isinstance(r, Mapping)],
         host_differences=_differences(data.get("host_differences"), len(hosts)),
         fail_above=finite(data.get("fail_above")),
-        host_moved={
-            host: sum(
-                text_field(c, "host") == host and text_field(c, "reason") == HOST_MOVED
-                for c in items
-            )
-            for host in hosts
-        },
+        host_moved={host: moved[host] for host in hosts},
     )
 
 
-def _compare_rows(items: Sequence[Mapping[str, Any]]) -> list[CompareRow]:
+def _compare_rows(items: Sequence[Item]) -> list[CompareRow]:
     """One row per figure id: sections in SECTION_TITLES order (others after), headline first."""
-    by_id: dict[str, list[Mapping[str, Any]]] = {}
+    by_id: dict[str, list[Item]] = {}
     for item in items:
         by_id.setdefault(text_field(item, "id") or "?", []).append(item)
     rows = []
     for result_id, group in by_id.items():
-
-        def first(key: str, group: list[Mapping[str, Any]] = group) -> str:
-            return next((text_field(c, key) for c in group if text_field(c, key)), "")
-
-        cells: dict[str, Mapping[str, Any]] = {}
+        cells: dict[str, Item] = {}
         for item in group:
             cells.setdefault(text_field(item, "host"), item)
-        rows.append(
-            CompareRow(
-                id=result_id,
-                label=first("label") or result_id,
-                section=first("section") or "other",
-                headline=any(c.get("headline") is True for c in group),
-                cells=cells,
-            )
-        )
+        label, section = (_first(group, key) for key in ("label", "section"))
+        headline = any(c.get("headline") is True for c in group)
+        rows.append(CompareRow(result_id, label or result_id, section or "other", headline, cells))
     order = {key: index for index, key in enumerate(SECTION_TITLES)}
     seen = {row.section: index for index, row in reversed(list(enumerate(rows)))}
-    return sorted(
-        rows,
-        key=lambda row: (
-            order.get(row.section, len(order)),
-            seen[row.section],
-            not row.headline,
-        ),
-    )  # sorted() is stable: within those keys, the engine's order stays
+
+    def rank(row: CompareRow) -> tuple[int, int, bool]:
+        return order.get(row.section, len(order)), seen[row.section], not row.headline
+
+    return sorted(rows, key=rank)  # stable: within those keys, the engine's order stays
+
+
+def _first(items: Sequence[Item], key: str) -> str:
+    """The first non-empty text of a field among the items, or ""."""
+    return next((text_field(item, key) for item in items if text_field(item, key)), "")
 
 
 def _summary_counts(
-    given: Any, items: Sequence[Mapping[str, Any]], hosts: Sequence[str], baseline: str
+    given: Any, items: Sequence[Item], hosts: Sequence[str], baseline: str
 ) -> CompareSummary:
     """Verdict counts per non-baseline host: data.summary, else counted from the comparisons."""
     counts: CompareSummary = {}
@@ -327,11 +274,8 @@ def _summary_counts(
         if isinstance(words, Mapping):
             counts[host] = {w: int(n) for w, n in words.items() if isinstance(w, str) and finite(n)}
             continue
-        tally: dict[str, int] = {}
-        for item in items:
-            if text_field(item, "host") == host and text_field(item, "verdict"):
-                tally[text_field(item, "verdict")] = tally.get(text_field(item, "verdict"), 0) + 1
-        counts[host] = tally
+        verdicts = [text_field(c, "verdict") for c in items if text_field(c, "host") == host]
+        counts[host] = dict(Counter(verdict for verdict in verdicts if verdict))
     return counts
 
 
@@ -357,11 +301,8 @@ def _plain(value: Any) -> str:
 
 
 def summary_line(host: str, baseline: str, counts: Mapping[str, int], moved: int = 0) -> str:
-    """ "b vs a: 3 slower, 1 faster, 20 same, 4 unclear": verdicts in VERDICTS order.
-
-    ``moved`` of the unclear ones are so because the host's own speed moved as far:
-    "4 unclear (3 as the host moved ↕)".
-    """
+    """ "b vs a: 3 slower, 1 faster, 20 same, 4 unclear (3 as the host moved ↕)": verdicts in
+    VERDICTS order, ``moved`` of the unclear ones so as the host's own speed moved as far."""
     words = [w for w in VERDICTS if counts.get(w)]
     words += sorted(w for w in counts if w not in VERDICTS and w != "baseline" and counts[w])
     texts = [f"{counts[w]} {w}" for w in words]
@@ -371,7 +312,7 @@ def summary_line(host: str, baseline: str, counts: Mapping[str, int], moved: int
     return f"{host} vs {baseline}: {text}"
 
 
-def regression_line(regression: Mapping[str, Any], view: CompareView) -> str:
+def regression_line(regression: Item, view: CompareView) -> str:
     """One regression: the figure, the host, its ratio, interval and verdict (its id apart)."""
     result_id = text_field(regression, "id")
     host = text_field(regression, "host")
@@ -419,32 +360,27 @@ def legend_text(view: CompareView, rows: Sequence[CompareRow]) -> str:
     marks = "".join(_marks(item) for item in items)
     band = format_value(view.threshold, "percent")
     level = format_value(view.confidence, "percent") or "95 %"
-    words = [
-        f"cell: median, ratio to {view.baseline}, [its {level} interval] or why none, verdict"
-        + (
-            f" (same: the interval lies within ±{band}; slower, more…: wholly outside it)"
-            if band
-            else ""
-        )
-    ]
+    cell = f"cell: median, ratio to {view.baseline}, [its {level} interval] or why none, verdict"
+    if band:
+        cell += f" (same: the interval lies within ±{band}; slower, more…: wholly outside it)"
+    words = [cell]
     if any(sparkline(item.get("strip")) for item in items):
         words.append("strip: the samples over a range the hosts share")
-    if NOISY_MARK in marks:
-        words.append(f"{NOISY_MARK} noisy")
-    if BIMODAL_MARK in marks:
-        words.append(f"{BIMODAL_MARK} bimodal (two clusters)")
-    if HOST_MARK in marks:
-        words.append(
-            f"{HOST_MARK} the host's own speed moved as far (its reference task, timed beside "
-            "the figure, changed as much): the runs cannot tell which moved"
-        )
-    if THROTTLED_MARK in marks:
-        words.append(f"{THROTTLED_MARK} throttled: a CPU quota (cgroup) stopped its tasks")
-    if INTERFERENCE_MARK in marks:
-        other = format_value(OTHER_CPU_LIMIT, "percent")
-        steal = format_value(STEAL_LIMIT, "percent")
-        words.append(
-            f"{INTERFERENCE_MARK} other tasks took over {other} of its CPUs' time, "
-            f"or the hypervisor stole over {steal}"
-        )
+    other, steal = format_value(OTHER_CPU_LIMIT, "percent"), format_value(STEAL_LIMIT, "percent")
+    meanings = (
+        (NOISY_MARK, "noisy"),
+        (BIMODAL_MARK, "bimodal (two clusters)"),
+        (
+            HOST_MARK,
+            "the host's own speed moved as far (its reference task, timed beside the figure, "
+            "changed as much): the runs cannot tell which moved",
+        ),
+        (THROTTLED_MARK, "throttled: a CPU quota (cgroup) stopped its tasks"),
+        (
+            INTERFERENCE_MARK,
+            f"other tasks took over {other} of its CPUs' time, or the hypervisor stole over "
+            f"{steal}",
+        ),
+    )
+    words += [f"{mark} {meaning}" for mark, meaning in meanings if mark in marks]
     return "; ".join(words)

@@ -6,23 +6,24 @@ For step summaries and issues; cells come from compare.compare_cell_parts, escap
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from ostoolkit.render.charts import chart_number, chart_text
 from ostoolkit.render.compare import (
     CompareView,
+    Item,
     compare_cell_parts,
     compare_view,
     compared_line,
-    finite,
     legend_text,
     regression_line,
     regressions_title,
     summary_line,
     text_field,
 )
+from ostoolkit.render.tables import finish
 from ostoolkit.report import Report
+from ostoolkit.stats import finite
 
 
 def _md(text: str) -> str:
@@ -40,9 +41,7 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
 
 
 def compare_cell_markdown(
-    item: Mapping[str, Any] | None,
-    is_baseline: bool = False,
-    base: Mapping[str, Any] | None = None,
+    item: Item | None, is_baseline: bool = False, base: Item | None = None
 ) -> str:
     """One host's figure for a markdown table: a verdict other than same in bold, its reason."""
     parts = compare_cell_parts(item, is_baseline, base)
@@ -52,23 +51,13 @@ def compare_cell_markdown(
     if parts["reason"]:
         verdict += f" ({_md(parts['reason'])})"
     interval = "" if parts["interval"] == parts["reason"] else parts["interval"]
-    words = [
-        _md(parts["value"]),
-        _md(parts["ratio"]),
-        _md(interval),
-        verdict,
-        parts["strip"],
-        _md(parts["marks"]),
-    ]
-    return " ".join(word for word in words if word)
+    words = [_md(parts["value"]), _md(parts["ratio"]), _md(interval), verdict, parts["strip"]]
+    return " ".join(word for word in [*words, _md(parts["marks"])] if word)
 
 
 def mermaid_chart(view: CompareView, host: str) -> list[str]:
-    """A mermaid xychart of one host's headline figures relative to the baseline (= 1).
-
-    One bar per headline figure with a ratio and a line at 1; [] without one. One chart per
-    host: xychart-beta draws no legend that could tell several hosts' bars apart.
-    """
+    """A mermaid xychart of one host's headline figures with a ratio to the baseline, a line
+    at 1; [] without one. One per host: xychart-beta draws no legend to tell hosts apart."""
     points = []
     for row in view.rows:
         ratio = finite(row.cells.get(host, {}).get("ratio")) if row.headline else None
@@ -133,7 +122,4 @@ def render_compare_markdown(report: Report) -> str:
         parts += ["", f"#### {_md(title)}", "", *_md_table(headers, table)]
     legend = legend_text(view, shown)
     parts += ["", f"_{_md(legend)}_"] if legend else []
-    parts += [""]
-    parts += [f"- {finding}" for finding in report.findings]
-    parts += [f"- ⚠️ {warning}" for warning in report.warnings]
-    return "\n".join(parts).rstrip() + "\n"
+    return finish([*parts, ""], report, markdown=True)

@@ -6,6 +6,7 @@ detail level that fits; then the legend, a summary line per host and the regress
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from ostoolkit.render.compare import (
     summary_line,
     text_field,
 )
+from ostoolkit.render.tables import finish
 from ostoolkit.report import Report
 
 # The layout: a cell's parts right-aligned or not, the detail levels tried in turn while the
@@ -46,6 +48,12 @@ ROW_INDENT = "  "  # figures sit under their section's title
 def _pad(text: str, width: int, right: bool = False) -> str:
     """Text padded to width, on the left for a right-aligned part."""
     return text.rjust(width) if right else text.ljust(width)
+
+
+def _side_by_side(columns: Sequence[Sequence[str]], widths: Sequence[int]) -> list[str]:
+    """Columns of lines side by side, top-aligned, each padded to its width, two spaces apart."""
+    rows = itertools.zip_longest(*columns, fillvalue="")
+    return ["  ".join(map(str.ljust, row, widths)).rstrip() for row in rows]
 
 
 @dataclass(frozen=True)
@@ -113,15 +121,10 @@ def _compare_grid(view: CompareView) -> list[str]:
     if not rows:
         return ["no figure changed: every one is the same within the band"]
     label_width, columns = _layout(view, rows)
-    depth = max((len(c.header) for c in columns), default=1)
-    lines = []
-    for line in range(depth):
-        words = [_pad("figure" if line == depth - 1 else "", label_width)]
-        for column in columns:
-            header = [""] * (depth - len(column.header)) + column.header
-            words.append(_pad(header[line], column.width))
-        lines.append("  ".join(words).rstrip())
-    lines.append("  ".join("-" * w for w in [label_width, *(c.width for c in columns)]))
+    widths = [label_width, *(c.width for c in columns)]
+    headers = [["figure"], *(c.header for c in columns)]  # bottom-aligned: filled upside down
+    lines = _side_by_side([header[::-1] for header in headers], widths)[::-1]
+    lines.append("  ".join("-" * w for w in widths))
     section = None
     for index, row in enumerate(rows):
         if row.section != section:
@@ -135,9 +138,7 @@ def _compare_grid(view: CompareView) -> list[str]:
             subsequent_indent=ROW_INDENT * 2,
             break_on_hyphens=False,
         ) or [ROW_INDENT]
-        cells = [_pad(column.cells[index], column.width) for column in columns]
-        lines.append("  ".join([_pad(label[0], label_width), *cells]).rstrip())
-        lines += label[1:]
+        lines += _side_by_side([label, *([column.cells[index]] for column in columns)], widths)
     return lines
 
 
@@ -145,29 +146,20 @@ def _differences_grid(view: CompareView) -> list[str]:
     """The host fields that differ: one row per field, one column per host, wrapped to fit."""
     if not view.host_differences:
         return []
-    field_width = max(len("host field"), *(len(field) for field, _ in view.host_differences))
-    field_width = min(field_width, 30)
+    field_width = min(max(len("host field"), *(len(f) for f, _ in view.host_differences)), 30)
     count = max(len(view.hosts), 1)
     room = (TABLE_WIDTH - field_width - 2 * count) // count
     widths = [
-        min(room, max(len(host), *(len(values[i]) for _, values in view.host_differences)))
+        max(1, min(room, max(len(host), *(len(v[i]) for _, v in view.host_differences))))
         for i, host in enumerate(view.hosts)
     ]
-    widths = [max(w, 1) for w in widths]
 
     def row(cells: Sequence[str]) -> list[str]:
         wrapped = [_wrap(cells[0], field_width, 3)] + [
             textwrap.wrap(text, width) or [""]
             for text, width in zip(cells[1:], widths, strict=True)
         ]
-        out = []
-        for line in range(max(len(w) for w in wrapped)):
-            words = [
-                _pad(w[line] if line < len(w) else "", width)
-                for w, width in zip(wrapped, [field_width, *widths], strict=True)
-            ]
-            out.append("  ".join(words).rstrip())
-        return out
+        return _side_by_side(wrapped, [field_width, *widths])
 
     lines = row(["host field", *view.hosts])
     lines.append("  ".join("-" * w for w in [field_width, *widths]))
@@ -201,7 +193,4 @@ def render_compare_table(report: Report) -> str:
                 initial_indent="  ✗ ",
                 subsequent_indent="    ",
             )
-    parts += [""]
-    parts += [f"* {finding}" for finding in report.findings]
-    parts += [f"warning: {warning}" for warning in report.warnings]
-    return "\n".join(parts).rstrip() + "\n"
+    return finish([*parts, ""], report, markdown=False)

@@ -29,13 +29,10 @@ def host_line(host: dict[str, Any]) -> str:
     """One line that identifies the host, for the head of a table."""
     virt = host.get("virtualization", {})
     if isinstance(virt, dict):
-        kinds = [
-            "VM" if virt.get("hypervisor") is True else "",
-            f"container: {virt['container']}"
-            if virt.get("container") not in (None, "none")
-            else "",
-        ]
-        virt_text = ", ".join(k for k in kinds if k) or "bare metal?"
+        container = virt.get("container")
+        kinds = ["VM"] if virt.get("hypervisor") is True else []
+        kinds += [] if container in (None, "none") else [f"container: {container}"]
+        virt_text = ", ".join(kinds) or "bare metal?"
     else:
         virt_text = str(virt)
     allowed = host.get("cpus_allowed", "unknown")
@@ -55,7 +52,7 @@ def host_line(host: dict[str, Any]) -> str:
 
 
 def _table(
-    rows: list[list[str]], headers: list[str], tablefmt: str, numparse: bool = False
+    headers: list[str], rows: list[list[str]], tablefmt: str, numparse: bool = False
 ) -> list[str]:
     """A table and the blank line after it; nothing at all for a table without rows."""
     if not rows:
@@ -73,23 +70,15 @@ def _results_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]
     if with_claims:
         headers += ["article", "verdict"]
     rows = []
-    for r in results:
+    for r in results:  # n: the samples, in how many runs; "exact": fixed by construction
+        count = f"{r.n} in {r.run_count} runs" if r.run_count > 1 else str(r.n)
         row = [r.label, *(format_figure(v, r.unit, r.resolution) for v in (r.median, r.p10, r.p90))]
-        row += [_count(r), r.status]
+        row += ["exact" if r.exact else count, r.status]
         row += [format_value(r.extra.get(key), unit) for key, _, unit in extras]
         if with_claims:
             row += [r.claim or "", r.verdict or ""]
         rows.append(row)
     return headers, rows
-
-
-def _count(result: Result) -> str:
-    """The n column: the samples, in how many runs when more than one; "exact" for a figure
-    fixed by construction."""
-    if result.exact:
-        return "exact"
-    runs = result.run_count
-    return f"{result.n} in {runs} runs" if runs > 1 else str(result.n)
 
 
 def _host_rows(host: dict[str, Any]) -> list[list[str]]:
@@ -160,39 +149,24 @@ def _timeline_rows(timeline: list[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
-def _summary(table: SummaryTable) -> tuple[list[str], list[list[str]]]:
-    """A command's own summary table (data.table): columns with units, rows of values."""
-    columns = table["columns"]
-    headers = [name for name, _ in columns]
-    resolutions = table.get("resolutions", {})
-    rows = [
-        [
-            str(row[name])
-            if unit == "text"
-            else format_figure(row[name], unit, resolutions.get(name))
-            for name, unit in columns
-        ]
-        for row in table["rows"]
-    ]
-    return headers, rows
-
-
-def _replaces_results(report: Report) -> bool:
-    """Whether the command's own table(s) already show every result (the JSON has them all);
-    a table without rows, which is not drawn, replaces nothing."""
-    tables = [report.data.get("table", {}), *report.data.get("tables", [])]
-    return any(table.get("replaces_results") and table.get("rows") for table in tables)
-
-
-def _own_tables(report: Report, tablefmt: str) -> list[str]:
-    """The command's own tables (data.table, then each of data.tables under its title); one
+def _own_tables(tables: list[SummaryTable], tablefmt: str) -> list[str]:
+    """The command's own tables (columns with units, rows of values), each under its title; one
     without rows is left out whole, title and note too."""
     parts = []
-    tables = [report.data["table"]] if "table" in report.data else []
-    for table in [*tables, *report.data.get("tables", [])]:
-        headers, rows = _summary(table)
-        if not rows:
+    for table in tables:
+        if not table["rows"]:
             continue
+        columns, resolutions = table["columns"], table.get("resolutions", {})
+        headers = [name for name, _ in columns]
+        rows = [
+            [
+                str(row[name])
+                if unit == "text"
+                else format_figure(row[name], unit, resolutions.get(name))
+                for name, unit in columns
+            ]
+            for row in table["rows"]
+        ]
         if table.get("title"):
             parts += [f"**{table['title']}**" if tablefmt == "github" else table["title"]]
         parts += [tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)]
@@ -202,59 +176,39 @@ def _own_tables(report: Report, tablefmt: str) -> list[str]:
     return parts
 
 
-def _charts(report: Report, markdown: bool) -> list[str]:
-    """data.charts: mermaid xycharts in markdown, bar plots in the terminal."""
-    parts: list[str] = []
+def finish(parts: list[str], report: Report, markdown: bool) -> str:
+    """The parts, then the report's findings and warnings, as one text ending in a newline."""
+    bullet, warning = ("- ", "- ⚠️ ") if markdown else ("* ", "warning: ")
+    parts += [bullet + finding for finding in report.findings]
+    parts += [warning + text for text in report.warnings]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def render_report(report: Report, full_host: bool = False, markdown: bool = False) -> str:
+    """A command's report as a plain-text table for terminals and CI logs, or as GitHub
+    markdown for step summaries and issues."""
+    tablefmt = "github" if markdown else "simple"
+    host = host_line(report.host)
+    if markdown:
+        parts = [f"### ostoolkit {report.command}", "", f"_{host}_", ""]
+    else:
+        parts = [f"ostoolkit {report.command}", host, ""]
+    if full_host:
+        parts += _table(["field", "value"], _host_rows(report.host), tablefmt, numparse=True)
+    if "tree" in report.data:
+        tree = draw_tree(report.data["tree"])
+        parts += ["```text", tree, "```", ""] if markdown else [tree, ""]
+    if "timeline" in report.data:
+        parts += _table(TIMELINE_HEADERS, _timeline_rows(report.data["timeline"]), tablefmt)
+    if report.data.get("host_differences"):  # one row per field, one column per host
+        rows = [[row["field"], *row["values"]] for row in report.data["host_differences"]]
+        parts += _table(["host field", *report.data["hosts"]], rows, tablefmt)
+    own = [report.data["table"]] if "table" in report.data else []
+    own += report.data.get("tables", [])
+    parts += _own_tables(own, tablefmt)  # the command's own summary; all is in the JSON
     for chart in report.data.get("charts", []):
         parts += [*(mermaid_xychart(chart) if markdown else text_plot(chart)), ""]
-    return parts
-
-
-def _host_differences(report: Report) -> tuple[list[str], list[list[str]]]:
-    """The compared hosts' differing fields: one row per field, one column per host."""
-    headers = ["host field", *report.data["hosts"]]
-    return headers, [[row["field"], *row["values"]] for row in report.data["host_differences"]]
-
-
-def render_table(report: Report, full_host: bool = False) -> str:
-    """Plain-text table for terminals and CI logs."""
-    parts = [f"ostoolkit {report.command}", host_line(report.host), ""]
-    if full_host:
-        parts += _table(_host_rows(report.host), ["field", "value"], "simple", numparse=True)
-    if "tree" in report.data:
-        parts += [draw_tree(report.data["tree"]), ""]
-    if "timeline" in report.data:
-        parts += _table(_timeline_rows(report.data["timeline"]), TIMELINE_HEADERS, "simple")
-    if report.data.get("host_differences"):
-        headers, rows = _host_differences(report)
-        parts += _table(rows, headers, "simple")
-    parts += _own_tables(report, "simple")  # the command's own summary; all is in the JSON
-    parts += _charts(report, markdown=False)
-    if not _replaces_results(report):
-        headers, rows = _results_table(report.results)
-        parts += _table(rows, headers, "simple")
-    parts += [f"* {finding}" for finding in report.findings]
-    parts += [f"warning: {warning}" for warning in report.warnings]
-    return "\n".join(parts).rstrip() + "\n"
-
-
-def render_markdown(report: Report, full_host: bool = False) -> str:
-    """GitHub-flavoured markdown, for step summaries and issues."""
-    parts = [f"### ostoolkit {report.command}", "", f"_{host_line(report.host)}_", ""]
-    if full_host:
-        parts += _table(_host_rows(report.host), ["field", "value"], "github", numparse=True)
-    if "tree" in report.data:
-        parts += ["```text", draw_tree(report.data["tree"]), "```", ""]
-    if "timeline" in report.data:
-        parts += _table(_timeline_rows(report.data["timeline"]), TIMELINE_HEADERS, "github")
-    if report.data.get("host_differences"):
-        headers, rows = _host_differences(report)
-        parts += _table(rows, headers, "github")
-    parts += _own_tables(report, "github")
-    parts += _charts(report, markdown=True)
-    if not _replaces_results(report):
-        headers, rows = _results_table(report.results)
-        parts += _table(rows, headers, "github")
-    parts += [f"- {finding}" for finding in report.findings]
-    parts += [f"- ⚠️ {warning}" for warning in report.warnings]
-    return "\n".join(parts).rstrip() + "\n"
+    # An own table that is drawn (it has rows) may show every result already.
+    if not any(table.get("replaces_results") and table.get("rows") for table in own):
+        parts += _table(*_results_table(report.results), tablefmt)
+    return finish(parts, report, markdown)

@@ -1,7 +1,6 @@
 """The hierarchical bootstrap of a figure's median: runs first, then samples within each run.
 
-One run's samples share its state of the host, so they are not independent draws: a resample
-draws runs with replacement, then each picked run's samples (why, and the evidence:
+One run's samples share its state of the host, so they are not independent draws (evidence:
 docs/comparing.md). Draws are bounded, and seeded by a text so that the same samples always
 give the same draws. numpy is imported inside the functions that use it.
 """
@@ -19,32 +18,19 @@ if TYPE_CHECKING:  # numpy is imported where it is used (see above)
     from numpy.typing import NDArray
 
 # Bootstrap resamples per figure and host: 1,000 is enough for a 95 % percentile interval
-# (Efron & Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 19), and a hierarchical
-# resample costs as many draws as the figure has samples: 50 default reports hold 350
-# million of them at 2,000 (benchmarks/compare_speed.py).
+# (Efron & Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 19).
 RESAMPLES = 1000
 CONFIDENCE = 0.95
-# A run of more samples than this is resampled through this many of its quantiles: the cost
-# of a resample grows with its samples (connection set-up has one per client, thousands at
-# --full), and drawing fewer values than the run has can only widen the interval, never
-# narrow it.
+# A resample's draws are bounded whatever the figure holds, which can only widen the interval
+# (docs/comparing.md, "The rule": cost): a run of more samples is drawn through this many of
+# its quantiles, and a figure of more runs as this many blocks of adjacent runs.
 MAX_DRAWS_PER_RUN = 32
-# A figure of more runs than this is resampled as this many blocks of adjacent runs (each
-# block then a run, thinned as above), so that a resample draws at most MAX_RUNS_DRAWN *
-# MAX_DRAWS_PER_RUN values whatever the figure holds: a report of one-sample runs would
-# otherwise cost RESAMPLES draws per sample. Resampling blocks keeps the variation between
-# them, and the samples drawn within a block add that between its runs: wider, not narrower.
-# One report holds at most 100 runs of a figure (report --runs 20, five blocks of samples
-# each in measure-switch), so only reports pooled by label come near it.
 MAX_RUNS_DRAWN = 128
 
 
 class SampleSet:
-    """One host's samples of one figure, in runs, with the numbers a comparison needs.
-
-    ``runs``: the run sizes, in the order of ``samples`` (sizes that do not add up make one run);
-    ``key`` seeds the bootstrap, which resamples ``blocks``: the runs, or MAX_RUNS_DRAWN blocks.
-    """
+    """One host's samples of one figure in runs (sizes that do not add up make one run), with
+    the numbers a comparison needs; ``key`` seeds the bootstrap of ``blocks`` (runs, or blocks)."""
 
     def __init__(self, samples: Sequence[float], key: str, runs: Sequence[int] = ()) -> None:
         import numpy as np
@@ -95,11 +81,8 @@ def _blocks(values: NDArray[np.float64], sizes: Sequence[int]) -> list[NDArray[n
 def hierarchical_medians(
     runs: Sequence[NDArray[np.float64]], seed: int, resamples: int = RESAMPLES
 ) -> NDArray[np.float64]:
-    """Medians of ``resamples`` two-stage resamples of the runs (see the module docstring).
-
-    The draws are ranks counted per resample, and the median is read off the running counts:
-    no resample is sorted (docs/comparing.md, "The rule", cost).
-    """
+    """Medians of ``resamples`` two-stage resamples of the runs: ranks counted per resample,
+    the median read off the running counts, so no resample is sorted (docs/comparing.md)."""
     import numpy as np
 
     kept = [_thinned(np.sort(run)) for run in runs]
@@ -147,11 +130,9 @@ def _thinned(ordered: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def ratio_draws(base: SampleSet, other: SampleSet) -> NDArray[np.float64] | None:
-    """RESAMPLES bootstrap draws of other's median / base's median, paired in random order.
-
-    None when a resampled baseline median is 0 or below, or one of other's below 0 (the ratio
-    is then unbounded or meaningless), or when a ratio overflows.
-    """
+    """RESAMPLES bootstrap draws of other's median / base's median, paired in random order;
+    None when the ratio is unbounded or meaningless (a resampled baseline median at 0 or below,
+    one of other's below 0) or overflows."""
     import numpy as np
 
     denominators = base.bootstrap_medians()
@@ -164,14 +145,12 @@ def ratio_draws(base: SampleSet, other: SampleSet) -> NDArray[np.float64] | None
     return ratios
 
 
-def percentile_interval(
-    draws: NDArray[np.float64], confidence: float = CONFIDENCE
-) -> tuple[float, float]:
-    """The percentile interval of bootstrap draws: their (1 - confidence) / 2 tails cut off."""
+def percentile_interval(draws: NDArray[np.float64]) -> tuple[float, float]:
+    """The percentile interval of bootstrap draws: their (1 - CONFIDENCE) / 2 tails cut off."""
     import numpy as np
 
     count = len(draws)
-    tail = (1 - confidence) / 2
+    tail = (1 - CONFIDENCE) / 2
     low_rank = max(math.ceil(count * tail) - 1, 0)
     high_rank = min(math.ceil(count * (1 - tail)) - 1, count - 1)
     ranked = np.partition(draws, (low_rank, high_rank))
@@ -179,11 +158,8 @@ def percentile_interval(
 
 
 def bootstrap_p_value(draws: NDArray[np.float64]) -> float:
-    """The two-sided bootstrap p-value of "the ratio is 1": twice the smaller tail beyond 1.
-
-    Computed on the same hierarchical draws as the interval, so it respects the runs as the
-    interval does; it is never below one draw's share (1 / RESAMPLES).
-    """
+    """The two-sided bootstrap p-value of "the ratio is 1": twice the smaller tail beyond 1, of
+    the same hierarchical draws as the interval; never below one draw's share."""
     below = float((draws <= 1).mean())
     above = float((draws >= 1).mean())
     return max(min(1.0, 2 * min(below, above)), 1 / len(draws))

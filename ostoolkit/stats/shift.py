@@ -69,11 +69,9 @@ class Figure:
 
 @dataclass(frozen=True)
 class ShiftVerdict:
-    """How one figure moved from the baseline's samples to another host's.
-
-    ``direction``: ``up``, ``down``, ``same`` or ``unclear``; ``ratio``: other / baseline of the
-    medians, with its bootstrap interval and p-value (None without an interval).
-    """
+    """How one figure moved from the baseline's samples to another host's: ``up``, ``down``,
+    ``same`` or ``unclear``, and why; the ratio of the medians (other / baseline), with its
+    bootstrap interval and p-value (None without an interval)."""
 
     direction: str
     reason: str
@@ -85,11 +83,9 @@ class ShiftVerdict:
 
 @dataclass(frozen=True)
 class HostMove:
-    """How far the host's speed reference moved between two runs, as a figure would show it.
-
-    ``ratio`` of the medians (inverted for a rate); ``low``/``high`` its bootstrap interval (both
-    ``ratio`` with too few samples); ``draws`` its bootstrap draws, else None.
-    """
+    """How far the host's speed reference moved between two runs, as a figure would show it:
+    the ratio of the medians (inverted for a rate), its bootstrap interval (both ``ratio`` with
+    too few samples) and its draws (else None)."""
 
     ratio: float
     low: float
@@ -100,11 +96,9 @@ class HostMove:
 def host_move(
     base: SampleSet, other: SampleSet, exponent: int = 1, interval: bool = True
 ) -> HostMove | None:
-    """The host's move from the baseline's reference samples to another run's, or None.
-
-    ``exponent``: 1 for a time, -1 for a rate. An interval only when asked and both sides have
-    MIN_SAMPLES samples; None when a sample is not positive.
-    """
+    """The host's move from the baseline's reference samples to another run's (``exponent``: 1
+    for a time, -1 for a rate); an interval only when asked and both sides have MIN_SAMPLES
+    samples; None when a sample is not positive."""
     if base.ordered[0] <= 0 or other.ordered[0] <= 0:
         return None
     ratio = (other.median / base.median) ** exponent
@@ -177,11 +171,8 @@ def _direction(low: float, high: float, band: float) -> tuple[str, str]:
 def _beyond_host(
     shift: ShiftVerdict, draws: NDArray[np.float64], host: HostMove | None
 ) -> tuple[float, float] | None:
-    """How much further than the host the figure moved: an interval of figure / host, or None.
-
-    From both sets of bootstrap draws paired one to one when the host's has them; else the
-    figure's interval over the host's interval's far ends.
-    """
+    """How much further than the host the figure moved: an interval of figure / host, from both
+    sets of draws paired one to one, else over the host's interval's far ends; or None."""
     if host is None or shift.ci_low is None or shift.ci_high is None:
         return None
     if host.draws is not None and len(draws) == len(host.draws):
@@ -204,11 +195,8 @@ def _host_moved(
 
 
 def strip_range(sets: Sequence[SampleSet]) -> tuple[float, float] | None:
-    """The range that every host's strip of one figure shares: lowest to highest, fenced.
-
-    Its ends stop at Tukey's fences of the pooled samples (STRIP_FENCE interquartile ranges
-    beyond the quartiles). None when every sample is equal: there is no shape to draw.
-    """
+    """The range every host's strip of one figure shares: lowest to highest sample, stopped at
+    Tukey's fences of the pooled samples; None when every sample is equal (no shape to draw)."""
     import numpy as np
 
     pooled = np.sort(np.concatenate([s.ordered for s in sets]))
@@ -219,11 +207,8 @@ def strip_range(sets: Sequence[SampleSet]) -> tuple[float, float] | None:
 
 
 def strip_counts(sets: Sequence[SampleSet], low: float, high: float) -> list[list[int]]:
-    """For each set, how many of its samples fall in each of STRIP_BINS bins over [low, high].
-
-    The bins are equal; a bin holds its lower edge, not its upper one (the last holds both);
-    samples beyond the range, past a fence, count in the end bin on their side.
-    """
+    """For each set, how many of its samples fall in each of STRIP_BINS equal bins over [low,
+    high]: a bin holds its lower edge (the last both), samples past a fence the end bin's."""
     import numpy as np
 
     if not sets:

@@ -6,9 +6,11 @@ slope); nothing here imports numpy.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # A figure whose p10-p90 range is wider than this fraction of its median is called noisy:
 # on a quiet host, repeated pipe round trips agree within a few percent.
@@ -51,6 +53,13 @@ def summarize(samples: Sequence[float]) -> Summary:
     return Summary(statistics.median(samples), deciles[0], deciles[8], len(samples))
 
 
+def finite(value: Any) -> float | None:
+    """A finite number as float, or None (for null, a bool, text, NaN...): a JSON value read."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
 def percentile(values: Sequence[float], q: int) -> float:
     """The q-th percentile (1..99) by linear interpolation, as summarize() interpolates."""
     if len(values) == 1:
@@ -78,13 +87,8 @@ def is_bimodal(samples: Sequence[float]) -> bool:
     if median == 0:
         return False
     min_side = max(1, int(len(ordered) * BIMODAL_MIN_SHARE))
-    gaps = [
-        (ordered[i + 1] - ordered[i], i + 1) for i in range(min_side - 1, len(ordered) - min_side)
-    ]
-    if not gaps:
-        return False
-    widest, _ = max(gaps)
-    return widest > BIMODAL_GAP * abs(median)
+    gaps = [ordered[i + 1] - ordered[i] for i in range(min_side - 1, len(ordered) - min_side)]
+    return max(gaps, default=0.0) > BIMODAL_GAP * abs(median)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,7 @@ from harness.paths import ENTRY
 
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure import forktree
-from ostoolkit.measure.forktree import TreeConfig, build_tree, read_subtree
-
-
-def flatten(tree):
-    return [tree, *(n for kid in tree["children"] for n in flatten(kid))]
+from ostoolkit.measure.forktree import TreeConfig, build_tree, flatten, read_subtree
 
 
 def test_build_tree_with_exec_is_real_and_fully_reaped():

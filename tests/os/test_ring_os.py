@@ -20,10 +20,10 @@ def test_a_ring_counts_about_one_switch_per_hop(model):
     cell = run_cell(model, 6, 16, cpu, samples=3)
     assert len(cell.gross_us) == 3
     assert all(g > 0 for g in cell.gross_us)
-    assert cell.laps >= 5
+    assert cell.gathered.rounds >= 5
     # Every hop blocks the task that passed the token: at least one switch each, and the
     # wake-ups add some involuntary ones, never many.
-    assert all(0.9 <= per_hop <= 2.0 for per_hop in cell.switches_per_hop), cell
+    assert all(0.9 <= per_hop <= 2.0 for per_hop in cell.gathered.switches_per_hop), cell
     assert os.sched_getaffinity(0) == before  # the main thread's CPUs restored after pinning
 
 

@@ -22,12 +22,7 @@ from harness.signalled import (
 
 from ostoolkit.errors import LimitExceeded
 from ostoolkit.measure import mpstart, spawn
-from ostoolkit.measure.spawn import (
-    MAX_PARENT_RSS_MB,
-    SpawnConfig,
-    measure_spawn,
-    planned_ids,
-)
+from ostoolkit.measure.spawn import MAX_PARENT_RSS_MB, SpawnConfig, measure_spawn
 from ostoolkit.mpspawn import mp_helper_pids, spawn_launcher_warning
 
 CONFIG = SpawnConfig(repeat=3, mp_repeat=1, parent_rss_mb=(16,))
@@ -54,7 +49,9 @@ def run():
 
 
 def test_every_configured_id_is_reported(run):
-    assert [r.id for r in run.m.results] == list(planned_ids(CONFIG))
+    methods = [f"spawn.{m}" for m in CONFIG.methods]
+    assert [r.id for r in run.m.results] == [*methods, "spawn.fork_rss_16mb"]
+    assert len(methods) == 8
     assert not [w for w in run.m.warnings if "skipped" in w]
 
 

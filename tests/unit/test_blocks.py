@@ -3,6 +3,7 @@
 The timed work is fake: each callable records its call and returns a fixed time per round.
 """
 
+import contextlib
 import itertools
 
 from ostoolkit.measure.blocks import (
@@ -10,9 +11,11 @@ from ostoolkit.measure.blocks import (
     MIN_ROUNDS,
     Calibration,
     Gathered,
+    Sampling,
     Timing,
     block_sizes,
     take_block,
+    take_rounds,
 )
 
 
@@ -89,3 +92,31 @@ def test_a_ring_counts_its_hops_per_lap_and_where_records_the_cpus():
     assert gathered.hops == 2 * 10 * 8
     assert gathered.switches_per_hop == [110 / 80] * 2
     assert gathered.cpus_seen == {(0, 1), (1, 1)}
+
+
+def test_figures_take_their_blocks_in_rounds_each_block_in_a_fresh_context():
+    events: list[str] = []
+
+    def fresh(name: str):
+        @contextlib.contextmanager
+        def start():
+            events.append(f"{name} starts")
+            yield fake_timing([])
+            events.append(f"{name} ends")
+
+        return start
+
+    steps: list[int] = []
+    figures = {"a": fresh("a"), "b": fresh("b")}
+    gathered = take_rounds(figures, Sampling(repeat=5, blocks=2, iterations=3), steps.append)
+    assert events == ["a starts", "a ends", "b starts", "b ends"] * 2
+    assert [g.block_sizes for g in gathered.values()] == [[3, 2], [3, 2]]
+    assert [g.rounds for g in gathered.values()] == [3, 3]
+    assert sum(steps) == 2 * (1 + 5)
+
+
+def test_sampling_presets_and_their_calibration():
+    full, quick = Sampling.full(), Sampling.quick()
+    assert full == Sampling()
+    assert (quick.repeat, quick.target_sample_s) == (15, 0.02)
+    assert Sampling(iterations=7).calibration == Calibration(0.05, fixed=7)

@@ -16,7 +16,6 @@ from ostoolkit.connections.builtin.measure import (
     MIN_RUN_QUERIES,
     ConnectionsConfig,
     RunFigures,
-    ServerState,
     check_config,
     connection_findings,
     figures_to_results,
@@ -36,6 +35,7 @@ from ostoolkit.connections.clients import (
     query_windows,
     split_windows,
 )
+from ostoolkit.connections.group import ServerState
 from ostoolkit.errors import InvalidRequest, LimitExceeded
 from ostoolkit.render import render
 from ostoolkit.report import Measurement, build_report
@@ -177,10 +177,10 @@ def run(model, clients, procs, threads, pss_idle, pss_loaded):
     """A run whose PSS grows evenly over the connect steps, with 4 queries per connection
     completing evenly over a steady state of 8 ms."""
     idle = ServerState(
-        procs - clients if model == "process" else procs, threads, 0, pss_idle, 10, 0
+        procs - clients if model == "process" else procs, threads, pss=pss_idle, fds=10
     )
-    loaded = ServerState(procs, threads, 0, pss_loaded, 10 + clients, 100)
-    after = ServerState(procs, threads, 0, 0, 10 + clients, 100 + clients * 4)
+    loaded = ServerState(procs, threads, pss=pss_loaded, fds=10 + clients, switches=100)
+    after = ServerState(procs, threads, fds=10 + clients, switches=100 + clients * 4)
     queries = clients * 4
     ends = [1_000_000 + i * 8_000_000 // queries for i in range(queries)]
     load = LoadResult(

@@ -9,10 +9,10 @@ from ostoolkit import cli as cli_module
 from ostoolkit.errors import TreeTooLarge
 from ostoolkit.measure.forktree import (
     TreeConfig,
-    _expected_lines,
     check_tree,
-    count_nodes,
+    flatten,
     nest,
+    report_lines,
     tree_size,
     unread_uss_warnings,
 )
@@ -32,8 +32,9 @@ def test_tree_size():
 
 def test_expected_report_lines():
     # 14 ready lines, 12 forks below the first level, 8 execs
-    assert _expected_lines(TreeConfig(3, 2, exec_leaves=True)) == 14 + 12 + 8
-    assert _expected_lines(TreeConfig(1, 3)) == 3
+    assert report_lines(TreeConfig(3, 2, exec_leaves=True)) == 14 + 12 + 8
+    assert report_lines(TreeConfig(3, 2)) == 14 + 12
+    assert report_lines(TreeConfig(1, 3)) == 3
 
 
 def test_check_tree_refuses_over_max_procs_before_forking():
@@ -47,7 +48,7 @@ def test_nest_orders_children_and_counts():
     tree = nest(nodes, 10)
     assert [kid["pid"] for kid in tree["children"]] == [11, 12]
     assert tree["children"][0]["children"][0]["pid"] == 13
-    assert count_nodes(tree) == 4
+    assert [n["pid"] for n in flatten(tree)] == [10, 11, 13, 12]
 
 
 def test_draw_tree_exact():

@@ -94,7 +94,6 @@ def test_pid_stat_fields_after_a_name_with_spaces_and_parens():
     assert (task.pid, task.ppid, task.start_ticks) == (42, 7, 5000)
     assert task.cpu_s == pytest.approx(2.0)
     assert task.children_s == pytest.approx(4.0)
-    assert task.total_s == pytest.approx(6.0)
     with pytest.raises(ProcUnreadable):
         parse_pid_stat("42 (python) S 7")
 

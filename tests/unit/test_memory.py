@@ -17,9 +17,9 @@ from ostoolkit.errors import InvalidRequest, LimitExceeded
 from ostoolkit.measure.memory import (
     GroupTotal,
     MemoryConfig,
-    _model_results,
     check_config,
     memory_findings,
+    per_worker_results,
 )
 from ostoolkit.mpspawn import SPAWN_LAUNCHER, spawn_context
 
@@ -40,14 +40,14 @@ def total(workers, uss, pss, rss, pte=0):
     return GroupTotal(workers, uss, pss, rss, workers + 1, workers + 1, pte, 132)
 
 
-def test_model_results_marginals_and_kernel_extras():
+def testper_worker_results_marginals_and_kernel_extras():
     totals = [
         total(0, 1000, 2000, 9000, 40),
         total(1, 2000, 3000, 19000, 44),
         total(10, 11000, 12000, 109000, 80),
     ]
     again = total(10, 12000, 12000, 119000, 80)
-    uss, pss, rss = _model_results("process", totals, [totals[-1], again])
+    uss, pss, rss = per_worker_results("process", totals, [totals[-1], again])
     assert uss.id == "memory.process.uss_per_worker"
     # the marginals at the largest count only, one per group of that many
     assert uss.samples == (1000.0, 1100.0)
@@ -61,7 +61,7 @@ def test_model_results_marginals_and_kernel_extras():
 def test_findings_and_verdict():
     totals = [total(0, 0, 0, 0), total(1, 10**6, 2 * 10**6, 16 * 10**6)]
     thread_totals = [total(0, 0, 0, 0), total(1, 100_000, 100_000, 100_000)]
-    results = _model_results("process", totals, totals[-1:]) + _model_results(
+    results = per_worker_results("process", totals, totals[-1:]) + per_worker_results(
         "thread", thread_totals, thread_totals[-1:]
     )
     findings = memory_findings(results)

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from ostoolkit.connections.dsn.measure import ServerTotal
+from ostoolkit.connections.group import ServerState
 from ostoolkit.connections.real import run as realload
 from ostoolkit.connections.real.results import (
     cell_results,
@@ -77,9 +77,9 @@ def cell(server, clients):
         server=server,
         clients=clients,
         duration_s=2.0,
-        idle=ServerTotal(0, 30 * MIB, IDLE_PSS, 50 * MIB, 1, 8),
-        loaded=ServerTotal(
-            clients, 31 * MIB, IDLE_PSS + clients * per_conn, 90 * MIB, processes, 8 + clients
+        idle=ServerState(1, 8, uss=30 * MIB, pss=IDLE_PSS, rss=50 * MIB),
+        loaded=ServerState(
+            processes, 8 + clients, 31 * MIB, IDLE_PSS + clients * per_conn, 90 * MIB
         ),
         connect_us=[300.0 + i for i in range(clients)],
         latency_us=[latency for window in windows for latency in window],
@@ -361,8 +361,8 @@ def test_pss_slope_uses_every_count_of_a_server():
 
     run = RealRun(RealConfig(servers=("postgres",), clients=(10, 100)))
     for clients in (10, 100):  # 1 MiB per connection on a 50 MiB idle server, exactly
-        idle = ServerTotal(0, 0, 50 << 20, 0, 6, 6)
-        loaded = ServerTotal(clients, 0, (50 << 20) + clients * (1 << 20), 0, 6 + clients, 6)
+        idle = ServerState(6, 6, pss=50 << 20)
+        loaded = ServerState(6 + clients, 6, pss=(50 << 20) + clients * (1 << 20))
         run.cells.append(replace(cell("postgres", clients), idle=idle, loaded=loaded))
     assert pss_slope(run, "postgres") == pytest.approx(1 << 20)
     assert pss_slope(run, "mariadb") == 0.0  # no cells: no slope

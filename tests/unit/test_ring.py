@@ -6,20 +6,13 @@ import pytest
 
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.measure import ring
+from ostoolkit.measure.blocks import Gathered
 from ostoolkit.measure.ring import RingCell, RingConfig, cell_results, check_ring, ring_findings
 
 
 def cell(model: str, tasks: int, kb: int, net: float, per_hop: float = 1.0) -> RingCell:
-    return RingCell(
-        model,
-        tasks,
-        kb,
-        1,
-        laps=10,
-        gross_us=[net + 0.5] * 3,
-        baseline_us=[0.5] * 3,
-        switches_per_hop=[per_hop] * 3,
-    )
+    laps = [(net + 0.5) * tasks] * 3  # 0.5 µs a hop over the baseline's
+    return RingCell(model, tasks, kb, 1, Gathered(10, laps, [0.5] * 3, [], [per_hop] * 3))
 
 
 def test_the_two_task_ring_is_added_for_the_working_set_curve():
@@ -38,7 +31,7 @@ def test_the_two_task_ring_is_added_for_the_working_set_curve():
 def test_ids_of_rings_and_of_the_working_set_curve():
     config = RingConfig(tasks=(2, 32), sizes_kb=(0, 64), models=("thread",))
     cells = (cell("thread", 2, 0, 1.0), cell("thread", 2, 64, 2.0), cell("thread", 32, 64, 5.0))
-    ids = {r.id for c in cells for r in cell_results(c, config, None)}
+    ids = {r.id for c in cells for r in cell_results(c, config, None)[0]}
     # the two-task ring with a working set is the curve's point only: one id per figure
     assert ids == {
         "ring.thread.2",
@@ -47,18 +40,19 @@ def test_ids_of_rings_and_of_the_working_set_curve():
         "ring.thread.32.ws.64",
     }
     curve_only = RingConfig(tasks=(2,), sizes_kb=(0, 64), models=("thread",))
-    assert [r.id for r in cell_results(cell("thread", 2, 0, 1.0), curve_only, None)] == [
+    assert [r.id for r in cell_results(cell("thread", 2, 0, 1.0), curve_only, None)[0]] == [
         "switch.thread.ws.0"
     ]  # --sizes alone: the curve, not a ring of one size as well
     one_size = RingConfig(tasks=(2,), sizes_kb=(0,), models=("thread",))
-    assert [r.id for r in cell_results(cell("thread", 2, 0, 1.0), one_size, None)] == [
+    assert [r.id for r in cell_results(cell("thread", 2, 0, 1.0), one_size, None)[0]] == [
         "ring.thread.2"
     ]  # no curve from one size
 
 
 def test_net_is_gross_minus_the_baseline_and_counters_judge_the_method():
     config = RingConfig(tasks=(8,), models=("process",))
-    (result,) = cell_results(cell("process", 8, 0, 3.0, per_hop=2.5), config, None)
+    (result,), warnings = cell_results(cell("process", 8, 0, 3.0, per_hop=2.5), config, None)
+    assert warnings == []
     assert result.median == pytest.approx(3.0)
     assert result.unit == "us"
     assert result.extra["switches_per_hop"] == 2.5
@@ -119,11 +113,11 @@ def test_charts_mark_the_cache_that_holds_both_working_sets():
 def test_a_ring_whose_net_goes_negative_is_not_reported_and_says_why():
     config = RingConfig(tasks=(8,), sizes_kb=(0,), models=("process",))
     broken = cell("process", 8, 0, 2.5)
-    broken.gross_us[1] = 0.2  # shorter than its baseline: a negative cost
-    assert cell_results(broken, config, None) == []
-    (why,) = ring.dropped_warnings(broken, config)
+    broken.gathered.round_us[1] = 0.2 * 8  # shorter than its baseline: a negative cost
+    results, (why,) = cell_results(broken, config, None)
+    assert results == []
     assert why.startswith("process ring of 8: net per switch: not reported;")
     assert "negative cost" in why
-    fine = cell("process", 8, 0, 3.0)
-    assert ring.dropped_warnings(fine, config) == []
-    assert len(cell_results(fine, config, None)) == 1
+    results, warnings = cell_results(cell("process", 8, 0, 3.0), config, None)
+    assert len(results) == 1
+    assert warnings == []

@@ -9,7 +9,7 @@ from ostoolkit.measure.spawn import (
     SpawnConfig,
     check_config,
     exec_finding,
-    planned_ids,
+    result_id,
     rss_finding,
     rss_result_id,
     thread_finding,
@@ -24,16 +24,20 @@ def result(id, median, **extra):
     return make_result(id, id, "us", [median] * 3, extra=extra)
 
 
-def test_ids_follow_methods_then_parent_sizes():
-    config = SpawnConfig(methods=("fork", "thread"), parent_rss_mb=(16, 1024))
-    assert planned_ids(config) == (
-        "spawn.fork",
-        "spawn.thread",
-        "spawn.fork_rss_16mb",
-        "spawn.fork_rss_1024mb",
+def test_ids_of_methods_and_parent_sizes():
+    assert [result_id(m) for m in SpawnConfig().methods] == [f"spawn.{m}" for m in METHODS]
+    assert METHODS == (
+        "fork",
+        "fork_exec",
+        "posix_spawn",
+        "subprocess",
+        "thread",
+        "mp_fork",
+        "mp_forkserver",
+        "mp_spawn",
     )
-    assert planned_ids(SpawnConfig()) == tuple(f"spawn.{m}" for m in METHODS)
     assert rss_result_id(0) == "spawn.fork_rss_0mb"
+    assert rss_result_id(1024) == "spawn.fork_rss_1024mb"
 
 
 def test_step_count_is_one_per_timed_operation():

@@ -1,11 +1,13 @@
+from dataclasses import replace
+
 import pytest
 
 from ostoolkit.claims import annotate
 from ostoolkit.errors import InvalidRequest
-from ostoolkit.measure import switch
 from ostoolkit.measure.blocks import Gathered
-from ostoolkit.measure.placement import choose_cpu
-from ostoolkit.measure.switch import Pair, SwitchConfig, plan_pairs
+from ostoolkit.measure.interference import Interference
+from ostoolkit.measure.placement import Pair, choose_cpu, plan_pairs
+from ostoolkit.measure.switch import SwitchConfig, pair_results
 from ostoolkit.report import Measurement
 
 
@@ -84,18 +86,18 @@ def samples_with(references):
 def test_the_speed_reference_goes_into_both_results_and_a_change_of_it_is_said():
     pair = Pair("same_core", 0, 0)
     steady = samples_with([1.1] * 30)
-    interference = switch.Interference(0.0, 0.0, (0,), 1.0)
-    results, warnings = switch.pair_results("process", pair, steady, interference, SwitchConfig())
+    interference = Interference(0.0, 0.0, (0,), 1.0)
+    results, warnings = pair_results("process", pair, steady, interference, SwitchConfig())
     assert [r.extra["reference_us"] for r in results] == [1.1, 1.1]
     assert not warnings
     changed = samples_with([1.1] * 15 + [1.6] * 15)
-    results, warnings = switch.pair_results("process", pair, changed, None, SwitchConfig())
+    results, warnings = pair_results("process", pair, changed, None, SwitchConfig())
     said = "the host's own speed changed meanwhile: its speed reference (one task's pipe "
     for result in results:  # a note on both; a warning only with a figure that is not ok
         assert result.notes[-1] == said + "write+read) took 1.10-1.60 µs"
     assert not warnings
-    wide = switch.replace(changed, round_us=[7.5 * (1 + (i % 2) * 0.4) for i in range(30)])
-    results, warnings = switch.pair_results("process", pair, wide, None, SwitchConfig())
+    wide = replace(changed, round_us=[7.5 * (1 + (i % 2) * 0.4) for i in range(30)])
+    results, warnings = pair_results("process", pair, wide, None, SwitchConfig())
     assert results[0].status != "ok"
     assert not warnings  # its noise warning is claims.annotate's
     noise = annotate(Measurement(tuple(results))).warnings

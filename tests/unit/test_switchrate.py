@@ -23,10 +23,12 @@ from ostoolkit.measure.switchrate import (
     ModelRun,
     RateConfig,
     Window,
+    cycle_results,
     decade,
     judge_instruction_rate,
     judge_rate,
     per_cpu_rate,
+    per_cpu_table,
     window_between,
 )
 from ostoolkit.procfs import read_cpu_mhz, read_cpu_schedstat, read_ctxt, read_perf_paranoid
@@ -335,9 +337,7 @@ LOADED = Interference(0.0, 0.0, (1,), 1.0)
 
 def test_cycles_from_the_clock_without_counters():
     run = ModelRun(net_us=[1.0, 1.5, 2.0], switches_per_hop=[1.0, 1.0, 1.0], iterations=500)
-    results, warnings = switchrate._model_results(
-        "process", run, 1, (2600.0, "/proc/cpuinfo cpu MHz"), LOADED
-    )
+    results, warnings = cycle_results("process", run, 1, (2600.0, "/proc/cpuinfo cpu MHz"), LOADED)
     assert warnings == []
     assert [r.id for r in results] == ["switch.process.cycles"]
     cycles = results[0]
@@ -350,7 +350,7 @@ def test_cycles_from_the_clock_without_counters():
 def test_counted_cycles_are_preferred_and_instructions_reported():
     run = ModelRun(net_us=[1.0], switches_per_hop=[1.0])
     run.counted = {"instructions": [9000.0], "cycles": [3000.0]}
-    results, _ = switchrate._model_results("thread", run, 1, (2600.0, "cpu MHz"), LOADED)
+    results, _ = cycle_results("thread", run, 1, (2600.0, "cpu MHz"), LOADED)
     by_id = {r.id: r for r in results}
     assert by_id["switch.thread.cycles"].samples == (3000.0,)
     assert by_id["switch.thread.cycles"].extra["cycles_from"].startswith("counted")
@@ -359,13 +359,13 @@ def test_counted_cycles_are_preferred_and_instructions_reported():
 
 def test_no_clock_and_no_counters_gives_no_cycles():
     run = ModelRun(net_us=[1.0], switches_per_hop=[1.0])
-    assert switchrate._model_results("process", run, 1, (0.0, "no CPU clock"), LOADED) == ([], [])
+    assert cycle_results("process", run, 1, (0.0, "no CPU clock"), LOADED) == ([], [])
 
 
 def test_a_negative_net_time_gives_no_cycles_and_says_why():
     """Issue 21: under a CPU quota the clock-derived cycles went down to -39,988."""
     run = ModelRun(net_us=[1.0, -15.0, 2.0], switches_per_hop=[1.0, 1.0, 1.0])
-    results, warnings = switchrate._model_results("thread", run, 1, (2600.0, "cpu MHz"), LOADED)
+    results, warnings = cycle_results("thread", run, 1, (2600.0, "cpu MHz"), LOADED)
     assert results == []
     assert len(warnings) == 1
     assert "cycles not reported" in warnings[0]
@@ -430,7 +430,7 @@ def test_per_cpu_timeslices_become_a_table_the_renderer_draws():
 
     idle = [Window(0.5, 100, {0: 20, 1: 30}), Window(0.5, 120, {0: 40, 1: 30})]
     loaded = [Window(0.25, 50_000, {0: 2, 1: 25_000})]
-    table = switchrate._per_cpu(idle, loaded)
+    table = per_cpu_table(idle, loaded)
     assert table["rows"] == [
         {"cpu": 0, "idle": 60.0, "ping-pong": 8.0},
         {"cpu": 1, "idle": 60.0, "ping-pong": 100_000.0},

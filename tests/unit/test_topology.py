@@ -16,9 +16,7 @@ from ostoolkit.topology import (
     format_cpu_list,
     parse_cache_size,
     parse_cpu_list,
-    placements,
     read_cpu,
-    skipped,
     survey,
 )
 
@@ -27,11 +25,11 @@ MIB = 1024 * 1024
 
 
 def pairs(allowed: object, root: Path) -> dict[str, tuple[int, int]]:
-    return {p.name: p.cpus for p in placements(allowed, root)}  # type: ignore[arg-type]
+    return {p.name: p.cpus for p in survey(allowed, root).placements}  # type: ignore[arg-type]
 
 
 def reasons(allowed: object, root: Path) -> dict[str, str]:
-    return {s.name: s.why for s in skipped(allowed, root)}  # type: ignore[arg-type]
+    return {s.name: s.why for s in survey(allowed, root).skipped}  # type: ignore[arg-type]
 
 
 # -- the cpu-list parser -----------------------------------------------------------------------
@@ -215,7 +213,7 @@ def test_one_allowed_cpu_offers_only_same_cpu(tmp_path: Path) -> None:
 
 def test_no_allowed_cpu_is_a_value_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no CPU is allowed"):
-        placements(set(), make_sys.two_socket(tmp_path))
+        survey(set(), make_sys.two_socket(tmp_path))
 
 
 # -- missing sysfs files -----------------------------------------------------------------------

@@ -1,15 +1,10 @@
-"""Process- vs thread-per-connection and the pooler's funnel, measured on built-in servers.
-
-For each model and client count: start the server, read it idle, connect the clients in steps
-(PSS per connection from each step), then run the queries, the steady state cut into time
-windows for q/s and latency. One interference meter covers each run. The method:
-docs/method.md, "connections".
-"""
+"""Process- vs thread-per-connection and the pooler's funnel, measured on built-in servers:
+read idle, connected in steps (PSS per connection) and queried (q/s and latency per window of
+the steady state), one interference meter per run. The method: docs/method.md, "connections"."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +35,7 @@ from ostoolkit.connections.clients import (
     builtin_client,
     query_windows,
 )
+from ostoolkit.connections.group import PAGE_BYTES, ServerState, read_group
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
@@ -50,29 +46,17 @@ MODELS = ("process", "thread", "pooled")
 DEFAULT_POOL_SIZE = 20
 # The most client connections one run opens, built-in or real server alike (the DSN path reads it).
 MAX_CLIENTS = 10000
-# A backend process per connection costs about this much at the most (a forked Python).
-BYTES_PER_BACKEND = BYTES_PER_FORKED_PROCESS
 LABELS = {
     "process": "process-per-connection",
     "thread": "thread-per-connection",
     "pooled": "pooled",
 }
-# A run makes at least this many queries in all, however few its clients (at 10 clients,
-# 200 per connection): each window then holds MIN_WINDOW_QUERIES even when the steady state
-# is a fifth of the query phase, as when one connection gets ahead of the others on a busy
-# host. 100 clients make as many with the default 20 per connection; 10 clients this many
-# cost some 40 ms more per model, where more per connection everywhere would cost seconds.
+# A run makes at least this many queries, however few its clients, so that each window holds
+# MIN_WINDOW_QUERIES even when the steady state is a fifth of the query phase (docs/method.md).
 MIN_RUN_QUERIES = 2000
-# Connections open in this many steps, the server's PSS read after each: the samples of the
-# memory per connection (compare's least; each step costs a reading of the whole server,
-# a third of a millisecond per process, so no more than that). The PSS is not read during
-# the queries: one reading of a hundred backends keeps a CPU busy about as long as the
-# whole query phase at 100 clients, and would slow the very queries being timed.
+# Connections open in this many steps, the server's PSS read after each (never during the
+# queries, which it would slow): the samples of the memory per connection (docs/method.md).
 MEM_STEPS = 5
-# PSS is counted in pages, and the server's own pages come and go between two readings: a
-# difference below one page per connection cannot be told from that noise (the pooler's
-# cost per client is about that), so the renderer shows "< 1 page" instead of the number.
-PAGE_BYTES = float(os.sysconf("SC_PAGE_SIZE"))
 
 
 @dataclass(frozen=True)
@@ -99,24 +83,10 @@ class ConnectionsConfig:
         return len(self.models) * len(self.clients)
 
 
-@dataclass(frozen=True)
-class ServerState:
-    """The server side at one moment: its processes, threads, memory, files and switches."""
-
-    processes: int
-    threads: int
-    uss: int
-    pss: int
-    fds: int
-    switches: int
-
-
 def open_files_per_process(model: str, clients: int, pool_size: int) -> tuple[int, str]:
-    """The most sockets one process holds in a run of ``model``, and which process that is.
-
-    Each process holds its own ends only: the pooler every client's and its pool's, the thread
-    server one per client, a backend one, a load client its share; ostoolkit pipes only.
-    """
+    """The most sockets one process of a ``model`` run holds, and which process that is: each
+    holds its own ends only (the pooler every client's and its pool's, the thread server one per
+    client, a backend one, a load client its share; ostoolkit pipes only)."""
     share = -(-clients // min(MAX_CLIENT_PROCESSES, clients))
     servers = {
         "process": (1, "the supervisor"),
@@ -127,10 +97,8 @@ def open_files_per_process(model: str, clients: int, pool_size: int) -> tuple[in
 
 
 def open_files_needed(config: ConnectionsConfig) -> tuple[int, str]:
-    """The open files the busiest process of any run needs at once, and which process it is.
-
-    Raising the soft limit to that before forking is enough: every child inherits it.
-    """
+    """The open files the busiest process of any run needs at once, and which process it is
+    (raising the soft limit to that before forking is enough: every child inherits it)."""
     top = max(config.clients)
     return max(open_files_per_process(m, top, config.pool_size) for m in config.models)
 
@@ -153,96 +121,42 @@ def check_config(config: ConnectionsConfig) -> None:
         raise InvalidRequest(f"--clients {outside} is outside {LEAST_COUNT}..{MAX_CLIENTS}")
     if "process" in config.models or "pooled" in config.models:
         backends = top if "process" in config.models else config.pool_size
-        check_task_budget(backends + 8, BYTES_PER_BACKEND, "--clients")
+        # A backend per connection costs about a forked Python at the most.
+        check_task_budget(backends + 8, BYTES_PER_FORKED_PROCESS, "--clients")
     if "thread" in config.models:
         check_thread_room(top, f"--clients {top} (the thread server)", "--clients")
     fds, holder = open_files_needed(config)
     check_open_files(fds, f"--clients {top} ({holder})", "lower --clients")
 
 
-def _task_switches(proc: psutil.Process) -> int:
-    """Context switches of every thread of a process (proc(5) counts them per task)."""
-    total = 0
-    for thread in proc.threads():
-        try:
-            counts = psutil.Process(thread.id).num_ctx_switches()
-        except psutil.NoSuchProcess:
-            continue
-        total += counts.voluntary + counts.involuntary
-    return total
-
-
-def _group(pids: Sequence[int]) -> list[psutil.Process]:
-    """The server group: the given processes and all their descendants."""
-    procs: list[psutil.Process] = []
-    for pid in pids:
-        try:
-            top = psutil.Process(pid)
-            procs += [top, *top.children(recursive=True)]
-        except psutil.NoSuchProcess as err:
-            raise OstoolkitError(f"a built-in server (pid {pid}) exited during the run") from err
-    return procs
-
-
-def server_state(pids: Sequence[int], memory: bool = True) -> ServerState:
-    """Measure the server group: the given processes and all their descendants.
-
-    Without ``memory`` its USS and PSS are left at 0: reading them walks every process's
-    page tables, the longest part of a reading.
-    """
-    processes = threads = uss = pss = fds = switches = 0
-    for proc in _group(pids):
-        try:
-            with proc.oneshot():
-                if memory:
-                    info = proc.memory_full_info()
-                    uss += info.uss
-                    pss += info.pss
-                threads += proc.num_threads()
-                fds += proc.num_fds()
-            switches += _task_switches(proc)
-        except psutil.NoSuchProcess:
-            continue
-        processes += 1
-    return ServerState(processes, threads, uss, pss, fds, switches)
-
-
-def server_pss(pids: Sequence[int]) -> int:
-    """The server group's PSS alone (as ``server_state`` reads it, in less time)."""
-    pss = 0
-    for proc in _group(pids):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            pss += proc.memory_full_info().pss
-    return pss
-
-
-def _start(stack: contextlib.ExitStack, serve: Serve) -> Server:
-    """Start one server whose stop is already on ``stack`` (so nothing can slip between)."""
-    return stack.enter_context(Server(serve)).start()
+def _read(pids: Sequence[int], memory: bool = True, counters: bool = True) -> ServerState:
+    """The server group (``read_group``); a built-in server that exited is an error."""
+    try:
+        return read_group(pids, memory, counters)
+    except psutil.NoSuchProcess as err:
+        raise OstoolkitError(f"a built-in server (pid {err.pid}) exited during the run") from err
 
 
 def _start_model(model: str, stack: contextlib.ExitStack, pool_size: int) -> list[Server]:
-    """Start one model's server(s), the one clients talk to first.
+    """Start one model's server(s), the one clients talk to first, each stop already on
+    ``stack``. The pooled model is a funnel before a process server, stopped before it."""
 
-    The pooled model is a funnel before a process server; started after it, the funnel is
-    stopped before it.
-    """
-    if model == "process":
-        return [_start(stack, serve_process)]
+    def start(serve: Serve) -> Server:
+        return stack.enter_context(Server(serve)).start()
+
     if model == "thread":
-        return [_start(stack, serve_thread)]
-    upstream = _start(stack, serve_process)
-    serve = partial(serve_pooled, upstream_port=upstream.port, pool_size=pool_size)
-    return [_start(stack, serve), upstream]
+        return [start(serve_thread)]
+    upstream = start(serve_process)
+    if model == "process":
+        return [upstream]
+    pooler = partial(serve_pooled, upstream_port=upstream.port, pool_size=pool_size)
+    return [start(pooler), upstream]
 
 
 @dataclass(frozen=True)
 class RunFigures:
-    """One model at one client count: the server before and with the clients, and the load.
-
-    ``after``: the server after the queries, memory not read; ``steps``: each connect step's
-    connections and the server's PSS after it (the last one's is ``loaded.pss``).
-    """
+    """One model at one client count: the server idle, loaded, ``after`` the queries (memory
+    not read), and the load; ``steps``: each connect step's connections and the PSS after it."""
 
     model: str
     clients: int
@@ -253,55 +167,50 @@ class RunFigures:
     interference: Interference | None = None
     steps: tuple[tuple[int, int], ...] = ()
 
+    @property
+    def switches_per_query(self) -> float:
+        """The server's context switches per query over the query phase."""
+        return (self.after.switches - self.loaded.switches) / max(self.load.queries, 1)
+
 
 def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigures:
-    """Start the model's server, connect ``clients``, run the queries, stop everything.
-
-    However the run ends, the clients stop first, then their server, then its upstream: no
-    process outlives one it needs, or sees a peer vanish mid-work and fails noisily.
-    """
+    """Start the model's server, connect ``clients``, run the queries, stop everything: the
+    clients first, then their server, then its upstream, so that no process sees a peer vanish."""
     with contextlib.ExitStack() as stack:
         servers = _start_model(model, stack, pool_size)
         pids = [s.pid for s in servers]
         client = builtin_client(servers[0].port, queries)
         load = stack.enter_context(LoadRun(clients, client, steps=MEM_STEPS))
         load.start()
-        idle = server_state(pids)
+        idle = _read(pids)
         connect_us: list[float] = []
         steps: list[tuple[int, int]] = []
         for step in range(load.steps):
             opened = load.connect()
             connect_us += opened
             if step < load.steps - 1:  # the last step's PSS is read with the rest, below
-                steps.append((len(opened), server_pss(pids)))
-        loaded = server_state(pids)
+                steps.append((len(opened), _read(pids, counters=False).pss))
+        loaded = _read(pids)
         steps.append((len(opened), loaded.pss))
         result = load.run(connect_us)
-        after = server_state(pids, memory=False)  # for its switches
+        after = _read(pids, memory=False)  # for its switches
         load.finish()
     return RunFigures(model, clients, idle, loaded, after, result, steps=tuple(steps))
 
 
 def mem_samples(run: RunFigures) -> list[float]:
-    """PSS per connection, one sample per connect step: the PSS the step added, over the
-    connections it opened. Without steps, the whole difference over every client.
-
-    Why per step (the first step holds one-time costs): docs/method.md, "connections".
-    """
+    """PSS per connection, a sample per connect step (the PSS it added over the connections it
+    opened; without steps, one over every client). Why: docs/method.md, "connections"."""
     if not run.steps:
         return [(run.loaded.pss - run.idle.pss) / run.clients]
-    samples, before = [], run.idle.pss
-    for opened, pss in run.steps:
-        samples.append((pss - before) / opened)
-        before = pss
-    return samples
+    pss = [run.idle.pss, *(after for _, after in run.steps)]
+    return [(pss[i + 1] - pss[i]) / opened for i, (opened, _) in enumerate(run.steps)]
 
 
 def figures_to_results(run: RunFigures) -> list[Result]:
     """The six documented results of one run, plus connect time and switches per query."""
     key = f"conn.{run.model}.{run.clients}"
     label = f"{LABELS[run.model]}, {run.clients} clients"
-    switches = (run.after.switches - run.loaded.switches) / max(run.load.queries, 1)
     server = {
         "processes": run.loaded.processes,
         "threads": run.loaded.threads,
@@ -309,7 +218,7 @@ def figures_to_results(run: RunFigures) -> list[Result]:
         "uss_per_conn": round((run.loaded.uss - run.idle.uss) / run.clients),
         "pss_idle": run.idle.pss,
         "pss_loaded": run.loaded.pss,
-        "switches_per_query": round(switches, 2),
+        "switches_per_query": round(run.switches_per_query, 2),
     }
     windows = query_windows(run.load)
     # The run's parameters, so readers need not parse them back out of the id.
@@ -320,6 +229,7 @@ def figures_to_results(run: RunFigures) -> list[Result]:
     }
     metered = partial(make_result, interference=run.interference, extra=params)
     timed = partial(metered, notes=windows.notes)
+    exact = partial(metered, exact=True)
     return [
         # Each step's connections met a server already holding the earlier steps' (the
         # process model's shared pages are split among more backends each step): the
@@ -336,20 +246,8 @@ def figures_to_results(run: RunFigures) -> list[Result]:
         timed(f"{key}.qps", f"{label}: queries per second", "per_s", windows.qps),
         timed(f"{key}.p50", f"{label}: latency p50", "us", windows.p50),
         timed(f"{key}.p99", f"{label}: latency p99", "us", windows.p99),
-        metered(
-            f"{key}.procs",
-            f"{label}: server processes",
-            "count",
-            [run.loaded.processes],
-            exact=True,
-        ),
-        metered(
-            f"{key}.threads",
-            f"{label}: server threads",
-            "count",
-            [run.loaded.threads],
-            exact=True,
-        ),
+        exact(f"{key}.procs", f"{label}: server processes", "count", [run.loaded.processes]),
+        exact(f"{key}.threads", f"{label}: server threads", "count", [run.loaded.threads]),
         metered(
             f"{key}.connect",
             f"{label}: connection set-up",
@@ -409,11 +307,7 @@ def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]
     findings = []
     by = {(r.model, r.clients): r for r in runs}
     top = max(r.clients for r in runs)
-    process, thread, pooled = (
-        by.get(("process", top)),
-        by.get(("thread", top)),
-        by.get(("pooled", top)),
-    )
+    process, thread, pooled = (by.get((model, top)) for model in MODELS)
     if process and thread:
         p_mem = statistics.median(mem_samples(process))  # the figures' own medians
         t_mem = statistics.median(mem_samples(thread))
@@ -423,15 +317,13 @@ def connection_findings(runs: Sequence[RunFigures], pool_size: int) -> list[str]
             f"{t_mem / 2**10:.0f} KiB as a thread ({ratio}): processes are heavier, as the "
             "article says"
         )
-    if thread:
-        per_query = (thread.after.switches - thread.loaded.switches) / max(thread.load.queries, 1)
-        if per_query > 2:
-            findings.append(
-                f"the thread server made {per_query:.1f} context switches per query at {top} "
-                "clients: its threads hand CPython's global interpreter lock to each other, a "
-                "cost of this Python server, not of threads (mysqld's threads share no such "
-                "lock: ostoolkit connections --real mariadb measures a server without one)"
-            )
+    if thread and thread.switches_per_query > 2:
+        findings.append(
+            f"the thread server made {thread.switches_per_query:.1f} context switches per query "
+            f"at {top} clients: its threads hand CPython's global interpreter lock to each "
+            "other, a cost of this Python server, not of threads (mysqld's threads share no "
+            "such lock: ostoolkit connections --real mariadb measures a server without one)"
+        )
     tails = {
         r.model: statistics.median(query_windows(r.load).p99)
         for r in (process, thread, pooled)

@@ -1,9 +1,6 @@
-"""The built-in servers' line protocol, and the small fixed work each query does.
-
-A server greets each new connection with ``+``; the client then sends ``Q`` lines and gets
-one ``R`` line back per query. The work per query is fixed and small, so the server's model
-(process, thread or pooled), not the work, decides the figures.
-"""
+"""The built-in servers' line protocol (a ``+`` greeting, then an ``R`` line per ``Q`` line)
+and each query's fixed, small work, so that the server's model, not the work, decides the
+figures."""
 
 from __future__ import annotations
 

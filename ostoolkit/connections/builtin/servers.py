@@ -1,10 +1,6 @@
-"""Built-in servers on 127.0.0.1: process-, thread-per-connection, and a pooling funnel.
-
-``process`` forks a backend per client (as PostgreSQL's postmaster), ``thread`` runs one per
-client (as mysqld), ``pooled`` passes each query over a fixed pool of K connections to a
-``process`` server (as PgBouncer in transaction mode). Each runs in a supervised child,
-stops at its control pipe's end-of-file and never prints.
-"""
+"""Built-in servers on 127.0.0.1, each in a supervised child that stops at its control pipe's
+end-of-file and never prints: a backend process per client (as PostgreSQL), a thread per client
+(as mysqld), or a funnel into a pool of K connections to the first (as PgBouncer)."""
 
 from __future__ import annotations
 
@@ -16,7 +12,7 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 
 from ostoolkit.budget import thread_start_failure
@@ -54,11 +50,8 @@ def _reap_finished(backends: Children) -> None:
 
 
 def serve_process(listener: socket.socket, control_r: int, ready: Callable[[], None]) -> None:
-    """Accept connections and fork one backend process for each (process-per-connection).
-
-    Backends die with the supervisor (PR_SET_PDEATHSIG); on the way out it kills and reaps
-    those still running through ``Children``.
-    """
+    """Accept connections and fork a backend process for each (process-per-connection); the
+    backends die with the supervisor, which kills and reaps those left on its way out."""
     with Children() as backends, listener:
         ready()
         while True:
@@ -202,25 +195,21 @@ def serve_pooled(
 Serve = Callable[[socket.socket, int, Callable[[], None]], None]
 
 
-def _read_line(fd: int, timeout: float) -> bytes:
-    """The first line written to a pipe, or what came before end-of-file or the timeout."""
-    data = b""
+def read_lines(fd: int, timeout: float) -> Iterator[bytes]:
+    """The complete lines written to a pipe, until end-of-file or ``timeout`` s from now."""
     deadline = time.monotonic() + timeout
-    while b"\n" not in data:
-        ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
-        chunk = os.read(fd, 4096) if ready else b""
+    pending = b""
+    while select.select([fd], [], [], max(deadline - time.monotonic(), 0))[0]:
+        chunk = os.read(fd, 65536)
         if not chunk:
-            break
-        data += chunk
-    return data.split(b"\n", 1)[0]
+            return
+        *lines, pending = (pending + chunk).split(b"\n")
+        yield from lines
 
 
 def _run_server(serve: Serve, control_r: int, port_w: int) -> None:
-    """In the server's process: listen, say the port on ``port_w``, serve; never print.
-
-    An OSError or a failure ends it with status 1: before it is ready the reason goes to
-    ostoolkit on ``port_w``; after that ostoolkit hears of it from the clients.
-    """
+    """In the server's process: listen, say the port on ``port_w``, serve. A failure ends it
+    with status 1, its reason on ``port_w`` before it is ready (after, the clients tell)."""
     port_pipe = [port_w]  # emptied once the port is said: a list, so ready() can pop it
     try:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -241,11 +230,9 @@ def _run_server(serve: Serve, control_r: int, port_w: int) -> None:
 
 
 class Server:
-    """One built-in server in a child process: ``start`` it, then leave its ``with`` block.
-
-    Leaving normally closes its control pipe and reaps it; on an exception its process group is
-    killed at once. Either way its clients must be gone first, and a pooler before its upstream.
-    """
+    """One built-in server in a child process: ``start`` it, then leave its ``with`` block (its
+    clients gone first, a pooler before its upstream): normally it is stopped and reaped, on an
+    exception its process group is killed at once."""
 
     def __init__(self, serve: Serve) -> None:
         self.serve = serve
@@ -278,7 +265,7 @@ class Server:
         self.pid = self.children.fork(run)
         self.fds.close(control_r)
         self.fds.close(port_w)
-        line = _read_line(port_r, START_TIMEOUT_S)
+        line = next(read_lines(port_r, START_TIMEOUT_S), b"")
         self.fds.close(port_r)
         if not line.isdigit():
             reason = line[1:].decode(errors="replace") if line.startswith(b"!") else ""

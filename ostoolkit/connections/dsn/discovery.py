@@ -1,9 +1,6 @@
-"""Find a real database server's processes on this host from the DSN its clients connect to.
-
-Memory is read only when the server runs on this host: the DSN's host is local and psutil can
-read the process that listens on its port, and that process is the server itself (not a proxy
-in between). PostgreSQL's backends are also checked to be that process's children.
-"""
+"""Find a DSN's server on this host: its memory is read only when the host is local, the
+process listening on the port is readable and is the server itself (not a proxy in between),
+and PostgreSQL's backends are that process's children."""
 
 from __future__ import annotations
 

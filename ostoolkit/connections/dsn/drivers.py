@@ -1,17 +1,13 @@
-"""Database driver adapters for the real-server measurement: psycopg 3 and PyMySQL.
-
-This is the only module that imports the optional ``db`` extra's drivers, and always lazily
-(inside functions), so that ostoolkit imports and runs without them; ``import_driver`` says
-how to install a missing one. Everything here speaks to a server over one connection: parse a
-DSN, connect and time it, run ``SELECT 1``, read the version, and PgBouncer's admin console.
-"""
+"""psycopg 3 and PyMySQL for a server given by DSN: parse it, connect (timed), query, read
+the version and PgBouncer's admin console. The only module importing the ``db`` extra's drivers,
+always lazily, so that ostoolkit runs without them (``import_driver`` says how to install)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ostoolkit.errors import InvalidRequest, OstoolkitError
@@ -28,14 +24,19 @@ BURST_QUERY = b"SELECT pg_sleep(0.05)"
 INSTALL_HINT = "pip install 'ostoolkit[db]'"
 
 
-class Client(Protocol):
+class Client:
     """One open client connection, whatever its driver."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
 
     def select_one(self) -> None:
         """Run ``SELECT 1`` and read its row."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Close the connection."""
+        self.conn.close()
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,10 @@ class Target:
     where: str
 
 
-class PgClient:
+class PgClient(Client):
     """A psycopg 3 connection in autocommit, so no client sits idle in a transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.conn = conn
+    conn: psycopg.Connection[Any]
 
     def select_one(self) -> None:
         """Run ``SELECT 1`` and read its row."""
@@ -64,25 +64,11 @@ class PgClient:
         row = self.conn.execute("SELECT pg_backend_pid()").fetchone()
         return int(row[0]) if row else -1
 
-    def send_burst(self) -> None:
-        """Send a short sleep without waiting for it (libpq's PQsendQuery)."""
-        self.conn.pgconn.send_query(BURST_QUERY)
 
-    def finish_burst(self) -> None:
-        """Read the sleep's results until libpq has none left (PQgetResult)."""
-        while self.conn.pgconn.get_result() is not None:
-            pass
-
-    def close(self) -> None:
-        """Close the connection."""
-        self.conn.close()
-
-
-class MyClient:
+class MyClient(Client):
     """A PyMySQL connection in autocommit."""
 
-    def __init__(self, conn: pymysql.connections.Connection[Any]) -> None:
-        self.conn = conn
+    conn: pymysql.connections.Connection[Any]
 
     def select_one(self) -> None:
         """Run ``SELECT 1`` and read its row."""
@@ -96,10 +82,6 @@ class MyClient:
             cursor.execute("SELECT VERSION()")
             row = cursor.fetchone()
         return str(row[0]) if row else "unknown"
-
-    def close(self) -> None:
-        """Close the connection."""
-        self.conn.close()
 
 
 def one_line(err: BaseException) -> str:
@@ -154,11 +136,8 @@ def _parse_mysql(dsn: str) -> Target:
 
 
 def _open_mysql(target: Target) -> tuple[MyClient, float]:
-    """Connect with PyMySQL over TCP, as the URL says; time the handshake alone.
-
-    PyMySQL's fresh TLS context per connection is client work that says nothing about the
-    server, so it is left out of the time (``defer_connect``; docs/method.md).
-    """
+    """Connect with PyMySQL over TCP, as the URL says; time the handshake alone, without the
+    fresh TLS context PyMySQL builds per connection (client work: docs/method.md)."""
     import pymysql
 
     parts = urlsplit(target.dsn)
@@ -283,8 +262,9 @@ def server_version(kind: str, client: Client, admin: Admin | None) -> str:
 
 def burst(clients: Sequence[Client]) -> None:
     """Make every PgBouncer client query at once, so that the pool fills as far as it needs."""
-    pg = [c for c in clients if isinstance(c, PgClient)]
-    for client in pg:
-        client.send_burst()
-    for client in pg:
-        client.finish_burst()
+    pg = [c.conn.pgconn for c in clients if isinstance(c, PgClient)]
+    for conn in pg:
+        conn.send_query(BURST_QUERY)  # libpq's PQsendQuery: sent, not waited for
+    for conn in pg:
+        while conn.get_result() is not None:  # PQgetResult until none is left
+            pass

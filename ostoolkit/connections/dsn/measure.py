@@ -1,16 +1,13 @@
-"""What one more client connection costs a real database server running on this host.
-
-PostgreSQL (a backend process per connection), MariaDB/MySQL (a thread per connection) and
-PgBouncer (a pool of server connections), measured alike: connections added step by step,
-the server's processes summed (the slope of PSS over C). Memory only for a local server
-(``discovery``); drivers in ``drivers``. The method: docs/method.md, "connections".
-"""
+"""What one more client connection costs a real server given by DSN (PostgreSQL, MySQL or
+MariaDB, PgBouncer): connections added step by step, the server's processes summed (PSS over C),
+memory only for a local server (``discovery``). The method: docs/method.md, "connections"."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import psutil
@@ -31,6 +28,7 @@ from ostoolkit.connections.dsn.drivers import (
     parse_target,
     server_version,
 )
+from ostoolkit.connections.group import ServerState, read_group
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
@@ -39,18 +37,7 @@ from ostoolkit.stats import slope
 from ostoolkit.units import format_size
 
 SERVERS = ("postgres", "mysql", "pgbouncer")
-
-
-@dataclass(frozen=True)
-class ServerTotal:
-    """The server's whole process group at one client count: memory (bytes) and tasks."""
-
-    clients: int
-    uss: int
-    pss: int
-    rss: int
-    processes: int
-    threads: int
+MEMORY = ("uss", "pss", "rss")
 
 
 def check_clients(clients: Sequence[int]) -> tuple[int, ...]:
@@ -71,55 +58,17 @@ def real_server_steps(clients: Sequence[int]) -> int:
     return len(set(clients)) + 1
 
 
-def measure_group(pid: int, clients: int) -> ServerTotal:
-    """Sum USS, PSS and RSS, processes and threads over a server and all its children.
-
-    A child that exits meanwhile (an autovacuum worker, say) is left out; psutil.AccessDenied
-    propagates: reading another user's smaps needs root (proc(5): ptrace access mode).
-    """
-    top = psutil.Process(pid)
-    uss = pss = rss = processes = threads = 0
-    for proc in [top, *top.children(recursive=True)]:
-        try:
-            info = proc.memory_full_info()
-            count = proc.num_threads()
-        except psutil.NoSuchProcess:
-            if proc.pid == pid:
-                raise
-            continue
-        uss, pss, rss = uss + info.uss, pss + info.pss, rss + info.rss
-        processes, threads = processes + 1, threads + count
-    return ServerTotal(clients, uss, pss, rss, processes, threads)
-
-
 @dataclass
 class _Run:
-    """What one measurement gathers as the client count grows."""
+    """What one measurement gathers as the client count grows: the server group by client
+    count (0 first), PgBouncer's server connections by client count."""
 
-    connect_ms: list[float]
-    totals: list[ServerTotal]
-    backends: dict[int, int]
+    connect_ms: list[float] = field(default_factory=list)
+    totals: dict[int, ServerState] = field(default_factory=dict)
+    backends: dict[int, int] = field(default_factory=dict)
     version: str = "unknown"
     pool_size: int | None = None
     backend_parents_ok: bool = True
-
-
-def _measure_once(
-    server_pid: int | None, clients: int, warnings: list[str]
-) -> tuple[int | None, ServerTotal | None]:
-    """Measure the group, or warn once and stop measuring memory when psutil may not."""
-    if server_pid is None:
-        return None, None
-    try:
-        return server_pid, measure_group(server_pid, clients)
-    except psutil.AccessDenied:
-        warnings.append(
-            f"memory not measured: psutil may not read the server's memory (pid {server_pid}, "
-            "another user's process): run as that user or as root"
-        )
-    except psutil.NoSuchProcess:
-        warnings.append(f"memory not measured: the server (pid {server_pid}) exited")
-    return None, None
 
 
 def _run_clients(
@@ -130,18 +79,33 @@ def _run_clients(
     progress: Progress | None,
 ) -> tuple[_Run, int | None]:
     """Open clients up to each count, query, and measure; close every connection at the end."""
-    run = _Run([], [], {})
+    run = _Run()
     open_clients: list[Client] = []
     admin = open_admin(target, warnings) if target.kind == "pgbouncer" else None
+
+    def measure(count: int) -> None:
+        """Read the server group, or warn once and read it no more when psutil may not."""
+        nonlocal server_pid
+        if server_pid is not None:
+            try:
+                run.totals[count] = read_group([server_pid])
+            except psutil.AccessDenied:
+                warnings.append(
+                    "memory not measured: psutil may not read the server's memory "
+                    f"(pid {server_pid}, another user's process): run as that user or as root"
+                )
+                server_pid = None
+            except psutil.NoSuchProcess:
+                warnings.append(f"memory not measured: the server (pid {server_pid}) exited")
+                server_pid = None
+        if progress:
+            progress(1)
+
     try:
-        server_pid, total = _measure_once(server_pid, 0, warnings)
-        if total:
-            run.totals.append(total)
+        measure(0)
         if admin:
             run.backends[0] = admin.servers()
             run.pool_size = admin.pool_size()
-        if progress:
-            progress(1)
         for count in counts:
             fresh: list[Client] = []
             while len(open_clients) < count:
@@ -160,11 +124,7 @@ def _run_clients(
             if admin:
                 burst(open_clients)
                 run.backends[count] = admin.servers()
-            server_pid, total = _measure_once(server_pid, count, warnings)
-            if total:
-                run.totals.append(total)
-            if progress:
-                progress(1)
+            measure(count)
     except driver_errors(target.kind) as err:
         raise OstoolkitError(
             f"{LABELS[target.kind]} at {target.where} failed with {len(open_clients)} clients "
@@ -182,69 +142,39 @@ def _run_clients(
     return run, server_pid
 
 
-def _label(kind: str, version: str) -> str:
-    """The server's name for labels: MariaDB says so in its version string."""
-    if kind == "mysql" and "mariadb" in version.lower():
-        return "MariaDB"
-    return LABELS[kind]
+def _slopes(totals: dict[int, ServerState]) -> dict[str, float]:
+    """USS, PSS and RSS per connection: each one's least-squares slope over the client count."""
+    return {m: slope([(c, float(getattr(t, m))) for c, t in totals.items()]) for m in MEMORY}
 
 
 def _memory_results(
     kind: str,
     label: str,
-    totals: list[ServerTotal],
+    totals: dict[int, ServerState],
     extra: dict[str, Any],
-    interference: Interference | None = None,
+    interference: Interference,
 ) -> list[Result]:
     """Memory per connection (PSS marginals, with USS/PSS/RSS slopes), processes and threads."""
-    base, top = totals[0], totals[-1]
-    marginals = [(t.pss - base.pss) / t.clients for t in totals[1:]]
-    slopes = {
-        metric: round(slope([(t.clients, float(getattr(t, metric))) for t in totals]))
-        for metric in ("uss", "pss", "rss")
-    }
-    by_clients = {
-        str(t.clients): {
-            "uss": t.uss,
-            "pss": t.pss,
-            "rss": t.rss,
-            "processes": t.processes,
-            "threads": t.threads,
-        }
-        for t in totals
-    }
-    tasks = {
-        "model": kind,
-        "clients": top.clients,
-        "by_clients": {
-            str(t.clients): {"processes": t.processes, "threads": t.threads} for t in totals
-        },
-    }
+    clients = max(totals)
+    top = totals[clients]
+    marginals = [(t.pss - totals[0].pss) / c for c, t in totals.items() if c]
+    slopes = {metric: round(value) for metric, value in _slopes(totals).items()}
+    fields = (*MEMORY, "processes", "threads")
+    by_clients = {str(c): {f: getattr(t, f) for f in fields} for c, t in totals.items()}
+    tasks = {c: {f: v[f] for f in fields[3:]} for c, v in by_clients.items()}
+    result = partial(make_result, interference=interference)
+    counted = partial(result, extra={"model": kind, "clients": clients, "by_clients": tasks})
+    at = f"at {clients} clients"
     return [
-        make_result(
+        result(
             f"conn.{kind}.mem_per_conn",
             f"{label}: memory per connection (PSS)",
             "bytes",
             marginals,
             extra={**extra, "slope_bytes": slopes, "by_clients": by_clients},
-            interference=interference,
         ),
-        make_result(
-            f"conn.{kind}.procs",
-            f"{label}: server processes at {top.clients} clients",
-            "count",
-            [top.processes],
-            extra=tasks,
-            interference=interference,
-        ),
-        make_result(
-            f"conn.{kind}.threads",
-            f"{label}: server threads at {top.clients} clients",
-            "count",
-            [top.threads],
-            extra=tasks,
-            interference=interference,
-        ),
+        counted(f"conn.{kind}.procs", f"{label}: server processes {at}", "count", [top.processes]),
+        counted(f"conn.{kind}.threads", f"{label}: server threads {at}", "count", [top.threads]),
     ]
 
 
@@ -252,27 +182,24 @@ def _findings(kind: str, label: str, run: _Run) -> list[str]:
     """Say in words what one connection costs this server, and what the pool did."""
     findings = []
     if run.totals:
-        base, top = run.totals[0], run.totals[-1]
-        pss, uss, rss = (
-            slope([(t.clients, float(getattr(t, metric))) for t in run.totals])
-            for metric in ("pss", "uss", "rss")
-        )
-        cost = f"costing {format_size(pss)} (PSS; {format_size(uss)} USS)"
+        clients = max(run.totals)
+        base, top = run.totals[0], run.totals[clients]
+        slopes = _slopes(run.totals)
+        pss = format_size(slopes["pss"])
+        cost = f"costing {pss} (PSS; {format_size(slopes['uss'])} USS)"
         if kind == "postgres":
             findings.append(
                 f"{label}: each connection is a backend process ({top.processes - base.processes} "
-                f"more processes for {top.clients} clients) {cost}; summed RSS would say "
-                f"{format_size(rss)}, counting shared memory once per backend"
+                f"more processes for {clients} clients) {cost}; summed RSS would say "
+                f"{format_size(slopes['rss'])}, counting shared memory once per backend"
             )
         elif kind == "mysql":
             findings.append(
                 f"{label}: each connection is a thread in one server process "
-                f"({top.threads - base.threads} more threads for {top.clients} clients) {cost}"
+                f"({top.threads - base.threads} more threads for {clients} clients) {cost}"
             )
         else:
-            findings.append(
-                f"{label}: each client costs the pooler itself {format_size(pss)} (PSS)"
-            )
+            findings.append(f"{label}: each client costs the pooler itself {pss} (PSS)")
     if kind == "pgbouncer" and run.backends:
         top_clients = max(run.backends)
         pool = f" (pool_size {run.pool_size})" if run.pool_size is not None else ""
@@ -308,11 +235,8 @@ def _metered_as(
 def measure_real_server(
     kind: str, dsn: str, clients: Sequence[int], progress: Progress | None = None
 ) -> Measurement:
-    """Open ever more connections to a real server and measure what each one costs it.
-
-    The interference meter counts a local server's processes as the measurement's own (their
-    work is for our clients); where it cannot, the shares are context only (``_metered_as``).
-    """
+    """Open ever more connections to a real server and measure what each one costs it; the
+    interference meter counts a local server's processes as our own (``_metered_as``)."""
     if kind not in SERVERS:
         raise InvalidRequest(f"unknown server {kind!r}; choose from {', '.join(SERVERS)}")
     counts = check_clients(clients)
@@ -334,7 +258,8 @@ def measure_real_server(
             "the process on the port is not the server that answered"
         )
         run.totals.clear()
-    label = _label(kind, run.version)
+    mariadb = kind == "mysql" and "mariadb" in run.version.lower()  # its version says so
+    label = "MariaDB" if mariadb else LABELS[kind]
     # The run's parameters ride in every result's extra: the server, and the largest count.
     extra: dict[str, Any] = {
         "server_pid": server_pid,
@@ -342,33 +267,20 @@ def measure_real_server(
         "model": kind,
         "clients": counts[-1],
     }
-    results: list[Result] = []
-    if run.totals:
-        results.extend(_memory_results(kind, label, run.totals, extra, interference))
-    results.append(
-        make_result(
-            f"conn.{kind}.connect_ms",
-            f"{label}: time to open a connection",
-            "ms",
-            run.connect_ms,
-            extra=extra,
-            interference=interference,
-        )
-    )
+    figure = partial(make_result, extra=extra, interference=interference)
+    results = _memory_results(kind, label, run.totals, extra, interference) if run.totals else []
+    what = f"{label}: time to open a connection"
+    results.append(figure(f"conn.{kind}.connect_ms", what, "ms", run.connect_ms))
     if kind == "pgbouncer" and run.backends:
         top = max(run.backends)
+        by_clients = {str(c): n for c, n in run.backends.items()}
         results.append(
-            make_result(
+            figure(
                 "conn.pgbouncer.backends",
                 f"PgBouncer: server connections held for {top} clients",
                 "count",
                 [run.backends[top]],
-                extra={
-                    "by_clients": {str(c): n for c, n in run.backends.items()},
-                    **extra,
-                    "pool_size": run.pool_size,
-                },
-                interference=interference,
+                extra={"by_clients": by_clients, **extra, "pool_size": run.pool_size},
             )
         )
     return Measurement(tuple(results), tuple(_findings(kind, label, run)), tuple(warnings))

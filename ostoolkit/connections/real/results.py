@@ -1,9 +1,5 @@
-"""A --real run as results, one table per client count, charts and findings in words.
-
-Ids: ``conn.<server>.<N>.{tps,p50,p99,connect,mem_per_conn,procs,threads,cpu_per_tx,
-switches_per_tx,refused}`` with server in postgres, mariadb, mariadb_pool, pgbouncer;
-``conn.<server>.max_connections``; ``conn.pgbench.<N>.tps`` (docs/results.md).
-"""
+"""A --real run as results (``conn.<server>.<N>.<figure>``, ``conn.<server>.max_connections``,
+``conn.pgbench.<N>.tps``: docs/results.md), a table per client count, charts and findings."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from ostoolkit.connections.builtin.measure import PAGE_BYTES
+from ostoolkit.connections.group import PAGE_BYTES
 from ostoolkit.connections.real.run import (
     LIMIT_MARGIN,
     Ceiling,
@@ -30,7 +26,7 @@ from ostoolkit.units import format_size, format_us
 
 # pgbench's TPS our client should reach on this host (the issue's 30 %).
 CLIENT_TARGET = 0.7
-COLUMNS = [
+COLUMNS = [  # the tables' columns
     ["server", "text"],
     ["memory/conn", "bytes"],
     ["tx/s", "per_s"],
@@ -43,6 +39,18 @@ COLUMNS = [
     ["switches/tx", "number"],
     ["refused", "count"],
 ]
+# The figure (its id's last part) whose median a column shows; server and tx/s: the cell's own.
+COLUMN_FIGURES = {
+    "memory/conn": "mem_per_conn",
+    "p50": "p50",
+    "p99": "p99",
+    "connect": "connect",
+    "procs": "procs",
+    "threads": "threads",
+    "CPU/tx": "cpu_per_tx",
+    "switches/tx": "switches_per_tx",
+    "refused": "refused",
+}
 
 
 def server_id(kind: str) -> str:
@@ -72,10 +80,9 @@ def _mem_per_conn(cell: Cell) -> float:
 
 
 def cell_results(cell: Cell, run: RealRun) -> list[Result]:
-    """The ten figures of one server at one client count (nine with a connection per
-    transaction: no switches per transaction). tps, p50 and p99: a sample per window; CPU
-    and switches per transaction: one value (the server's counters are read around the whole
-    phase: reading a thousand backends' /proc every window would take the CPU being timed)."""
+    """The ten figures of one server at one client count (no switches with a connection per
+    transaction): tps, p50 and p99 a sample per window; CPU and switches one value, as reading a
+    thousand backends' /proc every window would take the CPU being timed."""
     sid = server_id(cell.server)
     key, label = f"conn.{sid}.{cell.clients}", f"{LABELS[cell.server]}, {cell.clients} clients"
     mode = "a connection per transaction" if run.config.connect_per_tx else "persistent"
@@ -98,7 +105,7 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
         "first_error": cell.first_error,
     }
     tps = [len(window) / WINDOW_S for window in cell.windows] or [0.0]
-    tasks = {**params, "backends": cell.backends}
+    tasks = partial(figure, extra={**params, "backends": cell.backends}, exact=True)
     switches = []
     if not run.config.connect_per_tx:  # exited tasks' switches are lost: see findings
         what = f"{label}: server context switches per transaction"
@@ -135,22 +142,8 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
             },
             resolution=PAGE_BYTES,
         ),
-        figure(
-            f"{key}.procs",
-            f"{label}: server processes",
-            "count",
-            [cell.loaded.processes],
-            extra=tasks,
-            exact=True,
-        ),
-        figure(
-            f"{key}.threads",
-            f"{label}: server threads",
-            "count",
-            [cell.loaded.threads],
-            extra=tasks,
-            exact=True,
-        ),
+        tasks(f"{key}.procs", f"{label}: server processes", "count", [cell.loaded.processes]),
+        tasks(f"{key}.threads", f"{label}: server threads", "count", [cell.loaded.threads]),
         figure(
             f"{key}.cpu_per_tx",
             f"{label}: server CPU per transaction",
@@ -171,29 +164,26 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
 
 def _ceiling_results(run: RealRun) -> list[Result]:
     """Each server's default limit (PgBouncer: the max_client_conn ostoolkit set)."""
-    results = []
-    for kind, ceiling in run.ceilings.items():
-        sid = server_id(kind)
-        results.append(
-            make_result(
-                f"conn.{sid}.max_connections",
-                f"{LABELS[kind]}: max_connections"
-                + (" (max_client_conn, set by ostoolkit)" if kind == "pgbouncer" else " (default)"),
-                "count",
-                [ceiling.limit or 0],
-                exact=True,
-                extra={
-                    "model": sid,
-                    "server": sid,
-                    "clients": len(ceiling.accepted),
-                    "accepted": ceiling.accepted.count(True),
-                    "attempted": len(ceiling.accepted),
-                    "refusal": ceiling.refusal,
-                    "superuser_reserved": ceiling.reserved,
-                },
-            )
+    return [
+        make_result(
+            f"conn.{server_id(kind)}.max_connections",
+            f"{LABELS[kind]}: max_connections"
+            + (" (max_client_conn, set by ostoolkit)" if kind == "pgbouncer" else " (default)"),
+            "count",
+            [ceiling.limit or 0],
+            exact=True,
+            extra={
+                "model": server_id(kind),
+                "server": server_id(kind),
+                "clients": len(ceiling.accepted),
+                "accepted": ceiling.accepted.count(True),
+                "attempted": len(ceiling.accepted),
+                "refusal": ceiling.refusal,
+                "superuser_reserved": ceiling.reserved,
+            },
         )
-    return results
+        for kind, ceiling in run.ceilings.items()
+    ]
 
 
 def _pgbench_results(run: RealRun) -> list[Result]:
@@ -203,7 +193,7 @@ def _pgbench_results(run: RealRun) -> list[Result]:
     results = []
     for clients, tps in run.pgbench.items():
         cell = ours.get(clients)
-        mine = cell.transactions / cell.duration_s if cell else None
+        mine = cell.tps if cell else None
         results.append(
             make_result(
                 f"conn.pgbench.{clients}.tps",
@@ -230,27 +220,11 @@ def tables(run: RealRun, results: Sequence[Result]) -> list[SummaryTable]:
         for cell in (c for c in run.cells if c.clients == clients):
             key = f"conn.{server_id(cell.server)}.{clients}."
             by = {r.id.removeprefix(key): r.median for r in results if r.id.startswith(key)}
-            rows.append(
-                {
-                    "server": LABELS[cell.server],
-                    "memory/conn": by["mem_per_conn"],
-                    "tx/s": cell.transactions / cell.duration_s,
-                    "p50": by["p50"],
-                    "p99": by["p99"],
-                    "connect": by["connect"],
-                    "procs": by["procs"],
-                    "threads": by["threads"],
-                    "CPU/tx": by["cpu_per_tx"],
-                    "switches/tx": by.get("switches_per_tx"),
-                    "refused": by["refused"],
-                }
-            )
+            row = {name: by.get(COLUMN_FIGURES.get(name, "")) for name, _ in COLUMNS}
+            rows.append(row | {"server": LABELS[cell.server], "tx/s": cell.tps})
         if clients in run.pgbench:
-            rows.append(
-                {"server": "pgbench -S (PostgreSQL)", "tx/s": run.pgbench[clients]}
-                | {name: None for name, _ in COLUMNS[3:]}
-                | {"memory/conn": None}
-            )
+            pgbench = {"server": "pgbench -S (PostgreSQL)", "tx/s": run.pgbench[clients]}
+            rows.append({name: None for name, _ in COLUMNS} | pgbench)
         out.append(
             {
                 "title": f"{clients} clients",
@@ -281,24 +255,15 @@ def charts(run: RealRun) -> list[Chart]:
         if len(cells) < 2:
             continue
         x = [str(c.clients) for c in cells]
-        out.append(
-            {
-                "title": f"{LABELS[kind]}: transactions per second",
-                "x_label": "clients",
-                "y_label": "tx/s",
-                "x": x,
-                "values": [round(c.transactions / c.duration_s) for c in cells],
-            }
-        )
-        out.append(
-            {
-                "title": f"{LABELS[kind]}: PSS per connection (KiB)",
-                "x_label": "clients",
-                "y_label": "KiB",
-                "x": x,
-                "values": [round(_mem_per_conn(c) / 1024, 1) for c in cells],
-            }
-        )
+        series: list[tuple[str, str, list[float]]] = [
+            ("transactions per second", "tx/s", [round(c.tps) for c in cells]),
+            ("PSS per connection (KiB)", "KiB", [round(_mem_per_conn(c) / 1024, 1) for c in cells]),
+        ]
+        for what, unit, values in series:
+            title = f"{LABELS[kind]}: {what}"
+            out.append(
+                {"title": title, "x_label": "clients", "y_label": unit, "x": x, "values": values}
+            )
     return out
 
 
@@ -366,7 +331,7 @@ def findings(run: RealRun) -> list[str]:
     for kind in run.config.servers:
         cells = [c for c in run.cells if c.server == kind]
         if len(cells) > 1:
-            trend = " → ".join(f"{c.transactions / c.duration_s:,.0f}" for c in cells)
+            trend = " → ".join(f"{c.tps:,.0f}" for c in cells)
             p99 = " → ".join(format_us(percentile(c.latency_us, 99)) for c in cells)
             cpu = " → ".join(format_us(_per_tx(c.server_cpu_s, c) * 1e6) for c in cells)
             counts = "/".join(str(c.clients) for c in cells)
@@ -385,7 +350,7 @@ def findings(run: RealRun) -> list[str]:
     out.extend(_pgbench_findings(run))
     if run.config.connect_per_tx:
         out.append(PER_TX_SWITCHES)
-    return out
+    return out + _connect_finding(run)
 
 
 def _against(run: RealRun, top: int) -> list[str]:
@@ -393,21 +358,17 @@ def _against(run: RealRun, top: int) -> list[str]:
     connections, MariaDB's thread pool against a thread per connection."""
     at = {c.server: c for c in run.cells if c.clients == top}
     out = []
-
-    def tps(cell: Cell) -> float:
-        return cell.transactions / cell.duration_s
-
     direct, pooled = at.get("postgres"), at.get("pgbouncer")
-    if direct and pooled and tps(direct) > 0:
+    if direct and pooled and direct.tps > 0:
         out.append(
-            f"at {top} clients PgBouncer's {pooled.backends} backends gave {tps(pooled):,.0f} "
+            f"at {top} clients PgBouncer's {pooled.backends} backends gave {pooled.tps:,.0f} "
             f"tx/s (p99 {format_us(percentile(pooled.latency_us, 99))}) against "
-            f"{tps(direct):,.0f} tx/s (p99 {format_us(percentile(direct.latency_us, 99))}) "
+            f"{direct.tps:,.0f} tx/s (p99 {format_us(percentile(direct.latency_us, 99))}) "
             f"from {direct.loaded.processes - direct.idle.processes} direct backends: "
-            f"{tps(pooled) / tps(direct):.2f}×"
+            f"{pooled.tps / direct.tps:.2f}×"
         )
     threads, pool = at.get("mariadb"), at.get("mariadb-pool")
-    if threads and pool and tps(threads) > 0:
+    if threads and pool and threads.tps > 0:
         switches = (
             ""  # live tasks only: exited threads took theirs with them (PER_TX_SWITCHES)
             if run.config.connect_per_tx
@@ -417,7 +378,7 @@ def _against(run: RealRun, top: int) -> list[str]:
         out.append(
             f"at {top} clients MariaDB's thread pool ran {pool.loaded.threads} threads against "
             f"{threads.loaded.threads} with a thread per connection, {switches}"
-            f"{tps(pool):,.0f} against {tps(threads):,.0f} tx/s"
+            f"{pool.tps:,.0f} against {threads.tps:,.0f} tx/s"
         )
     return out
 
@@ -430,7 +391,7 @@ def _pgbench_findings(run: RealRun) -> list[str]:
         cell = ours.get(clients)
         if cell is None or tps <= 0:
             continue
-        ratio = cell.transactions / cell.duration_s / tps
+        ratio = cell.tps / tps
         line = (
             f"at {clients} clients ostoolkit's client reached {ratio:.2f}× "
             f"pgbench's {tps:,.0f} tx/s"
@@ -446,7 +407,7 @@ def _pgbench_findings(run: RealRun) -> list[str]:
     return out
 
 
-def _connect_finding(run: RealRun) -> str | None:
+def _connect_finding(run: RealRun) -> list[str]:
     """What opening one connection cost each server, at the largest count (median)."""
     top = max(run.config.clients)
     how = {
@@ -460,7 +421,7 @@ def _connect_finding(run: RealRun) -> str | None:
         for c in run.cells
         if c.clients == top and c.connect_us
     ]
-    return f"opening a connection at {top} clients: " + ", ".join(parts) if parts else None
+    return [f"opening a connection at {top} clients: " + ", ".join(parts)] if parts else []
 
 
 def real_measurement(run: RealRun) -> Measurement:
@@ -478,10 +439,7 @@ def real_measurement(run: RealRun) -> Measurement:
             for k, s in run.started_s.items()
         },
     }
-    said = findings(run)
-    connect = _connect_finding(run)
-    said += [connect] if connect else []
-    return Measurement(tuple(results), tuple(said), tuple(run.warnings), data)
+    return Measurement(tuple(results), tuple(findings(run)), tuple(run.warnings), data)
 
 
 # How to see the servers' shape with fork-tree (the throwaway servers are gone after the run).

@@ -1,10 +1,6 @@
-"""``connections --real``: throwaway servers under load, their ceilings, and pgbench beside.
-
-For each server (``real.servers``) and client count: connections open first (timed), then
-pgbench's select-only transaction runs in a closed loop (``real.transactions``), with the
-server's CPU, switches, tasks and PSS read around it; each server also meets its
-``max_connections``. The method: docs/method.md, "connections --real".
-"""
+"""``connections --real``: each throwaway server at its ``max_connections``, then at each client
+count connected (timed) and loaded with pgbench's select-only transaction, its CPU, switches,
+tasks and PSS read around; pgbench beside. The method: docs/method.md, "connections --real"."""
 
 from __future__ import annotations
 
@@ -19,19 +15,20 @@ from ostoolkit.budget import (
     check_task_budget,
     enough_open_files,
 )
+from ostoolkit.children import run_program
 from ostoolkit.connections.clients import MAX_CLIENT_PROCESSES, LoadRun
-from ostoolkit.connections.dsn.measure import ServerTotal, measure_group
-from ostoolkit.connections.real.servers import RealServer, Servers, check_installed, installed
+from ostoolkit.connections.group import ServerState, read_group
+from ostoolkit.connections.real.servers import (
+    KINDS,
+    RealServer,
+    Servers,
+    check_installed,
+    installed,
+)
 from ostoolkit.connections.real.transactions import Spec, client_body, execute, window_latencies
 from ostoolkit.connections.real.wire import WireError
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
-from ostoolkit.procfs import (
-    read_pid_times,
-    read_task_run_ns,
-    read_task_switches,
-    read_tree_times,
-)
 from ostoolkit.report import Progress
 from ostoolkit.scratch import run_tempdir
 
@@ -62,8 +59,6 @@ PGBENCH_TPS = re.compile(r"^tps = ([0-9.]+)", re.MULTILINE)
 # pgbench -P 1 reports each second's TPS on stderr: "progress: 1.0 s, 1234.5 tps, lat ...".
 PGBENCH_PROGRESS = re.compile(r"^progress: [0-9.]+ s, ([0-9.]+) tps", re.MULTILINE)
 PGBENCH_TIMEOUT_S = 120.0
-# A PostgreSQL backend's private memory at the most, for the task budget (a few MiB).
-BYTES_PER_BACKEND = BYTES_PER_FORKED_PROCESS
 
 
 @dataclass(frozen=True)
@@ -110,8 +105,8 @@ class Cell:
     server: str
     clients: int
     duration_s: float
-    idle: ServerTotal  # the server before the connections opened
-    loaded: ServerTotal  # with them open, after the transactions
+    idle: ServerState  # the server before the connections opened
+    loaded: ServerState  # with them open, after the transactions
     connect_us: list[float]
     latency_us: list[float]
     windows: list[list[float]]  # the latencies (µs) of each transactions.WINDOW_S window
@@ -127,6 +122,11 @@ class Cell:
     def transactions(self) -> int:
         """Transactions completed within the duration."""
         return len(self.latency_us)
+
+    @property
+    def tps(self) -> float:
+        """Transactions per second over the duration."""
+        return self.transactions / self.duration_s
 
 
 @dataclass
@@ -159,7 +159,8 @@ def check_real(config: RealConfig) -> None:
         )
     top = max(config.clients)
     if "postgres" in config.servers or "pgbouncer" in config.servers:
-        check_task_budget(top + LIMIT_MARGIN + 16, BYTES_PER_BACKEND, "--clients")
+        # A PostgreSQL backend's private memory is a few MiB at the most.
+        check_task_budget(top + LIMIT_MARGIN + 16, BYTES_PER_FORKED_PROCESS, "--clients")
     # mariadbd and PgBouncer hold a socket per client; each client process its share.
     sockets = top + LIMIT_MARGIN + config.pool_size + 64
     check_open_files(sockets, f"--clients {top} (the server)", "lower --clients")
@@ -167,8 +168,6 @@ def check_real(config: RealConfig) -> None:
 
 def resolve_servers(names: Sequence[str]) -> tuple[str, ...]:
     """``--real``'s value: 'all' (what is installed) or a list, in a fixed order."""
-    from ostoolkit.connections.real.servers import KINDS
-
     if not names or "all" in names:
         return installed()
     unknown = [n for n in names if n not in KINDS]
@@ -185,46 +184,16 @@ def _spec(server: RealServer, duration_s: float = 0.0, per_tx: bool = False) -> 
     return Spec(server.protocol, server.port, LOAD_USER, database, duration_s, per_tx)
 
 
-def _admin(server: RealServer) -> Spec:
-    """How set-up statements reach a server: as its superuser."""
-    return Spec(server.protocol, server.port, server.user, server.database)
-
-
 def _run_sql(server: RealServer, statements: Sequence[str]) -> str | None:
     """Run set-up statements as the superuser; the last one's first value."""
+    admin = Spec(server.protocol, server.port, server.user, server.database)
     value = None
     for sql in statements:
         try:
-            value = execute(_admin(server), sql)
+            value = execute(admin, sql)
         except (WireError, OSError) as err:
             raise OstoolkitError(f"{server.label}: {sql.split('(')[0]} failed: {err}") from err
     return value
-
-
-def _stack_totals(pids: Sequence[int], clients: int) -> ServerTotal:
-    """Memory and tasks summed over a server stack (PgBouncer and its PostgreSQL)."""
-    parts = [measure_group(pid, clients) for pid in pids]
-    names = ("uss", "pss", "rss", "processes", "threads")
-    return ServerTotal(clients, *(sum(getattr(p, name) for p in parts) for name in names))
-
-
-def _stack_counters(pids: Sequence[int]) -> tuple[float, int]:
-    """CPU seconds and live tasks' context switches of a stack, every process below included.
-
-    CPU is each live thread's schedstat run time plus each process's reaped time, so a backend
-    that exits between two readings counts once; without schedstat, whole ticks.
-    """
-    cpu, switches = 0.0, 0
-    for root in pids:
-        top = read_pid_times(root)
-        below = read_tree_times(root)
-        for pid, times in [(root, top), *((pid, t) for (pid, _), t in below.items())]:
-            if times is None:
-                continue
-            run_ns = read_task_run_ns(pid)
-            cpu += times.children_s + (times.cpu_s if run_ns is None else run_ns / 1e9)
-            switches += read_task_switches(pid)
-    return cpu, switches
 
 
 def ceiling(server: RealServer, top: int) -> Ceiling:
@@ -248,7 +217,7 @@ def load_cell(server: RealServer, stack: Sequence[int], clients: int, config: Re
     spec = _spec(server, config.duration_s, config.connect_per_tx)
     with LoadRun(clients, client_body(spec), processes=MAX_CLIENT_PROCESSES) as load:
         load.start()
-        idle = _stack_totals(stack, 0)
+        idle = read_group(stack)
         opened = load.phase()
         refused = [r["refusal"] for r in opened if r["refusal"]]
         if refused:
@@ -256,11 +225,11 @@ def load_cell(server: RealServer, stack: Sequence[int], clients: int, config: Re
                 f"{server.label} refused connections at {clients} clients after its limit was "
                 f"set to fit them: {refused[0]}"
             )
-        cpu, switches = _stack_counters(stack)
+        before = read_group(stack, memory=False, counters=True)
         with Meter(also=tuple(stack)) as meter:
             reports = load.phase()
-        cpu_after, switches_after = _stack_counters(stack)
-        loaded = _stack_totals(stack, clients)
+        after = read_group(stack, memory=False, counters=True)
+        loaded = read_group(stack)
         load.finish()
     connecting = reports if config.connect_per_tx else opened  # the phase that connected
     return Cell(
@@ -275,15 +244,13 @@ def load_cell(server: RealServer, stack: Sequence[int], clients: int, config: Re
         errors=sum(r["errors"] for r in reports),
         first_error=next((r["first_error"] for r in reports if r["first_error"]), None),
         client_cpu_s=sum(r["cpu_s"] for r in reports),
-        server_cpu_s=cpu_after - cpu,
-        server_switches=switches_after - switches,
+        server_cpu_s=after.cpu_s - before.cpu_s,
+        server_switches=after.switches - before.switches,
         interference=meter.result,
     )
 
 
-def run_pgbench(
-    server: RealServer, servers: Servers, clients: int, config: RealConfig
-) -> tuple[float, list[float]]:
+def run_pgbench(server: RealServer, clients: int, config: RealConfig) -> tuple[float, list[float]]:
     """pgbench -S (select-only, simple protocol) at ``clients``: its TPS without connecting,
     and each whole second's (its progress reports, -P 1)."""
     seconds = max(1, round(config.duration_s))
@@ -293,7 +260,7 @@ def run_pgbench(
     argv += ["-h", "127.0.0.1", "-p", str(server.port), "-U", LOAD_USER, DATABASE["pg"]]
     if config.connect_per_tx:
         argv.insert(1, "-C")
-    done = servers.run_tool(argv, PGBENCH_TIMEOUT_S)
+    done = run_program(argv, PGBENCH_TIMEOUT_S)  # it dies with ostoolkit too
     match = PGBENCH_TPS.search(done.stdout)
     if done.returncode != 0 or match is None:
         tail = " / ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
@@ -325,7 +292,7 @@ def _postgres_family(run: RealRun, servers: Servers, progress: Progress | None) 
             run.cells.append(load_cell(pg, [pg.pid], clients, config))
             _step(progress)
             if pgbench is not None:
-                tps, seconds = run_pgbench(pg, servers, clients, config)
+                tps, seconds = run_pgbench(pg, clients, config)
                 run.pgbench[clients], run.pgbench_seconds[clients] = tps, seconds
                 _step(progress)
     if "pgbouncer" in config.servers:
@@ -334,10 +301,10 @@ def _postgres_family(run: RealRun, servers: Servers, progress: Progress | None) 
         run.versions["pgbouncer"] = servers.version(bouncer)
         run.ceilings["pgbouncer"] = ceiling(bouncer, top)
         _step(progress)
-        idle_pg = measure_group(pg.pid, 0).processes
+        idle_pg = read_group([pg.pid]).processes
         for clients in config.clients:
             cell = load_cell(bouncer, [bouncer.pid, pg.pid], clients, config)
-            backends = measure_group(pg.pid, clients).processes - idle_pg
+            backends = read_group([pg.pid]).processes - idle_pg
             run.cells.append(replace(cell, backends=backends))
             _step(progress)
         servers.stop(bouncer)
@@ -345,11 +312,8 @@ def _postgres_family(run: RealRun, servers: Servers, progress: Progress | None) 
 
 
 def _mariadb(run: RealRun, servers: Servers, pool: bool, progress: Progress | None) -> None:
-    """MariaDB with a thread per connection or its thread pool: curves, then its ceiling.
-
-    The ceiling comes last: MariaDB caches closed connections' threads (thread_cache_size),
-    which a ceiling run first would leave in every count.
-    """
+    """MariaDB with a thread per connection or its thread pool: curves, then its ceiling (last:
+    it caches closed connections' threads, which a ceiling run first would leave in every count)."""
     kind, top = ("mariadb-pool" if pool else "mariadb"), max(run.config.clients)
     server = servers.mariadb(pool)
     run.started_s[kind] = server.started_in_s

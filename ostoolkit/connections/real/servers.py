@@ -1,10 +1,6 @@
-"""Throwaway PostgreSQL, MariaDB and PgBouncer servers, started from this host's binaries.
-
-Each runs in a fresh folder of the run's scratch directory on a free loopback port, in the
-foreground as a supervised child under setpriv (``children.die_with_us``), and a ``janitor``
-cleans up if ostoolkit is killed. How and why: docs/method.md, "connections --real". The
-test suite's fixtures start their servers here too.
-"""
+"""Throwaway PostgreSQL, MariaDB and PgBouncer servers from this host's binaries (for --real
+and the tests' fixtures): each in a fresh scratch folder on a free loopback port, a supervised
+child under setpriv, a ``janitor`` cleaning up if ostoolkit is killed (docs/method.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +9,6 @@ import contextlib
 import glob
 import os
 import pwd
-import selectors
 import shutil
 import signal
 import socket
@@ -28,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from ostoolkit.children import Children, ClosedOnExit, die_with_us, run_program, signals_held
+from ostoolkit.connections.builtin.servers import read_lines
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.janitor import Janitor
 from ostoolkit.scratch import note_sysv_segment, remove_run_dir
@@ -179,25 +175,15 @@ def _make_dir(path: Path, user: pwd.struct_passwd | None) -> Path:
     return path
 
 
-def _traversable(path: Path) -> bool:
-    """Whether any user may pass through each folder above ``path`` (o+x); ``path`` itself
-    is ours to open up."""
-    return all(os.stat(folder).st_mode & stat.S_IXOTH for folder in path.parents)
-
-
-def _tail(lines: collections.deque[str]) -> str:
-    """The last lines a server printed, on one line."""
-    return " / ".join(list(lines)[-3:]) or "no output"
-
-
 class Servers(ClosedOnExit):
     """The throwaway servers of one run: started on demand, always stopped and removed."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.own_dir = False
-        if os.geteuid() == 0 and not _traversable(run_dir):
-            # A private $TMPDIR: the servers' users could not reach their directories.
+        traversable = all(os.stat(up).st_mode & stat.S_IXOTH for up in run_dir.parents)
+        if os.geteuid() == 0 and not traversable:
+            # A private $TMPDIR: the servers' users could not pass through to their folders.
             self.run_dir = Path(tempfile.mkdtemp(prefix=f"ostoolkit-{os.getpid()}-", dir="/tmp"))
             self.own_dir = True
         self.children = Children()
@@ -212,10 +198,8 @@ class Servers(ClosedOnExit):
     def _setup(
         self, argv: list[str], user: pwd.struct_passwd | None, home: Path, what: str
     ) -> None:
-        """Run a set-up program (initdb, ...) as the server's user, under a deadline.
-
-        Its temporary files go to ``home`` (TMPDIR): the user may not reach ours.
-        """
+        """Run a set-up program (initdb, ...) as the server's user, under a deadline, its
+        temporary files in ``home`` (TMPDIR): the user may not reach ours."""
         env = ["env", f"TMPDIR={home}"]
         done = run_program([*env, *argv], SETUP_TIMEOUT_S, as_user=_as_user(user))
         if done.returncode != 0:
@@ -223,9 +207,10 @@ class Servers(ClosedOnExit):
             raise OstoolkitError(f"{what} failed ({done.returncode}): {' / '.join(tail)}")
 
     def _launch(
-        self, kind: str, argv: list[str], user: pwd.struct_passwd | None, home: Path
+        self, kind: str, argv: list[str], user: pwd.struct_passwd | None, home: Path, stop: int
     ) -> int:
-        """Start a server in the foreground (TMPDIR ``home``); its pid once it says it is ready."""
+        """Start a server in the foreground (TMPDIR ``home``); its pid once it says it is ready,
+        from when ``stop`` is its clean shutdown signal."""
         guarded = die_with_us(["env", f"TMPDIR={home}", *argv], as_user=_as_user(user))
         proc = self.children.popen(
             guarded, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -235,35 +220,21 @@ class Servers(ClosedOnExit):
         lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
         self.logs[proc.pid] = lines
         ready = READY[kind.removesuffix("-pool")]
-        if not self._read_until(proc.stderr.fileno(), ready, lines):
+        for line in read_lines(proc.stderr.fileno(), START_TIMEOUT_S):
+            lines.append(line.decode(errors="replace").strip())
+            if ready in line:
+                break
+        else:  # its stderr ended, or the time ran out
             self.children.end(proc.pid)
-            raise OstoolkitError(f"{LABELS[kind]} did not start: {_tail(lines)}")
+            tail = " / ".join(list(lines)[-3:]) or "no output"
+            raise OstoolkitError(f"{LABELS[kind]} did not start: {tail}")
         reader = threading.Thread(
             target=self._drain, args=(proc.stderr, lines), name=f"{kind}-stderr", daemon=True
         )
         reader.start()
         self.readers[proc.pid] = reader
+        self.stop_signals[proc.pid] = stop
         return proc.pid
-
-    @staticmethod
-    def _read_until(fd: int, text: bytes, lines: collections.deque[str]) -> bool:
-        """Read a server's stderr until a line holds ``text`` (True) or it ends or times out."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        pending = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while time.monotonic() < deadline:
-                if not selector.select(max(deadline - time.monotonic(), 0)):
-                    return False
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    return False
-                *complete, pending = (pending + chunk).split(b"\n")
-                for line in complete:
-                    lines.append(line.decode(errors="replace").strip())
-                    if text in line:
-                        return True
-        return False
 
     @staticmethod
     def _drain(stream: IO[bytes], lines: collections.deque[str]) -> None:
@@ -314,9 +285,13 @@ class Servers(ClosedOnExit):
             options.append(f"max_connections={max_connections}")
         argv = [str(pg_bindir() / "postgres"), "-D", str(server.directory / "data")]
         argv += ["-p", str(port), *(arg for opt in options for arg in ("-c", opt))]
-        pid = self._launch("postgres", argv, _run_as("postgres"), server.directory)
-        self.stop_signals[pid] = signal.SIGINT  # fast shutdown: ends clients, removes its IPC
-        self._note_segment(server.directory / "data" / "postmaster.pid")
+        # SIGINT: a fast shutdown, which ends the clients and removes its IPC.
+        pid = self._launch("postgres", argv, _run_as("postgres"), server.directory, signal.SIGINT)
+        # List its System V segment (line 7 of postmaster.pid) in the run directory.
+        pidfile = server.directory / "data" / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            key, shmid = (int(word) for word in pidfile.read_text().splitlines()[6].split())
+            note_sysv_segment(self.run_dir, key, shmid)
         return replace(
             server,
             port=port,
@@ -327,17 +302,9 @@ class Servers(ClosedOnExit):
 
     def restart(self, server: RealServer, max_connections: int | None) -> RealServer:
         """Stop a throwaway PostgreSQL and start it again with another max_connections."""
-        if server.kind != "postgres":
-            raise OstoolkitError(f"restart: {server.kind} is not PostgreSQL")
         started = time.monotonic()
         self.stop(server, remove=False)
         return self._start_postgres(server, max_connections, started)
-
-    def _note_segment(self, pidfile: Path) -> None:
-        """List PostgreSQL's System V segment (line 7 of postmaster.pid) in the run directory."""
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            key, shmid = (int(word) for word in pidfile.read_text().splitlines()[6].split())
-            note_sysv_segment(self.run_dir, key, shmid)
 
     def mariadb(self, pool: bool = False) -> RealServer:
         """Install a data directory and run mariadbd (``--no-defaults``) on a free port."""
@@ -363,8 +330,7 @@ class Servers(ClosedOnExit):
             "--innodb-buffer-pool-size=64M",
             "--skip-log-bin",
         ]
-        pid = self._launch(kind, argv, user, directory)
-        self.stop_signals[pid] = signal.SIGTERM
+        pid = self._launch(kind, argv, user, directory, signal.SIGTERM)
         return RealServer(
             kind, "my", port, pid, "root", "mysql", directory, time.monotonic() - started
         )
@@ -376,11 +342,8 @@ class Servers(ClosedOnExit):
         max_clients: int,
         users: Sequence[str] = (),
     ) -> RealServer:
-        """Run PgBouncer in transaction mode in front of a throwaway PostgreSQL.
-
-        Trust authentication still needs each user listed in its auth file: the upstream's
-        superuser (also the admin console's) and ``users``.
-        """
+        """Run PgBouncer in transaction mode in front of a throwaway PostgreSQL; trust still
+        needs each user in its auth file: the upstream's superuser (the admin's) and ``users``."""
         started = time.monotonic()
         directory, user = self._begin("pgbouncer")
         port = free_port()
@@ -398,36 +361,24 @@ class Servers(ClosedOnExit):
         if user is not None:
             for path in directory.iterdir():
                 os.chown(path, user.pw_uid, user.pw_gid)
-        pid = self._launch(
-            "pgbouncer", [_which("pgbouncer", "pgbouncer"), str(ini)], user, directory
-        )
-        self.stop_signals[pid] = signal.SIGINT
-        return RealServer(
-            "pgbouncer",
-            "pg",
-            port,
-            pid,
-            upstream.user,
-            upstream.database,
-            directory,
-            time.monotonic() - started,
-            max_clients,
+        argv = [_which("pgbouncer", "pgbouncer"), str(ini)]
+        pid = self._launch("pgbouncer", argv, user, directory, signal.SIGINT)
+        return replace(  # PostgreSQL's protocol, the upstream's user and database
+            upstream,
+            kind="pgbouncer",
+            port=port,
+            pid=pid,
+            directory=directory,
+            started_in_s=time.monotonic() - started,
+            max_connections=max_clients,
         )
 
     def version(self, server: RealServer) -> str:
         """PgBouncer's version, as its start-up line says ("process up: PgBouncer 1.18.0, ...")."""
-        for line in self.log(server):
+        for line in self.logs.get(server.pid, ()):
             if "process up:" in line:
                 return line.split("process up:", 1)[1].split(",")[0].strip()
         return "?"
-
-    def run_tool(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-        """Run a client program (pgbench) to completion; it dies with ostoolkit too."""
-        return run_program(argv, timeout)
-
-    def log(self, server: RealServer) -> list[str]:
-        """The last lines the server printed."""
-        return list(self.logs.get(server.pid, ()))
 
     def stop(self, server: RealServer, remove: bool = True) -> None:
         """Shut a server down cleanly (SIGKILL after STOP_TIMEOUT_S); remove its directory."""
@@ -436,11 +387,8 @@ class Servers(ClosedOnExit):
             shutil.rmtree(server.directory, ignore_errors=True)
 
     def _stop_pid(self, pid: int, timeout: float) -> None:
-        """Send a server its clean shutdown signal, wait, then SIGKILL its group and reap it.
-
-        A clean stop lets PostgreSQL remove its System V segment itself; after a SIGKILL the
-        run directory's listing of it releases it (scratch.remove_run_dir).
-        """
+        """Send a server its clean shutdown signal, wait, then SIGKILL its group and reap it (after
+        a SIGKILL, PostgreSQL's System V segment is released from its listing in the run folder)."""
         with signals_held():
             if pid in self.children.pids:
                 with contextlib.suppress(ProcessLookupError):

@@ -1,9 +1,6 @@
-"""The load on a real server: client processes speaking its wire protocol, pgbench-style.
-
-Each client process owns its share of the connections in one epoll loop and keeps one small
-read transaction in flight on each (``persistent``, as pgbench -S) or opens a connection per
-transaction (``per_tx``, as pgbench -C). It never prints; it reports JSON lines to ostoolkit.
-"""
+"""The load on a real server: client processes speaking its wire protocol from one epoll loop,
+a small read transaction in flight on each of their connections (as pgbench -S) or a connection
+per transaction (``per_tx``, as pgbench -C); they never print, they report JSON lines."""
 
 from __future__ import annotations
 
@@ -20,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ostoolkit.connections.clients import ClientBody, send_report, split_windows
+from ostoolkit.connections.clients import ClientBody, run_phases, split_windows
 from ostoolkit.connections.real import wire
 from ostoolkit.stats import percentile
 
@@ -57,11 +54,9 @@ def transaction(rng: random.Random, protocol: str) -> bytes:
 
 
 class Session:
-    """One connection driven by socket readiness: connect, authenticate, query, close.
-
-    ``state`` goes connecting -> greeting (MySQL) -> auth -> ready -> query -> ready ...,
-    or ends in refused (the server said no: ``error``) or closed.
-    """
+    """One connection driven by socket readiness: ``state`` goes connecting -> greeting (MySQL)
+    -> auth -> ready -> query -> ready ..., or ends refused (the server said no: ``error``) or
+    closed."""
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
@@ -84,17 +79,6 @@ class Session:
     def events(self) -> int:
         """What to wait for on the socket in this state."""
         return selectors.EVENT_WRITE if self.state == "connecting" else selectors.EVENT_READ
-
-    def on_writable(self) -> None:
-        """The TCP connection is up (or failed): start the protocol's handshake."""
-        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code:
-            raise OSError(code, f"connecting to 127.0.0.1:{self.spec.port}: {os.strerror(code)}")
-        if self.spec.protocol == "pg":
-            self.sock.sendall(wire.pg_startup(self.spec.user, self.spec.database))
-            self.state = "auth"
-        else:
-            self.state = "greeting"
 
     def on_readable(self) -> bool:
         """Read what came; True when a step completed (authenticated, refused, a reply)."""
@@ -132,6 +116,22 @@ class Session:
         self.state, self.error = "ready", self.reply.error
         return True
 
+    def on_ready(self, selector: selectors.BaseSelector) -> bool:
+        """Its socket (in ``selector``, itself as data) is ready: advance; True when a step
+        completed. Once the TCP connection is up (or failed), the handshake starts."""
+        if self.state != "connecting":
+            return self.on_readable()
+        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, f"connecting to 127.0.0.1:{self.spec.port}: {os.strerror(code)}")
+        if self.spec.protocol == "pg":
+            self.sock.sendall(wire.pg_startup(self.spec.user, self.spec.database))
+            self.state = "auth"
+        else:
+            self.state = "greeting"
+        selector.modify(self.sock, selectors.EVENT_READ, self)
+        return False
+
     def send(self, request: bytes) -> None:
         """Send one transaction on a ready session."""
         self.reply = wire.PgReply() if self.spec.protocol == "pg" else wire.MyReply()
@@ -148,21 +148,20 @@ class Session:
         self.sock.close()
 
 
+def _silent(port: int, timeout_s: float) -> TimeoutError:
+    return TimeoutError(f"no answer from 127.0.0.1:{port} in {timeout_s:.0f} s")
+
+
 def _drive(session: Session, timeout_s: float) -> None:
     """Wait on one session until its step ends: connected and authenticated (or refused),
     or its query answered. Raises TimeoutError when the server stays silent."""
     deadline = time.monotonic() + timeout_s
     with selectors.DefaultSelector() as selector:
-        selector.register(session.sock, session.events())
+        selector.register(session.sock, session.events(), session)
         while session.state in ("connecting", "greeting", "auth", "query"):
             if not selector.select(max(deadline - time.monotonic(), 0)):
-                port = session.spec.port
-                raise TimeoutError(f"no answer from 127.0.0.1:{port} in {timeout_s:.0f} s")
-            if session.state == "connecting":
-                session.on_writable()
-                selector.modify(session.sock, session.events())
-            else:
-                session.on_readable()
+                raise _silent(session.spec.port, timeout_s)
+            session.on_ready(selector)
 
 
 def open_session(spec: Spec) -> Session:
@@ -202,15 +201,6 @@ class Tally:
     errors: int = 0
     first_error: str | None = None
 
-    def done(self, now_ns: int, latency_ns: int) -> None:
-        """Count a transaction that completed at ``now_ns`` after ``latency_ns``."""
-        self.latency_ns.append(latency_ns)
-        self.ends_ns.append(now_ns)
-
-    def ends_us(self) -> list[int]:
-        """When each transaction completed, in whole µs since the phase began."""
-        return [(end - self.start_ns) // 1000 for end in self.ends_ns]
-
     def failed(self, error: str) -> None:
         """Count a transaction the server answered with an error."""
         self.errors += 1
@@ -219,10 +209,8 @@ class Tally:
 
 def _closed_loop(sessions: Sequence[Session], spec: Spec, requests: Sequence[bytes]) -> Tally:
     """One transaction in flight per session until the deadline; only those done by it count.
-
-    The load's hot loop, kept lean so that the client does not limit the server: epoll directly,
-    requests built beforehand, a reply recognised by its ends and parsed only otherwise.
-    """
+    The hot loop, lean so that the client does not limit the server: epoll, requests built
+    beforehand, a reply recognised by its ends and parsed only otherwise."""
     done_fast = wire.pg_one_row_done if spec.protocol == "pg" else wire.my_result_done
     parser: type[wire.PgReply] | type[wire.MyReply] = (
         wire.PgReply if spec.protocol == "pg" else wire.MyReply
@@ -290,16 +278,10 @@ def _per_transaction(count: int, spec: Spec, requests: Sequence[bytes]) -> Tally
         while selector.get_map():
             events = selector.select(CONNECT_TIMEOUT_S)
             if not events:
-                raise TimeoutError(
-                    f"no answer from 127.0.0.1:{spec.port} in {CONNECT_TIMEOUT_S:.0f} s"
-                )
+                raise _silent(spec.port, CONNECT_TIMEOUT_S)
             for key, _ in events:
                 session = key.data
-                if session.state == "connecting":
-                    session.on_writable()
-                    selector.modify(session.sock, session.events(), session)
-                    continue
-                if not session.on_readable():
+                if not session.on_ready(selector):
                     continue
                 now = time.perf_counter_ns()
                 if session.state == "ready" and session.sent_ns == 0:  # just authenticated
@@ -310,7 +292,8 @@ def _per_transaction(count: int, spec: Spec, requests: Sequence[bytes]) -> Tally
                 if session.state in ("refused", "closed") or session.error:
                     tally.failed(session.error or "failed")
                 elif now <= deadline:
-                    tally.done(now, now - session.started_ns)
+                    tally.latency_ns.append(now - session.started_ns)
+                    tally.ends_ns.append(now)
                     tally.connect_ns.append(session.ready_ns - session.started_ns)
                 session.close()
                 if now <= deadline:
@@ -318,18 +301,10 @@ def _per_transaction(count: int, spec: Spec, requests: Sequence[bytes]) -> Tally
     return tally
 
 
-def _cpu_s() -> float:
-    """This process's own CPU time (user + system)."""
-    times = os.times()
-    return times.user + times.system
-
-
 def window_latencies(reports: Sequence[dict[str, Any]], duration_s: float) -> list[list[float]]:
     """The latencies (µs) of the transactions completed in each whole WINDOW_S window of the
-    duration, over every client process's report.
-
-    Each process's windows begin at its own start; all start within a millisecond of each other.
-    """
+    duration, over every client process's report: each one's windows begin at its own start (all
+    within a millisecond of each other)."""
     count = int(duration_s / WINDOW_S)
     merged: list[list[float]] = [[] for _ in range(count)]
     for report in reports:
@@ -348,14 +323,12 @@ def window_percentiles(windows: Sequence[Sequence[float]], q: int) -> list[float
 def _client(spec: Spec, counts: Sequence[int], report_w: int, phases: Sequence[int]) -> None:
     """A client process: connect (persistent mode; in one step or several), run the
     transactions, then close."""
-    *connect_rs, go_r, finish_r = phases
     rng = random.Random(os.getpid())
     requests = [transaction(rng, spec.protocol) for _ in range(REQUESTS)]
-    send_report(report_w, {})
     sessions: list[Session] = []
-    for connect_r, count in zip(connect_rs, counts, strict=True):
-        os.read(connect_r, 1)
-        opened: list[Any] = []
+
+    def connect(count: int) -> dict[str, Any]:
+        opened: list[float | None] = []
         refusal = None
         for _ in range(0 if spec.per_tx else count):
             session = open_session(spec)
@@ -366,31 +339,27 @@ def _client(spec: Spec, counts: Sequence[int], report_w: int, phases: Sequence[i
                 refusal = refusal or session.error
                 opened.append(None)
                 session.close()
-        send_report(report_w, {"connect_us": opened, "refusal": refusal})
-    os.read(go_r, 1)
-    cpu = _cpu_s()
-    started = time.perf_counter()
-    if spec.duration_s <= 0:
-        tally = Tally(0)
-    elif spec.per_tx:
-        tally = _per_transaction(sum(counts), spec, requests)
-    else:
-        tally = _closed_loop(sessions, spec, requests)
-    cpu = _cpu_s() - cpu  # the transactions' own, before the report is built
-    elapsed = time.perf_counter() - started
-    send_report(
-        report_w,
-        {
+        return {"connect_us": opened, "refusal": refusal}
+
+    def load() -> dict[str, Any]:
+        cpu = time.process_time()
+        if spec.duration_s <= 0:
+            tally = Tally(0)
+        elif spec.per_tx:
+            tally = _per_transaction(sum(counts), spec, requests)
+        else:
+            tally = _closed_loop(sessions, spec, requests)
+        cpu = time.process_time() - cpu  # the transactions' own, before the report is built
+        return {
             "latency_us": [round(ns / 1e3, 1) for ns in tally.latency_ns],
             "connect_us": [round(ns / 1e3, 1) for ns in tally.connect_ns],
-            "ends_us": tally.ends_us(),
+            "ends_us": [(end - tally.start_ns) // 1000 for end in tally.ends_ns],
             "errors": tally.errors,
             "first_error": tally.first_error,
             "cpu_s": cpu,
-            "elapsed_s": elapsed,
-        },
-    )
-    os.read(finish_r, 1)
+        }
+
+    run_phases(counts, report_w, phases, connect, load)
     for session in sessions:
         session.close()
 

@@ -1,10 +1,6 @@
-"""Just enough of PostgreSQL's and MySQL's wire protocols to load a throwaway server.
-
-The drivers' Python costs several times the server's own work per query, so the load speaks
-the protocols itself: start-up with trust authentication, a simple query, and a parser that
-tells a complete reply and an error. A user's server (a DSN) still goes through the drivers.
-The subset and why: docs/method.md, "connections --real".
-"""
+"""Just enough of PostgreSQL's and MySQL's wire protocols to load a throwaway server, whose work
+per query the drivers' Python would cost several times over: trust start-up, a simple query, a
+parser telling a complete reply and an error (docs/method.md, "connections --real")."""
 
 from __future__ import annotations
 
@@ -60,9 +56,7 @@ class PgReply:
 
     def feed(self, data: bytes) -> bool:
         """Take bytes from the socket; True once the reply is complete (``error`` if it failed).
-
-        Raises WireError for an authentication request other than trust's AuthenticationOk.
-        """
+        Raises WireError for an authentication request other than trust's AuthenticationOk."""
         self.buffer += data
         while len(self.buffer) >= 5:
             kind = self.buffer[:1]
@@ -134,11 +128,8 @@ def my_error_text(payload: bytes) -> str:
 
 
 def my_handshake_response(greeting: bytes, user: str, database: str) -> bytes:
-    """The HandshakeResponse41 to a server's greeting, with an empty password.
-
-    Raises WireError when the greeting is an error packet (too many connections is sent
-    in place of the greeting) or not protocol 10.
-    """
+    """The HandshakeResponse41 to a server's greeting, with an empty password. Raises WireError
+    for an error packet (too many connections comes in place of the greeting) or not protocol 10."""
     if greeting[:1] == b"\xff":
         raise WireError(my_error_text(greeting))
     if greeting[:1] != b"\x0a":
@@ -162,11 +153,8 @@ def split_packets(buffer: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
 
 @dataclass
 class MyReply:
-    """Reads one MySQL reply: an OK or ERR packet, or a whole text result set.
-
-    ``auth`` replies (to the handshake response) may also be an AuthSwitchRequest to
-    mysql_native_password, answered with an empty password in ``answer``.
-    """
+    """Reads one MySQL reply: an OK or ERR packet, or a whole text result set; an ``auth`` reply
+    may be an AuthSwitchRequest to mysql_native_password, answered (no password) in ``answer``."""
 
     auth: bool = False
     buffer: bytes = b""
