@@ -14,8 +14,10 @@ from pathlib import Path
 
 PROC_CGROUP = Path("/proc/self/cgroup")
 MOUNTINFO = Path("/proc/self/mountinfo")
-# A cgroup file is a line or a few: anything longer is not one.
+# A cgroup file is a line or a few: anything longer is not one. mountinfo has a line per mount:
+# a container host's runs to thousands of mounts, so it is read to a far larger bound.
 MAX_FILE_BYTES = 4096
+MAX_MOUNTINFO_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,11 @@ class Throttling:
     throttled_us: float
 
 
-def _read(path: Path) -> str | None:
-    """A small cgroup or proc file's text, or None when it cannot be read."""
+def _read(path: Path, limit: int = MAX_FILE_BYTES) -> str | None:
+    """A cgroup or proc file's text up to ``limit`` bytes, or None when it cannot be read."""
     try:
         with path.open("rb") as file:
-            return file.read(MAX_FILE_BYTES).decode("ascii", errors="replace")
+            return file.read(limit).decode("ascii", errors="replace")
     except OSError:
         return None
 
@@ -103,7 +105,7 @@ def _folders(mount: Mount, path: str) -> list[Path]:
 def cpu_folders(proc_cgroup: Path = PROC_CGROUP, mountinfo: Path = MOUNTINFO) -> list[Path]:
     """Where this process's CPU controller is, innermost group first (v1 ``cpu``, else v2)."""
     memberships = parse_memberships(_read(proc_cgroup) or "")
-    mounts = parse_mounts(_read(mountinfo) or "")
+    mounts = parse_mounts(_read(mountinfo, MAX_MOUNTINFO_BYTES) or "")
     for mount in mounts:
         if mount.version == 1 and "cpu" in mount.controllers and "cpu" in memberships:
             return _folders(mount, memberships["cpu"])

@@ -63,6 +63,16 @@ def test_v1_quota_on_an_ancestor_is_found_from_the_group_up(tmp_path):
     assert limits[0].version == 1
 
 
+def test_the_cgroup_mount_is_found_after_thousands_of_other_mounts(tmp_path):
+    proc_cgroup, mountinfo = tmp_path / "cgroup", tmp_path / "mountinfo"
+    write(proc_cgroup, "2:cpu:/outer\n")
+    others = "".join(
+        f"{100 + i} 31 0:{50 + i} / /mnt/m{i} rw - tmpfs tmpfs rw\n" for i in range(3000)
+    )
+    write(mountinfo, others + V1_MOUNTS.format(root=tmp_path))
+    assert cpu_folders(proc_cgroup, mountinfo) == [tmp_path / "cpu/outer", tmp_path / "cpu"]
+
+
 def test_v2_reads_cpu_max_below_a_mount_that_shows_part_of_the_tree(tmp_path):
     proc_cgroup, mountinfo = tmp_path / "cgroup", tmp_path / "mountinfo"
     write(proc_cgroup, "0::/kubepods/pod1\n")
