@@ -10,14 +10,11 @@ import json
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ostoolkit import __version__
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.stats import judge_noise, summarize
-
-if TYPE_CHECKING:  # a value type only: report.py does not import the measurements
-    from ostoolkit.measure.interference import Interference
 
 SCHEMA = "ostoolkit/1"
 UNITS = ("us", "ms", "bytes", "count", "per_s", "ratio", "bool", "number")
@@ -26,6 +23,25 @@ STATUSES = ("ok", "noisy", "bimodal", "throttled")
 
 # How a measurement reports progress: called with the number of steps just done.
 Progress = Callable[[int], None]
+
+
+class Interference(Protocol):
+    """What ``make_result`` reads of a window's interference (``measure.interference``'s
+    dataclass): the shares that judge a figure, their margins, a note and the extras."""
+
+    @property
+    def other_cpu_share(self) -> float | None: ...
+    @property
+    def steal_share(self) -> float | None: ...
+    @property
+    def other_margin(self) -> float: ...
+    @property
+    def steal_margin(self) -> float: ...
+    @property
+    def note(self) -> str | None: ...
+    def judges(self, unit: str) -> bool: ...
+    def throttles(self, unit: str) -> str | None: ...
+    def extra(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
