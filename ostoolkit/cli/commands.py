@@ -13,20 +13,22 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import click
 
 from ostoolkit.cli.options import (
+    AllowedCpu,
     F,
     FiniteFloatRange,
     StrictIntRange,
     counts,
+    given,
     listed,
-    not_allowed,
     output_options,
     spoken,
 )
-from ostoolkit.cli.run import cli_errors, debugging, progress_bar, run_command
+from ostoolkit.cli.run import cli_errors, debugging, run_command, with_progress
 from ostoolkit.connections.builtin.measure import (
     MAX_CLIENTS,
     MIN_RUN_QUERIES,
@@ -45,7 +47,7 @@ from ostoolkit.measure.forktree import DEFAULT_MAX_PROCS, TreeConfig, build_tree
 from ostoolkit.measure.sched import TimesliceConfig, measure_timeslice
 from ostoolkit.measure.states import STATES_STEPS, observe_states
 from ostoolkit.render import draw_tree, render
-from ostoolkit.report import Measurement
+from ostoolkit.report import Measurement, Progress
 from ostoolkit.suite import (
     MAX_RUNS,
     RUNS,
@@ -281,18 +283,24 @@ def connections_command(
     if real is not None:
         asked = RealConfig((), clients, duration, pool_size, connect_per_tx)
         real_config = _real_config(ctx, real, asked, quick, (models, postgres, mysql, pgbouncer))
-        run_command(ctx, lambda: _load_real_servers(real_config), fmt, json_path)
+        run_real = partial(measure_real, real_config)
+        run_command(
+            ctx,
+            with_progress(real_config.steps(), "loading real servers", run_real),
+            fmt,
+            json_path,
+        )
         return
-    if _given(ctx, "duration", "connect_per_tx"):
+    if given(ctx, "duration", "connect_per_tx"):
         raise click.UsageError("--duration and --connect-per-tx need --real")
     preset = QUICK_CONNECTIONS if quick else CONNECTIONS
-    if not _given(ctx, "clients"):
+    if not given(ctx, "clients"):
         clients = preset.clients
-    given = (("postgres", postgres), ("mysql", mysql), ("pgbouncer", pgbouncer))
-    for kind, dsn in given:
+    named = (("postgres", postgres), ("mysql", mysql), ("pgbouncer", pgbouncer))
+    for kind, dsn in named:
         if dsn is not None and not dsn.strip():
             raise click.BadParameter(EMPTY_DSN, param_hint=f"--{kind}")
-    dsns = {k: v for k, v in given if v}
+    dsns = {k: v for k, v in named if v}
     if dsns and models:
         raise click.UsageError("--model runs the built-in servers; measure real ones without it")
     config = replace(
@@ -303,24 +311,15 @@ def connections_command(
         pool_size=pool_size,
     )
 
-    def measure() -> Measurement:
-        if dsns:
-            steps = len(dsns) * real_server_steps(clients)
-            with progress_bar(steps, "loading servers") as progress:
-                measurements = [
-                    measure_real_server(k, v, clients, progress) for k, v in dsns.items()
-                ]
-            return functools.reduce(operator.add, measurements)
-        with progress_bar(config.steps(), "loading servers") as progress:
-            return measure_connections(config, progress)
+    def measure_dsns(progress: Progress | None) -> Measurement:
+        measured = [measure_real_server(k, v, clients, progress) for k, v in dsns.items()]
+        return functools.reduce(operator.add, measured)
 
-    run_command(ctx, measure, fmt, json_path)
-
-
-def _given(ctx: click.Context, *names: str) -> set[str]:
-    """Which of these parameters the command line set (rather than left at their default)."""
-    default = click.core.ParameterSource.DEFAULT
-    return {name for name in names if ctx.get_parameter_source(name) != default}
+    if dsns:
+        steps, measure = len(dsns) * real_server_steps(clients), measure_dsns
+    else:
+        steps, measure = config.steps(), partial(measure_connections, config)
+    run_command(ctx, with_progress(steps, "loading servers", measure), fmt, json_path)
 
 
 def _real_config(
@@ -335,26 +334,20 @@ def _real_config(
         raise click.UsageError(
             "--real starts its own servers: leave out --model, --postgres, --mysql and --pgbouncer"
         )
-    if _given(ctx, "queries"):
+    if given(ctx, "queries"):
         raise click.UsageError("--real runs for --duration seconds: leave out --queries")
     clients, duration = asked.clients, asked.duration_s
-    if not _given(ctx, "clients"):
+    if not given(ctx, "clients"):
         clients = RealConfig.quick_clients() if quick else REAL_DEFAULT.clients
     if max(clients) > MAX_REAL_CLIENTS:
         too_many = f"{max(clients)} is above {MAX_REAL_CLIENTS}, the most --real opens"
         raise click.BadParameter(too_many, param_hint="--clients")
-    if quick and not _given(ctx, "duration"):
+    if quick and not given(ctx, "duration"):
         duration = 2.0
     names = [name.strip() for name in real.split(",") if name.strip()]
     with cli_errors(debugging(ctx)):
         servers = resolve_servers(names)
     return replace(asked, servers=servers, clients=clients, duration_s=duration)
-
-
-def _load_real_servers(config: RealConfig) -> Measurement:
-    """connections --real's run: every server at every client count."""
-    with progress_bar(config.steps(), "loading real servers") as progress:
-        return measure_real(config, progress)
 
 
 SHARED_CPU = f"two busy processes sharing a CPU for {TIMESLICE.duration_s:g} s"
@@ -369,7 +362,7 @@ STATES_EPILOG = f"""Examples:
 
 @click.command("states", epilog=STATES_EPILOG)
 @click.option(
-    "--cpu", type=StrictIntRange(0), help="CPU the children share.  [default: the last allowed]"
+    "--cpu", type=AllowedCpu(), help="CPU the children share.  [default: the last allowed]"
 )
 @click.option(
     "--duration",
@@ -403,19 +396,14 @@ def states_command(
     average slice (schedstat run time / slices), the run-queue wait per slice and the
     involuntary switches per second, beside the article's "milliseconds".
     """
-    if cpu is not None and cpu not in os.sched_getaffinity(0):
-        raise click.BadParameter(not_allowed(cpu), param_hint="--cpu")
-
     config = replace(TIMESLICE, duration_s=duration, windows=windows, cpu=cpu)
 
-    def measure() -> Measurement:
-        with progress_bar(STATES_STEPS + config.steps(), "walking states") as progress:
-            states = observe_states(cpu, progress)
-            return states + measure_timeslice(
-                config.duration_s, config.windows, config.cpu, progress
-            )
+    def measure(progress: Progress | None) -> Measurement:
+        states = observe_states(cpu, progress)
+        return states + measure_timeslice(config.duration_s, config.windows, config.cpu, progress)
 
-    run_command(ctx, measure, fmt, json_path)
+    steps = STATES_STEPS + config.steps()
+    run_command(ctx, with_progress(steps, "walking states", measure), fmt, json_path)
 
 
 REPORT_EPILOG = """Examples:
@@ -479,10 +467,8 @@ def report_command(
             check_output_path(summary, "GITHUB_STEP_SUMMARY")
         check_suite(sections, preset)
 
-    def measure() -> Measurement:
-        with progress_bar(len(sections) * preset.runs, "measuring") as progress:
-            return run_suite(sections, preset, progress)
-
+    steps = len(sections) * preset.runs
+    measure = with_progress(steps, "measuring", partial(run_suite, sections, preset))
     report = run_command(ctx, measure, fmt, json_path)
     if summary:
         with cli_errors(False):

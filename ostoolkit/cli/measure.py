@@ -10,23 +10,25 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from functools import partial
 
 import click
 
 from ostoolkit.cli.options import (
     MAX_REPEAT,
+    AllowedCpu,
     CpuList,
     FiniteFloatRange,
     IntList,
     StrictIntRange,
     counts,
+    given,
     listed,
-    not_allowed,
     output_options,
     sizes_mb,
     spoken,
 )
-from ostoolkit.cli.run import progress_bar, run_command
+from ostoolkit.cli.run import run_command, with_progress
 from ostoolkit.measure.blocks import MAX_ROUNDS
 from ostoolkit.measure.cow import (
     COW_REPEAT,
@@ -49,7 +51,7 @@ from ostoolkit.measure.switch import (
     measure_switch,
 )
 from ostoolkit.measure.switchrate import RateConfig, measure_switch_rate
-from ostoolkit.report import Measurement
+from ostoolkit.report import Measurement, Progress
 
 SWITCH, QUICK_SWITCH = SwitchConfig.full(), SwitchConfig.quick()
 SPAWN, QUICK_SPAWN = SpawnConfig.full(), SpawnConfig.quick()
@@ -207,13 +209,12 @@ def measure_switch_command(
         cpus=cpus,
     )
 
-    def measure() -> Measurement:
-        steps = config.steps(len(os.sched_getaffinity(0)))
-        with progress_bar(steps, "measuring switches") as progress:
-            measurement = measure_switch(config, progress)
+    def measure(progress: Progress | None) -> Measurement:
+        measurement = measure_switch(config, progress)
         return run_cross_check(measurement, quick) if cross_check else measurement
 
-    run_command(ctx, measure, fmt, json_path)
+    steps = config.steps(len(os.sched_getaffinity(0)))
+    run_command(ctx, with_progress(steps, "measuring switches", measure), fmt, json_path)
 
 
 def rings(
@@ -229,7 +230,7 @@ def rings(
 ) -> None:
     """measure-switch --tasks/--sizes: rings on one CPU; the pair's own options refused."""
     for option, name in PAIR_ONLY:
-        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+        if given(ctx, name):
             why = "--tasks and --sizes build rings on one CPU"
             raise click.UsageError(f"{option} is for the two-task ping-pong: {why}")
     if cpus is not None and len(cpus) != 1:
@@ -244,10 +245,9 @@ def rings(
         cpu=cpus[0] if cpus else None,
     )
 
-    def measure() -> Measurement:
-        with progress_bar(ring_steps(config), "building rings") as progress:
-            return measure_rings(config, progress=progress)
-
+    measure = with_progress(
+        ring_steps(config), "building rings", lambda progress: measure_rings(config, None, progress)
+    )
     run_command(ctx, measure, fmt, json_path)
 
 
@@ -262,7 +262,7 @@ def python_layers(
 ) -> None:
     """measure-switch --layer python: refuse the OS switch's own options, then measure."""
     for option, name in OS_ONLY:
-        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+        if given(ctx, name):
             raise click.UsageError(
                 f"{option} is for --layer os only: --layer python measures a GIL hand-off, an "
                 "asyncio task switch and the OS thread switch, all on one CPU"
@@ -276,10 +276,8 @@ def python_layers(
         preset, repeat=repeat or preset.repeat, iterations=iterations, cpu=cpus[0] if cpus else None
     )
 
-    def measure() -> Measurement:
-        with progress_bar(config.steps(), "measuring Python's switches") as progress:
-            return measure_python_layers(config, progress)
-
+    steps, label = config.steps(), "measuring Python's switches"
+    measure = with_progress(steps, label, lambda progress: measure_python_layers(config, progress))
     run_command(ctx, measure, fmt, json_path)
 
 
@@ -304,7 +302,7 @@ SWITCH_RATE_EPILOG = f"""Examples:
 )
 @click.option(
     "--cpu",
-    type=StrictIntRange(0),
+    type=AllowedCpu(),
     help="CPU the ping-pong's two tasks share.  [default: the last allowed]",
 )
 @output_options
@@ -322,14 +320,10 @@ def switch_rate_command(
     in cycles (net time x the CPU's clock, or counted by the CPU's hardware counters where
     perf_event_open can read them) and instructions (counted only), with perf stat beside.
     """
-    if cpu is not None and cpu not in os.sched_getaffinity(0):
-        raise click.BadParameter(not_allowed(cpu), param_hint="--cpu")
     config = replace(RATE, duration_s=duration, cpu=cpu)
-
-    def measure() -> Measurement:
-        with progress_bar(config.steps(), "counting switches") as progress:
-            return measure_switch_rate(config, progress)
-
+    measure = with_progress(
+        config.steps(), "counting switches", partial(measure_switch_rate, config)
+    )
     run_command(ctx, measure, fmt, json_path)
 
 
@@ -398,10 +392,7 @@ def measure_spawn_command(
         parent_rss_mb=parent_rss_mb or (),
     )
 
-    def measure() -> Measurement:
-        with progress_bar(config.steps(), "timing creations") as progress:
-            return measure_spawn(config, progress)
-
+    measure = with_progress(config.steps(), "timing creations", partial(measure_spawn, config))
     run_command(ctx, measure, fmt, json_path)
 
 
@@ -471,18 +462,13 @@ def measure_memory_command(
     memory growing only with what it writes.
     """
     preset = QUICK_MEMORY if quick else MEMORY
-    if ctx.get_parameter_source("workers") == click.core.ParameterSource.DEFAULT:
-        workers = preset.workers
-
-    def measure() -> Measurement:
-        if cow:
-            runs = QUICK_COW_REPEAT if quick else repeat
-            with progress_bar(runs, "copy-on-write") as progress:
-                return measure_cow(size, runs, progress)
-        config = replace(preset, workers=workers, models=models or preset.models)
-        with progress_bar(config.steps(), "measuring memory") as progress:
-            return measure_memory(config, progress)
-
+    if cow:
+        runs = QUICK_COW_REPEAT if quick else repeat
+        measure = with_progress(runs, "copy-on-write", partial(measure_cow, size, runs))
+    else:
+        chosen = workers if given(ctx, "workers") else preset.workers
+        config = replace(preset, workers=chosen, models=models or preset.models)
+        measure = with_progress(config.steps(), "measuring memory", partial(measure_memory, config))
     run_command(ctx, measure, fmt, json_path)
 
 

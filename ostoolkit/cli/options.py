@@ -151,6 +151,19 @@ def not_allowed(cpu: int) -> str:
     return f"CPU {cpu} is not available to this process; choose from " + listed(allowed_cpus())
 
 
+class AllowedCpu(StrictIntRange):
+    """--cpu N: one CPU this process may use (sched_getaffinity(2))."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        cpu = super().convert(value, param, ctx)
+        if cpu not in allowed_cpus():
+            self.fail(not_allowed(cpu), param, ctx)
+        return cpu
+
+
 class CpuList(IntList):
     """--cpus "0,1": distinct CPUs this process may use, in the order given."""
 
@@ -168,6 +181,12 @@ class CpuList(IntList):
         if refused:
             self.fail(not_allowed(refused[0]), param, ctx)
         return cpus
+
+
+def given(ctx: click.Context, *names: str) -> set[str]:
+    """Which of these parameters the command line set (rather than left at their default)."""
+    default = click.core.ParameterSource.DEFAULT
+    return {name for name in names if ctx.get_parameter_source(name) != default}
 
 
 def check_json_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

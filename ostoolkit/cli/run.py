@@ -62,6 +62,18 @@ def progress_bar(steps: int, label: str) -> Iterator[Callable[[int], None] | Non
         yield bar.update
 
 
+def with_progress(
+    steps: int, label: str, measure: Callable[[Callable[[int], None] | None], Measurement]
+) -> Callable[[], Measurement]:
+    """``measure``, run under a progress bar of ``steps`` steps (``run_command``'s argument)."""
+
+    def run() -> Measurement:
+        with progress_bar(steps, label) as progress:
+            return measure(progress)
+
+    return run
+
+
 def now_utc() -> str:
     """The current time as ISO 8601 UTC with a Z, to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
