@@ -94,8 +94,7 @@ def task_headroom() -> tuple[int | None, str]:
     candidates: list[tuple[int, str]] = []
     soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
     if soft != resource.RLIM_INFINITY and nproc_exemption_here() is None:
-        mine = _user_tasks(os.getuid())
-        candidates.append((soft - mine, f"RLIMIT_NPROC={soft} (ulimit -u)"))
+        candidates.append((soft - _user_tasks(os.getuid()), f"RLIMIT_NPROC={soft} (ulimit -u)"))
     total_tasks = sum((p.info["num_threads"] or 1) for p in psutil.process_iter(["num_threads"]))
     for name in ("threads-max", "pid_max"):
         limit = parse_file(f"/proc/sys/kernel/{name}", int)

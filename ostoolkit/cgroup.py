@@ -159,13 +159,10 @@ def tightest_limit(limits: tuple[CpuLimit, ...]) -> CpuLimit | None:
     return min(limits, key=lambda limit: limit.cpus, default=None)
 
 
-def read_throttling(limits: tuple[CpuLimit, ...] | None = None) -> tuple[Throttling, ...]:
-    """Each limited group's counters now, in the order of ``limits`` (default: cpu_limits)."""
-    found = []
-    for limit in cpu_limits() if limits is None else limits:
-        counters = parse_throttling(_read(limit.folder / "cpu.stat") or "")
-        found.append(counters if counters else Throttling(0, 0, 0.0))
-    return tuple(found)
+def read_throttling() -> tuple[Throttling, ...]:
+    """Each limited group's counters now, in the order of ``cpu_limits``."""
+    found = (parse_throttling(_read(limit.folder / "cpu.stat") or "") for limit in cpu_limits())
+    return tuple(counters or Throttling(0, 0, 0.0) for counters in found)
 
 
 def throttled_between(

@@ -1,8 +1,6 @@
-"""Start, pin and always reap child processes and threads.
-
-Every child leads its own process group, dies with ostoolkit (PR_SET_PDEATHSIG, armed by a
-forked child itself or by setpriv before an exec'd program exists) and is killed and reaped by
-``Children.close`` on every exit path: docs/guarantees.md, "No process left behind".
+"""Start, pin and always reap child processes and threads: every child leads its own process
+group, dies with ostoolkit (PR_SET_PDEATHSIG) and is killed and reaped by ``Children.close`` on
+every exit path (docs/guarantees.md, "No process left behind").
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ from ostoolkit.errors import LimitExceeded, OstoolkitError, Terminated, describe
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # How long close() waits for one killed child or stopped thread before giving up on it.
 REAP_TIMEOUT_S = 5.0
-THREAD_JOIN_TIMEOUT_S = 5.0
 # The signals that end a run: held while forking and while cleaning up.
 _TEARDOWN_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 # What ``die_with_us`` has /bin/sh run, once setpriv armed the parent-death signal: the
@@ -64,23 +61,12 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _enter_child(parent_pid: int) -> None:
-    """Make a freshly forked child safe: own group, parent-death signal, default signals."""
-    os.setpgid(0, 0)
-    _die_with_parent(parent_pid)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-
-
 def fork_descendant(target: Callable[[], object]) -> int:
     """Fork from inside a child a process that dies with its parent (PR_SET_PDEATHSIG): in a
     tree, each parent reaps its own, and killing any process takes all below it down."""
     parent_pid = os.getpid()
     with signals_held():
-        pid = _fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            _run_child(lambda: _die_with_parent(parent_pid), target)
-    return pid
+        return _fork(lambda: _die_with_parent(parent_pid), target)
 
 
 def _run_child(setup: Callable[[], None], target: Callable[[], object]) -> NoReturn:
@@ -97,28 +83,26 @@ def _run_child(setup: Callable[[], None], target: Callable[[], object]) -> NoRet
         with contextlib.suppress(BaseException):
             sys.stderr.write(f"ostoolkit: {err}\n")
             sys.stderr.flush()
-    except BaseException as err:
-        if not _being_torn_down(err, parent):
+    except BaseException as err:  # quiet when it comes from the teardown, not from a bug
+        quiet = (BrokenPipeError, ConnectionResetError, KeyboardInterrupt, Terminated, SystemExit)
+        if not isinstance(err, quiet) and os.getppid() == parent:
             with contextlib.suppress(BaseException):
                 traceback.print_exc()
     finally:
         os._exit(code)
 
 
-def _being_torn_down(err: BaseException, parent: int) -> bool:
-    """Whether a child's exception comes from its teardown rather than from a bug."""
-    quiet = (BrokenPipeError, ConnectionResetError, KeyboardInterrupt, Terminated, SystemExit)
-    return isinstance(err, quiet) or os.getppid() != parent
-
-
-def _fork() -> int:
-    """os.fork, its failure (EAGAIN at a task limit, ENOMEM) in the project's words. Call it in
-    ``signals_held``: a Ctrl-C then lands neither in a half-made child nor before the pid is
-    recorded (``_run_child`` unblocks them)."""
+def _fork(setup: Callable[[], None], target: Callable[[], object]) -> int:
+    """Fork a child that runs ``_run_child``; a failure (EAGAIN at a task limit, ENOMEM) in the
+    project's words. Call it in ``signals_held``: a Ctrl-C then lands neither in a half-made
+    child nor before the pid is recorded (``_run_child`` unblocks them)."""
     try:
-        return os.fork()
+        pid = os.fork()
     except OSError as err:
         raise describe_os_error(err, "fork") from err
+    if pid == 0:  # pragma: no cover - runs in the child, reported by its exit code
+        _run_child(setup, target)
+    return pid
 
 
 class Fds:
@@ -156,6 +140,13 @@ class Fds:
         with signals_held():
             while self._open:
                 os.close(self._open.pop())
+
+
+def read_before(fd: int, deadline: float) -> bytes | None:
+    """One read (up to 64 KiB) of a pipe, waiting at most until ``deadline`` (time.monotonic):
+    None if nothing came by then, b"" at end-of-file (every writer closed it or died)."""
+    ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+    return os.read(fd, 65536) if ready else None
 
 
 def wait_exit(pid: int, timeout: float) -> int | None:
@@ -223,17 +214,18 @@ class Children(ClosedOnExit):
         parent_pid = os.getpid()
 
         def setup() -> None:
-            if not bare:
-                _enter_child(parent_pid)
+            if not bare:  # own group, parent-death signal, default signals
+                os.setpgid(0, 0)
+                _die_with_parent(parent_pid)
+                for sig in _TEARDOWN_SIGNALS:
+                    signal.signal(sig, signal.SIG_DFL)
             if cpu is not None:
                 pin_current(cpu)
 
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         with signals_held():  # no Ctrl-C between the fork and the record of its pid
-            pid = _fork()
-            if pid == 0:  # pragma: no cover - runs in the child, reported by its exit code
-                _run_child(setup, target)
+            pid = _fork(setup, target)
             self.adopt(pid, own_group=not bare)
         return pid
 
@@ -292,7 +284,7 @@ class Children(ClosedOnExit):
                 if thread.is_alive():
                     with contextlib.suppress(OSError):
                         stop()
-                thread.join(THREAD_JOIN_TIMEOUT_S)
+                thread.join(REAP_TIMEOUT_S)
                 if thread.is_alive():
                     self.lost.append(f"thread {thread.name} did not stop")
             self._threads.clear()

@@ -83,17 +83,12 @@ def judge_time(measured: float, claim: Claim) -> str:
 def judge_speedup(process_us: float, thread_us: float) -> str:
     """Say how much faster threads switch than processes here, beside the article's ~5×."""
     claim = CLAIMS["thread_speedup"]
+    said = f"the article says threads are {claim.text} faster"
     if process_us <= 0 or thread_us <= 0:
-        return (
-            "threads vs processes: not measurable here (a net figure was ≤ 0); "
-            f"the article says threads are {claim.text} faster"
-        )
+        return f"threads vs processes: not measurable here (a net figure was ≤ 0); {said}"
     ratio = process_us / thread_us
     if abs(ratio - 1) < 0.1:
-        return (
-            f"threads and processes switch at about the same cost here (×{ratio:.2f}); "
-            f"the article says threads are {claim.text} faster"
-        )
+        return f"threads and processes switch at about the same cost here (×{ratio:.2f}); {said}"
     if ratio > 1:
         return f"threads switch {ratio:.1f}× faster here; the article says {claim.text}"
     return (
@@ -159,8 +154,7 @@ def judge_pool(result: Result) -> str | None:
     if not isinstance(backends, int):
         return None
     claim = CLAIMS["pool_size"]
-    low = claim.low if claim.low is not None else 0.0
-    where = "within" if low <= backends <= claim.value else "outside"
+    where = "within" if (claim.low or 0.0) <= backends <= claim.value else "outside"
     return (
         f"{backends} PostgreSQL backends for {pooled_clients(result)} clients: {where} the "
         f"article's {claim.text}"
@@ -241,15 +235,6 @@ def noise_warning(result: Result) -> str:
     return f"{result.label} is {result.status}: {'; '.join(result.notes)}"
 
 
-def grouped_warning(section: str, results: Sequence[Result]) -> str:
-    """One warning for a grouped section's untrustworthy figures, each label with its status."""
-    listed = ", ".join(f"{r.label} ({r.status})" for r in results)
-    return (
-        f"{len(results)} {GROUPED_SECTIONS[section]} figures are not ok (the JSON report's "
-        f"notes say why): {listed}"
-    )
-
-
 def noise_warnings(results: Sequence[Result]) -> list[str]:
     """A warning for every figure that is not ``ok``, in the results' order; several from one
     grouped section share a single warning, placed where their first one's would be."""
@@ -263,8 +248,12 @@ def noise_warnings(results: Sequence[Result]) -> list[str]:
         group = sections[section]
         if section not in GROUPED_SECTIONS or len(group) == 1:
             warnings.append(noise_warning(result))
-        elif result is group[0]:
-            warnings.append(grouped_warning(section, group))
+        elif result is group[0]:  # one for the section, each label with its status
+            listed = ", ".join(f"{r.label} ({r.status})" for r in group)
+            warnings.append(
+                f"{len(group)} {GROUPED_SECTIONS[section]} figures are not ok (the JSON report's "
+                f"notes say why): {listed}"
+            )
     return warnings
 
 
@@ -305,18 +294,11 @@ def claim_findings(results: Sequence[Result]) -> list[str]:
             if withheld
             else judge_speedup(process.median, thread.median)
         )
-    top = max(
-        (
-            int(r.id.split(".")[2])
-            for r in results
-            if r.id.startswith("conn.pgbouncer.") and r.id.endswith(".procs")
-        ),
-        default=None,
-    )
-    if top is not None:
-        if pool := judge_pool(by_id[f"conn.pgbouncer.{top}.procs"]):
+    pgbouncer = [r for r in results if fnmatchcase(r.id, "conn.pgbouncer.*.procs")]
+    if procs := max(pgbouncer, key=lambda r: int(r.id.split(".")[2]), default=None):
+        if pool := judge_pool(procs):
             findings.append(f"PgBouncer: {pool}")
-        if refused := by_id.get(f"conn.pgbouncer.{top}.refused"):
+        if refused := by_id.get(procs.id.removesuffix(".procs") + ".refused"):
             findings.append(f"PgBouncer {judge_pooled_clients(refused)}")
     return findings
 
@@ -402,19 +384,15 @@ def article_rows(results: Sequence[Result]) -> list[dict[str, str]]:
             rows.append(_judged(name, instructions, "instructions_per_switch", here, judge_decade))
         if cycles := by_id.get(f"switch.{model}.cycles"):
             rows.append(_row(f"cycles per {model} switch", None, f"{cycles.median:,.0f}", NO_CLAIM))
-        if ring := _largest_ring(results, model):
+        rings = [r for r in results if r.id.startswith(f"ring.{model}.") and r.id.count(".") == 2]
+        # the largest ring without a working set: ring.<model>.<N>
+        if ring := max(rings, key=lambda r: int(r.id.rsplit(".", 1)[1]), default=None):
             name = f"{model} switch in a ring of {ring.extra.get('tasks')}"
             rows.append(_judged(name, ring, "context_switch", f"{ring.median:.2f} µs", judge_time))
     for layer, name in (("gil", "Python GIL hand-off"), ("asyncio", "Python asyncio switch")):
         if python := by_id.get(f"switch.python.{layer}"):
             rows.append(_row(name, None, f"{python.median:.2f} µs", NO_CLAIM))
     return rows
-
-
-def _largest_ring(results: Sequence[Result], model: str) -> Result | None:
-    """The largest ring of a model without a working set (``ring.<model>.<N>``)."""
-    rings = [r for r in results if r.id.startswith(f"ring.{model}.") and r.id.count(".") == 2]
-    return max(rings, key=lambda r: int(r.id.rsplit(".", 1)[1]), default=None)
 
 
 def claims_table(results: Sequence[Result]) -> SummaryTable:

@@ -26,7 +26,7 @@ MAX_REPORT_BYTES = 64 * 2**20
 FD_LINK_PREFIXES = ("/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/", "/dev/std")
 # Every character beyond ASCII that ostoolkit writes, as ASCII for an output that cannot carry
 # it. One character where it can sit in a table column (so the columns stay aligned), the
-# usual spelling in sentences; anything else is to_ascii's last resort (é -> e, else "?").
+# usual spelling in sentences; anything else is _char_to_ascii's last resort (é -> e, else "?").
 ASCII_FALLBACK = {
     "µ": "u",  # micro sign: 2.3 us
     "μ": "u",  # Greek mu, the micro sign's compatibility form
@@ -83,10 +83,8 @@ def check_output_path(path: str, what: str) -> None:
         return
     except OSError as err:
         raise InvalidRequest(f"{what} {path}: {err.strerror}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise InvalidRequest(f"{what} {path} is a directory: give a file path")
-    if stat.S_ISSOCK(info.st_mode):
-        raise InvalidRequest(f"{what} {path} is a socket: give a file path")
+    if stat.S_ISDIR(info.st_mode) or stat.S_ISSOCK(info.st_mode):
+        raise InvalidRequest(f"{what} {path} is {_kind(info.st_mode)}: give a file path")
     if not os.access(path, os.W_OK):
         raise InvalidRequest(f"{what} {path} is not writable")
 
@@ -173,16 +171,9 @@ def write_text(path: str, text: str, what: str, append: bool = False) -> None:
         raise OutputError(f"cannot write {what} {path}: {reason}") from err
 
 
-def to_ascii(text: str) -> str:
-    """``text`` in ASCII: ASCII_FALLBACK's spelling of a character, else the ASCII left of its
-    compatibility decomposition (é -> e, ™ -> TM), else "?". Never raises."""
-    if text.isascii():
-        return text
-    return "".join(char if char.isascii() else _char_to_ascii(char) for char in text)
-
-
 def _char_to_ascii(char: str) -> str:
-    """One non-ASCII character as ASCII (see to_ascii)."""
+    """One non-ASCII character in ASCII: ASCII_FALLBACK's spelling, else the ASCII left of its
+    compatibility decomposition (é -> e, ™ -> TM), else "?". Never raises."""
     if char in ASCII_FALLBACK:
         return ASCII_FALLBACK[char]
     folded = "".join(c for c in unicodedata.normalize("NFKD", char) if c.isascii())
@@ -215,10 +206,9 @@ def _json_escape(char: str) -> str:
 
 
 def fit_encoding(text: str, encoding: str | None) -> str:
-    """``text`` as a stream in ``encoding`` can write it: unchanged when it can carry it all.
-    Otherwise only the characters it lacks change: to ASCII (to_ascii), or in a JSON document to
-    ``\\u`` escapes, which a JSON reader decodes back. A stream without an encoding takes any text.
-    """
+    """``text`` as a stream in ``encoding`` can write it: unchanged when it can carry it all, else
+    only the characters it lacks change: to ASCII (_char_to_ascii), or in a JSON document to
+    ``\\u`` escapes, which a JSON reader decodes back. A stream without an encoding takes all."""
     if not encoding or _encodes(text, encoding):
         return text
     if not _encodes("", encoding):
@@ -305,18 +295,12 @@ def read_regular_bytes(path: Path, limit: int = MAX_REPORT_BYTES) -> bytes:
             raise OstoolkitError(f"{path} is {_kind(info.st_mode)}, not a regular file")
         if info.st_size > limit:
             raise OstoolkitError(f"{path} is {info.st_size} bytes; reports are read up to {limit}")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise OstoolkitError(f"{path} grew past {limit} bytes while being read")
-        return b"".join(chunks)
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(limit + 1)
     except OSError as err:
         raise OstoolkitError(f"cannot read {path}: {err.strerror}") from None
     finally:
         os.close(fd)
+    if len(data) > limit:
+        raise OstoolkitError(f"{path} grew past {limit} bytes while being read")
+    return data

@@ -1,8 +1,5 @@
-"""A watcher that cleans up after ostoolkit if it is killed: servers first, then the run dir.
-
-Forked in its own session with no parent-death signal, it reads on a pipe the server groups
-ostoolkit starts; end-of-file without ``done`` means ostoolkit died: it kills those groups,
-waits until they are gone and removes the run directory. Why: docs/guarantees.md.
+"""A watcher, in its own session with no parent-death signal, that cleans up after ostoolkit if
+it is killed: the server groups it was told of first, then the run directory (docs/guarantees.md).
 """
 
 from __future__ import annotations
@@ -55,18 +52,9 @@ def _wait_gone(pids: list[int], timeout: float) -> None:
             os.close(fd)
 
 
-def clean_up(groups: set[int], run_dirs: tuple[Path, ...]) -> None:
-    """Kill every process of ``groups``, wait for them, then remove the run directories."""
-    for pgid in groups:
-        with contextlib.suppress(OSError):
-            os.killpg(pgid, signal.SIGKILL)
-    _wait_gone(_group_members(groups), GONE_TIMEOUT_S)
-    for run_dir in run_dirs:
-        remove_run_dir(run_dir)
-
-
 def _watch(read_fd: int, run_dirs: tuple[Path, ...]) -> None:
-    """The janitor's life: collect groups until ``done`` (exit) or end-of-file (clean up)."""
+    """The janitor's life: collect groups until ``done`` (exit) or end-of-file: then kill every
+    process of those groups, wait for them and remove the run directories."""
     for sig in _IGNORED:
         signal.signal(sig, signal.SIG_IGN)
     os.setsid()
@@ -78,7 +66,13 @@ def _watch(read_fd: int, run_dirs: tuple[Path, ...]) -> None:
     words = data.split()
     if DONE in words:
         return
-    clean_up({int(word) for word in words if word.isdigit()}, run_dirs)
+    groups = {int(word) for word in words if word.isdigit()}
+    for pgid in groups:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
+    _wait_gone(_group_members(groups), GONE_TIMEOUT_S)
+    for run_dir in run_dirs:
+        remove_run_dir(run_dir)
 
 
 class Janitor(ClosedOnExit):
@@ -94,9 +88,8 @@ class Janitor(ClosedOnExit):
     def start(self) -> Janitor:
         """Fork the janitor; it holds only the read end of its pipe."""
         read_fd, self.write_fd = self.fds.pipe()
-        run_dirs = self.run_dirs
         # bare: no own group and no parent-death signal; it makes its own session at once.
-        self.pid = self.children.fork(lambda: _watch(read_fd, run_dirs), bare=True)
+        self.pid = self.children.fork(lambda: _watch(read_fd, self.run_dirs), bare=True)
         self.fds.close(read_fd)
         return self
 
@@ -110,8 +103,7 @@ class Janitor(ClosedOnExit):
             if self.pid is not None and self.write_fd >= 0:
                 with contextlib.suppress(OSError):
                     os.write(self.write_fd, DONE + b"\n")
-                self.fds.close_all()
-                self.write_fd = -1
+                self.fds.close_all()  # the janitor reads end-of-file after done, and exits
                 self.children.reap(self.pid, GONE_TIMEOUT_S)
         finally:
             self.fds.close_all()

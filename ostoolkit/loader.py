@@ -303,14 +303,11 @@ def _fields(
     loaded report saved again loses nothing unnoticed."""
     out: dict[str, Any] = {}
     for key, item in _dict(value).items():
-        spec = fields.get(key)
+        check = fields[key][0] if key in fields else others
         try:
-            if spec is not None:
-                out[key] = spec[0](item)
-            elif others is not None:
-                out[key] = others(item)
-            else:
+            if check is None:
                 raise _Invalid(f"is not a field of {what}")
+            out[key] = check(item)
         except _Invalid as err:
             err.segments.insert(0, key)
             raise

@@ -1,8 +1,6 @@
-"""multiprocessing workers held to children.py's guarantees: 'spawn' through a launcher.
-
-A 'spawn' worker is exec'd through SPAWN_LAUNCHER (spawn_context) so that it cannot outlive
-ostoolkit, and the forkserver and resource tracker multiprocessing starts for a measurement
-are stopped after it (stopping_mp_helpers).
+"""multiprocessing workers held to children.py's guarantees: a 'spawn' worker is exec'd
+through SPAWN_LAUNCHER (spawn_context) so that it cannot outlive ostoolkit, and the helpers
+multiprocessing starts for a measurement are stopped after it (stopping_mp_helpers).
 """
 
 from __future__ import annotations
@@ -23,10 +21,6 @@ from pathlib import Path
 
 # The executable multiprocessing runs for a 'spawn' worker (package data; see spawn_context).
 SPAWN_LAUNCHER = Path(__file__).with_name("spawn-launcher")
-# The variables the launcher reads: setpriv's path, the program it becomes, the parent's pid.
-SPAWN_SETPRIV_VAR = "OSTOOLKIT_SPAWN_SETPRIV"
-SPAWN_PROGRAM_VAR = "OSTOOLKIT_SPAWN_PYTHON"
-SPAWN_PARENT_VAR = "OSTOOLKIT_SPAWN_PARENT"
 LAUNCHER_PROBE_TIMEOUT_S = 30.0
 # Run through the launcher once: prints the parent-death signal it armed (PR_GET_PDEATHSIG = 2).
 _LAUNCHER_PROBE = (
@@ -39,9 +33,9 @@ def spawn_launcher_env(program: str = sys.executable) -> dict[str, str]:
     """The variables SPAWN_LAUNCHER reads: setpriv, the ``program`` it becomes, and this
     process's pid, which it checks its parent against: set them in the one starting workers."""
     return {
-        SPAWN_SETPRIV_VAR: shutil.which("setpriv") or "setpriv",
-        SPAWN_PROGRAM_VAR: program,
-        SPAWN_PARENT_VAR: str(os.getpid()),
+        "OSTOOLKIT_SPAWN_SETPRIV": shutil.which("setpriv") or "setpriv",
+        "OSTOOLKIT_SPAWN_PYTHON": program,
+        "OSTOOLKIT_SPAWN_PARENT": str(os.getpid()),
     }
 
 

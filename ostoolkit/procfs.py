@@ -30,10 +30,7 @@ USER_HZ_S = 1.0 / USER_HZ
 # iowait irq softirq steal guest guest_nice. Older kernels print fewer fields (steal since
 # 2.6.11); missing ones read as 0.
 _USER, _NICE, _SYSTEM, _IDLE, _IOWAIT, _IRQ, _SOFTIRQ, _STEAL = range(8)
-# Busy = user + nice + system + irq + softirq. Not idle or iowait (the CPU had nothing to
-# run), not steal (reported on its own: the hypervisor's, not a task's), and not guest or
-# guest_nice: the kernel already adds a guest's time to user or nice (account_guest_time in
-# kernel/sched/cputime.c), so adding them again would count it twice.
+# Busy = user + nice + system + irq + softirq; why not the others: docs/method.md.
 BUSY_FIELDS = (_USER, _NICE, _SYSTEM, _IRQ, _SOFTIRQ)
 
 # Fields of /proc/PID/stat after the ")" that ends the command name, counted from field 3
@@ -316,20 +313,13 @@ def read_status_fields(pid: int, names: tuple[str, ...], proc: Path = PROC) -> d
 def read_threads(pid: int, proc: Path = PROC) -> list[dict[str, Any]]:
     """The threads of ``pid`` besides its main one, by tid: ``{tid, name, state}`` each, from
     /proc/PID/task/TID/stat (psutil lists thread ids but not their names or states)."""
-    try:
-        texts = {int(tid): text for tid, text in _task_files(pid, "stat", proc).items()}
-    except ValueError:
-        return []
+    texts = _task_files(pid, "stat", proc)
     threads = []
-    for tid in sorted(texts):
-        text = texts[tid]
-        if tid == pid or text is None:
-            continue
-        try:
-            name, state = parse_task_stat(text)
-        except (ValueError, IndexError):
-            continue
-        threads.append({"tid": tid, "name": name, "state": state})
+    for tid, text in sorted((int(tid), text) for tid, text in texts.items()):
+        if tid != pid and text is not None:
+            with contextlib.suppress(ValueError, IndexError):  # not a stat line
+                name, state = parse_task_stat(text)
+                threads.append({"tid": tid, "name": name, "state": state})
     return threads
 
 
@@ -356,17 +346,14 @@ def read_task_run_ns(pid: int, proc: Path = PROC) -> int | None:
 
 def parse_sysv_shm(text: str) -> dict[int, tuple[int, int]]:
     """/proc/sysvipc/shm as ``{shmid: (key, nattch)}`` (columns named by its header line)."""
-    lines = text.splitlines()
-    if not lines:
-        return {}
-    names = lines[0].split()
+    header, *rows = text.splitlines() or [""]
+    names = header.split()
     try:
         key_at, id_at, nattch_at = names.index("key"), names.index("shmid"), names.index("nattch")
     except ValueError:
         return {}
     segments = {}
-    for line in lines[1:]:
-        fields = line.split()
+    for fields in map(str.split, rows):
         with contextlib.suppress(ValueError, IndexError):
             segments[int(fields[id_at])] = (int(fields[key_at]), int(fields[nattch_at]))
     return segments

@@ -27,20 +27,11 @@ Progress = Callable[[int], None]
 
 class Interference(Protocol):
     """What ``make_result`` reads of a window's interference (``measure.interference``'s
-    dataclass): the shares that judge a figure, their margins, a note and the extras."""
+    dataclass): what judges a figure in a unit, a note and the extras."""
 
     @property
-    def other_cpu_share(self) -> float | None: ...
-    @property
-    def steal_share(self) -> float | None: ...
-    @property
-    def other_margin(self) -> float: ...
-    @property
-    def steal_margin(self) -> float: ...
-    @property
     def note(self) -> str | None: ...
-    def judges(self, unit: str) -> bool: ...
-    def throttles(self, unit: str) -> str | None: ...
+    def judging(self, unit: str) -> dict[str, Any]: ...
     def extra(self) -> dict[str, Any]: ...
 
 
@@ -89,22 +80,12 @@ def make_result(
     and ``resolution`` are the Result fields of docs/results.md; ``population`` marks samples whose
     spread is the figure's own (only interference judges it)."""
     summary = summarize(samples)
-    more_notes: tuple[str, ...] = ()
+    sizes = (summary.n,) if runs is None else tuple(runs)  # positive, adding up to the samples
+    if any(size < 1 for size in sizes) or sum(sizes) != summary.n:
+        raise ValueError(f"run sizes {sizes} do not split {summary.n} samples")
     judged = [summary.median] if population else samples  # one value: no spread, no clusters
-    throttled = None if interference is None else interference.throttles(unit)
-    if interference is None or not interference.judges(unit):
-        verdict = judge_noise(judged, throttled=throttled)
-    else:
-        verdict = judge_noise(
-            judged,
-            interference.other_cpu_share,
-            interference.steal_share,
-            other_margin=interference.other_margin,
-            steal_margin=interference.steal_margin,
-            throttled=throttled,
-        )
-    if interference is not None and interference.note:
-        more_notes = (interference.note,)
+    verdict = judge_noise(judged, **(interference.judging(unit) if interference else {}))
+    more_notes = (interference.note,) if interference is not None and interference.note else ()
     return Result(
         id=id,
         label=label,
@@ -117,20 +98,10 @@ def make_result(
         status=verdict.status,
         notes=tuple(notes) + verdict.reasons + more_notes,
         extra={**(extra or {}), **(interference.extra() if interference else {})},
-        runs=check_runs(runs, len(samples)),
+        runs=sizes,
         exact=exact,
         resolution=resolution,
     )
-
-
-def check_runs(runs: Sequence[int] | None, n: int) -> tuple[int, ...]:
-    """The run sizes as a Result keeps them: positive, adding up to the n samples."""
-    if runs is None:
-        return (n,)
-    sizes = tuple(runs)
-    if any(size < 1 for size in sizes) or sum(sizes) != n:
-        raise ValueError(f"run sizes {sizes} do not split {n} samples")
-    return sizes
 
 
 STATUS_RANK = {status: rank for rank, status in enumerate(STATUSES)}

@@ -1,7 +1,5 @@
-"""One run's scratch directory (run_tempdir) and the sweep of those killed runs left behind.
-
-Every temporary file of a run lives under ``$TMPDIR/ostoolkit-<pid>-<random>/``, flock(2)ed
-while in use, so that what a SIGKILL leaves is one directory the next command removes.
+"""One run's scratch directory, ``$TMPDIR/ostoolkit-<pid>-<random>/`` (run_tempdir), flock(2)ed
+while in use, and the sweep of those that killed runs left behind (docs/guarantees.md).
 """
 
 from __future__ import annotations
@@ -35,8 +33,7 @@ MP_LISTENER_NAME = len("/listener-XXXXXXXX")
 # Where multiprocessing's sockets go when $TMPDIR is too deep for them (tempfile's own
 # fallbacks; CPython 3.13's multiprocessing does the same): these are swept too.
 SHORT_TEMP_BASES = ("/tmp", "/var/tmp", "/usr/tmp")
-# The active run directory of this process (or of the parent it was forked from).
-_RUN_DIR: dict[str, Path] = {}
+_RUN_DIR: dict[str, Path] = {}  # this process's active run directory (or its forking parent's)
 _ABSENT = object()
 # A run directory may list, one "key shmid" per line, the System V shared-memory segments
 # its servers made (PostgreSQL's interlock segment): removing the directory releases them.
@@ -76,12 +73,6 @@ def remove_run_dir(path: Path) -> None:
     """Remove a run directory and release the shared-memory segments it lists."""
     _release_sysv_segments(path)
     shutil.rmtree(path, ignore_errors=True)
-
-
-def _mp_config() -> dict[str, object] | None:
-    """multiprocessing's per-process settings, where util.get_temp_dir keeps its 'tempdir'."""
-    config = getattr(multiprocessing.process.current_process(), "_config", None)
-    return config if isinstance(config, dict) else None
 
 
 def _new_run_dir(base: str | None = None) -> tuple[Path, int]:
@@ -134,7 +125,9 @@ def run_tempdir() -> Iterator[Path]:
             with contextlib.suppress(OSError):  # then multiprocessing is left as it is
                 made.append(_new_run_dir(base))
         mp_dir = made[-1][0] if _fits_sockets(made[-1][0]) else None
-        pinned = _mp_config() if mp_dir is not None else None
+        # multiprocessing's per-process settings, where util.get_temp_dir keeps its 'tempdir'
+        config = getattr(multiprocessing.process.current_process(), "_config", None)
+        pinned = config if mp_dir is not None and isinstance(config, dict) else None
         saved_mp = pinned.get("tempdir", _ABSENT) if pinned is not None else _ABSENT
         if pinned is not None:
             pinned["tempdir"] = str(mp_dir)

@@ -44,7 +44,6 @@ TREE = TreeConfig(exec_leaves=True)  # the fork tree of every preset
 # and how much each round measures. The run counts were chosen from the A/A measurements of
 # benchmarks/compare_check.py (docs/comparing.md); the budgets of benchmarks/duration.py hold
 # the quick report within 30 s and the default within 90 s on a 2-CPU VM.
-PRESETS = ("quick", "default", "full")
 RUNS = {"quick": 3, "default": 5, "full": 3}
 MAX_RUNS = 20
 
@@ -59,8 +58,8 @@ class Preset:
     @classmethod
     def named(cls, name: str, runs: int | None = None) -> Preset:
         """The preset called ``name`` ("quick", "default" or "full"), with its own runs."""
-        if name not in PRESETS:
-            raise InvalidRequest(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        if name not in RUNS:
+            raise InvalidRequest(f"unknown preset {name!r}; choose from {', '.join(RUNS)}")
         return cls(name, RUNS[name] if runs is None else runs)
 
     @property
@@ -127,8 +126,7 @@ def _real_config(preset: Preset) -> RealConfig | None:
 
 def _check_connections(preset: Preset) -> None:
     check_connections(_connections_config(preset))  # the tasks and every process's open files
-    real = _real_config(preset)
-    if real is not None:
+    if real := _real_config(preset):
         check_real(real)
 
 

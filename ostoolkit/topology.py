@@ -8,6 +8,7 @@ error; the files read: docs/method.md, "Rings, working sets, placements".
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -190,12 +191,6 @@ def read_cpu(cpu: int, sys_root: Path = SYS, nodes: dict[int, int] | None = None
     )
 
 
-def read_topology(cpus: Iterable[int], sys_root: Path = SYS) -> dict[int, CpuTopology]:
-    """What sysfs says about each of these CPUs, by number."""
-    nodes = read_nodes(sys_root)
-    return {cpu: read_cpu(cpu, sys_root, nodes) for cpu in sorted(set(cpus))}
-
-
 def cache_sizes(sys_root: Path = SYS, cpu: int = 0) -> dict[str, int]:
     """A CPU's data caches by name ("L1d", "L2", "L3") and size in bytes, smallest level first.
     Instruction caches are left out (a working set is data); a cache whose size sysfs does not give
@@ -215,17 +210,6 @@ def cache_sizes(sys_root: Path = SYS, cpu: int = 0) -> dict[str, int]:
 _Fits = Callable[[CpuTopology, CpuTopology], bool]
 
 
-def _first_pair(
-    cpus: list[int], fits: _Fits, topo: dict[int, CpuTopology]
-) -> tuple[int, int] | None:
-    """The pair (a, b), a < b, with the lowest numbers (a first, then b) for which fits holds."""
-    for i, a in enumerate(cpus):
-        for b in cpus[i + 1 :]:
-            if fits(topo[a], topo[b]):
-                return a, b
-    return None
-
-
 def _llc_cpus(cpu: CpuTopology) -> CpuSet | None:
     llc = cpu.llc
     return None if llc is None else llc.cpus
@@ -233,13 +217,6 @@ def _llc_cpus(cpu: CpuTopology) -> CpuSet | None:
 
 def _smt(a: CpuTopology, b: CpuTopology) -> bool:
     return a.threads is not None and b.cpu in a.threads
-
-
-def _both_packages(a: CpuTopology, b: CpuTopology) -> str:
-    """' (packages 0 and 1)' when sysfs gives both sockets and they differ; else ''."""
-    if a.package is None or b.package is None or a.package == b.package:
-        return ""
-    return f" (packages {a.package} and {b.package})"
 
 
 def _why(name: str, a: CpuTopology, b: CpuTopology) -> str:
@@ -254,7 +231,10 @@ def _why(name: str, a: CpuTopology, b: CpuTopology) -> str:
         return f"{pair} are on different cores sharing one {llc_name} cache (CPUs {shared})"
     if name == "other_llc":
         return f"{pair} are on NUMA node {a.node} with different {llc_name} caches"
-    return f"{pair} are on NUMA nodes {a.node} and {b.node}{_both_packages(a, b)}"
+    packages = f" (packages {a.package} and {b.package})"  # when both are known and differ
+    if a.package is None or b.package is None or a.package == b.package:
+        packages = ""
+    return f"{pair} are on NUMA nodes {a.node} and {b.node}{packages}"
 
 
 def _absent_reason(name: str, known: list[int], topo: dict[int, CpuTopology]) -> str:
@@ -321,7 +301,8 @@ def plan_placements(allowed: Iterable[int], topology: dict[int, CpuTopology]) ->
             continue
         has_facts, files, fits = _PLACEMENTS[name]
         known = [c for c in cpus if has_facts(topo[c])]
-        pair = _first_pair(known, fits, topo)
+        pairs = itertools.combinations(known, 2)  # the lowest numbers first: a, then b
+        pair = next(((a, b) for a, b in pairs if fits(topo[a], topo[b])), None)
         if pair is not None:
             found.append(Placement(name, pair, _why(name, topo[pair[0]], topo[pair[1]])))
         elif len(known) < 2:
@@ -339,4 +320,5 @@ def plan_placements(allowed: Iterable[int], topology: dict[int, CpuTopology]) ->
 def survey(allowed: Iterable[int], sys_root: Path = SYS) -> Plan:
     """The placements of the allowed CPUs on the machine sysfs under sys_root describes."""
     cpus = sorted(set(allowed))
-    return plan_placements(cpus, read_topology(cpus, sys_root))
+    nodes = read_nodes(sys_root)
+    return plan_placements(cpus, {cpu: read_cpu(cpu, sys_root, nodes) for cpu in cpus})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,8 @@ MAX_THRESHOLD = 1.0
 # A unit's verdict words (up, down) and its worse direction: up for times and sizes, down for a
 # rate (per_s); other units (ratio, bool) have none, so they are never a regression.
 WORDS = {
-    "us": ("slower", "faster", "up"),
-    "ms": ("slower", "faster", "up"),
-    "bytes": ("more", "less", "up"),
-    "count": ("more", "less", "up"),
-    "number": ("more", "less", "up"),
+    **dict.fromkeys(("us", "ms"), ("slower", "faster", "up")),
+    **dict.fromkeys(("bytes", "count", "number"), ("more", "less", "up")),
     "per_s": ("higher", "lower", "down"),
 }
 OTHER_WORDS = ("higher", "lower", None)
@@ -58,22 +56,19 @@ MISSING, BASELINE = "missing", "baseline"
 # Reasons of the verdicts compare.py gives itself (the stats package gives the statistical ones).
 MISSING_HERE = "missing here"
 MISSING_IN_BASELINE = "missing in the baseline"
-# A figure's section, from the first part of its id: the one mapping, for grouping the table.
+# The sections of the table, in order, each with the first parts of the ids it groups; an id of
+# none of them is in "other".
 SECTIONS = {
-    "switch": "switch",
-    "roundtrip": "switch",
-    "ring": "switch",
-    "ref": "switch",
-    "rate": "switch",
-    "perf": "switch",
-    "spawn": "spawn",
-    "forktree": "forktree",
-    "sched": "states",
-    "memory": "memory",
-    "conn": "connections",
-    "clone": "clone",
+    "switch": ("switch", "roundtrip", "ring", "ref", "rate", "perf"),
+    "spawn": ("spawn",),
+    "forktree": ("forktree",),
+    "states": ("sched",),
+    "memory": ("memory",),
+    "connections": ("conn",),
+    "clone": ("clone",),
 }
-SECTION_ORDER = ("switch", "spawn", "forktree", "states", "memory", "connections", "clone", "other")
+SECTION_ORDER = (*SECTIONS, "other")
+_SECTION_OF = {prefix: section for section, prefixes in SECTIONS.items() for prefix in prefixes}
 # The figures a CI reader looks at first: the article's claims (switch costs, creation costs,
 # memory per worker, the time slice) and the connection models' throughput at 100 clients,
 # a count both `report` and `report --full` measure.
@@ -96,7 +91,7 @@ SPEED_EXPONENT = {"us": 1, "ms": 1, "per_s": -1}
 
 def section_of(result_id: str) -> str:
     """The section of a figure: SECTIONS by the id's first part, else ``other``."""
-    return SECTIONS.get(result_id.split(".", 1)[0], "other")
+    return _SECTION_OF.get(result_id.split(".", 1)[0], "other")
 
 
 def collect_paths(paths: Sequence[Path]) -> list[Path]:
@@ -127,7 +122,8 @@ def collect_paths(paths: Sequence[Path]) -> list[Path]:
 
 
 def load_all(paths: Sequence[Path]) -> list[Report]:
-    """Load every report and check it can be compared; problems become one line, exit 2."""
+    """Load every report and check it can be compared; problems become one line, exit 2
+    (compare_reports refuses fewer than two)."""
     reports = []
     for path in collect_paths(paths):
         try:
@@ -136,8 +132,6 @@ def load_all(paths: Sequence[Path]) -> list[Report]:
             raise InvalidRequest(str(err)) from None
         check_comparable(report, _shown(path))
         reports.append(report)
-    if len(reports) < 2:
-        raise InvalidRequest(f"compare needs at least two reports; found {len(reports)}")
     return reports
 
 
@@ -171,10 +165,8 @@ def compare_reports(
     changed_only: bool = False,
 ) -> Measurement:
     """Compare every figure of the reports with the baseline's; all of it goes into ``data``.
-
     ``threshold`` is the band's half-width (0.05: ±5 %); ``fail_above`` the ratio beyond which a
-    worse figure is a regression (without it, every worse verdict is).
-    """
+    worse figure is a regression (without it, every worse verdict is)."""
     if len(reports) < 2:
         raise InvalidRequest(f"compare needs at least two reports; found {len(reports)}")
     if not 0 < threshold <= MAX_THRESHOLD:
@@ -194,19 +186,25 @@ def compare_reports(
     ids = list(dict.fromkeys(i for host in [by_host[base_index], *by_host] for i in host))
     if not any(sum(i in host for host in by_host) > 1 for i in ids):
         raise InvalidRequest("the reports have no result id in common")
+    # by section (SECTION_ORDER), headline figures first, else in the reports' order
+    ids.sort(key=lambda i: (SECTION_ORDER.index(section_of(i)), i not in HEADLINES))
     same = [same_host(reports[base_index], report) for report in reports]
     comparisons: list[Comparison] = []
-    for result_id in _ordered(ids):
+    for result_id in ids:
         comparisons += _compare_figure(
             result_id, by_host, names, base_index, threshold, fail_above, same
         )
     base_name = names[base_index]
-    summary: CompareSummary = {name: {} for name in names if name != base_name}
-    for item in comparisons:
-        if item["host"] != base_name:
-            counts = summary[item["host"]]
-            counts[item["verdict"]] = counts.get(item["verdict"], 0) + 1
-    regressions = [_regression(item) for item in comparisons if item["regressed"]]
+    summary: CompareSummary = {
+        name: dict(Counter(item["verdict"] for item in comparisons if item["host"] == name))
+        for name in names
+        if name != base_name
+    }
+    regressions = [  # each regressed comparison in short: the keys of payloads.Regression
+        {key: item.get(key) for key in Regression.__annotations__}
+        for item in comparisons
+        if item["regressed"]
+    ]
     data: dict[str, Any] = {
         "hosts": names,
         "baseline": base_name,
@@ -230,12 +228,6 @@ def compared_hosts(measurement: Measurement) -> dict[str, Any]:
     return {"compared": list(measurement.data.get("hosts", []))}
 
 
-def _ordered(ids: Sequence[str]) -> list[str]:
-    """Ids by section (SECTION_ORDER), headline figures first, else in the reports' order."""
-    rank = {section: index for index, section in enumerate(SECTION_ORDER)}
-    return sorted(ids, key=lambda i: (rank[section_of(i)], i not in HEADLINES))
-
-
 def _compare_figure(
     result_id: str,
     by_host: Sequence[dict[str, Result]],
@@ -249,30 +241,30 @@ def _compare_figure(
     per host, whether it is the baseline's host configured the same (only then may the host's
     move withhold a verdict)."""
     results = [host.get(result_id) for host in by_host]
-    sets = [
-        None if result is None else SampleSet(result.samples, f"{result_id}\0{name}", result.runs)
-        for result, name in zip(results, names, strict=True)
-    ]
-    present = [s for s in sets if s is not None]
+    sets = {
+        index: SampleSet(result.samples, f"{result_id}\0{names[index]}", result.runs)
+        for index, result in enumerate(results)
+        if result is not None
+    }
+    present = list(sets.values())
     shared = strip_range(present)
-    strips = strip_counts(present, *shared) if shared else [None] * len(present)
-    strip_of = dict(zip([i for i, s in enumerate(sets) if s is not None], strips, strict=True))
-    known = next(r for r in [results[base_index], *results] if r is not None)
-    base, base_set = results[base_index], sets[base_index]
+    strips = dict(zip(sets, strip_counts(present, *shared), strict=True)) if shared else {}
+    base = results[base_index]
+    known = base or next(result for result in results if result is not None)
     items: list[Comparison] = []
-    for index, (result, samples) in enumerate(zip(results, sets, strict=True)):
-        if result is None or samples is None:
+    for index, result in enumerate(results):
+        if result is None:
             verdict = _no_verdict(MISSING, MISSING_HERE)
         elif index == base_index:
             verdict = _no_verdict(BASELINE, BASELINE)
-        elif base is None or base_set is None:
+        elif base is None:
             verdict = _no_verdict(MISSING, MISSING_IN_BASELINE)
         else:
             move = _host_move(result_id, base, result, names[index], same[index])
             withholding = move if same[index] and move and move.draws is not None else None
             shift = judge_shift(
-                Figure(base_set, base.exact, base.resolution),
-                Figure(samples, result.exact, result.resolution),
+                Figure(sets[base_index], base.exact, base.resolution),
+                Figure(sets[index], result.exact, result.resolution),
                 threshold,
                 withholding,
             )
@@ -286,7 +278,7 @@ def _compare_figure(
                 "headline": result_id in HEADLINES,
                 "host": names[index],
                 "baseline": names[base_index],
-                **_figure_fields(result, samples, strip_of.get(index)),
+                **_figure_fields(result, sets.get(index), strips.get(index)),
                 **verdict,
             }
         )
@@ -326,12 +318,11 @@ def _references(result: Result) -> list[float]:
 
 def _host_fields(move: HostMove | None) -> HostMoveFields:
     """The host's move as a comparison carries it: the ratio and its interval, or nulls."""
-    if move is None:
-        return {"host_ratio": None, "host_ci_low": None, "host_ci_high": None}
+    ratio, low, high = (None, None, None) if move is None else (move.ratio, move.low, move.high)
     return {
-        "host_ratio": _rounded(move.ratio),
-        "host_ci_low": _rounded(move.low),
-        "host_ci_high": _rounded(move.high),
+        "host_ratio": _rounded(ratio),
+        "host_ci_low": _rounded(low),
+        "host_ci_high": _rounded(high),
     }
 
 
@@ -407,20 +398,6 @@ def _verdict_fields(
         "reason": shift.reason,
         "regressed": regressed,
         **_host_fields(move),
-    }
-
-
-def _regression(item: Comparison) -> Regression:
-    """What data.regressions repeats of a regressed comparison."""
-    return {
-        "id": item["id"],
-        "label": item["label"],
-        "unit": item["unit"],
-        "host": item["host"],
-        "verdict": item["verdict"],
-        "ratio": item["ratio"],
-        "ci_low": item["ci_low"],
-        "ci_high": item["ci_high"],
     }
 
 

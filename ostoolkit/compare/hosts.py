@@ -61,12 +61,10 @@ def unique_labels(reports: Sequence[Report], given: Sequence[str]) -> list[str]:
             raise InvalidRequest("--label is empty: give each report a name")
         return list(given)
     labels = [host_label(r) for r in reports]
-    seen: dict[str, int] = {}
-    unique = []
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-        unique.append(label if labels.count(label) == 1 else f"{label} #{seen[label]}")
-    return unique
+    return [
+        label if labels.count(label) == 1 else f"{label} #{labels[: index + 1].count(label)}"
+        for index, label in enumerate(labels)
+    ]
 
 
 def pool_reports(
@@ -95,8 +93,7 @@ def host_differences(reports: Sequence[Report]) -> list[HostDifference]:
     for key, name in HOST_FIELDS:
         values = [r.host.get(key) for r in reports]
         if any(isinstance(v, dict) for v in values):
-            subkeys = sorted({k for v in values if isinstance(v, dict) for k in v})
-            for sub in subkeys:
+            for sub in sorted({k for v in values if isinstance(v, dict) for k in v}):
                 subvalues = [v.get(sub) if isinstance(v, dict) else None for v in values]
                 if _differ(subvalues):
                     path, field = f"{key}.{sub}", f"{name}: {sub}"

@@ -69,12 +69,26 @@ def split_windows(
 
 @dataclass(frozen=True)
 class Windows:
-    """The query phase as samples: queries per second, p50 and p99 of each window."""
+    """A load as samples: each window's completions per second, and the p50 and p99 of each
+    window that holds any (one 0 where none does)."""
 
-    qps: list[float]
+    rate: list[float]
     p50: list[float]
     p99: list[float]
     notes: tuple[str, ...] = ()
+
+
+def window_figures(
+    windows: Sequence[Sequence[float]], length_s: float, notes: tuple[str, ...] = ()
+) -> Windows:
+    """The samples of latencies (µs) cut into windows of ``length_s`` each."""
+    full = [window for window in windows if window]
+    return Windows(
+        [len(window) / length_s for window in windows] or [0.0],
+        [percentile(window, 50) for window in full] or [0.0],
+        [percentile(window, 99) for window in full] or [0.0],
+        notes,
+    )
 
 
 def query_windows(load: LoadResult) -> Windows:
@@ -82,36 +96,14 @@ def query_windows(load: LoadResult) -> Windows:
     the percentiles of its queries; without one, the whole phase is one sample, with a note."""
     start, stop = load.steady_ns
     windows = split_windows(load.ends_ns, load.latency_us, start, stop, WINDOWS)
-    if stop <= start or not any(windows):
-        qps = load.queries / load.elapsed_s if load.elapsed_s > 0 else 0.0
+    if not any(windows):
         note = "no steady state to cut into windows: one value for the whole query phase"
-        whole = [percentile(load.latency_us, q) for q in (50, 99)] if load.latency_us else [0, 0]
-        return Windows([qps], [whole[0]], [whole[1]], (note,))
-    length_s = (stop - start) / WINDOWS / 1e9
+        return window_figures([load.latency_us], load.elapsed_s, (note,))
     fewest = min(len(window) for window in windows)
     notes: tuple[str, ...] = ()
     if fewest < MIN_WINDOW_QUERIES:
         notes = (f"only {fewest} queries in a window of the steady state: raise --queries",)
-    full = [window for window in windows if window]
-    return Windows(
-        [len(window) / length_s for window in windows],
-        [percentile(window, 50) for window in full],
-        [percentile(window, 99) for window in full],
-        notes,
-    )
-
-
-def _open(port: int, count: int, socks: list[socket.socket]) -> list[float]:
-    """Open ``count`` more connections into ``socks``, timing each until the server greets."""
-    times = []
-    for _ in range(count):
-        start = time.perf_counter_ns()
-        sock = socket.create_connection((LOOPBACK, port))
-        if sock.recv(len(GREETING)) != GREETING:
-            raise OstoolkitError("the server did not greet")
-        times.append((time.perf_counter_ns() - start) / 1e3)
-        socks.append(sock)
-    return times
+    return window_figures(windows, (stop - start) / WINDOWS / 1e9, notes)
 
 
 def _run_queries(socks: Sequence[socket.socket], queries: int) -> dict[str, Any]:
@@ -188,7 +180,16 @@ def _client(
     socks: list[socket.socket] = []
 
     def connect(count: int) -> dict[str, Any]:
-        return {"connect_us": _open(port, count, socks)}
+        """Open ``count`` more connections, timing each until the server greets."""
+        times = []
+        for _ in range(count):
+            start = time.perf_counter_ns()
+            sock = socket.create_connection((LOOPBACK, port))
+            if sock.recv(len(GREETING)) != GREETING:
+                raise OstoolkitError("the server did not greet")
+            times.append((time.perf_counter_ns() - start) / 1e3)
+            socks.append(sock)
+        return {"connect_us": times}
 
     run_phases(counts, report_w, phases, connect, lambda: _run_queries(socks, queries))
     for sock in socks:
@@ -298,10 +299,6 @@ class LoadRun(ClosedOnExit):
         """Begin the next phase; return every client process's report of it."""
         self._next_phase()
         return self._collect()
-
-    def connect(self) -> list[float]:
-        """Let the clients open the next step's connections; return their connect times (µs)."""
-        return [t for report in self.phase() for t in report["connect_us"]]
 
     def run(self, connect_us: list[float]) -> LoadResult:
         """Let every client run its queries; what they saw, ``connect_us`` (from the connect

@@ -1,16 +1,18 @@
 """The one reader of a server's process group (the processes given and all their descendants),
 for the built-in, DSN and --real servers alike: tasks and memory, and around a load the open
-files, context switches and CPU time."""
+files, context switches and CPU time; and the shared shape of their figures and table rows."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass, replace
+from typing import Any
 
 import psutil
 
 from ostoolkit.procfs import read_task_run_ns, read_task_switches
+from ostoolkit.report import Result, make_result
 
 # PSS is counted in pages, and the server's own pages come and go between two readings: a
 # difference below one page per connection cannot be told from that noise (the pooler's
@@ -73,3 +75,20 @@ def read_group(pids: Sequence[int], memory: bool = True, counters: bool = False)
             if proc.pid in pids:
                 raise
     return total
+
+
+def figure_maker(key: str, label: str, **defaults: Any) -> Callable[..., Result]:
+    """``make_result`` for one server's figures: id ``<key>.<name>``, label ``<label>: <what>``,
+    ``defaults`` its keywords unless a call gives its own."""
+
+    def figure(name: str, what: str, unit: str, samples: Sequence[float], **kw: Any) -> Result:
+        return make_result(f"{key}.{name}", f"{label}: {what}", unit, samples, **defaults | kw)
+
+    return figure
+
+
+def table_row(columns: Iterable[tuple[str, str, str]], results: Iterable[Result]) -> dict[str, Any]:
+    """A summary table's row from one server's results: each (name, unit, figure) column the
+    median of the result whose id ends in ``.<figure>`` (None where none does)."""
+    medians = {r.id.rsplit(".", 1)[1]: r.median for r in results}
+    return {name: medians.get(figure) for name, _, figure in columns}

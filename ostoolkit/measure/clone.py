@@ -1,8 +1,6 @@
-"""What fork, threads and vfork-style spawning share with the parent, shown by experiment.
-
-Their clone(2) flags decide it (CLONE_VM, CLONE_FILES, CLONE_FS, CLONE_SIGHAND,
-CLONE_THREAD): each new task changes one thing and the parent looks whether it changed too;
-with strace, the flags the C library passed are read as well.
+"""What fork, threads and vfork-style spawning share with the parent (their clone(2) flags
+decide it): each new task changes one thing per flag and the parent looks whether it changed
+too; with strace, the flags the C library passed are read as well.
 """
 
 from __future__ import annotations
@@ -19,30 +17,23 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.children import Children, Fds, run_program
+from ostoolkit.children import Children, Fds, read_before, run_program
 from ostoolkit.errors import LimitExceeded, OstoolkitError, describe_os_error
 from ostoolkit.report import Measurement, make_result
 from ostoolkit.scratch import run_tempdir
 
-# What a new task may share with its parent, and the clone(2) flag that shares it.
-FLAG_FOR = {
-    "vm": "CLONE_VM",
-    "files": "CLONE_FILES",
-    "fs": "CLONE_FS",
-    "sighand": "CLONE_SIGHAND",
-    "thread": "CLONE_THREAD",
-}
-ASPECTS = tuple(FLAG_FOR)
+# What a new task may share with its parent; the clone(2) flag that shares it is CLONE_<ASPECT>.
+ASPECTS = ("vm", "files", "fs", "sighand", "thread")
 # The fd number the new task opens its file at, far above anything the parent holds; below
 # the soft RLIMIT_NOFILE when that is lower (dup2(2) fails with EBADF past it).
 PROBE_FD = 901
-# The signal whose disposition the new task changes (to "ignore").
-PROBE_SIGNAL = signal.SIGUSR2
+PROBE_SIGNAL = signal.SIGUSR2  # the new task sets its disposition to "ignore"
 STEP_TIMEOUT_S = 10.0
 STRACE_TIMEOUT_S = 60.0
 # The vfork-style child: a fresh program (posix_spawn shares memory only until execve), which
@@ -73,12 +64,6 @@ def _status(tid: int) -> dict[str, str]:
     return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
 
 
-def _ignores_probe(pid: int) -> bool:
-    """Whether the task ignores PROBE_SIGNAL, from the SigIgn mask in /proc (proc(5))."""
-    mask = int(_status(pid)["SigIgn"], 16)
-    return bool(mask & (1 << (PROBE_SIGNAL - 1)))
-
-
 def _namespaces(tid: int) -> dict[str, str]:
     """The namespace links of a task (/proc/<tid>/ns/*)."""
     links = {}
@@ -105,9 +90,10 @@ def probe_fd() -> int:
 class _Probe:
     """The parent's view before and after: a marker in memory, fd table, cwd, signal mask."""
 
-    def __init__(self, workdir: str, probe_file: str) -> None:
+    def __init__(self, workdir: str) -> None:
         self.workdir = workdir
-        self.probe_file = probe_file
+        self.probe_file = str(Path(workdir) / "probe")
+        Path(self.probe_file).write_text("probe\n")
         self.marker = bytearray(b"parent")
         self.fd = probe_fd()
         try:
@@ -124,11 +110,12 @@ class _Probe:
             files = os.path.samestat(os.fstat(self.fd), os.stat(self.probe_file))
         except OSError:
             files = False
+        # sighand: whether this process ignores PROBE_SIGNAL now, from /proc's SigIgn mask
         return {
             "vm": bytes(self.marker) == b"child!",
             "files": files,
             "fs": os.path.realpath(os.getcwd()) == os.path.realpath(self.workdir),
-            "sighand": _ignores_probe(os.getpid()),
+            "sighand": bool(int(_status(os.getpid())["SigIgn"], 16) & (1 << (PROBE_SIGNAL - 1))),
         }
 
     def change(self) -> None:
@@ -154,10 +141,10 @@ class _Probe:
 
 def _await(fd: int, what: str) -> None:
     """Wait (bounded) for one byte on a pipe from the new task; its end is end-of-file."""
-    ready, _, _ = select.select([fd], [], [], STEP_TIMEOUT_S)
-    if not ready:
+    done = read_before(fd, time.monotonic() + STEP_TIMEOUT_S)
+    if done is None:
         raise OstoolkitError(f"the {what} did not report its changes in time")
-    if not os.read(fd, 1):
+    if not done:
         raise OstoolkitError(f"the {what} ended before it reported its changes")
 
 
@@ -192,11 +179,8 @@ def observe_fork(probe: _Probe, children: Children) -> Observation:
 
 
 def observe_thread(probe: _Probe, children: Children) -> Observation:
-    """A thread makes its changes; the parent (another thread) looks while it waits.
-
-    The thread is joined before its pipes are closed: a thread still about to read a closed
-    fd number could read whatever file reuses that number next.
-    """
+    """A thread makes its changes; the parent (another thread) looks while it waits. It is
+    joined before its pipes close: about to read a closed fd, it could read a file reusing it."""
     fds = Fds()
     done_r, done_w = fds.pipe()
     hold_r, hold_w = fds.pipe()
@@ -266,8 +250,7 @@ def parse_strace(text: str) -> dict[str, str]:
     flags: dict[str, str] = {}
     current = None
     for line in text.splitlines():
-        marker = MARKER.match(line)
-        if marker:
+        if marker := MARKER.match(line):
             current = marker.group(2)
             continue
         call = CLONE_LINE.match(line)
@@ -281,11 +264,8 @@ def parse_strace(text: str) -> dict[str, str]:
 
 
 def trace_flags() -> tuple[dict[str, str], str | None]:
-    """Run the three creations under strace; return their flags, or why that was skipped.
-
-    The trace file lives in the run's scratch directory (run_tempdir), so a killed run
-    leaves it where the next run's sweep removes it.
-    """
+    """Run the three creations under strace; return their flags, or why that was skipped. The
+    trace is in the run's scratch directory, which the next run sweeps if this one is killed."""
     strace, true = shutil.which("strace"), shutil.which("true")
     if strace is None or true is None:
         return {}, "strace is not installed: showing the experiments alone (Debian: strace)"
@@ -305,17 +285,12 @@ def trace_flags() -> tuple[dict[str, str], str | None]:
 
 
 def measure_clone(progress: Callable[[int], None] | None = None) -> Measurement:
-    """Create a forked child, a thread and a spawned program; show what each shares.
-
-    The directory they chdir into and the probe file are in the run's scratch directory
-    (run_tempdir), removed after, or by the next run's sweep if this one is killed.
-    """
+    """Create a forked child, a thread and a spawned program; show what each shares. Their
+    workdir and probe file are in the run's scratch directory (``run_tempdir``)."""
     observations = []
     with run_tempdir() as scratch:
         with tempfile.TemporaryDirectory(dir=scratch) as workdir, Children() as children:
-            probe_file = str(Path(workdir) / "probe")
-            Path(probe_file).write_text("probe\n")
-            probe = _Probe(workdir, probe_file)
+            probe = _Probe(workdir)
             for observe in (observe_fork, observe_thread, observe_vfork):
                 observations.append(observe(probe, children))
                 if progress:
@@ -346,9 +321,10 @@ def _to_measurement(
     ]
     rows: list[dict[str, Any]] = []
     for aspect in ASPECTS:
-        row: dict[str, Any] = {"shared with the parent?": f"{aspect} ({FLAG_FOR[aspect]})"}
+        flag = f"CLONE_{aspect.upper()}"
+        row: dict[str, Any] = {"shared with the parent?": f"{aspect} ({flag})"}
         for obs in observations:
-            flag_seen = FLAG_FOR[aspect] in flags.get(obs.kind, "")
+            flag_seen = flag in flags.get(obs.kind, "")
             mark = "shared" if obs.shares[aspect] else "copied"
             row[obs.kind] = f"{mark}{' · flag set' if flag_seen else ''}"
         rows.append(row)

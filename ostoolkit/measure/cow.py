@@ -1,8 +1,5 @@
-"""Copy-on-write after fork: a child's unique memory as it reads and writes its parent's.
-
-``measure_cow`` shows why forking is affordable at all: a child's unique memory right after
-fork is near zero and grows only with what it writes (proc(5): smaps). The interference
-shares are context only: they cannot change a byte or a fault count.
+"""Copy-on-write after fork: a child's unique memory (proc(5): smaps) is near zero right after
+fork and grows only with what it writes, which is why forking is affordable at all.
 """
 
 from __future__ import annotations
@@ -21,8 +18,7 @@ from ostoolkit.measure.interference import Meter
 from ostoolkit.report import Measurement, Progress, make_result
 from ostoolkit.units import format_size
 
-# The child's steps, as its result labels say them.
-COW_WORDS = {
+COW_WORDS = {  # the child's steps, as its result labels say them
     "fork": "fork",
     "read": "reading all",
     "write10": "writing 10%",
@@ -39,37 +35,28 @@ QUICK_COW_REPEAT = 1
 
 
 def _cow_child(buf: bytearray, step_r: int, report_w: int) -> None:
-    """The forked child: report faults after each step, then wait for the next one."""
-    page = mmap.PAGESIZE
-    size = len(buf)
+    """The forked child: after each step (the fork itself first), report its minor faults and
+    wait for the next."""
     done = 0
-
-    def report() -> None:
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        os.write(report_w, f"{faults}\n".encode())
-
-    report()  # right after fork
-    for step in COW_STEPS[1:]:
-        if os.read(step_r, 1) != b"n":
-            return
+    for step in COW_STEPS:
         if step == "read":
             buf.find(b"\xff")  # reads every byte; the buffer holds none of them
-        else:
-            upto = size * int(step.removeprefix("write")) // 100
-            for offset in range(done, upto, page):  # one byte per page: the page is copied
+        elif step != "fork":
+            upto = len(buf) * int(step.removeprefix("write")) // 100
+            for offset in range(done, upto, mmap.PAGESIZE):  # a byte per page: the page is copied
                 buf[offset] = 2
             done = upto
-        report()
-    os.read(step_r, 1)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        os.write(report_w, f"{faults}\n".encode())
+        if os.read(step_r, 1) != b"n":
+            return
 
 
 def measure_cow(
     size_mb: int = COW_SIZE_MB, repeat: int = COW_REPEAT, progress: Progress | None = None
 ) -> Measurement:
-    """Fork a child of a parent holding ``size_mb`` written MiB; watch its memory as it writes.
-
-    It reports one progress step per child (``repeat`` in all).
-    """
+    """Fork ``repeat`` children (a progress step each) of a parent holding ``size_mb`` written
+    MiB; watch their memory as they write."""
     if not 1 <= size_mb <= MAX_COW_MB:
         raise InvalidRequest(f"--size {size_mb} is outside 1..{MAX_COW_MB} MiB")
     check_task_budget(1, 2 * size_mb * 2**20, "--size")
@@ -132,21 +119,16 @@ def _one_cow_run(buf: bytearray) -> tuple[list[int], int]:
             pid = children.fork(child)
             fds.close(report_w)
             proc = psutil.Process(pid)
-            reports = os.fdopen(report_r, "rb", buffering=0)
-            fds.release(report_r)  # the file object closes it
             uss: list[int] = []
             faults: list[int] = []
-            with reports:
-                for index in range(len(COW_STEPS)):
-                    if index:
-                        os.write(step_w, b"n")
-                    line = reports.readline()
-                    if not line:
-                        raise OstoolkitError("the copy-on-write child died")
-                    faults.append(int(line))
-                    uss.append(proc.memory_full_info().uss)
+            for _ in COW_STEPS:
+                line = os.read(report_r, 64)  # one line per step, written whole (< PIPE_BUF)
+                if not line:
+                    raise OstoolkitError("the copy-on-write child died")
+                faults.append(int(line))
+                uss.append(proc.memory_full_info().uss)
                 os.write(step_w, b"n")
-                children.reap(pid)
+            children.reap(pid)
         finally:
             fds.close_all()
     return uss, faults[-1] - faults[0]

@@ -1,9 +1,6 @@
-"""One creation done directly (fork, fork+execve, posix_spawn, subprocess.run, a thread), and
-how operations are timed: per-operation clock and getrusage(2) minor-fault counts.
-
-Also what the parent looks like to fork: its page tables, resident memory, huge pages and
-memory mappings, which fork copies. measure/spawn.py runs these; measure/mpstart.py adds the
-multiprocessing start methods on the same primitives.
+"""One creation done directly (fork, fork+execve, posix_spawn, subprocess.run, a thread), how
+operations are timed (clock and getrusage(2) minor faults), and what the parent looks like to
+fork, which copies it. measure/spawn.py runs these; measure/mpstart.py adds multiprocessing.
 """
 
 from __future__ import annotations
@@ -22,8 +19,7 @@ from ostoolkit.errors import OstoolkitError
 from ostoolkit.procfs import parse_kb_fields
 from ostoolkit.report import Progress
 
-# Operations run before timing and not counted: first-use costs are not creation costs.
-WARMUP = 2
+WARMUP = 2  # operations run first, not timed: first-use costs are not creation costs
 # The parent's memory as result extras, from /proc/self/status and smaps_rollup (proc(5)).
 MEMORY_EXTRAS = {
     "VmPTE": "parent_vmpte_kb",
@@ -75,32 +71,16 @@ def posix_spawned(children: Children, path: str, env: Mapping[str, str], what: s
     reaped(children, pid, what)
 
 
-def fork_op(children: Children) -> Operation:
-    """A bare fork whose child ``_exit``s at once, then waitpid."""
-    return lambda: reaped(children, children.fork(noop, bare=True), "fork")
+def forked(children: Children, target: Callable[[], object], what: str) -> None:
+    """A bare fork whose child runs ``target`` (which ends it at once), then waitpid."""
+    reaped(children, children.fork(target, bare=True), what)
 
 
-def fork_exec_op(children: Children, true: str) -> Operation:
-    """Fork, execve ``true`` in the child, then waitpid."""
-    return lambda: reaped(
-        children, children.fork(lambda: os.execv(true, [true]), bare=True), "fork+execve"
-    )
-
-
-def posix_spawn_op(children: Children, true: str) -> Operation:
-    """posix_spawn(3) ``true``, then waitpid."""
-    return lambda: posix_spawned(children, true, os.environ, "posix_spawn")
-
-
-def subprocess_op(true: str) -> Operation:
+def subprocess_run(true: str) -> None:
     """subprocess.run of ``true``: what most Python code does to start a program."""
-
-    def op() -> None:
-        code = subprocess.run([true], check=False).returncode
-        if code != 0:
-            raise OstoolkitError(f"subprocess.run([{true!r}]) exited with {code}")
-
-    return op
+    code = subprocess.run([true], check=False).returncode
+    if code != 0:
+        raise OstoolkitError(f"subprocess.run([{true!r}]) exited with {code}")
 
 
 def thread_start_join() -> None:

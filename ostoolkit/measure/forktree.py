@@ -1,14 +1,10 @@
-"""Build a real process tree with fork() (and execve()), or read an existing one.
-
-``build_tree`` forks a tree below ostoolkit, timing every fork (and fork+execve); every node
-holds until the tree has been read, then reaps its children, and dies with its parent.
-``read_subtree`` draws any live process's subtree. The method: docs/method.md, "fork-tree".
+"""Build a real process tree with fork() (and execve()), timing every fork, or read any live
+process's subtree (``read_subtree``). The method: docs/method.md, "fork-tree".
 """
 
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import time
 from collections.abc import Callable
@@ -18,7 +14,7 @@ from typing import Any
 import psutil
 
 from ostoolkit.budget import BYTES_PER_FORKED_PROCESS, check_task_budget, nproc_note
-from ostoolkit.children import Children, Fds, fork_descendant
+from ostoolkit.children import Children, Fds, fork_descendant, read_before
 from ostoolkit.errors import NoSuchPid, OstoolkitError, TreeTooLarge
 from ostoolkit.procfs import read_threads
 from ostoolkit.report import Measurement, Result, make_result
@@ -30,8 +26,7 @@ EXEC_PROGRAM = "cat"
 # How long the tree may take to report in, per process, before ostoolkit gives up on it.
 REPORT_TIMEOUT_PER_PROC_S = 0.5
 REPORT_TIMEOUT_MIN_S = 15.0
-# How long an exec'd program may take to reach its blocking read.
-EXEC_SETTLE_S = 5.0
+EXEC_SETTLE_S = 5.0  # how long an exec'd program may take to reach its blocking read
 
 CONCURRENT_NOTE = (
     "the tree's processes fork concurrently, so these times include their contention for "
@@ -51,13 +46,8 @@ class TreeConfig:
 
 def tree_size(depth: int, breadth: int, exec_leaves: bool = False) -> int:
     """Processes a tree will start below its root: breadth + breadth² + ... (+ leaves' execs)."""
-    forked = sum(_power(breadth, level) for level in range(1, depth + 1))
-    return forked + (_power(breadth, depth) if exec_leaves and depth > 0 else 0)
-
-
-def _power(base: int, exponent: int) -> int:
-    """base**exponent as an int (typeshed calls int**int Any, as negative exponents give floats)."""
-    return int(base**exponent)
+    forked = sum(int(breadth**level) for level in range(1, depth + 1))  # int: typeshed says Any
+    return forked + (int(breadth**depth) if exec_leaves and depth > 0 else 0)
 
 
 def check_tree(config: TreeConfig) -> int:
@@ -81,11 +71,8 @@ def report_lines(config: TreeConfig) -> int:
 
 
 def _fork_exec(argv: list[str], stdin_fd: int) -> tuple[int, float, float]:
-    """Fork (``fork_descendant``) and execve ``argv`` reading ``stdin_fd``; pid, fork µs, exec µs.
-
-    The exec time runs until the new program image is in place: a close-on-exec pipe held by
-    the child reaches end-of-file exactly when execve succeeds (the subprocess module's trick).
-    """
+    """Fork and execve ``argv`` reading ``stdin_fd``; pid, fork µs, exec µs: until the new image
+    is in place, when the child's close-on-exec pipe reaches end-of-file (subprocess's trick)."""
     fds = Fds()
     done_r, done_w = fds.pipe()  # both ends close-on-exec (PEP 446)
     try:
@@ -105,9 +92,7 @@ def _fork_exec(argv: list[str], stdin_fd: int) -> tuple[int, float, float]:
 
 def _exec_leaf(argv: list[str], stdin_fd: int, done_r: int, done_w: int) -> None:
     """In the leaf: stdin from ``stdin_fd``, stdout to /dev/null, execve; "!" if that fails.
-
-    Set by ``fork_descendant``, PR_SET_PDEATHSIG is kept across execve(2) (not set-user-ID).
-    """
+    PR_SET_PDEATHSIG (``fork_descendant``) is kept across execve(2) (not set-user-ID)."""
     try:
         os.close(done_r)
         os.dup2(stdin_fd, 0)
@@ -121,11 +106,8 @@ def _exec_leaf(argv: list[str], stdin_fd: int, done_r: int, done_w: int) -> None
 
 
 def _node(level: int, config: TreeConfig, release_r: int, report_w: int) -> None:
-    """One tree process: fork its children (or exec a leaf program), report, hold, reap.
-
-    A failure is reported on the report pipe ("X pid reason") so the root fails at once
-    instead of waiting for a report that will never come.
-    """
+    """One tree process: fork its children (or exec a leaf program), report, hold, reap; a
+    failure is reported too ("X pid reason"), so the root fails at once instead of waiting."""
     kids: list[int] = []
     lines: list[str] = []
     me = os.getpid()
@@ -157,11 +139,9 @@ def _collect_reports(report_r: int, expected: int, timeout: float) -> list[list[
     buffer = b""
     lines: list[list[str]] = []
     while len(lines) < expected:
-        left = deadline - time.monotonic()
-        ready, _, _ = select.select([report_r], [], [], max(left, 0))
-        if not ready:
+        chunk = read_before(report_r, deadline)
+        if chunk is None:
             raise OstoolkitError(f"the tree did not report in within {timeout:.0f} s")
-        chunk = os.read(report_r, 65536)
         if not chunk:
             raise OstoolkitError("a process of the tree died before it reported")
         buffer += chunk
@@ -196,11 +176,9 @@ def _snapshot(pid: int) -> dict[str, Any] | None:
 
 
 def unread_uss_warnings(tree: dict[str, Any]) -> list[str]:
-    """One warning counting the processes whose USS the kernel refused (``uss`` None), or none.
-
-    smaps_rollup needs ptrace read access: another user's process is refused to a non-root
-    user; root is refused one with capabilities it lacks or in another user namespace.
-    """
+    """One warning counting the processes whose USS the kernel refused (``uss`` None), or none:
+    smaps_rollup needs ptrace read access, refused for another user's process (to root, for one
+    with capabilities it lacks or in another user namespace)."""
     nodes = flatten(tree)
     unread = sum(1 for node in nodes if "uss" in node and node["uss"] is None)
     if not unread:
@@ -257,11 +235,8 @@ def _sleeping_or_gone(pid: int) -> bool:
 def build_tree(
     config: TreeConfig, on_ready: Callable[[Measurement], None] | None = None
 ) -> Measurement:
-    """Fork the tree below this process, read it while it holds still, then end it.
-
-    ``on_ready`` gets the finished measurement while the tree still stands (to look at it with
-    ps); a task limit that does not bind this process (RLIMIT_NPROC for root) is warned of.
-    """
+    """Fork the tree below this process, read it while it holds still, then end it; ``on_ready``
+    gets the measurement while the tree still stands (to look at it with ps)."""
     total = check_tree(config)
     unbound = nproc_note(total, "processes")
     root = os.getpid()
@@ -332,24 +307,21 @@ def _tree_measurement(
     skipped: int,
 ) -> Measurement:
     """Results (fork and exec times, memory per process) and the tree as data."""
-    results = [_processes(tree, "processes in the tree")]
-    timed = {
-        "forktree.fork": ("fork() as the parent sees it", forks),
-        "forktree.fork_exec": ("fork() + execve() until the program is loaded", execs),
-    }
-    for result_id, (label, times) in timed.items():
-        if times:
-            results.append(
-                make_result(result_id, label, "us", list(times.values()), notes=(CONCURRENT_NOTE,))
-            )
     below = [n for n in flatten(tree)[1:] if n.get("exec_us") is None]  # forked Python only
     rss = [n["rss"] for n in below]
     uss = [n["uss"] for n in below if n.get("uss") is not None]
-    findings = [f"{_chain(lineage)}: every process descends from PID {lineage[0]['pid']}"]
-    for name, values in (("rss", rss), ("uss", uss)):
+    figures = (
+        ("fork", "fork() as the parent sees it", "us", list(forks.values())),
+        ("fork_exec", "fork() + execve() until the program is loaded", "us", list(execs.values())),
+        ("rss_per_process", "RSS per tree process", "bytes", rss),
+        ("uss_per_process", "USS per tree process", "bytes", uss),
+    )
+    results = [_processes(tree, "processes in the tree")]
+    for name, label, unit, values in figures:
+        notes = (CONCURRENT_NOTE,) if unit == "us" else ()
         if values:
-            label = f"{name.upper()} per tree process"
-            results.append(make_result(f"forktree.{name}_per_process", label, "bytes", values))
+            results.append(make_result(f"forktree.{name}", label, unit, values, notes=notes))
+    findings = [f"{_chain(lineage)}: every process descends from PID {lineage[0]['pid']}"]
     if uss:
         findings.append(
             f"the {len(uss)} forked tree processes sum to {sum(rss) / 2**20:.1f} MiB of RSS but "
@@ -364,11 +336,8 @@ def _tree_measurement(
 
 
 def read_subtree(pid: int, threads: bool = False) -> Measurement:
-    """Read an existing process's subtree, read-only; count what vanished or was unreadable.
-
-    With ``threads``, each process also lists its threads besides the main one (``threads``:
-    tid, name, state), as pstree draws them: one thread per connection in a threaded server.
-    """
+    """Read an existing process's subtree; count what vanished or was unreadable. ``threads``:
+    each process also lists its other threads (tid, name, state), as pstree draws them."""
     try:
         top = psutil.Process(pid)
         below = top.children(recursive=True)
@@ -377,13 +346,10 @@ def read_subtree(pid: int, threads: bool = False) -> Measurement:
     nodes = _snapshot_all([pid, *(p.pid for p in below)])
     if pid not in nodes:
         raise NoSuchPid(f"process {pid} vanished or cannot be read")
-    orphans = [p for p, n in nodes.items() if p != pid and n["ppid"] not in nodes]
-    for orphan in orphans:  # its parent vanished between the listing and the snapshot
-        del nodes[orphan]
     if threads:
         for node_pid, node in nodes.items():
             node["threads"] = read_threads(node_pid)
-    tree = nest(nodes, pid)
+    tree = nest(nodes, pid)  # one whose parent vanished meanwhile is left out: skipped
     skipped = len(below) + 1 - len(flatten(tree))
     lineage = ancestry(pid)
     warnings = (

@@ -16,7 +16,6 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from types import TracebackType
 from typing import Any
 
 from ostoolkit.cgroup import (
@@ -94,26 +93,22 @@ class Interference:
             extra["quota_periods"] = self.throttled.periods
         return extra
 
-    @property
-    def throttle_reason(self) -> str | None:
-        """Why a CPU quota makes the window's times untrustworthy (it stopped the tasks in one
-        period or more: a sample that straddled the stop counts the wait), or None."""
+    def judging(self, unit: str) -> dict[str, Any]:
+        """``stats.judge_noise``'s arguments for a figure in ``unit`` (none for a unit other tasks
+        cannot disturb): the shares and margins unless context only, and why a CPU quota makes it
+        untrustworthy (it stopped the tasks: a sample that straddled a stop counts the wait)."""
+        if unit in UNAFFECTED_UNITS:
+            return {}
+        shares = ("other_cpu_share", "steal_share", "other_margin", "steal_margin")
+        found = {name: getattr(self, name) for name in shares} if self.judged else {}
         stopped = self.throttled
-        if stopped is None or stopped.throttled <= 0 or self.cpu_limit is None:
-            return None
-        return (
-            f"the cgroup's CPU quota ({self.cpu_limit:.2f} CPUs) stopped the measured tasks in "
-            f"{stopped.throttled} of {stopped.periods} periods "
-            f"({stopped.throttled_us / 1000:.0f} ms in all)"
-        )
-
-    def judges(self, unit: str) -> bool:
-        """Whether the shares judge a figure in ``unit``: one other tasks' CPU time can disturb."""
-        return self.judged and unit not in UNAFFECTED_UNITS
-
-    def throttles(self, unit: str) -> str | None:
-        """Why a figure in ``unit`` was throttled by a CPU quota, or None (see throttle_reason)."""
-        return None if unit in UNAFFECTED_UNITS else self.throttle_reason
+        if stopped is not None and stopped.throttled > 0 and self.cpu_limit is not None:
+            found["throttled"] = (
+                f"the cgroup's CPU quota ({self.cpu_limit:.2f} CPUs) stopped the measured tasks in "
+                f"{stopped.throttled} of {stopped.periods} periods "
+                f"({stopped.throttled_us / 1000:.0f} ms in all)"
+            )
+        return found
 
 
 def _rounded(share: float | None) -> float | None:
@@ -256,46 +251,32 @@ class Meter:
     also: Sequence[int] = ()
     sources: Sources = field(default_factory=Sources)
     _before: Reading | None = field(default=None, init=False, repr=False)
+    _reference: float | None = field(default=None, init=False, repr=False)
     _result: Interference | None = field(default=None, init=False, repr=False)
-    _references: list[float | None] = field(default_factory=list, init=False, repr=False)
 
     def __enter__(self) -> Meter:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        if kind is None:
-            self.stop()
-
-    def start(self) -> None:
         """Take a speed reference, then open the window: fix the CPUs and read every counter."""
         self.cpus = tuple(sorted(os.sched_getaffinity(0) if self.cpus is None else self.cpus))
-        self._references = [self.sources.reference()]
+        self._reference = self.sources.reference()
         self._before = take_reading(self.sources, self.also)
+        return self
 
-    def stop(self) -> Interference:
-        """Close the window, take a speed reference (outside the window: its CPU time is nobody's;
-        a measurement that times one beside every sample replaces them), work out the shares."""
-        if self._before is None:
-            raise RuntimeError("Meter.stop() before start()")
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        """Unless the window raised: close it, take a speed reference (outside the window: its CPU
+        time is nobody's; a measurement that times one beside every sample replaces them), and
+        work out the shares."""
+        if kind is not None or self._before is None or self.cpus is None:
+            return
         after = take_reading(self.sources, self.also)
-        self._references.append(self.sources.reference())
-        assert self.cpus is not None
+        references = (self._reference, self.sources.reference())
         found = interference_between(self._before, after, tuple(self.cpus), self.sources.tick_s())
-        taken = tuple(r for r in self._references if r is not None)
         limit = tightest_limit(cpu_limits())
         self._result = replace(
             found,
-            reference_samples=taken,
+            reference_samples=tuple(r for r in references if r is not None),
             throttled=throttled_between(self._before.throttling, after.throttling),
             cpu_limit=None if limit is None else limit.cpus,
         )
-        return self._result
 
     @property
     def result(self) -> Interference:

@@ -1,9 +1,8 @@
 """Memory per process versus per thread, counted as experts count it: USS and PSS, not RSS.
 
 For each model a fresh leader starts N idle workers (measure.workergroup); one worker's cost
-is the slope of the group's total over N, so the leader and shared pages cancel out. The
-interference shares are context only: they cannot change a byte. Copy-on-write is
-measure.cow; the method: docs/method.md, "measure-memory".
+is the group's growth over N, so the leader and shared pages cancel out (the interference is
+context only: it cannot change a byte). The method: docs/method.md, "measure-memory".
 """
 
 from __future__ import annotations
@@ -45,23 +44,18 @@ MODELS = tuple(WORKER_MODELS)
 METRICS = ("uss", "pss", "rss")
 MAX_PROCESSES = 1000
 MAX_THREADS = 10000
-# Each worker writes this much private state before it blocks, the same in every model.
-STATE_KB = 64
+STATE_KB = 64  # the private state each worker writes before it blocks, in every model
 READY_TIMEOUT_PER_WORKER_S = 2.0
 READY_TIMEOUT_MIN_S = 30.0
 # From /proc/PID/status, which psutil does not read: page tables and stack (KiB), threads.
 STATUS_FIELDS = ("VmPTE", "VmStk", "Threads")
-# The kernel's own figures of a group, in extra.kernel (GroupTotal's fields).
-KERNEL = ("processes", "threads", "vmpte_kb", "vmstk_kb")
+KERNEL = ("processes", "threads", "vmpte_kb", "vmstk_kb")  # GroupTotal's, in extra.kernel
 
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """Which models to start, how many workers in each group, and how many groups of the most.
-
-    A figure's samples are the marginal per worker at the largest count, one per group; the
-    marginals at smaller counts are in ``extra.by_workers`` (docs/method.md).
-    """
+    """Which models to start, how many workers in each group, and how many groups of the most:
+    a figure's samples are the marginals per worker at the largest count, one per group."""
 
     workers: tuple[int, ...] = (1, 10, 100)
     models: tuple[str, ...] = MODELS
@@ -144,15 +138,11 @@ def measure_group(leader: int, workers: int) -> GroupTotal:
 
 
 def run_group(model: str, count: int, kb: int) -> GroupTotal:
-    """Start a leader with ``count`` idle workers, measure the group, then end it all.
-
-    Measured, the group is released and ends on its own; interrupted or failed, it is not
-    waited for: Children.close kills the leader's whole process group at once.
-    """
+    """Start a leader with ``count`` idle workers, measure the group, then release it to end on
+    its own; interrupted or failed, Children.close kills the leader's whole group at once."""
     fds = Fds()
     release_r, release_w = fds.pipe()
     ready_r, ready_w = fds.pipe()
-    measured = False
     with Children() as children:
         try:
 
@@ -165,12 +155,10 @@ def run_group(model: str, count: int, kb: int) -> GroupTotal:
             timeout = max(READY_TIMEOUT_MIN_S, count * READY_TIMEOUT_PER_WORKER_S)
             await_ready(ready_r, count + 1, timeout)
             total = measure_group(leader, count)
-            measured = True
+            fds.close(release_w)  # leader and workers read end-of-file and finish
+            children.reap(leader)
             return total
         finally:
-            fds.close(release_w)  # leader and workers read end-of-file and finish
-            if measured:
-                children.reap(leader)
             fds.close_all()
 
 
@@ -211,12 +199,11 @@ def per_worker_results(
 def measure_memory(config: MemoryConfig, progress: Progress | None = None) -> Measurement:
     """Measure each model's memory per worker at each count, against the same group at 0."""
     check_config(config)
-    note = nproc_note(max(config.workers) + 1, "tasks")
-    warnings: list[str] = [note] if note else []
-    if "mp_spawn" in config.models:
-        note = spawn_launcher_warning()  # probed here once; the forked leaders inherit it
-        warnings.extend([note] if note else [])
     top = max(config.workers)
+    notes = [nproc_note(top + 1, "tasks")]
+    if "mp_spawn" in config.models:
+        notes.append(spawn_launcher_warning())  # probed here once; the forked leaders inherit it
+    warnings = [note for note in notes if note]
     results: list[Result] = []
     with run_tempdir():
         for model in config.models:
@@ -237,18 +224,18 @@ def memory_findings(results: Sequence[Result]) -> list[str]:
     by_id = {r.id: r for r in results}
     findings = []
     process = by_id.get("memory.process.uss_per_worker")
-    rss = by_id.get("memory.process.rss_per_worker")
-    pss = by_id.get("memory.process.pss_per_worker")
-    if process and rss and process.median > 0:
-        pss_text = format_size(pss.median) if pss else "?"
-        unique = format_size(process.median)
-        findings.append(
-            f"summed RSS says a forked process costs {format_size(rss.median)}, "
-            f"{rss.median / process.median:.0f}× its real unique cost ({unique} "
-            f"USS, {pss_text} PSS): RSS counts every shared page once per process"
-        )
-    script = main_script()
     if process and process.median > 0:
+        rss = by_id.get("memory.process.rss_per_worker")
+        pss = by_id.get("memory.process.pss_per_worker")
+        if rss:
+            pss_text = format_size(pss.median) if pss else "?"
+            findings.append(
+                f"summed RSS says a forked process costs {format_size(rss.median)}, "
+                f"{rss.median / process.median:.0f}× its real unique cost "
+                f"({format_size(process.median)} USS, {pss_text} PSS): RSS counts every shared "
+                "page once per process"
+            )
+        script = main_script()
         for model in ("exec_process", "mp_spawn"):
             other = by_id.get(f"memory.{model}.uss_per_worker")
             if other is None:

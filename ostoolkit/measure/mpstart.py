@@ -1,8 +1,5 @@
 """Creation through multiprocessing: one worker started and joined with each start method
 ('fork', 'forkserver', 'spawn'), and what ostoolkit's parent-death launcher adds to 'spawn'.
-
-Each start runs whole even when a SIGINT or SIGTERM arrives meanwhile, so no half-started
-worker is left unknown to its Process object.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.context import ForkProcess, ForkServerProcess, SpawnProcess
 from multiprocessing.process import BaseProcess
-from types import FrameType
 from typing import Any
 
 from ostoolkit.children import Children
@@ -36,8 +32,7 @@ MP_PROCESS_CLASSES: dict[str, type[BaseProcess]] = {
 # Modules a forkserver imports once, before it forks workers: the main module and the
 # measurement's, which imports this one and the workers' target (and names it in results).
 FORKSERVER_PRELOAD = ["__main__", "ostoolkit.measure.spawn"]
-# A multiprocessing worker that does nothing and has not ended after this long is stuck.
-MP_JOIN_TIMEOUT_S = 60.0
+MP_JOIN_TIMEOUT_S = 60.0  # a worker that does nothing and has not ended by then is stuck
 # Why a 'spawn' or 'forkserver' worker most often fails: it imports the parent's main module.
 MAIN_REIMPORT_HINT = (
     " (its worker re-imports the main module, which must guard its own start with "
@@ -47,24 +42,18 @@ MAIN_REIMPORT_HINT = (
 
 @contextmanager
 def _interrupts_deferred() -> Iterator[None]:
-    """Run the block whole: a SIGINT or SIGTERM that arrives meanwhile is sent again after it.
-
-    For ``Process.start``, which interrupted half-way leaves an unknown worker holding the
-    resource tracker's pipe forever; Python's handlers are swapped, not the (inherited) mask.
-    """
+    """Run the block whole, re-sending after it a SIGINT or SIGTERM that came meanwhile: a
+    ``Process.start`` cut half-way leaves an unknown worker holding the resource tracker's pipe
+    forever. Python's handlers are swapped, not the (inherited) mask."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     arrived: list[int] = []
-
-    def defer(signum: int, frame: FrameType | None) -> None:
-        arrived.append(signum)
-
     previous: dict[signal.Signals, Any] = {}
     try:
         for held in (signal.SIGINT, signal.SIGTERM):
             if signal.getsignal(held) is not None:  # None: a handler Python cannot put back
-                previous[held] = signal.signal(held, defer)
+                previous[held] = signal.signal(held, lambda signum, _: arrived.append(signum))
         yield
     finally:
         for held, handler in previous.items():
@@ -103,11 +92,9 @@ def mp_op(start_method: str) -> Operation:
 
 
 def launcher_extra(children: Children, true: str | None, count: int) -> dict[str, Any]:
-    """How the timed 'spawn' workers started, and what the parent-death launcher itself costs.
-
-    The launcher's cost: ``true`` posix_spawn'ed through it against directly, alternately, after
-    a warm-up pair (the difference of medians); None, with the reason, if that fails.
-    """
+    """How the timed 'spawn' workers started, and what the parent-death launcher costs: ``true``
+    posix_spawn'ed through it against directly, alternately after a warm-up pair, the difference
+    of medians (None, with the reason, if that fails)."""
     if spawn_launcher_warning() is not None:
         return {"launcher": None}
     extra: dict[str, Any] = {"launcher": "ostoolkit spawn-launcher (setpriv --pdeathsig KILL)"}

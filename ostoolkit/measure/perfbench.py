@@ -93,9 +93,7 @@ def add_perf_findings(measurement: Measurement) -> Measurement:
                 "calls and larger footprint find the branch predictors, TLB and caches cold, "
                 "a cost a Python program pays and a C program does not"
             )
-    return Measurement(
-        measurement.results, measurement.findings + tuple(findings), measurement.warnings
-    )
+    return measurement + Measurement((), tuple(findings))
 
 
 def cross_check(measurement: Measurement, quick: bool) -> Measurement:

@@ -1,12 +1,11 @@
-"""Where the two tasks of a switch measurement run: the placements and their CPU pairs.
-
-``same_core`` (a real context switch) and ``cross_core`` (a wake-up across CPUs) by default;
-``topology`` adds every placement this host has and ``unpinned``, never the headline.
-``choose_cpu`` picks the one CPU that all of a measurement's tasks share.
+"""Where the two tasks of a switch measurement run: ``same_core`` (a real context switch) and
+``cross_core`` (a wake-up across CPUs) by default; ``topology`` adds every placement this host
+has and ``unpinned``. ``choose_cpu`` picks the one CPU that all of a measurement's tasks share.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,8 +15,7 @@ from ostoolkit.topology import survey
 PLACEMENTS = ("same_core", "cross_core")
 TOPOLOGY = "topology"
 UNPINNED = "unpinned"
-# A CPU number that means "not pinned" in a Pair.
-ANY_CPU = -1
+ANY_CPU = -1  # a Pair's CPU number that means "not pinned"
 
 
 @dataclass(frozen=True)
@@ -102,11 +100,15 @@ def skipped_line(skipped: list[tuple[str, str]]) -> list[str]:
     return [f"placements not measured here: {said}"] if said else []
 
 
-def choose_cpu(wanted: int | None, allowed: Sequence[int], *, default: int) -> int:
-    """The one CPU a measurement's tasks share: ``wanted`` if this process may use it, else
-    ``default``, which the caller passes and its command's help documents."""
+def choose_cpu(
+    wanted: int | None, allowed: Sequence[int] | None = None, *, default: int | None = None
+) -> int:
+    """The one CPU a measurement's tasks share: ``wanted`` if this process may use it (``allowed``,
+    by default its affinity), else ``default`` (by default the last allowed CPU), which its
+    command's help documents."""
+    allowed = sorted(os.sched_getaffinity(0)) if allowed is None else allowed
     if wanted is None:
-        return default
+        return allowed[-1] if default is None else default
     if wanted not in allowed:
         raise InvalidRequest(
             f"CPU {wanted} is not available to this process (cpuset/affinity); "

@@ -192,7 +192,7 @@ def ring_steps(config: RingConfig) -> int:
 def _ids(cell: RingCell, config: RingConfig) -> list[tuple[str, str]]:
     """The ids a cell's net figure is reported under, with their labels."""
     ids = []
-    curve = cell.tasks == 2 and cell.size_kb in config.sizes_kb and len(config.sizes_kb) > 1
+    curve = cell.tasks == 2 and len(config.sizes_kb) > 1
     # One id per figure: a curve's point is not also a ring, unless rings are compared at 0 KB.
     if cell.tasks in config.tasks and not (curve and (cell.size_kb or len(config.tasks) == 1)):
         suffix = "" if cell.size_kb == 0 else f".ws.{cell.size_kb}"

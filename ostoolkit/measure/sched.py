@@ -1,8 +1,6 @@
-"""Time slices: how long two CPU-bound children run in turn when they share one CPU.
-
-Two identical CPU-bound children pinned to one CPU take turns; their schedstat counters over
-equal windows give the average slice and the run-queue wait per slice (docs/method.md).
-measure.states starts its children the same way (``fork_announcing``, ``parent_off``).
+"""Time slices: two identical CPU-bound children pinned to one CPU take turns; their schedstat
+counters over equal windows give the average slice and the run-queue wait per slice
+(docs/method.md). measure.states starts its children the same way (``fork_announcing``).
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from itertools import pairwise
 
 import psutil
 
-from ostoolkit.children import Children
+from ostoolkit.children import Children, read_before
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Meter
 from ostoolkit.measure.placement import choose_cpu
@@ -32,10 +30,8 @@ from ostoolkit.procfs import (
 )
 from ostoolkit.report import Measurement, Progress, Result, make_result
 
-# The byte a child writes once it is pinned and running its task.
-READY = b"r"
-# Bound on the wait for a child to start: generous, since a loaded host is slow.
-START_TIMEOUT_S = 5.0
+READY = b"r"  # what a child writes once it is pinned and running its task
+START_TIMEOUT_S = 5.0  # bound on the wait for a child to start: generous, a loaded host is slow
 
 
 # The results: id, label, unit, and the WindowFigures field whose windows (where schedstat
@@ -130,11 +126,8 @@ def spin() -> None:
 def fork_announcing(
     children: Children, stack: contextlib.ExitStack, target: Callable[[], object], cpu: int
 ) -> tuple[int, int]:
-    """Fork a pinned child, wait until it says it runs; return its pid and liveness fd.
-
-    Only the child keeps the pipe's write end, so the read end reaches end-of-file when it
-    exits: waiting on it is both a bounded wait and a check that the child still lives.
-    """
+    """Fork a pinned child, wait until it says it runs; return its pid and liveness fd: only the
+    child keeps the pipe's write end, so the read end reaches end-of-file when it exits."""
     read_end, write_end = os.pipe()
     stack.callback(os.close, read_end)
 
@@ -146,8 +139,7 @@ def fork_announcing(
         pid = children.fork(announced, cpu=cpu)
     finally:
         os.close(write_end)
-    ready, _, _ = select.select([read_end], [], [], START_TIMEOUT_S)
-    if not ready or os.read(read_end, 1) != READY:
+    if read_before(read_end, time.monotonic() + START_TIMEOUT_S) != READY:
         raise OstoolkitError(f"child {pid} pinned to CPU {cpu} did not start; see stderr")
     return pid, read_end
 
@@ -184,10 +176,8 @@ def _sample_windows(
 
 @dataclass(frozen=True)
 class TimesliceConfig:
-    """How long two busy children share one CPU, in how many windows, and on which CPU.
-
-    The defaults are the quick settings, as ``measure_timeslice``'s own defaults are.
-    """
+    """How long two busy children share one CPU, in how many windows, and on which CPU; the
+    defaults are the quick settings, as ``measure_timeslice``'s own defaults are."""
 
     duration_s: float = 1.0
     windows: int = 10
@@ -214,17 +204,13 @@ def measure_timeslice(
     cpu: int | None = None,
     progress: Progress | None = None,
 ) -> Measurement:
-    """Measure the time slices two CPU-bound children get when they share one CPU.
-
-    Results ``sched.timeslice``, ``sched.runqueue_wait`` and ``sched.involuntary_per_s``, one
-    sample per window, metered on the children's CPU (a third task there would change them all).
-    """
+    """Measure the time slices two CPU-bound children get when they share one CPU: one sample
+    per window, metered on their CPU (a third task there would change them all)."""
     if duration_s <= 0 or windows < 1:
         raise InvalidRequest(
             f"duration_s must be > 0 and windows >= 1 (got {duration_s} and {windows})"
         )
-    allowed = sorted(os.sched_getaffinity(0))
-    cpu = choose_cpu(cpu, allowed, default=allowed[-1])  # --cpu's documented default
+    cpu = choose_cpu(cpu)  # --cpu's documented default: the last allowed CPU
     schedstat = schedstat_available()
     with Meter({cpu}) as meter:
         figures, warnings = _sample_windows(cpu, duration_s, windows, schedstat, progress)
@@ -246,9 +232,8 @@ def measure_timeslice(
     if busy:
         slice_extra["cpu_busy_share"] = round(statistics.median(busy), 3)
     if shares:
-        slice_extra["run_shares"] = [
-            round(sum(s[i] for s in shares) / len(shares), 3) for i in range(len(shares[0]))
-        ]
+        by_task = zip(*shares, strict=True)
+        slice_extra["run_shares"] = [round(sum(task) / len(shares), 3) for task in by_task]
     results = []  # their claim and noise warnings: claims.annotate
     for result_id, label, unit, field in RESULTS:
         samples = [value for f in figures if (value := getattr(f, field)) is not None]

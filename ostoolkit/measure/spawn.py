@@ -1,9 +1,6 @@
 """Creation cost: one fork, fork+execve, posix_spawn, subprocess.run, thread or multiprocessing
-start on this host, each complete operation (started, run, waited for) timed on its own.
-
-Each figure is set beside a thread start + join, the cheapest way to get another task. The
-operations are in measure/creation.py and measure/mpstart.py; the method and why one meter
-covers them all: docs/method.md, "measure-spawn".
+start, each complete operation timed on its own, beside a thread start + join (the cheapest
+task). The operations: measure/creation.py, mpstart.py; the method: docs/method.md.
 """
 
 from __future__ import annotations
@@ -23,11 +20,11 @@ from ostoolkit.errors import InvalidRequest, LimitExceeded
 from ostoolkit.measure.creation import (
     WARMUP,
     Operation,
-    fork_exec_op,
-    fork_op,
+    forked,
     memory_extra,
-    posix_spawn_op,
-    subprocess_op,
+    noop,
+    posix_spawned,
+    subprocess_run,
     thread_start_join,
     time_operations,
     touched_buffer,
@@ -52,8 +49,7 @@ NAMES = {
     "mp_spawn":      ("multiprocessing 'spawn': start + join",      "multiprocessing 'spawn'"),
 }  # fmt: skip
 METHODS = tuple(NAMES)
-# Methods that run the ``true`` executable.
-EXEC_METHODS = ("fork_exec", "posix_spawn", "subprocess")
+EXEC_METHODS = ("fork_exec", "posix_spawn", "subprocess")  # those that run ``true``
 # Methods whose new process is our own child, so getrusage(RUSAGE_CHILDREN) sees its faults
 # once it is reaped; a forkserver's workers are the server's children, a thread is no child.
 OWN_CHILD_METHODS = ("fork", "fork_exec", "posix_spawn", "subprocess", "mp_fork", "mp_spawn")
@@ -135,19 +131,19 @@ def unavailable_reason(method: str, true: str | None) -> str | None:
 
 
 def _operation(method: str, children: Children, true: str | None) -> Operation:
-    """The one operation a method times."""
+    """The one operation a method times, waiting for what it started."""
     if method == "fork":
-        return fork_op(children)
+        return partial(forked, children, noop, "fork")
     if method == "thread":
         return thread_start_join
     if method in MP_START_METHODS:
         return mp_op(MP_START_METHODS[method])
     assert true is not None  # unavailable_reason checked it
     if method == "fork_exec":
-        return fork_exec_op(children, true)
+        return partial(forked, children, partial(os.execv, true, [true]), "fork+execve")
     if method == "posix_spawn":
-        return posix_spawn_op(children, true)
-    return subprocess_op(true)
+        return partial(posix_spawned, children, true, os.environ, "posix_spawn")
+    return partial(subprocess_run, true)
 
 
 def _measure_method(
@@ -189,7 +185,7 @@ def _measure_fork_rss(
     buf = touched_buffer(mb)
     try:
         memory = memory_extra()
-        op = fork_op(children)
+        op = _operation("fork", children, None)
         for _ in range(WARMUP):
             op()
         samples, faults = time_operations(op, config.repeat, progress, own_child=True)
@@ -224,10 +220,8 @@ def thread_finding(results: Sequence[Result]) -> str | None:
     ]
     if not parts:
         return None
-    (first, first_ratio), rest = parts[0], parts[1:]
-    words = [f"{first} costs {first_ratio} a thread start here"]
-    words += [f"{name} {ratio}" for name, ratio in rest]
-    return "; ".join(words)
+    (first, ratio), *rest = parts
+    return "; ".join([f"{first} costs {ratio} a thread start here", *map(" ".join, rest)])
 
 
 def parent_finding(results: Sequence[Result]) -> str | None:
@@ -246,11 +240,8 @@ def parent_finding(results: Sequence[Result]) -> str | None:
 
 
 def main_reimport_finding(results: Sequence[Result]) -> str | None:
-    """Say when forkserver and spawn workers pay for re-running the parent's main script.
-
-    multiprocessing re-runs a script-started parent's main file in each such worker (as
-    ``__mp_main__``, with all it imports); a parent started with ``python -m`` is not re-run.
-    """
+    """Say when forkserver and spawn workers re-run (as ``__mp_main__``, with all it imports) the
+    main script of a parent started as a script (not with ``python -m``)."""
     measured = {r.id for r in results} & {result_id("mp_forkserver"), result_id("mp_spawn")}
     path = main_script()
     if not measured or not path:

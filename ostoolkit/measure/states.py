@@ -1,9 +1,6 @@
-"""Process states: what Linux reports while real children change state.
-
-``observe_states`` walks real children through the article's states (running, ready,
-waiting, killed) and records what psutil and /proc/PID/stat say at each step: ``R`` for
-running and ready alike (only schedstat's run-queue wait tells them apart), and ``T`` and
-``Z``, which the article does not name. The method: docs/method.md, "states".
+"""Process states: what psutil and /proc/PID/stat report while real children go through the
+article's states (running, ready, waiting, killed) and two it does not name (T and Z). The
+method: docs/method.md, "states".
 """
 
 from __future__ import annotations
@@ -32,15 +29,10 @@ from ostoolkit.procfs import (
 )
 from ostoolkit.report import Measurement, Progress
 
-# The steps observe_states reports to its progress callback: running, ready, waiting,
-# stopped, zombie, killed.
-STATES_STEPS = 6
-# The byte that wakes the blocked child, so it exits.
-WAKE = b"w"
-# Bound on waits for a child to change state: generous, since a loaded host is slow.
-STATE_TIMEOUT_S = 5.0
-# Interval between polls of a child's state (psutil's own tests poll the same way).
-POLL_S = 0.002
+STATES_STEPS = 6  # observe_states's progress steps: one per state
+WAKE = b"w"  # the byte that wakes the blocked child, so it exits
+STATE_TIMEOUT_S = 5.0  # bound on a wait for a state change: generous, a loaded host is slow
+POLL_S = 0.002  # between polls of a child's state, as psutil's own tests poll
 
 
 def psutil_status(pid: int) -> str:
@@ -134,12 +126,12 @@ class _StateWalk:
         while time.monotonic() < deadline:
             time.sleep(POLL_S)
             grown = [b - a for a, b in zip(before, counts(), strict=True)]
-            if all(g > 0 for g in grown) and self.schedstat:
+            if not all(g > 0 for g in grown):
+                continue
+            if self.schedstat:
                 shown = " and ".join(f"{g / NS_PER_MS:.1f} ms" for g in grown)
                 return f"their run-queue waits grew by {shown} (schedstat)"
-            if all(g > 0 for g in grown):
-                shown = " and ".join(str(g) for g in grown)
-                return f"their involuntary switches grew by {shown} (psutil)"
+            return f"their involuntary switches grew by {' and '.join(map(str, grown))} (psutil)"
         raise OstoolkitError(
             f"children {pids} on CPU {self.cpu} did not take turns within "
             f"{STATE_TIMEOUT_S:.0f} s; is the host overloaded?"
@@ -193,13 +185,9 @@ class _StateWalk:
 
 
 def observe_states(cpu: int | None = None, progress: Progress | None = None) -> Measurement:
-    """Walk real children through the article's states and record what Linux reports.
-
-    ``data["timeline"]`` lists one observation per state, in order: running, ready, waiting,
-    stopped, zombie, killed. Every child is pinned to ``cpu`` and reaped, also on errors.
-    """
-    allowed = sorted(os.sched_getaffinity(0))
-    cpu = choose_cpu(cpu, allowed, default=allowed[-1])  # --cpu's documented default
+    """Walk real children, pinned to ``cpu``, through the article's states and record what Linux
+    reports: ``data["timeline"]``, one observation per state (``STATES_STEPS``) in order."""
+    cpu = choose_cpu(cpu)  # --cpu's documented default: the last allowed CPU
     with contextlib.ExitStack() as stack:
         warnings = stack.enter_context(parent_off(cpu))
         children = stack.enter_context(Children())

@@ -187,23 +187,6 @@ def _metered(pair: Pair) -> frozenset[int]:
     return frozenset(os.sched_getaffinity(0))
 
 
-def _sample_all(
-    pairs: list[Pair], config: SwitchConfig, progress: Progress | None
-) -> list[tuple[str, Pair, Gathered, Interference]]:
-    """Every model on every pair in rounds of blocks (``blocks.take_rounds``), one interference
-    meter per CPU set over the whole run (every block's tasks are ours)."""
-    jobs = [(model, pair) for pair in pairs for model in config.models]
-    figures = {job: functools.partial(_pair_timing, *job, config.working_set_kb) for job in jobs}
-    with ExitStack() as stack:
-        meters = {
-            cpus: stack.enter_context(Meter(cpus)) for cpus in dict.fromkeys(map(_metered, pairs))
-        }
-        gathered = take_rounds(figures, config, progress)
-    return [
-        (model, pair, gathered[model, pair], meters[_metered(pair)].result) for model, pair in jobs
-    ]
-
-
 def pair_results(
     model: str,
     pair: Pair,
@@ -268,10 +251,19 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
     """Measure process and thread switch cost on this host as configured."""
     allowed = sorted(os.sched_getaffinity(0))
     pairs, notes = plan_pairs(allowed, config.cpus, config.placements)
+    jobs = [(model, pair) for pair in pairs for model in config.models]
+    timings = {job: functools.partial(_pair_timing, *job, config.working_set_kb) for job in jobs}
+    # Every model on every pair in rounds of blocks, one meter per CPU set over the whole run.
+    with ExitStack() as stack:
+        meters = {
+            cpus: stack.enter_context(Meter(cpus)) for cpus in dict.fromkeys(map(_metered, pairs))
+        }
+        gathered = take_rounds(timings, config, progress)
     results: list[Result] = []
     warnings = list(notes)
-    for model, pair, samples, interference in _sample_all(pairs, config, progress):
-        figures, said = pair_results(model, pair, samples, interference, config)
+    for model, pair in jobs:
+        interference = meters[_metered(pair)].result
+        figures, said = pair_results(model, pair, gathered[model, pair], interference, config)
         results.extend(figures)
         warnings.extend(said)
     findings = []

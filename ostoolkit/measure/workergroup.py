@@ -1,7 +1,5 @@
-"""A worker group for measure.memory: a leader process and N idle workers of one model.
-
-Each worker (thread, forked process, fork+execve'd interpreter or multiprocessing 'spawn'
-worker) writes the same small state, says it is ready, then blocks until released, so the
+"""A worker group for measure.memory: a leader process and N idle workers of one model, each
+writing the same small state, saying it is ready, then blocking until released, so that the
 group can be measured standing still. A leader stopped by a limit says so on the ready pipe.
 """
 
@@ -10,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import select
 import selectors
 import socket
 import sys
@@ -22,17 +19,14 @@ from multiprocessing.context import SpawnContext
 from multiprocessing.process import BaseProcess
 
 from ostoolkit.budget import enough_open_files, thread_start_failure
-from ostoolkit.children import arm_parent_death, fork_descendant
+from ostoolkit.children import arm_parent_death, fork_descendant, read_before
 from ostoolkit.errors import LimitExceeded, OstoolkitError, describe_os_error
 from ostoolkit.mpspawn import spawn_context, stopping_mp_helpers
 
 # Descriptors the leader holds per 'spawn' worker: its connection and multiprocessing's two pipe
 # ends (the sentinel and the one it wrote the worker's instructions to).
 FDS_PER_MP_WORKER = 3
-# What a leader stopped by a limit writes on the ready pipe, then why in one line.
-FAILED = b"!"
-# What a limit message tells the user to lower.
-LOWER = "lower --workers"
+FAILED = b"!"  # what a leader stopped by a limit writes on the ready pipe, then why in a line
 # The program an exec'd worker runs: write its state, say ready on stdout, block on stdin.
 EXEC_WORKER = (
     "import os, sys\n"
@@ -55,30 +49,17 @@ def _idle(kb: int, release_r: int, ready_w: int) -> None:
     del state
 
 
-def _joining(waits: list[Callable[[], object]]) -> Callable[[], None]:
-    """How a leader waits for its workers: each wait (a join, a waitpid) in turn."""
-
-    def join() -> None:
-        for wait in waits:
-            wait()
-
-    return join
-
-
 def _start(thread: threading.Thread, what: str) -> None:
     """Start a thread; one that cannot (pthread_create failed) is a ``LimitExceeded``."""
     try:
         thread.start()
     except RuntimeError as err:  # Python's only words for it: "can't start new thread"
-        raise LimitExceeded(thread_start_failure(what, LOWER)) from err
+        raise LimitExceeded(thread_start_failure(what, "lower --workers")) from err
 
 
 def _mp_worker(kb: int, address: str, leader: int) -> None:
-    """A multiprocessing worker: write its state, say ready, wait for the release.
-
-    Over the leader's abstract unix socket: one byte out, then read to end-of-file, which the
-    leader's close or death brings; it dies with the leader (the launcher armed the signal).
-    """
+    """A multiprocessing worker, dying with the leader: write its state, say ready over the
+    leader's abstract unix socket, then read it to end-of-file (the leader's close or death)."""
     if not arm_parent_death(leader):
         return
     state = _touch_state(kb)
@@ -95,20 +76,16 @@ def _mp_worker(kb: int, address: str, leader: int) -> None:
 
 def _start_workers(
     model: str, count: int, kb: int, release_r: int, ready_w: int
-) -> Callable[[], None]:
-    """Start ``count`` workers of one model in this (leader) process; return how to join them.
-
-    Each worker writes its state, writes one byte to ``ready_w``, then blocks reading
-    ``release_r`` until end-of-file. 'spawn' workers are started by ``_start_mp_workers``.
-    """
+) -> list[Callable[[], object]]:
+    """Start ``count`` threads, forked or exec'd processes in this (leader) process; return how
+    to wait for each. Each writes its state and one byte to ``ready_w``, then blocks reading
+    ``release_r`` until end-of-file. 'spawn' workers are started by ``_start_mp_workers``."""
     args = (kb, release_r, ready_w)
     if model == "thread":
         threads = [threading.Thread(target=_idle, args=args, daemon=True) for _ in range(count)]
         for number, thread in enumerate(threads, 1):
             _start(thread, f"worker thread {number} of {count}")
-        return _joining([thread.join for thread in threads])
-    if model not in ("process", "exec_process"):
-        raise ValueError(f"no forked or threaded model {model!r}")
+        return [thread.join for thread in threads]
     code = EXEC_WORKER.format(size=kb * 1024)
 
     def execd() -> None:
@@ -117,18 +94,15 @@ def _start_workers(
         os.execv(sys.executable, [sys.executable, "-c", code])
 
     target: Callable[[], None] = execd if model == "exec_process" else partial(_idle, *args)
-    pids = [fork_descendant(target) for _ in range(count)]
-    return _joining([partial(os.waitpid, pid, 0) for pid in pids])
+    return [partial(os.waitpid, fork_descendant(target), 0) for _ in range(count)]
 
 
 def _start_mp_workers(
     context: SpawnContext, count: int, kb: int, ready_w: int
-) -> Callable[[], None]:
-    """Start 'spawn' workers synchronised over an abstract unix socket; return how to join them.
-
-    An abstract socket has no file and vanishes with its last descriptor, however the leader dies
-    (multiprocessing's /dev/shm semaphores outlive a SIGKILL). ``join`` releases and joins them.
-    """
+) -> Callable[[], object]:
+    """Start 'spawn' workers synchronised over an abstract unix socket, which vanishes with its
+    last descriptor however the leader dies (multiprocessing's /dev/shm semaphores outlive a
+    SIGKILL); return how to release and join them."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     address = f"\0ostoolkit-{os.getpid()}-{secrets.token_hex(8)}"
     listener.bind(address)
@@ -175,11 +149,8 @@ def _relay_ready(
     stop_r: int,
     conns: list[socket.socket],
 ) -> None:
-    """Accept workers and relay one ready byte per worker, until all are ready or a stop byte.
-
-    A worker never ends before its release: one that does (its main script failed to import,
-    say) is an error at once, instead of a wait for the ready timeout.
-    """
+    """Accept workers and relay one ready byte per worker, until all are ready or a stop byte;
+    a worker that ends first (its main script failed to import, say) is an error at once."""
     ready = 0
     with selectors.DefaultSelector() as selector:  # epoll: beyond select's 1024 descriptors
         selector.register(stop_r, selectors.EVENT_READ)
@@ -211,42 +182,36 @@ def _relay_ready(
 
 
 def lead_group(model: str, count: int, kb: int, release_r: int, ready_w: int) -> None:
-    """The group's leader: start the workers, hold until released, then join or reap them.
-
-    It stops the resource tracker it started before it exits; a limit that stops a worker is
-    said on ``ready_w`` (``FAILED``, then the line), and the leader exits quietly.
-    """
+    """The group's leader: start the workers, hold until released, then join or reap them and
+    stop the resource tracker it started. A limit that stops a worker is said on ``ready_w``
+    (``FAILED``, then the line), and the leader exits quietly."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(stopping_mp_helpers([]))
         try:
             if model == "mp_spawn":
                 stack.enter_context(enough_open_files(count * FDS_PER_MP_WORKER))
                 context = stack.enter_context(spawn_context([]))
-                join = _start_mp_workers(context, count, kb, ready_w)
+                waits = [_start_mp_workers(context, count, kb, ready_w)]
             else:
-                join = _start_workers(model, count, kb, release_r, ready_w)
+                waits = _start_workers(model, count, kb, release_r, ready_w)
         except LimitExceeded as err:
             os.write(ready_w, FAILED + " ".join(str(err).split()).encode()[:4000] + b"\n")
             raise SystemExit(1) from None
         os.write(ready_w, b"L")  # the leader itself is in place
         os.read(release_r, 1)
-        join()
+        for wait in waits:
+            wait()
 
 
 def await_ready(ready_r: int, expected: int, timeout: float) -> None:
-    """Read ``expected`` ready bytes (workers' and the leader's) or fail after ``timeout``.
-
-    A leader stopped by a limit wrote ``FAILED`` and one line in a single write (at most
-    PIPE_BUF bytes: never split): that line is raised as a ``LimitExceeded``.
-    """
+    """Read ``expected`` ready bytes (workers' and the leader's) or fail after ``timeout``; a
+    leader's ``FAILED`` line, one write under PIPE_BUF (never split), is a ``LimitExceeded``."""
     deadline = time.monotonic() + timeout
     seen = 0
     while seen < expected:
-        left = deadline - time.monotonic()
-        ready, _, _ = select.select([ready_r], [], [], max(left, 0))
-        if not ready:
+        chunk = read_before(ready_r, deadline)
+        if chunk is None:
             raise OstoolkitError(f"only {seen} of {expected} workers became ready in time")
-        chunk = os.read(ready_r, 65536)
         if not chunk:
             raise OstoolkitError(f"the worker group died after {seen} of {expected} were ready")
         if FAILED in chunk:

@@ -6,36 +6,12 @@ report; ``compare``, ``compare_table`` and ``compare_markdown`` the compare repo
 
 from __future__ import annotations
 
-from ostoolkit.render.compare import (
-    compare_cell,
-    compare_view,
-    is_compare,
-    sparkline,
-    summary_line,
-)
-from ostoolkit.render.compare_markdown import (
-    compare_cell_markdown,
-    mermaid_chart,
-    render_compare_markdown,
-)
-from ostoolkit.render.compare_table import TABLE_WIDTH, render_compare_table
-from ostoolkit.render.tables import draw_tree, host_line, render_report
+from ostoolkit.render.compare import is_compare
+from ostoolkit.render.compare_markdown import render_compare_markdown
+from ostoolkit.render.compare_table import render_compare_table
+from ostoolkit.render.tables import draw_tree as draw_tree
+from ostoolkit.render.tables import render_report
 from ostoolkit.report import Report
-
-__all__ = [
-    "FORMATS",
-    "TABLE_WIDTH",
-    "compare_cell",
-    "compare_cell_markdown",
-    "compare_view",
-    "draw_tree",
-    "host_line",
-    "is_compare",
-    "mermaid_chart",
-    "render",
-    "sparkline",
-    "summary_line",
-]
 
 FORMATS = ("table", "json", "markdown")
 

@@ -39,11 +39,6 @@ def mermaid_xychart(chart: Chart) -> list[str]:
     ]
 
 
-def _plot_number(value: float) -> str:
-    """A plotted value: three significant digits, thousands separated."""
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-
-
 def text_plot(chart: Chart) -> list[str]:
     """One chart as horizontal bars for a terminal: a line per x value, its value after."""
     top = max((value for value in chart["values"] if value > 0), default=0.0)
@@ -52,5 +47,6 @@ def text_plot(chart: Chart) -> list[str]:
     for x, value in zip(chart["x"], chart["values"], strict=True):
         cells = round(PLOT_WIDTH * value / top) if top and value > 0 else 0
         bar = BAR * max(cells, 1 if value > 0 else 0)
-        lines.append(f"  {str(x).rjust(width)} │{bar} {_plot_number(value)}")
+        number = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+        lines.append(f"  {str(x).rjust(width)} │{bar} {number}")
     return lines

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ostoolkit.payloads import CompareSummary
 from ostoolkit.report import Report
 from ostoolkit.stats import EXACT, HOST_MOVED, ONE_RUN, OTHER_CPU_LIMIT, STEAL_LIMIT, finite
 from ostoolkit.units import format_figure, format_value
@@ -36,16 +35,23 @@ SECTION_TITLES = {
 # The verdict words in the order a summary line counts them.
 VERDICTS = ("slower", "faster", "more", "less", "higher", "lower", "same", "unclear", "missing")
 QUIET_VERDICTS = ("same", "baseline")  # rows of only these are hidden by --changed
-# Context beside a figure, never its verdict: its samples' status; "!" for interference beyond
-# the limits that make a figure noisy (stats.judge_noise: other tasks' share of the measured
-# CPUs' time, the hypervisor's steal); "↕" when the host's own speed reference moved as far as
-# the figure (stats.HOST_MOVED: unclear).
-NOISY_MARK = "~"
-BIMODAL_MARK = "²"
-THROTTLED_MARK = "#"  # a CPU quota stopped the measured tasks (cgroup): the worst interference
-STATUS_MARKS = {"noisy": NOISY_MARK, "bimodal": BIMODAL_MARK, "throttled": THROTTLED_MARK}
+# Context beside a figure, never its verdict, and what each mark means, in the legend's order:
+# its samples' status; "!" for interference beyond the limits that make a figure noisy
+# (stats.judge_noise: other tasks' share of the measured CPUs' time, the hypervisor's steal);
+# "↕" when the host's own speed reference moved as far as the figure (stats.HOST_MOVED:
+# unclear); "#" when a CPU quota stopped the measured tasks (cgroup): the worst interference.
+STATUS_MARKS = {"noisy": "~", "bimodal": "²", "throttled": "#"}
 INTERFERENCE_MARK = "!"
 HOST_MARK = "↕"
+MARK_MEANINGS = {
+    "~": "noisy",
+    "²": "bimodal (two clusters)",
+    HOST_MARK: "the host's own speed moved as far (its reference task, timed beside the figure, "
+    "changed as much): the runs cannot tell which moved",
+    "#": "throttled: a CPU quota (cgroup) stopped its tasks",
+    INTERFERENCE_MARK: f"other tasks took over {format_value(OTHER_CPU_LIMIT, 'percent')} of "
+    f"its CPUs' time, or the hypervisor stole over {format_value(STEAL_LIMIT, 'percent')}",
+}
 # Why a verdict came out as it did (compare.engine and stats.judge_shift word it), as a cell
 # says it: only where it adds to what the cell shows. A reason that restates the verdict or the
 # interval is left out; so is every reason of a figure with an interval, which shows its width
@@ -115,13 +121,21 @@ def reason_text(item: Item, base: Item | None = None) -> str:
     if reason == HOST_MOVED:  # said even beside an interval: it is why there is no verdict
         host = format_value(finite(item.get("host_ratio")), "factor")
         return f"host {host}" if host else reason
-    if finite(item.get("ci_low")) is not None and finite(item.get("ci_high")) is not None:
+    if _interval(item):
         return ""
     if reason == "few samples":
         counts = [finite(c.get("n")) for c in (item, base) if c is not None]
         known = [int(n) for n in counts if n is not None and n > 0]
         return f"{min(known)} samples" if known else reason
     return REASON_TEXT.get(reason, reason)
+
+
+def _interval(item: Item) -> str:
+    """The interval of a comparison's ratio, "[1.03–1.11]"; "" without both ends."""
+    low, high = (
+        format_value(finite(item.get(end)), "factor_bound") for end in ("ci_low", "ci_high")
+    )
+    return f"[{low}–{high}]" if low and high else ""
 
 
 def compare_cell_parts(
@@ -140,16 +154,13 @@ def compare_cell_parts(
     parts["marks"] = _marks(item)
     if is_baseline:
         return parts
-    low, high = finite(item.get("ci_low")), finite(item.get("ci_high"))
     parts["ratio"] = format_value(finite(item.get("ratio")), "factor")
-    parts["reason"] = reason_text(item, base)
-    if text_field(item, "reason") in (ONE_RUN, EXACT):  # an interval that decides nothing
-        parts["reason"] = parts["interval"] = text_field(item, "reason")
-    elif low is not None and high is not None:
-        bounds = (format_value(low, "factor_bound"), format_value(high, "factor_bound"))
-        parts["interval"] = f"[{bounds[0]}–{bounds[1]}]"
+    reason = text_field(item, "reason")
+    if reason in (ONE_RUN, EXACT):  # an interval that decides nothing
+        parts["reason"] = parts["interval"] = reason
     else:
-        parts["interval"] = parts["reason"]
+        parts["reason"] = reason_text(item, base)
+        parts["interval"] = _interval(item) or parts["reason"]
     verdict = text_field(item, "verdict")
     parts["verdict"] = "" if verdict == "baseline" else verdict
     return parts
@@ -188,24 +199,16 @@ class CompareView:
     threshold: float | None
     confidence: float | None
     changed_only: bool
-    rows: list[CompareRow]  # every figure, grouped by section, headline figures first
-    summary: CompareSummary
+    rows: list[CompareRow]  # every figure, a section's together, headline figures first
+    summaries: list[str]  # summary_line of each host but the baseline
     regressions: list[Item]
     host_differences: list[tuple[str, list[str]]]
     fail_above: float | None
-    host_moved: dict[str, int]  # unclear as the host moved
 
     @property
     def shown(self) -> list[CompareRow]:
         """The rows the tables show: all of them, or with --changed the changed ones."""
         return [row for row in self.rows if not self.changed_only or row.changed(self.hosts)]
-
-    def sections(self) -> list[tuple[str, list[CompareRow]]]:
-        """The shown rows by section title, in the order of the rows."""
-        grouped: dict[str, list[CompareRow]] = {}
-        for row in self.shown:
-            grouped.setdefault(row.section, []).append(row)
-        return [(SECTION_TITLES.get(key, key), rows) for key, rows in grouped.items()]
 
 
 def compare_view(data: Mapping[str, Any]) -> CompareView:
@@ -220,6 +223,7 @@ def compare_view(data: Mapping[str, Any]) -> CompareView:
     marked = [text_field(c, "host") for c in items if text_field(c, "verdict") == "baseline"]
     baseline = text_field(data, "baseline") or next(iter(marked), "") or next(iter(hosts), "")
     moved = Counter(text_field(c, "host") for c in items if text_field(c, "reason") == HOST_MOVED)
+    counts = {h: _verdict_counts(data.get("summary"), items, h) for h in hosts if h != baseline}
     return CompareView(
         hosts=hosts,
         baseline=baseline,
@@ -227,11 +231,10 @@ def compare_view(data: Mapping[str, Any]) -> CompareView:
         confidence=finite(data.get("confidence")),
         changed_only=data.get("changed_only") is True,
         rows=_compare_rows(items),
-        summary=_summary_counts(data.get("summary"), items, hosts, baseline),
+        summaries=[summary_line(h, baseline, c, moved[h]) for h, c in counts.items()],
         regressions=[r for r in data.get("regressions") or [] if isinstance(r, Mapping)],
         host_differences=_differences(data.get("host_differences"), len(hosts)),
         fail_above=finite(data.get("fail_above")),
-        host_moved={host: moved[host] for host in hosts},
     )
 
 
@@ -242,9 +245,7 @@ def _compare_rows(items: Sequence[Item]) -> list[CompareRow]:
         by_id.setdefault(text_field(item, "id") or "?", []).append(item)
     rows = []
     for result_id, group in by_id.items():
-        cells: dict[str, Item] = {}
-        for item in group:
-            cells.setdefault(text_field(item, "host"), item)
+        cells = {text_field(item, "host"): item for item in reversed(group)}  # a host's first
         label, section = (_first(group, key) for key in ("label", "section"))
         headline = any(c.get("headline") is True for c in group)
         rows.append(CompareRow(result_id, label or result_id, section or "other", headline, cells))
@@ -262,21 +263,13 @@ def _first(items: Sequence[Item], key: str) -> str:
     return next((text_field(item, key) for item in items if text_field(item, key)), "")
 
 
-def _summary_counts(
-    given: Any, items: Sequence[Item], hosts: Sequence[str], baseline: str
-) -> CompareSummary:
-    """Verdict counts per non-baseline host: data.summary, else counted from the comparisons."""
-    counts: CompareSummary = {}
-    for host in hosts:
-        if host == baseline:
-            continue
-        words = given.get(host) if isinstance(given, Mapping) else None
-        if isinstance(words, Mapping):
-            counts[host] = {w: int(n) for w, n in words.items() if isinstance(w, str) and finite(n)}
-            continue
-        verdicts = [text_field(c, "verdict") for c in items if text_field(c, "host") == host]
-        counts[host] = dict(Counter(verdict for verdict in verdicts if verdict))
-    return counts
+def _verdict_counts(summary: Any, items: Sequence[Item], host: str) -> dict[str, int]:
+    """A host's verdict counts: data.summary's, else counted from its comparisons."""
+    words = summary.get(host) if isinstance(summary, Mapping) else None
+    if isinstance(words, Mapping):
+        return {w: int(n) for w, n in words.items() if isinstance(w, str) and finite(n)}
+    verdicts = [text_field(c, "verdict") for c in items if text_field(c, "host") == host]
+    return dict(Counter(verdict for verdict in verdicts if verdict))
 
 
 def _differences(given: Any, hosts: int) -> list[tuple[str, list[str]]]:
@@ -322,13 +315,9 @@ def regression_line(regression: Item, view: CompareView) -> str:
         row = next((r for r in view.rows if r.id == result_id), None)
         verdict = text_field(row.cells.get(host, {}), "verdict") if row else ""
     ratio = format_value(finite(regression.get("ratio")), "factor")
-    low = format_value(finite(regression.get("ci_low")), "factor_bound")
-    high = format_value(finite(regression.get("ci_high")), "factor_bound")
     where = f" on {host or '?'}" if len(view.hosts) > 2 else ""  # the one other host: said once
-    text = f"{label}{where}: {ratio or '?'}"
-    text += f" [{low}–{high}]" if low and high else ""
-    text += f" {verdict}" if verdict else ""
-    return text
+    words = (f"{label}{where}: {ratio or '?'}", _interval(regression), verdict)
+    return " ".join(word for word in words if word)
 
 
 def regressions_title(view: CompareView) -> str:
@@ -344,19 +333,20 @@ def regressions_title(view: CompareView) -> str:
     return f"{count} {noun} worse than {view.baseline}{beyond}"
 
 
-def compared_line(view: CompareView, hidden: int) -> str:
+def compared_line(view: CompareView) -> str:
     """What is compared with what; with --changed, how many unchanged figures are hidden."""
     others = [host for host in view.hosts if host != view.baseline]
     text = f"{', '.join(others) or 'no other host'} against {view.baseline}"
     if view.changed_only:
+        hidden = len(view.rows) - len(view.shown)
         noun = "figure" if hidden == 1 else "figures"
         text += f" (--changed: {hidden} {noun} the same everywhere not shown)"
     return text
 
 
-def legend_text(view: CompareView, rows: Sequence[CompareRow]) -> str:
-    """How to read a cell, and the marks that appear."""
-    items = [item for row in rows for item in row.cells.values()]
+def legend_text(view: CompareView) -> str:
+    """How to read a cell, and the marks that appear in the rows shown."""
+    items = [item for row in view.shown for item in row.cells.values()]
     marks = "".join(_marks(item) for item in items)
     band = format_value(view.threshold, "percent")
     level = format_value(view.confidence, "percent") or "95 %"
@@ -366,21 +356,5 @@ def legend_text(view: CompareView, rows: Sequence[CompareRow]) -> str:
     words = [cell]
     if any(sparkline(item.get("strip")) for item in items):
         words.append("strip: the samples over a range the hosts share")
-    other, steal = format_value(OTHER_CPU_LIMIT, "percent"), format_value(STEAL_LIMIT, "percent")
-    meanings = (
-        (NOISY_MARK, "noisy"),
-        (BIMODAL_MARK, "bimodal (two clusters)"),
-        (
-            HOST_MARK,
-            "the host's own speed moved as far (its reference task, timed beside the figure, "
-            "changed as much): the runs cannot tell which moved",
-        ),
-        (THROTTLED_MARK, "throttled: a CPU quota (cgroup) stopped its tasks"),
-        (
-            INTERFERENCE_MARK,
-            f"other tasks took over {other} of its CPUs' time, or the hypervisor stole over "
-            f"{steal}",
-        ),
-    )
-    words += [f"{mark} {meaning}" for mark, meaning in meanings if mark in marks]
+    words += [f"{mark} {meaning}" for mark, meaning in MARK_MEANINGS.items() if mark in marks]
     return "; ".join(words)

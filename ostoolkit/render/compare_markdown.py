@@ -5,11 +5,13 @@ For step summaries and issues; cells come from compare.compare_cell_parts, escap
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
 from ostoolkit.render.charts import chart_number, chart_text
 from ostoolkit.render.compare import (
+    SECTION_TITLES,
     CompareView,
     Item,
     compare_cell_parts,
@@ -18,7 +20,6 @@ from ostoolkit.render.compare import (
     legend_text,
     regression_line,
     regressions_title,
-    summary_line,
     text_field,
 )
 from ostoolkit.render.tables import finish
@@ -86,11 +87,8 @@ def render_compare_markdown(report: Report) -> str:
     view = compare_view(report.data)
     shown = view.shown
     parts = ["### ostoolkit compare", ""]
-    parts += [f"_{_md(compared_line(view, len(view.rows) - len(shown)))}_", ""]
-    parts += [
-        f"- {_md(summary_line(host, view.baseline, counts, view.host_moved.get(host, 0)))}"
-        for host, counts in view.summary.items()
-    ]
+    parts += [f"_{_md(compared_line(view))}_", ""]
+    parts += [f"- {_md(line)}" for line in view.summaries]
     if view.regressions:
         parts += ["", f"**{_md(regressions_title(view))}:**", ""]
         for regression in view.regressions:
@@ -110,7 +108,7 @@ def render_compare_markdown(report: Report) -> str:
     ]
     if not shown:
         parts += ["", "_no figure changed: every one is the same within the band_"]
-    for title, rows in view.sections():
+    for section, rows in itertools.groupby(shown, key=lambda row: row.section):
         table = []
         for row in rows:
             base = row.cells.get(view.baseline)
@@ -119,7 +117,7 @@ def render_compare_markdown(report: Report) -> str:
                 for h in view.hosts
             ]
             table.append([_md(row.label), *cells])
-        parts += ["", f"#### {_md(title)}", "", *_md_table(headers, table)]
-    legend = legend_text(view, shown)
-    parts += ["", f"_{_md(legend)}_"] if legend else []
-    return finish([*parts, ""], report, markdown=True)
+        title = _md(SECTION_TITLES.get(section, section))
+        parts += ["", f"#### {title}", "", *_md_table(headers, table)]
+    parts += ["", f"_{_md(legend_text(view))}_", ""]
+    return finish(parts, report, markdown=True)

@@ -22,7 +22,6 @@ from ostoolkit.render.compare import (
     legend_text,
     regression_line,
     regressions_title,
-    summary_line,
     text_field,
 )
 from ostoolkit.render.tables import finish
@@ -43,11 +42,6 @@ LABEL_MIN = 24  # ... and one narrower than this is accepted only when nothing e
 HEADER_MIN = 12  # a host column is at least this wide, so its header wraps in few lines
 HEADER_LINES = 3  # a host label longer than this many lines is cut with "…"
 ROW_INDENT = "  "  # figures sit under their section's title
-
-
-def _pad(text: str, width: int, right: bool = False) -> str:
-    """Text padded to width, on the left for a right-aligned part."""
-    return text.rjust(width) if right else text.ljust(width)
 
 
 def _side_by_side(columns: Sequence[Sequence[str]], widths: Sequence[int]) -> list[str]:
@@ -76,9 +70,8 @@ def _host_column(
     ]
     used = [p for p in (BASELINE_PARTS if is_base else parts) if any(t[p] for t in texts)]
     widths = {p: max(len(t[p]) for t in texts) for p in used}
-    cells = [
-        " ".join(_pad(t[p], widths[p], p in RIGHT_ALIGNED) for p in used).rstrip() for t in texts
-    ]
+    pad = {p: str.rjust if p in RIGHT_ALIGNED else str.ljust for p in used}
+    cells = [" ".join(pad[p](t[p], widths[p]) for p in used).rstrip() for t in texts]
     content = sum(widths.values()) + max(len(used) - 1, 0)
     width = max(content, min(len(host), HEADER_MIN))
     if not is_base or len(view.hosts) < 2:
@@ -110,9 +103,8 @@ def _layout(view: CompareView, rows: Sequence[CompareRow]) -> tuple[int, list[_C
             return min(room, max(longest, len("figure"))), columns
         if fallback is None and room >= LABEL_MIN:
             fallback = room, columns
-    if fallback is not None:
-        return fallback
-    return max(room, LABEL_MIN), columns  # many hosts: wider than TABLE_WIDTH, labels readable
+    # none fits: the richest level that leaves LABEL_MIN, else (many hosts) wider, labels readable
+    return fallback or (max(room, LABEL_MIN), columns)
 
 
 def _compare_grid(view: CompareView) -> list[str]:
@@ -171,17 +163,13 @@ def _differences_grid(view: CompareView) -> list[str]:
 def render_compare_table(report: Report) -> str:
     """The compare report for a terminal or a CI log, within TABLE_WIDTH columns."""
     view = compare_view(report.data)
-    shown = view.shown
-    title = f"ostoolkit compare: {compared_line(view, len(view.rows) - len(shown))}"
+    title = f"ostoolkit compare: {compared_line(view)}"
     parts = textwrap.wrap(title, TABLE_WIDTH, subsequent_indent="  ")
     differences = _differences_grid(view)
     parts += ["", *differences] if differences else []
     parts += ["", *_compare_grid(view)]
-    legend = legend_text(view, shown)
-    parts += ["", *textwrap.wrap(legend, TABLE_WIDTH)] if legend else []
-    parts += [""]
-    for host, counts in view.summary.items():
-        line = summary_line(host, view.baseline, counts, view.host_moved.get(host, 0))
+    parts += ["", *textwrap.wrap(legend_text(view), TABLE_WIDTH), ""]
+    for line in view.summaries:
         parts += textwrap.wrap(line, TABLE_WIDTH, subsequent_indent="  ")
     if view.regressions:
         parts += ["", regressions_title(view) + ":"]

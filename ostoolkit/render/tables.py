@@ -23,6 +23,9 @@ EXTRA_COLUMNS = (
     ("switches_per_hop", "kernel switches/hop", "number"),
     ("vmpte_per_worker_bytes", "page tables/worker", "bytes"),
 )
+# The columns of the states command's timeline, after its time ("t", from t_ms).
+TIMELINE_HEADERS = ["t", "article's state", "pid", "psutil status", "/proc state", "what happened"]
+TIMELINE_KEYS = ("article_state", "pid", "psutil_status", "proc_state", "detail")
 
 
 def host_line(host: dict[str, Any]) -> str:
@@ -131,24 +134,6 @@ def draw_tree(tree: TreeNode) -> str:
     return "\n".join(lines)
 
 
-TIMELINE_HEADERS = ["t", "article's state", "pid", "psutil status", "/proc state", "what happened"]
-
-
-def _timeline_rows(timeline: list[dict[str, Any]]) -> list[list[str]]:
-    """One row per observed state change, in the order they happened."""
-    return [
-        [
-            format_value(step["t_ms"], "ms"),
-            step["article_state"],
-            str(step["pid"]),
-            step["psutil_status"],
-            step["proc_state"],
-            step["detail"],
-        ]
-        for step in timeline
-    ]
-
-
 def _own_tables(tables: list[SummaryTable], tablefmt: str) -> list[str]:
     """The command's own tables (columns with units, rows of values), each under its title; one
     without rows is left out whole, title and note too."""
@@ -198,11 +183,12 @@ def render_report(report: Report, full_host: bool = False, markdown: bool = Fals
     if "tree" in report.data:
         tree = draw_tree(report.data["tree"])
         parts += ["```text", tree, "```", ""] if markdown else [tree, ""]
-    if "timeline" in report.data:
-        parts += _table(TIMELINE_HEADERS, _timeline_rows(report.data["timeline"]), tablefmt)
-    if report.data.get("host_differences"):  # one row per field, one column per host
-        rows = [[row["field"], *row["values"]] for row in report.data["host_differences"]]
-        parts += _table(["host field", *report.data["hosts"]], rows, tablefmt)
+    if "timeline" in report.data:  # states: one row per observed state, in the order seen
+        rows = [
+            [format_value(step["t_ms"], "ms"), *(str(step[key]) for key in TIMELINE_KEYS)]
+            for step in report.data["timeline"]
+        ]
+        parts += _table(TIMELINE_HEADERS, rows, tablefmt)
     own = [report.data["table"]] if "table" in report.data else []
     own += report.data.get("tables", [])
     parts += _own_tables(own, tablefmt)  # the command's own summary; all is in the JSON

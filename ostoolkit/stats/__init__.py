@@ -2,73 +2,27 @@
 
 ``summary``: a figure's median, percentiles, spread and noise verdict, and plain helpers;
 ``bootstrap``: the hierarchical bootstrap of a median; ``shift``: how a figure moved between
-two reports. Only the comparing part needs numpy, and imports it inside its functions.
+two reports. Only the comparing part needs numpy, and imports it inside its functions. Here:
+what the other layers use, each re-exported by name (``X as X``).
 """
 
-from ostoolkit.stats.bootstrap import (
-    CONFIDENCE,
-    RESAMPLES,
-    SampleSet,
-    hierarchical_medians,
-    seed_for,
-)
-from ostoolkit.stats.shift import (
-    BELOW_RESOLUTION,
-    EXACT,
-    FEW_SAMPLES,
-    HOST_MOVED,
-    MIN_SAMPLES,
-    ONE_RUN,
-    OUTSIDE_BAND,
-    WIDE_INTERVAL,
-    Figure,
-    HostMove,
-    ShiftVerdict,
-    host_move,
-    judge_shift,
-    strip_counts,
-    strip_range,
-)
-from ostoolkit.stats.summary import (
-    OTHER_CPU_LIMIT,
-    STEAL_LIMIT,
-    Verdict,
-    finite,
-    is_bimodal,
-    judge_noise,
-    percentile,
-    slope,
-    summarize,
-)
-
-__all__ = [
-    "BELOW_RESOLUTION",
-    "CONFIDENCE",
-    "EXACT",
-    "FEW_SAMPLES",
-    "HOST_MOVED",
-    "MIN_SAMPLES",
-    "ONE_RUN",
-    "OTHER_CPU_LIMIT",
-    "OUTSIDE_BAND",
-    "RESAMPLES",
-    "STEAL_LIMIT",
-    "WIDE_INTERVAL",
-    "Figure",
-    "HostMove",
-    "SampleSet",
-    "ShiftVerdict",
-    "Verdict",
-    "finite",
-    "hierarchical_medians",
-    "host_move",
-    "is_bimodal",
-    "judge_noise",
-    "judge_shift",
-    "percentile",
-    "seed_for",
-    "slope",
-    "strip_counts",
-    "strip_range",
-    "summarize",
-]
+from ostoolkit.stats.bootstrap import CONFIDENCE as CONFIDENCE
+from ostoolkit.stats.bootstrap import RESAMPLES as RESAMPLES
+from ostoolkit.stats.bootstrap import SampleSet as SampleSet
+from ostoolkit.stats.shift import EXACT as EXACT
+from ostoolkit.stats.shift import HOST_MOVED as HOST_MOVED
+from ostoolkit.stats.shift import ONE_RUN as ONE_RUN
+from ostoolkit.stats.shift import Figure as Figure
+from ostoolkit.stats.shift import HostMove as HostMove
+from ostoolkit.stats.shift import ShiftVerdict as ShiftVerdict
+from ostoolkit.stats.shift import host_move as host_move
+from ostoolkit.stats.shift import judge_shift as judge_shift
+from ostoolkit.stats.shift import strip_counts as strip_counts
+from ostoolkit.stats.shift import strip_range as strip_range
+from ostoolkit.stats.summary import OTHER_CPU_LIMIT as OTHER_CPU_LIMIT
+from ostoolkit.stats.summary import STEAL_LIMIT as STEAL_LIMIT
+from ostoolkit.stats.summary import finite as finite
+from ostoolkit.stats.summary import judge_noise as judge_noise
+from ostoolkit.stats.summary import percentile as percentile
+from ostoolkit.stats.summary import slope as slope
+from ostoolkit.stats.summary import summarize as summarize

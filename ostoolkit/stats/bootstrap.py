@@ -29,21 +29,24 @@ MAX_RUNS_DRAWN = 128
 
 
 class SampleSet:
-    """One host's samples of one figure in runs (sizes that do not add up make one run), with
-    the numbers a comparison needs; ``key`` seeds the bootstrap of ``blocks`` (runs, or blocks)."""
+    """One host's samples (at least one) of one figure in runs (sizes that do not add up make
+    one run), with the numbers a comparison needs; ``key`` seeds the bootstrap of ``blocks``."""
 
     def __init__(self, samples: Sequence[float], key: str, runs: Sequence[int] = ()) -> None:
         import numpy as np
 
-        if not samples:
-            raise ValueError("no samples to compare")
         values = np.array(samples, dtype=np.float64)
         self.ordered: NDArray[np.float64] = np.sort(values)
         self.key = key
         self.n = len(values)
-        sizes = runs if _fits(runs, self.n) else [self.n]
+        fits = all(type(size) is int and size > 0 for size in runs) and sum(runs) == self.n
+        sizes = runs if runs and fits else [self.n]
         self.run_count = len(sizes)  # how many runs the samples came from
-        self.blocks = _blocks(values, sizes)
+        # each run's samples, or MAX_RUNS_DRAWN blocks of adjacent runs when there are more
+        # (their sizes in runs differ by one at most)
+        count = min(len(sizes), MAX_RUNS_DRAWN)
+        edges = np.cumsum([0, *sizes])[np.arange(count + 1) * len(sizes) // count].tolist()
+        self.blocks = [values[start:end] for start, end in itertools.pairwise(edges)]
         self.median = sorted_quantile(self.ordered, 0.5)
         self.p10 = sorted_quantile(self.ordered, 0.1)
         self.p90 = sorted_quantile(self.ordered, 0.9)
@@ -62,22 +65,6 @@ class SampleSet:
         return self._medians
 
 
-def _fits(runs: Sequence[int], n: int) -> bool:
-    """Whether run sizes split n samples: positive whole numbers adding up to n."""
-    return bool(runs) and all(type(size) is int and size > 0 for size in runs) and sum(runs) == n
-
-
-def _blocks(values: NDArray[np.float64], sizes: Sequence[int]) -> list[NDArray[np.float64]]:
-    """The samples of each run, or of MAX_RUNS_DRAWN blocks of adjacent runs when there are
-    more runs (block sizes in runs differ by one at most)."""
-    import numpy as np
-
-    bounds = np.cumsum([0, *sizes])
-    count = min(len(sizes), MAX_RUNS_DRAWN)
-    edges = bounds[np.arange(count + 1) * len(sizes) // count].tolist()
-    return [values[start:end] for start, end in itertools.pairwise(edges)]
-
-
 def hierarchical_medians(
     runs: Sequence[NDArray[np.float64]], seed: int, resamples: int = RESAMPLES
 ) -> NDArray[np.float64]:
@@ -85,7 +72,9 @@ def hierarchical_medians(
     the median read off the running counts, so no resample is sorted (docs/comparing.md)."""
     import numpy as np
 
-    kept = [_thinned(np.sort(run)) for run in runs]
+    positions = (np.arange(MAX_DRAWS_PER_RUN) + 0.5) / MAX_DRAWS_PER_RUN  # of a longer run
+    ordered_runs = [np.sort(run) for run in runs]
+    kept = [np.quantile(r, positions) if len(r) > MAX_DRAWS_PER_RUN else r for r in ordered_runs]
     sizes = np.array([len(run) for run in kept])
     width, total = int(sizes.max()), int(sizes.sum())
     ordered = np.concatenate(kept)
@@ -116,17 +105,6 @@ def hierarchical_medians(
     values = ordered[order]
     medians: NDArray[np.float64] = (values[low] + values[high]) / 2
     return medians
-
-
-def _thinned(ordered: NDArray[np.float64]) -> NDArray[np.float64]:
-    """A sorted run, or MAX_DRAWS_PER_RUN of its quantiles when it is longer."""
-    import numpy as np
-
-    if len(ordered) <= MAX_DRAWS_PER_RUN:
-        return ordered
-    positions = (np.arange(MAX_DRAWS_PER_RUN) + 0.5) / MAX_DRAWS_PER_RUN
-    thinned: NDArray[np.float64] = np.quantile(ordered, positions)
-    return thinned
 
 
 def ratio_draws(base: SampleSet, other: SampleSet) -> NDArray[np.float64] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ostoolkit.stats.bootstrap import (
@@ -140,8 +140,15 @@ def judge_shift(
     p_value = bootstrap_p_value(draws)
     if min(a.run_count, b.run_count) < MIN_RUNS:
         return ShiftVerdict("unclear", ONE_RUN, ratio, low, high, p_value)
-    shift = ShiftVerdict(*_direction(low, high, band), ratio, low, high, p_value)
-    return _host_moved(shift, band, _beyond_host(shift, draws, host))
+    direction, reason = _direction(low, high, band)
+    if host is not None and direction in ("up", "down"):  # did it move further than the host?
+        if host.draws is not None and len(draws) == len(host.draws):  # figure / host, paired
+            beyond = percentile_interval(draws / host.draws)
+        else:  # over the far ends of the host's interval
+            beyond = low / host.high, high / host.low
+        if not (beyond[0] > 1 + band if direction == "up" else beyond[1] < 1 - band):
+            direction, reason = "unclear", HOST_MOVED  # the host's move explains it as well
+    return ShiftVerdict(direction, reason, ratio, low, high, p_value)
 
 
 def _exact(base: float, other: float, band: float) -> ShiftVerdict:
@@ -168,32 +175,6 @@ def _direction(low: float, high: float, band: float) -> tuple[str, str]:
     return "unclear", NEAR_BAND
 
 
-def _beyond_host(
-    shift: ShiftVerdict, draws: NDArray[np.float64], host: HostMove | None
-) -> tuple[float, float] | None:
-    """How much further than the host the figure moved: an interval of figure / host, from both
-    sets of draws paired one to one, else over the host's interval's far ends; or None."""
-    if host is None or shift.ci_low is None or shift.ci_high is None:
-        return None
-    if host.draws is not None and len(draws) == len(host.draws):
-        return percentile_interval(draws / host.draws)
-    return shift.ci_low / host.high, shift.ci_high / host.low
-
-
-def _host_moved(
-    shift: ShiftVerdict, band: float, beyond: tuple[float, float] | None
-) -> ShiftVerdict:
-    """An up/down verdict that the host's own move may explain as well becomes unclear."""
-    if beyond is None or shift.direction not in ("up", "down"):
-        return shift
-    low, high = beyond
-    if shift.direction == "up" and low > 1 + band:
-        return shift
-    if shift.direction == "down" and high < 1 - band:
-        return shift
-    return replace(shift, direction="unclear", reason=HOST_MOVED)
-
-
 def strip_range(sets: Sequence[SampleSet]) -> tuple[float, float] | None:
     """The range every host's strip of one figure shares: lowest to highest sample, stopped at
     Tukey's fences of the pooled samples; None when every sample is equal (no shape to draw)."""
@@ -211,8 +192,6 @@ def strip_counts(sets: Sequence[SampleSet], low: float, high: float) -> list[lis
     high]: a bin holds its lower edge (the last both), samples past a fence the end bin's."""
     import numpy as np
 
-    if not sets:
-        return []
     pooled = np.concatenate([s.ordered for s in sets])
     owner = np.repeat(np.arange(len(sets)), [s.n for s in sets])
     with np.errstate(over="ignore", invalid="ignore"):  # a range beyond a double: clipped

@@ -108,11 +108,9 @@ def judge_noise(
     steal_margin: float = 0.0,
     throttled: str | None = None,
 ) -> Verdict:
-    """Judge a figure from its samples and the interference metered while they were taken.
-
+    """Judge a figure from its samples and the interference metered while they were taken:
     ``throttled`` outranks all, then ``bimodal``, then ``noisy`` (the spread, or a share over its
-    limit plus the meter's margin), else ``ok``; docs/method.md, "Trusting a figure".
-    """
+    limit plus the meter's margin), else ``ok``; docs/method.md, "Trusting a figure"."""
     interference: list[str] = []
     if other_cpu_share is not None and other_cpu_share > OTHER_CPU_LIMIT + other_margin:
         interference.append(

@@ -15,26 +15,31 @@ import pytest
 from ostoolkit.compare.engine import compare_reports
 from ostoolkit.report import Measurement, build_report, make_result
 from ostoolkit.stats import (
-    BELOW_RESOLUTION,
     EXACT,
-    FEW_SAMPLES,
     HOST_MOVED,
-    MIN_SAMPLES,
     ONE_RUN,
-    OUTSIDE_BAND,
     RESAMPLES,
-    WIDE_INTERVAL,
     Figure,
     HostMove,
     SampleSet,
-    hierarchical_medians,
     host_move,
     judge_shift,
-    seed_for,
     strip_counts,
     strip_range,
 )
-from ostoolkit.stats.bootstrap import MAX_RUNS_DRAWN, percentile_interval
+from ostoolkit.stats.bootstrap import (
+    MAX_RUNS_DRAWN,
+    hierarchical_medians,
+    percentile_interval,
+    seed_for,
+)
+from ostoolkit.stats.shift import (
+    BELOW_RESOLUTION,
+    FEW_SAMPLES,
+    MIN_SAMPLES,
+    OUTSIDE_BAND,
+    WIDE_INTERVAL,
+)
 
 TRIALS = 200
 

@@ -85,14 +85,14 @@ def test_windows_count_only_the_steady_state():
     ends += [500_000, 9_000_000, 9_500_000]
     latencies += [1e6, 1e6, 1e6]
     windows = query_windows(steady_load(latencies, ends, (1_000_000, 9_000_000)))
-    assert windows.qps == [60 / 1e-3] * WINDOWS
+    assert windows.rate == [60 / 1e-3] * WINDOWS
     assert len(windows.p50) == len(windows.p99) == WINDOWS
     assert windows.p99[3] == 5000.0  # each window's percentiles are its own queries'
     assert max(windows.p99[:3] + windows.p99[4:]) < 160
     assert statistics.median(windows.p50) == pytest.approx(129.5)
     assert windows.notes == ()
     thin = query_windows(steady_load(latencies[:80], ends[:80], (1_000_000, 9_000_000)))
-    assert thin.qps[2:] == [0.0] * (WINDOWS - 2)  # an empty window: no queries per second
+    assert thin.rate[2:] == [0.0] * (WINDOWS - 2)  # an empty window: no queries per second
     assert len(thin.p50) == 2  # ... and no percentile
     assert thin.notes == ("only 0 queries in a window of the steady state: raise --queries",)
 
@@ -101,7 +101,7 @@ def test_without_a_steady_state_the_whole_phase_is_one_value():
     # The first connection finished before the last client process started.
     load = steady_load([100.0, 300.0], [10, 20], (30, 20), elapsed_s=0.5)
     windows = query_windows(load)
-    assert windows.qps == [4.0]
+    assert windows.rate == [4.0]
     assert windows.p50 == [200.0]
     assert windows.notes[0].startswith("no steady state")
 
@@ -245,7 +245,6 @@ def test_memory_per_connection_is_a_sample_per_connect_step_to_a_page():
     assert mem.median == 2**20
     assert mem.resolution == os.sysconf("SC_PAGE_SIZE")  # below a page: noise
     assert not mem.exact
-    assert mem_samples(dataclasses.replace(one, steps=())) == [2**20]  # no steps: one value
 
 
 def test_thread_finding_points_to_a_server_without_a_gil():
@@ -313,7 +312,7 @@ def test_load_phase_interrupted_then_closed_closes_each_fd_once(interrupt_after_
     pipes = [load.fds.pipe() for _ in load.phases]
     load.phase_w = [write_end for _, write_end in pipes]
     with pytest.raises(KeyboardInterrupt):
-        load.connect()  # Ctrl-C right after the connect phase's pipe closed
+        load.phase()  # Ctrl-C right after the connect phase's pipe closed
     load.close()
     closed = interrupt_after_first_close
     assert sorted(closed) == sorted(fd for pipe in pipes for fd in pipe)

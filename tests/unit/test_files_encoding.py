@@ -14,7 +14,6 @@ from ostoolkit.files import (
     FallbackStream,
     fallback_stream,
     fit_encoding,
-    to_ascii,
     write_stdout,
 )
 
@@ -35,7 +34,12 @@ def written(stream: io.TextIOWrapper) -> bytes:
     return stream.buffer.getvalue()
 
 
-def test_to_ascii_spells_what_ostoolkit_writes():
+def to_ascii(text: str) -> str:
+    """What an ASCII output gets for ``text`` (not a JSON document)."""
+    return fit_encoding(text, "ascii")
+
+
+def test_ascii_spells_what_ostoolkit_writes():
     cell = "1.83 µs 0.99× [0.98–1.01] same ▁▄▄█▇▄▃▄ ²↕"
     assert to_ascii(cell) == "1.83 us 0.99x [0.98-1.01] same _--#*-:- 2^"
     assert to_ascii("├─ a\n│  └─ b") == "|- a\n|  `- b"
@@ -45,7 +49,7 @@ def test_to_ascii_spells_what_ostoolkit_writes():
     assert to_ascii("plain") == "plain"
 
 
-def test_to_ascii_last_resort_never_raises():
+def test_the_ascii_last_resort_never_raises():
     assert to_ascii("café ™ ﬁ 中 \udcff") == "cafe TM fi ? ?"  # lone surrogate: a bad file name
     every = "".join(map(chr, range(0x80, 0x10000)))
     assert to_ascii(every).isascii()

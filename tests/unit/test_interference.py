@@ -359,10 +359,9 @@ def test_steal_makes_the_figure_noisy():
 
 def test_unmetered_cpus_default_to_the_affinity_set():
     host = FakeHost(cpus=64)
-    meter = Meter(sources=host.sources())
-    meter.start()
-    host.run(1.0, cpu=0, ours=0.5)
-    assert meter.stop().cpus == tuple(sorted(os.sched_getaffinity(0)))
+    with Meter(sources=host.sources()) as meter:
+        host.run(1.0, cpu=0, ours=0.5)
+    assert meter.result.cpus == tuple(sorted(os.sched_getaffinity(0)))
 
 
 def test_unreadable_proc_stat_falls_back_to_the_spread_with_a_note():
@@ -388,10 +387,13 @@ def test_unreadable_proc_stat_falls_back_to_the_spread_with_a_note():
 def test_the_result_before_the_window_closes_is_an_error():
     meter = Meter([0], sources=FakeHost().sources())
     with pytest.raises(RuntimeError):
-        meter.stop()
-    meter.start()
-    with pytest.raises(RuntimeError):
         _ = meter.result
+    with meter, pytest.raises(RuntimeError):
+        _ = meter.result
+    with pytest.raises(ZeroDivisionError), Meter([0], sources=FakeHost().sources()) as failed:
+        _ = 1 / 0
+    with pytest.raises(RuntimeError):  # a window that raised has no result
+        _ = failed.result
 
 
 # -- what the shares judge ----------------------------------------------------------------

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from ostoolkit.connections.clients import window_figures
 from ostoolkit.connections.group import ServerState
 from ostoolkit.connections.real import run as realload
 from ostoolkit.connections.real.results import (
@@ -27,7 +28,7 @@ from ostoolkit.connections.real.run import (
     check_real,
     resolve_servers,
 )
-from ostoolkit.connections.real.transactions import window_latencies, window_percentiles
+from ostoolkit.connections.real.transactions import window_latencies
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.stats import percentile
 
@@ -101,12 +102,12 @@ def run(pgbench=None):
         config,
         cells=[cell(s, c) for s in SERVERS for c in config.clients],
         ceilings={
-            "postgres": Ceiling("postgres", 100, (True,) * 97 + (False,) * 3, REFUSAL, 3),
-            "pgbouncer": Ceiling("pgbouncer", 120, (True,) * 100, None),
-            "mariadb": Ceiling("mariadb", 151, (True,) * 100, None),
-            "mariadb-pool": Ceiling("mariadb-pool", 151, (True,) * 100, None),
+            "postgres": Ceiling(100, (True,) * 97 + (False,) * 3, REFUSAL, 3),
+            "pgbouncer": Ceiling(120, (True,) * 100, None),
+            "mariadb": Ceiling(151, (True,) * 100, None),
+            "mariadb-pool": Ceiling(151, (True,) * 100, None),
         },
-        pgbench={10: 1000.0, 100: 2000.0} if pgbench is None else pgbench,
+        pgbench={10: (1000.0, []), 100: (2000.0, [])} if pgbench is None else pgbench,
         versions={
             "postgres": "16.3",
             "mariadb": "10.11.6",
@@ -191,8 +192,9 @@ def test_window_latencies_merge_the_client_processes_windows():
     # 1.2 s: two whole windows of 0.5 s; what ended after 1 s is left out.
     assert window_latencies(reports, 1.2) == [[1.0, 2.0, 5.0], [3.0, 6.0]]
     assert window_latencies(reports, 0.4) == []
-    assert window_percentiles([[1.0, 3.0], []], 50) == [2.0]
-    assert window_percentiles([[], []], 50) == [0.0]  # nothing completed
+    assert window_figures([[1.0, 3.0], []], 0.5).p50 == [2.0]  # each window that holds any
+    assert window_figures([[1.0, 3.0], []], 0.5).rate == [4.0, 0.0]
+    assert window_figures([[], []], 0.5).p99 == [0.0]  # nothing completed
 
 
 def test_counts_are_exact_and_memory_resolves_a_page():
@@ -209,7 +211,7 @@ def test_counts_are_exact_and_memory_resolves_a_page():
 
 def test_pgbench_samples_are_its_progress_seconds():
     with_seconds = run()
-    with_seconds.pgbench_seconds = {100: [1900.0, 2100.0, 2050.0, 1950.0, 2000.0]}
+    with_seconds.pgbench[100] = (2000.0, [1900.0, 2100.0, 2050.0, 1950.0, 2000.0])
     results = by_id(real_measurement(with_seconds))
     tps = results["conn.pgbench.100.tps"]
     assert tps.n == 5
@@ -219,7 +221,7 @@ def test_pgbench_samples_are_its_progress_seconds():
 
 
 def test_one_table_per_client_count_with_pgbench_where_it_ran():
-    measurement = real_measurement(run(pgbench={100: 2000.0}))
+    measurement = real_measurement(run(pgbench={100: (2000.0, [])}))
     ten, hundred = measurement.data["tables"]
     assert (ten["title"], hundred["title"]) == ("10 clients", "100 clients")
     assert ten["replaces_results"]

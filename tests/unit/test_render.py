@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from ostoolkit.render import host_line, render
+from ostoolkit.render import render
+from ostoolkit.render.tables import host_line
 from ostoolkit.report import Measurement, Result, build_report
 
 HOST = {

@@ -9,17 +9,16 @@ import re
 
 import pytest
 
-from ostoolkit.render import (
-    TABLE_WIDTH,
+from ostoolkit.render import render
+from ostoolkit.render.compare import (
     compare_cell,
-    compare_cell_markdown,
     compare_view,
     is_compare,
-    mermaid_chart,
-    render,
     sparkline,
     summary_line,
 )
+from ostoolkit.render.compare_markdown import compare_cell_markdown, mermaid_chart
+from ostoolkit.render.compare_table import TABLE_WIDTH
 from ostoolkit.report import Report
 
 BASE = "laptop-of-a-developer (AMD EPYC 7B13 64-Core Processor, 6.18.44)"

@@ -1,6 +1,7 @@
 import pytest
 
-from ostoolkit.stats import is_bimodal, judge_noise, percentile, slope, summarize
+from ostoolkit.stats import judge_noise, percentile, slope, summarize
+from ostoolkit.stats.summary import is_bimodal
 
 
 def test_summarize_odd_count_gives_middle_and_deciles():

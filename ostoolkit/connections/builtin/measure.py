@@ -35,12 +35,18 @@ from ostoolkit.connections.clients import (
     builtin_client,
     query_windows,
 )
-from ostoolkit.connections.group import PAGE_BYTES, ServerState, read_group
+from ostoolkit.connections.group import (
+    PAGE_BYTES,
+    ServerState,
+    figure_maker,
+    read_group,
+    table_row,
+)
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
 from ostoolkit.payloads import SummaryTable
-from ostoolkit.report import Measurement, Progress, Result, make_result
+from ostoolkit.report import Measurement, Progress, Result
 
 MODELS = ("process", "thread", "pooled")
 DEFAULT_POOL_SIZE = 20
@@ -164,8 +170,8 @@ class RunFigures:
     loaded: ServerState
     after: ServerState
     load: LoadResult
+    steps: tuple[tuple[int, int], ...]
     interference: Interference | None = None
-    steps: tuple[tuple[int, int], ...] = ()
 
     @property
     def switches_per_query(self) -> float:
@@ -186,7 +192,7 @@ def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigu
         connect_us: list[float] = []
         steps: list[tuple[int, int]] = []
         for step in range(load.steps):
-            opened = load.connect()
+            opened = [t for report in load.phase() for t in report["connect_us"]]
             connect_us += opened
             if step < load.steps - 1:  # the last step's PSS is read with the rest, below
                 steps.append((len(opened), _read(pids, counters=False).pss))
@@ -195,22 +201,18 @@ def run_model(model: str, clients: int, queries: int, pool_size: int) -> RunFigu
         result = load.run(connect_us)
         after = _read(pids, memory=False)  # for its switches
         load.finish()
-    return RunFigures(model, clients, idle, loaded, after, result, steps=tuple(steps))
+    return RunFigures(model, clients, idle, loaded, after, result, tuple(steps))
 
 
 def mem_samples(run: RunFigures) -> list[float]:
-    """PSS per connection, a sample per connect step (the PSS it added over the connections it
-    opened; without steps, one over every client). Why: docs/method.md, "connections"."""
-    if not run.steps:
-        return [(run.loaded.pss - run.idle.pss) / run.clients]
+    """PSS per connection, a sample per connect step: the PSS it added over the connections it
+    opened. Why: docs/method.md, "connections"."""
     pss = [run.idle.pss, *(after for _, after in run.steps)]
     return [(pss[i + 1] - pss[i]) / opened for i, (opened, _) in enumerate(run.steps)]
 
 
 def figures_to_results(run: RunFigures) -> list[Result]:
     """The six documented results of one run, plus connect time and switches per query."""
-    key = f"conn.{run.model}.{run.clients}"
-    label = f"{LABELS[run.model]}, {run.clients} clients"
     server = {
         "processes": run.loaded.processes,
         "threads": run.loaded.threads,
@@ -227,69 +229,61 @@ def figures_to_results(run: RunFigures) -> list[Result]:
         "clients": run.clients,
         "queries": run.load.queries // run.clients,
     }
-    metered = partial(make_result, interference=run.interference, extra=params)
-    timed = partial(metered, notes=windows.notes)
-    exact = partial(metered, exact=True)
+    label = f"{LABELS[run.model]}, {run.clients} clients"
+    figure = figure_maker(
+        f"conn.{run.model}.{run.clients}", label, interference=run.interference, extra=params
+    )
     return [
         # Each step's connections met a server already holding the earlier steps' (the
         # process model's shared pages are split among more backends each step): the
         # samples differ by their conditions, not by noise alone.
-        metered(
-            f"{key}.mem_per_conn",
-            f"{label}: PSS per connection",
+        figure(
+            "mem_per_conn",
+            "PSS per connection",
             "bytes",
             mem_samples(run),
             extra={**params, **server},
             population=True,
             resolution=PAGE_BYTES,
         ),
-        timed(f"{key}.qps", f"{label}: queries per second", "per_s", windows.qps),
-        timed(f"{key}.p50", f"{label}: latency p50", "us", windows.p50),
-        timed(f"{key}.p99", f"{label}: latency p99", "us", windows.p99),
-        exact(f"{key}.procs", f"{label}: server processes", "count", [run.loaded.processes]),
-        exact(f"{key}.threads", f"{label}: server threads", "count", [run.loaded.threads]),
-        metered(
-            f"{key}.connect",
-            f"{label}: connection set-up",
-            "us",
-            run.load.connect_us,
-            population=True,
-        ),
+        figure("qps", "queries per second", "per_s", windows.rate, notes=windows.notes),
+        figure("p50", "latency p50", "us", windows.p50, notes=windows.notes),
+        figure("p99", "latency p99", "us", windows.p99, notes=windows.notes),
+        figure("procs", "server processes", "count", [run.loaded.processes], exact=True),
+        figure("threads", "server threads", "count", [run.loaded.threads], exact=True),
+        figure("connect", "connection set-up", "us", run.load.connect_us, population=True),
     ]
+
+
+# The summary table's columns: name, unit, and the figure (its id's last part) whose median
+# the column shows; model, clients and switches/query come from the run itself.
+COLUMNS = (
+    ("model", "text", ""),
+    ("clients", "count", ""),
+    ("server procs", "count", "procs"),
+    ("threads", "count", "threads"),
+    ("memory per connection", "bytes", "mem_per_conn"),
+    ("q/s", "per_s", "qps"),
+    ("p50", "us", "p50"),
+    ("p99", "us", "p99"),
+    ("connect p50", "us", "connect"),
+    ("switches/query", "number", ""),
+)
 
 
 def summary_table(runs: Sequence[RunFigures], pool_size: int) -> SummaryTable:
     """The table users read: one row per model and client count."""
-    rows = []
-    for run in runs:
-        results = {r.id.rsplit(".", 1)[1]: r for r in figures_to_results(run)}
-        rows.append(
-            {
-                "model": run.model,
-                "clients": run.clients,
-                "server procs": run.loaded.processes,
-                "threads": run.loaded.threads,
-                "memory per connection": results["mem_per_conn"].median,
-                "q/s": results["qps"].median,
-                "p50": results["p50"].median,
-                "p99": results["p99"].median,
-                "connect p50": results["connect"].median,
-                "switches/query": results["mem_per_conn"].extra["switches_per_query"],
-            }
-        )
+    rows = [
+        table_row(COLUMNS, figures_to_results(run))
+        | {
+            "model": run.model,
+            "clients": run.clients,
+            "switches/query": round(run.switches_per_query, 2),
+        }
+        for run in runs
+    ]
     return {
-        "columns": [
-            ["model", "text"],
-            ["clients", "count"],
-            ["server procs", "count"],
-            ["threads", "count"],
-            ["memory per connection", "bytes"],
-            ["q/s", "per_s"],
-            ["p50", "us"],
-            ["p99", "us"],
-            ["connect p50", "us"],
-            ["switches/query", "number"],
-        ],
+        "columns": [[name, unit] for name, unit, _ in COLUMNS],
         "rows": rows,
         "replaces_results": True,
         "resolutions": {"memory per connection": PAGE_BYTES},

@@ -13,10 +13,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from types import TracebackType
 
 from ostoolkit.budget import thread_start_failure
-from ostoolkit.children import Children, Fds, fork_descendant, signals_held
+from ostoolkit.children import (
+    Children,
+    ClosedOnExit,
+    Fds,
+    fork_descendant,
+    read_before,
+    signals_held,
+)
 from ostoolkit.connections.builtin.protocol import GREETING, QUERY, REPLY, do_work
 from ostoolkit.errors import LimitExceeded, OstoolkitError
 
@@ -199,10 +205,7 @@ def read_lines(fd: int, timeout: float) -> Iterator[bytes]:
     """The complete lines written to a pipe, until end-of-file or ``timeout`` s from now."""
     deadline = time.monotonic() + timeout
     pending = b""
-    while select.select([fd], [], [], max(deadline - time.monotonic(), 0))[0]:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            return
+    while chunk := read_before(fd, deadline):
         *lines, pending = (pending + chunk).split(b"\n")
         yield from lines
 
@@ -229,7 +232,7 @@ def _run_server(serve: Serve, control_r: int, port_w: int) -> None:
         os._exit(1)
 
 
-class Server:
+class Server(ClosedOnExit):
     """One built-in server in a child process: ``start`` it, then leave its ``with`` block (its
     clients gone first, a pooler before its upstream): normally it is stopped and reaped, on an
     exception its process group is killed at once."""
@@ -241,16 +244,8 @@ class Server:
         self.pid = -1
         self.port = -1
 
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close(graceful=exc_type is None)
+    def __exit__(self, *exc_info: object) -> None:
+        self.close(graceful=exc_info[0] is None)
 
     def start(self) -> Server:
         """Fork the server on a free loopback port; return once it is set up and listens."""

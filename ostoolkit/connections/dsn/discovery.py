@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import psutil
 
-from ostoolkit.connections.dsn.drivers import Client, PgClient, Target, one_line
+from ostoolkit.connections.dsn.drivers import Client, Target, fetch_one, one_line
 
 # Process names of each server's main (listening) process, to refuse a proxy in between.
 SERVER_NAMES = {
@@ -87,10 +87,9 @@ def locate_server(target: Target) -> tuple[int | None, str | None]:
 def check_backends(clients: Sequence[Client], server_pid: int) -> bool:
     """True if every PostgreSQL backend (pg_backend_pid()) is a child of the server found."""
     for client in clients:
-        if isinstance(client, PgClient):
-            try:
-                if psutil.Process(client.backend_pid()).ppid() != server_pid:
-                    return False
-            except psutil.Error:
+        try:
+            if psutil.Process(fetch_one(client, "SELECT pg_backend_pid()")[0]).ppid() != server_pid:
                 return False
+        except psutil.Error:
+            return False
     return True

@@ -7,14 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ostoolkit.errors import InvalidRequest, OstoolkitError
-
-if TYPE_CHECKING:
-    import psycopg
-    import pymysql.connections
 
 LABELS = {"postgres": "PostgreSQL", "mysql": "MySQL", "pgbouncer": "PgBouncer"}
 DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "pgbouncer": 6432}
@@ -24,19 +20,9 @@ BURST_QUERY = b"SELECT pg_sleep(0.05)"
 INSTALL_HINT = "pip install 'ostoolkit[db]'"
 
 
-class Client:
-    """One open client connection, whatever its driver."""
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-
-    def select_one(self) -> None:
-        """Run ``SELECT 1`` and read its row."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Close the connection."""
-        self.conn.close()
+# An open client connection: psycopg 3's or PyMySQL's, in autocommit (no client sits idle in a
+# transaction); both speak the DB-API (``fetch_one``).
+Client = Any
 
 
 @dataclass(frozen=True)
@@ -50,38 +36,11 @@ class Target:
     where: str
 
 
-class PgClient(Client):
-    """A psycopg 3 connection in autocommit, so no client sits idle in a transaction."""
-
-    conn: psycopg.Connection[Any]
-
-    def select_one(self) -> None:
-        """Run ``SELECT 1`` and read its row."""
-        self.conn.execute("SELECT 1").fetchone()
-
-    def backend_pid(self) -> int:
-        """The PID of the server process serving this connection (pg_backend_pid())."""
-        row = self.conn.execute("SELECT pg_backend_pid()").fetchone()
-        return int(row[0]) if row else -1
-
-
-class MyClient(Client):
-    """A PyMySQL connection in autocommit."""
-
-    conn: pymysql.connections.Connection[Any]
-
-    def select_one(self) -> None:
-        """Run ``SELECT 1`` and read its row."""
-        with self.conn.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-
-    def version(self) -> str:
-        """The server's version string (``SELECT VERSION()``)."""
-        with self.conn.cursor() as cursor:
-            cursor.execute("SELECT VERSION()")
-            row = cursor.fetchone()
-        return str(row[0]) if row else "unknown"
+def fetch_one(client: Client, sql: str) -> Any:
+    """Run ``sql`` on a connection of either driver and read its first row."""
+    with client.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()
 
 
 def one_line(err: BaseException) -> str:
@@ -135,7 +94,7 @@ def _parse_mysql(dsn: str) -> Target:
     return Target("mysql", dsn, host, port, f"{host}:{port}{parts.path}")
 
 
-def _open_mysql(target: Target) -> tuple[MyClient, float]:
+def _open_mysql(target: Target) -> tuple[Client, float]:
     """Connect with PyMySQL over TCP, as the URL says; time the handshake alone, without the
     fresh TLS context PyMySQL builds per connection (client work: docs/method.md)."""
     import pymysql
@@ -153,10 +112,10 @@ def _open_mysql(target: Target) -> tuple[MyClient, float]:
     )
     start = time.perf_counter()
     conn.connect()
-    return MyClient(conn), (time.perf_counter() - start) * 1000
+    return conn, (time.perf_counter() - start) * 1000
 
 
-def _open_pg(target: Target) -> tuple[PgClient, float]:
+def _open_pg(target: Target) -> tuple[Client, float]:
     """Connect with psycopg 3; no prepared statements, which PgBouncer's transaction mode breaks."""
     import psycopg
 
@@ -164,7 +123,7 @@ def _open_pg(target: Target) -> tuple[PgClient, float]:
     conn = psycopg.connect(
         target.dsn, autocommit=True, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT_S
     )
-    return PgClient(conn), (time.perf_counter() - start) * 1000
+    return conn, (time.perf_counter() - start) * 1000
 
 
 def driver_errors(kind: str) -> tuple[type[Exception], ...]:
@@ -250,19 +209,18 @@ def open_admin(target: Target, warnings: list[str]) -> Admin | None:
 
 def server_version(kind: str, client: Client, admin: Admin | None) -> str:
     """The server's version string, read over the first connection."""
-    if isinstance(client, MyClient):
-        return client.version()
-    if isinstance(client, PgClient):
-        backend = client.conn.info.parameter_status("server_version") or "unknown"
-        if kind == "pgbouncer":
-            return f"{admin.version() if admin else 'PgBouncer'} in front of PostgreSQL {backend}"
-        return f"PostgreSQL {backend}"
-    return "unknown"
+    if kind == "mysql":
+        row = fetch_one(client, "SELECT VERSION()")
+        return str(row[0]) if row else "unknown"
+    backend = client.info.parameter_status("server_version") or "unknown"
+    if kind == "pgbouncer":
+        return f"{admin.version() if admin else 'PgBouncer'} in front of PostgreSQL {backend}"
+    return f"PostgreSQL {backend}"
 
 
 def burst(clients: Sequence[Client]) -> None:
     """Make every PgBouncer client query at once, so that the pool fills as far as it needs."""
-    pg = [c.conn.pgconn for c in clients if isinstance(c, PgClient)]
+    pg = [c.pgconn for c in clients]  # psycopg's
     for conn in pg:
         conn.send_query(BURST_QUERY)  # libpq's PQsendQuery: sent, not waited for
     for conn in pg:

@@ -5,9 +5,8 @@ memory only for a local server (``discovery``). The method: docs/method.md, "con
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 import psutil
@@ -21,6 +20,7 @@ from ostoolkit.connections.dsn.drivers import (
     Target,
     burst,
     driver_errors,
+    fetch_one,
     import_driver,
     one_line,
     open_admin,
@@ -28,11 +28,11 @@ from ostoolkit.connections.dsn.drivers import (
     parse_target,
     server_version,
 )
-from ostoolkit.connections.group import ServerState, read_group
+from ostoolkit.connections.group import ServerState, figure_maker, read_group
 from ostoolkit.errors import InvalidRequest, OstoolkitError
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.limits import LEAST_COUNT, farthest_outside
-from ostoolkit.report import Measurement, Progress, Result, make_result
+from ostoolkit.report import Measurement, Progress, Result
 from ostoolkit.stats import slope
 from ostoolkit.units import format_size
 
@@ -61,8 +61,10 @@ def real_server_steps(clients: Sequence[int]) -> int:
 @dataclass
 class _Run:
     """What one measurement gathers as the client count grows: the server group by client
-    count (0 first), PgBouncer's server connections by client count."""
+    count (0 first), PgBouncer's server connections by client count; ``server_pid`` None once
+    the server's memory cannot be read."""
 
+    server_pid: int | None
     connect_ms: list[float] = field(default_factory=list)
     totals: dict[int, ServerState] = field(default_factory=dict)
     backends: dict[int, int] = field(default_factory=dict)
@@ -77,27 +79,27 @@ def _run_clients(
     server_pid: int | None,
     warnings: list[str],
     progress: Progress | None,
-) -> tuple[_Run, int | None]:
+) -> _Run:
     """Open clients up to each count, query, and measure; close every connection at the end."""
-    run = _Run()
+    run = _Run(server_pid)
     open_clients: list[Client] = []
     admin = open_admin(target, warnings) if target.kind == "pgbouncer" else None
 
     def measure(count: int) -> None:
         """Read the server group, or warn once and read it no more when psutil may not."""
-        nonlocal server_pid
-        if server_pid is not None:
+        pid = run.server_pid
+        if pid is not None:
             try:
-                run.totals[count] = read_group([server_pid])
+                run.totals[count] = read_group([pid])
             except psutil.AccessDenied:
                 warnings.append(
                     "memory not measured: psutil may not read the server's memory "
-                    f"(pid {server_pid}, another user's process): run as that user or as root"
+                    f"(pid {pid}, another user's process): run as that user or as root"
                 )
-                server_pid = None
+                run.server_pid = None
             except psutil.NoSuchProcess:
-                warnings.append(f"memory not measured: the server (pid {server_pid}) exited")
-                server_pid = None
+                warnings.append(f"memory not measured: the server (pid {pid}) exited")
+                run.server_pid = None
         if progress:
             progress(1)
 
@@ -114,12 +116,12 @@ def _run_clients(
                 fresh.append(client)
                 run.connect_ms.append(ms)
             for client in fresh:
-                client.select_one()
+                fetch_one(client, "SELECT 1")
             if run.version == "unknown":
                 run.version = server_version(target.kind, open_clients[0], admin)
-            if target.kind == "postgres" and server_pid is not None:
+            if target.kind == "postgres" and run.server_pid is not None:
                 run.backend_parents_ok = run.backend_parents_ok and discovery.check_backends(
-                    fresh, server_pid
+                    fresh, run.server_pid
                 )
             if admin:
                 burst(open_clients)
@@ -139,7 +141,7 @@ def _run_clients(
                 admin.close()
     if len(run.totals) != len(counts) + 1:  # memory could not be read at every count
         run.totals.clear()
-    return run, server_pid
+    return run
 
 
 def _slopes(totals: dict[int, ServerState]) -> dict[str, float]:
@@ -148,11 +150,7 @@ def _slopes(totals: dict[int, ServerState]) -> dict[str, float]:
 
 
 def _memory_results(
-    kind: str,
-    label: str,
-    totals: dict[int, ServerState],
-    extra: dict[str, Any],
-    interference: Interference,
+    figure: Callable[..., Result], kind: str, totals: dict[int, ServerState], extra: dict[str, Any]
 ) -> list[Result]:
     """Memory per connection (PSS marginals, with USS/PSS/RSS slopes), processes and threads."""
     clients = max(totals)
@@ -162,19 +160,18 @@ def _memory_results(
     fields = (*MEMORY, "processes", "threads")
     by_clients = {str(c): {f: getattr(t, f) for f in fields} for c, t in totals.items()}
     tasks = {c: {f: v[f] for f in fields[3:]} for c, v in by_clients.items()}
-    result = partial(make_result, interference=interference)
-    counted = partial(result, extra={"model": kind, "clients": clients, "by_clients": tasks})
+    counted = {"model": kind, "clients": clients, "by_clients": tasks}
     at = f"at {clients} clients"
     return [
-        result(
-            f"conn.{kind}.mem_per_conn",
-            f"{label}: memory per connection (PSS)",
+        figure(
+            "mem_per_conn",
+            "memory per connection (PSS)",
             "bytes",
             marginals,
             extra={**extra, "slope_bytes": slopes, "by_clients": by_clients},
         ),
-        counted(f"conn.{kind}.procs", f"{label}: server processes {at}", "count", [top.processes]),
-        counted(f"conn.{kind}.threads", f"{label}: server threads {at}", "count", [top.threads]),
+        figure("procs", f"server processes {at}", "count", [top.processes], extra=counted),
+        figure("threads", f"server threads {at}", "count", [top.threads], extra=counted),
     ]
 
 
@@ -248,13 +245,13 @@ def measure_real_server(
         warnings.append(f"memory not measured: {reason}")
     located = server_pid
     with enough_open_files(counts[-1] + 1), Meter(also=(located,) if located else ()) as meter:
-        run, server_pid = _run_clients(target, counts, server_pid, warnings, progress)
+        run = _run_clients(target, counts, server_pid, warnings, progress)
     interference = _metered_as(
         kind, located, discovery.locality(target.host) is not None, meter.result
     )
     if not run.backend_parents_ok:
         warnings.append(
-            f"memory not measured: some backends are not children of pid {server_pid}: "
+            f"memory not measured: some backends are not children of pid {run.server_pid}: "
             "the process on the port is not the server that answered"
         )
         run.totals.clear()
@@ -262,22 +259,21 @@ def measure_real_server(
     label = "MariaDB" if mariadb else LABELS[kind]
     # The run's parameters ride in every result's extra: the server, and the largest count.
     extra: dict[str, Any] = {
-        "server_pid": server_pid,
+        "server_pid": run.server_pid,
         "version": run.version,
         "model": kind,
         "clients": counts[-1],
     }
-    figure = partial(make_result, extra=extra, interference=interference)
-    results = _memory_results(kind, label, run.totals, extra, interference) if run.totals else []
-    what = f"{label}: time to open a connection"
-    results.append(figure(f"conn.{kind}.connect_ms", what, "ms", run.connect_ms))
+    figure = figure_maker(f"conn.{kind}", label, extra=extra, interference=interference)
+    results = _memory_results(figure, kind, run.totals, extra) if run.totals else []
+    results.append(figure("connect_ms", "time to open a connection", "ms", run.connect_ms))
     if kind == "pgbouncer" and run.backends:
         top = max(run.backends)
         by_clients = {str(c): n for c, n in run.backends.items()}
         results.append(
             figure(
-                "conn.pgbouncer.backends",
-                f"PgBouncer: server connections held for {top} clients",
+                "backends",
+                f"server connections held for {top} clients",
                 "count",
                 [run.backends[top]],
                 extra={"by_clients": by_clients, **extra, "pool_size": run.pool_size},

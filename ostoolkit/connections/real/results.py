@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from functools import partial
 from typing import Any
 
-from ostoolkit.connections.group import PAGE_BYTES
+from ostoolkit.connections.clients import window_figures
+from ostoolkit.connections.group import PAGE_BYTES, figure_maker, table_row
 from ostoolkit.connections.real.run import (
     LIMIT_MARGIN,
     Ceiling,
@@ -18,7 +17,7 @@ from ostoolkit.connections.real.run import (
     measure_real_load,
 )
 from ostoolkit.connections.real.servers import LABELS
-from ostoolkit.connections.real.transactions import WINDOW_S, window_percentiles
+from ostoolkit.connections.real.transactions import WINDOW_S
 from ostoolkit.payloads import Chart, SummaryTable
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.stats import percentile, slope
@@ -26,31 +25,21 @@ from ostoolkit.units import format_size, format_us
 
 # pgbench's TPS our client should reach on this host (the issue's 30 %).
 CLIENT_TARGET = 0.7
-COLUMNS = [  # the tables' columns
-    ["server", "text"],
-    ["memory/conn", "bytes"],
-    ["tx/s", "per_s"],
-    ["p50", "us"],
-    ["p99", "us"],
-    ["connect", "us"],
-    ["procs", "count"],
-    ["threads", "count"],
-    ["CPU/tx", "us"],
-    ["switches/tx", "number"],
-    ["refused", "count"],
-]
-# The figure (its id's last part) whose median a column shows; server and tx/s: the cell's own.
-COLUMN_FIGURES = {
-    "memory/conn": "mem_per_conn",
-    "p50": "p50",
-    "p99": "p99",
-    "connect": "connect",
-    "procs": "procs",
-    "threads": "threads",
-    "CPU/tx": "cpu_per_tx",
-    "switches/tx": "switches_per_tx",
-    "refused": "refused",
-}
+# The tables' columns: name, unit, and the figure (its id's last part) whose median the column
+# shows; server and tx/s: the cell's own.
+TABLE = (
+    ("server", "text", ""),
+    ("memory/conn", "bytes", "mem_per_conn"),
+    ("tx/s", "per_s", ""),
+    ("p50", "us", "p50"),
+    ("p99", "us", "p99"),
+    ("connect", "us", "connect"),
+    ("procs", "count", "procs"),
+    ("threads", "count", "threads"),
+    ("CPU/tx", "us", "cpu_per_tx"),
+    ("switches/tx", "number", "switches_per_tx"),
+    ("refused", "count", "refused"),
+)
 
 
 def server_id(kind: str) -> str:
@@ -94,9 +83,8 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
         "duration_s": cell.duration_s,
         "version": run.versions.get(cell.server),
     }
-    figure = partial(make_result, interference=cell.interference, extra=params)
+    figure = figure_maker(key, label, interference=cell.interference, extra=params)
     ceiling = run.ceilings.get(cell.server)
-    refused = ceiling.refused(cell.clients) if ceiling else 0
     client = {
         "client_cpu_share": round(cell.client_cpu_s / cell.duration_s, 3),
         "client_cpu_per_tx_us": round(_per_tx(cell.client_cpu_s, cell) * 1e6, 2),
@@ -104,33 +92,28 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
         "errors": cell.errors,
         "first_error": cell.first_error,
     }
-    tps = [len(window) / WINDOW_S for window in cell.windows] or [0.0]
-    tasks = partial(figure, extra={**params, "backends": cell.backends}, exact=True)
+    windows = window_figures(cell.windows, WINDOW_S)
+    tasks: dict[str, Any] = {"extra": {**params, "backends": cell.backends}, "exact": True}
+    cpu_us = _per_tx(cell.server_cpu_s, cell) * 1e6
     switches = []
     if not run.config.connect_per_tx:  # exited tasks' switches are lost: see findings
-        what = f"{label}: server context switches per transaction"
         per_tx = [_per_tx(cell.server_switches, cell)]
-        switches.append(figure(f"{key}.switches_per_tx", what, "number", per_tx))
+        what = "server context switches per transaction"
+        switches.append(figure("switches_per_tx", what, "number", per_tx))
     return [
         figure(
-            f"{key}.tps",
-            f"{label}: transactions per second",
+            "tps",
+            "transactions per second",
             "per_s",
-            tps,
+            windows.rate,
             extra={**params, **client, "transactions": cell.transactions},
         ),
-        figure(f"{key}.p50", f"{label}: latency p50", "us", window_percentiles(cell.windows, 50)),
-        figure(f"{key}.p99", f"{label}: latency p99", "us", window_percentiles(cell.windows, 99)),
+        figure("p50", "latency p50", "us", windows.p50),
+        figure("p99", "latency p99", "us", windows.p99),
+        figure("connect", "connection set-up", "us", cell.connect_us or [0.0], population=True),
         figure(
-            f"{key}.connect",
-            f"{label}: connection set-up",
-            "us",
-            cell.connect_us or [0.0],
-            population=True,
-        ),
-        figure(
-            f"{key}.mem_per_conn",
-            f"{label}: PSS per connection",
+            "mem_per_conn",
+            "PSS per connection",
             "bytes",
             [_mem_per_conn(cell)],
             extra={
@@ -142,20 +125,16 @@ def cell_results(cell: Cell, run: RealRun) -> list[Result]:
             },
             resolution=PAGE_BYTES,
         ),
-        tasks(f"{key}.procs", f"{label}: server processes", "count", [cell.loaded.processes]),
-        tasks(f"{key}.threads", f"{label}: server threads", "count", [cell.loaded.threads]),
-        figure(
-            f"{key}.cpu_per_tx",
-            f"{label}: server CPU per transaction",
-            "us",
-            [_per_tx(cell.server_cpu_s, cell) * 1e6],
-        ),
+        figure("procs", "server processes", "count", [cell.loaded.processes], **tasks),
+        figure("threads", "server threads", "count", [cell.loaded.threads], **tasks),
+        figure("cpu_per_tx", "server CPU per transaction", "us", [cpu_us]),
         *switches,
-        make_result(
-            f"{key}.refused",
-            f"{label}: refused at the default limit",
+        figure(
+            "refused",
+            "refused at the default limit",
             "count",
-            [refused],
+            [ceiling.refused(cell.clients) if ceiling else 0],
+            interference=None,
             extra={**params, "refusal": ceiling.refusal if ceiling else None},
             exact=True,
         ),
@@ -191,7 +170,7 @@ def _pgbench_results(run: RealRun) -> list[Result]:
     reports), its own whole-run TPS in ``extra``."""
     ours = {c.clients: c for c in run.cells if c.server == "postgres"}
     results = []
-    for clients, tps in run.pgbench.items():
+    for clients, (tps, seconds) in run.pgbench.items():
         cell = ours.get(clients)
         mine = cell.tps if cell else None
         results.append(
@@ -199,7 +178,7 @@ def _pgbench_results(run: RealRun) -> list[Result]:
                 f"conn.pgbench.{clients}.tps",
                 f"pgbench -S, {clients} clients: transactions per second",
                 "per_s",
-                run.pgbench_seconds.get(clients) or [tps],
+                seconds or [tps],
                 extra={
                     "model": "pgbench",
                     "clients": clients,
@@ -215,35 +194,34 @@ def _pgbench_results(run: RealRun) -> list[Result]:
 def tables(run: RealRun, results: Sequence[Result]) -> list[SummaryTable]:
     """One table per client count, a row per server."""
     out: list[SummaryTable] = []
+    columns = [[name, unit] for name, unit, _ in TABLE]
     for clients in run.config.clients:
         rows = []
         for cell in (c for c in run.cells if c.clients == clients):
             key = f"conn.{server_id(cell.server)}.{clients}."
-            by = {r.id.removeprefix(key): r.median for r in results if r.id.startswith(key)}
-            row = {name: by.get(COLUMN_FIGURES.get(name, "")) for name, _ in COLUMNS}
+            row = table_row(TABLE, (r for r in results if r.id.startswith(key)))
             rows.append(row | {"server": LABELS[cell.server], "tx/s": cell.tps})
         if clients in run.pgbench:
-            pgbench = {"server": "pgbench -S (PostgreSQL)", "tx/s": run.pgbench[clients]}
-            rows.append({name: None for name, _ in COLUMNS} | pgbench)
+            pgbench = {"server": "pgbench -S (PostgreSQL)", "tx/s": run.pgbench[clients][0]}
+            rows.append(table_row(TABLE, ()) | pgbench)
         out.append(
             {
                 "title": f"{clients} clients",
-                "columns": COLUMNS,
+                "columns": columns,
                 "rows": rows,
                 "replaces_results": True,
                 "note": "",
             }
         )
-    if out:
-        mode = (
-            "each transaction opens its own connection"
-            if run.config.connect_per_tx
-            else "connections opened first, then a closed loop"
-        )
-        out[-1]["note"] = (
-            f"pgbench's select-only transaction for {run.config.duration_s:g} s per cell ({mode}); "
-            "memory/conn: PSS the connections added; refused: at the server's default limit"
-        )
+    mode = (
+        "each transaction opens its own connection"
+        if run.config.connect_per_tx
+        else "connections opened first, then a closed loop"
+    )
+    out[-1]["note"] = (
+        f"pgbench's select-only transaction for {run.config.duration_s:g} s per cell ({mode}); "
+        "memory/conn: PSS the connections added; refused: at the server's default limit"
+    )
     return out
 
 
@@ -318,6 +296,14 @@ PER_TX_SWITCHES = (
 )
 
 
+# How to see the servers' shape with fork-tree (the throwaway servers are gone after the run).
+FORK_TREE_HINTS = {
+    "postgres": "one backend per connection: ostoolkit fork-tree --pid <postmaster pid> "
+    "(head -1 $PGDATA/postmaster.pid) while clients are connected",
+    "mariadb": "one thread per connection: ostoolkit fork-tree --pid $(pidof mariadbd) --threads",
+}
+
+
 def findings(run: RealRun) -> list[str]:
     """The article's pay-off in words, from this run's figures."""
     out = []
@@ -350,7 +336,10 @@ def findings(run: RealRun) -> list[str]:
     out.extend(_pgbench_findings(run))
     if run.config.connect_per_tx:
         out.append(PER_TX_SWITCHES)
-    return out + _connect_finding(run)
+    out += _connect_finding(run)
+    return out + [
+        f"to see {h}" for kind, h in FORK_TREE_HINTS.items() if kind in run.config.servers
+    ]
 
 
 def _against(run: RealRun, top: int) -> list[str]:
@@ -387,7 +376,7 @@ def _pgbench_findings(run: RealRun) -> list[str]:
     """Our client against pgbench: the ratio, and where ours loses when it does."""
     out = []
     ours = {c.clients: c for c in run.cells if c.server == "postgres"}
-    for clients, tps in run.pgbench.items():
+    for clients, (tps, _) in run.pgbench.items():
         cell = ours.get(clients)
         if cell is None or tps <= 0:
             continue
@@ -442,18 +431,6 @@ def real_measurement(run: RealRun) -> Measurement:
     return Measurement(tuple(results), tuple(findings(run)), tuple(run.warnings), data)
 
 
-# How to see the servers' shape with fork-tree (the throwaway servers are gone after the run).
-FORK_TREE_HINTS = {
-    "postgres": "one backend per connection: ostoolkit fork-tree --pid <postmaster pid> "
-    "(head -1 $PGDATA/postmaster.pid) while clients are connected",
-    "mariadb": "one thread per connection: ostoolkit fork-tree --pid $(pidof mariadbd) --threads",
-}
-
-
 def measure_real(config: RealConfig, progress: Progress | None = None) -> Measurement:
     """``connections --real``: run the servers under load, then say what it showed."""
-    measurement = real_measurement(measure_real_load(config, progress))
-    hints = tuple(
-        f"to see {hint}" for kind, hint in FORK_TREE_HINTS.items() if kind in config.servers
-    )
-    return replace(measurement, findings=measurement.findings + hints)
+    return real_measurement(measure_real_load(config, progress))

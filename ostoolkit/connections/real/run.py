@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from ostoolkit.budget import (
     BYTES_PER_FORKED_PROCESS,
@@ -87,7 +88,6 @@ class RealConfig:
 class Ceiling:
     """One server at its default limit: which attempts it accepted, and its refusal."""
 
-    server: str
     limit: int | None
     accepted: tuple[bool, ...]
     refusal: str | None
@@ -136,8 +136,8 @@ class RealRun:
     config: RealConfig
     cells: list[Cell] = field(default_factory=list)
     ceilings: dict[str, Ceiling] = field(default_factory=dict)
-    pgbench: dict[int, float] = field(default_factory=dict)
-    pgbench_seconds: dict[int, list[float]] = field(default_factory=dict)  # each second's TPS
+    # pgbench's TPS by client count, and each second's (its progress reports)
+    pgbench: dict[int, tuple[float, list[float]]] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     started_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -209,7 +209,7 @@ def ceiling(server: RealServer, top: int) -> Ceiling:
         load.finish()
     accepted = tuple(t is not None for t in report["connect_us"])
     limit = server.max_connections if server.kind == "pgbouncer" else int(limit_text or 0)
-    return Ceiling(server.kind, limit, accepted, report["refusal"], reserved)
+    return Ceiling(limit, accepted, report["refusal"], reserved)
 
 
 def load_cell(server: RealServer, stack: Sequence[int], clients: int, config: RealConfig) -> Cell:
@@ -268,12 +268,7 @@ def run_pgbench(server: RealServer, clients: int, config: RealConfig) -> tuple[f
     return float(match[1]), [float(tps) for tps in PGBENCH_PROGRESS.findall(done.stderr)]
 
 
-def _step(progress: Progress | None) -> None:
-    if progress:
-        progress(1)
-
-
-def _postgres_family(run: RealRun, servers: Servers, progress: Progress | None) -> None:
+def _postgres_family(run: RealRun, servers: Servers, step: Callable[[], object]) -> None:
     """PostgreSQL (its ceiling, curves, pgbench) and PgBouncer in front of it."""
     config, top = run.config, max(run.config.clients)
     pg = servers.postgres()
@@ -282,7 +277,7 @@ def _postgres_family(run: RealRun, servers: Servers, progress: Progress | None) 
     run.versions["postgres"] = _run_sql(pg, ["SHOW server_version"]) or "?"
     if "postgres" in config.servers:
         run.ceilings["postgres"] = ceiling(pg, top)
-        _step(progress)
+        step()
     pg = servers.restart(pg, top + LIMIT_MARGIN + config.pool_size)
     if "postgres" in config.servers:
         pgbench = shutil.which("pgbench")
@@ -290,28 +285,27 @@ def _postgres_family(run: RealRun, servers: Servers, progress: Progress | None) 
             run.warnings.append("pgbench not found (Debian's postgresql-client): no cross-check")
         for clients in config.clients:
             run.cells.append(load_cell(pg, [pg.pid], clients, config))
-            _step(progress)
+            step()
             if pgbench is not None:
-                tps, seconds = run_pgbench(pg, clients, config)
-                run.pgbench[clients], run.pgbench_seconds[clients] = tps, seconds
-                _step(progress)
+                run.pgbench[clients] = run_pgbench(pg, clients, config)
+                step()
     if "pgbouncer" in config.servers:
         bouncer = servers.pgbouncer(pg, config.pool_size, top + LIMIT_MARGIN, (LOAD_USER,))
         run.started_s["pgbouncer"] = bouncer.started_in_s
         run.versions["pgbouncer"] = servers.version(bouncer)
         run.ceilings["pgbouncer"] = ceiling(bouncer, top)
-        _step(progress)
+        step()
         idle_pg = read_group([pg.pid]).processes
         for clients in config.clients:
             cell = load_cell(bouncer, [bouncer.pid, pg.pid], clients, config)
             backends = read_group([pg.pid]).processes - idle_pg
             run.cells.append(replace(cell, backends=backends))
-            _step(progress)
+            step()
         servers.stop(bouncer)
     servers.stop(pg)
 
 
-def _mariadb(run: RealRun, servers: Servers, pool: bool, progress: Progress | None) -> None:
+def _mariadb(run: RealRun, servers: Servers, pool: bool, step: Callable[[], object]) -> None:
     """MariaDB with a thread per connection or its thread pool: curves, then its ceiling (last:
     it caches closed connections' threads, which a ceiling run first would leave in every count)."""
     kind, top = ("mariadb-pool" if pool else "mariadb"), max(run.config.clients)
@@ -323,10 +317,10 @@ def _mariadb(run: RealRun, servers: Servers, pool: bool, progress: Progress | No
     _run_sql(server, [f"SET GLOBAL max_connections = {top + LIMIT_MARGIN}"])
     for clients in run.config.clients:
         run.cells.append(load_cell(server, [server.pid], clients, run.config))
-        _step(progress)
+        step()
     _run_sql(server, [f"SET GLOBAL max_connections = {int(default)}"])
     run.ceilings[kind] = ceiling(server, top)
-    _step(progress)
+    step()
     servers.stop(server)
 
 
@@ -334,11 +328,12 @@ def measure_real_load(config: RealConfig, progress: Progress | None = None) -> R
     """Start each server, find its ceiling, load it at each client count; stop it."""
     check_real(config)
     run = RealRun(config)
+    step = partial(progress, 1) if progress else lambda: None
     need = max(config.clients) + LIMIT_MARGIN + config.pool_size + 64
     with run_tempdir() as run_dir, enough_open_files(need), Servers(run_dir) as servers:
         if {"postgres", "pgbouncer"} & set(config.servers):
-            _postgres_family(run, servers, progress)
+            _postgres_family(run, servers, step)
         for pool in (False, True):
             if ("mariadb-pool" if pool else "mariadb") in config.servers:
-                _mariadb(run, servers, pool, progress)
+                _mariadb(run, servers, pool, step)
     return run

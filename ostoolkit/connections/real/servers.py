@@ -240,22 +240,22 @@ class Servers(ClosedOnExit):
     def _drain(stream: IO[bytes], lines: collections.deque[str]) -> None:
         """Keep reading a server's stderr (so it never blocks on a full pipe) until it ends."""
         with contextlib.suppress(OSError, ValueError), stream:
-            for line in stream:
-                lines.append(line.decode(errors="replace").strip())
+            lines.extend(line.decode(errors="replace").strip() for line in stream)
 
-    def _begin(self, kind: str) -> tuple[Path, pwd.struct_passwd | None]:
-        """Check the programs, start the janitor with the first server; a fresh directory."""
+    def _begin(self, kind: str) -> tuple[Path, pwd.struct_passwd | None, float]:
+        """Check the programs, start the janitor with the first server; a fresh directory, its
+        user, and when the start began."""
+        started = time.monotonic()
         check_installed(kind)
         if self.janitor.pid is None:
             self.janitor.start()
         self.count += 1
         user = _run_as(kind)
-        return _make_dir(self.run_dir / f"{kind}-{self.count}", user), user
+        return _make_dir(self.run_dir / f"{kind}-{self.count}", user), user, started
 
     def postgres(self, max_connections: int | None = None) -> RealServer:
         """initdb a cluster (trust auth) and run postgres on a free loopback port."""
-        started = time.monotonic()
-        directory, user = self._begin("postgres")
+        directory, user, started = self._begin("postgres")
         bindir = pg_bindir()
         data = _make_dir(directory / "data", user)
         data.chmod(0o700)
@@ -309,8 +309,7 @@ class Servers(ClosedOnExit):
     def mariadb(self, pool: bool = False) -> RealServer:
         """Install a data directory and run mariadbd (``--no-defaults``) on a free port."""
         kind = "mariadb-pool" if pool else "mariadb"
-        started = time.monotonic()
-        directory, user = self._begin(kind)
+        directory, user, started = self._begin(kind)
         data = f"--datadir={directory / 'data'}"
         install = [_which("mariadb-install-db", kind), "--no-defaults", data]
         install += ["--auth-root-authentication-method=normal", "--skip-test-db"]
@@ -344,8 +343,7 @@ class Servers(ClosedOnExit):
     ) -> RealServer:
         """Run PgBouncer in transaction mode in front of a throwaway PostgreSQL; trust still
         needs each user in its auth file: the upstream's superuser (the admin's) and ``users``."""
-        started = time.monotonic()
-        directory, user = self._begin("pgbouncer")
+        directory, user, started = self._begin("pgbouncer")
         port = free_port()
         ini = directory / "pgbouncer.ini"
         ini.write_text(

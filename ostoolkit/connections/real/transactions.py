@@ -19,11 +19,12 @@ from typing import Any
 
 from ostoolkit.connections.clients import ClientBody, run_phases, split_windows
 from ostoolkit.connections.real import wire
-from ostoolkit.stats import percentile
 
 CONNECT_TIMEOUT_S = 10.0
 SETUP_TIMEOUT_S = 120.0
-# Rows of the accounts table the transaction reads one of (pgbench's scale 1).
+# pgbench's select-only transaction: one account's balance, by random primary key, among the
+# accounts table's rows (pgbench's scale 1).
+TRANSACTION = "SELECT abalance FROM pgbench_accounts WHERE aid = {}"
 ACCOUNTS = 100_000
 # After the duration, how long in-flight transactions may take to finish (not counted).
 DRAIN_TIMEOUT_S = 5.0
@@ -45,12 +46,6 @@ class Spec:
     database: str
     duration_s: float = 0.0
     per_tx: bool = False
-
-
-def transaction(rng: random.Random, protocol: str) -> bytes:
-    """pgbench's select-only transaction: one account's balance, by random primary key."""
-    sql = f"SELECT abalance FROM pgbench_accounts WHERE aid = {rng.randint(1, ACCOUNTS)}"
-    return wire.pg_query(sql) if protocol == "pg" else wire.my_query(sql)
 
 
 class Session:
@@ -99,8 +94,6 @@ class Session:
                 self.state, self.error = "refused", str(err)
                 return True
             self.state, self.reply, data = "auth", wire.MyReply(auth=True), rest
-            if not data:
-                return False
         done = self.reply.feed(data)
         if isinstance(self.reply, wire.MyReply) and self.reply.answer:
             self.sock.sendall(self.reply.answer)
@@ -306,25 +299,17 @@ def window_latencies(reports: Sequence[dict[str, Any]], duration_s: float) -> li
     duration, over every client process's report: each one's windows begin at its own start (all
     within a millisecond of each other)."""
     count = int(duration_s / WINDOW_S)
-    merged: list[list[float]] = [[] for _ in range(count)]
-    for report in reports:
-        split = split_windows(report["ends_us"], report["latency_us"], 0, count * WINDOW_US, count)
-        for window, latencies in zip(merged, split, strict=True):
-            window += latencies
-    return merged
-
-
-def window_percentiles(windows: Sequence[Sequence[float]], q: int) -> list[float]:
-    """The q-th percentile of the latencies of each window that holds any (0 when none
-    does: no transaction completed)."""
-    return [percentile(window, q) for window in windows if window] or [0.0]
+    ends = [end for report in reports for end in report["ends_us"]]
+    latencies = [latency for report in reports for latency in report["latency_us"]]
+    return split_windows(ends, latencies, 0, count * WINDOW_US, count)
 
 
 def _client(spec: Spec, counts: Sequence[int], report_w: int, phases: Sequence[int]) -> None:
     """A client process: connect (persistent mode; in one step or several), run the
     transactions, then close."""
     rng = random.Random(os.getpid())
-    requests = [transaction(rng, spec.protocol) for _ in range(REQUESTS)]
+    query = wire.pg_query if spec.protocol == "pg" else wire.my_query
+    requests = [query(TRANSACTION.format(rng.randint(1, ACCOUNTS))) for _ in range(REQUESTS)]
     sessions: list[Session] = []
 
     def connect(count: int) -> dict[str, Any]:
