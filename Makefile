@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	@# Debian/Ubuntu ship venv's ensurepip separately (python3-venv); install it when missing.
 	@if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then \
 	  pkg="python3-venv"; ver=$$($(PYTHON) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")'); \
@@ -23,12 +24,17 @@ $(STAMP): pyproject.toml
 	fi
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
+# The test tools (pytest, ruff, mypy, the database drivers) go into the same .venv, for make test only.
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv and install ostoolkit with its test tools
 
-run: $(STAMP) ## Measure this host: fingerprint, context-switch cost, a live fork tree
+run: $(RUN_STAMP) ## Measure this host: fingerprint, context-switch cost, a live fork tree
 	$(BIN)/ostoolkit host
 	$(BIN)/ostoolkit measure-switch
 	$(BIN)/ostoolkit fork-tree

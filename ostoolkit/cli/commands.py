@@ -59,7 +59,7 @@ from ostoolkit.suite import (
 )
 
 CONNECTIONS, QUICK_CONNECTIONS = ConnectionsConfig.full(), ConnectionsConfig.quick()
-TIMESLICE, FULL_TIMESLICE = TimesliceConfig.quick(), TimesliceConfig.full()
+TIMESLICE, QUICK_TIMESLICE = TimesliceConfig.full(), TimesliceConfig.quick()
 MAX_TREE_PROCS = 4096
 
 
@@ -351,12 +351,13 @@ def _real_config(
 
 
 SHARED_CPU = f"two busy processes sharing a CPU for {TIMESLICE.duration_s:g} s"
-CAREFUL_SLICE = f"--duration {FULL_TIMESLICE.duration_s:g} --windows {FULL_TIMESLICE.windows}"
+QUICK_SLICE = f"{QUICK_TIMESLICE.duration_s:g} s, {QUICK_TIMESLICE.windows} windows"
 STATES_EPILOG = f"""Examples:
 
 \b
   ostoolkit states                  # the states, then {SHARED_CPU}
-  ostoolkit states --cpu 1 {CAREFUL_SLICE}
+  ostoolkit states --quick          # the time slice over {QUICK_SLICE} (for CI logs)
+  ostoolkit states --cpu 1 --duration 10 --windows 100
 """
 
 
@@ -369,15 +370,18 @@ STATES_EPILOG = f"""Examples:
     type=FiniteFloatRange(0.1, 60),
     default=TIMESLICE.duration_s,
     show_default=True,
-    help="Seconds two busy processes share one CPU for the slice figures.",
+    help="Seconds two busy processes share one CPU for the slice figures "
+    f"({QUICK_TIMESLICE.duration_s:g} with --quick).",
 )
 @click.option(
     "--windows",
     type=StrictIntRange(1, 1000),
     default=TIMESLICE.windows,
     show_default=True,
-    help="Windows the duration is split into: the samples of each figure.",
+    help="Windows the duration is split into: the samples of each figure "
+    f"({QUICK_TIMESLICE.windows} with --quick).",
 )
+@click.option("--quick", is_flag=True, help=f"Time the slice over {QUICK_SLICE} (for CI logs).")
 @output_options
 @click.pass_context
 def states_command(
@@ -385,6 +389,7 @@ def states_command(
     cpu: int | None,
     duration: float,
     windows: int,
+    quick: bool,
     fmt: str,
     json_path: str | None,
 ) -> None:
@@ -396,7 +401,13 @@ def states_command(
     average slice (schedstat run time / slices), the run-queue wait per slice and the
     involuntary switches per second, beside the article's "milliseconds".
     """
-    config = replace(TIMESLICE, duration_s=duration, windows=windows, cpu=cpu)
+    preset = QUICK_TIMESLICE if quick else TIMESLICE
+    config = replace(
+        preset,
+        duration_s=duration if given(ctx, "duration") else preset.duration_s,
+        windows=windows if given(ctx, "windows") else preset.windows,
+        cpu=cpu,
+    )
 
     def measure(progress: Progress | None) -> Measurement:
         states = observe_states(cpu, progress)

@@ -57,7 +57,7 @@ SWITCH, QUICK_SWITCH = SwitchConfig.full(), SwitchConfig.quick()
 SPAWN, QUICK_SPAWN = SpawnConfig.full(), SpawnConfig.quick()
 MEMORY, QUICK_MEMORY = MemoryConfig.full(), MemoryConfig.quick()
 PY_LAYERS, QUICK_PY_LAYERS = PyLayersConfig.full(), PyLayersConfig.quick()
-RATE = RateConfig.full()
+RATE, QUICK_RATE = RateConfig.full(), RateConfig.quick()
 MAX_RATE_DURATION_S = 60.0
 LAYERS = ("os", "python")
 # measure-switch's options that only the OS switch has (option name, parameter name).
@@ -287,7 +287,7 @@ SWITCH_RATE_EPILOG = f"""Examples:
 \b
   ostoolkit switch-rate                     # {PHASES}
   ostoolkit switch-rate --duration 10 --cpu 1
-  ostoolkit switch-rate --json rate.json
+  ostoolkit switch-rate --quick --json rate.json
 """
 
 
@@ -298,17 +298,23 @@ SWITCH_RATE_EPILOG = f"""Examples:
     default=RATE.duration_s,
     show_default=True,
     help="Seconds the host is watched idle, and again under the ping-pong, each in "
-    f"{RATE.windows} windows: the samples.",
+    f"{RATE.windows} windows: the samples ({QUICK_RATE.duration_s:g} with --quick).",
 )
 @click.option(
     "--cpu",
     type=AllowedCpu(),
     help="CPU the ping-pong's two tasks share.  [default: the last allowed]",
 )
+@click.option("--quick", is_flag=True, help=f"{QUICK_RATE.duration_s:g} s per phase (for CI logs).")
 @output_options
 @click.pass_context
 def switch_rate_command(
-    ctx: click.Context, duration: float, cpu: int | None, fmt: str, json_path: str | None
+    ctx: click.Context,
+    duration: float,
+    cpu: int | None,
+    quick: bool,
+    fmt: str,
+    json_path: str | None,
 ) -> None:
     """Count this host's context switches per second, idle and under a ping-pong.
 
@@ -320,7 +326,10 @@ def switch_rate_command(
     in cycles (net time x the CPU's clock, or counted by the CPU's hardware counters where
     perf_event_open can read them) and instructions (counted only), with perf stat beside.
     """
-    config = replace(RATE, duration_s=duration, cpu=cpu)
+    preset = QUICK_RATE if quick else RATE
+    config = replace(
+        preset, duration_s=duration if given(ctx, "duration") else preset.duration_s, cpu=cpu
+    )
     measure = with_progress(
         config.steps(), "counting switches", partial(measure_switch_rate, config)
     )

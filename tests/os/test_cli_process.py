@@ -59,6 +59,17 @@ def test_entry_point_is_installed_and_versioned():
     assert module.stdout == done.stdout
 
 
+def test_bash_completion_script_as_the_readme_says():
+    env = {**os.environ, "_OSTOOLKIT_COMPLETE": "bash_source"}
+    done = subprocess.run([ENTRY], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "_ostoolkit_completion()" in done.stdout
+    env["_OSTOOLKIT_COMPLETE"] = "bash_complete"
+    env.update(COMP_WORDS="ostoolkit measure-s", COMP_CWORD="1")
+    done = subprocess.run([ENTRY], env=env, capture_output=True, text=True, timeout=30)
+    assert "plain,measure-switch" in done.stdout.splitlines()
+
+
 def test_quick_json_matches_the_documented_shape():
     done = subprocess.run(
         [ENTRY, "measure-switch", "--quick", "--repeat", "3", "--json", "-"],

@@ -247,17 +247,42 @@ def test_states_reads_the_timeslice_preset(runner, monkeypatch):
 
     monkeypatch.setattr(commands_cli, "observe_states", lambda cpu, progress: Measurement(()))
     monkeypatch.setattr(commands_cli, "measure_timeslice", fake_timeslice)
-    assert runner.invoke(cli_module.cli, ["states"]).exit_code == 0
-    assert (
-        runner.invoke(cli_module.cli, ["states", "--duration", "2", "--windows", "4"]).exit_code
-        == 0
-    )
-    assert calls == [TimesliceConfig.quick(), TimesliceConfig(2.0, 4)]
+    for argv in (
+        ["states"],
+        ["states", "--quick"],
+        ["states", "--duration", "2", "--windows", "4"],
+        ["states", "--quick", "--windows", "4"],
+    ):
+        assert runner.invoke(cli_module.cli, argv).exit_code == 0, argv
     quick, full = TimesliceConfig.quick(), TimesliceConfig.full()
+    assert calls == [full, quick, TimesliceConfig(2.0, 4), TimesliceConfig(quick.duration_s, 4)]
     states = runner.invoke(cli_module.cli, ["states", "--help"], terminal_width=200)
-    assert f"[default: {quick.duration_s};" in states.output
-    assert f"[default: {quick.windows};" in states.output
-    assert f"--duration {full.duration_s:g} --windows {full.windows}" in states.output
+    assert f"[default: {full.duration_s};" in states.output
+    assert f"[default: {full.windows};" in states.output
+    assert f"over {quick.duration_s:g} s, {quick.windows} windows" in states.output
+
+
+def test_switch_rate_quick_halves_each_phase_unless_the_duration_is_given(runner, monkeypatch):
+    from ostoolkit.cli import measure as measure_cli
+    from ostoolkit.measure.switchrate import RateConfig
+
+    seen = []
+    monkeypatch.setattr(
+        measure_cli,
+        "measure_switch_rate",
+        lambda config, progress: seen.append(config) or Measurement(()),
+    )
+    for argv in (
+        ["switch-rate"],
+        ["switch-rate", "--quick"],
+        ["switch-rate", "--quick", "--duration", "3"],
+    ):
+        assert runner.invoke(cli_module.cli, argv).exit_code == 0, argv
+    assert [c.duration_s for c in seen] == [
+        RateConfig.full().duration_s,
+        RateConfig.quick().duration_s,
+        3.0,
+    ]
 
 
 def test_memory_cow_counts_come_from_cow(runner, monkeypatch):
