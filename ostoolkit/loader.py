@@ -317,9 +317,15 @@ def _fields(
     return out
 
 
-def _tool(value: Any) -> dict[str, str]:
-    """The writer: {"name": ..., "version": ...}, any other key a string too."""
+def _tool(value: Any) -> dict[str, Any]:
+    """The writer: {"name": ..., "version": ..., "methods": {...}}, any other key a string."""
     return _fields(value, TOOL_FIELDS, "tool", others=_string)
+
+
+def _methods(value: Any) -> dict[str, int]:
+    """tool.methods: each section's method version (report.METHODS), a whole number of 1 or
+    more; any section name, so a newer ostoolkit's report still loads."""
+    return _fields(value, {}, "tool.methods", others=_method)
 
 
 def _result(value: Any) -> Result:
@@ -329,7 +335,13 @@ def _result(value: Any) -> Result:
 
 _strings = _list(_string, "strings")
 _run = _at_least(_count, 1, "a run of at least one sample")
-TOOL_FIELDS: dict[str, tuple[Checker, bool]] = {"name": (_string, True), "version": (_string, True)}
+_method = _at_least(_integer, 1, "a method version of 1 or more")
+# tool.methods is absent from reports written before 0.2.0: their methods are unknown.
+TOOL_FIELDS: dict[str, tuple[Checker, bool]] = {
+    "name": (_string, True),
+    "version": (_string, True),
+    "methods": (_methods, False),
+}
 # Required: what the dataclass cannot do without. Optional ones take the dataclass's default.
 RESULT_FIELDS: dict[str, tuple[Checker, bool]] = {
     "id": (_result_id, True),

@@ -123,6 +123,7 @@ class Comparison(FigureFields, VerdictFields):
     headline: bool
     host: str
     baseline: str
+    method: int | None  # this host's method version of the section; None: unknown
 
 
 class Regression(TypedDict):

@@ -19,6 +19,22 @@ from ostoolkit.stats import judge_noise, summarize
 SCHEMA = "ostoolkit/1"
 UNITS = ("us", "ms", "bytes", "count", "per_s", "ratio", "bool", "number")
 STATUSES = ("ok", "noisy", "bimodal", "throttled")
+# The method version of each section of figures (the sections compare groups figures into,
+# compare.engine.SECTIONS; a test holds the keys alike). A section's version is raised when the
+# way its figures are measured changes, so figures of two versions are never judged against
+# each other. 1 is the method of 0.2.0, the first release to record them; every report carries
+# the whole table as tool.methods (docs/results.md).
+METHODS = {
+    "switch": 1,
+    "spawn": 1,
+    "forktree": 1,
+    "states": 1,
+    "memory": 1,
+    "connections": 1,
+    "clone": 1,
+}
+# compare's reason for a figure whose section's method version differs between two reports.
+METHOD_CHANGED = "method changed"
 
 
 # How a measurement reports progress: called with the number of steps just done.
@@ -165,9 +181,20 @@ class Report:
     warnings: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
-    tool: dict[str, str] = field(
-        default_factory=lambda: {"name": "ostoolkit", "version": __version__}
+    tool: dict[str, Any] = field(
+        default_factory=lambda: {
+            "name": "ostoolkit",
+            "version": __version__,
+            "methods": dict(METHODS),
+        }
     )
+
+    @property
+    def methods(self) -> dict[str, int] | None:
+        """Each section's method version (tool.methods); None for a report written before
+        0.2.0, whose methods are unknown."""
+        methods = self.tool.get("methods")
+        return dict(methods) if isinstance(methods, dict) else None
 
     def result(self, id: str) -> Result | None:
         """Return the result with this id, or None."""

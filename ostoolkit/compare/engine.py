@@ -26,7 +26,7 @@ from ostoolkit.payloads import (
     Regression,
     VerdictFields,
 )
-from ostoolkit.report import Measurement, Report, Result
+from ostoolkit.report import METHOD_CHANGED, Measurement, Report, Result
 from ostoolkit.stats import (
     CONFIDENCE,
     RESAMPLES,
@@ -56,6 +56,10 @@ MISSING, BASELINE = "missing", "baseline"
 # Reasons of the verdicts compare.py gives itself (the stats package gives the statistical ones).
 MISSING_HERE = "missing here"
 MISSING_IN_BASELINE = "missing in the baseline"
+# A figure whose section's method version (report.METHODS) differs between the two reports:
+# two methods' figures are not comparable, so it gets no verdict. A report without method
+# versions (before 0.2.0) is judged as before: its methods are unknown, not different.
+NOT_JUDGED = "not judged"
 # The sections of the table, in order, each with the first parts of the ids it groups; an id of
 # none of them is in "other".
 SECTIONS = {
@@ -189,10 +193,11 @@ def compare_reports(
     # by section (SECTION_ORDER), headline figures first, else in the reports' order
     ids.sort(key=lambda i: (SECTION_ORDER.index(section_of(i)), i not in HEADLINES))
     same = [same_host(reports[base_index], report) for report in reports]
+    methods = [report.methods for report in reports]
     comparisons: list[Comparison] = []
     for result_id in ids:
         comparisons += _compare_figure(
-            result_id, by_host, names, base_index, threshold, fail_above, same
+            result_id, by_host, names, base_index, threshold, fail_above, same, methods
         )
     base_name = names[base_index]
     summary: CompareSummary = {
@@ -236,10 +241,14 @@ def _compare_figure(
     threshold: float,
     fail_above: float | None,
     same: Sequence[bool],
+    methods: Sequence[dict[str, int] | None],
 ) -> list[Comparison]:
     """The comparison objects of one figure, one per host in the order of ``names``. ``same``:
     per host, whether it is the baseline's host configured the same (only then may the host's
-    move withhold a verdict)."""
+    move withhold a verdict); ``methods``: per host, its report's method versions (None:
+    unknown)."""
+    section = section_of(result_id)
+    versions = [None if known is None else known.get(section) for known in methods]
     results = [host.get(result_id) for host in by_host]
     sets = {
         index: SampleSet(result.samples, f"{result_id}\0{names[index]}", result.runs)
@@ -259,6 +268,10 @@ def _compare_figure(
             verdict = _no_verdict(BASELINE, BASELINE)
         elif base is None:
             verdict = _no_verdict(MISSING, MISSING_IN_BASELINE)
+        elif None not in (versions[index], versions[base_index]) and (
+            versions[index] != versions[base_index]
+        ):
+            verdict = _no_verdict(NOT_JUDGED, METHOD_CHANGED)
         else:
             move = _host_move(result_id, base, result, names[index], same[index])
             withholding = move if same[index] and move and move.draws is not None else None
@@ -274,10 +287,11 @@ def _compare_figure(
                 "id": result_id,
                 "label": (result or known).label,
                 "unit": (result or known).unit,
-                "section": section_of(result_id),
+                "section": section,
                 "headline": result_id in HEADLINES,
                 "host": names[index],
                 "baseline": names[base_index],
+                "method": versions[index],
                 **_figure_fields(result, sets.get(index), strips.get(index)),
                 **verdict,
             }
@@ -365,7 +379,8 @@ def _figure_fields(
 
 
 def _no_verdict(verdict: str, reason: str) -> VerdictFields:
-    """The verdict fields of a figure not compared (the baseline's own, or a missing one)."""
+    """The verdict fields of a figure not compared (the baseline's own, a missing one, or one
+    measured by another method)."""
     return {
         "ratio": None,
         "ci_low": None,

@@ -2,7 +2,8 @@
 fingerprint fields, and whether two reports are runs of one host configured the same.
 
 Apart from the figures' statistics (``engine``): these give ``data.hosts``' labels,
-``data.reports``, ``data.host_differences`` and ``data.same_host``.
+``data.reports``, ``data.host_differences`` (the ostoolkit and method versions too) and
+``data.same_host``.
 """
 
 from __future__ import annotations
@@ -76,14 +77,31 @@ def pool_reports(
     for label, report in zip(labels, reports, strict=True):
         groups.setdefault(label, []).append(report)
     pooled = []
-    for group in groups.values():
+    for label, group in groups.items():
+        methods = _pooled_methods(label, group)
         parts: dict[str, list[Result]] = {}
         for report in group:
             for result in report.results:
                 parts.setdefault(result.id, []).append(result)
         results = tuple(merge_runs(figure) for figure in parts.values())
-        pooled.append(replace(group[0], results=results))
+        tool = group[0].tool if methods is None else {**group[0].tool, "methods": methods}
+        pooled.append(replace(group[0], results=results, tool=tool))
     return list(groups), pooled, [len(group) for group in groups.values()]
+
+
+def _pooled_methods(label: str, group: Sequence[Report]) -> dict[str, int] | None:
+    """The method versions of reports pooled under one label: every known one, or None when
+    none is known; two versions of one section are refused, as their runs would mix methods."""
+    merged: dict[str, int] = {}
+    for report in group:
+        for section, version in (report.methods or {}).items():
+            first = merged.setdefault(section, version)
+            if first != version:
+                raise InvalidRequest(
+                    f"the reports labelled {label!r} measured {section} by different methods "
+                    f"({first} and {version}): their runs cannot be pooled"
+                )
+    return merged if any(report.methods is not None for report in group) else None
 
 
 def host_differences(reports: Sequence[Report]) -> list[HostDifference]:
@@ -100,6 +118,22 @@ def host_differences(reports: Sequence[Report]) -> list[HostDifference]:
                     rows.append({"key": path, "field": field, "values": subvalues})
         elif _differ(values):
             rows.append({"key": key, "field": name, "values": values})
+    return rows + _tool_differences(reports)
+
+
+def _tool_differences(reports: Sequence[Report]) -> list[HostDifference]:
+    """The ostoolkit version and each section's method version, where the reports differ (a
+    method version is null in a report written before 0.2.0: unknown)."""
+    rows: list[HostDifference] = []
+    versions = [r.tool.get("version") for r in reports]
+    if _differ(versions):
+        rows.append({"key": "tool.version", "field": "ostoolkit version", "values": versions})
+    methods = [r.methods or {} for r in reports]
+    for section in dict.fromkeys(s for m in methods for s in m):
+        values = [m.get(section) for m in methods]
+        if _differ(values):
+            path, field = f"tool.methods.{section}", f"method: {section}"
+            rows.append({"key": path, "field": field, "values": values})
     return rows
 
 

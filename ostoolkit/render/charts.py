@@ -1,16 +1,43 @@
-"""Charts of one series (``data.charts``): a mermaid xychart in markdown, a bar plot in text.
+"""Charts as text: ``data.charts`` as mermaid xycharts in markdown and bars in the terminal, and
+compare's ratio chart.
 
 The one home for how a chart becomes text: mermaid's strings and numbers (its grammar takes no
-quotes inside strings and no exponents), and the terminal's bars, scaled to the largest value.
+quotes inside strings and no exponents), its axis ranges, colours and labels, and the
+terminal's bars. Every chart of a quantity starts at 0, so a bar's height is its value: mermaid
+would start an axis without a range at the smallest value and draw a 9 % change as a full bar
+beside a sliver. xychart-beta draws no values on its bars (mermaid 10.9 has no data labels), so
+each x label carries its value where that fits; else the title says the table holds them.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 from ostoolkit.payloads import Chart
+from ostoolkit.units import format_value
 
 # The terminal plot's longest bar, in characters; each point's bar is scaled to it.
 PLOT_WIDTH = 40
 BAR = "█"
+# Bars and lines readable on GitHub's light and dark backgrounds (mermaid's default plot colour,
+# #ECECFF, all but vanishes on white); a chart's first series takes the first colour.
+PALETTE = "#4C78A8,#F58518,#54A24B,#E45756"
+INIT = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "' + PALETTE + '"}}}}%%'
+# The longest name in an x label and the longest label with its value ("...: 28.2k"), in
+# characters: mermaid draws labels whole, so a longer one crowds its neighbours (vertical
+# charts) or, past about 45 characters, hides every label (horizontal ones, the left axis).
+NAME_CAP = 28
+LABEL_CAP = NAME_CAP + 8
+# The characters a vertical chart's x labels may take together (700 px wide, 14 px labels),
+# and a title's (mermaid centres a title and clips what passes the chart's edges, at 20 px).
+LABELS_WIDTH = 76
+TITLE_CAP = 62
+# The worse side of a ratio by unit, as compare.engine.WORDS sets it (a test holds them equal):
+# a time, size or count is worse up, a rate down; other units have no worse side.
+WORSE_UP = ("us", "ms", "bytes", "count", "number")
+WORSE_DOWN = ("per_s",)
+RATIO_STEP = 0.25  # the ratio chart's axis ends on a multiple of it
 
 
 def chart_text(text: str, limit: int = 48) -> str:
@@ -24,23 +51,117 @@ def chart_number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
 
 
+def short_number(value: float) -> str:
+    """A value for an x label, three digits at most past the first: 28.2k, 3072, 1.01."""
+    magnitude = abs(value)
+    if magnitude >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if magnitude >= 1e4:
+        return f"{value / 1e3:.3g}k"
+    if magnitude >= 100 or value == 0:
+        return f"{value:.0f}"
+    return f"{value:.3g}" if magnitude >= 0.001 else f"{value:.1e}"
+
+
+def axis_top(largest: float) -> float:
+    """A round axis end a little above ``largest``: 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k."""
+    if not largest > 0 or not math.isfinite(largest):
+        return 1.0
+    target = largest * 1.05
+    power = 10.0 ** math.floor(math.log10(target))
+    return next(m * power for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * power >= target)
+
+
+def unique_labels(names: Sequence[str], suffixes: Sequence[str]) -> list[str]:
+    """Each name, cut to NAME_CAP (and LABEL_CAP with its suffix), then its suffix ("10: 28.2k"),
+    made unique with "~2", "~3"... (mermaid draws two equal categories as one)."""
+    labels: list[str] = []
+    for name, suffix in zip(names, suffixes, strict=True):
+        tail = f": {suffix}" if suffix else ""
+        room = min(NAME_CAP, LABEL_CAP - len(tail))
+        label = chart_text(name, room) + tail
+        count = 1
+        while label in labels:
+            count += 1
+            mark = f"~{count}"
+            label = chart_text(name, room - len(mark)) + mark + tail
+        labels.append(label)
+    return labels
+
+
+def _quoted(texts: Sequence[str]) -> str:
+    return ", ".join(f'"{text}"' for text in texts)
+
+
 def mermaid_xychart(chart: Chart) -> list[str]:
-    """One chart as a fenced mermaid xychart: bars, or a line for a curve (``kind``)."""
-    x = ", ".join(f'"{chart_text(str(value), 24)}"' for value in chart["x"])
-    values = ", ".join(chart_number(value) for value in chart["values"])
+    """One chart as a fenced mermaid xychart, bars or a line (``kind``), its y axis from 0 (or
+    from below the lowest value, when one is negative), its values in its x labels if they fit."""
+    values = chart["values"]
+    names = [str(value) for value in chart["x"]]
+    labels = unique_labels(names, [short_number(v) for v in values])
+    title = chart_text(chart["title"], TITLE_CAP)
+    if sum(len(label) + 2 for label in labels) > LABELS_WIDTH:
+        labels = unique_labels(names, ["" for _ in names])
+        note = " (values in the table)"
+        title = chart_text(chart["title"], TITLE_CAP - len(note)) + note
+    low = min(0.0, *values) if values else 0.0
+    bottom = -axis_top(-low) if low < 0 else 0.0
+    top = axis_top(max(0.0, *values) if values else 0.0)
+    y_range = f"{chart_number(bottom)} --> {chart_number(top)}"
     return [
         "```mermaid",
+        INIT,
         "xychart-beta",
-        f'    title "{chart_text(chart["title"], 80)}"',
-        f'    x-axis "{chart_text(chart["x_label"])}" [{x}]',
-        f'    y-axis "{chart_text(chart["y_label"])}"',
-        f"    {chart.get('kind', 'bar')} [{values}]",
+        f'    title "{title}"',
+        f'    x-axis "{chart_text(chart["x_label"])}" [{_quoted(labels)}]',
+        f'    y-axis "{chart_text(chart["y_label"])}" {y_range}',
+        f"    {chart.get('kind', 'bar')} [{', '.join(chart_number(v) for v in values)}]",
+        "```",
+    ]
+
+
+def ratio_axis(units: Sequence[str]) -> str:
+    """The ratio chart's axis title: which side of 1 (the baseline) is worse for its units."""
+    up = any(unit in WORSE_UP for unit in units)
+    down = any(unit in WORSE_DOWN for unit in units)
+    side = {
+        (True, True): "worse: above 1, for a rate below 1",
+        (True, False): "above 1: worse",
+        (False, True): "below 1: worse",
+    }.get((up, down), "1: the same")
+    return f"ratio to baseline ({side})"
+
+
+def mermaid_ratio_chart(
+    host: str, baseline: str, points: Sequence[tuple[str, float, str]]
+) -> list[str]:
+    """Compare's chart of one host's headline figures: a horizontal bar per figure (label,
+    ratio to the baseline, unit), its ratio in its label, a line at 1 (the baseline), the axis
+    from 0 and its title saying which side is worse; [] without a figure."""
+    if not points:
+        return []
+    ratios = [ratio for _, ratio, _ in points]
+    top = math.ceil(max(1.0, *ratios) * 1.1 / RATIO_STEP) * RATIO_STEP  # room past the bars
+    suffixes = [format_value(ratio, "factor") for ratio in ratios]
+    labels = unique_labels([label for label, _, _ in points], suffixes)
+    axis = ratio_axis([unit for _, _, unit in points])
+    title = f"{chart_text(host, TITLE_CAP // 2)} vs {chart_text(baseline, TITLE_CAP // 2 - 4)}"
+    return [
+        "```mermaid",
+        INIT,
+        "xychart-beta horizontal",
+        f'    title "{title}"',
+        f"    x-axis [{_quoted(labels)}]",
+        f'    y-axis "{axis}" 0 --> {chart_number(top)}',
+        f"    bar [{', '.join(chart_number(ratio) for ratio in ratios)}]",
+        f"    line [{', '.join('1' for _ in points)}]",
         "```",
     ]
 
 
 def text_plot(chart: Chart) -> list[str]:
-    """One chart as horizontal bars for a terminal: a line per x value, its value after."""
+    """One chart as horizontal bars for a terminal: a line per x value, its value after; every
+    bar starts at 0 and is scaled to the largest value (nothing drawn for 0 or below)."""
     top = max((value for value in chart["values"] if value > 0), default=0.0)
     width = max((len(str(x)) for x in chart["x"]), default=0)
     lines = [f"{chart['title']} ({chart['y_label']} by {chart['x_label']})"]

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ostoolkit.report import Report
+from ostoolkit.report import METHOD_CHANGED, Report
 from ostoolkit.stats import EXACT, HOST_MOVED, ONE_RUN, OTHER_CPU_LIMIT, STEAL_LIMIT, finite
 from ostoolkit.units import format_figure, format_value
 
@@ -33,7 +33,18 @@ SECTION_TITLES = {
     "other": "other",
 }
 # The verdict words in the order a summary line counts them.
-VERDICTS = ("slower", "faster", "more", "less", "higher", "lower", "same", "unclear", "missing")
+VERDICTS = (
+    "slower",
+    "faster",
+    "more",
+    "less",
+    "higher",
+    "lower",
+    "same",
+    "unclear",
+    "not judged",
+    "missing",
+)
 QUIET_VERDICTS = ("same", "baseline")  # rows of only these are hidden by --changed
 # Context beside a figure, never its verdict, and what each mark means, in the legend's order:
 # its samples' status; "!" for interference beyond the limits that make a figure noisy
@@ -121,6 +132,9 @@ def reason_text(item: Item, base: Item | None = None) -> str:
     if reason == HOST_MOVED:  # said even beside an interval: it is why there is no verdict
         host = format_value(finite(item.get("host_ratio")), "factor")
         return f"host {host}" if host else reason
+    if reason == METHOD_CHANGED:  # "method changed: switch 1 -> 2"
+        versions = [_plain((c or {}).get("method")) for c in (base, item)]
+        return f"{reason}: {text_field(item, 'section')} {versions[0]} -> {versions[1]}"
     if _interval(item):
         return ""
     if reason == "few samples":
@@ -223,6 +237,13 @@ def compare_view(data: Mapping[str, Any]) -> CompareView:
     marked = [text_field(c, "host") for c in items if text_field(c, "verdict") == "baseline"]
     baseline = text_field(data, "baseline") or next(iter(marked), "") or next(iter(hosts), "")
     moved = Counter(text_field(c, "host") for c in items if text_field(c, "reason") == HOST_MOVED)
+    methods: dict[str, list[str]] = {}  # per host, the sections whose method changed
+    for item in items:
+        section = text_field(item, "section")
+        if text_field(item, "reason") == METHOD_CHANGED:
+            sections = methods.setdefault(text_field(item, "host"), [])
+            if section not in sections:
+                sections.append(section)
     counts = {h: _verdict_counts(data.get("summary"), items, h) for h in hosts if h != baseline}
     return CompareView(
         hosts=hosts,
@@ -231,7 +252,9 @@ def compare_view(data: Mapping[str, Any]) -> CompareView:
         confidence=finite(data.get("confidence")),
         changed_only=data.get("changed_only") is True,
         rows=_compare_rows(items),
-        summaries=[summary_line(h, baseline, c, moved[h]) for h, c in counts.items()],
+        summaries=[
+            summary_line(h, baseline, c, moved[h], methods.get(h, ())) for h, c in counts.items()
+        ],
         regressions=[r for r in data.get("regressions") or [] if isinstance(r, Mapping)],
         host_differences=_differences(data.get("host_differences"), len(hosts)),
         fail_above=finite(data.get("fail_above")),
@@ -280,6 +303,8 @@ def _differences(given: Any, hosts: int) -> list[tuple[str, list[str]]]:
             continue
         values = row.get("values")
         texts = [_plain(v) for v in values] if isinstance(values, list) else []
+        if text_field(row, "key").startswith("tool."):  # a report before 0.2.0 has none
+            texts = ["unknown" if text == "—" else text for text in texts]
         rows.append((_plain(row.get("field")), (texts + [""] * hosts)[:hosts]))
     return rows
 
@@ -293,14 +318,23 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def summary_line(host: str, baseline: str, counts: Mapping[str, int], moved: int = 0) -> str:
+def summary_line(
+    host: str,
+    baseline: str,
+    counts: Mapping[str, int],
+    moved: int = 0,
+    method_changed: Sequence[str] = (),
+) -> str:
     """ "b vs a: 3 slower, 1 faster, 20 same, 4 unclear (3 as the host moved ↕)": verdicts in
-    VERDICTS order, ``moved`` of the unclear ones so as the host's own speed moved as far."""
+    VERDICTS order, ``moved`` of the unclear ones so as the host's own speed moved as far;
+    ``method_changed``: the sections whose figures are not judged as their method changed."""
     words = [w for w in VERDICTS if counts.get(w)]
     words += sorted(w for w in counts if w not in VERDICTS and w != "baseline" and counts[w])
     texts = [f"{counts[w]} {w}" for w in words]
     if moved and "unclear" in words:
         texts[words.index("unclear")] += f" ({moved} as the host moved {HOST_MARK})"
+    if method_changed and "not judged" in words:
+        texts[words.index("not judged")] += f" (method changed: {', '.join(method_changed)})"
     text = ", ".join(texts) or "no figure compared"
     return f"{host} vs {baseline}: {text}"
 

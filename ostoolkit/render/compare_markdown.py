@@ -6,10 +6,9 @@ For step summaries and issues; cells come from compare.compare_cell_parts, escap
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 
-from ostoolkit.render.charts import chart_number, chart_text
+from ostoolkit.render.charts import mermaid_ratio_chart
 from ostoolkit.render.compare import (
     SECTION_TITLES,
     CompareView,
@@ -57,29 +56,16 @@ def compare_cell_markdown(
 
 
 def mermaid_chart(view: CompareView, host: str) -> list[str]:
-    """A mermaid xychart of one host's headline figures with a ratio to the baseline, a line
-    at 1; [] without one. One per host: xychart-beta draws no legend to tell hosts apart."""
+    """A mermaid chart of one host's headline figures, each a ratio to the baseline
+    (``charts.mermaid_ratio_chart``); [] without one. One per host: xychart-beta draws no
+    legend to tell hosts apart."""
     points = []
     for row in view.rows:
-        ratio = finite(row.cells.get(host, {}).get("ratio")) if row.headline else None
+        item = row.cells.get(host, {})
+        ratio = finite(item.get("ratio")) if row.headline else None
         if ratio is not None:
-            points.append((row.label, ratio))
-    if not points:
-        return []
-    top = max(1.0, *(ratio for _, ratio in points))
-    upper = math.ceil(top * 1.1 * 4) / 4  # room beyond the longest bar, in steps of 0.25
-    labels = ", ".join(f'"{chart_text(label)}"' for label, _ in points)
-    base = chart_text(view.baseline, 60)
-    return [
-        "```mermaid",
-        "xychart-beta horizontal",
-        f'    title "{chart_text(host, 60)}: headline figures"',
-        f"    x-axis [{labels}]",
-        f'    y-axis "ratio to {base} (= 1)" 0 --> {chart_number(upper)}',
-        f"    bar [{', '.join(chart_number(ratio) for _, ratio in points)}]",
-        f"    line [{', '.join('1' for _ in points)}]",
-        "```",
-    ]
+            points.append((row.label, ratio, text_field(item, "unit")))
+    return mermaid_ratio_chart(host, view.baseline, points)
 
 
 def render_compare_markdown(report: Report) -> str:

@@ -1,11 +1,14 @@
 """CLI behaviour through click's CliRunner, with the measurement replaced by canned data."""
 
 import json
+import re
+from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
+from ostoolkit import __version__
 from ostoolkit import cli as cli_module
 from ostoolkit.cli import commands as commands_cli
 from ostoolkit.cli import measure as measure_cli
@@ -331,3 +334,15 @@ def test_library_count_checks_keep_their_messages():
         check_memory(MemoryConfig(workers=(1, MAX_PROCESSES + 1), models=("process",)))
     with pytest.raises(InvalidRequest, match=r"--workers 0 is outside 1\.\."):
         check_memory(MemoryConfig(workers=(0, 1), models=("process",)))
+
+
+def test_version_is_the_newest_release_of_the_changelog(runner):
+    """`ostoolkit --version` and CHANGELOG.md's newest released heading name one version."""
+    done = runner.invoke(cli_module.cli, ["--version"])
+    assert done.exit_code == 0
+    assert done.output == f"ostoolkit, version {__version__}\n"
+    changelog = (Path(__file__).resolve().parents[2] / "CHANGELOG.md").read_text()
+    headings = re.findall(r"^## \[([^\]]+)\]", changelog, flags=re.MULTILINE)
+    assert headings[0] == "Unreleased"
+    assert headings[1] == __version__
+    assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from ostoolkit.compare import engine as compare_module
 from ostoolkit.compare.engine import (
     HEADLINES,
     SECTION_ORDER,
+    SECTIONS,
     collect_paths,
     compare_reports,
     load_all,
@@ -23,7 +25,7 @@ from ostoolkit.compare.hosts import host_differences, host_label
 from ostoolkit.errors import InvalidRequest
 from ostoolkit.files import write_text
 from ostoolkit.render import render
-from ostoolkit.report import Measurement, Result, build_report
+from ostoolkit.report import METHODS, Measurement, Result, build_report
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = {
@@ -128,6 +130,7 @@ def test_a_comparison_object_holds_numbers_and_fixed_words():
         "headline": True,
         "host": "b",
         "baseline": "a",
+        "method": 1,
         "median": pytest.approx(2.6),
         "p10": pytest.approx(2.6 * 0.984),
         "p90": pytest.approx(2.6 * 1.016),
@@ -768,3 +771,90 @@ def test_the_gate_fails_only_on_a_conclusive_regression(tmp_path):
     assert failed.exit_code == 1, failed.output
     gate = runner.invoke(cli_module.cli, ["compare", c, d, "--fail-above", "1.7"])
     assert gate.exit_code == 0  # conclusive, but its interval's near end is below 1.7
+
+
+# -- ostoolkit and method versions -----------------------------------------------------------
+
+
+def versioned(results, methods, version="0.2.0", **host):
+    """A report as ostoolkit ``version`` wrote it, with these method versions (None: before 0.2.0,
+    none recorded)."""
+    tool = {"name": "ostoolkit", "version": version}
+    if methods is not None:
+        tool["methods"] = methods
+    return replace(report(results, **host), tool=tool)
+
+
+FIGURES = [("switch.process.same_core", 2.0), ("ring.thread.4", 3.0), ("spawn.fork", 100.0)]
+
+
+def test_the_method_table_is_keyed_by_compare_sections():
+    assert set(METHODS) == set(SECTIONS)
+    assert all(isinstance(v, int) and v >= 1 for v in METHODS.values())
+    assert report([result("x", 1.0)]).methods == METHODS  # every report carries all of it
+
+
+def test_a_changed_method_leaves_its_section_unjudged_and_the_others_judged():
+    a = versioned([result(i, m) for i, m in FIGURES], METHODS)
+    b = versioned(
+        [result(i, m * 2) for i, m in FIGURES], {**METHODS, "switch": 2}, "0.3.0", hostname="b"
+    )
+    m = compare_reports([a, b], ["a", "b"], fail_above=1.5)
+    got = items(m, "b")
+    for switch in ("switch.process.same_core", "ring.thread.4"):  # ring.* is in switch
+        item = got[switch]
+        assert (item["verdict"], item["reason"], item["method"]) == (
+            "not judged",
+            "method changed",
+            2,
+        )
+        assert (item["ratio"], item["ci_low"], item["regressed"]) == (None, None, False)
+        assert (item["n"], item["runs"]) == (10, 2)  # its own figures are still shown
+        assert items(m, "a")[switch]["method"] == 1
+    assert (got["spawn.fork"]["verdict"], got["spawn.fork"]["method"]) == ("slower", 1)
+    assert m.data["summary"] == {"b": {"not judged": 2, "slower": 1}}
+    assert [r["id"] for r in m.data["regressions"]] == ["spawn.fork"]
+    differences = {row["key"]: row for row in m.data["host_differences"]}
+    assert differences["tool.version"] == {
+        "key": "tool.version",
+        "field": "ostoolkit version",
+        "values": ["0.2.0", "0.3.0"],
+    }
+    assert differences["tool.methods.switch"]["values"] == [1, 2]
+    assert "tool.methods.spawn" not in differences
+    rendered = build_report("compare", [], m, {"compared": ["a", "b"]}, "t", 1)
+    table = render(rendered, "table")
+    assert "method changed: switch 1 -> 2" in table
+    assert re.search(r"ostoolkit version +0\.2\.0 +0\.3\.0", table), table
+    assert "b vs a: 1 slower, 2 not judged (method changed: switch)" in table
+    markdown = render(rendered, "markdown")
+    assert "**not judged** (method changed: switch 1 -> 2)" in markdown
+
+
+def test_a_report_without_method_versions_is_judged_as_before_and_said_unknown():
+    old = versioned([result(i, m) for i, m in FIGURES], None, "0.1.0")
+    new = versioned([result(i, m * 2) for i, m in FIGURES], {**METHODS, "switch": 5}, hostname="b")
+    m = compare_reports([old, new], ["old", "new"])
+    got = items(m, "new")
+    assert {got[i]["verdict"] for i, _ in FIGURES} == {"slower"}
+    assert items(m, "old")["spawn.fork"]["method"] is None
+    differences = {row["key"]: row["values"] for row in m.data["host_differences"]}
+    assert differences["tool.version"] == ["0.1.0", "0.2.0"]
+    assert differences["tool.methods.switch"] == [None, 5]
+    table = render(build_report("compare", [], m, {"compared": ["old", "new"]}, "t", 1), "table")
+    assert re.search(r"method: switch +unknown +5", table), table
+    # same versions: no row
+    same = compare_reports([new, replace(new, host={**HOST, "hostname": "c"})], ["a", "c"])
+    assert not [row for row in same.data["host_differences"] if row["key"].startswith("tool.")]
+
+
+def test_reports_pooled_under_one_label_share_their_method_versions():
+    runs = [result("spawn.fork", 100.0, runs=(10,))]
+    first, second = versioned(runs, METHODS), versioned(runs, {**METHODS, "spawn": 2})
+    other = versioned(runs, METHODS, hostname="b")
+    with pytest.raises(InvalidRequest, match=r"labelled 'a' measured spawn by different methods"):
+        compare_reports([first, second, other], ["a", "a", "b"])
+    # a report without method versions pools with any: the known ones stand for the pool
+    m = compare_reports([versioned(runs, None), second, other], ["a", "a", "b"])
+    assert items(m, "a")["spawn.fork"]["method"] == 2
+    assert items(m, "b")["spawn.fork"]["verdict"] == "not judged"

@@ -2,6 +2,7 @@ import json
 import re
 
 import pytest
+from harness.mermaid import check_xychart, mermaid_blocks
 
 from ostoolkit.render import render
 from ostoolkit.render.tables import host_line
@@ -114,3 +115,47 @@ def test_an_empty_table_replaces_no_results():
     text = render(both, "table")
     assert "process switch, same core (net)" in text
     assert "tx/s" not in text
+
+
+RING_CHARTS = [
+    {
+        "title": "process switch in a ring of N tasks",
+        "x_label": "tasks",
+        "y_label": "µs per switch",
+        "x": ["2", "8", "32", "128", "512"],
+        "values": [1.9, 2.05, 2.1, 2.3, 2.2],
+        "kind": "line",
+    },
+    {
+        "title": "process switch by working set",
+        "x_label": "KB per task (cache holding both)",
+        "y_label": "µs per switch",
+        "x": [f"{kb} KB (L2)" for kb in (0, 16, 64, 128, 256, 512, 1024)],
+        "values": [1.0, 1.1, 1.2, 1.9, 3.5, 6.0, 9.6],
+        "kind": "line",
+    },
+]
+
+
+def ring_report():
+    m = Measurement((), (), (), {"charts": RING_CHARTS, "caches_kb": {"L2": 2048}})
+    return build_report("measure-switch", ["--tasks", "2,8"], m, HOST, "t", 1.0)
+
+
+def test_ring_charts_in_markdown_start_at_zero_with_the_palette():
+    blocks = mermaid_blocks(render(ring_report(), "markdown"))
+    assert len(blocks) == 2
+    rings, sizes = (check_xychart(block) for block in blocks)
+    assert rings["labels"] == ["2: 1.9", "8: 2.05", "32: 2.1", "128: 2.3", "512: 2.2"]
+    assert '    y-axis "µs per switch" 0 --> 2.5' in blocks[0]  # not 1.9 --> 2.3
+    # seven labels with values would crowd the axis: the title points to the table instead
+    assert sizes["labels"][-1] == "1024 KB (L2)"
+    assert blocks[1][2] == '    title "process switch by working set (values in the table)"'
+
+
+def test_ring_charts_in_the_terminal_start_at_zero():
+    text = render(ring_report(), "table")
+    assert "mermaid" not in text
+    rows = [line for line in text.splitlines() if "│" in line and "KB" not in line][:5]
+    # 1.9 against 2.3 is 33 cells against 40, not a sliver against a full bar
+    assert [row.count("█") for row in rows] == [33, 36, 37, 40, 38]

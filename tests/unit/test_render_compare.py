@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from harness.mermaid import check_xychart, mermaid_blocks
 
 from ostoolkit.render import render
 from ostoolkit.render.compare import (
@@ -615,48 +616,32 @@ def test_markdown_grouped_tables_summary_and_legend():
             assert line.count(" | ") + 1 in (4, 3)
 
 
-NUMBER = r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)"
-STRING = r'"[^"`\n]*"'
-
-
-def mermaid_blocks(md):
-    return re.findall(r"^```mermaid\n(.*?)\n```$", md, flags=re.M | re.S)
-
-
-def test_mermaid_chart_per_host_is_valid_xychart_beta():
+def test_mermaid_chart_per_host_is_a_ratio_chart_from_zero_with_the_baseline_at_one():
     md = render(compare_report(), "markdown")
     blocks = mermaid_blocks(md)
     assert len(blocks) == 2  # one per host other than the baseline
-    for block in blocks:
-        body = block.split("\n")
-        assert body[0] == "xychart-beta horizontal"
-        assert re.fullmatch(rf"    title {STRING}", body[1])
-        axis = re.fullmatch(rf"    x-axis \[({STRING}(?:, {STRING})*)\]", body[2])
-        assert axis, body[2]
-        categories = re.findall(STRING, axis.group(1))
-        assert re.fullmatch(rf"    y-axis {STRING} 0 --> {NUMBER}", body[3])
-        bar = re.fullmatch(rf"    bar \[({NUMBER}(?:, {NUMBER})*)\]", body[4])
-        line = re.fullmatch(rf"    line \[({NUMBER}(?:, {NUMBER})*)\]", body[5])
-        assert bar
-        assert line
-        assert len(bar.group(1).split(", ")) == len(categories) == len(line.group(1).split(", "))
-        assert set(line.group(1).split(", ")) == {"1"}
-        assert len(body) == 6
-    ci_chart, gh_chart = blocks
-    # headline figures only, in the table's order; a figure without a ratio is left out
-    assert (
-        '"process switch, same core (net)", "fork + _exit + waitpid", "forked process' in ci_chart
+    charts = []
+    for body in blocks:
+        assert body[1] == "xychart-beta horizontal"
+        series = check_xychart(body)  # palette, labels within the cap, axis from 0
+        assert set(series["line"]) == {"1"}  # the baseline
+        assert len(body) == 7
+        charts.append((body, series))
+    (ci_chart, ci), (_, gh) = charts
+    # headline figures only, in the table's order, each with its ratio; one without is left out
+    assert ci["labels"] == [
+        "process switch, same core (…: 1.06×",
+        "fork + _exit + waitpid: 0.93×",
+        "forked process: USS per wor…: 1.05×",
+    ]
+    assert ci["bar"] == ["1.065", "0.925", "1.051"]
+    assert gh["bar"] == ["1.004", "1"]
+    # both hosts' names, each cut, within what mermaid draws of a title
+    assert ci_chart[2] == (
+        '    title "ci-runner-ubuntu-24.04-x64-lar… vs laptop-of-a-developer (AMD…"'
     )
-    assert "bar [1.065, 0.925, 1.051]" in ci_chart
-    assert "bar [1.004, 1]" in gh_chart
-    assert (
-        '    title "ci-runner-ubuntu-24.04-x64-large-with-a-long-name (AMD EPYC…: headline'
-        in ci_chart
-    )
-    assert (
-        ' "ratio to laptop-of-a-developer (AMD EPYC 7B13 64-Core Processor, 6.1… (= 1)" 0 --> 1.25'
-        in ci_chart
-    )
+    # which side is worse, from the figures' units (times and sizes: above 1)
+    assert ci_chart[4] == '    y-axis "ratio to baseline (above 1: worse)" 0 --> 1.25'
 
 
 def test_mermaid_text_is_sanitised_and_numbers_plain():
@@ -664,11 +649,20 @@ def test_mermaid_text_is_sanitised_and_numbers_plain():
     weird[1]["ratio"] = 0.00001234
     view = compare_view(data(comparisons=weird))
     chart = mermaid_chart(view, CI)
-    assert chart[3] == "    x-axis [\"say 'hi' 'now'\"]"
-    assert chart[4].endswith(" 0 --> 1.25")  # never below 1: the baseline's line stays in
-    assert chart[5] == "    bar [0]"
+    assert chart[4] == "    x-axis [\"say 'hi' 'now': 0.000×\"]"
+    assert chart[5].endswith(" 0 --> 1.25")  # never below 1: the baseline's line stays in
+    assert chart[6] == "    bar [0]"
     gh = mermaid_chart(view, GH)
-    assert gh[3:] == [chart[3], chart[4], "    bar [1.004]", "    line [1]", "```"]
+    assert gh[4:] == [
+        "    x-axis [\"say 'hi' 'now': 1.00×\"]",
+        chart[5],
+        "    bar [1.004]",
+        "    line [1]",
+        "```",
+    ]
+    rates = [dict(c, unit="per_s", ratio=0.8) for c in SWITCH]
+    rate_chart = mermaid_chart(compare_view(data(comparisons=rates)), CI)
+    assert rate_chart[5] == '    y-axis "ratio to baseline (below 1: worse)" 0 --> 1.25'
     no_headline = compare_view(data(comparisons=[dict(c, headline=False) for c in SWITCH]))
     assert mermaid_chart(no_headline, CI) == []
 

@@ -4,7 +4,10 @@ connections --real draws one table per client count and, in markdown, a mermaid 
 series; its tables replace the results table (every figure is still in the JSON).
 """
 
+from harness.mermaid import check_xychart, mermaid_blocks
+
 from ostoolkit.render import render
+from ostoolkit.render.charts import INIT
 from ostoolkit.report import Measurement, build_report, make_result
 
 TABLES = [
@@ -80,17 +83,21 @@ def test_markdown_titles_and_mermaid_charts():
     assert text.index("**10 clients**") < text.index("**100 clients**")
     assert "| PostgreSQL " in text
     assert "PostgreSQL, 10 clients: tx/s" not in text
-    blocks = text.split("```mermaid\n")[1:]
+    blocks = mermaid_blocks(text)
     assert len(blocks) == 2
-    first = blocks[0].split("```")[0].splitlines()
-    assert first == [
+    assert blocks[0] == [
+        INIT,
         "xychart-beta",
         '    title "PostgreSQL: transactions per second"',
-        '    x-axis "clients" ["10", "100"]',
-        '    y-axis "tx/s"',
+        '    x-axis "clients" ["10: 800", "100: 1000"]',
+        '    y-axis "tx/s" 0 --> 1200',
         "    bar [800, 1000]",
     ]
+    for block in blocks:
+        check_xychart(block)  # the palette, the axis from 0, labels within the cap
     assert "    bar [3072, 2048.5]" in blocks[1]
+    assert '    x-axis "clients" ["10: 3072", "100: 2048"]' in blocks[1]
+    assert '    y-axis "KiB" 0 --> 4000' in blocks[1]
     assert '    title "PostgreSQL: PSS per connection (KiB)"' in blocks[1]
     assert text.index("**100 clients**") < text.index("```mermaid")
     assert "- a finding" in text

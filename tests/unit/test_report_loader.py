@@ -16,11 +16,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ostoolkit import loader
+from ostoolkit import __version__, loader
 from ostoolkit.errors import ReportError
 from ostoolkit.files import MAX_REPORT_BYTES
 from ostoolkit.loader import SCHEMA_FILE, load_report, report_from_dict
-from ostoolkit.report import STATUSES, UNITS
+from ostoolkit.report import METHODS, STATUSES, UNITS, Report
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").rglob("*.json"))
@@ -149,6 +149,19 @@ MALFORMED = [
     ("tool.version", set_(["tool", "version"], None), "is null, expected a string"),
     ("tool.version", drop(["tool", "version"]), "is missing"),
     ("tool.commit", set_(["tool", "commit"], ["abc"]), "is a list, expected a string"),
+    ("tool.methods", set_(["tool", "methods"], [1]), "is a list, expected an object"),
+    ("tool.methods", set_(["tool", "methods"], "1"), "is a string, expected an object"),
+    *[
+        ("tool.methods.switch", set_(["tool", "methods"], {"switch": bad}), problem)
+        for bad, problem in [
+            (0, "is 0, expected a method version of 1 or more"),
+            (-2, "is -2, expected a method version of 1 or more"),
+            (1.5, "is 1.5, expected an integer"),
+            ("2", "is a string, expected an integer"),
+            (True, "is a boolean, expected an integer"),
+            (None, "is null, expected an integer"),
+        ]
+    ],
     ("command", set_(["command"], 1), "is an integer, expected a string"),
     ("command", drop(["command"]), "is missing"),
     ("argv", set_(["argv"], "measure-switch --quick"), "is a string, expected a list of strings"),
@@ -292,6 +305,9 @@ ACCEPTED = [
     set_(["host"], {}),
     set_(["results"], []),
     set_(["tool", "commit"], "abc123"),
+    set_(["tool", "methods"], {"switch": 2, "spawn": 1}),
+    set_(["tool", "methods"], {"a section of a later release": 7}),
+    set_(["tool", "methods"], {}),
     set_(["duration_s"], 7),
     set_([*R3, "median"], 3),
     set_([*R3, "samples"], []),
@@ -426,6 +442,33 @@ def test_from_dict_names_its_source_and_checks_python_values():
         report_from_dict(data, "r.json")
     with pytest.raises(ReportError, match=r"^report is not an ostoolkit report"):
         report_from_dict([])
+
+
+def test_method_versions_are_loaded_and_unknown_without_them(tmp_path):
+    """tool.methods is optional: a report before 0.2.0 has none (unknown), a later one its own."""
+    old = load_report(write(tmp_path, json.dumps(valid()), "old.json"))
+    assert "methods" not in old.tool
+    assert old.methods is None
+    data = valid()
+    data["tool"] = {"name": "ostoolkit", "version": "0.2.0", "methods": {"switch": 3.0}}
+    new = load_report(write(tmp_path, json.dumps(data), "new.json"))
+    assert new.methods == {"switch": 3}
+    assert json.loads(new.to_json())["tool"]["methods"] == {"switch": 3}
+    data["tool"]["methods"] = {"switch": 1, "spawn": 0}
+    path = write(tmp_path, json.dumps(data), "bad.json")
+    with pytest.raises(ReportError) as err:
+        load_report(path)
+    assert str(err.value) == (
+        f"{path}: tool.methods.spawn is 0, expected a method version of 1 or more"
+    )
+
+
+def test_a_written_report_carries_every_method_version_and_loads(tmp_path):
+    report = Report("measure-switch", (), "t", 1.0, {}, ())
+    assert report.tool == {"name": "ostoolkit", "version": __version__, "methods": METHODS}
+    text = report.to_json()
+    assert not schema_refuses(text)
+    assert load_report(write(tmp_path, text)).methods == METHODS
 
 
 # -- the examples and the schema file -------------------------------------------------------
