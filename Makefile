@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt typecheck clean venv dbservers
+.PHONY: help run test lint fmt typecheck clean venv dbservers pythons
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,10 @@ run: $(RUN_STAMP) ## Measure this host: fingerprint, context-switch cost, a live
 
 test: $(STAMP) lint typecheck dbservers ## Lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
+	bash tests/pythons.sh $(BIN)/python
+
+pythons: $(STAMP) ## The unit tests and each command under every other CPython 3.10-3.13 here
+	bash tests/pythons.sh $(BIN)/python
 
 # The real-server tests start throwaway PostgreSQL, MariaDB and PgBouncer from Debian's packages;
 # the clone tests read clone(2) flags with strace. Installed only when one is missing; without
