@@ -67,7 +67,7 @@ for version in 3.10 3.11 3.12 3.13; do
         "states --quick"
         "clone"
         "connections --quick"
-        "compare $repo/examples/reports/a-vm-2cpus.json $repo/examples/reports/a-vm-2cpus.json"
+        "compare $repo/examples/reports/a-vm-2cpus.json $repo/examples/reports/b-vm-cpuset1.json"
     )
     for run in "${runs[@]}"; do
         # shellcheck disable=SC2086  # each run is a command line of plain words
