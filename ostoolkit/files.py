@@ -39,6 +39,7 @@ ASCII_FALLBACK = {
     "–": "-",  # en dash: 5-50, [0.98-1.01]
     "—": "-",  # em dash: a host without the figure
     "…": "...",
+    "\u00a0": " ",  # no-break space: markdown keeps a number with its unit (units.join_units)
     "→": "->",
     "·": "-",
     "²": "2",  # compare's mark of a bimodal figure

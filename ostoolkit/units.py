@@ -7,6 +7,8 @@ size, so columns line up), and the ``format_*`` helpers below it for figures ins
 
 from __future__ import annotations
 
+import re
+
 UNIT_SUFFIX = {
     "us": " µs",
     "ms": " ms",
@@ -90,3 +92,19 @@ def format_times(ratio: float) -> str:
     if ratio >= 10:
         return f"{ratio:.0f}×"
     return f"{ratio:.1f}×"
+
+
+# -- markdown: a number and its unit kept on one line
+
+NBSP = "\u00a0"
+# A space after a number and before a unit word (or after "<" and before a number): the
+# places where a narrow markdown cell would otherwise wrap "2.00 µs" into "2.00" and "µs".
+_UNIT_SPACE = re.compile(
+    r"(?<=\d) (?=(?:ns|µs|us|ms|s|B|KiB|MiB|GiB|TiB|KB|MB|GB|Hz|kHz|MHz|GHz)\b|%)|(?<=<) (?=\d)"
+)
+
+
+def join_units(text: str) -> str:
+    """Text with each number joined to its unit by a non-breaking space (U+00A0), for
+    markdown: "2.00 µs" stays one word when a cell wraps; other spaces are left alone."""
+    return _UNIT_SPACE.sub(NBSP, text)

@@ -21,23 +21,26 @@ from ostoolkit.render.compare import (
     regressions_title,
     text_field,
 )
-from ostoolkit.render.tables import finish
+from ostoolkit.render.tables import MARKDOWN_COLUMNS, finish, md_table, md_text
 from ostoolkit.report import Report
 from ostoolkit.stats import finite
 
 
 def _md(text: str) -> str:
-    """Text for a markdown table cell: one line, characters markdown would act on escaped."""
-    text = " ".join(text.split())
-    for char in "\\`*_~|<":
-        text = text.replace(char, "\\" + char)
-    return text
+    """Text for markdown: ``tables.md_text``, the one escaping rule of every markdown view."""
+    return md_text(text)
 
 
-def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A GitHub markdown table of already escaped cells."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+def _host_groups(hosts: Sequence[str], baseline: str) -> list[list[str]]:
+    """The hosts in groups that fit a markdown table beside the figure's column: each group
+    the baseline first, then as many others as MARKDOWN_COLUMNS leaves room for."""
+    if len(hosts) + 1 <= MARKDOWN_COLUMNS:
+        return [list(hosts)]
+    others = [host for host in hosts if host != baseline]
+    room = MARKDOWN_COLUMNS - 2
+    count = -(-len(others) // room)
+    size = -(-len(others) // count)
+    return [[baseline, *others[i : i + size]] for i in range(0, len(others), size)]
 
 
 def compare_cell_markdown(
@@ -81,29 +84,40 @@ def render_compare_markdown(report: Report) -> str:
             result_id = text_field(regression, "id")
             code = f" (`{result_id}`)" if result_id and "`" not in result_id else ""
             parts.append(f"- ✗ {_md(regression_line(regression, view))}{code}")
-    if view.host_differences:
-        headers = ["host field", *(_md(h) for h in view.hosts)]
-        fields = [[_md(field), *map(_md, values)] for field, values in view.host_differences]
-        parts += ["", *_md_table(headers, fields)]
+    groups = _host_groups(view.hosts, view.baseline)
+    for group in groups if view.host_differences else []:
+        headers = ["host field", *(_md(h) for h in group)]
+        fields = [
+            [_md(field), *(_md(values[view.hosts.index(h)]) for h in group)]
+            for field, values in view.host_differences
+        ]
+        parts += ["", *md_table(headers, fields)]
     for host in view.hosts:
         chart = [] if host == view.baseline else mermaid_chart(view, host)
         parts += ["", *chart] if chart else []
-    headers = [
-        "figure",
-        *(_md(f"{h} (baseline)" if h == view.baseline else h) for h in view.hosts),
-    ]
     if not shown:
         parts += ["", "_no figure changed: every one is the same within the band_"]
-    for section, rows in itertools.groupby(shown, key=lambda row: row.section):
-        table = []
-        for row in rows:
-            base = row.cells.get(view.baseline)
-            cells = [
-                compare_cell_markdown(row.cells.get(h), h == view.baseline, base)
-                for h in view.hosts
-            ]
-            table.append([_md(row.label), *cells])
+    for section, section_rows in itertools.groupby(shown, key=lambda row: row.section):
+        rows = list(section_rows)
         title = _md(SECTION_TITLES.get(section, section))
-        parts += ["", f"#### {title}", "", *_md_table(headers, table)]
+        parts += ["", f"#### {title}"]
+        for group in groups:  # more hosts than a table's columns: one table per group
+            headers = [
+                "figure",
+                *(_md(f"{h} (baseline)" if h == view.baseline else h) for h in group),
+            ]
+            table = [
+                [
+                    _md(row.label),
+                    *(
+                        compare_cell_markdown(
+                            row.cells.get(h), h == view.baseline, row.cells.get(view.baseline)
+                        )
+                        for h in group
+                    ),
+                ]
+                for row in rows
+            ]
+            parts += ["", *md_table(headers, table)]
     parts += ["", f"_{_md(legend_text(view))}_", ""]
     return finish(parts, report, markdown=True)

@@ -1,12 +1,16 @@
+import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
 from harness.mermaid import check_xychart, mermaid_blocks
 
+from ostoolkit.loader import load_report
 from ostoolkit.render import render
-from ostoolkit.render.tables import host_line
+from ostoolkit.render.tables import MARKDOWN_COLUMNS, host_line, md_text
 from ostoolkit.report import Measurement, Result, build_report
+from ostoolkit.units import join_units
 
 HOST = {
     "hostname": "box",
@@ -159,3 +163,111 @@ def test_ring_charts_in_the_terminal_start_at_zero():
     rows = [line for line in text.splitlines() if "│" in line and "KB" not in line][:5]
     # 1.9 against 2.3 is 33 cells against 40, not a sliver against a full bar
     assert [row.count("█") for row in rows] == [33, 36, 37, 40, 38]
+
+
+# -- markdown for a job summary: narrow tables, numbers kept with units, host text escaped
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "reports"
+
+
+def markdown_tables(text):
+    """Each markdown table of ``text`` as its rows of cells (the delimiter row left out)."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            if not re.fullmatch(r"\|(:?-{3,}:?\|)+", line):
+                current.append(re.split(r"(?<!\\)\|", line.strip()[1:-1]))
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def test_every_markdown_table_of_measure_switch_and_report_is_narrow():
+    reports = [report(), *(load_report(path) for path in sorted(EXAMPLES.glob("*.json")))]
+    assert len(reports) == 3
+    for one in reports:
+        for full_host in (False, True):
+            tables = markdown_tables(render(one, "markdown", full_host=full_host))
+            assert tables
+            for table in tables:
+                assert {len(row) for row in table} == {len(table[0])}, table[0]
+                assert len(table[0]) <= MARKDOWN_COLUMNS, table[0]
+
+
+def test_markdown_keeps_the_verdict_in_its_own_narrow_table():
+    tables = markdown_tables(render(report(), "markdown"))
+    heads = [[cell.strip() for cell in table[0]] for table in tables]
+    assert heads == [
+        ["figure", "median", "p10–p90", "n, status"],
+        ["figure", "gross", "baseline", "kernel switches/hop"],
+        ["figure", "measured", "article", "verdict"],
+    ]
+    verdicts = [[cell.strip() for cell in row] for row in tables[2][1:]]
+    assert verdicts == [
+        [
+            "process switch, same core (net)",
+            "2.50\u00a0µs",
+            "\\~5\u00a0µs",
+            "2.0× faster than the article's \\~5\u00a0µs",
+        ]
+    ]
+    assert "| round trip | 6.00\u00a0µs | 5.50\u00a0µs–6.50\u00a0µs | 1, ok |" in render(
+        report(), "markdown"
+    )
+
+
+def test_report_markdown_leaves_the_verdict_to_its_claims_table():
+    """`report` draws the article's claims in a table of their own: the figures' table of
+    markdown does not repeat them."""
+    text = render(load_report(EXAMPLES / "a-vm-2cpus.json"), "markdown")
+    heads = [[cell.strip() for cell in table[0]] for table in markdown_tables(text)]
+    assert heads[0] == ["claim", "the article", "this host", "verdict"]
+    assert ["figure", "measured", "article", "verdict"] not in heads
+    assert "| threads switch faster | \\~5× | 1.04× | threads and processes" in text
+
+
+def test_markdown_joins_numbers_to_their_units_and_the_table_does_not():
+    text = render(report(), "markdown")
+    for figure in ("2.50", "2.25", "2.75", "3.00", "0.500", "6.00"):
+        assert f"{figure}\u00a0µs" in text
+        assert f"{figure} µs" not in text
+    assert "\u00a0" not in render(report(), "table")
+    assert join_units("2.00 µs, < 4.0 KiB, 5 % of 20 CPUs") == (
+        "2.00\u00a0µs, <\u00a04.0\u00a0KiB, 5\u00a0% of 20 CPUs"
+    )
+
+
+FINDING = "see fork-tree --pid <postmaster pid> | a|b *x* _y_ `z` ~w & <b>bold</b>"
+
+
+def test_markdown_escapes_what_a_finding_warning_or_cell_carries():
+    m = report()
+    results = (m.results[0], dataclasses.replace(m.results[1], label="round trip of <pid> | *a*"))
+    escaped = build_report(
+        "measure-switch", [], Measurement(results, (FINDING,), (FINDING,)), HOST, "t", 1.0
+    )
+    text = render(escaped, "markdown")
+    safe = (
+        "see fork-tree --pid &lt;postmaster pid> \\| a\\|b \\*x\\* \\_y\\_ \\`z\\` \\~w &amp; "
+        "&lt;b>bold&lt;/b>"
+    )
+    assert f"\n- {safe}\n" in text
+    assert f"\n- ⚠️ {safe}\n" in text
+    assert "| round trip of &lt;pid> \\| \\*a\\* | 6.00\u00a0µs |" in text
+    assert "<postmaster pid>" not in text
+    for table in markdown_tables(text):  # the escaped | splits no cell
+        assert {len(row) for row in table} == {len(table[0])}
+    table = render(escaped, "table")  # the terminal shows the text as it is
+    assert f"* {FINDING}\n" in table
+    assert f"warning: {FINDING}\n" in table
+    assert md_text("a\n  b <c>") == "a b &lt;c>"
+
+
+def test_markdown_escapes_the_host_line_and_host_fields():
+    host = dict(HOST, hostname="box_<1>|x")
+    m = report()
+    odd = build_report("measure-switch", [], Measurement(m.results), host, "t", 1.0)
+    text = render(odd, "markdown", full_host=True)
+    assert "_host box\\_&lt;1>\\|x: Test CPU" in text
+    assert "| hostname | box\\_&lt;1>\\|x |" in text

@@ -4,6 +4,7 @@ Built against the data contract of `ostoolkit compare` (data.comparisons and fri
 hand-made reports, so the layout is tested apart from the engine's statistics.
 """
 
+import dataclasses
 import json
 import re
 
@@ -20,6 +21,7 @@ from ostoolkit.render.compare import (
 )
 from ostoolkit.render.compare_markdown import compare_cell_markdown, mermaid_chart
 from ostoolkit.render.compare_table import TABLE_WIDTH
+from ostoolkit.render.tables import MARKDOWN_COLUMNS
 from ostoolkit.report import Report
 
 BASE = "laptop-of-a-developer (AMD EPYC 7B13 64-Core Processor, 6.18.44)"
@@ -311,7 +313,7 @@ def test_a_host_that_moved_as_far_is_marked_in_the_cell_named_in_markdown_and_th
     )
     assert compare_cell(moved) == "2.62 µs 1.06× [1.03–1.11] unclear ▁▁▃▄█▇▄▃ ~↕"
     assert compare_cell_markdown(moved) == (
-        "2.62 µs 1.06× [1.03–1.11] **unclear** (host 1.42×) ▁▁▃▄█▇▄▃ \\~↕"
+        "2.62\u00a0µs 1.06× [1.03–1.11] **unclear** (host 1.42×) ▁▁▃▄█▇▄▃ \\~↕"
     )
     one = dict(QPS[1], verdict="unclear", reason="host moved as far", host_ratio=0.5)
     assert compare_cell(one) == "11,230/s 0.49× host 0.50× unclear ↕"
@@ -322,14 +324,14 @@ def test_a_host_that_moved_as_far_is_marked_in_the_cell_named_in_markdown_and_th
 
 def test_markdown_cells_bold_a_verdict_other_than_same_and_escape_marks():
     assert compare_cell_markdown(SWITCH[1]) == (
-        "2.62 µs 1.06× [1.03–1.11] **slower** ▁▁▃▄█▇▄▃ \\~!"
+        "2.62\u00a0µs 1.06× [1.03–1.11] **slower** ▁▁▃▄█▇▄▃ \\~!"
     )
     assert compare_cell_markdown(THREADS[1]) == "101 1.00× same (one sample)"
     assert compare_cell_markdown(MEMORY[1], base=MEMORY[0]) == (
-        "521.5 KiB 1.05× **unclear** (3 samples) ▁▁▁▁█▁▁▁"
+        "521.5\u00a0KiB 1.05× **unclear** (3 samples) ▁▁▁▁█▁▁▁"
     )
     assert compare_cell_markdown(FORK[2]) == "— **missing**"
-    assert compare_cell_markdown(SWITCH[0], is_baseline=True) == "2.46 µs ▁▃▄▇█▄▃▁ \\~"
+    assert compare_cell_markdown(SWITCH[0], is_baseline=True) == "2.46\u00a0µs ▁▃▄▇█▄▃▁ \\~"
 
 
 def test_summary_line_orders_the_verdict_words():
@@ -606,9 +608,9 @@ def test_markdown_grouped_tables_summary_and_legend():
     ]
     header = f"| figure | {BASE} (baseline) | {CI} | {GH} |"
     assert md.count(header) == 4
-    assert "| process switch, same core (net) | 2.46 µs ▁▃▄▇█▄▃▁ \\~ | " in md
+    assert "| process switch, same core (net) | 2.46\u00a0µs ▁▃▄▇█▄▃▁ \\~ | " in md
     assert "| fork + \\_exit + waitpid |" in md
-    assert f"**1 figure worse than {_md_escaped(BASE)} beyond ±5 %:**" in md
+    assert f"**1 figure worse than {_md_escaped(BASE)} beyond ±5\u00a0%:**" in md
     assert "| host field |" in md
     assert "| CPU model | AMD EPYC 7B13 | AMD EPYC | Intel Xeon 8370C |" in md
     for line in lines(md):  # every table row has as many cells as its header
@@ -737,6 +739,79 @@ def test_one_run_and_exact_say_so_in_place_of_the_interval():
     """One run's interval decides nothing, and an exact figure has none: the cell says why."""
     one_run = dict(SWITCH[1], verdict="unclear", reason="one run", other_cpu_share=0.0)
     assert compare_cell(one_run) == "2.62 µs 1.06× one run unclear ▁▁▃▄█▇▄▃ ~"
-    assert compare_cell_markdown(one_run) == "2.62 µs 1.06× **unclear** (one run) ▁▁▃▄█▇▄▃ \\~"
+    assert compare_cell_markdown(one_run) == "2.62\u00a0µs 1.06× **unclear** (one run) ▁▁▃▄█▇▄▃ \\~"
     exact = dict(THREADS[1], verdict="more", reason="exact", ratio=9.18, ci_low=9.18, ci_high=9.18)
     assert compare_cell(exact) == "101 9.18× exact more"
+
+
+# -- markdown for a job summary: at most MARKDOWN_COLUMNS columns, however many hosts
+
+
+def markdown_heads(text):
+    """The header row of each markdown table in ``text``, as stripped cells."""
+    rows = text.splitlines()
+    return [
+        [cell.strip() for cell in re.split(r"(?<!\\)\|", line[1:-1])]
+        for line, below in zip(rows, [*rows[1:], ""], strict=True)
+        if line.startswith("| ") and re.fullmatch(r"\|(:?-{3,}:?\|)+", below)
+    ]
+
+
+def many_hosts(count):
+    """A compare report of ``count`` hosts: one figure each, a host field that differs."""
+    hosts = [f"host{i}" for i in range(count)]
+    items = [
+        comparison(
+            "switch.process.same_core",
+            host,
+            2.0 + i / 10,
+            baseline=hosts[0],
+            section="switch",
+            label="process switch, same core (net)",
+            ratio=None if i == 0 else 1.0 + i / 20,
+        )
+        for i, host in enumerate(hosts)
+    ]
+    differences = [{"field": "CPUs allowed", "values": [str(i) for i in range(count)]}]
+    return compare_report(
+        hosts=hosts,
+        baseline=hosts[0],
+        comparisons=items,
+        summary={},
+        regressions=[],
+        host_differences=differences,
+    )
+
+
+def test_every_compare_markdown_table_is_narrow():
+    for md in (render(compare_report(), "markdown"), render(many_hosts(2), "markdown")):
+        heads = markdown_heads(md)
+        assert heads
+        assert all(len(head) <= MARKDOWN_COLUMNS for head in heads)
+
+
+def test_compare_markdown_of_many_hosts_splits_them_each_beside_the_baseline():
+    md = render(many_hosts(12), "markdown")
+    heads = markdown_heads(md)
+    figures = [head for head in heads if head[0] == "figure"]
+    fields = [head for head in heads if head[0] == "host field"]
+    assert len(figures) == len(fields) == 3  # 11 hosts beside the baseline, 4 at most a table
+    for head in heads:
+        assert len(head) <= MARKDOWN_COLUMNS
+    assert all(head[1] == "host0 (baseline)" for head in figures)
+    assert [h for head in figures for h in head[2:]] == [f"host{i}" for i in range(1, 12)]
+    assert [h for head in fields for h in head[1:] if h != "host0"] == [
+        f"host{i}" for i in range(1, 12)
+    ]
+    assert "| CPUs allowed | 0 | 9 | 10 | 11 |" in md  # each value under its own host
+    assert "| process switch, same core (net) | 2.00\u00a0µs | 2.10\u00a0µs 1.05× same |" in md
+
+
+def test_compare_markdown_escapes_html_and_pipes_in_labels_and_findings():
+    items = [dict(item, label="switch <pid> | a|b", headline=False) for item in SWITCH]
+    report = compare_report(comparisons=items, regressions=[], summary={})
+    report = dataclasses.replace(report, findings=("read <postmaster pid> | a|b",))
+    md = render(report, "markdown")
+    assert "| switch &lt;pid> \\| a\\|b |" in md
+    assert "- read &lt;postmaster pid> \\| a\\|b\n" in md
+    assert "<pid>" not in md
