@@ -46,7 +46,7 @@ for version in 3.10 3.11 3.12 3.13; do
     echo "python $version: $python"
     venv="$work/venv-$version"
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet "$wheel" pytest pytest-timeout jsonschema 2>&1 |
+    "$venv/bin/python" -m pip install --quiet "$wheel[db]" pytest pytest-timeout jsonschema 2>&1 |
         { grep -v "^WARNING: Location" || true; }
     # The unit tests on the checkout's sources (python -m puts them first on sys.path); the
     # commands below from the installed wheel.
