@@ -25,11 +25,7 @@ assert '%d.%d' % sys.version_info[:2] == '$1'" 2>/dev/null; then
 }
 
 # The wheel, built from a copy of the sources (a build writes build/ beside what it builds).
-"$main" - "$repo" "$work/src" <<'EOF'
-import shutil, sys
-skip = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "benchmarks")
-shutil.copytree(sys.argv[1], sys.argv[2], ignore=skip)
-EOF
+"$main" tests/harness/paths.py "$repo" "$work/src"
 "$main" -m pip wheel --quiet --no-deps -w "$work/wheels" "$work/src"
 wheel=$(ls "$work"/wheels/ostoolkit-*.whl)
 

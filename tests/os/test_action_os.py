@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.paths import ENTRY, REPO
+from harness.paths import ENTRY, REPO, source_copy
 
 from ostoolkit.loader import load_report
 
@@ -260,8 +259,7 @@ def test_the_action_installs_ostoolkit_from_its_own_checkout(tmp_path):
     """No OSTOOLKIT and no version: a venv under RUNNER_TEMP, and pip installs the action's
     checkout (here a copy of the sources: pip writes build/ and *.egg-info beside them)."""
     source = tmp_path / "action-checkout"
-    skip = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "benchmarks")
-    shutil.copytree(REPO, source, ignore=skip)
+    source_copy(source)
     work = tmp_path / "runner-temp"
     work.mkdir()
     run = run_action(work, install=True, script=source / "action" / "run.sh", sections=SECTIONS)

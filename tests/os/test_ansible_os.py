@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from dbservers import skip_or_fail
-from harness.paths import ENTRY, REPO
+from harness.paths import ENTRY, source_copy
 
 from ostoolkit.loader import load_report
 
@@ -42,8 +42,7 @@ def ansible_venv(tmp: Path) -> Path:
 def test_the_playbook_measures_two_hosts_fetches_and_compares(tmp_path: Path) -> None:
     playbook_cmd = ansible_venv(tmp_path)
     source = tmp_path / "source"
-    skip = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "benchmarks")
-    shutil.copytree(REPO, source, ignore=skip)
+    source_copy(source)
     playbook = source / "examples" / "ansible" / "playbook.yml"
     remote = {host: tmp_path / "remote" / host for host in HOSTS}
     for folder in remote.values():

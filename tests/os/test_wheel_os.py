@@ -2,13 +2,12 @@
 package data (the spawn launcher, the report schema, the C harness) and a run that needs them."""
 
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-from harness.paths import REPO
+from harness.paths import source_copy
 
 import ostoolkit
 
@@ -28,8 +27,7 @@ def run(argv: list[str], timeout: float = 300) -> subprocess.CompletedProcess[st
 def test_the_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path) -> None:
     # Built from a copy: a build writes build/ and *.egg-info beside the sources it builds.
     source, wheels = tmp_path / "source", tmp_path / "wheels"
-    skip = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "benchmarks")
-    shutil.copytree(REPO, source, ignore=skip)
+    source_copy(source)
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels)]
     run([*pip_wheel, str(source)])
     (wheel,) = wheels.glob("ostoolkit-*.whl")
