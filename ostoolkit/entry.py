@@ -50,26 +50,45 @@ def _die_of_sigpipe() -> None:
     os._exit(128 + signal.SIGPIPE)  # not reached
 
 
+def _signal_behind(err: RuntimeError) -> BaseException:
+    """The interrupt a RuntimeError wraps, else the error itself.
+
+    Python 3.11 wraps what is raised inside ``__set_name__`` (a dataclass field's, while a
+    module is imported lazily, numpy's or a driver's) in a RuntimeError; a Ctrl-C landing
+    there must still end as an interrupt, not as a traceback.
+    """
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, (KeyboardInterrupt, Terminated)):
+            return cause
+        cause = cause.__cause__
+    return err
+
+
 def main() -> None:
     """Console-script entry point: run the CLI and exit with its status."""
-    try:
-        # Here, not at the top: a 'spawn' worker imports this module again, and should not
-        # pay for children.py's imports (psutil) in every start measure-spawn times.
-        from ostoolkit.children import raise_terminated
+    # Here, not at the top: a 'spawn' worker imports this module again, and should not pay for
+    # the CLI's imports (psutil) in every start measure-spawn times. While they run, a signal
+    # still ends the process at once: importing creates nothing to clean up.
+    from ostoolkit.children import raise_terminated
+    from ostoolkit.cli import run_cli
+    from ostoolkit.errors import BrokenOutput
+    from ostoolkit.files import fallback_stream
 
+    try:
         signal.signal(signal.SIGTERM, raise_terminated)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        from ostoolkit.files import fallback_stream
-
         sys.stdout, sys.stderr = fallback_stream(sys.stdout), fallback_stream(sys.stderr)
-        from ostoolkit.cli import run_cli
-        from ostoolkit.errors import BrokenOutput
-
         try:
             code = run_cli(sys.argv[1:])
         except BrokenOutput:
             _die_of_sigpipe()
             code = 1
+        except RuntimeError as err:
+            behind = _signal_behind(err)
+            if behind is err:
+                raise
+            raise behind from None
     except KeyboardInterrupt:
         _say("interrupted")
         code = EXIT_SIGINT
