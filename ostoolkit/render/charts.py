@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from ostoolkit.payloads import Chart
 from ostoolkit.units import format_value
@@ -23,7 +24,17 @@ BAR = "█"
 # Bars and lines readable on GitHub's light and dark backgrounds (mermaid's default plot colour,
 # #ECECFF, all but vanishes on white); a chart's first series takes the first colour.
 PALETTE = "#4C78A8,#F58518,#54A24B,#E45756"
-INIT = '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "' + PALETTE + '"}}}}%%'
+
+
+def _init(palette: str) -> str:
+    return '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "' + palette + '"}}}}%%'
+
+
+INIT = _init(PALETTE)
+# Compare's chart, series by series: the interval's light end, its dark part up to the median,
+# the grey below it, the baseline's line at 1 (orange, as the other charts' second series).
+RATIO_PALETTE = "#9ECAE9,#4C78A8,#BAB0AC,#F58518"
+RATIO_INIT = _init(RATIO_PALETTE)
 # The longest name in an x label and the longest label with its value ("...: 28.2k"), in
 # characters: mermaid draws labels whole, so a longer one crowds its neighbours (vertical
 # charts) or, past about 45 characters, hides every label (horizontal ones, the left axis).
@@ -132,28 +143,54 @@ def ratio_axis(units: Sequence[str]) -> str:
     return f"ratio to baseline ({side})"
 
 
-def mermaid_ratio_chart(
-    host: str, baseline: str, points: Sequence[tuple[str, float, str]]
-) -> list[str]:
-    """Compare's chart of one host's headline figures: a horizontal bar per figure (label,
-    ratio to the baseline, unit), its ratio in its label, a line at 1 (the baseline), the axis
-    from 0 and its title saying which side is worse; [] without a figure."""
+class RatioPoint(NamedTuple):
+    """One figure of compare's chart: its label, ratio to the baseline, the ends of the
+    ratio's interval (None without one: one run, or exact) and its unit."""
+
+    label: str
+    ratio: float
+    low: float | None
+    high: float | None
+    unit: str
+
+
+def ratio_caption(baseline: str, level: str) -> str:
+    """How to read compare's chart, said under it (xychart-beta draws no legend)."""
+    return (
+        f"Each bar is a ratio to {baseline}, the line at 1 is {baseline} itself. The blue span"
+        f" is the ratio's {level} interval, dark up to the median and light above it; grey lies"
+        " below the interval, and a bar all grey has none (one run, or exact)."
+    )
+
+
+def mermaid_ratio_chart(host: str, baseline: str, points: Sequence[RatioPoint]) -> list[str]:
+    """Compare's chart of one host's headline figures, a horizontal bar per figure, from 0.
+
+    Three bars overlap per figure, drawn in order (xychart-beta has no error bars): up to the
+    interval's high end (light), up to the median (dark), up to its low end (grey), so the
+    blue span is the interval and its shade changes at the median; a line at 1 marks the
+    baseline, the labels carry the ratios and the axis says which side is worse. [] without a
+    figure.
+    """
     if not points:
         return []
-    ratios = [ratio for _, ratio, _ in points]
-    top = math.ceil(max(1.0, *ratios) * 1.1 / RATIO_STEP) * RATIO_STEP  # room past the bars
-    suffixes = [format_value(ratio, "factor") for ratio in ratios]
-    labels = unique_labels([label for label, _, _ in points], suffixes)
-    axis = ratio_axis([unit for _, _, unit in points])
+    highs = [p.ratio if p.high is None or p.low is None else max(p.high, p.ratio) for p in points]
+    lows = [p.ratio if p.high is None or p.low is None else min(p.low, p.ratio) for p in points]
+    top = math.ceil(max(1.0, *highs) * 1.1 / RATIO_STEP) * RATIO_STEP  # room past the bars
+    suffixes = [format_value(p.ratio, "factor") for p in points]
+    labels = unique_labels([p.label for p in points], suffixes)
+    axis = ratio_axis([p.unit for p in points])
     title = f"{chart_text(host, TITLE_CAP // 2)} vs {chart_text(baseline, TITLE_CAP // 2 - 4)}"
     return [
         "```mermaid",
-        INIT,
+        RATIO_INIT,
         "xychart-beta horizontal",
         f'    title "{title}"',
         f"    x-axis [{_quoted(labels)}]",
         f'    y-axis "{axis}" 0 --> {chart_number(top)}',
-        f"    bar [{', '.join(chart_number(ratio) for ratio in ratios)}]",
+        f"    bar [{', '.join(chart_number(high) for high in highs)}]",
+        f"    bar [{', '.join(chart_number(p.ratio) for p in points)}]",
+        f"    bar [{', '.join(chart_number(low) for low in lows)}]",
         f"    line [{', '.join('1' for _ in points)}]",
         "```",
     ]

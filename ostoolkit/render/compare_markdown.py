@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from ostoolkit.render.charts import mermaid_ratio_chart
+from ostoolkit.render.charts import RatioPoint, mermaid_ratio_chart, ratio_caption
 from ostoolkit.render.compare import (
     SECTION_TITLES,
     CompareView,
@@ -24,6 +24,7 @@ from ostoolkit.render.compare import (
 from ostoolkit.render.tables import MARKDOWN_COLUMNS, finish, md_table, md_text
 from ostoolkit.report import Report
 from ostoolkit.stats import finite
+from ostoolkit.units import format_value
 
 
 def _md(text: str) -> str:
@@ -59,15 +60,16 @@ def compare_cell_markdown(
 
 
 def mermaid_chart(view: CompareView, host: str) -> list[str]:
-    """A mermaid chart of one host's headline figures, each a ratio to the baseline
-    (``charts.mermaid_ratio_chart``); [] without one. One per host: xychart-beta draws no
-    legend to tell hosts apart."""
+    """A mermaid chart of one host's headline figures, each a ratio to the baseline with its
+    interval (``charts.mermaid_ratio_chart``); [] without one. One per
+    host: xychart-beta draws no legend to tell hosts apart."""
     points = []
     for row in view.rows:
         item = row.cells.get(host, {})
         ratio = finite(item.get("ratio")) if row.headline else None
         if ratio is not None:
-            points.append((row.label, ratio, text_field(item, "unit")))
+            low, high = finite(item.get("ci_low")), finite(item.get("ci_high"))
+            points.append(RatioPoint(row.label, ratio, low, high, text_field(item, "unit")))
     return mermaid_ratio_chart(host, view.baseline, points)
 
 
@@ -92,9 +94,12 @@ def render_compare_markdown(report: Report) -> str:
             for field, values in view.host_differences
         ]
         parts += ["", *md_table(headers, fields)]
-    for host in view.hosts:
-        chart = [] if host == view.baseline else mermaid_chart(view, host)
+    charts = [mermaid_chart(view, host) for host in view.hosts if host != view.baseline]
+    for chart in charts:
         parts += ["", *chart] if chart else []
+    if any(charts):
+        level = format_value(view.confidence, "percent") or "95 %"
+        parts += ["", f"_{_md(ratio_caption(view.baseline, level))}_"]
     if not shown:
         parts += ["", "_no figure changed: every one is the same within the band_"]
     for section, section_rows in itertools.groupby(shown, key=lambda row: row.section):

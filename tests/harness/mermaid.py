@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ostoolkit.render.charts import INIT, LABEL_CAP, PALETTE
+from ostoolkit.render.charts import INIT, LABEL_CAP, PALETTE, RATIO_INIT
 
 NUMBER = r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)"
 STRING = r'"[^"`\n]*"'
@@ -22,7 +22,7 @@ def mermaid_blocks(text: str) -> list[list[str]]:
 
 def check_xychart(body: list[str]) -> dict[str, list[str]]:
     """Assert that one block is a chart as ostoolkit draws it; its labels and series by kind."""
-    assert body[0] == INIT
+    assert body[0] in (INIT, RATIO_INIT)
     assert PALETTE.split(",")[0] in body[0]
     assert body[1] in ("xychart-beta", "xychart-beta horizontal"), body[1]
     assert re.fullmatch(rf"    title {STRING}", body[2]), body[2]
@@ -41,7 +41,9 @@ def check_xychart(body: list[str]) -> dict[str, list[str]]:
         values = plot.group(2).split(", ")
         assert len(values) == len(labels)
         assert all(low <= float(v) <= high for v in values), (line, low, high)
-        series.setdefault(plot.group(1), values)
+        kind = plot.group(1)
+        count = sum(1 for key in series if key.split(":")[0] == kind)
+        series[f"{kind}:{count + 1}" if count else kind] = values  # bar, bar:2, bar:3...
     plotted = [float(v) for kind in ("bar", "line") for v in series.get(kind, [])]
     assert low == 0 or (low < 0 and min(plotted) < 0), body[4]  # from 0 unless a value is below
     assert "bar" in series or "line" in series

@@ -10,14 +10,17 @@ from ostoolkit.render.charts import (
     NAME_CAP,
     PALETTE,
     PLOT_WIDTH,
+    RATIO_INIT,
     TITLE_CAP,
     WORSE_DOWN,
     WORSE_UP,
+    RatioPoint,
     axis_top,
     chart_number,
     chart_text,
     mermaid_ratio_chart,
     mermaid_xychart,
+    ratio_caption,
     short_number,
     text_plot,
     unique_labels,
@@ -121,12 +124,19 @@ def test_numbers_and_text_as_mermaid_takes_them():
 
 
 def test_ratio_chart_marks_the_baseline_and_says_which_side_is_worse():
-    points = [("process switch, same core (net)", 1.065, "us"), ("tx/s", 0.91, "per_s")]
+    points = [
+        RatioPoint("process switch, same core (net)", 1.065, 1.03, 1.11, "us"),
+        RatioPoint("tx/s", 0.91, None, None, "per_s"),
+    ]
     lines = mermaid_ratio_chart("ci", "laptop", points)
-    assert lines[1:3] == [INIT, "xychart-beta horizontal"]
+    assert lines[1:3] == [RATIO_INIT, "xychart-beta horizontal"]
     series = check_xychart(lines[1:-1])
     assert series["labels"] == ["process switch, same core (…: 1.06×", "tx/s: 0.91×"]
-    assert series["bar"] == ["1.065", "0.91"]
+    # drawn in order, each over the last: the interval's high end, the median, its low end;
+    # a figure without an interval is all grey
+    assert series["bar"] == ["1.11", "0.91"]
+    assert series["bar:2"] == ["1.065", "0.91"]
+    assert series["bar:3"] == ["1.03", "0.91"]
     assert series["line"] == ["1", "1"]  # the baseline
     assert (
         lines[5] == '    y-axis "ratio to baseline (worse: above 1, for a rate below 1)" 0 --> 1.25'
@@ -137,6 +147,14 @@ def test_ratio_chart_marks_the_baseline_and_says_which_side_is_worse():
     rates = mermaid_ratio_chart("ci", "laptop", points[1:])
     assert '    y-axis "ratio to baseline (below 1: worse)" 0 --> 1.25' in rates
     assert mermaid_ratio_chart("ci", "laptop", []) == []
+
+
+def test_ratio_chart_axis_makes_room_for_the_interval_and_keeps_the_median_inside_it():
+    wide = mermaid_ratio_chart("ci", "laptop", [RatioPoint("x", 1.2, 1.1, 1.9, "us")])
+    assert wide[5].endswith(" 0 --> 2.25")  # past the high end, not only the median
+    odd = mermaid_ratio_chart("ci", "laptop", [RatioPoint("x", 1.2, 1.3, 1.4, "us")])
+    assert odd[6:9] == ["    bar [1.4]", "    bar [1.2]", "    bar [1.2]"]
+    assert "95 % interval" in ratio_caption("laptop", "95 %")
 
 
 def test_worse_sides_follow_the_compare_engine():

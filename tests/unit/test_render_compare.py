@@ -627,7 +627,7 @@ def test_mermaid_chart_per_host_is_a_ratio_chart_from_zero_with_the_baseline_at_
         assert body[1] == "xychart-beta horizontal"
         series = check_xychart(body)  # palette, labels within the cap, axis from 0
         assert set(series["line"]) == {"1"}  # the baseline
-        assert len(body) == 7
+        assert len(body) == 9  # three bars: the interval's high end, the median, its low end
         charts.append((body, series))
     (ci_chart, ci), (_, gh) = charts
     # headline figures only, in the table's order, each with its ratio; one without is left out
@@ -636,8 +636,18 @@ def test_mermaid_chart_per_host_is_a_ratio_chart_from_zero_with_the_baseline_at_
         "fork + _exit + waitpid: 0.93×",
         "forked process: USS per wor…: 1.05×",
     ]
-    assert ci["bar"] == ["1.065", "0.925", "1.051"]
-    assert gh["bar"] == ["1.004", "1"]
+    assert (ci["bar"], ci["bar:2"], ci["bar:3"]) == (
+        ["1.108", "0.94", "1.051"],
+        ["1.065", "0.925", "1.051"],
+        ["1.031", "0.9", "1.051"],  # the last figure has no interval: its bar is all grey
+    )
+    assert (gh["bar"], gh["bar:2"], gh["bar:3"]) == (
+        ["1.02", "1.03"],
+        ["1.004", "1"],
+        ["0.98", "0.97"],
+    )
+    # how to read them, said once under the charts
+    assert md.count("The blue span is the ratio's 95\u00a0% interval") == 1
     # both hosts' names, each cut, within what mermaid draws of a title
     assert ci_chart[2] == (
         '    title "ci-runner-ubuntu-24.04-x64-lar… vs laptop-of-a-developer (AMD…"'
@@ -653,12 +663,14 @@ def test_mermaid_text_is_sanitised_and_numbers_plain():
     chart = mermaid_chart(view, CI)
     assert chart[4] == "    x-axis [\"say 'hi' 'now': 0.000×\"]"
     assert chart[5].endswith(" 0 --> 1.25")  # never below 1: the baseline's line stays in
-    assert chart[6] == "    bar [0]"
+    assert chart[6:9] == ["    bar [1.108]", "    bar [0]", "    bar [0]"]
     gh = mermaid_chart(view, GH)
     assert gh[4:] == [
         "    x-axis [\"say 'hi' 'now': 1.00×\"]",
         chart[5],
+        "    bar [1.02]",
         "    bar [1.004]",
+        "    bar [0.98]",
         "    line [1]",
         "```",
     ]
