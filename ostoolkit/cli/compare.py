@@ -22,6 +22,7 @@ from ostoolkit.compare.engine import (
     compared_hosts,
     load_all,
 )
+from ostoolkit.compare.fleet import FLEET_AFTER, VIEWS
 from ostoolkit.files import check_output_path, write_text
 from ostoolkit.render import render
 from ostoolkit.report import Measurement
@@ -34,6 +35,7 @@ COMPARE_EPILOG = """Examples:
   ostoolkit compare a1.json a2.json b1.json b2.json -l main -l main -l pr -l pr
   ostoolkit compare base.json new.json --fail-above 1.2 --changed
   ostoolkit compare base.json new.json --threshold 10 --json compare.json
+  ostoolkit compare fleet/ --view fleet          # spread and far-out hosts, not columns
 """
 
 
@@ -67,6 +69,15 @@ COMPARE_EPILOG = """Examples:
     "per second) and even its interval's end nearest 1 is beyond RATIO.",
 )
 @click.option("--changed", is_flag=True, help="Show only the figures whose verdict is not same.")
+@click.option(
+    "--view",
+    type=click.Choice(VIEWS),
+    default="auto",
+    show_default=True,
+    help="hosts: a column per host; fleet: per figure the spread across the hosts, the hosts "
+    f"far out of it and the groups that share a fingerprint; auto: fleet past {FLEET_AFTER} "
+    "hosts.",
+)
 @output_options
 @click.pass_context
 def compare_command(
@@ -77,6 +88,7 @@ def compare_command(
     threshold: float,
     fail_above: float | None,
     changed: bool,
+    view: str,
     fmt: str,
     json_path: str | None,
 ) -> None:
@@ -100,7 +112,7 @@ def compare_command(
     def measure() -> Measurement:
         reports = load_all(paths)
         return compare_reports(
-            reports, labels, baseline, fail_above, threshold / 100, changed_only=changed
+            reports, labels, baseline, fail_above, threshold / 100, changed, view
         )
 
     report = run_command(ctx, measure, fmt, json_path, host_from=compared_hosts)

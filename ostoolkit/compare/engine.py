@@ -15,6 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ostoolkit.compare.fleet import (
+    VIEWS,
+    chosen_view,
+    far_out_hosts,
+    fingerprint_groups,
+    fleet_figure,
+)
 from ostoolkit.compare.hosts import host_differences, pool_reports, same_host, unique_labels
 from ostoolkit.errors import InvalidRequest, ReportError
 from ostoolkit.loader import load_report
@@ -37,9 +44,11 @@ from ostoolkit.stats import (
     finite,
     host_move,
     judge_shift,
+    significant,
     strip_counts,
     strip_range,
 )
+from ostoolkit.stats.fleet import OUTER_FENCE
 
 # The practical-equivalence band (a fraction of the baseline's median) and its widest setting.
 DEFAULT_THRESHOLD = 0.05
@@ -167,16 +176,20 @@ def compare_reports(
     fail_above: float | None = None,
     threshold: float = DEFAULT_THRESHOLD,
     changed_only: bool = False,
+    view: str = "auto",
 ) -> Measurement:
     """Compare every figure of the reports with the baseline's; all of it goes into ``data``.
     ``threshold`` is the band's half-width (0.05: ±5 %); ``fail_above`` the ratio beyond which a
-    worse figure is a regression (without it, every worse verdict is)."""
+    worse figure is a regression (without it, every worse verdict is); ``view`` one of VIEWS
+    (a fleet's spread and far-out hosts are computed for the fleet view only)."""
     if len(reports) < 2:
         raise InvalidRequest(f"compare needs at least two reports; found {len(reports)}")
     if not 0 < threshold <= MAX_THRESHOLD:
         raise InvalidRequest(f"the threshold must be within 0..{MAX_THRESHOLD:g}, not {threshold}")
     if fail_above is not None and not (math.isfinite(fail_above) and fail_above > 1):
         raise InvalidRequest(f"--fail-above must be a finite ratio above 1, not {fail_above}")
+    if view not in VIEWS:
+        raise InvalidRequest(f"--view must be one of {', '.join(VIEWS)}, not {view!r}")
     all_names = unique_labels(reports, labels)
     for name, report in zip(all_names, reports, strict=True):
         check_comparable(report, name)
@@ -194,11 +207,23 @@ def compare_reports(
     ids.sort(key=lambda i: (SECTION_ORDER.index(section_of(i)), i not in HEADLINES))
     same = [same_host(reports[base_index], report) for report in reports]
     methods = [report.methods for report in reports]
+    shown = chosen_view(view, len(names))
+    differences = host_differences(reports)
+    groups = fingerprint_groups(names, differences) if shown == "fleet" else []
     comparisons: list[Comparison] = []
+    figures = []
     for result_id in ids:
-        comparisons += _compare_figure(
+        items, sets = _compare_figure(
             result_id, by_host, names, base_index, threshold, fail_above, same, methods
         )
+        comparisons += items
+        if shown == "fleet":
+            results = [host.get(result_id) for host in by_host]
+            section, headline = section_of(result_id), result_id in HEADLINES
+            figure = fleet_figure(
+                result_id, section, headline, results, sets, names, groups, threshold
+            )
+            figures += [figure] if figure is not None else []
     base_name = names[base_index]
     summary: CompareSummary = {
         name: dict(Counter(item["verdict"] for item in comparisons if item["host"] == name))
@@ -222,8 +247,17 @@ def compare_reports(
         "comparisons": comparisons,
         "summary": summary,
         "regressions": regressions,
-        "host_differences": host_differences(reports),
+        "host_differences": differences,
         "same_host": dict(zip(names, same, strict=True)),
+        "view": shown,
+        "fleet": None
+        if shown != "fleet"
+        else {
+            "fence_iqr": OUTER_FENCE,
+            "groups": groups,
+            "figures": figures,
+            "far_out_hosts": far_out_hosts(figures),
+        },
     }
     return Measurement((), data=data)
 
@@ -242,11 +276,11 @@ def _compare_figure(
     fail_above: float | None,
     same: Sequence[bool],
     methods: Sequence[dict[str, int] | None],
-) -> list[Comparison]:
+) -> tuple[list[Comparison], dict[int, SampleSet]]:
     """The comparison objects of one figure, one per host in the order of ``names``. ``same``:
     per host, whether it is the baseline's host configured the same (only then may the host's
     move withhold a verdict); ``methods``: per host, its report's method versions (None:
-    unknown)."""
+    unknown). Also the hosts' sample sets, by index, for the fleet view."""
     section = section_of(result_id)
     versions = [None if known is None else known.get(section) for known in methods]
     results = [host.get(result_id) for host in by_host]
@@ -296,7 +330,7 @@ def _compare_figure(
                 **verdict,
             }
         )
-    return items
+    return items, sets
 
 
 def _host_move(
@@ -334,9 +368,9 @@ def _host_fields(move: HostMove | None) -> HostMoveFields:
     """The host's move as a comparison carries it: the ratio and its interval, or nulls."""
     ratio, low, high = (None, None, None) if move is None else (move.ratio, move.low, move.high)
     return {
-        "host_ratio": _rounded(ratio),
-        "host_ci_low": _rounded(low),
-        "host_ci_high": _rounded(high),
+        "host_ratio": significant(ratio),
+        "host_ci_low": significant(low),
+        "host_ci_high": significant(high),
     }
 
 
@@ -405,20 +439,15 @@ def _verdict_fields(
         near = low if worse == "up" else 1 / high  # the end nearest 1
         regressed = fail_above is None or near > fail_above
     return {
-        "ratio": _rounded(shift.ratio),
-        "ci_low": _rounded(shift.ci_low),
-        "ci_high": _rounded(shift.ci_high),
+        "ratio": significant(shift.ratio),
+        "ci_low": significant(shift.ci_low),
+        "ci_high": significant(shift.ci_high),
         "p_value": None if shift.p_value is None else float(f"{shift.p_value:.3g}"),
         "verdict": word,
         "reason": shift.reason,
         "regressed": regressed,
         **_host_fields(move),
     }
-
-
-def _rounded(value: float | None) -> float | None:
-    """A ratio to 5 significant digits: more would be noise, and the JSON stays readable."""
-    return None if value is None else float(f"{value:.5g}")
 
 
 def _shown(value: object) -> str:

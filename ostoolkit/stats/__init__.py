@@ -2,8 +2,9 @@
 
 ``summary``: a figure's median, percentiles, spread and noise verdict, and plain helpers;
 ``bootstrap``: the hierarchical bootstrap of a median; ``shift``: how a figure moved between
-two reports. Only the comparing part needs numpy, and imports it inside its functions. Here:
-what the other layers use, each re-exported by name (``X as X``).
+two reports; ``fleet``: how it spreads over many hosts. Only the comparing part needs numpy,
+and imports it inside its functions. Here: what the other layers use, each re-exported by
+name (``X as X``).
 """
 
 from ostoolkit.stats.bootstrap import CONFIDENCE as CONFIDENCE
@@ -24,5 +25,6 @@ from ostoolkit.stats.summary import STEAL_LIMIT as STEAL_LIMIT
 from ostoolkit.stats.summary import finite as finite
 from ostoolkit.stats.summary import judge_noise as judge_noise
 from ostoolkit.stats.summary import percentile as percentile
+from ostoolkit.stats.summary import significant as significant
 from ostoolkit.stats.summary import slope as slope
 from ostoolkit.stats.summary import summarize as summarize

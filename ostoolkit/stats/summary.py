@@ -60,6 +60,11 @@ def finite(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def significant(value: float | None, digits: int = 5) -> float | None:
+    """A ratio to ``digits`` significant digits: more would be noise, and JSON stays readable."""
+    return None if value is None else float(f"{value:.{digits}g}")
+
+
 def percentile(values: Sequence[float], q: int) -> float:
     """The q-th percentile (1..99) by linear interpolation, as summarize() interpolates."""
     if len(values) == 1:

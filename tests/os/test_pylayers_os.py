@@ -53,8 +53,10 @@ def test_quick_run_reports_every_layer(quick_run):
     for result in by_id.values():
         assert result["unit"] == "us"
         assert result["median"] > 0, result
-        assert result["n"] == QUICK.repeat
-        assert len(result["samples"]) == QUICK.repeat
+        # every sample, or (on a busy host) whole blocks left out with the reason in a note
+        assert len(result["samples"]) == result["n"] == sum(result["runs"])
+        left_out = [note for note in result["notes"] if note.startswith("left out")]
+        assert result["n"] == QUICK.repeat or (left_out and result["n"] < QUICK.repeat), result
         assert result["p10"] <= result["median"] <= result["p90"]
         assert result["status"] in ("ok", "noisy", "bimodal")
         assert result["extra"]["cpus"] == [ALLOWED[0]] * 2  # --cpus's default: the first
