@@ -159,7 +159,8 @@ def ratio_caption(baseline: str, level: str) -> str:
     return (
         f"Each bar is a ratio to {baseline}, the line at 1 is {baseline} itself. The blue span"
         f" is the ratio's {level} interval, dark up to the median and light above it; grey lies"
-        " below the interval, and a bar all grey has none (one run, or exact)."
+        " below the interval; a bar all grey has none (one run, or exact) or one too narrow"
+        " to draw."
     )
 
 
