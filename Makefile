@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt typecheck clean venv dbservers pythons
+.PHONY: help run test lint fmt typecheck clean venv dbservers browser pythons
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ run: $(RUN_STAMP) ## Measure this host: fingerprint, context-switch cost, a live
 	$(BIN)/ostoolkit measure-switch
 	$(BIN)/ostoolkit fork-tree
 
-test: $(STAMP) lint typecheck dbservers ## Lint, type-check and run the whole test suite
+test: $(STAMP) lint typecheck dbservers browser ## Lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
 	bash tests/pythons.sh $(BIN)/python
 
@@ -64,6 +64,35 @@ dbservers: ## Install PostgreSQL, MariaDB, PgBouncer and strace when missing (De
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
 	  postgresql mariadb-server pgbouncer strace >/dev/null \
 	  || echo "dbservers: the install failed: their tests will skip (and fail under CI)" >&2
+
+# The browser test (tests/os/test_browser_os.py) renders ostoolkit's markdown as GitHub would:
+# Debian's cmark-gfm (GitHub's parser) and chromium, driven by playwright-core with mermaid 10.9
+# and 11 from tests/browser's lockfile. Installed only when missing; without root or sudo, or
+# without node and npm, the test skips (and fails under CI).
+browser: ## Install chromium, cmark-gfm and tests/browser's node packages when missing
+	@if ! { command -v chromium >/dev/null && command -v cmark-gfm >/dev/null; }; then \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "browser: no apt-get here: install chromium and cmark-gfm yourself" >&2; exit 0; fi; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; \
+	  else echo "browser: not root and no password-less sudo: skipping the install of chromium" \
+	    "and cmark-gfm (the browser test will skip)" >&2; exit 0; fi; \
+	  echo "browser: installing chromium and cmark-gfm (about a minute)"; \
+	  $$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+	    chromium cmark-gfm >/dev/null \
+	    || { echo "browser: the install failed: the browser test will skip (and fail under CI)" >&2; \
+	      exit 0; }; \
+	fi; \
+	if ! { command -v node >/dev/null && command -v npm >/dev/null; }; then \
+	  echo "browser: node or npm is missing: the browser test will skip (and fail under CI)" >&2; \
+	  exit 0; fi; \
+	if [ ! -d tests/browser/node_modules ] \
+	  || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then \
+	  npm ci --prefix tests/browser --no-audit --no-fund \
+	    && touch tests/browser/node_modules \
+	    || echo "browser: npm ci failed: the browser test will skip (and fail under CI)" >&2; \
+	fi
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .
