@@ -119,6 +119,7 @@ def mermaid_xychart(chart: Chart) -> list[str]:
     bottom = -axis_top(-low) if low < 0 else 0.0
     top = axis_top(max(0.0, *values) if values else 0.0)
     y_range = f"{chart_number(bottom)} --> {chart_number(top)}"
+    kind = chart.get("kind", "bar") if len(values) > 1 else "bar"  # a one-point line is invisible
     return [
         "```mermaid",
         INIT,
@@ -126,7 +127,7 @@ def mermaid_xychart(chart: Chart) -> list[str]:
         f'    title "{title}"',
         f'    x-axis "{chart_text(chart["x_label"])}" [{_quoted(labels)}]',
         f'    y-axis "{chart_text(chart["y_label"])}" {y_range}',
-        f"    {chart.get('kind', 'bar')} [{', '.join(chart_number(v) for v in values)}]",
+        f"    {kind} [{', '.join(chart_number(v) for v in values)}]",
         "```",
     ]
 
@@ -170,8 +171,8 @@ def mermaid_ratio_chart(host: str, baseline: str, points: Sequence[RatioPoint]) 
     Three bars overlap per figure, drawn in order (xychart-beta has no error bars): up to the
     interval's high end (light), up to the median (dark), up to its low end (grey), so the
     blue span is the interval and its shade changes at the median; a line at 1 marks the
-    baseline, the labels carry the ratios and the axis says which side is worse. [] without a
-    figure.
+    baseline (of two figures or more), the labels carry the ratios and the axis says which
+    side is worse. [] without a figure.
     """
     if not points:
         return []
@@ -192,7 +193,8 @@ def mermaid_ratio_chart(host: str, baseline: str, points: Sequence[RatioPoint]) 
         f"    bar [{', '.join(chart_number(high) for high in highs)}]",
         f"    bar [{', '.join(chart_number(p.ratio) for p in points)}]",
         f"    bar [{', '.join(chart_number(low) for low in lows)}]",
-        f"    line [{', '.join('1' for _ in points)}]",
+        # mermaid draws a line through one point as nothing (seen in headless Chromium)
+        *([f"    line [{', '.join('1' for _ in points)}]"] if len(points) > 1 else []),
         "```",
     ]
 
