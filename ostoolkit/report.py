@@ -25,7 +25,7 @@ STATUSES = ("ok", "noisy", "bimodal", "throttled")
 # each other. 1 is the method of 0.2.0, the first release to record them; every report carries
 # the whole table as tool.methods (docs/results.md).
 METHODS = {
-    "switch": 1,
+    "switch": 2,  # 2: the C harness's blocks alternated with ours (ref.lat_pipe.*, python_share)
     "spawn": 1,
     "forktree": 1,
     "states": 1,

@@ -83,8 +83,9 @@ def _pick(preset: Preset, full: _Config, default: _Config, **quick: Any) -> _Con
 
 def _switch_config(preset: Preset) -> SwitchConfig:
     """Quick and default: same and cross core. Full: every placement of the topology, too."""
-    full = replace(SwitchConfig.full(), placements=(*PLACEMENTS, TOPOLOGY))
-    return _pick(preset, full, SwitchConfig.quick(), repeat=6, blocks=2)
+    full = replace(SwitchConfig.full(), placements=(*PLACEMENTS, TOPOLOGY), c_harness=True)
+    default = replace(SwitchConfig.quick(), c_harness=True)  # the C harness beside, not quick
+    return _pick(preset, full, default, repeat=6, blocks=2, c_harness=False)
 
 
 def _ring_config(preset: Preset) -> RingConfig:

@@ -83,7 +83,7 @@ SWITCH_EPILOG = """Examples:
   ostoolkit measure-switch                  # careful run, about 10 s
   ostoolkit measure-switch --quick --json -  # CI: the JSON report on stdout
   ostoolkit measure-switch --working-set 256 --model process
-  ostoolkit measure-switch --cross-check     # beside perf and the C harness
+  ostoolkit measure-switch --quick --cross-check  # beside the C harness and perf
   ostoolkit measure-switch --layer python    # GIL hand-off, asyncio task switch, OS thread
   ostoolkit measure-switch --placement topology   # every placement this host's CPUs have
   ostoolkit measure-switch --tasks 2,32,256 --sizes 0,64,1024   # lmbench lat_ctx's rings
@@ -159,10 +159,11 @@ SWITCH_EPILOG = """Examples:
 )
 @click.option("--quick", is_flag=True, help="Finish in about a second (for CI logs).")
 @click.option(
-    "--cross-check",
-    is_flag=True,
-    help="Also run perf bench sched pipe (and -T) and the C harness of the same method "
-    "(lat_pipe.c, built with gcc or cc) on the same CPU.",
+    "--cross-check/--no-cross-check",
+    default=None,
+    help="Run the C harness of the same method (lat_pipe.c, built with gcc or cc), its blocks "
+    "alternated with ours on the same CPU (Python's share: ours minus C), and perf bench "
+    "sched pipe (and -T).  [default: on; off with --quick]",
 )
 @output_options
 @click.pass_context
@@ -176,7 +177,7 @@ def measure_switch_command(
     working_set_kb: int,
     cpus: tuple[int, ...] | None,
     quick: bool,
-    cross_check: bool,
+    cross_check: bool | None,
     tasks: tuple[int, ...] | None,
     sizes: tuple[int, ...] | None,
     fmt: str,
@@ -199,6 +200,7 @@ def measure_switch_command(
         rings(ctx, models, tasks, sizes, repeat, cpus, quick, fmt, json_path)
         return
     preset = QUICK_SWITCH if quick else SWITCH
+    cross = not quick if cross_check is None else cross_check
     config = replace(
         preset,
         models=models or preset.models,
@@ -207,11 +209,12 @@ def measure_switch_command(
         iterations=iterations,
         working_set_kb=working_set_kb,
         cpus=cpus,
+        c_harness=cross,
     )
 
     def measure(progress: Progress | None) -> Measurement:
         measurement = measure_switch(config, progress)
-        return run_cross_check(measurement, quick) if cross_check else measurement
+        return run_cross_check(measurement, quick) if cross else measurement
 
     steps = config.steps(len(os.sched_getaffinity(0)))
     run_command(ctx, with_progress(steps, "measuring switches", measure), fmt, json_path)

@@ -1,23 +1,29 @@
-"""The C harness of measure-switch's own method (``lat_pipe.c``), built and run for --cross-check.
+"""The C harness of measure-switch's own method (``lat_pipe.c``), built and run beside it.
 
 lat_pipe.c bounces a byte between two tasks over two pipes and subtracts one task's write +
 read on a private pipe, as ``measure/switch.py`` does: net = (round trip − 2 × baseline) / 2.
-It is compiled (gcc, else cc) into a private folder that is removed after, and run pinned to
-the same-core CPU, so each run shows ostoolkit's figure beside a C program's.
+It is compiled (gcc, else cc) into a private folder that is removed after; in serve mode it
+times blocks on ostoolkit's command, alternated with ostoolkit's own on the same CPU
+(``served_pair``); run whole (``run_harness``) it serves the benchmarks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
-import statistics
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ostoolkit.children import pinned_main, run_program
-from ostoolkit.report import Measurement, Result, make_result
+import psutil
+
+from ostoolkit.children import Children, die_with_us, read_before, run_program
+from ostoolkit.errors import OstoolkitError
+from ostoolkit.measure.blocks import Timing
 
 # Package data (pyproject's [tool.setuptools.package-data]), next to this module when installed.
 SOURCE = Path(__file__).with_name("lat_pipe.c")
@@ -28,15 +34,15 @@ COMPILE_TIMEOUT_S = 60.0
 RUN_TIMEOUT_S = 120.0
 MODELS = ("process", "thread")
 PLURAL = {"process": "processes", "thread": "threads"}
-NO_COMPILER = (
-    "--cross-check: no C compiler (gcc or cc) found; the C harness was skipped (Debian: gcc)"
-)
+NO_COMPILER = "no C compiler (gcc or cc) found (Debian: gcc)"
+READY = "ready partner="  # serve mode's first line, then the partner task's pid or thread id
+SERVE_TIMEOUT_S = 60.0  # one answer: a sample takes about 0.1 s; the first includes start-up
 REP_PREFIXES = ("rt_ns=", "base_ns=")
 SUMMARY_PREFIXES = ("net_us_median=", "gross_us_median=")
 MAX_QUOTED = 80  # characters of an unexpected output line quoted in an error
 
 
-class HarnessError(RuntimeError):
+class HarnessError(OstoolkitError):
     """The C harness could not be built or run, or printed what it should not (one line)."""
 
 
@@ -141,36 +147,85 @@ def run_harness(
     return parse_output(done.stdout)
 
 
-def _result(model: str, cpu: int, iterations: int, run: dict[str, Any]) -> Result:
-    """One model's figure: the net µs of each repetition, with the medians of gross and base."""
-    return make_result(
-        f"ref.lat_pipe.{model}.same_core",
-        f"C harness lat_pipe.c, {PLURAL[model]}, same core (net)",
-        "us",
-        run["net_us"],
-        extra={
-            "cpus": [cpu, cpu],
-            "iterations": iterations,
-            "gross_us": statistics.median(run["gross_us"]),
-            "baseline_us": statistics.median(run["base_us"]),
-        },
-    )
-
-
-def cross_check_c(cpu: int, iterations: int, repeat: int, folder: Path) -> Measurement:
-    """Build lat_pipe.c in a folder made inside ``folder`` (always removed) and run it per model
-    on ``cpu``: results ``ref.lat_pipe.{process,thread}.same_core``, or one warning line."""
+@contextlib.contextmanager
+def built_harness(folder: Path) -> Iterator[Path]:
+    """lat_pipe.c compiled into a folder made inside ``folder``, removed after; HarnessError
+    without a compiler or when the build fails."""
     compiler = find_compiler()
     if compiler is None:
-        return Measurement((), warnings=(NO_COMPILER,))
-    results: list[Result] = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="lat_pipe-", dir=folder) as build:
-            binary = compile_harness(Path(build), compiler)
-            for model in MODELS:
-                with pinned_main(cpu):  # lat_pipe pins its tasks itself; start it there too
-                    run = run_harness(binary, model, (cpu, cpu), iterations, repeat)
-                results.append(_result(model, cpu, iterations, run))
-    except HarnessError as error:
-        return Measurement((), warnings=(f"--cross-check: the C harness was skipped: {error}",))
-    return Measurement(tuple(results))
+        raise HarnessError(NO_COMPILER)
+    with tempfile.TemporaryDirectory(prefix="lat_pipe-", dir=folder) as build:
+        yield compile_harness(Path(build), compiler)
+
+
+class _Served:
+    """A lat_pipe in serve mode: a command line in, an answer line out, under a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        if proc.stdin is None or proc.stdout is None or proc.stderr is None:
+            raise HarnessError("lat_pipe started without its pipes")
+        self.proc = proc
+        self.stdin, self.stdout, self.stderr = proc.stdin, proc.stdout, proc.stderr
+        self.pending = b""
+
+    def line(self) -> str:
+        """The next line lat_pipe printed; HarnessError if it stopped or fell silent."""
+        deadline = time.monotonic() + SERVE_TIMEOUT_S
+        while b"\n" not in self.pending:
+            chunk = read_before(self.stdout.fileno(), deadline)
+            if chunk is None:
+                raise HarnessError(f"lat_pipe did not answer within {SERVE_TIMEOUT_S:.0f} s")
+            if not chunk:
+                said = read_before(self.stderr.fileno(), time.monotonic() + 1.0) or b""
+                reason = _last_line(said.decode(errors="replace"), "it exited")
+                raise HarnessError(f"lat_pipe stopped: {reason}")
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode(errors="replace").strip()
+
+    def elapsed_ns(self, command: str, n: int) -> int:
+        """The elapsed ns of ``n`` round trips ("r") or baseline write+reads ("b")."""
+        self.stdin.write(f"{command} {n}\n".encode())
+        self.stdin.flush()
+        answer = self.line()
+        try:
+            value = float(answer)
+        except ValueError:
+            raise HarnessError(f"unexpected lat_pipe answer: {answer[:MAX_QUOTED]!r}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise HarnessError(f"unexpected lat_pipe answer: {answer[:MAX_QUOTED]!r}")
+        return round(value)
+
+
+@contextlib.contextmanager
+def served_pair(binary: Path, model: str, cpu: int, working_set_kb: int) -> Iterator[Timing]:
+    """One block of the C harness on ``cpu``: a fresh lat_pipe pair in serve mode, timed
+    through the same Timing as ostoolkit's own pair, so that take_rounds alternates the two
+    block by block (the kernel's counters read from lat_pipe's partner task)."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    argv = [str(binary), model, str(cpu), str(cpu), "serve", str(working_set_kb)]
+    pipe = subprocess.PIPE
+    with Children() as children:
+        served = _Served(children.popen(die_with_us(argv), stdin=pipe, stdout=pipe, stderr=pipe))
+        with served.stdin, served.stdout, served.stderr:
+            ready = served.line()
+            if not ready.startswith(READY):
+                raise HarnessError(f"unexpected lat_pipe greeting: {ready[:MAX_QUOTED]!r}")
+            try:
+                partner = psutil.Process(int(ready.removeprefix(READY)))
+            except (ValueError, psutil.Error) as error:
+                raise HarnessError(f"lat_pipe's partner task: {error}") from None
+            tasks = (psutil.Process(served.proc.pid), partner)  # lat_pipe's task A, then B
+            yield Timing(
+                rounds=lambda n: served.elapsed_ns("r", n),
+                baseline=lambda n: served.elapsed_ns("b", n),
+                switches=lambda: switches_of(tasks),
+            )
+
+
+def switches_of(tasks: tuple[psutil.Process, ...]) -> tuple[int, int]:
+    """The tasks' voluntary and involuntary switches, added up (/proc/<id>/status: one task's
+    own, a thread's by its id)."""
+    counts = [task.num_ctx_switches() for task in tasks]
+    return sum(c.voluntary for c in counts), sum(c.involuntary for c in counts)

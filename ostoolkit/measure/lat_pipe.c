@@ -26,6 +26,7 @@
  *
  * Usage:
  *   lat_pipe MODEL CPU_A CPU_B ITERATIONS REPEAT WORKING_SET_KB
+ *   lat_pipe MODEL CPU_A CPU_B serve WORKING_SET_KB
  *
  *   MODEL           "process" (B is a fork()ed child) or "thread" (B is a
  *                   pthread in the same process)
@@ -39,6 +40,11 @@
  *   rt_ns=<ns per round trip> base_ns=<ns per baseline write+read(+touch)>
  *   net_us_median=<us> gross_us_median=<us>
  * Medians are taken over the per-repetition net and gross values.
+ *
+ * Serve mode (ostoolkit alternates its own blocks with the harness's): once B
+ * is ready, print "ready partner=<pid of B, or its thread id>", then answer
+ * each line on stdin, "r N" (N round trips) or "b N" (N baseline write+reads),
+ * with the elapsed ns of the N, one line each; end of stdin stops B and exits.
  *
  * Exit status: 0 on success, 2 on bad arguments, 1 if CPU affinity cannot be
  * set or a system call fails during the run.
@@ -55,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -93,7 +100,8 @@ static const char *g_prog = "lat_pipe";
 static void usage(const char *why)
 {
     fprintf(stderr,
-            "%s: %s (usage: %s process|thread CPU_A CPU_B ITERATIONS REPEAT WORKING_SET_KB)\n",
+            "%s: %s (usage: %s process|thread CPU_A CPU_B ITERATIONS REPEAT WORKING_SET_KB,"
+            " or ... CPU_B serve WORKING_SET_KB)\n",
             g_prog, why, g_prog);
     exit(2);
 }
@@ -209,11 +217,13 @@ struct thread_arg {
     struct task *b;
     long ws_kb;
     int status;
+    volatile long tid; /* B's thread id, set before B says it is ready */
 };
 
 static void *thread_main(void *p)
 {
     struct thread_arg *arg = p;
+    arg->tid = (long)syscall(SYS_gettid);
     arg->status = task_b_run(arg->b, arg->ws_kb);
     return NULL;
 }
@@ -264,11 +274,37 @@ static double median(double *v, long n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
+/* Serve mode: answer "r N" and "b N" on stdin with the elapsed ns of N round
+ * trips or N baseline write+reads, until end of stdin.  Returns 0 or 1. */
+static int serve(struct task *a, const int self_pipe[2], long partner)
+{
+    printf("ready partner=%ld\n", partner);
+    if (fflush(stdout) != 0)
+        return 1;
+    char line[64];
+    while (fgets(line, sizeof line, stdin) != NULL) {
+        char cmd = 0;
+        long n = 0;
+        char extra = 0;
+        if (sscanf(line, "%c %ld %c", &cmd, &n, &extra) != 2 || n < 1 || n > MAX_ITERATIONS
+            || (cmd != 'r' && cmd != 'b')) {
+            fprintf(stderr, "%s: bad command '%.20s' (want 'r N' or 'b N')\n", g_prog, line);
+            return 1;
+        }
+        double per = cmd == 'r' ? sample_round_trip(a, n) : sample_baseline(a, self_pipe, n);
+        printf("%.1f\n", per * (double)n);
+        if (fflush(stdout) != 0)
+            return 1;
+    }
+    return ferror(stdin) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 0 && argv[0] != NULL && argv[0][0] != '\0')
         g_prog = argv[0];
-    if (argc != 7)
+    int serving = argc == 6 && strcmp(argv[4], "serve") == 0;
+    if (argc != 7 && !serving)
         usage("expected 6 arguments");
 
     int use_threads;
@@ -281,9 +317,9 @@ int main(int argc, char **argv)
 
     int cpu_a = (int)parse_long(argv[2], 0, CPU_SETSIZE - 1, "CPU_A");
     int cpu_b = (int)parse_long(argv[3], 0, CPU_SETSIZE - 1, "CPU_B");
-    long iters = parse_long(argv[4], 1, MAX_ITERATIONS, "ITERATIONS");
-    long repeat = parse_long(argv[5], 1, MAX_REPEAT, "REPEAT");
-    long ws_kb = parse_long(argv[6], 0, MAX_WORKING_SET_KB, "WORKING_SET_KB");
+    long iters = serving ? 1 : parse_long(argv[4], 1, MAX_ITERATIONS, "ITERATIONS");
+    long repeat = serving ? 1 : parse_long(argv[5], 1, MAX_REPEAT, "REPEAT");
+    long ws_kb = parse_long(argv[serving ? 5 : 6], 0, MAX_WORKING_SET_KB, "WORKING_SET_KB");
 
     double *net_us = malloc((size_t)repeat * sizeof *net_us);
     double *gross_us = malloc((size_t)repeat * sizeof *gross_us);
@@ -355,11 +391,15 @@ int main(int argc, char **argv)
     if (pipe(self_pipe) != 0)
         die("pipe");
 
-    /* Warm-up: one sample of each kind, discarded. */
-    sample_baseline(&a, self_pipe, iters);
-    sample_round_trip(&a, iters);
+    int served = serving ? serve(&a, self_pipe, use_threads ? targ.tid : (long)child) : 0;
 
-    for (long r = 0; r < repeat; r++) {
+    /* Warm-up: one sample of each kind, discarded. */
+    if (!serving) {
+        sample_baseline(&a, self_pipe, iters);
+        sample_round_trip(&a, iters);
+    }
+
+    for (long r = 0; r < repeat && !serving; r++) {
         double base = sample_baseline(&a, self_pipe, iters);
         double rt = sample_round_trip(&a, iters);
         printf("rt_ns=%.3f base_ns=%.3f\n", rt, base);
@@ -385,6 +425,10 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    if (serving) {
+        free(a.buf);
+        return served;
+    }
     printf("net_us_median=%.6f gross_us_median=%.6f\n", median(net_us, repeat),
            median(gross_us, repeat));
 

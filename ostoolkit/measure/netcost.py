@@ -9,6 +9,7 @@ quota, and net costs that are not costs").
 from __future__ import annotations
 
 import itertools
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,3 +55,16 @@ def positive_blocks(net_us: Sequence[float], runs: Sequence[int] | None) -> NetC
             "round trip and baseline were not timed under the same conditions"
         )
     return NetCost(kept, kept_runs, notes)
+
+
+def block_medians(net_us: Sequence[float], runs: Sequence[int]) -> list[float | None]:
+    """Each block's median net cost, None for a block ``positive_blocks`` leaves out (one of
+    its samples negative): blocks taken in turn with another harness's pair up by index."""
+    medians: list[float | None] = []
+    for start, end in itertools.pairwise(itertools.accumulate(runs, initial=0)):
+        block = net_us[start:end]
+        if not block or min(block) < 0:
+            medians.append(None)
+            continue
+        medians.append(statistics.median(block))
+    return medians

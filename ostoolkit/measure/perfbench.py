@@ -1,8 +1,8 @@
-"""--cross-check: ``perf bench sched pipe`` and the C harness (measure/cref.py) on our CPU.
+"""--cross-check's reference tool: ``perf bench sched pipe``, pinned to our same-core CPU.
 
-Both run pinned to the CPU of our same-core run. perf's "usecs/op" is one round trip of the
-token (two hops), so its per-hop figure is half of it: the same definition as our *gross*
-figure. The C harness measures exactly our method, so its net figure is set beside our net.
+perf's "usecs/op" is one round trip of the token (two hops), so its per-hop figure is half of
+it: the same definition as our *gross* figure. (The C harness of our own method runs inside
+measure-switch, its blocks alternated with ours: measure/cref.py.)
 """
 
 from __future__ import annotations
@@ -13,18 +13,14 @@ import shutil
 import subprocess
 
 from ostoolkit.children import pinned_main, run_program
-from ostoolkit.measure.cref import MODELS, cross_check_c
+from ostoolkit.measure.cref import MODELS
 from ostoolkit.report import Measurement, Result, make_result
-from ostoolkit.scratch import run_tempdir
 
 USECS_PER_OP = re.compile(r"([\d.]+)\s+usecs/op")
 PERF_TIMEOUT_S = 60.0
-# By --quick (True) or not: perf's loops per run and runs per model; the C harness's round
-# trips per repetition and repetitions per model (about 0.1 s and 1 s a model at 2 µs a trip).
+# By --quick (True) or not: perf's loops per run and runs per model.
 PERF_LOOPS = {True: 20_000, False: 100_000}
 PERF_RUNS = {True: 3, False: 5}
-C_ITERATIONS = {True: 5_000, False: 20_000}
-C_REPEAT = {True: 5, False: 15}
 
 
 def parse_usecs_per_op(output: str) -> float | None:
@@ -68,42 +64,30 @@ def cross_check_perf(cpu: int, loops: int, runs: int) -> Measurement:
 
 
 def add_perf_findings(measurement: Measurement) -> Measurement:
-    """Add a finding per model that sets perf's gross figure, and the C harness's net figure,
-    beside ostoolkit's (each where both figures are there)."""
+    """Add a finding per model that sets perf's gross figure beside ostoolkit's."""
     by_id = {r.id: r for r in measurement.results}
     findings = []
     for model in MODELS:
         ours = by_id.get(f"switch.{model}.same_core")
-        if ours is None:
-            continue
         perf = by_id.get(f"perf.sched_pipe.{model}.same_core")
-        if perf is not None:
-            gross = float(ours.extra["gross_us"])
-            findings.append(
-                f"{model}, same core: perf bench sched pipe {perf.median:.2f} µs per hop "
-                f"(gross), ostoolkit {gross:.2f} µs gross, {ours.median:.2f} µs net; the gross "
-                "gap is Python's own cost per hop, which net subtracts"
-            )
-        c_ref = by_id.get(f"ref.lat_pipe.{model}.same_core")
-        if c_ref is not None and c_ref.median > 0:
-            findings.append(
-                f"{model}, same core: the C harness (same method, same CPU) {c_ref.median:.2f} "
-                f"µs net, ostoolkit {ours.median:.2f} µs ({ours.median / c_ref.median:.2f}×); "
-                "the difference is the Python path's own cost after each switch: its deeper "
-                "calls and larger footprint find the branch predictors, TLB and caches cold, "
-                "a cost a Python program pays and a C program does not"
-            )
+        if ours is None or perf is None:
+            continue
+        gross = float(ours.extra["gross_us"])
+        findings.append(
+            f"{model}, same core: perf bench sched pipe {perf.median:.2f} µs per hop "
+            f"(gross), ostoolkit {gross:.2f} µs gross, {ours.median:.2f} µs net; the gross "
+            "gap is Python's own cost per hop, which net subtracts"
+        )
     return measurement + Measurement((), tuple(findings))
 
 
 def cross_check(measurement: Measurement, quick: bool) -> Measurement:
-    """Run perf and the C harness on the CPU of the same-core figures (else the first allowed)
-    and return ``measurement`` with their figures, warnings and findings added."""
+    """Run perf on the CPU of the same-core figures (else the first allowed) and return
+    ``measurement`` with its figures, warnings and findings added."""
     cpu = next(
         (r.extra["cpus"][0] for r in measurement.results if r.id.endswith("same_core")),
         min(os.sched_getaffinity(0)),
     )
-    perf = cross_check_perf(cpu, PERF_LOOPS[quick], PERF_RUNS[quick])
-    with run_tempdir() as scratch:  # the harness builds in a folder of its own in there
-        harness = cross_check_c(cpu, C_ITERATIONS[quick], C_REPEAT[quick], scratch)
-    return add_perf_findings(measurement + perf + harness)
+    return add_perf_findings(
+        measurement + cross_check_perf(cpu, PERF_LOOPS[quick], PERF_RUNS[quick])
+    )

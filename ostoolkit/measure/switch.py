@@ -13,9 +13,10 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import psutil
 
@@ -23,14 +24,19 @@ from ostoolkit.children import Children, Fds, pin_current, pinned_main
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.host import tlb_tagging
 from ostoolkit.measure.blocks import Gathered, Sampling, Timing, take_rounds
+from ostoolkit.measure.cref import HarnessError, built_harness, served_pair
 from ostoolkit.measure.interference import Interference, Meter
+from ostoolkit.measure.netcost import block_medians, net_per_hop
 from ostoolkit.measure.placement import PLACEMENTS as PLACEMENTS
 from ostoolkit.measure.placement import Pair, expand_topology, plan_pairs
 from ostoolkit.measure.reference import TOKEN, time_rounds
 from ostoolkit.report import Measurement, Progress, Result, make_result
-from ostoolkit.stats import judge_noise, summarize
+from ostoolkit.scratch import run_tempdir
+from ostoolkit.stats import judge_noise, median_interval, summarize
 
 MODELS = ("process", "thread")
+PLURAL = {"process": "processes", "thread": "threads"}
+OURS, C = "ours", "c"  # whose blocks a figure's samples are: ostoolkit's, or the C harness's
 # A byte the working-set buffers never contain, so bytes.find reads every byte (memchr).
 ABSENT = b"\xff"
 FILL = b"\x01"
@@ -59,11 +65,13 @@ class SwitchConfig(Sampling):
     placements: tuple[str, ...] = PLACEMENTS
     working_set_kb: int = 0
     cpus: tuple[int, ...] | None = None
+    c_harness: bool = False  # lat_pipe.c's blocks alternated with ours, same-core pairs only
 
     def steps(self, cpus_allowed: int) -> int:
         """How many progress steps ``measure_switch`` will report, for a progress bar."""
         expanded, _, _ = expand_topology(sorted(os.sched_getaffinity(0)), self.placements)
         placements = [p for p in expanded if p in ("same_core", "unpinned") or cpus_allowed >= 2]
+        placements += ["same_core"] if self.c_harness and "same_core" in placements else []
         return len(placements) * len(self.models) * (self.repeat + 1)
 
 
@@ -248,13 +256,25 @@ def pair_results(
 
 
 def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Measurement:
-    """Measure process and thread switch cost on this host as configured."""
+    """Measure process and thread switch cost on this host as configured; with ``c_harness``
+    the C harness's blocks alternate with ours on the same-core CPU, and each model's
+    ``python_share`` is their difference, block by block."""
     allowed = sorted(os.sched_getaffinity(0))
     pairs, notes = plan_pairs(allowed, config.cpus, config.placements)
     jobs = [(model, pair) for pair in pairs for model in config.models]
-    timings = {job: functools.partial(_pair_timing, *job, config.working_set_kb) for job in jobs}
-    # Every model on every pair in rounds of blocks, one meter per CPU set over the whole run.
+    kb = config.working_set_kb
     with ExitStack() as stack:
+        same_core = next((pair.cpu_a for pair in pairs if pair.placement == "same_core"), None)
+        binary, skipped = _c_harness(stack, config, same_core)
+        notes += [skipped] if skipped else []
+        timings: dict[tuple[str, Pair, str], Callable[[], AbstractContextManager[Timing]]] = {}
+        for model, pair in jobs:  # ours, then the C harness's, in every round of blocks
+            timings[model, pair, OURS] = functools.partial(_pair_timing, model, pair, kb)
+            if binary is not None and pair.placement == "same_core":
+                timings[model, pair, C] = functools.partial(
+                    served_pair, binary, model, pair.cpu_a, kb
+                )
+        # Every figure in rounds of blocks, one meter per CPU set over the whole run.
         meters = {
             cpus: stack.enter_context(Meter(cpus)) for cpus in dict.fromkeys(map(_metered, pairs))
         }
@@ -263,7 +283,10 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
     warnings = list(notes)
     for model, pair in jobs:
         interference = meters[_metered(pair)].result
-        figures, said = pair_results(model, pair, gathered[model, pair], interference, config)
+        ours = gathered[model, pair, OURS]
+        figures, said = pair_results(model, pair, ours, interference, config)
+        if (c := gathered.get((model, pair, C))) is not None:
+            figures += c_results(model, pair, ours, c, interference)
         results.extend(figures)
         warnings.extend(said)
     findings = []
@@ -293,4 +316,95 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
             "cross-core figures are wake-up latency across CPUs, not a context switch; "
             "on a VM they can be many times the switch cost"
         )
+    findings += c_findings(by_id)
     return Measurement(tuple(results), tuple(findings), tuple(warnings))
+
+
+def _c_harness(
+    stack: ExitStack, config: SwitchConfig, cpu: int | None
+) -> tuple[Path | None, str | None]:
+    """lat_pipe built for this run (removed with ``stack``) and tried once on ``cpu``, or None
+    and the one line that says why not (no compiler, a failed build or start)."""
+    if not config.c_harness or cpu is None:
+        return None, None
+    try:
+        binary = stack.enter_context(built_harness(stack.enter_context(run_tempdir())))
+        with served_pair(binary, config.models[0], cpu, config.working_set_kb) as probe:
+            probe.rounds(1)
+    except HarnessError as error:
+        return None, f"the C harness was skipped: {error}"
+    return binary, None
+
+
+def c_results(
+    model: str,
+    pair: Pair,
+    ours: Gathered,
+    c: Gathered,
+    interference: Interference | None,
+) -> list[Result]:
+    """The C harness's net figure of one model (``ref.lat_pipe.<model>.same_core``) and
+    Python's share: ours minus C, block by block (each pair of blocks taken in turn)."""
+    c_net = c.net()
+    if not c_net.samples:
+        return []
+    extra = {
+        "cpus": [pair.cpu_a, pair.cpu_b],
+        "iterations": c.rounds or 0,
+        **c.counts_extra(),
+        **c.hop_extra(),
+    }
+    reference = make_result(
+        f"ref.lat_pipe.{model}.same_core",
+        f"C harness lat_pipe.c, {model} switch, same core (net)",
+        "us",
+        c_net.samples,
+        extra=extra,
+        interference=interference,
+        runs=c_net.runs,
+        notes=c_net.notes,
+    )
+    pairs = zip(
+        block_medians(net_per_hop(ours.round_us, ours.baseline_us), ours.block_sizes),
+        block_medians(net_per_hop(c.round_us, c.baseline_us), c.block_sizes),
+        strict=True,
+    )
+    share = [mine - theirs for mine, theirs in pairs if mine is not None and theirs is not None]
+    if not share:
+        return [reference]
+    low, high = median_interval(share, f"python_share.{model}")
+    python_share = make_result(
+        f"switch.{model}.python_share",
+        f"{model} switch, same core: Python's share (ostoolkit − C, net)",
+        "us",
+        share,
+        extra={"cpus": [pair.cpu_a, pair.cpu_b], "blocks": len(share), "ci_us": [low, high]},
+        interference=interference,
+        runs=[1] * len(share),  # each a pair of blocks: its own partner tasks and moment
+    )
+    return [reference, python_share]
+
+
+def c_findings(by_id: Mapping[str, Result]) -> list[str]:
+    """Three sentences where the C harness ran beside us: the kernel's switch (C), what a
+    Python program pays (ours), and the difference and why."""
+    models = [m for m in MODELS if f"switch.{m}.python_share" in by_id]
+    if not models:
+        return []
+
+    def figures(template: str) -> str:
+        return ", ".join(f"{PLURAL[m]} {by_id[template.format(m)].median:.2f} µs" for m in models)
+
+    shares = []
+    for model in models:
+        share = by_id[f"switch.{model}.python_share"]
+        low, high = share.extra["ci_us"]
+        shares.append(f"{PLURAL[model]} {share.median:.2f} µs [{low:.2f}–{high:.2f}]")
+    return [
+        "the kernel's switch, same core (the C harness: same method, same CPU, its blocks "
+        f"alternated with ostoolkit's): {figures('ref.lat_pipe.{}.same_core')} per switch (net)",
+        f"what a Python program pays per switch (ostoolkit, net): {figures('switch.{}.same_core')}",
+        f"Python's share (ostoolkit − C, block by block, 95 % interval): {'; '.join(shares)}; "
+        "after each switch the interpreter's deeper path back into Python finds the caches, "
+        "TLB and branch predictors cold, a cost a Python program pays and a C program does not",
+    ]

@@ -10,6 +10,7 @@ name (``X as X``).
 from ostoolkit.stats.bootstrap import CONFIDENCE as CONFIDENCE
 from ostoolkit.stats.bootstrap import RESAMPLES as RESAMPLES
 from ostoolkit.stats.bootstrap import SampleSet as SampleSet
+from ostoolkit.stats.bootstrap import median_interval as median_interval
 from ostoolkit.stats.shift import EXACT as EXACT
 from ostoolkit.stats.shift import HOST_MOVED as HOST_MOVED
 from ostoolkit.stats.shift import ONE_RUN as ONE_RUN

@@ -143,6 +143,14 @@ def bootstrap_p_value(draws: NDArray[np.float64]) -> float:
     return max(min(1.0, 2 * min(below, above)), 1 / len(draws))
 
 
+def median_interval(
+    samples: Sequence[float], key: str, runs: Sequence[int] = ()
+) -> tuple[float, float]:
+    """The CONFIDENCE percentile interval of the samples' median, from the hierarchical
+    bootstrap (runs, then samples; seeded by ``key``)."""
+    return percentile_interval(SampleSet(samples, key, runs).bootstrap_medians())
+
+
 def seed_for(key: str) -> int:
     """A 128-bit seed from a text, the same on every run and machine (hash() is salted)."""
     return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=16).digest(), "big")

@@ -331,7 +331,7 @@ def test_claims_on_several_figures_are_judged_once_in_claims():
     process = make_result("switch.process.same_core", "process switch", "us", [5.0, 5.0, 5.1])
     thread = make_result("switch.thread.same_core", "thread switch", "us", [1.0, 1.0, 1.1])
     once = annotate(Measurement((process, thread), ("the measurement's own",)))
-    assert once.findings == (judge_speedup(5.0, 1.0), "the measurement's own")
+    assert once.findings == (f"{judge_speedup(5.0, 1.0)} (ostoolkit)", "the measurement's own")
     assert annotate(once).findings == once.findings
     noisy = annotate(Measurement((replace(process, status="noisy"), thread)))
     assert noisy.findings[0].startswith(
@@ -358,3 +358,13 @@ def test_the_pooler_is_judged_at_its_largest_client_count():
     assert alone == [
         "PgBouncer: 3 PostgreSQL backends for 10 clients: outside the article's 5–50 connections"
     ]
+
+
+def test_switch_claims_are_judged_on_the_c_harness_where_it_ran_beside_ours():
+    ours = make_result("switch.process.same_core", "process switch", "us", [2.0, 2.0, 2.1])
+    c_ref = make_result("ref.lat_pipe.process.same_core", "C harness", "us", [1.0, 1.0, 1.1])
+    by_id = {r.id: r for r in annotate(Measurement((ours, c_ref))).results}
+    assert by_id[c_ref.id].verdict == "5.0× faster than the article's ~5 µs"
+    assert by_id[ours.id].verdict == "judged on the C harness's figure (1.00 µs)"
+    alone = annotate(Measurement((ours,))).results[0]
+    assert alone.verdict == "2.5× faster than the article's ~5 µs"

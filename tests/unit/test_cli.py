@@ -2,6 +2,7 @@
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -41,7 +42,12 @@ def fake_switch(monkeypatch):
         result = make_result("switch.process.same_core", "process switch", "us", [2.0, 2.2])
         return Measurement((result,), ("finding",), ())
 
+    def fake_perf(measurement, quick):
+        calls.append(("perf", quick))
+        return measurement
+
     monkeypatch.setattr(measure_cli, "measure_switch", fake)
+    monkeypatch.setattr(measure_cli, "run_cross_check", fake_perf)
     return calls
 
 
@@ -186,9 +192,26 @@ def test_measure_spawn_bad_input(runner, args, option):
 def test_presets_come_from_the_configs(runner, fake_switch):
     assert runner.invoke(cli_module.cli, ["measure-switch"]).exit_code == 0
     assert runner.invoke(cli_module.cli, ["measure-switch", "--quick"]).exit_code == 0
-    careful, quick = fake_switch
-    assert careful == SwitchConfig.full()
+    careful, perf, quick = fake_switch
+    # the C harness beside ours, and perf after, by default; neither with --quick
+    assert careful == replace(SwitchConfig.full(), c_harness=True)
+    assert perf == ("perf", False)
     assert quick == SwitchConfig.quick()
+
+
+@pytest.mark.parametrize(
+    ("args", "c_harness"),
+    [
+        (["--no-cross-check"], False),
+        (["--quick", "--cross-check"], True),
+        (["--quick", "--no-cross-check"], False),
+    ],
+)
+def test_cross_check_can_be_turned_on_and_off(runner, fake_switch, args, c_harness):
+    assert runner.invoke(cli_module.cli, ["measure-switch", *args]).exit_code == 0
+    config = fake_switch[0]
+    assert config.c_harness is c_harness
+    assert (("perf", "--quick" in args) in fake_switch) is c_harness
 
 
 def test_help_texts_are_built_from_the_presets(runner):

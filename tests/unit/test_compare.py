@@ -130,7 +130,7 @@ def test_a_comparison_object_holds_numbers_and_fixed_words():
         "headline": True,
         "host": "b",
         "baseline": "a",
-        "method": 1,
+        "method": METHODS["switch"],
         "median": pytest.approx(2.6),
         "p10": pytest.approx(2.6 * 0.984),
         "p90": pytest.approx(2.6 * 1.016),
@@ -795,9 +795,12 @@ def test_the_method_table_is_keyed_by_compare_sections():
 
 
 def test_a_changed_method_leaves_its_section_unjudged_and_the_others_judged():
-    a = versioned([result(i, m) for i, m in FIGURES], METHODS)
+    a = versioned([result(i, m) for i, m in FIGURES], {**METHODS, "switch": 1})
     b = versioned(
-        [result(i, m * 2) for i, m in FIGURES], {**METHODS, "switch": 2}, "0.3.0", hostname="b"
+        [result(i, m * 2) for i, m in FIGURES],
+        {**METHODS, "switch": 2},
+        "0.3.0",
+        hostname="b",
     )
     m = compare_reports([a, b], ["a", "b"], fail_above=1.5)
     got = items(m, "b")

@@ -1,10 +1,15 @@
-"""The C harness of --cross-check (measure/cref.py): its output parsed, each failure one warning."""
+"""The C harness beside measure-switch (measure/cref.py): its output parsed, each failure one
+line, and Python's share computed block by block."""
 
 import subprocess
 
 import pytest
 
 from ostoolkit.measure import cref, perfbench
+from ostoolkit.measure.blocks import Gathered
+from ostoolkit.measure.netcost import block_medians
+from ostoolkit.measure.placement import Pair
+from ostoolkit.measure.switch import c_findings, c_results
 from ostoolkit.report import Measurement, make_result
 
 GOOD = """\
@@ -42,13 +47,11 @@ def test_parse_refuses_bad_or_incomplete_output_in_one_line(stdout, message):
     assert "\n" not in str(raised.value)
 
 
-def test_without_a_compiler_one_warning_and_no_results(monkeypatch, tmp_path):
+def test_without_a_compiler_the_build_is_refused_in_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(cref.shutil, "which", lambda name: None)
-    m = cref.cross_check_c(0, 200, 3, tmp_path)
-    assert m.results == ()
-    assert m.warnings == (
-        "--cross-check: no C compiler (gcc or cc) found; the C harness was skipped (Debian: gcc)",
-    )
+    with pytest.raises(cref.HarnessError) as raised, cref.built_harness(tmp_path):
+        pass
+    assert str(raised.value) == "no C compiler (gcc or cc) found (Debian: gcc)"
     assert list(tmp_path.iterdir()) == []
 
 
@@ -65,7 +68,7 @@ def fake_program(returncode=0, stdout="", stderr="", raises=None):
     return run, calls
 
 
-def test_a_compile_failure_is_one_warning_with_its_error_line(monkeypatch, tmp_path):
+def test_a_compile_failure_names_its_error_line_and_leaves_no_folder(monkeypatch, tmp_path):
     stderr = (
         "lat_pipe.c: In function 'main':\n"
         "lat_pipe.c:3:1: error: expected ';' before '}' token\n"
@@ -74,11 +77,10 @@ def test_a_compile_failure_is_one_warning_with_its_error_line(monkeypatch, tmp_p
     run, calls = fake_program(returncode=1, stderr=stderr)
     monkeypatch.setattr(cref.shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(cref, "run_program", run)
-    m = cref.cross_check_c(0, 200, 3, tmp_path)
-    assert m.results == ()
-    assert m.warnings == (
-        "--cross-check: the C harness was skipped: compiling lat_pipe.c failed: "
-        "lat_pipe.c:3:1: error: expected ';' before '}' token",
+    with pytest.raises(cref.HarnessError) as raised, cref.built_harness(tmp_path):
+        pass
+    assert str(raised.value) == (
+        "compiling lat_pipe.c failed: lat_pipe.c:3:1: error: expected ';' before '}' token"
     )
     env, tmpdir, compiler, first_flag = calls[0][:4]
     assert (env, compiler, first_flag) == ("env", "/usr/bin/gcc", cref.CFLAGS[0])
@@ -87,15 +89,13 @@ def test_a_compile_failure_is_one_warning_with_its_error_line(monkeypatch, tmp_p
     assert list(tmp_path.iterdir()) == [], "the build folder outlived the run"
 
 
-def test_a_compiler_timeout_is_one_warning(monkeypatch, tmp_path):
+def test_a_compiler_timeout_is_one_line(monkeypatch, tmp_path):
     run, _ = fake_program(raises=subprocess.TimeoutExpired(["gcc"], 60))
     monkeypatch.setattr(cref.shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(cref, "run_program", run)
-    (warning,) = cref.cross_check_c(0, 200, 3, tmp_path).warnings
-    assert (
-        warning
-        == "--cross-check: the C harness was skipped: compiling lat_pipe.c timed out after 60 s"
-    )
+    with pytest.raises(cref.HarnessError) as raised, cref.built_harness(tmp_path):
+        pass
+    assert str(raised.value) == "compiling lat_pipe.c timed out after 60 s"
 
 
 def test_a_failing_run_names_its_last_stderr_line(monkeypatch, tmp_path):
@@ -109,38 +109,71 @@ def test_a_failing_run_names_its_last_stderr_line(monkeypatch, tmp_path):
     )
 
 
-def test_findings_set_the_c_harness_beside_ours():
+def test_perf_findings_set_perf_beside_ours():
     ours = make_result("switch.thread.same_core", "t", "us", [1.1], extra={"gross_us": 2.0})
-    c_ref = make_result("ref.lat_pipe.thread.same_core", "C", "us", [1.0])
-    (finding,) = perfbench.add_perf_findings(Measurement((ours, c_ref))).findings
+    perf = make_result("perf.sched_pipe.thread.same_core", "perf", "us", [1.8])
+    (finding,) = perfbench.add_perf_findings(Measurement((ours, perf))).findings
     assert finding.startswith(
-        "thread, same core: the C harness (same method, same CPU) 1.00 µs net, "
-        "ostoolkit 1.10 µs (1.10×); the difference is the Python path's own cost"
+        "thread, same core: perf bench sched pipe 1.80 µs per hop (gross), ostoolkit 2.00 µs"
     )
 
 
-def test_cross_check_runs_both_on_the_same_core_cpu_in_a_removed_scratch_dir(monkeypatch):
+def test_cross_check_runs_perf_on_the_same_core_cpu(monkeypatch):
     calls = {}
 
     def fake_perf(cpu, loops, runs):
         calls["perf"] = (cpu, loops, runs)
         return Measurement((), warnings=("perf skipped",))
 
-    def fake_c(cpu, iterations, repeat, folder):
-        calls["c"] = (cpu, iterations, repeat, folder)
-        assert folder.is_dir()
-        return Measurement((make_result("ref.lat_pipe.process.same_core", "C", "us", [1.0]),))
-
     monkeypatch.setattr(perfbench, "cross_check_perf", fake_perf)
-    monkeypatch.setattr(perfbench, "cross_check_c", fake_c)
     ours = make_result(
         "switch.process.same_core", "p", "us", [1.2], extra={"cpus": [1, 1], "gross_us": 2.0}
     )
     m = perfbench.cross_check(Measurement((ours,)), quick=True)
     assert calls["perf"] == (1, perfbench.PERF_LOOPS[True], perfbench.PERF_RUNS[True])
-    assert calls["c"][:3] == (1, perfbench.C_ITERATIONS[True], perfbench.C_REPEAT[True])
-    assert not calls["c"][3].exists(), "the scratch dir outlived the cross-check"
-    assert [r.id for r in m.results] == [ours.id, "ref.lat_pipe.process.same_core"]
+    assert [r.id for r in m.results] == [ours.id]
     assert m.warnings == ("perf skipped",)
-    assert len(m.findings) == 1
-    assert "1.00 µs net, ostoolkit 1.20 µs (1.20×)" in m.findings[0]
+
+
+def test_block_medians_pair_blocks_and_leave_out_negative_ones():
+    net = [1.0, 2.0, 3.0, -0.5, 2.0, 4.0, 4.0]
+    assert block_medians(net, [3, 2, 2]) == [2.0, None, 4.0]
+    assert block_medians([], []) == []
+
+
+def test_python_share_is_ours_minus_c_block_by_block():
+    pair = Pair("same_core", 1, 1)
+
+    def gathered(nets):
+        g = Gathered(rounds=100)
+        for block in nets:
+            g.block_sizes.append(len(block))
+            for net in block:  # round trip = 2 × (net + baseline), baseline 1 µs
+                g.round_us.append(2 * (net + 1.0))
+                g.baseline_us.append(1.0)
+        return g
+
+    ours = gathered([[2.0, 2.2], [2.1, 2.1], [-1.0, 2.0], [2.4, 2.4]])
+    c = gathered([[1.5, 1.5], [1.6, 1.6], [1.5, 1.5], [2.5, 2.5]])
+    reference, share = c_results("process", pair, ours, c, None)
+    assert reference.id == "ref.lat_pipe.process.same_core"
+    assert reference.median == 1.55
+    assert share.id == "switch.process.python_share"
+    # block 3 of ours has a negative net sample: that pair of blocks is left out
+    assert share.samples == pytest.approx((0.6, 0.5, -0.1))
+    assert share.runs == (1, 1, 1)
+    low, high = share.extra["ci_us"]
+    assert low <= share.median <= high
+    findings = c_findings(
+        {
+            r.id: r
+            for r in (reference, share, make_result("switch.process.same_core", "p", "us", [2.1]))
+        }
+    )
+    assert findings[0].endswith("processes 1.55 µs per switch (net)")
+    assert (
+        findings[1] == "what a Python program pays per switch (ostoolkit, net): processes 2.10 µs"
+    )
+    assert findings[2].startswith(
+        "Python's share (ostoolkit − C, block by block, 95 % interval): processes 0.50 µs ["
+    )

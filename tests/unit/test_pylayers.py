@@ -231,5 +231,6 @@ def test_cli_layer_choice_and_default(monkeypatch):
         return Measurement(())
 
     monkeypatch.setattr(measure_cli, "measure_switch", fake_switch)
+    monkeypatch.setattr(measure_cli, "run_cross_check", lambda measurement, quick: measurement)
     assert CliRunner().invoke(cli_module.cli, ["measure-switch", "--layer", "os"]).exit_code == 0
     assert len(seen) == 1
