@@ -4,7 +4,7 @@ lat_pipe.c bounces a byte between two tasks over two pipes and subtracts one tas
 read on a private pipe, as ``measure/switch.py`` does: net = (round trip − 2 × baseline) / 2.
 It is compiled (gcc, else cc) into a private folder that is removed after; in serve mode it
 times blocks on ostoolkit's command, alternated with ostoolkit's own on the same CPU
-(``served_pair``); run whole (``run_harness``) it serves the benchmarks.
+(``served_pair``). Run by hand (its usage line) it prints whole runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -31,14 +30,11 @@ BINARY_NAME = "lat_pipe"
 COMPILERS = ("gcc", "cc")
 CFLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra", "-pthread")
 COMPILE_TIMEOUT_S = 60.0
-RUN_TIMEOUT_S = 120.0
 MODELS = ("process", "thread")
 PLURAL = {"process": "processes", "thread": "threads"}
 NO_COMPILER = "no C compiler (gcc or cc) found (Debian: gcc)"
 READY = "ready partner="  # serve mode's first line, then the partner task's pid or thread id
 SERVE_TIMEOUT_S = 60.0  # one answer: a sample takes about 0.1 s; the first includes start-up
-REP_PREFIXES = ("rt_ns=", "base_ns=")
-SUMMARY_PREFIXES = ("net_us_median=", "gross_us_median=")
 MAX_QUOTED = 80  # characters of an unexpected output line quoted in an error
 
 
@@ -76,75 +72,6 @@ def compile_harness(folder: Path, compiler: str) -> Path:
         reason = _last_line(done.stderr, f"exit status {done.returncode}")
         raise HarnessError(f"compiling {SOURCE.name} failed: {reason}")
     return binary
-
-
-def _fields(line: str, prefixes: tuple[str, ...]) -> list[float] | None:
-    """The numbers of a ``key=value key=value`` line with exactly these keys, else None."""
-    parts = line.split()
-    if len(parts) != len(prefixes) or not all(
-        part.startswith(prefix) for part, prefix in zip(parts, prefixes, strict=True)
-    ):
-        return None
-    try:
-        values = [float(part.partition("=")[2]) for part in parts]
-    except ValueError:
-        raise HarnessError(
-            f"unparseable number in lat_pipe output: {line[:MAX_QUOTED]!r}"
-        ) from None
-    if not all(math.isfinite(value) for value in values):
-        raise HarnessError(f"non-finite number in lat_pipe output: {line[:MAX_QUOTED]!r}")
-    return values
-
-
-def parse_output(stdout: str) -> dict[str, Any]:
-    """lat_pipe's stdout: each repetition's ``net_us``, ``gross_us`` and ``base_us`` (as
-    measure-switch defines them) and its ``net_us_median``, ``gross_us_median``; HarnessError
-    on any other line or a missing part."""
-    reps: list[list[float]] = []
-    summary: dict[str, float] | None = None
-    for raw in stdout.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if (rep := _fields(line, REP_PREFIXES)) is not None:
-            reps.append(rep)
-        elif (medians := _fields(line, SUMMARY_PREFIXES)) is not None:
-            summary = {"net_us_median": medians[0], "gross_us_median": medians[1]}
-        else:
-            raise HarnessError(f"unexpected line in lat_pipe output: {line[:MAX_QUOTED]!r}")
-    if not reps:
-        raise HarnessError("incomplete lat_pipe output: no repetition line")
-    if summary is None:
-        raise HarnessError("incomplete lat_pipe output: no summary line")
-    return {
-        "net_us": [(rt_ns - 2.0 * base_ns) / 2.0 / 1000.0 for rt_ns, base_ns in reps],
-        "gross_us": [rt_ns / 2.0 / 1000.0 for rt_ns, _ in reps],
-        "base_us": [base_ns / 1000.0 for _, base_ns in reps],
-        **summary,
-    }
-
-
-def run_harness(
-    binary: Path,
-    model: str,
-    cpus: tuple[int, int],
-    iterations: int,
-    repeat: int,
-    working_set_kb: int = 0,
-) -> dict[str, Any]:
-    """Run the built harness once (``model`` on CPUs A and B) and return parse_output's dict."""
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    argv = [str(binary), model, *(str(c) for c in cpus)]
-    argv += [str(iterations), str(repeat), str(working_set_kb)]
-    try:
-        done = run_program(argv, RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise HarnessError(f"lat_pipe {model} timed out after {RUN_TIMEOUT_S:.0f} s") from None
-    if done.returncode != 0:
-        reason = _last_line(done.stderr, f"exit status {done.returncode}")
-        raise HarnessError(f"lat_pipe {model} failed: {reason}")
-    return parse_output(done.stdout)
 
 
 @contextlib.contextmanager

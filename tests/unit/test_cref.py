@@ -12,40 +12,6 @@ from ostoolkit.measure.placement import Pair
 from ostoolkit.measure.switch import c_findings, c_results
 from ostoolkit.report import Measurement, make_result
 
-GOOD = """\
-rt_ns=3000.000 base_ns=1000.000
-rt_ns=3200.000 base_ns=1000.000
-rt_ns=2800.000 base_ns=900.000
-net_us_median=0.500000 gross_us_median=1.500000
-"""
-
-
-def test_parse_gives_net_gross_and_base_per_repetition():
-    parsed = cref.parse_output(GOOD)
-    assert parsed["gross_us"] == pytest.approx([1.5, 1.6, 1.4])
-    assert parsed["net_us"] == pytest.approx([0.5, 0.6, 0.5])
-    assert parsed["base_us"] == pytest.approx([1.0, 1.0, 0.9])
-    assert parsed["net_us_median"] == 0.5
-    assert parsed["gross_us_median"] == 1.5
-
-
-@pytest.mark.parametrize(
-    ("stdout", "message"),
-    [
-        (GOOD + "lat_pipe: something else\n", "unexpected line in lat_pipe output"),
-        ("rt_ns=abc base_ns=1.0\n", "unparseable number"),
-        ("rt_ns=nan base_ns=1.0\n", "non-finite number"),
-        ("rt_ns=3000.0 base_ns=1000.0\n", "no summary line"),
-        ("net_us_median=0.5 gross_us_median=1.5\n", "no repetition line"),
-        ("", "no repetition line"),
-    ],
-    ids=["bad-line", "bad-number", "nan", "no-summary", "no-repetition", "empty"],
-)
-def test_parse_refuses_bad_or_incomplete_output_in_one_line(stdout, message):
-    with pytest.raises(cref.HarnessError, match=message) as raised:
-        cref.parse_output(stdout)
-    assert "\n" not in str(raised.value)
-
 
 def test_without_a_compiler_the_build_is_refused_in_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(cref.shutil, "which", lambda name: None)
@@ -96,17 +62,6 @@ def test_a_compiler_timeout_is_one_line(monkeypatch, tmp_path):
     with pytest.raises(cref.HarnessError) as raised, cref.built_harness(tmp_path):
         pass
     assert str(raised.value) == "compiling lat_pipe.c timed out after 60 s"
-
-
-def test_a_failing_run_names_its_last_stderr_line(monkeypatch, tmp_path):
-    run, _ = fake_program(returncode=1, stderr="lat_pipe: sched_setaffinity(CPU_A=7): Invalid\n")
-    monkeypatch.setattr(cref, "run_program", run)
-    with pytest.raises(cref.HarnessError) as raised:
-        cref.run_harness(tmp_path / "lat_pipe", "process", (7, 7), 200, 3)
-    assert (
-        str(raised.value)
-        == "lat_pipe process failed: lat_pipe: sched_setaffinity(CPU_A=7): Invalid"
-    )
 
 
 def test_perf_findings_set_perf_beside_ours():
