@@ -12,12 +12,9 @@ chromium, cmark-gfm and tests/browser's node packages; without them this skips (
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -26,8 +23,9 @@ from typing import Any
 
 import dbservers
 import pytest
+from harness.leftovers import MARKER_VAR
 from harness.paths import ENTRY, REPO
-from harness.runs import tail
+from harness.runs import Run, marked_env, run_marked
 
 from ostoolkit.connections.real.servers import KINDS, check_installed
 from ostoolkit.errors import InvalidRequest
@@ -50,21 +48,6 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @dataclass
-class Ran:
-    """What one bounded command did."""
-
-    argv: list[str]
-    returncode: int | None
-    stdout: str
-    stderr: str
-    timed_out: bool
-
-    def describe(self) -> str:
-        how = "TIMED OUT, stopped" if self.timed_out else f"exit {self.returncode}"
-        return f"{' '.join(self.argv)}: {how}\nstderr:\n{tail(self.stderr)}"
-
-
-@dataclass
 class Source:
     """One markdown source: its file, or why there is none (a failure or a skip)."""
 
@@ -84,48 +67,21 @@ class Rendering:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_bounded(argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> Ran:
-    """Run ``argv`` in its own process group; on timeout (or any interruption) stop the whole
-    group, SIGTERM first so that ostoolkit removes its servers, then SIGKILL."""
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        return Ran(argv, proc.returncode, out, err, False)
-    except subprocess.TimeoutExpired:
-        out, err = stop_group(proc)
-        return Ran(argv, proc.returncode, out, err, True)
-    except BaseException:
-        stop_group(proc)
-        raise
-
-
-def stop_group(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    """End ``proc`` and its group: SIGTERM, a bounded wait, then SIGKILL; what it printed."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            return proc.communicate(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            continue
-    return proc.communicate()
+def run_bounded(argv: list[str], work: Path, env: dict[str, str], timeout: float) -> Run:
+    """Run ``argv`` through the harness's one bounded runner (its own session, killed with
+    every marked process on timeout), a leftover named as its failure."""
+    marker = env[MARKER_VAR]
+    ran = run_marked(argv, env=env, marker=marker, timeout=timeout, cwd=work)
+    if ran.leftovers and ran.returncode == 0:
+        ran.returncode = None  # a leftover is a failure of the run
+    return ran
 
 
 def command_env(work: Path) -> dict[str, str]:
     """The environment of every command: scratch in ``work``, and no job summary to append to
     (GITHUB_STEP_SUMMARY would make ostoolkit write the markdown there too)."""
-    env = {k: v for k, v in os.environ.items() if k != "GITHUB_STEP_SUMMARY"}
-    env["TMPDIR"] = str(work)
-    return env
+    _, marked = marked_env(TMPDIR=str(work))
+    return {k: v for k, v in marked.items() if k != "GITHUB_STEP_SUMMARY"}
 
 
 def missing_tool() -> str | None:
