@@ -2,7 +2,8 @@
 
 The interference meter's counters (/proc/stat's ``cpuN`` lines, a process tree's CPU times;
 whole USER_HZ units, ``USER_HZ_S``), the scheduler's view of a task (state letter, schedstat,
-wait channel), its tick rate and base slice. Process readers take the /proc directory as a
+wait channel), its tick rate and base slice, and one process's identity and memory (RSS, USS)
+as fork-tree reads thousands at once. Process readers take the /proc directory as a
 parameter so that tests can hand them a fake one.
 """
 
@@ -308,6 +309,133 @@ def parse_kb_fields(text: str, names: tuple[str, ...]) -> dict[str, int]:
 def read_status_fields(pid: int, names: tuple[str, ...], proc: Path = PROC) -> dict[str, int]:
     """``names``'s numbers from /proc/PID/status (``parse_kb_fields``); {} if it is gone."""
     return parse_file(proc / str(pid) / "status", lambda text: parse_kb_fields(text, names)) or {}
+
+
+# Most a /proc file read by ``read_proc_bytes`` may hold: /proc/PID/smaps of a large process
+# runs to a few MiB; a reader that finds more stops rather than eat memory.
+PROC_READ_LIMIT = 16 * 2**20
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def read_proc_bytes(path: str, limit: int = PROC_READ_LIMIT) -> bytes:
+    """A /proc file's bytes, read with os.read until end-of-file (a seq_file hands its text
+    over in pieces); ``ProcUnreadable`` past ``limit``. OSError as open(2)/read(2) raise it:
+    ENOENT/ESRCH once the process is gone, EACCES where ptrace access is refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks, size = [], 0
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise ProcUnreadable(f"{path} holds more than {limit} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def parse_private_kb(text: str) -> int:
+    """Sum of the ``Private_*`` lines (Private_Clean, Private_Dirty, Private_Hugetlb; kB) of
+    /proc/PID/smaps or smaps_rollup text: the process's USS as psutil computes it
+    (``_pslinux._parse_smaps_rollup``). No line, as for a kernel thread's empty smaps, is 0."""
+    total = 0
+    for line in text.splitlines():
+        if line.startswith("Private_"):
+            parts = line.split()
+            if len(parts) != 3 or not parts[1].isdigit() or parts[2] != "kB":
+                raise ProcUnreadable(f"not a smaps line: {line!r}")
+            total += int(parts[1])
+    return total
+
+
+def parse_smaps_rollup(text: str) -> int:
+    """USS in kB from /proc/PID/smaps_rollup text (proc(5)): its Private_* lines summed;
+    ``ProcUnreadable`` unless it is a rollup with Rss, Private_Clean and Private_Dirty."""
+    header, _, body = text.partition("\n")
+    if not header.endswith("[rollup]"):
+        raise ProcUnreadable("not a /proc/PID/smaps_rollup text")
+    names = {line.partition(":")[0] for line in body.splitlines()}
+    if not {"Rss", "Private_Clean", "Private_Dirty"} <= names:
+        raise ProcUnreadable("/proc/PID/smaps_rollup lacks Rss or Private_* lines")
+    return parse_private_kb(body)
+
+
+def parse_statm_rss(text: str, page_size: int = PAGE_SIZE) -> int:
+    """Resident set size in bytes from /proc/PID/statm (field 2, in pages; proc(5)): what ps,
+    top and psutil's ``memory_info().rss`` report."""
+    fields = text.split()
+    if len(fields) < 2 or not fields[1].isdigit():
+        raise ProcUnreadable("not a /proc/PID/statm line")
+    return int(fields[1]) * page_size
+
+
+def parse_cmdline(text: str) -> list[str]:
+    """/proc/PID/cmdline's arguments, as psutil splits them: on NUL, or on spaces where a
+    process rewrote its command line as one string (psutil ``_pslinux.cmdline``)."""
+    if not text:
+        return []
+    sep = "\x00" if text.endswith("\x00") else " "
+    args = text.removesuffix(sep).split(sep)
+    if sep == "\x00" and len(args) == 1 and " " in text:
+        args = text.split(" ")
+    return args
+
+
+def full_name(comm: str, cmdline: list[str]) -> str:
+    """A process's name as psutil gives it: the kernel's ``comm`` (cut to 15 characters), or,
+    when it was cut, the base name of argv[0] if that starts with it."""
+    if len(comm) >= 15 and cmdline:
+        longer = os.path.basename(cmdline[0])
+        if longer.startswith(comm):
+            return longer
+    return comm
+
+
+@dataclass(frozen=True)
+class ProcessView:
+    """One process as fork-tree draws it, read straight from /proc: parent, name, state
+    letter, RSS (statm, bytes) and USS (smaps_rollup, bytes; None where the kernel refused)."""
+
+    pid: int
+    ppid: int
+    name: str
+    state: str
+    rss: int
+    uss: int | None
+
+
+def read_uss(pid: int, proc: Path = PROC) -> int | None:
+    """USS in bytes from /proc/PID/smaps_rollup, else /proc/PID/smaps where the rollup says
+    ESRCH/ENOENT for a live process (as psutil falls back); None where ptrace access is refused.
+    ProcessLookupError/FileNotFoundError when the process is gone."""
+    base = f"{proc}/{pid}"
+    try:
+        try:
+            return parse_smaps_rollup(read_proc_bytes(f"{base}/smaps_rollup").decode()) * 1024
+        except (ProcessLookupError, FileNotFoundError):
+            return parse_private_kb(read_proc_bytes(f"{base}/smaps").decode()) * 1024
+    except PermissionError:
+        return None
+
+
+def read_process(pid: int, proc: Path = PROC) -> ProcessView | None:
+    """Read one process from /proc/PID/{stat,statm,smaps_rollup} (cmdline too for a name
+    the kernel cut): four small reads, no psutil objects, as fork-tree reads thousands at
+    once; None once it is gone or its stat cannot be read."""
+    base = f"{proc}/{pid}"
+    try:
+        stat = read_proc_bytes(f"{base}/stat").decode(errors="surrogateescape")
+        comm, state = parse_task_stat(stat)
+        ppid = parse_pid_stat(stat).ppid
+        rss = parse_statm_rss(read_proc_bytes(f"{base}/statm").decode())
+        if len(comm) >= 15:
+            with contextlib.suppress(PermissionError):
+                raw = read_proc_bytes(f"{base}/cmdline")
+                comm = full_name(comm, parse_cmdline(os.fsdecode(raw)))
+        uss = read_uss(pid, proc)
+    except (OSError, ValueError, ProcUnreadable):
+        return None
+    return ProcessView(pid, ppid, comm, state, rss, uss)
 
 
 def read_threads(pid: int, proc: Path = PROC) -> list[dict[str, Any]]:

@@ -6,20 +6,31 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psutil
 
-from ostoolkit.budget import BYTES_PER_FORKED_PROCESS, check_task_budget, nproc_note
-from ostoolkit.children import Children, Fds, fork_descendant, read_before
+from ostoolkit.budget import check_task_budget, nproc_note
+from ostoolkit.children import REAP_TIMEOUT_S, Children, Fds, fork_descendant, read_before
 from ostoolkit.errors import NoSuchPid, OstoolkitError, TreeTooLarge
-from ostoolkit.procfs import read_threads
+from ostoolkit.measure.creation import WARMUP, forked, noop, time_operations
+from ostoolkit.procfs import read_process, read_threads
 from ostoolkit.report import Measurement, Result, make_result
 
 DEFAULT_MAX_PROCS = 512
+# What one tree process costs the host: the pages it writes after fork, its page tables, its
+# kernel task. Measured 0.87 MiB a process (MemAvailable's drop while a 1,022-process tree
+# stood; mean USS 0.82 MiB, VmPTE 108 KiB; 2026-12-06), budgeted at about twice that. The
+# budget's BYTES_PER_FORKED_PROCESS (4 MiB) is for children that work: with it a 4,094-process
+# tree "needed" 16 GiB and was refused on a 24 GiB host.
+BYTES_PER_TREE_PROCESS = 2 * 2**20
 # What a leaf execs with --exec: a small program that blocks reading the release pipe on its
 # stdin until end-of-file, so it holds still like the forked nodes and exits with them.
 EXEC_PROGRAM = "cat"
@@ -27,6 +38,28 @@ EXEC_PROGRAM = "cat"
 REPORT_TIMEOUT_PER_PROC_S = 0.5
 REPORT_TIMEOUT_MIN_S = 15.0
 EXEC_SETTLE_S = 5.0  # how long an exec'd program may take to reach its blocking read
+# How long the released tree may take to exit and be reaped, per process, before its groups
+# are killed instead: 4,094 processes took 3.5-4 s here (2 CPUs), near children's 5 s default.
+TEARDOWN_TIMEOUT_PER_PROC_S = 0.01
+# Bare forks timed one at a time before the tree, for the floor (fork cost × processes /
+# CPUs): a few, as each costs a fork, an exit and a reap of this process (~2 ms at 25 MiB).
+FLOOR_FORKS = 5
+# psutil's status words for the state letters of /proc/PID/stat (psutil._pslinux's
+# PROC_STATUSES; a unit test holds them alike), so data.tree says what it said under psutil.
+STATUS_WORDS = {
+    "R": "running",
+    "S": "sleeping",
+    "D": "disk-sleep",
+    "T": "stopped",
+    "t": "tracing-stop",
+    "Z": "zombie",
+    "X": "dead",
+    "x": "dead",
+    "K": "wake-kill",
+    "W": "waking",
+    "I": "idle",
+    "P": "parked",
+}
 
 CONCURRENT_NOTE = (
     "the tree's processes fork concurrently, so these times include their contention for "
@@ -59,7 +92,7 @@ def check_tree(config: TreeConfig) -> int:
             f"{' with --exec' if config.exec_leaves else ''} starts {total} processes, over "
             f"--max-procs {config.max_procs}; lower --depth/--breadth or raise --max-procs"
         )
-    check_task_budget(total, BYTES_PER_FORKED_PROCESS, "--depth/--breadth")
+    check_task_budget(total, BYTES_PER_TREE_PROCESS, "--depth/--breadth")
     return total
 
 
@@ -155,24 +188,19 @@ def _collect_reports(report_r: int, expected: int, timeout: float) -> list[list[
 
 
 def _snapshot(pid: int) -> dict[str, Any] | None:
-    """What the kernel says of one process now; None when it vanished or cannot be read."""
-    try:
-        proc = psutil.Process(pid)
-        with proc.oneshot():
-            node: dict[str, Any] = {
-                "pid": pid,
-                "ppid": proc.ppid(),
-                "name": proc.name(),
-                "status": proc.status(),
-                "rss": proc.memory_info().rss,
-            }
-        try:
-            node["uss"] = proc.memory_full_info().uss
-        except psutil.AccessDenied:
-            node["uss"] = None
-        return node
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
+    """What the kernel says of one process now (``procfs.read_process``: the fields psutil
+    gave, read directly); None when it vanished or cannot be read."""
+    seen = read_process(pid)
+    if seen is None:
         return None
+    return {
+        "pid": pid,
+        "ppid": seen.ppid,
+        "name": seen.name,
+        "status": STATUS_WORDS.get(seen.state, "?"),
+        "rss": seen.rss,
+        "uss": seen.uss,
+    }
 
 
 def unread_uss_warnings(tree: dict[str, Any]) -> list[str]:
@@ -232,61 +260,126 @@ def _sleeping_or_gone(pid: int) -> bool:
         return True
 
 
+class Phases:
+    """Wall time of each phase of a run, in seconds, in the order they ran (data.phases_s)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def timing(self, name: str) -> Iterator[None]:
+        """Time the block as phase ``name`` (added to it if it ran before)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - start
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + elapsed, 6)
+
+
+def fork_cost_us(children: Children) -> list[float]:
+    """FLOOR_FORKS bare forks of this process timed one at a time, in µs, after WARMUP untimed:
+    fork + the child's _exit + waitpid, as measure-spawn times a fork. Uncontended: what one
+    process of the tree costs at least, whose multiple is the floor."""
+    op = partial(forked, children, noop, "fork")
+    for _ in range(WARMUP):
+        op()
+    samples, _faults = time_operations(op, FLOOR_FORKS, None, own_child=True)
+    return samples
+
+
+def floor(fork_samples: list[float], processes: int) -> dict[str, float | int]:
+    """The floor of a tree of ``processes``: fork cost × processes / CPUs this process may use,
+    in seconds, and its parts (data.floor): no tree, however built, ends sooner on these CPUs."""
+    cost = statistics.median(fork_samples)
+    cpus = len(os.sched_getaffinity(0))
+    return {
+        "fork_us": round(cost, 3),
+        "forks": len(fork_samples),
+        "processes": processes,
+        "cpus": cpus,
+        "floor_s": round(cost * processes / cpus / 1e6, 6),
+    }
+
+
 def build_tree(
     config: TreeConfig, on_ready: Callable[[Measurement], None] | None = None
 ) -> Measurement:
     """Fork the tree below this process, read it while it holds still, then end it; ``on_ready``
-    gets the measurement while the tree still stands (to look at it with ps)."""
+    gets the measurement while the tree still stands (to look at it with ps). Each phase's wall
+    time is in data.phases_s (calibrate, fork, snapshot, teardown: docs/method.md), the floor in
+    data.floor."""
     total = check_tree(config)
     unbound = nproc_note(total, "processes")
     root = os.getpid()
+    phases = Phases()
     fds = Fds()
     release_r, release_w = fds.pipe()
     report_r, report_w = fds.pipe()
     first_level: dict[int, float] = {}
     with Children() as children:
         try:
+            with phases.timing("calibrate"):
+                fork_samples = fork_cost_us(children)
 
             def first_level_node() -> None:
                 # Only the root may hold release_w, or the release never comes.
                 fds.close_copies({release_r, report_w})
                 _node(1, config, release_r, report_w)
 
-            for _ in range(config.breadth if config.depth else 0):
-                start = time.perf_counter_ns()
-                pid = children.fork(first_level_node)
-                first_level[pid] = (time.perf_counter_ns() - start) / 1e3
-            fds.close(report_w)  # only the tree writes now: end-of-file means it died
-            timeout = max(REPORT_TIMEOUT_MIN_S, total * REPORT_TIMEOUT_PER_PROC_S)
-            lines = _collect_reports(report_r, report_lines(config), timeout)
-            # "F pid parent fork_us" and "E pid parent fork_us exec_us"; "R pid" says ready.
-            forks = {**first_level, **{int(w[1]): float(w[3]) for w in lines if w[0] in ("F", "E")}}
-            execs = {int(w[1]): float(w[4]) for w in lines if w[0] == "E"}
-            deadline = time.monotonic() + EXEC_SETTLE_S
-            while not all(map(_sleeping_or_gone, execs)) and time.monotonic() < deadline:
-                time.sleep(0.005)
-            nodes = _snapshot_all([root, *forks])
-            for pid, node in nodes.items():
-                node["fork_us"] = forks.get(pid)
-                node["exec_us"] = execs.get(pid)
-            measurement = _tree_measurement(
-                nest(nodes, root), ancestry(root), forks, execs, skipped=total + 1 - len(nodes)
-            )
+            with phases.timing("fork"):
+                for _ in range(config.breadth if config.depth else 0):
+                    start = time.perf_counter_ns()
+                    pid = children.fork(first_level_node)
+                    first_level[pid] = (time.perf_counter_ns() - start) / 1e3
+                fds.close(report_w)  # only the tree writes now: end-of-file means it died
+                timeout = max(REPORT_TIMEOUT_MIN_S, total * REPORT_TIMEOUT_PER_PROC_S)
+                lines = _collect_reports(report_r, report_lines(config), timeout)
+                # "F pid parent fork_us" and "E pid parent fork_us exec_us"; "R pid": ready.
+                forks = {
+                    **first_level,
+                    **{int(w[1]): float(w[3]) for w in lines if w[0] in ("F", "E")},
+                }
+                execs = {int(w[1]): float(w[4]) for w in lines if w[0] == "E"}
+                deadline = time.monotonic() + EXEC_SETTLE_S
+                while not all(map(_sleeping_or_gone, execs)) and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            with phases.timing("snapshot"):
+                nodes = _snapshot_all([root, *forks])
+                for pid, node in nodes.items():
+                    node["fork_us"] = forks.get(pid)
+                    node["exec_us"] = execs.get(pid)
+                measurement = _tree_measurement(
+                    nest(nodes, root), ancestry(root), forks, execs, skipped=total + 1 - len(nodes)
+                )
             if unbound:
                 measurement += Measurement((), warnings=(unbound,))
             if on_ready:
                 on_ready(measurement)
         finally:
-            fds.close(release_w)  # every node reads end-of-file, reaps its children, exits
-            for pid in first_level:
-                children.reap(pid)
-            fds.close_all()
-    return measurement
+            with phases.timing("teardown"):
+                fds.close(release_w)  # every node reads end-of-file, reaps its children, exits
+                for pid in first_level:
+                    children.reap(pid, max(REAP_TIMEOUT_S, total * TEARDOWN_TIMEOUT_PER_PROC_S))
+                fds.close_all()
+    data = {"phases_s": phases.seconds, "floor": floor(fork_samples, total)}
+    return measurement + Measurement((), data=data)
 
 
 def _snapshot_all(pids: list[int]) -> dict[int, dict[str, Any]]:
-    """Snapshot each pid, dropping those that vanished."""
-    return {pid: node for pid in pids if (node := _snapshot(pid)) is not None}
+    """Snapshot each pid, dropping those that vanished: on one thread per CPU, as the kernel's
+    walk of each process's page tables for smaps_rollup is most of the time and read(2)
+    releases the GIL; the threads are joined (pending reads cancelled) before it returns."""
+    workers = min(len(os.sched_getaffinity(0)), len(pids))
+    if workers <= 1:
+        seen = list(map(_snapshot, pids))
+    else:
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="ostoolkit-snapshot")
+        try:
+            seen = list(pool.map(_snapshot, pids, chunksize=1))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return {pid: node for pid, node in zip(pids, seen, strict=True) if node is not None}
 
 
 def _processes(tree: dict[str, Any], label: str) -> Result:
@@ -343,7 +436,9 @@ def read_subtree(pid: int, threads: bool = False) -> Measurement:
         below = top.children(recursive=True)
     except psutil.NoSuchProcess:
         raise NoSuchPid(f"no process with pid {pid}") from None
-    nodes = _snapshot_all([pid, *(p.pid for p in below)])
+    phases = Phases()
+    with phases.timing("snapshot"):
+        nodes = _snapshot_all([pid, *(p.pid for p in below)])
     if pid not in nodes:
         raise NoSuchPid(f"process {pid} vanished or cannot be read")
     if threads:
@@ -359,5 +454,5 @@ def read_subtree(pid: int, threads: bool = False) -> Measurement:
         (_processes(tree, "processes below it"),),
         (_chain(lineage),),
         tuple(warnings + unread_uss_warnings(tree)),
-        {"tree": tree, "ancestry": lineage, "skipped": skipped},
+        {"tree": tree, "ancestry": lineage, "skipped": skipped, "phases_s": phases.seconds},
     )

@@ -170,6 +170,28 @@ def _node_text(node: TreeNode) -> str:
     return " ".join(words)
 
 
+def tree_timing(data: dict[str, Any]) -> list[str]:
+    """fork-tree's phases on one line and, for a tree it built, the floor on the next:
+    fork cost × processes / CPUs beside what creating and ending the tree took (fork and
+    teardown). Nothing for a report without ``phases_s``."""
+    phases: dict[str, float] = data.get("phases_s") or {}
+    if not phases:
+        return []
+    words = ", ".join(f"{name} {format_value(s, 's')}" for name, s in phases.items())
+    lines = [f"phases: {words} = {format_value(sum(phases.values()), 's')}"]
+    floor = data.get("floor")
+    if floor:
+        took = phases.get("fork", 0.0) + phases.get("teardown", 0.0)
+        times = f", {took / floor['floor_s']:.1f}× the floor" if floor["floor_s"] > 0 else ""
+        lines.append(
+            f"floor: fork cost {format_value(floor['fork_us'] / 1000, 'ms')} × "
+            f"{floor['processes']:,} processes / {floor['cpus']} CPUs = "
+            f"{format_value(floor['floor_s'], 's')}; fork + teardown took "
+            f"{format_value(took, 's')}{times}"
+        )
+    return lines
+
+
 def draw_tree(tree: TreeNode) -> str:
     """Draw a nested process tree with box-drawing branches, like pstree."""
     lines = [_node_text(tree)]
@@ -299,6 +321,7 @@ def render_report(report: Report, full_host: bool = False, markdown: bool = Fals
         parts += _table(["field", "value"], _host_rows(report.host), tablefmt, numparse=True)
     if "tree" in report.data:
         parts += [draw_tree(report.data["tree"]), ""]
+        parts += [*tree_timing(report.data), ""] if "phases_s" in report.data else []
     if "timeline" in report.data:  # states: one row per observed state, in the order seen
         rows = [
             [format_value(step["t_ms"], "ms"), *(str(step[key]) for key in TIMELINE_KEYS)]
@@ -326,6 +349,8 @@ def _render_markdown(report: Report, full_host: bool) -> str:
         parts += [*md_table(["field", "value"], rows), ""] if rows else []
     if "tree" in report.data:  # a code block: its text shows as it is, nothing to escape
         parts += ["```text", draw_tree(report.data["tree"]), "```", ""]
+        timing = [md_text(join_units(line)) for line in tree_timing(report.data)]
+        parts += ["  \n".join(timing), ""] if timing else []
     if report.data.get("timeline"):
         rows = [
             [md_text(format_value(step["t_ms"], "ms"))]

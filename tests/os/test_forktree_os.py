@@ -6,6 +6,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 
 import psutil
 import pytest
@@ -196,3 +197,70 @@ def test_pid_1_as_an_unprivileged_user_says_what_it_could_not_read():
     for index, line in enumerate(lines):  # every table's rule has a row below it
         if TABLE_RULE.fullmatch(line):
             assert [*lines, ""][index + 1].strip(), done.stdout
+
+
+def test_phase_times_are_in_the_json_and_add_up_within_the_run(tmp_path):
+    """Each phase's wall time is there, non-negative, and together within the command's own
+    duration; the floor's parts multiply out (numbers only: this is a shared VM)."""
+    import json
+
+    out = tmp_path / "tree.json"
+    done = subprocess.run(
+        [ENTRY, "fork-tree", "--depth", "3", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    phases = report["data"]["phases_s"]
+    assert list(phases) == ["calibrate", "fork", "snapshot", "teardown"]
+    assert all(seconds >= 0 for seconds in phases.values())
+    assert sum(phases.values()) <= report["duration_s"] + 0.001  # both rounded to the ms
+    floor = report["data"]["floor"]
+    assert floor["processes"] == 14
+    assert floor["forks"] == forktree.FLOOR_FORKS
+    assert floor["cpus"] == len(os.sched_getaffinity(0))
+    assert floor["fork_us"] > 0
+    expected = floor["fork_us"] * 14 / floor["cpus"] / 1e6
+    assert abs(floor["floor_s"] - expected) < 1e-5
+    assert re.search(r"^phases: calibrate .* = .* s$", done.stdout, re.MULTILINE)
+    assert re.search(r"^floor: fork cost .* × 14 processes / \d+ CPUs = ", done.stdout, re.M)
+
+
+def test_the_snapshot_reads_what_psutil_reads_of_a_sleeping_process():
+    """procfs.read_process (the tree's snapshot) against psutil on a child that holds still."""
+    r, w = os.pipe()
+    code = "import sys; print('ready', flush=True); sys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=r, stdout=subprocess.PIPE)
+    os.close(r)
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        proc = psutil.Process(child.pid)
+        deadline = time.monotonic() + 10
+        while proc.status() != psutil.STATUS_SLEEPING:  # in its read: its memory holds still
+            assert time.monotonic() < deadline, "the child never blocked in its read"
+        node = forktree._snapshot(child.pid)
+        full = proc.memory_full_info()
+        assert node == {
+            "pid": child.pid,
+            "ppid": os.getpid(),
+            "name": proc.name(),
+            "status": proc.status(),
+            "rss": full.rss,
+            "uss": full.uss,
+        }
+    finally:
+        os.close(w)
+        child.wait(timeout=30)
+        child.stdout.close()
+
+
+def test_the_threaded_snapshot_keeps_the_order_and_drops_the_vanished(monkeypatch):
+    monkeypatch.setattr(forktree.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(
+        forktree, "_snapshot", lambda pid: None if pid % 3 == 0 else {"pid": pid, "ppid": 1}
+    )
+    nodes = forktree._snapshot_all(list(range(1, 50)))
+    assert list(nodes) == [pid for pid in range(1, 50) if pid % 3]
+    assert all(node["pid"] == pid for pid, node in nodes.items())
