@@ -6,7 +6,6 @@ every exit path (docs/guarantees.md, "No process left behind").
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import select
 import shutil
@@ -21,9 +20,9 @@ from types import FrameType
 from typing import NoReturn, TypeVar
 
 from ostoolkit.budget import thread_start_failure
+from ostoolkit.deathsig import arm_parent_death as arm_parent_death
 from ostoolkit.errors import LimitExceeded, OstoolkitError, Terminated, describe_os_error
 
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # How long close() waits for one killed child or stopped thread before giving up on it.
 REAP_TIMEOUT_S = 5.0
 # The signals that end a run: held while forking and while cleaning up.
@@ -32,20 +31,6 @@ _TEARDOWN_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 # program ($2...) starts only if the parent is still the process whose pid is $1.
 # ostoolkit/spawn-launcher is the same in shell (tests/os/test_memory_os.py holds them alike).
 GUARD = '[ "$PPID" = "$1" ] || exit 1; shift; exec "$@"'
-
-
-# prctl(2) from the C library, looked up once at import so that every forked child inherits
-# it: a lookup in each child (dlopen(3), new ctypes objects) cost ~0.2 ms and ~60 page faults.
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-
-
-def arm_parent_death(parent_pid: int) -> bool:
-    """In a fresh child: get SIGKILL when the thread that forked it exits (prctl(2)); whether
-    ``parent_pid`` is still the parent (one that died first sends none: end yourself)."""
-    if _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return os.getppid() == parent_pid
 
 
 def pin_current(cpu: int) -> None:

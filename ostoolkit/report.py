@@ -27,7 +27,7 @@ STATUSES = ("ok", "noisy", "bimodal", "throttled")
 METHODS = {
     "switch": 2,  # 2: the C harness's blocks alternated with ours (ref.lat_pipe.*, python_share)
     "spawn": 1,
-    "forktree": 1,
+    "forktree": 2,  # 2: the tree forked below a lean interpreter (measure/treenode.py)
     "states": 1,
     "memory": 1,
     "connections": 1,

@@ -5,22 +5,22 @@ process's subtree (``read_subtree``). The method: docs/method.md, "fork-tree".
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
+from pathlib import Path
 from typing import Any
 
 import psutil
 
 from ostoolkit.budget import check_task_budget, nproc_note
-from ostoolkit.children import REAP_TIMEOUT_S, Children, Fds, fork_descendant, read_before
+from ostoolkit.children import REAP_TIMEOUT_S, Children, Fds, die_with_us, read_before
 from ostoolkit.errors import NoSuchPid, OstoolkitError, TreeTooLarge
-from ostoolkit.measure.creation import WARMUP, forked, noop, time_operations
+from ostoolkit.measure import treenode
 from ostoolkit.procfs import read_process, read_threads
 from ostoolkit.report import Measurement, Result, make_result
 
@@ -41,9 +41,14 @@ EXEC_SETTLE_S = 5.0  # how long an exec'd program may take to reach its blocking
 # How long the released tree may take to exit and be reaped, per process, before its groups
 # are killed instead: 4,094 processes took 3.5-4 s here (2 CPUs), near children's 5 s default.
 TEARDOWN_TIMEOUT_PER_PROC_S = 0.01
-# Bare forks timed one at a time before the tree, for the floor (fork cost × processes /
-# CPUs): a few, as each costs a fork, an exit and a reap of this process (~2 ms at 25 MiB).
+# Bare forks of the tree's root timed one at a time before the tree, for the floor (fork cost
+# × processes / CPUs): a few, as each costs a fork, an exit and a reap.
 FLOOR_FORKS = 5
+# What the lean root runs (tree_root_argv): its argv[1] is the folder holding ostoolkit.
+LAUNCH = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from ostoolkit.measure.treenode import main; main(sys.argv[2:])"
+)
 # psutil's status words for the state letters of /proc/PID/stat (psutil._pslinux's
 # PROC_STATUSES; a unit test holds them alike), so data.tree says what it said under psutil.
 STATUS_WORDS = {
@@ -97,94 +102,49 @@ def check_tree(config: TreeConfig) -> int:
 
 
 def report_lines(config: TreeConfig) -> int:
-    """Report lines the tree sends: one per forked node (ready), per exec, and per fork below
-    level 1 (the root times the first level's forks itself)."""
-    below_first = config.breadth * tree_size(config.depth - 1, config.breadth)
-    return tree_size(config.depth, config.breadth, config.exec_leaves) + below_first
+    """Report lines the tree sends (``treenode``): one per bare fork timed, one per process
+    that forks or execs (ready, the root's too), one per fork and one per exec."""
+    forked = tree_size(config.depth, config.breadth)
+    execs = tree_size(config.depth, config.breadth, config.exec_leaves) - forked
+    return FLOOR_FORKS + (forked + 1) + forked + execs
 
 
-def _fork_exec(argv: list[str], stdin_fd: int) -> tuple[int, float, float]:
-    """Fork and execve ``argv`` reading ``stdin_fd``; pid, fork µs, exec µs: until the new image
-    is in place, when the child's close-on-exec pipe reaches end-of-file (subprocess's trick)."""
-    fds = Fds()
-    done_r, done_w = fds.pipe()  # both ends close-on-exec (PEP 446)
-    try:
-        start = time.perf_counter_ns()
-        pid = fork_descendant(lambda: _exec_leaf(argv, stdin_fd, done_r, done_w))
-        forked = time.perf_counter_ns()
-        fds.close(done_w)
-        failed = os.read(done_r, 1)
-        execd = time.perf_counter_ns()
-    finally:
-        fds.close_all()
-    if failed:
-        os.waitpid(pid, 0)
-        raise OSError(f"execve of {argv[0]} failed")
-    return pid, (forked - start) / 1e3, (execd - start) / 1e3
+def tree_root_argv(config: TreeConfig) -> list[str]:
+    """The lean interpreter that becomes the tree's root (``treenode.main``): isolated (-I),
+    without site (-S), importing ostoolkit's treenode from this installation only."""
+    package_root = str(Path(treenode.__file__).resolve().parents[2])
+    program = EXEC_PROGRAM if config.exec_leaves else "-"
+    args = [str(config.depth), str(config.breadth), program, str(FLOOR_FORKS)]
+    return [sys.executable, "-I", "-S", "-c", LAUNCH, package_root, *args]
 
 
-def _exec_leaf(argv: list[str], stdin_fd: int, done_r: int, done_w: int) -> None:
-    """In the leaf: stdin from ``stdin_fd``, stdout to /dev/null, execve; "!" if that fails.
-    PR_SET_PDEATHSIG (``fork_descendant``) is kept across execve(2) (not set-user-ID)."""
-    try:
-        os.close(done_r)
-        os.dup2(stdin_fd, 0)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.execvp(argv[0], argv)
-    except BaseException:
-        os.write(done_w, b"!")
-    finally:
-        os._exit(127)
+class Reports:
+    """The tree's report lines (``treenode``), read in order until a deadline; OstoolkitError
+    on a failure line ("X pid reason"), at end-of-file (the tree died) or at the deadline."""
 
+    def __init__(self, fd: int, deadline: float) -> None:
+        self.fd = fd
+        self.deadline = deadline
+        self.buffer = b""
+        self.lines: list[list[str]] = []
 
-def _node(level: int, config: TreeConfig, release_r: int, report_w: int) -> None:
-    """One tree process: fork its children (or exec a leaf program), report, hold, reap; a
-    failure is reported too ("X pid reason"), so the root fails at once instead of waiting."""
-    kids: list[int] = []
-    lines: list[str] = []
-    me = os.getpid()
-    try:
-        if level < config.depth:
-            for _ in range(config.breadth):
-                start = time.perf_counter_ns()
-                pid = fork_descendant(lambda: _node(level + 1, config, release_r, report_w))
-                kids.append(pid)
-                lines.append(f"F {pid} {me} {(time.perf_counter_ns() - start) / 1e3:.3f}")
-        elif config.exec_leaves:
-            program = shutil.which(EXEC_PROGRAM) or EXEC_PROGRAM
-            pid, fork_us, exec_us = _fork_exec([program], release_r)
-            kids.append(pid)
-            lines.append(f"E {pid} {me} {fork_us:.3f} {exec_us:.3f}")
-        lines.append(f"R {me}")
-        os.write(report_w, ("\n".join(lines) + "\n").encode())
-        os.read(release_r, 1)  # blocks until the root closes the release pipe
-        for pid in kids:
-            os.waitpid(pid, 0)
-    except Exception as err:
-        os.write(report_w, f"X {me} {type(err).__name__}: {err}\n".encode())
-        raise
-
-
-def _collect_reports(report_r: int, expected: int, timeout: float) -> list[list[str]]:
-    """Read report lines until ``expected`` arrived; fail on end-of-file or time-out."""
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    lines: list[list[str]] = []
-    while len(lines) < expected:
-        chunk = read_before(report_r, deadline)
-        if chunk is None:
-            raise OstoolkitError(f"the tree did not report in within {timeout:.0f} s")
-        if not chunk:
-            raise OstoolkitError("a process of the tree died before it reported")
-        buffer += chunk
-        *complete, buffer = buffer.split(b"\n")
-        for line in complete:
-            words = line.decode().split()
-            if words[0] == "X":
-                raise OstoolkitError(f"tree process {words[1]} failed: {' '.join(words[2:])}")
-            lines.append(words)
-    return lines
+    def take(self, count: int) -> list[list[str]]:
+        """The next ``count`` lines, split into words."""
+        while len(self.lines) < count:
+            chunk = read_before(self.fd, self.deadline)
+            if chunk is None:
+                raise OstoolkitError("the tree did not report in within its time limit")
+            if not chunk:
+                raise OstoolkitError("a process of the tree died before it reported")
+            self.buffer += chunk
+            *complete, self.buffer = self.buffer.split(b"\n")
+            for line in complete:
+                words = line.decode().split()
+                if words[0] == "X":
+                    raise OstoolkitError(f"tree process {words[1]} failed: {' '.join(words[2:])}")
+                self.lines.append(words)
+        taken, self.lines = self.lines[:count], self.lines[count:]
+        return taken
 
 
 def _snapshot(pid: int) -> dict[str, Any] | None:
@@ -277,17 +237,6 @@ class Phases:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + elapsed, 6)
 
 
-def fork_cost_us(children: Children) -> list[float]:
-    """FLOOR_FORKS bare forks of this process timed one at a time, in µs, after WARMUP untimed:
-    fork + the child's _exit + waitpid, as measure-spawn times a fork. Uncontended: what one
-    process of the tree costs at least, whose multiple is the floor."""
-    op = partial(forked, children, noop, "fork")
-    for _ in range(WARMUP):
-        op()
-    samples, _faults = time_operations(op, FLOOR_FORKS, None, own_child=True)
-    return samples
-
-
 def floor(fork_samples: list[float], processes: int) -> dict[str, float | int]:
     """The floor of a tree of ``processes``: fork cost × processes / CPUs this process may use,
     in seconds, and its parts (data.floor): no tree, however built, ends sooner on these CPUs."""
@@ -311,38 +260,29 @@ def build_tree(
     data.floor."""
     total = check_tree(config)
     unbound = nproc_note(total, "processes")
-    root = os.getpid()
     phases = Phases()
     fds = Fds()
     release_r, release_w = fds.pipe()
     report_r, report_w = fds.pipe()
-    first_level: dict[int, float] = {}
+    root: int | None = None
     with Children() as children:
         try:
             with phases.timing("calibrate"):
-                fork_samples = fork_cost_us(children)
-
-            def first_level_node() -> None:
-                # Only the root may hold release_w, or the release never comes.
-                fds.close_copies({release_r, report_w})
-                _node(1, config, release_r, report_w)
-
-            with phases.timing("fork"):
-                for _ in range(config.breadth if config.depth else 0):
-                    start = time.perf_counter_ns()
-                    pid = children.fork(first_level_node)
-                    first_level[pid] = (time.perf_counter_ns() - start) / 1e3
+                argv = die_with_us(tree_root_argv(config))
+                root = children.popen(argv, stdin=release_r, stdout=report_w).pid
+                fds.close(release_r)
                 fds.close(report_w)  # only the tree writes now: end-of-file means it died
                 timeout = max(REPORT_TIMEOUT_MIN_S, total * REPORT_TIMEOUT_PER_PROC_S)
-                lines = _collect_reports(report_r, report_lines(config), timeout)
+                deadline = time.monotonic() + timeout
+                reader = Reports(report_r, deadline)
+                fork_samples = [float(w[1]) for w in reader.take(FLOOR_FORKS)]
+            with phases.timing("fork"):
+                lines = reader.take(report_lines(config) - FLOOR_FORKS)
                 # "F pid parent fork_us" and "E pid parent fork_us exec_us"; "R pid": ready.
-                forks = {
-                    **first_level,
-                    **{int(w[1]): float(w[3]) for w in lines if w[0] in ("F", "E")},
-                }
+                forks = {int(w[1]): float(w[3]) for w in lines if w[0] in ("F", "E")}
                 execs = {int(w[1]): float(w[4]) for w in lines if w[0] == "E"}
-                deadline = time.monotonic() + EXEC_SETTLE_S
-                while not all(map(_sleeping_or_gone, execs)) and time.monotonic() < deadline:
+                settle = time.monotonic() + EXEC_SETTLE_S
+                while not all(map(_sleeping_or_gone, execs)) and time.monotonic() < settle:
                     time.sleep(0.005)
             with phases.timing("snapshot"):
                 nodes = _snapshot_all([root, *forks])
@@ -359,8 +299,8 @@ def build_tree(
         finally:
             with phases.timing("teardown"):
                 fds.close(release_w)  # every node reads end-of-file, reaps its children, exits
-                for pid in first_level:
-                    children.reap(pid, max(REAP_TIMEOUT_S, total * TEARDOWN_TIMEOUT_PER_PROC_S))
+                if root is not None:
+                    children.reap(root, max(REAP_TIMEOUT_S, total * TEARDOWN_TIMEOUT_PER_PROC_S))
                 fds.close_all()
     data = {"phases_s": phases.seconds, "floor": floor(fork_samples, total)}
     return measurement + Measurement((), data=data)

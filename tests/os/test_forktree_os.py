@@ -29,7 +29,9 @@ def test_build_tree_with_exec_is_real_and_fully_reaped():
 
     m = build_tree(TreeConfig(depth=2, breadth=2, exec_leaves=True), on_ready=look)
     nodes = flatten(m.data["tree"])
-    assert nodes[0]["pid"] == os.getpid()
+    # the root: a lean interpreter this process started (treenode), named for the tree
+    assert nodes[0]["ppid"] == os.getpid()
+    assert {n["name"] for n in nodes if n["exec_us"] is None} == {"ostoolkit-tree"}
     assert len(nodes) == 1 + 2 + 4 + 4
     assert len(seen) == 10
     names = {n["name"] for n in nodes[1:] if n["exec_us"] is not None}
@@ -42,10 +44,14 @@ def test_build_tree_with_exec_is_real_and_fully_reaped():
     assert by_id["forktree.fork"].n == 10
     assert by_id["forktree.fork_exec"].n == 4
     assert by_id["forktree.uss_per_process"].median <= by_id["forktree.rss_per_process"].median
-    assert m.data["ancestry"][-1]["pid"] == os.getpid()
+    assert [a["pid"] for a in m.data["ancestry"][-2:]] == [os.getpid(), nodes[0]["pid"]]
     assert m.data["ancestry"][0]["pid"] == min(p["pid"] for p in m.data["ancestry"])
-    _gone, alive = psutil.wait_procs(list(seen.values()), timeout=10)
+    _gone, alive = psutil.wait_procs([*seen.values()], timeout=10)
     assert not alive
+    assert (
+        not psutil.pid_exists(nodes[0]["pid"])
+        or psutil.Process(nodes[0]["pid"]).ppid() != os.getpid()
+    )
 
 
 # Forks one child, says both pids, and both wait for stdin to close; the parent reaps its child.
@@ -113,7 +119,7 @@ def test_signal_while_tree_stands_leaves_nothing(sig, code):
     try:
         wait_for_line(popen.stderr, "holding the tree", timeout=60)
         tree = psutil.Process(popen.pid).children(recursive=True)
-        assert len(tree) == 22
+        assert len(tree) == 23  # the lean root, 14 forked below it, 8 exec'd leaves
         popen.send_signal(sig)
         popen.wait(timeout=30)
         assert popen.returncode == code

@@ -31,10 +31,10 @@ def test_tree_size():
 
 
 def test_expected_report_lines():
-    # 14 ready lines, 12 forks below the first level, 8 execs
-    assert report_lines(TreeConfig(3, 2, exec_leaves=True)) == 14 + 12 + 8
-    assert report_lines(TreeConfig(3, 2)) == 14 + 12
-    assert report_lines(TreeConfig(1, 3)) == 3
+    # 5 bare forks timed, 15 ready lines (the root's too), 14 forks, 8 execs
+    assert report_lines(TreeConfig(3, 2, exec_leaves=True)) == 5 + 15 + 14 + 8
+    assert report_lines(TreeConfig(3, 2)) == 5 + 15 + 14
+    assert report_lines(TreeConfig(1, 3)) == 5 + 4 + 3
 
 
 def test_check_tree_refuses_over_max_procs_before_forking():

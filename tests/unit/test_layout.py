@@ -49,7 +49,7 @@ LAYERS = (
             "topology",
         ),
     ),
-    ("processes", ("budget", "children", "scratch", "mpspawn", "janitor")),
+    ("processes", ("deathsig", "budget", "children", "scratch", "mpspawn", "janitor")),
     ("measurements", ("measure", "connections")),
     ("commands", ("suite", "compare")),
     ("output", ("render",)),
