@@ -37,6 +37,7 @@ class Claim:
         return f"{self.low:g}–{self.value:g}"
 
 
+MODELS = ("process", "thread")
 # Stated as a decade ("hundreds", "tens of thousands"): ``value`` is its lower end.
 CLAIMS: dict[str, Claim] = {claim.key: claim for claim in (
     Claim("context_switch", 5.0, "us", "~5 µs",
@@ -60,7 +61,13 @@ CLAIMS: dict[str, Claim] = {claim.key: claim for claim in (
           "a CPU executes billions of instructions per second"),
     Claim("pooled_clients", 1000.0, "count", "thousands of clients",
           "a pooler lets thousands of clients share a few server connections"),
+    Claim("address_space_switch", 1.0, "number", "a change of address space",
+          "switching processes means the CPU must switch to another address space"),
+    Claim("tlb_flush", 1.0, "number", "a TLB flush",
+          "switching processes flushes the TLB; threads share one address space and do not"),
 )}  # fmt: skip
+# Per hop, a kernel count within this of 1 is "on every switch", below NONE_PER_HOP "none".
+EVERY_PER_HOP, NONE_PER_HOP = (0.9, 1.1), 0.05
 
 # "Milliseconds" read as one to a hundred: below is sub-millisecond, above a tenth of a second.
 TIMESLICE_RANGE_MS = (1.0, 100.0)
@@ -135,6 +142,54 @@ def judge_decade(measured: float, claim: Claim) -> str:
     if times == "1.0":  # within rounding of the decade's lower end: no "1.0× fewer"
         return f"{shown}: just below the article's {claim.text}, about as it says"
     return f"{shown}: {times}× fewer than the article's {claim.text}"
+
+
+def judge_per_switch(per_hop: float, claim: Claim, thread: bool = False) -> str:
+    """A kernel count per switch (``trace.<model>.*_per_hop``) against the article's claim
+    that a process switch does it every time and a thread switch (``thread``) never."""
+    low, high = EVERY_PER_HOP
+    every, none = low <= per_hop <= high, abs(per_hop) < NONE_PER_HOP
+    said = f"{per_hop:.2f} per switch"
+    if thread:
+        if none:
+            return f"{said}: none, as the article says (threads share one address space)"
+        return f"{said}: the article says a thread switch needs no {claim.text.removeprefix('a ')}"
+    if every:
+        return f"{said}: {claim.text} on every process switch, as the article says"
+    if none and claim.key == "tlb_flush":
+        return f"{said}: kept, not flushed (the CPU tags TLB entries); the article says flushed"
+    if none:
+        return f"{said}: none counted; the article says {claim.text} on every process switch"
+    return f"{said}: on some process switches only; the article says on every one"
+
+
+def kernel_counts(by_id: Mapping[str, Result]) -> dict[str, tuple[float, float]]:
+    """Per model, the kernel's counted address-space changes and TLB flushes per hop
+    (``trace.<model>.mm_switches_per_hop``, ``tlb_flushes_per_hop``) where both were taken."""
+    counts = {}
+    for model in MODELS:
+        mm = by_id.get(f"trace.{model}.mm_switches_per_hop")
+        flushes = by_id.get(f"trace.{model}.tlb_flushes_per_hop")
+        if mm is not None and flushes is not None:
+            counts[model] = (mm.median, flushes.median)
+    return counts
+
+
+def switch_evidence(by_id: Mapping[str, Result]) -> str | None:
+    """What explains processes against threads here, in a clause: the kernel's counts where
+    taken, else the CPU's TLB tagging flag (/proc/cpuinfo) and why nothing was counted."""
+    counts = kernel_counts(by_id)
+    if "process" in counts and "thread" in counts:
+        (p_mm, p_flush), (t_mm, t_flush) = counts["process"], counts["thread"]
+        return (
+            f"counted by the kernel per switch: processes {p_mm:.2f} address-space changes and "
+            f"{p_flush:.2f} TLB flushes, threads {t_mm:.2f} and {t_flush:.2f}"
+        )
+    process = by_id.get("switch.process.same_core")
+    tagging = process.extra.get("tlb_tagging") if process else None
+    if not isinstance(tagging, str) or tagging in ("unknown", ""):
+        return None
+    return f"TLB tagging from /proc/cpuinfo: {tagging} (switches not counted by the kernel)"
 
 
 def pooled_backends(result: Result) -> int:
@@ -228,8 +283,16 @@ def _switch_rule(pattern: str, model: str, claim: str) -> Rule:
     return Rule(pattern.format(model), claim, judge)
 
 
+def _per_switch_rule(model: str, name: str, claim: str) -> Rule:
+    """A kernel count per switch of ``model`` judged against the claim (``judge_per_switch``)."""
+
+    def judge(result: Result, _: Mapping[str, Result]) -> str:
+        return judge_per_switch(result.median, CLAIMS[claim], thread=model == "thread")
+
+    return Rule(f"trace.{model}.{name}", claim, judge)
+
+
 POOL_WORDS = "a pool of {text}"
-MODELS = ("process", "thread")
 # Cross-core switch figures are wake-up latencies across CPUs, not the switch the article
 # describes, so they carry no claim.
 RULES: tuple[Rule, ...] = (
@@ -246,6 +309,14 @@ RULES: tuple[Rule, ...] = (
     _against_claim("rate.switches_per_s", "switches_per_second", judge_decade),
     _against_claim("switch.*.instructions", "instructions_per_switch", judge_decade),
     _against_claim("rate.instructions_per_s", "instructions_per_second", judge_decade),
+    *(
+        _per_switch_rule(model, name, claim)
+        for model in MODELS
+        for name, claim in (
+            ("mm_switches_per_hop", "address_space_switch"),
+            ("tlb_flushes_per_hop", "tlb_flush"),
+        )
+    ),
 )
 
 # The verdict of a row whose figure the article does not put a number on.
@@ -314,11 +385,13 @@ def claim_findings(results: Sequence[Result]) -> list[str]:
     if process and thread:
         withheld = untrusted(process, thread)
         claim = CLAIMS["thread_speedup"].text
-        findings.append(
+        evidence = switch_evidence(by_id)
+        verdict = (
             f"threads vs processes (the article: {claim} faster): {withheld}"
             if withheld
             else f"{judge_speedup(process.median, thread.median)} ({whose})"
         )
+        findings.append(f"{verdict}; {evidence}" if evidence else verdict)
     pgbouncer = [r for r in results if fnmatchcase(r.id, "conn.pgbouncer.*.procs")]
     if procs := max(pgbouncer, key=lambda r: int(r.id.split(".")[2]), default=None):
         if pool := judge_pool(procs):
@@ -377,6 +450,7 @@ def article_rows(results: Sequence[Result]) -> list[dict[str, str]]:
         here = f"{process.median / thread.median:.2f}× ({whose})"
         verdict = judge_speedup(process.median, thread.median)
         rows.append(_row("threads switch faster", "thread_speedup", here, verdict, process, thread))
+    rows += switch_count_rows(by_id)
     if slice_ := by_id.get("sched.timeslice"):
         verdict = judge_timeslice(slice_.median)
         rows.append(_row("time slice", "timeslice", f"{slice_.median:.2f} ms", verdict, slice_))
@@ -417,6 +491,31 @@ def article_rows(results: Sequence[Result]) -> list[dict[str, str]]:
     for layer, name in (("gil", "Python GIL hand-off"), ("asyncio", "Python asyncio switch")):
         if python := by_id.get(f"switch.python.{layer}"):
             rows.append(_row(name, None, f"{python.median:.2f} µs", NO_CLAIM))
+    return rows
+
+
+def switch_count_rows(by_id: Mapping[str, Result]) -> list[dict[str, str]]:
+    """The rows of what the kernel counted per switch (address-space changes, TLB flushes),
+    for processes and threads; where they were not counted but switches were measured, one
+    row that says why (``switch_counts`` of the process switch figure)."""
+    rows = []
+    for model in MODELS:
+        for name, key in (
+            ("mm_switches_per_hop", "address_space_switch"),
+            ("tlb_flushes_per_hop", "tlb_flush"),
+        ):
+            if (figure := by_id.get(f"trace.{model}.{name}")) is None:
+                continue
+            what = "address-space changes" if key == "address_space_switch" else "TLB flushes"
+            verdict = judge_per_switch(figure.median, CLAIMS[key], model == "thread")
+            here = f"{figure.median:.2f} per switch (counted)"
+            rows.append(_row(f"{what} per {model} switch", key, here, verdict, figure))
+    process = by_id.get("switch.process.same_core")
+    why = process.extra.get("switch_counts") if process else None
+    if not rows and isinstance(why, str) and why != "tracepoints":
+        tagging = process.extra.get("tlb_tagging", "unknown") if process else "unknown"
+        verdict = f"not counted here: {why}; /proc/cpuinfo shows TLB tagging {tagging}"
+        rows.append(_row("TLB flushes per process switch", "tlb_flush", "not counted", verdict))
     return rows
 
 

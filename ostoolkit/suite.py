@@ -82,8 +82,14 @@ def _pick(preset: Preset, full: _Config, default: _Config, **quick: Any) -> _Con
 
 
 def _switch_config(preset: Preset) -> SwitchConfig:
-    """Quick and default: same and cross core. Full: every placement of the topology, too."""
-    full = replace(SwitchConfig.full(), placements=(*PLACEMENTS, TOPOLOGY), c_harness=True)
+    """Quick and default: same and cross core. Full: every placement of the topology, and
+    each hop traced (--trace)."""
+    full = replace(
+        SwitchConfig.full(),
+        placements=(*PLACEMENTS, TOPOLOGY),
+        c_harness=True,
+        trace_timing=True,  # each hop decomposed from tracepoints, where the kernel permits
+    )
     default = replace(SwitchConfig.quick(), c_harness=True)  # the C harness beside, not quick
     return _pick(preset, full, default, repeat=6, blocks=2, c_harness=False)
 

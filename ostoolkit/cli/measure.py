@@ -165,6 +165,14 @@ SWITCH_EPILOG = """Examples:
     "alternated with ours on the same CPU (Python's share: ours minus C), and perf bench "
     "sched pipe (and -T).  [default: on; off with --quick]",
 )
+@click.option(
+    "--trace",
+    "trace_timing",
+    is_flag=True,
+    help="Also decompose a same-core hop from the kernel's tracepoints (root or CAP_PERFMON): "
+    "wake-up to run, the switch path, kernel and user time, ours beside the C harness's, with "
+    "the tracing's overhead; traced in blocks of their own, never in the timed figures.",
+)
 @output_options
 @click.pass_context
 def measure_switch_command(
@@ -180,6 +188,7 @@ def measure_switch_command(
     cross_check: bool | None,
     tasks: tuple[int, ...] | None,
     sizes: tuple[int, ...] | None,
+    trace_timing: bool,
     fmt: str,
     json_path: str | None,
 ) -> None:
@@ -210,6 +219,7 @@ def measure_switch_command(
         working_set_kb=working_set_kb,
         cpus=cpus,
         c_harness=cross,
+        trace_timing=trace_timing,
     )
 
     def measure(progress: Progress | None) -> Measurement:

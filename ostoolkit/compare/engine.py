@@ -72,7 +72,7 @@ NOT_JUDGED = "not judged"
 # The sections of the table, in order, each with the first parts of the ids it groups; an id of
 # none of them is in "other".
 SECTIONS = {
-    "switch": ("switch", "roundtrip", "ring", "ref", "rate", "perf"),
+    "switch": ("switch", "roundtrip", "ring", "ref", "rate", "perf", "trace"),
     "spawn": ("spawn",),
     "forktree": ("forktree",),
     "states": ("sched",),

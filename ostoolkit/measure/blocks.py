@@ -25,7 +25,8 @@ Config = TypeVar("Config", bound="Sampling")
 class Timing:
     """What one block times: ``rounds(n)``, and ``baseline(n)`` (n hops' worth of the same work
     by one task alone), in elapsed ns; ``reference``: the host's speed reference (None: the
-    baseline is it); ``where``, for an unpinned pair: the CPUs the two tasks last ran on."""
+    baseline is it); ``where``, for an unpinned pair: the CPUs the two tasks last ran on;
+    ``tasks``: the timed tasks' ids, for counters filtered to them (measure/trace.py)."""
 
     rounds: Callable[[int], int]
     baseline: Callable[[int], int]
@@ -33,6 +34,7 @@ class Timing:
     hops_per_round: int = 2
     reference: Callable[[int], int] | None = None
     where: Callable[[], tuple[int, int]] | None = None
+    tasks: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

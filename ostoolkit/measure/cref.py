@@ -148,6 +148,7 @@ def served_pair(binary: Path, model: str, cpu: int, working_set_kb: int) -> Iter
                 rounds=lambda n: served.elapsed_ns("r", n),
                 baseline=lambda n: served.elapsed_ns("b", n),
                 switches=lambda: switches_of(tasks),
+                tasks=tuple(task.pid for task in tasks),
             )
 
 

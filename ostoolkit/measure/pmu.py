@@ -77,14 +77,17 @@ def make_attr(config: int, user_only: bool) -> PerfEventAttr:
     )
 
 
-def perf_event_open(attr: PerfEventAttr) -> int:
-    """perf_event_open(2) for the calling thread on any CPU, via libc's syscall(2); an fd."""
+def perf_event_open(
+    attr: PerfEventAttr, pid: int = 0, cpu: int = -1, flags: int = PERF_FLAG_FD_CLOEXEC
+) -> int:
+    """perf_event_open(2) via libc's syscall(2), an fd: by default for the calling thread on
+    any CPU; ``pid`` -1 and a ``cpu``: every task on that CPU (measure/trace.py)."""
     number = SYS_PERF_EVENT_OPEN.get(platform.machine())
     if number is None:
         raise OSError(errno.ENOSYS, f"no perf_event_open number known for {platform.machine()}")
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
-    args = (ctypes.c_long(a) for a in (0, -1, -1, PERF_FLAG_FD_CLOEXEC))  # pid, cpu, group
+    args = (ctypes.c_long(a) for a in (pid, cpu, -1, flags))  # no group
     fd = libc.syscall(ctypes.c_long(number), ctypes.byref(attr), *args)
     if fd < 0:
         code = ctypes.get_errno()

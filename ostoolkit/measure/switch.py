@@ -23,13 +23,31 @@ import psutil
 from ostoolkit.children import Children, Fds, pin_current, pinned_main
 from ostoolkit.errors import OstoolkitError
 from ostoolkit.host import tlb_tagging
-from ostoolkit.measure.blocks import Gathered, Sampling, Timing, take_rounds
+from ostoolkit.measure.blocks import MIN_ROUNDS, Gathered, Sampling, Timing, take_rounds
 from ostoolkit.measure.cref import HarnessError, built_harness, served_pair
 from ostoolkit.measure.interference import Interference, Meter
 from ostoolkit.measure.netcost import block_medians, net_per_hop
 from ostoolkit.measure.placement import PLACEMENTS as PLACEMENTS
 from ostoolkit.measure.placement import Pair, expand_topology, plan_pairs
 from ostoolkit.measure.reference import TOKEN, time_rounds
+from ostoolkit.measure.switchtrace import (
+    timing_findings,
+    timing_results,
+    trace_results,
+    why_finding,
+    with_counting,
+)
+from ostoolkit.measure.trace import (
+    TRACED_WINDOWS,
+    Counted,
+    Traced,
+    TraceUnavailable,
+    count_windows,
+    probe,
+    switch_events,
+    timed_ids,
+    trace_windows,
+)
 from ostoolkit.report import Measurement, Progress, Result, make_result
 from ostoolkit.scratch import run_tempdir
 from ostoolkit.stats import judge_noise, median_interval, summarize
@@ -43,8 +61,6 @@ FILL = b"\x01"
 MAX_WORKING_SET_KB = 64 * 1024
 # The method assumes about one kernel context switch per hop; outside this range it warns.
 SWITCHES_PER_HOP_RANGE = (0.8, 1.25)
-# TLB tagging that lets a process switch keep the TLB (see host.tlb_tagging).
-TLB_TAGS = ("pcid", "asid")
 # Labels by placement ("process switch, same core (net)"): only same-core is a switch.
 PLACEMENT_LABELS = {
     "same_core": "switch, same core",
@@ -66,6 +82,8 @@ class SwitchConfig(Sampling):
     working_set_kb: int = 0
     cpus: tuple[int, ...] | None = None
     c_harness: bool = False  # lat_pipe.c's blocks alternated with ours, same-core pairs only
+    count_switches: bool = True  # the kernel's tracepoints, same-core pairs, where permitted
+    trace_timing: bool = False  # --trace: each hop's time decomposed from sampled tracepoints
 
     def steps(self, cpus_allowed: int) -> int:
         """How many progress steps ``measure_switch`` will report, for a progress bar."""
@@ -185,6 +203,7 @@ def _pair_timing(model: str, pair: Pair, kb: int) -> Iterator[Timing]:
             switches=lambda: switches_with(pong),
             reference=None if buf is None else functools.partial(time_rounds, base_w, base_r),
             where=None if pair.pinned else lambda: (psutil.Process().cpu_num(), pong.cpu_num()),
+            tasks=(threading.get_native_id(), pong.pid),
         )
 
 
@@ -267,6 +286,7 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
         same_core = next((pair.cpu_a for pair in pairs if pair.placement == "same_core"), None)
         binary, skipped = _c_harness(stack, config, same_core)
         notes += [skipped] if skipped else []
+        trace_ids, uncounted, partly = _trace_probe(config, same_core)
         timings: dict[tuple[str, Pair, str], Callable[[], AbstractContextManager[Timing]]] = {}
         for model, pair in jobs:  # ours, then the C harness's, in every round of blocks
             timings[model, pair, OURS] = functools.partial(_pair_timing, model, pair, kb)
@@ -279,27 +299,33 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
             cpus: stack.enter_context(Meter(cpus)) for cpus in dict.fromkeys(map(_metered, pairs))
         }
         gathered = take_rounds(timings, config, progress)
+        counted, uncounted = _count_switches(timings, gathered, jobs, trace_ids, uncounted)
+        traced, untraced = _trace_timing(timings, jobs, config, same_core)
     results: list[Result] = []
-    warnings = list(notes)
+    warnings = [*notes, *([f"{COUNTS_SKIPPED}: {uncounted}"] if uncounted else []), *partly]
+    warnings += [f"{TIMING_SKIPPED}: {untraced}"] if untraced else []
+    tagging = tlb_tagging()
     for model, pair in jobs:
         interference = meters[_metered(pair)].result
         ours = gathered[model, pair, OURS]
         figures, said = pair_results(model, pair, ours, interference, config)
+        if pair.placement == "same_core":
+            figures = [with_counting(r, tagging, counted, uncounted) for r in figures]
         if (c := gathered.get((model, pair, C))) is not None:
             figures += c_results(model, pair, ours, c, interference)
+        if model in counted and pair.placement == "same_core":
+            figures += trace_results(model, pair, counted[model], ours)
+        for whose, prefix in ((OURS, "trace"), (C, "trace.lat_pipe")):
+            if (hops := traced.get((model, pair, whose))) is not None:
+                untimed = gathered[model, pair, whose]
+                figures += timing_results(f"{prefix}.{model}", whose == C, pair, hops, untimed)
         results.extend(figures)
         warnings.extend(said)
     findings = []
     by_id = {r.id: r for r in results}
-    process, thread = by_id.get("switch.process.same_core"), by_id.get("switch.thread.same_core")
-    if process and thread:
-        tagging = tlb_tagging()
-        if thread.median > 0 and process.median / thread.median < 2 and tagging in TLB_TAGS:
-            findings.append(
-                f"why: this CPU tags TLB entries by address space ({tagging}), so switching "
-                "to another process keeps the TLB instead of flushing it; what remains extra "
-                "for a process is mostly loading its page-table root"
-            )
+    if why := why_finding(by_id, tagging):
+        findings.append(why)
+    findings += timing_findings(by_id)
     unpinned = [r for r in results if r.id.startswith("switch.") and r.id.endswith(".unpinned")]
     if unpinned:
         seen = "; ".join(
@@ -318,6 +344,80 @@ def measure_switch(config: SwitchConfig, progress: Progress | None = None) -> Me
         )
     findings += c_findings(by_id)
     return Measurement(tuple(results), tuple(findings), tuple(warnings))
+
+
+COUNTS_SKIPPED = "the kernel's switch counts (address-space changes, TLB flushes) were skipped"
+TIMING_SKIPPED = "--trace's timing decomposition was skipped"
+
+
+def _trace_probe(
+    config: SwitchConfig, cpu: int | None
+) -> tuple[dict[str, int], str | None, list[str]]:
+    """The tracepoint ids to count on the same-core ``cpu``; why none can be counted (not
+    permitted, no tracefs); and a line per event skipped (a tracepoint missing). Nothing
+    without a same-core pair or with counting off."""
+    if not config.count_switches or cpu is None:
+        return {}, None, []
+    try:
+        ids, partly = probe(cpu)
+    except TraceUnavailable as why:
+        return {}, str(why), []
+    return ids, None, partly
+
+
+def _count_switches(
+    timings: Mapping[tuple[str, Pair, str], Callable[[], AbstractContextManager[Timing]]],
+    gathered: Mapping[tuple[str, Pair, str], Gathered],
+    jobs: list[tuple[str, Pair]],
+    ids: Mapping[str, int],
+    uncounted: str | None,
+) -> tuple[dict[str, Counted], str | None]:
+    """Each model's same-core pair counted by the kernel in a block of its own, after the timed
+    ones (the counters slow every switch a little, so no timed sample is taken with them on):
+    a fresh pair, its calibrated rounds, filtered to its two tasks."""
+    counted: dict[str, Counted] = {}
+    if not ids:
+        return counted, uncounted
+    for model, pair in jobs:
+        if pair.placement != "same_core":
+            continue
+        rounds = gathered[model, pair, OURS].rounds or MIN_ROUNDS
+        try:
+            with (
+                timings[model, pair, OURS]() as timing,
+                switch_events(pair.cpu_a, timing.tasks, ids) as events,
+            ):
+                counted[model] = count_windows(timing, events, rounds)
+        except TraceUnavailable as why:
+            return {}, str(why)
+    return counted, uncounted
+
+
+def _trace_timing(
+    timings: Mapping[tuple[str, Pair, str], Callable[[], AbstractContextManager[Timing]]],
+    jobs: list[tuple[str, Pair]],
+    config: SwitchConfig,
+    cpu: int | None,
+) -> tuple[dict[tuple[str, Pair, str], Traced], str | None]:
+    """With ``trace_timing``, every same-core pair (ours and the C harness's) traced after the
+    timed blocks, window by window in turn (ours, C, ours, C...), a fresh pair each: sampling
+    every event slows each hop a lot, so no traced sample may join a timed figure, and taking
+    them in turn lets a change of the host's speed move both. Or why not (one line)."""
+    if not config.trace_timing:
+        return {}, None
+    if cpu is None:
+        return {}, "it decomposes same-core hops, and no same-core pair was measured"
+    wanted = [k for k in timings if k[:2] in jobs and k[1].placement == "same_core"]
+    traced = {key: Traced() for key in wanted}
+    try:
+        ids = timed_ids()
+        for _ in range(TRACED_WINDOWS):
+            for key in wanted:
+                with timings[key]() as timing:
+                    traced[key].extend(trace_windows(timing, key[1].cpu_a, ids, windows=1))
+    except TraceUnavailable as why:
+        return {}, str(why)
+    return traced, None
 
 
 def _c_harness(
@@ -381,6 +481,9 @@ def c_results(
         extra={"cpus": [pair.cpu_a, pair.cpu_b], "blocks": len(share), "ci_us": [low, high]},
         interference=interference,
         runs=[1] * len(share),  # each a pair of blocks: its own partner tasks and moment
+        # a difference near 0 has no meaningful relative spread: its interval (ci_us) says how
+        # well it is known, and only the interference the run saw judges its status
+        population=True,
     )
     return [reference, python_share]
 

@@ -34,6 +34,8 @@ def test_same_core_needs_a_kernel_switch_per_hop(measurement):
 def test_figures_are_consistent(measurement):
     by_id = {r.id: r for r in measurement.results}
     for result in measurement.results:
+        if result.id.startswith("trace."):  # the kernel's counted windows: test_trace_os.py
+            continue
         assert result.n == 3
         assert len(result.samples) == 3
         assert result.p10 <= result.median <= result.p90

@@ -131,7 +131,10 @@ def test_switch_ring_and_python_sections(monkeypatch, preset):
     assert python == (PyLayersConfig.full() if preset.full else PyLayersConfig.quick())
     if preset.full:  # every placement the topology has; the full lat_ctx sweep
         assert switch == replace(
-            SwitchConfig.full(), placements=(*PLACEMENTS, "topology"), c_harness=True
+            SwitchConfig.full(),
+            placements=(*PLACEMENTS, "topology"),
+            c_harness=True,
+            trace_timing=True,
         )
         assert ring == RingConfig.full()
     else:  # the C harness beside ours, in the default preset too
