@@ -118,9 +118,10 @@ def test_two_runs_of_the_same_settings_are_never_slower_or_faster(runs, tmp_path
     if busy:  # the claim is about a quiet host; other tasks on the CPU are another experiment
         pytest.skip(f"other tasks took {busy[0]['other_cpu_share']:.0%} of the measured CPU")
     judged = [c for c in report["data"]["comparisons"] if c["host"] == "second"]
-    assert {c["id"] for c in judged} == {ROUND_TRIP, "switch.process.same_core"}
-    assert all(c["host_ratio"] is not None for c in judged), judged
-    assert not moved(report), moved(report)
+    timed = [c for c in judged if not c["id"].startswith("trace.")]  # counts, where permitted
+    assert {c["id"] for c in timed} == {ROUND_TRIP, "switch.process.same_core"}
+    assert all(c["host_ratio"] is not None for c in timed), timed
+    assert not moved(report), moved(report)  # the kernel's counts per hop included
 
 
 @pytest.mark.timeout(60)
