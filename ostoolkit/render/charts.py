@@ -35,6 +35,10 @@ INIT = _init(PALETTE)
 # the grey below it, the baseline's line at 1 (orange, as the other charts' second series).
 RATIO_PALETTE = "#9ECAE9,#4C78A8,#BAB0AC,#F58518"
 RATIO_INIT = _init(RATIO_PALETTE)
+# The fleet's spread chart, series by series: out to the highest host (light), p10 to p90
+# (dark), out to the lowest (light), the grey below it, and the fleet's median's line at 1.
+SPREAD_PALETTE = "#9ECAE9,#4C78A8,#9ECAE9,#BAB0AC,#F58518"
+SPREAD_INIT = _init(SPREAD_PALETTE)
 # The longest name in an x label and the longest label with its value ("...: 28.2k"), in
 # characters: mermaid draws labels whole, so a longer one crowds its neighbours (vertical
 # charts) or, past about 45 characters, hides every label (horizontal ones, the left axis).
@@ -194,6 +198,54 @@ def mermaid_ratio_chart(host: str, baseline: str, points: Sequence[RatioPoint]) 
         f"    bar [{', '.join(chart_number(p.ratio) for p in points)}]",
         f"    bar [{', '.join(chart_number(low) for low in lows)}]",
         # mermaid draws a line through one point as nothing (seen in headless Chromium)
+        *([f"    line [{', '.join('1' for _ in points)}]"] if len(points) > 1 else []),
+        "```",
+    ]
+
+
+class SpreadPoint(NamedTuple):
+    """One figure across a fleet: its label and the hosts' lowest, p10, p90 and highest
+    medians as ratios to the fleet's median."""
+
+    label: str
+    lowest: float
+    p10: float
+    p90: float
+    highest: float
+
+
+def spread_caption() -> str:
+    """How to read the fleet's spread chart, said under it."""
+    return (
+        "Each bar is one figure across the hosts, as ratios to the fleet's median (the line at"
+        " 1): dark blue from p10 to p90, light blue out to the lowest and the highest host, grey"
+        " below the lowest; each label gives p90 / p10."
+    )
+
+
+def mermaid_spread_chart(points: Sequence[SpreadPoint]) -> list[str]:
+    """The fleet view's chart of its headline figures, a horizontal bar per figure from 0: four
+    bars drawn over each other, as compare's chart draws an interval (xychart-beta has no
+    box plot); [] without a figure."""
+    if not points:
+        return []
+    top = math.ceil(max(1.0, *(p.highest for p in points)) * 1.1 / RATIO_STEP) * RATIO_STEP
+    suffixes = [format_value(p.p90 / p.p10, "factor") if p.p10 > 0 else "" for p in points]
+    labels = unique_labels([p.label for p in points], suffixes)
+    series = [
+        [p.highest for p in points],
+        [p.p90 for p in points],
+        [p.p10 for p in points],
+        [p.lowest for p in points],
+    ]
+    return [
+        "```mermaid",
+        SPREAD_INIT,
+        "xychart-beta horizontal",
+        '    title "the fleet: each figure\'s spread across the hosts"',
+        f"    x-axis [{_quoted(labels)}]",
+        f'    y-axis "ratio to the fleet\'s median" 0 --> {chart_number(top)}',
+        *(f"    bar [{', '.join(chart_number(v) for v in values)}]" for values in series),
         *([f"    line [{', '.join('1' for _ in points)}]"] if len(points) > 1 else []),
         "```",
     ]

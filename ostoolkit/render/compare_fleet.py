@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ostoolkit.render.charts import SpreadPoint, mermaid_spread_chart, spread_caption
 from ostoolkit.render.compare import (
     SECTION_TITLES,
     compare_view,
@@ -212,6 +213,22 @@ def _markdown_row(figure: Mapping[str, Any], names: Sequence[str]) -> list[str]:
     return [*row, cell or "—"]
 
 
+def spread_points(figures: Sequence[Mapping[str, Any]]) -> list[SpreadPoint]:
+    """The headline figures' spreads as ratios to the fleet's median, for the chart; a figure
+    without a positive median or a number left out."""
+    points = []
+    for figure in figures:
+        if figure.get("headline") is not True:
+            continue
+        centre = finite(figure.get("median"))
+        ends = [finite(figure.get(key)) for key in ("lowest", "p10", "p90", "highest")]
+        if centre is None or centre <= 0 or any(end is None for end in ends):
+            continue
+        lowest, p10, p90, highest = (float(end or 0) / centre for end in ends)
+        points.append(SpreadPoint(text_field(figure, "label"), lowest, p10, p90, highest))
+    return points
+
+
 def render_fleet_markdown(report: Report) -> str:
     """The fleet view in GitHub markdown: groups, then a table per section within six columns."""
     data = report.data
@@ -229,6 +246,8 @@ def render_fleet_markdown(report: Report) -> str:
             for g in groups
         ]
         parts += ["", *md_table(["group", "hosts", "fingerprint", "members"], rows)]
+    chart = mermaid_spread_chart(spread_points(figures))
+    parts += ["", *chart, "", f"_{md_text(spread_caption())}_"] if chart else []
     names = _group_names(groups)
     for section, members in itertools.groupby(figures, key=lambda f: text_field(f, "section")):
         table = [_markdown_row(figure, names) for figure in members]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ostoolkit.render.charts import INIT, LABEL_CAP, PALETTE, RATIO_INIT
+from ostoolkit.render.charts import INIT, LABEL_CAP, PALETTE, RATIO_INIT, SPREAD_INIT
 
 NUMBER = r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)"
 STRING = r'"[^"`\n]*"'
@@ -22,7 +22,7 @@ def mermaid_blocks(text: str) -> list[list[str]]:
 
 def check_xychart(body: list[str]) -> dict[str, list[str]]:
     """Assert that one block is a chart as ostoolkit draws it; its labels and series by kind."""
-    assert body[0] in (INIT, RATIO_INIT)
+    assert body[0] in (INIT, RATIO_INIT, SPREAD_INIT)
     assert PALETTE.split(",")[0] in body[0]
     assert body[1] in ("xychart-beta", "xychart-beta horizontal"), body[1]
     assert re.fullmatch(rf"    title {STRING}", body[2]), body[2]

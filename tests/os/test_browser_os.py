@@ -42,7 +42,7 @@ RENDER_TIMEOUT_S = 240.0
 STOP_GRACE_S = 15.0
 # The labels GitHub's action (action/run.sh) gives compare's columns.
 COMPARE_LABELS = ("saved", "this run")
-SOURCES = ("switch", "report", "compare", "connections")
+SOURCES = ("switch", "report", "compare", "fleet", "connections")
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -148,6 +148,10 @@ def produce(work: Path, env: dict[str, str]) -> tuple[dict[str, Source], dict[st
         labels = [arg for label in COMPARE_LABELS for arg in ("--label", label)]
         pair = [str(work / "a.json"), str(work / "b.json")]
         markdown("compare", ["compare", *pair, *labels, "--format", "markdown"])
+        # the fleet view of the same two reports: its spread chart and tables
+        markdown("fleet", ["compare", *pair, *labels, "--view", "fleet", "--format", "markdown"])
+    else:
+        sources["fleet"].problem = sources["compare"].problem
     absent = missing_servers()
     if absent:
         sources["connections"].skip = f"connections --real cannot run here: {absent}"

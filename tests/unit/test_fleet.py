@@ -8,6 +8,7 @@ import random
 import re
 
 from click.testing import CliRunner
+from harness.mermaid import check_xychart, mermaid_blocks
 from test_compare import HOST, documented_keys, report, result, write
 
 from ostoolkit.cli import cli
@@ -15,6 +16,8 @@ from ostoolkit.compare.engine import compare_reports
 from ostoolkit.compare.fleet import FLEET_AFTER, chosen_view
 from ostoolkit.loader import report_from_dict
 from ostoolkit.render import render
+from ostoolkit.render.charts import SPREAD_INIT, SpreadPoint, mermaid_spread_chart
+from ostoolkit.render.compare_fleet import spread_points
 from ostoolkit.render.tables import MARKDOWN_COLUMNS
 from ostoolkit.report import build_report
 from ostoolkit.stats import SampleSet
@@ -220,3 +223,63 @@ def test_a_saved_fleet_report_renders_again_and_survives_damage():
     damaged["data"]["fleet"]["groups"] = {"G1": 1}
     text = render(report_from_dict(damaged, "saved.json"), "table")
     assert "ostoolkit compare (fleet)" in text
+
+
+def test_fleet_markdown_draws_the_headline_figures_spread_as_a_chart():
+    points = [
+        SpreadPoint("process switch, same core (net)", 0.8, 0.9, 1.1, 1.5),
+        SpreadPoint("fork", 0.95, 0.97, 1.03, 1.04),
+    ]
+    lines = mermaid_spread_chart(points)
+    assert lines[1] == SPREAD_INIT
+    series = check_xychart(lines[1:-1])  # palette, labels within the cap, axis from 0
+    # drawn over each other: out to the highest, p10 to p90, out to the lowest, grey below
+    assert [series[k] for k in ("bar", "bar:2", "bar:3", "bar:4")] == [
+        ["1.5", "1.04"],
+        ["1.1", "1.03"],
+        ["0.9", "0.97"],
+        ["0.8", "0.95"],
+    ]
+    assert series["line"] == ["1", "1"]  # the fleet's median
+    assert series["labels"][1] == "fork: 1.06×"  # p90 / p10
+    assert mermaid_spread_chart([]) == []
+    figures = [
+        {
+            "headline": True,
+            "label": "x",
+            "median": 2.0,
+            "lowest": 1.0,
+            "p10": 1.8,
+            "p90": 2.2,
+            "highest": 3.0,
+        },
+        {
+            "headline": False,
+            "label": "y",
+            "median": 2.0,
+            "lowest": 1.0,
+            "p10": 1.8,
+            "p90": 2.2,
+            "highest": 3.0,
+        },
+        {
+            "headline": True,
+            "label": "z",
+            "median": 0.0,
+            "lowest": 0,
+            "p10": 0,
+            "p90": 0,
+            "highest": 0,
+        },
+    ]
+    assert spread_points(figures) == [SpreadPoint("x", 0.5, 0.9, 1.1, 1.5)]
+    headline = [
+        report([result("switch.process.same_core", 2.0 + 0.01 * i)], hostname=f"h{i}")
+        for i in range(8)
+    ]
+    m = compare_reports(headline)
+    rep = build_report("compare", [], m, {"compared": m.data["hosts"]}, "", 0)
+    md = render(rep, "markdown")
+    (chart,) = mermaid_blocks(md)
+    assert chart[0] == SPREAD_INIT
+    assert "dark blue from p10 to p90" in md
