@@ -1,4 +1,4 @@
-"""Wall-time check: ``measure-switch --quick`` within 3 s, the default within 15 s, the
+"""Wall-time check: ``measure-switch --quick`` within 4 s, the default within 25 s, the
 other switch measurements within their budgets (rings and the working-set sweep 30 s each,
 ``--layer python`` 5 s quick and 15 s, ``switch-rate`` 5 s), and ``report``: its three runs
 of every section (``--quick``) within 30 s, its five (the default) within 90 s. ``--report``
@@ -16,8 +16,8 @@ Not a test: timings belong here.
     $ .venv/bin/python benchmarks/duration.py
     command                             budget s    runs s            verdict
     ----------------------------------  ----------  ----------------  ---------
-    ostoolkit measure-switch --quick    3           1.5, 1.4, 1.4     ok
-    ostoolkit measure-switch            15          7.6, 7.5, 7.7     ok
+    ostoolkit measure-switch --quick    4           2.6               ok
+    ostoolkit measure-switch            25          17.5              ok
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ from tabulate import tabulate
 
 ENTRY = Path(sys.executable).with_name("ostoolkit")
 BUDGETS = (
-    (["measure-switch", "--quick"], 3.0),
-    (["measure-switch"], 15.0),
+    # the default runs the C harness's blocks beside ours, perf bench, and (where permitted)
+    # the kernel's counts: about 18 s here (issue 24); --quick counts only, about 2.5 s
+    (["measure-switch", "--quick"], 4.0),
+    (["measure-switch"], 25.0),
     (["measure-switch", "--layer", "python", "--quick"], 5.0),
     (["measure-switch", "--layer", "python"], 15.0),
     (["measure-switch", "--tasks", "2,8,32,128,512"], 30.0),

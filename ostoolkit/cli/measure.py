@@ -157,7 +157,7 @@ SWITCH_EPILOG = """Examples:
     help="One CPU (same-core) or two (cross-core) of those this process may use, "
     "e.g. 2,3.  [default: the first allowed]",
 )
-@click.option("--quick", is_flag=True, help="Finish in about a second (for CI logs).")
+@click.option("--quick", is_flag=True, help="Finish in a few seconds (for CI logs).")
 @click.option(
     "--cross-check/--no-cross-check",
     default=None,
