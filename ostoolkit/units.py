@@ -21,6 +21,7 @@ UNIT_SUFFIX = {
 # A ratio of two hosts' figures ("factor", as a cell shows it) and an interval's ends
 # ("factor_bound", inside brackets): two decimals around 1, so 1.00× and 0.99× line up.
 FACTOR_SUFFIX = {"factor": "×", "factor_bound": ""}
+_NUMBER = re.compile(r"([-+]?[\d.,]+)(.*)")  # a formatted value: its number, then its unit
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -41,6 +42,18 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{percent:.{digits}f} %"
     digits = 0 if magnitude >= 1000 else 1 if magnitude >= 100 else 2 if magnitude >= 1 else 3
     return f"{value:,.{digits}f}{UNIT_SUFFIX.get(unit, ' ' + unit)}"
+
+
+def format_range(low: float | None, high: float | None, unit: str) -> str:
+    """Two values of one unit as a range, the unit said once where both ends share it:
+    "1.98–2.21 µs", "27.7 MiB–1.2 GiB"; one value when both read alike; "?" for an unknown end."""
+    low_text, high_text = format_value(low, unit) or "?", format_value(high, unit) or "?"
+    if low_text == high_text:
+        return low_text
+    low_parts, high_parts = _NUMBER.match(low_text), _NUMBER.match(high_text)
+    if low_parts and high_parts and low_parts.group(2) == high_parts.group(2):
+        return f"{low_parts.group(1)}–{high_text}"
+    return f"{low_text}–{high_text}"
 
 
 def format_figure(value: float | None, unit: str, resolution: float | None = None) -> str:

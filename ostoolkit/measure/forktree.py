@@ -122,9 +122,10 @@ class Reports:
     """The tree's report lines (``treenode``), read in order until a deadline; OstoolkitError
     on a failure line ("X pid reason"), at end-of-file (the tree died) or at the deadline."""
 
-    def __init__(self, fd: int, deadline: float) -> None:
+    def __init__(self, fd: int, timeout: float) -> None:
         self.fd = fd
-        self.deadline = deadline
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
         self.buffer = b""
         self.lines: list[list[str]] = []
 
@@ -133,7 +134,7 @@ class Reports:
         while len(self.lines) < count:
             chunk = read_before(self.fd, self.deadline)
             if chunk is None:
-                raise OstoolkitError("the tree did not report in within its time limit")
+                raise OstoolkitError(f"the tree did not report in within {self.timeout:.0f} s")
             if not chunk:
                 raise OstoolkitError("a process of the tree died before it reported")
             self.buffer += chunk
@@ -273,8 +274,7 @@ def build_tree(
                 fds.close(release_r)
                 fds.close(report_w)  # only the tree writes now: end-of-file means it died
                 timeout = max(REPORT_TIMEOUT_MIN_S, total * REPORT_TIMEOUT_PER_PROC_S)
-                deadline = time.monotonic() + timeout
-                reader = Reports(report_r, deadline)
+                reader = Reports(report_r, timeout)
                 fork_samples = [float(w[1]) for w in reader.take(FLOOR_FORKS)]
             with phases.timing("fork"):
                 lines = reader.take(report_lines(config) - FLOOR_FORKS)

@@ -43,8 +43,8 @@ from ostoolkit.measure.trace import (
     Traced,
     TraceUnavailable,
     count_windows,
+    open_events,
     probe,
-    switch_events,
     timed_ids,
     trace_windows,
 )
@@ -385,7 +385,7 @@ def _count_switches(
         try:
             with (
                 timings[model, pair, OURS]() as timing,
-                switch_events(pair.cpu_a, timing.tasks, ids) as events,
+                contextlib.closing(open_events(pair.cpu_a, timing.tasks, ids)) as events,
             ):
                 counted[model] = count_windows(timing, events, rounds)
         except TraceUnavailable as why:

@@ -20,7 +20,7 @@ import os
 import re
 import statistics
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,21 +169,11 @@ def open_events(cpu: int, tids: Sequence[int], ids: Mapping[str, int]) -> Switch
     return events
 
 
-@contextlib.contextmanager
-def switch_events(cpu: int, tids: Sequence[int], ids: Mapping[str, int]) -> Iterator[SwitchEvents]:
-    """``open_events`` as a context: every counter closed after, on every path."""
-    events = open_events(cpu, tids, ids)
-    try:
-        yield events
-    finally:
-        events.close()
-
-
 def probe(cpu: int) -> tuple[dict[str, int], list[str]]:
     """Whether switches can be counted on ``cpu`` here: the events' ids and the lines of what
     is skipped; TraceUnavailable (one line) when nothing can be counted."""
     ids, skipped = available_events()
-    with switch_events(cpu, (os.getpid(),), ids):
+    with contextlib.closing(open_events(cpu, (os.getpid(),), ids)):
         pass
     return ids, skipped
 
@@ -489,16 +479,6 @@ def open_ring(cpu: int, tids: Sequence[int], ids: Mapping[str, int]) -> Ring:
     return ring
 
 
-@contextlib.contextmanager
-def sampled(cpu: int, tids: Sequence[int], ids: Mapping[str, int]) -> Iterator[Ring]:
-    """``open_ring`` as a context: the buffer unmapped and every event closed after."""
-    ring = open_ring(cpu, tids, ids)
-    try:
-        yield ring
-    finally:
-        ring.close()
-
-
 @dataclass
 class Traced:
     """One pair's traced windows: per window the median of each part of a hop (µs, as
@@ -538,7 +518,7 @@ def trace_windows(
     kind, is left out (its loss counted)."""
     traced = Traced()
     for _ in range(windows):
-        with sampled(cpu, timing.tasks, ids) as ring:
+        with contextlib.closing(open_ring(cpu, timing.tasks, ids)) as ring:
             elapsed_ns = timing.rounds(rounds)
             events, lost = ring.stop_and_read()
         hops = decompose(events, timing.tasks)

@@ -48,7 +48,9 @@ def _forked(run: Callable[[], None]) -> int:
 
 
 def bare_fork_us(count: int) -> list[float]:
-    """``count`` bare forks timed one at a time: fork, the child's _exit, the reap."""
+    """``count`` bare forks timed one at a time: fork, the child's _exit, the reap. The lean
+    twin of measure-spawn's fork operation (``creation.forked``), which this process does not
+    import: its supervisor would make every fork of the tree costlier."""
     samples = []
     for index in range(WARMUP_FORKS + count):
         start = time.perf_counter_ns()

@@ -182,23 +182,30 @@ def mermaid_ratio_chart(host: str, baseline: str, points: Sequence[RatioPoint]) 
         return []
     highs = [p.ratio if p.high is None or p.low is None else max(p.high, p.ratio) for p in points]
     lows = [p.ratio if p.high is None or p.low is None else min(p.low, p.ratio) for p in points]
-    top = math.ceil(max(1.0, *highs) * 1.1 / RATIO_STEP) * RATIO_STEP  # room past the bars
     suffixes = [format_value(p.ratio, "factor") for p in points]
     labels = unique_labels([p.label for p in points], suffixes)
     axis = ratio_axis([p.unit for p in points])
     title = f"{chart_text(host, TITLE_CAP // 2)} vs {chart_text(baseline, TITLE_CAP // 2 - 4)}"
+    series = [highs, [p.ratio for p in points], lows]
+    return _bars_over_1(RATIO_INIT, title, labels, axis, series)
+
+
+def _bars_over_1(
+    init: str, title: str, labels: Sequence[str], axis: str, series: Sequence[Sequence[float]]
+) -> list[str]:
+    """A horizontal chart of ratios from 0: ``series`` as bars drawn over each other in order
+    (the first the longest), and a line at 1 (of two labels or more: mermaid draws a line
+    through one point as nothing, seen in headless Chromium)."""
+    top = math.ceil(max(1.0, *series[0]) * 1.1 / RATIO_STEP) * RATIO_STEP  # room past the bars
     return [
         "```mermaid",
-        RATIO_INIT,
+        init,
         "xychart-beta horizontal",
         f'    title "{title}"',
         f"    x-axis [{_quoted(labels)}]",
         f'    y-axis "{axis}" 0 --> {chart_number(top)}',
-        f"    bar [{', '.join(chart_number(high) for high in highs)}]",
-        f"    bar [{', '.join(chart_number(p.ratio) for p in points)}]",
-        f"    bar [{', '.join(chart_number(low) for low in lows)}]",
-        # mermaid draws a line through one point as nothing (seen in headless Chromium)
-        *([f"    line [{', '.join('1' for _ in points)}]"] if len(points) > 1 else []),
+        *(f"    bar [{', '.join(chart_number(v) for v in values)}]" for values in series),
+        *([f"    line [{', '.join('1' for _ in labels)}]"] if len(labels) > 1 else []),
         "```",
     ]
 
@@ -229,7 +236,6 @@ def mermaid_spread_chart(points: Sequence[SpreadPoint]) -> list[str]:
     box plot); [] without a figure."""
     if not points:
         return []
-    top = math.ceil(max(1.0, *(p.highest for p in points)) * 1.1 / RATIO_STEP) * RATIO_STEP
     suffixes = [format_value(p.p90 / p.p10, "factor") if p.p10 > 0 else "" for p in points]
     labels = unique_labels([p.label for p in points], suffixes)
     series = [
@@ -238,17 +244,8 @@ def mermaid_spread_chart(points: Sequence[SpreadPoint]) -> list[str]:
         [p.p10 for p in points],
         [p.lowest for p in points],
     ]
-    return [
-        "```mermaid",
-        SPREAD_INIT,
-        "xychart-beta horizontal",
-        '    title "the fleet: each figure\'s spread across the hosts"',
-        f"    x-axis [{_quoted(labels)}]",
-        f'    y-axis "ratio to the fleet\'s median" 0 --> {chart_number(top)}',
-        *(f"    bar [{', '.join(chart_number(v) for v in values)}]" for values in series),
-        *([f"    line [{', '.join('1' for _ in points)}]"] if len(points) > 1 else []),
-        "```",
-    ]
+    title, axis = "the fleet: each figure's spread across the hosts", "ratio to the fleet's median"
+    return _bars_over_1(SPREAD_INIT, title, labels, axis, series)
 
 
 def text_plot(chart: Chart) -> list[str]:

@@ -6,7 +6,6 @@ as a 120-column table and as markdown. Reads ``data.fleet`` defensively, compute
 from __future__ import annotations
 
 import itertools
-import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from ostoolkit.render.compare import (
 from ostoolkit.render.tables import finish, md_table, md_text
 from ostoolkit.report import Report
 from ostoolkit.stats import finite
-from ostoolkit.units import format_value
+from ostoolkit.units import format_range, format_value
 
 TABLE_WIDTH = 120
 LABEL_WIDTH = 34  # the figure column of the table
@@ -30,7 +29,6 @@ GROUP_COLUMNS = 3  # group medians shown as columns when there are at most this 
 FAR_OUT_SHOWN = 3  # far-out hosts named in a markdown cell; the rest counted
 MEMBERS_SHOWN = 4  # a group's hosts named; the rest counted
 REGRESSIONS_SHOWN = 20
-NUMBER = re.compile(r"([-+]?[\d.,]+)(.*)")  # a formatted value: its number, then its unit
 
 
 def is_fleet(report: Report) -> bool:
@@ -55,14 +53,9 @@ def _value(figure: Mapping[str, Any], key: str) -> str:
 
 
 def _range(figure: Mapping[str, Any]) -> str:
-    """The hosts' p10 to p90, "1.98–2.21 µs" (the unit once where both ends share it)."""
-    low, high = _value(figure, "p10"), _value(figure, "p90")
-    if low == high:
-        return low
-    low_number, high_number = NUMBER.match(low), NUMBER.match(high)
-    if low_number and high_number and low_number.group(2) == high_number.group(2):
-        return f"{low_number.group(1)}–{high}"
-    return f"{low}–{high}"
+    """The hosts' p10 to p90, "1.98–2.21 µs"."""
+    unit = text_field(figure, "unit")
+    return format_range(finite(figure.get("p10")), finite(figure.get("p90")), unit)
 
 
 def far_out_text(out: Mapping[str, Any]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ostoolkit.stats.bootstrap import SampleSet, percentile_interval, sorted_quantile
 from ostoolkit.stats.shift import ONE_RUN
@@ -101,9 +101,7 @@ def fleet_spread(hosts: Sequence[tuple[int, FleetHost]], band: float) -> FleetSp
         if (out := _beyond(index, host, centre, low_fence, high_fence)) is not None
     ]
     far.sort(key=lambda out: -abs(math.log(out.ratio)))  # the farthest first
-    return FleetSpread(
-        **{**spread.__dict__, "fence_low": low_fence, "fence_high": high_fence, "far_out": far}
-    )
+    return replace(spread, fence_low=low_fence, fence_high=high_fence, far_out=far)
 
 
 def _beyond(

@@ -2,6 +2,7 @@
 processes changes address space on every hop, one of two threads never; and without the
 permission, one line says why. Skipped, in one line, where tracepoints may not be counted."""
 
+import contextlib
 import os
 from dataclasses import replace
 
@@ -32,7 +33,7 @@ def count(model, ids):
     with _pair_timing(model, Pair("same_core", CPU, CPU), 0) as timing:
         assert len(timing.tasks) == 2
         assert len(set(timing.tasks)) == 2
-        with trace.switch_events(CPU, timing.tasks, ids) as events:
+        with contextlib.closing(trace.open_events(CPU, timing.tasks, ids)) as events:
             counted = trace.count_windows(timing, events, ROUNDS, windows=2)
     return {name: max(values) for name, values in counted.per_hop.items()}, counted
 
@@ -135,7 +136,7 @@ def test_measure_switch_without_permission_says_so_in_one_line():
 def timed(ids):
     try:
         found = trace.timed_ids()
-        with trace.sampled(CPU, (os.getpid(),), found):
+        with contextlib.closing(trace.open_ring(CPU, (os.getpid(),), found)):
             pass
     except trace.TraceUnavailable as why:
         pytest.skip(f"tracepoints cannot be sampled here: {why}")

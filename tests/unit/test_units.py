@@ -2,7 +2,14 @@
 
 import pytest
 
-from ostoolkit.units import format_kib, format_size, format_times, format_us, format_value
+from ostoolkit.units import (
+    format_kib,
+    format_range,
+    format_size,
+    format_times,
+    format_us,
+    format_value,
+)
 
 
 def test_format_value():
@@ -60,3 +67,11 @@ def test_sentence_sizes_and_durations():
         "1.50 MiB",
         "-2.00 MiB",
     ]
+
+
+def test_a_range_says_its_unit_once_where_both_ends_share_it():
+    assert format_range(1.98, 2.21, "us") == "1.98–2.21 µs"
+    assert format_range(1.0, 1.0, "us") == "1.00 µs"
+    assert format_range(100, 1200, "per_s") == "100.0–1,200/s"
+    assert format_range(512.0, 2 * 2**20, "bytes") == "512 B–2.0 MiB"
+    assert format_range(None, 2.0, "us") == "?–2.00 µs"
