@@ -143,11 +143,12 @@ def fork_tree_command(
 ) -> None:
     """Fork a real process tree and draw it, with its ancestry up to PID 1.
 
-    Each process of the tree forks its children (timed), then blocks until the tree has been
-    read; the drawing shows pid, command, state, RSS, USS and fork (and fork+exec) times, like
-    pstree -p. Then every process exits and is reaped. Under the tree: each phase's wall time
-    (fork, /proc snapshot, teardown) and the floor, fork cost x processes / CPUs. With --pid,
-    an existing subtree is drawn read-only instead.
+    The tree grows below a small Python process (ostoolkit-tree), so each fork copies a small
+    process. Each process of the tree forks its children (timed), then blocks until the tree
+    has been read; the drawing shows pid, command, state, RSS, USS and fork (and fork+exec)
+    times, like pstree -p. Then every process exits and is reaped. Under the tree: each
+    phase's wall time (fork, /proc snapshot, teardown) and the floor, fork cost x processes /
+    CPUs. With --pid, an existing subtree is drawn read-only instead.
     """
     if pid is not None and exec_leaves:
         raise click.UsageError("--exec builds a tree; it cannot be used with --pid")
